@@ -1,0 +1,144 @@
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "common/error.h"
+#include "data/image_folder.h"
+#include "eval/evaluate.h"
+#include "model/info.h"
+#include "model/onnx_io.h"
+#ifdef QPARITY_HAVE_TORCH
+#include "train/trainer.h"
+#endif
+
+namespace fs = std::filesystem;
+
+namespace qp::cli {
+
+namespace {
+
+void add_train(CLI::App &app) {
+#ifdef QPARITY_HAVE_TORCH
+  auto opt = std::make_shared<train::TrainOptions>();
+  auto *cmd = app.add_subcommand("train", "Train an FP32 model with libtorch and write it as ONNX");
+  cmd->add_option("--data", opt->data_dir, "Dataset root holding train/ (and optionally test/)")->required();
+  cmd->add_option("--out", opt->out, "Model file to write (.onnx); <stem>.train.csv and <stem>.curve.svg go beside it")->required();
+  cmd->add_option("--arch", opt->arch, "Preset (rps-cnn, rps-cnn-bn, rps-mobile) or a layer spec")->capture_default_str();
+  cmd->add_option("--epochs", opt->epochs, "Maximum epochs")->capture_default_str();
+  cmd->add_option("--batch", opt->batch, "Batch size")->capture_default_str();
+  cmd->add_option("--lr", opt->lr, "Initial learning rate (cosine decay to 0)")->capture_default_str();
+  cmd->add_option("--val-fraction", opt->val_fraction, "Stratified validation share of train/")->capture_default_str();
+  cmd->add_option("--patience", opt->patience, "Early stopping: epochs without validation improvement")->capture_default_str();
+  cmd->add_option("--seed", opt->seed, "Random seed (CPU training is deterministic for a seed)")->capture_default_str();
+  cmd->add_option("--threads", opt->threads, "CPU threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--device", opt->device, "auto, cpu or cuda")->capture_default_str();
+  cmd->add_flag("--skip-bad", opt->skip_bad, "Skip and count unreadable images instead of failing");
+  cmd->add_flag("--no-augment", [opt](int64_t) { opt->augment = false; }, "Train without augmentation");
+  cmd->add_flag("--force", opt->force, "Overwrite --out if it exists");
+  cmd->callback([opt] {
+    const auto s = train::train_model(*opt);
+    std::printf("trained %s: best validation accuracy %.2f%% at epoch %d of %zu; %.0f images/s on %s; %.1f s\n", opt->arch.c_str(),
+                100 * s.best_val_acc, s.best_epoch, s.log.size(), s.images_per_second, s.device.c_str(), s.seconds);
+    std::printf("wrote %s, %s, %s\n", opt->out.c_str(), train::train_log_path(opt->out).c_str(), train::train_curve_path(opt->out).c_str());
+  });
+#else
+  auto *cmd = app.add_subcommand("train", "Train an FP32 model (this build has no libtorch)");
+  cmd->allow_extras();
+  cmd->callback([] { fail("this qparity was built without libtorch, so it cannot train", "rebuild with -DQPARITY_WITH_TORCH=ON (make build)"); });
+#endif
+}
+
+void add_eval(CLI::App &app) {
+  struct Args {
+    std::string model, data, out;
+    int threads = 0;
+    bool skip_bad = false, no_crop = false, force = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto *cmd = app.add_subcommand("eval", "Evaluate a model on a dataset split: accuracy, confusion matrix, results.json");
+  cmd->add_option("--model", a->model, "Model file (.onnx)")->required();
+  cmd->add_option("--data", a->data, "Split folder with one subfolder per class (e.g. DIR/test)")->required();
+  cmd->add_option("--out", a->out, "results.json to write");
+  cmd->add_option("--threads", a->threads, "Worker threads (0 = all cores)")->capture_default_str();
+  cmd->add_flag("--skip-bad", a->skip_bad, "Skip and count unreadable images instead of failing");
+  cmd->add_flag("--no-crop", a->no_crop, "Resize without the centre crop to square");
+  cmd->add_flag("--force", a->force, "Overwrite --out if it exists");
+  cmd->callback([a] {
+    if (!a->out.empty() && fs::exists(a->out) && !a->force)
+      fail("'" + a->out + "' already exists", "choose another --out, or pass --force to replace it");
+    const auto mf = model::load_onnx(a->model);
+    if (fs::is_directory(fs::path(a->data) / "test") || fs::is_directory(fs::path(a->data) / "train"))
+      fail("'" + a->data + "' looks like a dataset root (it holds train/ or test/), not a split",
+           "pass the split to evaluate, e.g. --data " + (fs::path(a->data) / "test").string());
+    data::LoadOptions lo;
+    lo.size = mf.graph.input.h;
+    lo.crop_square = !a->no_crop;
+    lo.skip_bad = a->skip_bad;
+    lo.threads = a->threads;
+    lo.classes = mf.graph.classes;
+    const auto split = data::load_split(a->data, lo);
+    auto mf2 = mf;
+    if (mf2.graph.classes.empty()) {  // a model without qparity metadata: take the folder's classes
+      if (static_cast<int>(split.classes.size()) != mf2.graph.output().c)
+        fail("'" + a->model + "' names no classes and outputs " + std::to_string(mf2.graph.output().c) + " scores, but '" + a->data +
+                 "' has " + std::to_string(split.classes.size()) + " class folders",
+             "evaluate on a folder with one subfolder per model output, in output order (or add classes.txt)");
+      mf2.graph.classes = split.classes;
+    }
+    const auto r = eval::evaluate_fp32(mf2, split, a->threads);
+    std::printf("%s on %s: %zu images%s\n", a->model.c_str(), a->data.c_str(), r.images.size(),
+                split.skipped.empty() ? "" : (" (" + std::to_string(split.skipped.size()) + " skipped as bad)").c_str());
+    std::printf("FP32 %s\n\n%s", eval::format_accuracy(r).c_str(), eval::format_confusion(r.classes, r.confusion).c_str());
+    if (!a->out.empty()) {
+      eval::write_results_json(r, a->out);
+      std::printf("\nwrote %s\n", a->out.c_str());
+    }
+  });
+}
+
+void add_init(CLI::App &app) {
+  struct Args {
+    std::string arch = "rps-cnn", classes = "rock,paper,scissors", out;
+    uint64_t seed = 1;
+    int size = 32;
+    bool force = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto *cmd = app.add_subcommand("init", "Write an untrained (randomly initialised) FP32 model, e.g. to try later stages");
+  cmd->add_option("--arch", a->arch, "Preset or layer spec")->capture_default_str();
+  cmd->add_option("--classes", a->classes, "Comma-separated class names")->capture_default_str();
+  cmd->add_option("--size", a->size, "Input side in pixels")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();
+  cmd->add_option("--out", a->out, "Model file to write (.onnx)")->required();
+  cmd->add_flag("--force", a->force, "Overwrite --out if it exists");
+  cmd->callback([a] {
+    if (fs::exists(a->out) && !a->force) fail("'" + a->out + "' already exists", "choose another --out, or pass --force to replace it");
+    std::vector<std::string> classes;
+    std::stringstream ss(a->classes);
+    for (std::string c; std::getline(ss, c, ',');)
+      if (!c.empty()) classes.push_back(c);
+    auto g = model::graph_from_spec(a->arch, classes, {3, a->size, a->size});
+    model::init_random(g, a->seed);
+    model::save_onnx(g, a->out, {{"qparity.init.seed", std::to_string(a->seed)}});
+    std::printf("wrote untrained %s (%lld parameters) to %s\n", a->arch.c_str(), static_cast<long long>(model::param_count(g)), a->out.c_str());
+  });
+}
+
+void add_info(CLI::App &app) {
+  auto path = std::make_shared<std::string>();
+  auto *cmd = app.add_subcommand("info", "Describe a model file: layers, parameters, MACs, size");
+  cmd->add_option("model", *path, "Model file (.onnx)")->required();
+  cmd->callback([path] { std::fputs(model::describe_model(model::load_onnx(*path)).c_str(), stdout); });
+}
+
+}  // namespace
+
+void add_model_commands(CLI::App &app) {
+  add_train(app);
+  add_eval(app);
+  add_info(app);
+  add_init(app);
+}
+
+}  // namespace qp::cli

@@ -1,0 +1,11 @@
+// Subcommand registration for the qparity CLI. Each stage's commands live in their own file; each
+// registers its options and a callback that throws qp::Error on bad input.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace qp::cli {
+
+void add_data_commands(CLI::App &app);   // data synth | preview | check
+void add_model_commands(CLI::App &app);  // train, eval, info
+
+}  // namespace qp::cli

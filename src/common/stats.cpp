@@ -1,0 +1,19 @@
+#include "common/stats.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace qp {
+
+Interval wilson95(int64_t k, int64_t n) {
+  if (n <= 0) return {0.0, 1.0};
+  const double z = 1.959963984540054;
+  const double p = static_cast<double>(k) / static_cast<double>(n);
+  const double nn = static_cast<double>(n);
+  const double denom = 1.0 + z * z / nn;
+  const double centre = (p + z * z / (2.0 * nn)) / denom;
+  const double half = z * std::sqrt(p * (1.0 - p) / nn + z * z / (4.0 * nn * nn)) / denom;
+  return {std::max(0.0, centre - half), std::min(1.0, centre + half)};
+}
+
+}  // namespace qp

@@ -1,0 +1,199 @@
+#include "data/image_folder.h"
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/error.h"
+#include "common/sha256.h"
+#include "data/image_io.h"
+
+namespace fs = std::filesystem;
+
+namespace qp::data {
+namespace {
+
+bool is_hidden(const fs::path &p) {
+  const auto name = p.filename().string();
+  return !name.empty() && name[0] == '.';
+}
+
+bool has_image_extension(const fs::path &p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
+}
+
+std::vector<std::string> read_classes_txt(const fs::path &file) {
+  std::ifstream in(file);
+  std::vector<std::string> names;
+  std::string line;
+  while (std::getline(in, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty()) names.push_back(line);
+  }
+  return names;
+}
+
+int thread_count(int requested) {
+  if (requested > 0) return requested;
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+}  // namespace
+
+std::vector<std::string> split_classes(const std::string &dir) {
+  const fs::path d(dir);
+  if (!fs::is_directory(d))
+    fail("dataset folder '" + dir + "' does not exist or is not a folder",
+         "pass a folder with one subfolder per class (e.g. DIR/test/rock/*.png), or create one with 'qparity data synth'");
+  std::vector<std::string> found;
+  for (const auto &e : fs::directory_iterator(d))
+    if (e.is_directory() && !is_hidden(e.path())) found.push_back(e.path().filename().string());
+  std::sort(found.begin(), found.end());
+  if (found.empty())
+    fail("dataset folder '" + dir + "' has no class subfolders",
+         "put each class's images in its own subfolder (e.g. '" + dir + "/rock/img1.png')");
+  for (const fs::path &candidate : {d / "classes.txt", d.parent_path() / "classes.txt"}) {
+    if (!fs::is_regular_file(candidate)) continue;
+    auto order = read_classes_txt(candidate);
+    std::vector<std::string> ordered;
+    for (const auto &name : order)
+      if (std::find(found.begin(), found.end(), name) != found.end()) ordered.push_back(name);
+    for (const auto &name : found)
+      if (std::find(ordered.begin(), ordered.end(), name) == ordered.end())
+        fail("class folder '" + (d / name).string() + "' is not listed in '" + candidate.string() + "'",
+             "add '" + name + "' to " + candidate.string() + " or delete that file to use sorted folder names");
+    return ordered;
+  }
+  return found;
+}
+
+Split load_split(const std::string &dir, const LoadOptions &opt) {
+  Split split;
+  split.dir = dir;
+  split.size = opt.size;
+  const auto own = split_classes(dir);
+  split.classes = opt.classes.empty() ? own : opt.classes;
+  const std::string split_name = fs::path(dir).lexically_normal().filename().string().empty()
+                                     ? fs::path(dir).lexically_normal().parent_path().filename().string()
+                                     : fs::path(dir).lexically_normal().filename().string();
+
+  // 1. List files in a stable order: class order, then sorted file names.
+  for (const auto &cls : own) {
+    const auto it = std::find(split.classes.begin(), split.classes.end(), cls);
+    if (it == split.classes.end())
+      fail("class folder '" + (fs::path(dir) / cls).string() + "' is not a class of the model (classes: " +
+               [&] { std::string s; for (auto &c : split.classes) s += (s.empty() ? "" : ", ") + c; return s; }() + ")",
+           "rename or remove that folder, or evaluate a model trained on these classes");
+    const int label = static_cast<int>(it - split.classes.begin());
+    std::vector<fs::path> files;
+    for (const auto &e : fs::directory_iterator(fs::path(dir) / cls)) {
+      if (is_hidden(e.path())) continue;
+      if (e.is_directory())
+        fail("'" + e.path().string() + "' is a folder inside a class folder",
+             "class folders hold images only; move the images up or remove the folder");
+      files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    if (files.empty())
+      fail("class folder '" + (fs::path(dir) / cls).string() + "' is empty",
+           "add images of class '" + cls + "' or remove the empty folder");
+    for (const auto &f : files) {
+      if (!has_image_extension(f)) {
+        if (opt.skip_bad) {
+          split.skipped.push_back(f.string() + ": not an image file (.png, .jpg, .jpeg or .bmp)");
+          continue;
+        }
+        fail("'" + f.string() + "' is not an image file (expected .png, .jpg, .jpeg or .bmp)",
+             "move it out of the dataset folder, or pass --skip-bad to skip such files");
+      }
+      split.samples.push_back(Sample{f.string(), label, split_name, ""});
+    }
+  }
+
+  // 2. Decode, hash and resize in parallel; each worker writes only its own slots.
+  const size_t n = split.samples.size();
+  const size_t img_bytes = static_cast<size_t>(opt.size) * opt.size * 3;
+  split.pixels.assign(n * img_bytes, 0);
+  std::vector<std::string> errors(n);
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i = next++; i < n; i = next++) {
+      try {
+        const auto bytes = read_file_bytes(split.samples[i].path);
+        split.samples[i].sha256 = sha256_hex(bytes.data(), bytes.size());
+        const Image img = prepare_input(decode_image(bytes, split.samples[i].path), opt.size, opt.crop_square);
+        std::copy(img.pixels.begin(), img.pixels.end(), split.pixels.begin() + static_cast<std::ptrdiff_t>(i * img_bytes));
+      } catch (const Error &e) {
+        errors[i] = e.what();
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  const int t = std::min<int>(thread_count(opt.threads), static_cast<int>(std::max<size_t>(n, 1)));
+  for (int k = 0; k < t; ++k) pool.emplace_back(worker);
+  for (auto &th : pool) th.join();
+
+  // 3. Report the first failure, or drop the bad samples when skipping.
+  std::vector<Sample> kept;
+  std::vector<uint8_t> kept_px;
+  for (size_t i = 0; i < n; ++i) {
+    if (errors[i].empty()) continue;
+    if (!opt.skip_bad) throw Error(errors[i]);
+  }
+  if (opt.skip_bad) {
+    kept_px.reserve(split.pixels.size());
+    for (size_t i = 0; i < n; ++i) {
+      if (!errors[i].empty()) {
+        split.skipped.push_back(split.samples[i].path + ": " + errors[i].substr(0, errors[i].find('\n')));
+        continue;
+      }
+      kept.push_back(split.samples[i]);
+      kept_px.insert(kept_px.end(), split.image(i), split.image(i) + img_bytes);
+    }
+    split.samples = std::move(kept);
+    split.pixels = std::move(kept_px);
+  }
+  if (split.samples.empty())
+    fail("no usable images in '" + dir + "'" +
+             (split.skipped.empty() ? "" : " (" + std::to_string(split.skipped.size()) + " skipped as bad)"),
+         "add PNG, JPEG or BMP images to the class folders");
+  return split;
+}
+
+void check_train_test_classes(const std::string &root) {
+  const fs::path train = fs::path(root) / "train", test = fs::path(root) / "test";
+  if (!fs::is_directory(train))
+    fail("'" + root + "' has no train/ folder",
+         "a training dataset is ROOT/train/<class>/*.png (and optionally ROOT/test/...); create one with 'qparity data synth --out " + root + "'");
+  if (!fs::is_directory(test)) return;
+  const auto tr = split_classes(train.string()), te = split_classes(test.string());
+  for (const auto &c : te)
+    if (std::find(tr.begin(), tr.end(), c) == tr.end())
+      fail("class '" + c + "' is in '" + test.string() + "' but not in '" + train.string() + "'",
+           "add training images for '" + c + "' or remove it from the test split");
+}
+
+void write_manifest(const std::string &path, const std::vector<const Split *> &splits,
+                    const nlohmann::ordered_json &extra) {
+  nlohmann::ordered_json j;
+  j["format"] = "qparity-manifest-1";
+  for (const auto &[key, value] : extra.items()) j[key] = value;
+  j["classes"] = splits.empty() ? std::vector<std::string>{} : splits.front()->classes;
+  auto &images = j["images"] = nlohmann::json::array();
+  for (const Split *s : splits)
+    for (const auto &smp : s->samples)
+      images.push_back({{"path", smp.path}, {"label", smp.label}, {"class", s->classes[static_cast<size_t>(smp.label)]},
+                        {"split", smp.split}, {"sha256", smp.sha256}});
+  const std::string text = j.dump(1) + "\n";
+  write_file_atomic(path, text.data(), text.size());
+}
+
+}  // namespace qp::data

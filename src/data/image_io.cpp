@@ -1,0 +1,150 @@
+#include "data/image_io.h"
+
+#include <stb_image.h>
+#include <stb_image_write.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "common/error.h"
+
+namespace qp::data {
+
+std::vector<uint8_t> read_file_bytes(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot read '" + path + "'", "check that the file exists and is readable");
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+Image decode_image(const std::vector<uint8_t> &bytes, const std::string &name) {
+  if (bytes.empty()) fail("'" + name + "' is empty, not an image", "remove the file or pass --skip-bad to skip it");
+  int w = 0, h = 0, n = 0;
+  stbi_uc *px = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &n, 3);
+  if (px == nullptr) {
+    const char *why = stbi_failure_reason();
+    fail("'" + name + "' is not a readable PNG, JPEG or BMP image (" + (why ? why : "unknown reason") + ")",
+         "replace or remove the file, or pass --skip-bad to skip unreadable images");
+  }
+  Image img;
+  img.width = w;
+  img.height = h;
+  img.channels = 3;
+  img.pixels.assign(px, px + static_cast<size_t>(w) * h * 3);
+  stbi_image_free(px);
+  return img;
+}
+
+Image center_crop_square(const Image &img) {
+  const int side = std::min(img.width, img.height);
+  if (side == img.width && side == img.height) return img;
+  const int x0 = (img.width - side) / 2, y0 = (img.height - side) / 2;
+  Image out;
+  out.width = out.height = side;
+  out.channels = img.channels;
+  out.pixels.resize(static_cast<size_t>(side) * side * img.channels);
+  for (int y = 0; y < side; ++y) {
+    const uint8_t *src = &img.pixels[(static_cast<size_t>(y + y0) * img.width + x0) * img.channels];
+    std::copy(src, src + static_cast<size_t>(side) * img.channels, &out.pixels[static_cast<size_t>(y) * side * img.channels]);
+  }
+  return out;
+}
+
+namespace {
+
+// For each output index along one axis: the input indices it covers and their weights (summing to 1).
+struct Tap {
+  int first;
+  std::vector<double> weights;
+};
+
+std::vector<Tap> area_taps(int in, int out) {
+  std::vector<Tap> taps(static_cast<size_t>(out));
+  const double scale = static_cast<double>(in) / out;
+  for (int o = 0; o < out; ++o) {
+    const double a = o * scale, b = (o + 1) * scale;
+    int i0 = static_cast<int>(std::floor(a));
+    int i1 = std::min(in, static_cast<int>(std::ceil(b)));
+    Tap t{i0, {}};
+    for (int i = i0; i < i1; ++i) {
+      const double lo = std::max(a, static_cast<double>(i)), hi = std::min(b, static_cast<double>(i + 1));
+      t.weights.push_back((hi - lo) / scale);
+    }
+    taps[static_cast<size_t>(o)] = std::move(t);
+  }
+  return taps;
+}
+
+}  // namespace
+
+Image resize_area(const Image &img, int width, int height) {
+  if (img.width <= 0 || img.height <= 0) fail("cannot resize an empty image");
+  if (img.width == width && img.height == height) return img;
+  const auto tx = area_taps(img.width, width), ty = area_taps(img.height, height);
+  const int c = img.channels;
+  // Horizontal pass into doubles, then vertical.
+  std::vector<double> tmp(static_cast<size_t>(img.height) * width * c);
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < width; ++x)
+      for (int ch = 0; ch < c; ++ch) {
+        double acc = 0;
+        const Tap &t = tx[static_cast<size_t>(x)];
+        for (size_t k = 0; k < t.weights.size(); ++k) acc += t.weights[k] * img.at(t.first + static_cast<int>(k), y, ch);
+        tmp[(static_cast<size_t>(y) * width + x) * c + ch] = acc;
+      }
+  Image out;
+  out.width = width;
+  out.height = height;
+  out.channels = c;
+  out.pixels.resize(static_cast<size_t>(width) * height * c);
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x)
+      for (int ch = 0; ch < c; ++ch) {
+        double acc = 0;
+        const Tap &t = ty[static_cast<size_t>(y)];
+        for (size_t k = 0; k < t.weights.size(); ++k)
+          acc += t.weights[k] * tmp[(static_cast<size_t>(t.first + static_cast<int>(k)) * width + x) * c + ch];
+        const long v = std::lround(acc);
+        out.pixels[(static_cast<size_t>(y) * width + x) * c + ch] = static_cast<uint8_t>(std::clamp(v, 0L, 255L));
+      }
+  return out;
+}
+
+Image prepare_input(const Image &img, int size, bool crop_square) {
+  return resize_area(crop_square ? center_crop_square(img) : img, size, size);
+}
+
+std::vector<uint8_t> encode_png(const Image &img) {
+  std::vector<uint8_t> out;
+  auto sink = [](void *ctx, void *data, int size) {
+    auto *v = static_cast<std::vector<uint8_t> *>(ctx);
+    const auto *p = static_cast<const uint8_t *>(data);
+    v->insert(v->end(), p, p + size);
+  };
+  if (!stbi_write_png_to_func(sink, &out, img.width, img.height, img.channels, img.pixels.data(), img.width * img.channels))
+    fail("PNG encoding failed");
+  return out;
+}
+
+void write_file_atomic(const std::string &path, const void *data, size_t size) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) fail("cannot write '" + path + "'", "check that the folder exists and is writable");
+    out.write(static_cast<const char *>(data), static_cast<std::streamsize>(size));
+    if (!out) fail("writing '" + path + "' failed (disk full?)");
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) fail("cannot write '" + path + "': " + ec.message());
+}
+
+void write_png(const std::string &path, const Image &img) {
+  const auto bytes = encode_png(img);
+  write_file_atomic(path, bytes.data(), bytes.size());
+}
+
+}  // namespace qp::data

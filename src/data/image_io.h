@@ -1,0 +1,42 @@
+// Images in memory (8-bit, interleaved HWC), decoding through stb_image, area-filter resizing and PNG
+// encoding through stb_image_write.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qp::data {
+
+struct Image {
+  int width = 0;
+  int height = 0;
+  int channels = 0;  // 3 (RGB) for everything qparity feeds a model
+  std::vector<uint8_t> pixels;  // row-major, channels interleaved
+  uint8_t at(int x, int y, int c) const { return pixels[(static_cast<size_t>(y) * width + x) * channels + c]; }
+};
+
+// Decodes PNG, JPEG or BMP bytes (anything stb_image reads) to RGB. Throws qp::Error naming `name` when
+// the bytes are not a decodable image.
+Image decode_image(const std::vector<uint8_t> &bytes, const std::string &name);
+
+// Reads a file fully; throws qp::Error naming the path when it cannot be read.
+std::vector<uint8_t> read_file_bytes(const std::string &path);
+
+// Largest centred square of the image.
+Image center_crop_square(const Image &img);
+
+// Resizes with an exact area (box) filter: every output pixel is the coverage-weighted mean of the input
+// pixels under it, so downsampling anti-aliases and a constant image stays constant.
+Image resize_area(const Image &img, int width, int height);
+
+// The standard model input preparation: optional centre crop to square, then area resize to size x size.
+Image prepare_input(const Image &img, int size, bool crop_square);
+
+// PNG bytes of an RGB image (deterministic: same pixels, same bytes).
+std::vector<uint8_t> encode_png(const Image &img);
+void write_png(const std::string &path, const Image &img);
+
+// Writes bytes to `path` through a temporary file and a rename, so a reader never sees half a file.
+void write_file_atomic(const std::string &path, const void *data, size_t size);
+
+}  // namespace qp::data

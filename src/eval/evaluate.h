@@ -1,0 +1,48 @@
+// Evaluation of a model on a dataset split: per-image predictions, accuracy with its Wilson 95%
+// interval, and the confusion matrix (rows = true class, columns = predicted, as in the seed).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "data/image_folder.h"
+#include "model/onnx_io.h"
+
+namespace qp::eval {
+
+struct ImageResult {
+  std::string file;
+  std::string sha256;
+  int label = -1;
+  int pred = -1;
+  std::vector<float> scores;  // softmax probabilities (FP32 models)
+};
+
+struct Results {
+  std::string model;
+  std::string model_sha256;
+  std::string precision = "fp32";
+  std::vector<std::string> classes;
+  std::vector<std::vector<int>> confusion;  // [true][pred]
+  std::vector<ImageResult> images;
+  int correct() const;
+  double accuracy() const;
+};
+
+// Runs the FP32 executor on every image of `split` (labels must index model.graph.classes), in
+// parallel over `threads` (0 = all cores). Deterministic: results are in the split's order.
+Results evaluate_fp32(const model::ModelFile &model, const data::Split &split, int threads = 0);
+
+// Confusion matrix from results (the images' label/pred).
+std::vector<std::vector<int>> confusion_matrix(const std::vector<ImageResult> &images, size_t classes);
+
+// The seed's table: "True \ Pred" header, one row per true class.
+std::string format_confusion(const std::vector<std::string> &classes, const std::vector<std::vector<int>> &confusion);
+
+// Accuracy line with the Wilson 95% interval, e.g. "accuracy 96.49% (412/427), 95% CI [94.3%, 97.9%]".
+std::string format_accuracy(const Results &r);
+
+// results.json: {"model", "model_sha256", "precision", "n", "classes", "accuracy", "accuracy_ci95",
+// "confusion", "images": [{"file", "sha256", "label", "pred", "scores"}]}.
+void write_results_json(const Results &r, const std::string &path);
+
+}  // namespace qp::eval

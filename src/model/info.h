@@ -1,0 +1,12 @@
+// `qparity info MODEL`: a human-readable description of a model file.
+#pragma once
+#include <string>
+
+#include "model/onnx_io.h"
+
+namespace qp::model {
+
+// Layer table (op, output shape, parameters, MACs), totals, classes, file size and hash.
+std::string describe_model(const ModelFile &m);
+
+}  // namespace qp::model

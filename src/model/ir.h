@@ -1,0 +1,98 @@
+// qparity's model description (the IR): a straight chain of layers with their FP32 parameters.
+//
+//   qp::model::Graph g = qp::model::graph_from_spec("rps-cnn", {"rock", "paper", "scissors"});
+//   qp::model::param_count(g);   // 89379
+//   qp::model::mac_count(g);     // 2867392
+//
+// Layout: tensors are NCHW (as in ONNX and libtorch); conv weights OIHW, dense weights [out][in].
+// The INT8 stages convert to their own layout; this IR is the FP32 truth they start from.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qp::model {
+
+enum class Op {
+  Conv2D,
+  DepthwiseConv2D,  // channel multiplier 1
+  BatchNorm,        // folded into the conv/dense before it on export
+  ReLU,
+  ReLU6,
+  MaxPool,
+  AvgPool,
+  GlobalAvgPool,
+  Flatten,
+  Dense,
+  Dropout,  // training only; the identity at inference
+  Softmax,
+};
+
+const char *op_name(Op op);
+
+enum class Padding { Same, Valid };
+
+struct Shape {  // one sample, CHW; after Flatten/Dense: c = features, h = w = 1
+  int c = 0, h = 0, w = 0;
+  int64_t size() const { return static_cast<int64_t>(c) * h * w; }
+  bool operator==(const Shape &) const = default;
+};
+
+struct Layer {
+  Op op = Op::ReLU;
+  int units = 0;   // Conv2D filters, Dense units
+  int kernel = 0;  // Conv/pool window side (square)
+  int stride = 1;
+  Padding padding = Padding::Valid;
+  float rate = 0.f;   // Dropout
+  float eps = 1e-5f;  // BatchNorm
+
+  std::vector<float> weight;  // Conv2D [units][in_c][k][k]; Depthwise [c][1][k][k]; Dense [units][in]
+  std::vector<float> bias;    // [out channels]
+  std::vector<float> gamma, beta, mean, var;  // BatchNorm [c]
+
+  // Filled by infer_shapes.
+  Shape in, out;
+  int pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+
+  bool has_params() const { return !weight.empty() || !gamma.empty(); }
+};
+
+struct Graph {
+  std::string arch;  // preset name or the spec text it was built from
+  Shape input{3, 32, 32};
+  std::vector<std::string> classes;
+  std::vector<Layer> layers;
+  Shape output() const { return layers.empty() ? input : layers.back().out; }
+};
+
+// Names of the built-in architectures, and the spec each stands for.
+std::vector<std::string> preset_names();
+std::string preset_spec(const std::string &name);  // empty when not a preset
+
+// Builds a graph from a preset name or a text spec (see docs in spec.cpp / README), with parameters
+// sized and zero-filled. "K" in a spec stands for the number of classes. Throws qp::Error with the
+// offending token on a malformed spec.
+Graph graph_from_spec(const std::string &arch_or_spec, const std::vector<std::string> &classes,
+                      Shape input = {3, 32, 32});
+
+// Computes every layer's input/output shape and padding and checks parameter sizes; with
+// allocate_params, empty parameter vectors are first sized (weights/biases 0, BatchNorm gamma/var 1).
+// Throws qp::Error.
+void infer_shapes(Graph &g, bool allocate_params = false);
+
+int64_t param_count(const Graph &g);  // weights + biases (+ BatchNorm gamma/beta)
+int64_t mac_count(const Graph &g);    // multiply-accumulates of one inference (conv + dense)
+int64_t param_count(const Layer &l);
+int64_t mac_count(const Layer &l);
+
+// Fills conv/dense weights with He-uniform random values (biases 0), seeded; for untrained models
+// (`qparity init`) and tests.
+void init_random(Graph &g, uint64_t seed);
+
+// The inference graph: BatchNorm folded into the conv/dense before it, Dropout removed.
+Graph fold_for_inference(const Graph &g);
+
+std::string shape_str(const Shape &s);
+
+}  // namespace qp::model

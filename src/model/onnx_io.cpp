@@ -1,0 +1,422 @@
+#include "model/onnx_io.h"
+
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/sha256.h"
+#include "data/image_io.h"
+
+namespace qp::model {
+namespace {
+
+constexpr int kOpset = 13;
+constexpr int kIrVersion = 7;  // the IR version that goes with opset 13
+
+void add_tensor(onnx::GraphProto *graph, const std::string &name, const std::vector<int64_t> &dims,
+                const std::vector<float> &values) {
+  auto *t = graph->add_initializer();
+  t->set_name(name);
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  for (auto d : dims) t->add_dims(d);
+  std::string raw(values.size() * sizeof(float), '\0');
+  std::memcpy(raw.data(), values.data(), raw.size());  // little-endian hosts only, as ONNX requires
+  t->set_raw_data(raw);
+}
+
+onnx::NodeProto *add_node(onnx::GraphProto *graph, const std::string &op, const std::vector<std::string> &inputs,
+                          const std::string &output, const std::string &name) {
+  auto *n = graph->add_node();
+  n->set_op_type(op);
+  n->set_name(name);
+  for (const auto &i : inputs) n->add_input(i);
+  n->add_output(output);
+  return n;
+}
+
+void attr_ints(onnx::NodeProto *n, const std::string &name, const std::vector<int64_t> &v) {
+  auto *a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (auto x : v) a->add_ints(x);
+}
+
+void attr_int(onnx::NodeProto *n, const std::string &name, int64_t v) {
+  auto *a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(v);
+}
+
+void set_value_info(onnx::ValueInfoProto *vi, const std::string &name, const std::vector<int64_t> &dims) {
+  vi->set_name(name);
+  auto *tt = vi->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  auto *shape = tt->mutable_shape();
+  shape->add_dim()->set_dim_param("N");
+  for (auto d : dims) shape->add_dim()->set_dim_value(d);
+}
+
+std::string classes_json(const std::vector<std::string> &classes) { return nlohmann::json(classes).dump(); }
+
+onnx::ModelProto to_proto(const Graph &g_in, const std::map<std::string, std::string> &extra) {
+  const Graph g = fold_for_inference(g_in);
+  onnx::ModelProto model;
+  model.set_ir_version(kIrVersion);
+  model.set_producer_name("qparity");
+  model.set_producer_version(QPARITY_VERSION);
+  model.set_model_version(1);
+  model.set_doc_string("qparity FP32 classifier; input float32 NCHW, pixels p/255");
+  auto *opset = model.add_opset_import();
+  opset->set_domain("");
+  opset->set_version(kOpset);
+  std::map<std::string, std::string> meta = {
+      {"qparity.classes", classes_json(g.classes)},
+      {"qparity.arch", g.arch},
+      {"qparity.input", "float32 NCHW [N," + std::to_string(g.input.c) + "," + std::to_string(g.input.h) + "," +
+                            std::to_string(g.input.w) + "], RGB pixel values scaled to [0,1] as p/255"},
+      {"qparity.precision", "fp32"}};
+  for (const auto &[k, v] : extra) meta[k] = v;
+  for (const auto &[k, v] : meta) {
+    auto *p = model.add_metadata_props();
+    p->set_key(k);
+    p->set_value(v);
+  }
+  auto *graph = model.mutable_graph();
+  graph->set_name("qparity_" + g.arch.substr(0, g.arch.find(' ')));
+  set_value_info(graph->add_input(), "input", {g.input.c, g.input.h, g.input.w});
+
+  std::string cur = "input";
+  for (size_t i = 0; i < g.layers.size(); ++i) {
+    const Layer &l = g.layers[i];
+    const std::string id = "l" + std::to_string(i) + "_" + op_name(l.op);
+    const bool last = i + 1 == g.layers.size();
+    const std::string out = last ? (l.op == Op::Softmax ? "probs" : "logits") : id + "_out";
+    switch (l.op) {
+      case Op::Conv2D:
+      case Op::DepthwiseConv2D: {
+        const int64_t ipg = l.op == Op::Conv2D ? l.in.c : 1;
+        add_tensor(graph, id + ".weight", {l.out.c, ipg, l.kernel, l.kernel}, l.weight);
+        add_tensor(graph, id + ".bias", {l.out.c}, l.bias);
+        auto *n = add_node(graph, "Conv", {cur, id + ".weight", id + ".bias"}, out, id);
+        attr_ints(n, "kernel_shape", {l.kernel, l.kernel});
+        attr_ints(n, "strides", {l.stride, l.stride});
+        attr_ints(n, "pads", {l.pad_top, l.pad_left, l.pad_bottom, l.pad_right});
+        attr_ints(n, "dilations", {1, 1});
+        attr_int(n, "group", l.op == Op::Conv2D ? 1 : l.in.c);
+        break;
+      }
+      case Op::ReLU: add_node(graph, "Relu", {cur}, out, id); break;
+      case Op::ReLU6:
+        add_tensor(graph, id + ".min", {}, {0.f});
+        add_tensor(graph, id + ".max", {}, {6.f});
+        add_node(graph, "Clip", {cur, id + ".min", id + ".max"}, out, id);
+        break;
+      case Op::MaxPool:
+      case Op::AvgPool: {
+        auto *n = add_node(graph, l.op == Op::MaxPool ? "MaxPool" : "AveragePool", {cur}, out, id);
+        attr_ints(n, "kernel_shape", {l.kernel, l.kernel});
+        attr_ints(n, "strides", {l.stride, l.stride});
+        attr_ints(n, "pads", {0, 0, 0, 0});
+        break;
+      }
+      case Op::GlobalAvgPool: {
+        // GlobalAveragePool keeps [N,C,1,1]; a Flatten follows so the IR's flat shape holds.
+        add_node(graph, "GlobalAveragePool", {cur}, id + "_pooled", id);
+        attr_int(add_node(graph, "Flatten", {id + "_pooled"}, out, id + "_flatten"), "axis", 1);
+        break;
+      }
+      case Op::Flatten: attr_int(add_node(graph, "Flatten", {cur}, out, id), "axis", 1); break;
+      case Op::Dense: {
+        add_tensor(graph, id + ".weight", {l.units, l.in.c}, l.weight);
+        add_tensor(graph, id + ".bias", {l.units}, l.bias);
+        auto *n = add_node(graph, "Gemm", {cur, id + ".weight", id + ".bias"}, out, id);
+        attr_int(n, "transB", 1);
+        break;
+      }
+      case Op::Softmax: attr_int(add_node(graph, "Softmax", {cur}, out, id), "axis", 1); break;
+      case Op::BatchNorm:
+      case Op::Dropout: fail("internal: unfolded " + std::string(op_name(l.op)) + " in inference graph");
+    }
+    cur = out;
+  }
+  const Shape o = g.output();
+  auto *vo = graph->add_output();
+  vo->set_name(cur);
+  auto *tt = vo->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  tt->mutable_shape()->add_dim()->set_dim_param("N");
+  tt->mutable_shape()->add_dim()->set_dim_value(o.c);
+  return model;
+}
+
+std::vector<float> tensor_floats(const onnx::TensorProto &t, const std::string &model_path) {
+  if (t.data_type() != onnx::TensorProto::FLOAT)
+    fail("'" + model_path + "': initializer '" + t.name() + "' is not float32",
+         "qparity reads FP32 models here; quantize with 'qparity quantize'");
+  if (t.has_data_location() && t.data_location() == onnx::TensorProto::EXTERNAL)
+    fail("'" + model_path + "': initializer '" + t.name() + "' uses external data",
+         "save the model with its weights inside the .onnx file");
+  int64_t n = 1;
+  for (auto d : t.dims()) n *= d;
+  std::vector<float> v;
+  if (!t.raw_data().empty()) {
+    if (static_cast<int64_t>(t.raw_data().size()) != n * 4)
+      fail("'" + model_path + "': initializer '" + t.name() + "' has " + std::to_string(t.raw_data().size()) +
+           " bytes for " + std::to_string(n) + " floats (truncated or corrupt file)");
+    v.resize(static_cast<size_t>(n));
+    std::memcpy(v.data(), t.raw_data().data(), t.raw_data().size());
+  } else {
+    if (t.float_data_size() != n) fail("'" + model_path + "': initializer '" + t.name() + "' has the wrong element count");
+    v.assign(t.float_data().begin(), t.float_data().end());
+  }
+  return v;
+}
+
+const onnx::AttributeProto *find_attr(const onnx::NodeProto &n, const std::string &name) {
+  for (const auto &a : n.attribute())
+    if (a.name() == name) return &a;
+  return nullptr;
+}
+
+int64_t attr_i(const onnx::NodeProto &n, const std::string &name, int64_t dflt) {
+  const auto *a = find_attr(n, name);
+  return a ? a->i() : dflt;
+}
+
+std::vector<int64_t> attr_is(const onnx::NodeProto &n, const std::string &name) {
+  const auto *a = find_attr(n, name);
+  return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : std::vector<int64_t>{};
+}
+
+float attr_f(const onnx::NodeProto &n, const std::string &name, float dflt) {
+  const auto *a = find_attr(n, name);
+  return a ? a->f() : dflt;
+}
+
+const char *kSupported =
+    "Conv (incl. depthwise), Relu, Clip(0,6), MaxPool, AveragePool, GlobalAveragePool, Flatten, "
+    "Gemm, BatchNormalization, Dropout, Identity, Softmax";
+
+}  // namespace
+
+std::string onnx_bytes(const Graph &g, const std::map<std::string, std::string> &extra_metadata) {
+  const auto model = to_proto(g, extra_metadata);
+  std::string bytes;
+  if (!model.SerializeToString(&bytes)) fail("internal: ONNX serialization failed");
+  return bytes;
+}
+
+void save_onnx(const Graph &g, const std::string &path, const std::map<std::string, std::string> &extra_metadata) {
+  const auto model = to_proto(g, extra_metadata);
+  try {
+    onnx::checker::check_model(model);
+  } catch (const std::exception &e) {
+    fail(std::string("internal: the ONNX checker rejected the model qparity built: ") + e.what());
+  }
+  std::string bytes;
+  if (!model.SerializeToString(&bytes)) fail("internal: ONNX serialization failed");
+  data::write_file_atomic(path, bytes.data(), bytes.size());
+}
+
+ModelFile load_onnx(const std::string &path) {
+  namespace fs = std::filesystem;
+  if (!fs::is_regular_file(path)) fail("model file '" + path + "' does not exist", "pass the path of a .onnx file, e.g. one written by 'qparity train'");
+  const auto bytes = data::read_file_bytes(path);
+  onnx::ModelProto model;
+  if (bytes.empty() || !model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) || !model.has_graph())
+    fail("'" + path + "' is not an ONNX model (it does not parse as one, or it is truncated)",
+         "pass an .onnx file written by 'qparity train' or exported from PyTorch/TensorFlow");
+  try {
+    onnx::checker::check_model(model);
+  } catch (const std::exception &e) {
+    fail("'" + path + "' is not a valid ONNX model: " + std::string(e.what()).substr(0, 400),
+         "re-export the model; the file may be truncated or corrupt");
+  }
+  ModelFile mf;
+  mf.path = path;
+  mf.file_bytes = static_cast<int64_t>(bytes.size());
+  mf.sha256 = sha256_hex(bytes.data(), bytes.size());
+  mf.producer = model.producer_name();
+  for (const auto &op : model.opset_import())
+    if (op.domain().empty() || op.domain() == "ai.onnx") mf.opset = static_cast<int>(op.version());
+  for (const auto &p : model.metadata_props()) mf.metadata[p.key()] = p.value();
+
+  const auto &graph = model.graph();
+  std::map<std::string, const onnx::TensorProto *> inits;
+  for (const auto &t : graph.initializer()) inits[t.name()] = &t;
+  for (const auto &n : graph.node())
+    if (n.op_type() == "QuantizeLinear" || n.op_type() == "DequantizeLinear" || n.op_type() == "QLinearConv")
+      fail("'" + path + "' is an INT8 (quantized) model; this needs the FP32 model", "pass the FP32 model written by 'qparity train'");
+
+  // The single real input: float32 [N, C, H, W], H = W.
+  const onnx::ValueInfoProto *input = nullptr;
+  for (const auto &vi : graph.input())
+    if (!inits.count(vi.name())) {
+      if (input) fail("'" + path + "' has more than one input", "qparity models take one image tensor");
+      input = &vi;
+    }
+  if (!input) fail("'" + path + "' has no input");
+  const auto &tt = input->type().tensor_type();
+  const auto &dims = tt.shape().dim();
+  auto dim_value = [&](int i) { return dims[i].has_dim_value() ? dims[i].dim_value() : -1; };
+  if (tt.elem_type() != onnx::TensorProto::FLOAT || dims.size() != 4 || dim_value(1) <= 0 || dim_value(2) <= 0 ||
+      dim_value(3) <= 0 || dim_value(2) != dim_value(3) || (dim_value(1) != 3 && dim_value(1) != 1))
+    fail("'" + path + "': input '" + input->name() + "' must be float32 [N,3,H,W] with H = W (image channels first)",
+         "export the model with a fixed square image input, e.g. [1,3,32,32]");
+
+  Graph g;
+  g.input = {static_cast<int>(dim_value(1)), static_cast<int>(dim_value(2)), static_cast<int>(dim_value(3))};
+  g.arch = mf.metadata.count("qparity.arch") ? mf.metadata["qparity.arch"] : "imported";
+
+  std::string cur = input->name();
+  Shape s = g.input;
+  const auto &nodes = graph.node();
+  for (int ni = 0; ni < nodes.size(); ++ni) {
+    const auto &n = nodes[ni];
+    const std::string &op = n.op_type();
+    const std::string where = "'" + path + "' node '" + n.name() + "' (" + op + ")";
+    if (n.input_size() == 0 || n.input(0) != cur)
+      fail(where + " does not continue the chain from '" + cur + "'", "qparity supports sequential (single-branch) networks");
+    auto init = [&](int k) -> std::vector<float> {
+      if (n.input_size() <= k || !inits.count(n.input(k))) fail(where + ": input " + std::to_string(k) + " must be a constant initializer");
+      return tensor_floats(*inits[n.input(k)], path);
+    };
+    Layer l;
+    bool skip = false;
+    if (op == "Conv") {
+      const auto w = init(1);
+      const auto &wt = *inits[n.input(1)];
+      if (wt.dims_size() != 4 || wt.dims(2) != wt.dims(3)) fail(where + ": only square 2-D kernels are supported");
+      const auto strides = attr_is(n, "strides"), dil = attr_is(n, "dilations"), pads = attr_is(n, "pads");
+      const int64_t group = attr_i(n, "group", 1);
+      for (auto d : dil)
+        if (d != 1) fail(where + ": dilated convolutions are not supported");
+      if (!strides.empty() && (strides.size() != 2 || strides[0] != strides[1])) fail(where + ": strides must be equal in H and W");
+      const auto *ap = find_attr(n, "auto_pad");
+      if (ap && ap->s() != "NOTSET") fail(where + ": auto_pad is not supported", "export with explicit pads");
+      l.kernel = static_cast<int>(wt.dims(2));
+      l.stride = strides.empty() ? 1 : static_cast<int>(strides[0]);
+      if (group == 1) {
+        l.op = Op::Conv2D;
+        l.units = static_cast<int>(wt.dims(0));
+      } else if (group == s.c && wt.dims(0) == s.c && wt.dims(1) == 1) {
+        l.op = Op::DepthwiseConv2D;
+      } else {
+        fail(where + ": grouped convolution with group=" + std::to_string(group) + " is not supported",
+             "use group=1 or depthwise (group = channels, multiplier 1)");
+      }
+      l.weight = w;
+      l.bias = n.input_size() > 2 ? init(2) : std::vector<float>(static_cast<size_t>(wt.dims(0)), 0.f);
+      // Padding: none = valid; the TF 'same' split = same; anything else is unsupported.
+      const bool zero = pads.empty() || std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; });
+      l.padding = Padding::Same;
+      Graph probe;
+      probe.input = s;
+      probe.layers = {l};
+      infer_shapes(probe);
+      const Layer &p = probe.layers[0];
+      const bool same = pads.size() == 4 && pads[0] == p.pad_top && pads[1] == p.pad_left && pads[2] == p.pad_bottom && pads[3] == p.pad_right;
+      if (zero && !(same && p.pad_top + p.pad_bottom + p.pad_left + p.pad_right == 0)) l.padding = Padding::Valid;
+      else if (!same) fail(where + ": padding is neither 'valid' (none) nor 'same'", "export with symmetric same padding or none");
+    } else if (op == "Relu") {
+      l.op = Op::ReLU;
+    } else if (op == "Clip") {
+      const float lo = n.input_size() > 1 && !n.input(1).empty() ? init(1).at(0) : attr_f(n, "min", -3.4e38f);
+      const float hi = n.input_size() > 2 && !n.input(2).empty() ? init(2).at(0) : attr_f(n, "max", 3.4e38f);
+      if (lo != 0.f || hi != 6.f) fail(where + ": only Clip(0, 6) (ReLU6) is supported");
+      l.op = Op::ReLU6;
+    } else if (op == "MaxPool" || op == "AveragePool") {
+      const auto k = attr_is(n, "kernel_shape"), st = attr_is(n, "strides"), pads = attr_is(n, "pads");
+      if (k.size() != 2 || k[0] != k[1]) fail(where + ": only square pooling windows are supported");
+      if (std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p != 0; }))
+        fail(where + ": padded pooling is not supported", "export pooling without padding");
+      if (attr_i(n, "ceil_mode", 0) != 0) fail(where + ": ceil_mode is not supported");
+      if (!st.empty() && (st.size() != 2 || st[0] != st[1])) fail(where + ": strides must be equal in H and W");
+      l.op = op == "MaxPool" ? Op::MaxPool : Op::AvgPool;
+      l.kernel = static_cast<int>(k[0]);
+      l.stride = st.empty() ? 1 : static_cast<int>(st[0]);
+      if (n.output_size() > 1 && !n.output(1).empty()) fail(where + ": MaxPool indices output is not supported");
+    } else if (op == "GlobalAveragePool") {
+      l.op = Op::GlobalAvgPool;
+      // A following Flatten/Reshape is absorbed: the IR's GlobalAvgPool is already flat.
+      if (ni + 1 < nodes.size() && nodes[ni + 1].op_type() == "Flatten" &&
+          nodes[ni + 1].input(0) == n.output(0)) {
+        cur = nodes[ni + 1].output(0);
+        ++ni;
+        g.layers.push_back(l);
+        infer_shapes(g);
+        s = g.output();
+        continue;
+      }
+    } else if (op == "Flatten") {
+      if (attr_i(n, "axis", 1) != 1) fail(where + ": only Flatten with axis=1 is supported");
+      l.op = Op::Flatten;
+    } else if (op == "Reshape") {
+      fail(where + ": Reshape is not supported", "export the flattening step as Flatten(axis=1)");
+    } else if (op == "Gemm") {
+      if (attr_f(n, "alpha", 1.f) != 1.f || attr_f(n, "beta", 1.f) != 1.f || attr_i(n, "transA", 0) != 0)
+        fail(where + ": only Gemm with alpha=1, beta=1, transA=0 is supported");
+      const auto &wt = *inits.at(n.input(1));
+      auto w = init(1);
+      const bool transb = attr_i(n, "transB", 0) != 0;
+      const int64_t out = transb ? wt.dims(0) : wt.dims(1), in = transb ? wt.dims(1) : wt.dims(0);
+      if (!transb) {  // stored [in][out]: transpose to [out][in]
+        std::vector<float> t(w.size());
+        for (int64_t i = 0; i < in; ++i)
+          for (int64_t o = 0; o < out; ++o) t[static_cast<size_t>(o * in + i)] = w[static_cast<size_t>(i * out + o)];
+        w = std::move(t);
+      }
+      l.op = Op::Dense;
+      l.units = static_cast<int>(out);
+      l.weight = std::move(w);
+      l.bias = n.input_size() > 2 ? init(2) : std::vector<float>(static_cast<size_t>(out), 0.f);
+    } else if (op == "BatchNormalization") {
+      l.op = Op::BatchNorm;
+      l.gamma = init(1);
+      l.beta = init(2);
+      l.mean = init(3);
+      l.var = init(4);
+      l.eps = attr_f(n, "epsilon", 1e-5f);
+    } else if (op == "Softmax") {
+      const int64_t axis = attr_i(n, "axis", -1);
+      if (axis != 1 && axis != -1) fail(where + ": only Softmax over the class axis is supported");
+      l.op = Op::Softmax;
+    } else if (op == "Dropout" || op == "Identity") {
+      skip = true;
+    } else {
+      fail(where + ": operator '" + op + "' is not supported", std::string("qparity supports ") + kSupported);
+    }
+    cur = n.output(0);
+    if (skip) continue;
+    g.layers.push_back(std::move(l));
+    try {
+      infer_shapes(g);
+    } catch (const Error &e) {
+      fail(where + ": " + e.what());
+    }
+    s = g.output();
+  }
+  if (g.layers.empty()) fail("'" + path + "' has no layers qparity can run");
+  if (graph.output_size() != 1 || graph.output(0).name() != cur)
+    fail("'" + path + "': the graph's output is not the end of its layer chain", "qparity supports sequential networks with one output");
+  const Shape out = g.output();
+  if (!(out.h == 1 && out.w == 1)) fail("'" + path + "': the output is not a flat class vector (shape " + shape_str(out) + ")");
+  if (mf.metadata.count("qparity.classes")) {
+    try {
+      g.classes = nlohmann::json::parse(mf.metadata["qparity.classes"]).get<std::vector<std::string>>();
+    } catch (const std::exception &) {
+      fail("'" + path + "': metadata qparity.classes is not a JSON list of names");
+    }
+    if (static_cast<int>(g.classes.size()) != out.c)
+      fail("'" + path + "': metadata names " + std::to_string(g.classes.size()) + " classes but the model outputs " + std::to_string(out.c));
+  }
+  mf.graph = std::move(g);
+  return mf;
+}
+
+}  // namespace qp::model

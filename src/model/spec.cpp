@@ -1,0 +1,139 @@
+// Architecture specs: a preset name or a short text of layer tokens separated by spaces, commas or
+// "->". Tokens (K = the number of classes):
+//   conv3x3(16)  conv5x5s2(32)  conv3x3valid(8)   Conv2D: kernel, optional stride s<N>, padding same
+//                                                 (default) or valid, filters in parentheses
+//   dwconv3x3  dwconv3x3s2  dwconv3x3valid        DepthwiseConv2D (multiplier 1)
+//   bn  relu  relu6  gap  flatten  softmax
+//   maxpool2  maxpool3s2  avgpool2                pooling, valid padding, stride defaults to the kernel
+//   dense(64)  dense(K)  dropout(0.25)
+#include <cctype>
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "common/error.h"
+#include "model/ir.h"
+
+namespace qp::model {
+namespace {
+
+const std::map<std::string, std::string> &presets() {
+  static const std::map<std::string, std::string> p = {
+      // The seed's network: 89,379 parameters, 2.87 M MACs at 32x32x3.
+      {"rps-cnn",
+       "conv3x3(16) relu maxpool2 conv3x3(32) relu maxpool2 conv3x3(64) relu maxpool2 "
+       "flatten dropout(0.25) dense(64) relu dense(K) softmax"},
+      // The same with BatchNorm after each conv (folded on export).
+      {"rps-cnn-bn",
+       "conv3x3(16) bn relu maxpool2 conv3x3(32) bn relu maxpool2 conv3x3(64) bn relu maxpool2 "
+       "flatten dropout(0.25) dense(64) relu dense(K) softmax"},
+      // A mobile-style network: depthwise-separable blocks, ReLU6, global average pooling.
+      {"rps-mobile",
+       "conv3x3s2(16) bn relu6 dwconv3x3 bn relu6 conv1x1(32) bn relu6 dwconv3x3s2 bn relu6 conv1x1(64) bn relu6 "
+       "dwconv3x3s2 bn relu6 conv1x1(96) bn relu6 gap dense(K) softmax"},
+  };
+  return p;
+}
+
+int parse_count(const std::string &text, int classes, const std::string &token) {
+  if (text == "K") return classes;
+  try {
+    size_t used = 0;
+    const int v = std::stoi(text, &used);
+    if (used == text.size() && v > 0) return v;
+  } catch (const std::exception &) {
+  }
+  fail("architecture token '" + token + "': '" + text + "' is not a positive count", "write e.g. dense(64) or dense(K)");
+}
+
+}  // namespace
+
+std::vector<std::string> preset_names() {
+  std::vector<std::string> names;
+  for (const auto &[k, v] : presets()) names.push_back(k);
+  return names;
+}
+
+std::string preset_spec(const std::string &name) {
+  const auto it = presets().find(name);
+  return it == presets().end() ? "" : it->second;
+}
+
+Graph graph_from_spec(const std::string &arch_or_spec, const std::vector<std::string> &classes, Shape input) {
+  if (classes.size() < 2) fail("a classifier needs at least 2 classes, got " + std::to_string(classes.size()));
+  const int k = static_cast<int>(classes.size());
+  Graph g;
+  g.arch = arch_or_spec;
+  g.input = input;
+  g.classes = classes;
+  std::string spec = preset_spec(arch_or_spec);
+  if (spec.empty()) spec = arch_or_spec;
+  std::string norm;
+  for (size_t i = 0; i < spec.size(); ++i) {
+    if (spec.compare(i, 2, "->") == 0) { norm += ' '; ++i; continue; }
+    norm += spec[i] == ',' ? ' ' : spec[i];
+  }
+  static const std::regex conv_re(R"((dw)?conv(\d+)x(\d+)(?:s(\d+))?(same|valid)?(?:\((\w+)\))?)");
+  static const std::regex pool_re(R"((max|avg)pool(\d+)(?:s(\d+))?)");
+  static const std::regex dense_re(R"(dense\((\w+)\))");
+  static const std::regex drop_re(R"(dropout\(([0-9.]+)\))");
+  std::istringstream in(norm);
+  std::string tok;
+  std::smatch m;
+  while (in >> tok) {
+    Layer l;
+    if (std::regex_match(tok, m, conv_re)) {
+      const bool dw = m[1].matched;
+      if (m[2] != m[3]) fail("architecture token '" + tok + "': only square kernels are supported", "write e.g. conv3x3(16)");
+      l.op = dw ? Op::DepthwiseConv2D : Op::Conv2D;
+      l.kernel = std::stoi(m[2]);
+      l.stride = m[4].matched ? std::stoi(m[4]) : 1;
+      l.padding = m[5].matched && m[5] == "valid" ? Padding::Valid : Padding::Same;
+      if (dw && m[6].matched) fail("architecture token '" + tok + "': a depthwise conv keeps its channel count", "write e.g. dwconv3x3");
+      if (!dw && !m[6].matched) fail("architecture token '" + tok + "' needs a filter count", "write e.g. conv3x3(16)");
+      if (!dw) l.units = parse_count(m[6], k, tok);
+      if (l.kernel < 1 || l.kernel > 11 || l.stride < 1 || l.stride > 4)
+        fail("architecture token '" + tok + "': kernel must be 1..11 and stride 1..4");
+    } else if (std::regex_match(tok, m, pool_re)) {
+      l.op = m[1] == "max" ? Op::MaxPool : Op::AvgPool;
+      l.kernel = std::stoi(m[2]);
+      l.stride = m[3].matched ? std::stoi(m[3]) : l.kernel;
+      if (l.kernel < 1 || l.stride < 1) fail("architecture token '" + tok + "': window and stride must be positive");
+    } else if (std::regex_match(tok, m, dense_re)) {
+      l.op = Op::Dense;
+      l.units = parse_count(m[1], k, tok);
+    } else if (std::regex_match(tok, m, drop_re)) {
+      l.op = Op::Dropout;
+      l.rate = std::stof(m[1]);
+      if (!(l.rate >= 0.f && l.rate < 1.f)) fail("architecture token '" + tok + "': the dropout rate must be in [0, 1)");
+    } else if (tok == "bn") {
+      l.op = Op::BatchNorm;
+    } else if (tok == "relu") {
+      l.op = Op::ReLU;
+    } else if (tok == "relu6") {
+      l.op = Op::ReLU6;
+    } else if (tok == "gap") {
+      l.op = Op::GlobalAvgPool;
+    } else if (tok == "flatten") {
+      l.op = Op::Flatten;
+    } else if (tok == "softmax") {
+      l.op = Op::Softmax;
+    } else {
+      std::string known;
+      for (const auto &n : preset_names()) known += (known.empty() ? "" : ", ") + n;
+      fail("unknown architecture or layer token '" + tok + "'",
+           "use a preset (" + known + ") or a spec such as 'conv3x3(16) relu maxpool2 flatten dense(K) softmax'");
+    }
+    g.layers.push_back(std::move(l));
+  }
+  if (g.layers.empty()) fail("the architecture '" + arch_or_spec + "' has no layers");
+  infer_shapes(g, /*allocate_params=*/true);
+  const Shape out = g.output();
+  if (!(out.h == 1 && out.w == 1 && out.c == k))
+    fail("architecture '" + arch_or_spec + "' ends with shape " + shape_str(out) + ", but there are " +
+             std::to_string(k) + " classes",
+         "end the spec with dense(K) (K = number of classes) and optionally softmax");
+  return g;
+}
+
+}  // namespace qp::model

@@ -1,0 +1,133 @@
+#include "train/torch_model.h"
+
+#include "common/error.h"
+
+namespace qp::train {
+
+using model::Op;
+
+TorchNetImpl::TorchNetImpl(const model::Graph &g) : g_(g) {
+  model::infer_shapes(g_);
+  slot_.assign(g_.layers.size(), -1);
+  for (size_t i = 0; i < g_.layers.size(); ++i) {
+    const auto &l = g_.layers[i];
+    const std::string name = "l" + std::to_string(i);
+    if (l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D) {
+      const bool symmetric = l.pad_top == l.pad_bottom && l.pad_left == l.pad_right;
+      auto opt = torch::nn::Conv2dOptions(l.in.c, l.out.c, l.kernel)
+                     .stride(l.stride)
+                     .padding(symmetric ? torch::ExpandingArray<2>({l.pad_top, l.pad_left}) : torch::ExpandingArray<2>({0, 0}))
+                     .groups(l.op == Op::DepthwiseConv2D ? l.in.c : 1)
+                     .bias(true);
+      slot_[i] = static_cast<int>(convs_.size());
+      convs_.push_back(register_module(name, torch::nn::Conv2d(opt)));
+    } else if (l.op == Op::Dense) {
+      slot_[i] = static_cast<int>(denses_.size());
+      denses_.push_back(register_module(name, torch::nn::Linear(l.in.c, l.units)));
+    } else if (l.op == Op::BatchNorm) {
+      if (l.in.h == 1 && l.in.w == 1) {
+        slot_[i] = static_cast<int>(bns1d_.size());
+        bns1d_.push_back(register_module(name, torch::nn::BatchNorm1d(torch::nn::BatchNormOptions(l.in.c).eps(l.eps))));
+      } else {
+        slot_[i] = static_cast<int>(bns2d_.size());
+        bns2d_.push_back(register_module(name, torch::nn::BatchNorm2d(torch::nn::BatchNormOptions(l.in.c).eps(l.eps))));
+      }
+    }
+  }
+}
+
+torch::Tensor TorchNetImpl::forward(torch::Tensor x, bool with_softmax) {
+  namespace F = torch::nn::functional;
+  for (size_t i = 0; i < g_.layers.size(); ++i) {
+    const auto &l = g_.layers[i];
+    switch (l.op) {
+      case Op::Conv2D:
+      case Op::DepthwiseConv2D:
+        if (l.pad_top != l.pad_bottom || l.pad_left != l.pad_right)
+          x = F::pad(x, F::PadFuncOptions({l.pad_left, l.pad_right, l.pad_top, l.pad_bottom}));
+        x = convs_[static_cast<size_t>(slot_[i])]->forward(x);
+        break;
+      case Op::Dense: x = denses_[static_cast<size_t>(slot_[i])]->forward(x); break;
+      case Op::BatchNorm:
+        x = l.in.h == 1 && l.in.w == 1 ? bns1d_[static_cast<size_t>(slot_[i])]->forward(x)
+                                       : bns2d_[static_cast<size_t>(slot_[i])]->forward(x);
+        break;
+      case Op::ReLU: x = torch::relu(x); break;
+      case Op::ReLU6: x = torch::clamp(x, 0.0, 6.0); break;
+      case Op::MaxPool: x = F::max_pool2d(x, F::MaxPool2dFuncOptions(l.kernel).stride(l.stride)); break;
+      case Op::AvgPool: x = F::avg_pool2d(x, F::AvgPool2dFuncOptions(l.kernel).stride(l.stride)); break;
+      case Op::GlobalAvgPool: x = x.mean({2, 3}); break;
+      case Op::Flatten: x = x.flatten(1); break;
+      case Op::Dropout: x = F::dropout(x, F::DropoutFuncOptions().p(l.rate).training(is_training())); break;
+      case Op::Softmax:
+        if (with_softmax) x = torch::softmax(x, 1);
+        break;
+    }
+  }
+  return x;
+}
+
+namespace {
+torch::Tensor as_tensor(const std::vector<float> &v) {
+  return torch::from_blob(const_cast<float *>(v.data()), {static_cast<int64_t>(v.size())}, torch::kFloat32).clone();
+}
+void copy_into(torch::Tensor dst, const std::vector<float> &v) {
+  torch::NoGradGuard ng;
+  dst.copy_(as_tensor(v).view(dst.sizes()).to(dst.device()));
+}
+std::vector<float> to_vec(const torch::Tensor &t) {
+  auto c = t.detach().to(torch::kCPU).contiguous().to(torch::kFloat32);
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+}  // namespace
+
+void TorchNetImpl::load_from(const model::Graph &g) {
+  for (size_t i = 0; i < g.layers.size(); ++i) {
+    const auto &l = g.layers[i];
+    if (l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D) {
+      auto &m = convs_[static_cast<size_t>(slot_[i])];
+      copy_into(m->weight, l.weight);
+      copy_into(m->bias, l.bias);
+    } else if (l.op == Op::Dense) {
+      auto &m = denses_[static_cast<size_t>(slot_[i])];
+      copy_into(m->weight, l.weight);
+      copy_into(m->bias, l.bias);
+    } else if (l.op == Op::BatchNorm) {
+      auto set = [&](auto &m) {
+        copy_into(m->weight, l.gamma);
+        copy_into(m->bias, l.beta);
+        copy_into(m->running_mean, l.mean);
+        copy_into(m->running_var, l.var);
+      };
+      if (l.in.h == 1 && l.in.w == 1) set(bns1d_[static_cast<size_t>(slot_[i])]);
+      else set(bns2d_[static_cast<size_t>(slot_[i])]);
+    }
+  }
+}
+
+void TorchNetImpl::store_to(model::Graph &g) const {
+  for (size_t i = 0; i < g.layers.size(); ++i) {
+    auto &l = g.layers[i];
+    if (l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D) {
+      const auto &m = convs_[static_cast<size_t>(slot_[i])];
+      l.weight = to_vec(m->weight);
+      l.bias = to_vec(m->bias);
+    } else if (l.op == Op::Dense) {
+      const auto &m = denses_[static_cast<size_t>(slot_[i])];
+      l.weight = to_vec(m->weight);
+      l.bias = to_vec(m->bias);
+    } else if (l.op == Op::BatchNorm) {
+      auto get = [&](const auto &m) {
+        l.gamma = to_vec(m->weight);
+        l.beta = to_vec(m->bias);
+        l.mean = to_vec(m->running_mean);
+        l.var = to_vec(m->running_var);
+      };
+      if (l.in.h == 1 && l.in.w == 1) get(bns1d_[static_cast<size_t>(slot_[i])]);
+      else get(bns2d_[static_cast<size_t>(slot_[i])]);
+    }
+  }
+  model::infer_shapes(g);
+}
+
+}  // namespace qp::train
