@@ -79,23 +79,22 @@ class RpsCnn(nn.Module):
         x = F.max_pool2d(F.relu(self.c1(x)), 2)
         x = F.max_pool2d(F.relu(self.c2(x)), 2)
         x = F.max_pool2d(F.relu(self.c3(x)), 2)
-        x = F.dropout(x.flatten(1), 0.25, self.training)
+        x = F.dropout(x.flatten(1), 0.5, self.training)
         return self.d2(F.relu(self.d1(x)))
 
 
 def augment(x, g):
-    n = x.shape[0]
-    padded = F.pad(x, (3, 3, 3, 3))
-    out = torch.empty_like(x)
-    shifts = torch.randint(0, 7, (n, 2), generator=g)
-    flips = torch.rand(n, 2, generator=g) < 0.5
-    for i in range(n):
-        img = padded[i, :, shifts[i, 0]:shifts[i, 0] + 32, shifts[i, 1]:shifts[i, 1] + 32]
-        if flips[i, 0]:
-            img = img.flip(2)
-        if flips[i, 1]:
-            img = img.flip(1)
-        out[i] = img
+    """Random affine warp per image (rotation +-20 deg, scale 0.9-1.1, shift +-3 px, mirror), then
+    brightness/contrast jitter: the same kinds and ranges as qparity's trainer."""
+    n, h = x.shape[0], x.shape[2]
+    a = torch.empty(n).uniform_(-0.35, 0.35, generator=g)
+    s = torch.empty(n).uniform_(0.9, 1.1, generator=g)
+    m = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0)
+    t = torch.empty(n, 2).uniform_(-3, 3, generator=g) * 2.0 / h
+    theta = torch.stack([torch.stack([m * a.cos() / s, -a.sin() / s, t[:, 0]], 1),
+                         torch.stack([m * a.sin() / s, a.cos() / s, t[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     gain = torch.empty(n, 1, 1, 1).uniform_(0.75, 1.25, generator=g)
     contrast = torch.empty(n, 1, 1, 1).uniform_(0.75, 1.25, generator=g)
     bias = torch.empty(n, 1, 1, 1).uniform_(-0.08, 0.08, generator=g)
@@ -113,11 +112,15 @@ def main():
     nval = len(y) // 10
     xv, yv, xt, yt = x[perm[:nval]], y[perm[:nval]], x[perm[nval:]], y[perm[nval:]]
     net = RpsCnn(len(classes))
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    for mod in net.modules():  # He-normal init, zero bias, as qparity's trainer
+        if isinstance(mod, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(mod.weight, nonlinearity="relu")
+            nn.init.zeros_(mod.bias)
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3, weight_decay=5e-4)
     seen, train_secs = 0, 0.0
     for epoch in range(epochs):
         for group in opt.param_groups:
-            group["lr"] = 3e-3 * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+            group["lr"] = 2e-3 * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
         t0 = time.perf_counter()
         net.train()
         order = torch.randperm(len(yt), generator=g)

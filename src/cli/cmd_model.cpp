@@ -28,6 +28,7 @@ void add_train(CLI::App &app) {
   cmd->add_option("--epochs", opt->epochs, "Maximum epochs")->capture_default_str();
   cmd->add_option("--batch", opt->batch, "Batch size")->capture_default_str();
   cmd->add_option("--lr", opt->lr, "Initial learning rate (cosine decay to 0)")->capture_default_str();
+  cmd->add_option("--weight-decay", opt->weight_decay, "L2 weight decay")->capture_default_str();
   cmd->add_option("--val-fraction", opt->val_fraction, "Stratified validation share of train/")->capture_default_str();
   cmd->add_option("--patience", opt->patience, "Early stopping: epochs without validation improvement")->capture_default_str();
   cmd->add_option("--seed", opt->seed, "Random seed (CPU training is deterministic for a seed)")->capture_default_str();

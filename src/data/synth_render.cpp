@@ -413,21 +413,21 @@ void draw_hand(Canvas &cv, Rng &rng, int cls, Rgb skin) {
   const float n = static_cast<float>(cv.n);
 
   // --- pose of the whole hand
-  const float span = static_cast<float>(rng.chance(0.06) ? rng.uniform(0.42, 0.6) : rng.uniform(0.6, 0.95));  // of the frame
+  const float span = static_cast<float>(rng.chance(0.03) ? rng.uniform(0.42, 0.6) : rng.uniform(0.6, 0.95));  // of the frame
   const float extent = cls == 0 ? 1.3f : 1.95f;                    // hand length in palm units
   Frame fr;
   fr.s = span * n / extent;
   {
     // Any angle can occur, but like photos most hands come up from the bottom edge or in from a side.
     const double u = rng.uniform();
-    const double a = u < 0.8 ? rng.uniform(-0.45, 0.45)
-                   : u < 0.92 ? (rng.chance(0.5) ? 1.0 : -1.0) * kHalfPi + rng.uniform(-0.5, 0.5)
+    const double a = u < 0.88 ? rng.uniform(-0.45, 0.45)
+                   : u < 0.96 ? (rng.chance(0.5) ? 1.0 : -1.0) * kHalfPi + rng.uniform(-0.5, 0.5)
                               : rng.uniform(0.0, kTwoPi);
     fr.rot = Rot::of(a);
   }
   fr.mirror = rng.chance(0.5) ? 1.f : -1.f;
   const V2 local_centre{0.f, cls == 0 ? -0.08f : -0.42f};
-  const bool crop = rng.chance(0.06);
+  const bool crop = rng.chance(0.04);
   const double lo = crop ? 0.0 : 0.3, hi = crop ? 1.0 : 0.7;
   const V2 want{static_cast<float>(rng.uniform(lo, hi)) * n, static_cast<float>(rng.uniform(lo, hi)) * n};
   fr.c = {0.f, 0.f};
@@ -505,13 +505,13 @@ void draw_hand(Canvas &cv, Rng &rng, int cls, Rgb skin) {
   const float lean = static_cast<float>(rng.uniform(-0.15, 0.15));
   if (cls == 1) {
     extended = {true, true, true, true};
-    float spread = rng.chance(0.1) ? static_cast<float>(rng.uniform(0.0, 0.05)) : static_cast<float>(rng.uniform(0.05, 0.22));
-    if (rng.chance(0.08)) len_scale *= static_cast<float>(rng.uniform(0.55, 0.8));  // short / curled fingers
+    float spread = rng.chance(0.05) ? static_cast<float>(rng.uniform(0.0, 0.05)) : static_cast<float>(rng.uniform(0.08, 0.24));
+    if (rng.chance(0.04)) len_scale *= static_cast<float>(rng.uniform(0.55, 0.8));  // short / curled fingers
     for (int i = 0; i < 4; ++i)
       angle[static_cast<size_t>(i)] = lean + (static_cast<float>(i) - 1.4f) * spread + static_cast<float>(rng.uniform(-0.04, 0.04));
   } else if (cls == 2) {
     extended = {true, true, false, false};
-    const float v = rng.chance(0.1) ? static_cast<float>(rng.uniform(0.03, 0.18)) : static_cast<float>(rng.uniform(0.2, 0.95));
+    const float v = rng.chance(0.04) ? static_cast<float>(rng.uniform(0.03, 0.18)) : static_cast<float>(rng.uniform(0.3, 0.95));
     angle[0] = lean - v * 0.55f;
     angle[1] = lean + v * 0.45f;
   }
@@ -641,14 +641,14 @@ Image synth_render(int cls, uint64_t sample_seed, int size) {
   const Rgb skin = hand_color(rng);
 
   draw_background(cv, rng);
-  const int items = static_cast<int>(rng.below(rng.chance(0.1) ? 12 : 6));
-  const bool distractors = rng.chance(0.15);
+  const int items = static_cast<int>(rng.below(rng.chance(0.1) ? 10 : 5));
+  const bool distractors = rng.chance(0.07);
   for (int i = 0; i < items; ++i) draw_clutter_item(cv, rng, skin, distractors && i == items - 1);
 
   draw_hand(cv, rng, cls, skin);
 
   // Occasionally an object in front of the hand.
-  if (rng.chance(0.08)) draw_clutter_item(cv, rng, skin, false);
+  if (rng.chance(0.04)) draw_clutter_item(cv, rng, skin, false);
 
   // Blur: up to three box passes per axis (close to a Gaussian of sigma sqrt(r(r+1))).
   const double bu = rng.uniform();
@@ -685,7 +685,7 @@ Image synth_render(int cls, uint64_t sample_seed, int size) {
   Image out = resize_area(big, size, size);
 
   // Sensor noise: luminance plus a little chroma, Gaussian.
-  const float sigma = rng.chance(0.08) ? static_cast<float>(rng.uniform(4.0, 9.0)) : static_cast<float>(rng.uniform(0.0, 4.0));
+  const float sigma = rng.chance(0.05) ? static_cast<float>(rng.uniform(4.0, 9.0)) : static_cast<float>(rng.uniform(0.0, 4.0));
   if (sigma > 0.5f) {
     for (size_t i = 0; i < out.pixels.size(); i += 3) {
       const float lum = static_cast<float>(rng.normal()) * sigma;

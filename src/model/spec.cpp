@@ -22,11 +22,11 @@ const std::map<std::string, std::string> &presets() {
       // The seed's network: 89,379 parameters, 2.87 M MACs at 32x32x3.
       {"rps-cnn",
        "conv3x3(16) relu maxpool2 conv3x3(32) relu maxpool2 conv3x3(64) relu maxpool2 "
-       "flatten dropout(0.25) dense(64) relu dense(K) softmax"},
+       "flatten dropout(0.5) dense(64) relu dense(K) softmax"},
       // The same with BatchNorm after each conv (folded on export).
       {"rps-cnn-bn",
        "conv3x3(16) bn relu maxpool2 conv3x3(32) bn relu maxpool2 conv3x3(64) bn relu maxpool2 "
-       "flatten dropout(0.25) dense(64) relu dense(K) softmax"},
+       "flatten dropout(0.5) dense(64) relu dense(K) softmax"},
       // A mobile-style network: depthwise-separable blocks, ReLU6, global average pooling.
       {"rps-mobile",
        "conv3x3s2(16) bn relu6 dwconv3x3 bn relu6 conv1x1(32) bn relu6 dwconv3x3s2 bn relu6 conv1x1(64) bn relu6 "

@@ -6,6 +6,17 @@ namespace qp::train {
 
 using model::Op;
 
+namespace {
+// He (Kaiming) normal initialisation for ReLU networks, zero biases. libtorch's default
+// (kaiming_uniform with a = sqrt(5)) starts the plain rps-cnn with signals too small to learn from
+// raw [0,1] pixels at the default learning rate.
+void he_init(torch::Tensor &weight, torch::Tensor &bias) {
+  torch::NoGradGuard ng;
+  torch::nn::init::kaiming_normal_(weight, 0.0, torch::kFanIn, torch::kReLU);
+  bias.zero_();
+}
+}  // namespace
+
 TorchNetImpl::TorchNetImpl(const model::Graph &g) : g_(g) {
   model::infer_shapes(g_);
   slot_.assign(g_.layers.size(), -1);
@@ -21,9 +32,11 @@ TorchNetImpl::TorchNetImpl(const model::Graph &g) : g_(g) {
                      .bias(true);
       slot_[i] = static_cast<int>(convs_.size());
       convs_.push_back(register_module(name, torch::nn::Conv2d(opt)));
+      he_init(convs_.back()->weight, convs_.back()->bias);
     } else if (l.op == Op::Dense) {
       slot_[i] = static_cast<int>(denses_.size());
       denses_.push_back(register_module(name, torch::nn::Linear(l.in.c, l.units)));
+      he_init(denses_.back()->weight, denses_.back()->bias);
     } else if (l.op == Op::BatchNorm) {
       if (l.in.h == 1 && l.in.w == 1) {
         slot_[i] = static_cast<int>(bns1d_.size());

@@ -46,26 +46,32 @@ torch::Tensor labels_of(const data::Split &s, const std::vector<size_t> &idx) {
   return t;
 }
 
-// Flips, +-3 pixel shifts (zero fill) and brightness/contrast jitter; every random draw from `rng`.
+// Augmentation, every random draw from `rng`: a random affine warp per image (rotation within
+// +-20 degrees, scale 0.9-1.1, shift up to +-3 pixels, horizontal mirror: a mirrored hand is the other
+// hand), then brightness/contrast jitter.
 torch::Tensor augment(const torch::Tensor &x, Rng &rng) {
-  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
-  const int m = 3;
-  auto padded = torch::constant_pad_nd(x, {m, m, m, m}, 0.0);
-  auto out = torch::empty_like(x);
-  std::vector<float> gain(static_cast<size_t>(n)), bias(static_cast<size_t>(n)), contrast(static_cast<size_t>(n));
+  namespace F = torch::nn::functional;
+  const int64_t n = x.size(0), h = x.size(2);
+  std::vector<float> theta(static_cast<size_t>(n) * 6), gain(static_cast<size_t>(n)), bias(static_cast<size_t>(n)),
+      contrast(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
-    const int dy = static_cast<int>(rng.below(2 * m + 1)), dx = static_cast<int>(rng.below(2 * m + 1));
-    auto img = padded[i].narrow(1, dy, h).narrow(2, dx, w);
-    if (rng.chance(0.5)) img = img.flip({2});
-    if (rng.chance(0.5)) img = img.flip({1});
-    out[i].copy_(img);
+    const double a = rng.uniform(-0.35, 0.35), s = rng.uniform(0.9, 1.1), m = rng.chance(0.5) ? -1.0 : 1.0;
+    const double tx = rng.uniform(-3, 3) * 2.0 / static_cast<double>(h), ty = rng.uniform(-3, 3) * 2.0 / static_cast<double>(h);
+    float *t = &theta[static_cast<size_t>(i) * 6];
+    t[0] = static_cast<float>(m * std::cos(a) / s);
+    t[1] = static_cast<float>(-std::sin(a) / s);
+    t[2] = static_cast<float>(tx);
+    t[3] = static_cast<float>(m * std::sin(a) / s);
+    t[4] = static_cast<float>(std::cos(a) / s);
+    t[5] = static_cast<float>(ty);
     gain[static_cast<size_t>(i)] = static_cast<float>(rng.uniform(0.75, 1.25));
     contrast[static_cast<size_t>(i)] = static_cast<float>(rng.uniform(0.75, 1.25));
     bias[static_cast<size_t>(i)] = static_cast<float>(rng.uniform(-0.08, 0.08));
   }
-  auto g = torch::from_blob(gain.data(), {n, 1, 1, 1}).clone().to(x.device());
-  auto c = torch::from_blob(contrast.data(), {n, 1, 1, 1}).clone().to(x.device());
-  auto b = torch::from_blob(bias.data(), {n, 1, 1, 1}).clone().to(x.device());
+  auto to_dev = [&](std::vector<float> &v, std::vector<int64_t> shape) { return torch::from_blob(v.data(), shape).clone().to(x.device()); };
+  const auto grid = F::affine_grid(to_dev(theta, {n, 2, 3}), x.sizes().vec(), false);
+  auto out = F::grid_sample(x, grid, F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kReflection).align_corners(false));
+  const auto g = to_dev(gain, {n, 1, 1, 1}), c = to_dev(contrast, {n, 1, 1, 1}), b = to_dev(bias, {n, 1, 1, 1});
   auto mean = out.mean({1, 2, 3}, true);
   return ((out - mean) * c + mean * g + b).clamp_(0.0, 1.0);
 }
@@ -176,7 +182,7 @@ TrainSummary train_model(const TrainOptions &opt) {
 
   const auto xtrain = to_tensor(split, train_idx).to(dev), ytrain = labels_of(split, train_idx).to(dev);
   const auto xval = to_tensor(split, val_idx).to(dev), yval = labels_of(split, val_idx).to(dev);
-  torch::optim::Adam optim(net->parameters(), torch::optim::AdamOptions(opt.lr));
+  torch::optim::Adam optim(net->parameters(), torch::optim::AdamOptions(opt.lr).weight_decay(opt.weight_decay));
 
   std::vector<torch::Tensor> best_state;
   auto snapshot = [&] {

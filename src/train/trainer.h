@@ -15,11 +15,12 @@ struct TrainOptions {
   std::string data_dir;  // ROOT with train/ (and optionally test/)
   std::string out;       // model.onnx
   std::string arch = "rps-cnn";
-  int epochs = 30;
+  int epochs = 80;
   int batch = 64;
-  double lr = 3e-3;
+  double lr = 2e-3;
+  double weight_decay = 5e-4;  // L2, as in Adam's weight_decay
   double val_fraction = 0.1;
-  int patience = 8;   // epochs without validation improvement before stopping
+  int patience = 20;  // epochs without validation improvement before stopping
   uint64_t seed = 1;
   int threads = 0;    // CPU threads; 0 = all cores
   std::string device = "auto";  // auto | cpu | cuda
