@@ -24,11 +24,11 @@ TEST(Train, ShortRunLearnsWellAboveChance) {
   train::TrainOptions to;
   to.data_dir = so.out_dir;
   to.out = (t / "m.onnx").string();
-  to.epochs = 40;
-  to.patience = 40;
+  to.epochs = 60;
+  to.patience = 60;
   to.seed = 4;
   const auto s = train::train_model(to);
-  EXPECT_EQ(s.log.size(), 40u);
+  EXPECT_EQ(s.log.size(), 60u);
   EXPECT_TRUE(std::filesystem::exists(train::train_log_path(to.out)));
   EXPECT_TRUE(std::filesystem::exists(train::train_curve_path(to.out)));
   const auto mf = model::load_onnx(to.out);
