@@ -53,6 +53,7 @@ TEST(Eval, ResultsAreIndependentOfThreadsAndWrittenAsSpecified) {
   EXPECT_EQ(j["images"][0]["file"], split.samples[0].path);
   EXPECT_EQ(j["images"][0]["scores"].size(), 3u);
   int total = 0;
-  for (const auto &row : j["confusion"]) for (int v : row) total += v;
+  for (const auto &row : j["confusion"])
+    for (int v : row) total += v;
   EXPECT_EQ(total, 12);
 }

@@ -47,4 +47,9 @@ TEST_P(ExecutorVsTorch, LogitsAgreeWithin1e4On60Images) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Presets, ExecutorVsTorch, ::testing::Values("rps-cnn", "rps-cnn-bn", "rps-mobile"),
-                         [](const auto &info) { std::string n = info.param; for (auto &c : n) if (c == '-') c = '_'; return n; });
+                         [](const auto &info) {
+                           std::string n = info.param;
+                           for (auto &c : n)
+                             if (c == '-') c = '_';
+                           return n;
+                         });

@@ -94,7 +94,8 @@ TEST(ImageFolder, EachBadInputHasItsError) {
   put_png(t / "trunc/a/1.png", 8, 8, 1);
   {
     const auto png = data::encode_png(test::random_image(16, 16, 9));
-    std::ofstream(t / "trunc/a/2.png", std::ios::binary).write(reinterpret_cast<const char *>(png.data()), static_cast<std::streamsize>(png.size() / 2));
+    std::ofstream(t / "trunc/a/2.png", std::ios::binary)
+        .write(reinterpret_cast<const char *>(png.data()), static_cast<std::streamsize>(png.size() / 2));
   }
   expect_error((t / "trunc").string(), {"trunc/a/2.png"});
   put_text(t / "allbad/a/1.png", "x");

@@ -9,7 +9,11 @@ using data::Image;
 
 TEST(ResizeArea, ConstantImageStaysConstant) {
   Image img = test::random_image(97, 61, 1);
-  for (size_t i = 0; i < img.pixels.size(); i += 3) { img.pixels[i] = 200; img.pixels[i + 1] = 17; img.pixels[i + 2] = 99; }
+  for (size_t i = 0; i < img.pixels.size(); i += 3) {
+    img.pixels[i] = 200;
+    img.pixels[i + 1] = 17;
+    img.pixels[i + 2] = 99;
+  }
   const Image out = data::resize_area(img, 32, 32);
   ASSERT_EQ(out.width, 32);
   ASSERT_EQ(out.height, 32);

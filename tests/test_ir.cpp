@@ -25,10 +25,11 @@ TEST(Ir, RpsCnnMatchesTheSeed) {
 }
 
 TEST(Ir, SpecTokens) {
-  const Graph g = graph_from_spec("conv5x5s2valid(8), relu6 -> dwconv3x3s2 bn relu avgpool2 gap dense(K)", {"a", "b", "c", "d"}, {3, 33, 33});
+  const Graph g =
+      graph_from_spec("conv5x5s2valid(8), relu6 -> dwconv3x3s2 bn relu avgpool2 gap dense(K)", {"a", "b", "c", "d"}, {3, 33, 33});
   ASSERT_EQ(g.layers.size(), 8u);
-  EXPECT_EQ(g.layers[0].out, (Shape{8, 15, 15}));  // (33-5)/2+1
-  EXPECT_EQ(g.layers[2].out, (Shape{8, 8, 8}));    // same, stride 2: ceil(15/2)
+  EXPECT_EQ(g.layers[0].out, (Shape{8, 15, 15}));              // (33-5)/2+1
+  EXPECT_EQ(g.layers[2].out, (Shape{8, 8, 8}));                // same, stride 2: ceil(15/2)
   EXPECT_EQ(g.layers[2].pad_top + g.layers[2].pad_bottom, 2);  // (8-1)*2+3-15
   EXPECT_EQ(g.layers[5].out, (Shape{8, 4, 4}));
   EXPECT_EQ(g.layers.back().units, 4);

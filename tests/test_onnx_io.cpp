@@ -87,8 +87,12 @@ TEST_P(OnnxRoundTrip, SameWeightsSameOutputsCheckerAccepts) {
   EXPECT_EQ(onnx_bytes(g), std::string(reinterpret_cast<const char *>(data::read_file_bytes(path).data()), mf.file_bytes));
 }
 
-INSTANTIATE_TEST_SUITE_P(Presets, OnnxRoundTrip, ::testing::Values("rps-cnn", "rps-cnn-bn", "rps-mobile"),
-                         [](const auto &info) { std::string n = info.param; for (auto &c : n) if (c == '-') c = '_'; return n; });
+INSTANTIATE_TEST_SUITE_P(Presets, OnnxRoundTrip, ::testing::Values("rps-cnn", "rps-cnn-bn", "rps-mobile"), [](const auto &info) {
+  std::string n = info.param;
+  for (auto &c : n)
+    if (c == '-') c = '_';
+  return n;
+});
 
 TEST(OnnxIo, BadFilesGiveClearErrors) {
   test::TempDir t;
@@ -99,18 +103,23 @@ TEST(OnnxIo, BadFilesGiveClearErrors) {
   expect_load_error((t / "text.onnx").string(), "is not an ONNX model");
   {
     const auto bytes = data::read_file_bytes(good);
-    std::ofstream(t / "trunc.onnx", std::ios::binary).write(reinterpret_cast<const char *>(bytes.data()), static_cast<std::streamsize>(bytes.size() - 5000));
+    std::ofstream(t / "trunc.onnx", std::ios::binary)
+        .write(reinterpret_cast<const char *>(bytes.data()), static_cast<std::streamsize>(bytes.size() - 5000));
   }
   EXPECT_THROW(load_onnx((t / "trunc.onnx").string()), Error);
   // An unsupported op.
   auto proto = read_proto(good);
   for (auto &n : *proto.mutable_graph()->mutable_node())
-    if (n.op_type() == "Relu") { n.set_op_type("Elu"); break; }
+    if (n.op_type() == "Relu") {
+      n.set_op_type("Elu");
+      break;
+    }
   write_proto(proto, (t / "elu.onnx").string());
   expect_load_error((t / "elu.onnx").string(), "operator 'Elu' is not supported");
   // A wrong input shape.
   proto = read_proto(good);
-  proto.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(3)->set_dim_value(28);
+  proto.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(3)->set_dim_value(
+      28);
   write_proto(proto, (t / "shape.onnx").string());
   expect_load_error((t / "shape.onnx").string(), "must be float32 [N,3,H,W] with H = W");
   // An INT8 (QDQ) model given where FP32 is needed.

@@ -1,7 +1,6 @@
 // Shared helpers for the tests: temporary folders and small images.
 #pragma once
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
@@ -14,7 +13,7 @@ namespace qp::test {
 
 // A fresh temporary folder, removed when the object goes away.
 class TempDir {
-public:
+ public:
   TempDir() {
     const auto *info = ::testing::UnitTest::GetInstance()->current_test_info();
     std::string name = std::string("qparity-") + (info ? std::string(info->test_suite_name()) + "-" + info->name() : "t");
@@ -28,7 +27,7 @@ public:
   std::string str() const { return path_.string(); }
   std::filesystem::path operator/(const std::string &p) const { return path_ / p; }
 
-private:
+ private:
   std::filesystem::path path_;
 };
 

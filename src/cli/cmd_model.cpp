@@ -23,7 +23,8 @@ void add_train(CLI::App &app) {
   auto opt = std::make_shared<train::TrainOptions>();
   auto *cmd = app.add_subcommand("train", "Train an FP32 model with libtorch and write it as ONNX");
   cmd->add_option("--data", opt->data_dir, "Dataset root holding train/ (and optionally test/)")->required();
-  cmd->add_option("--out", opt->out, "Model file to write (.onnx); <stem>.train.csv and <stem>.curve.svg go beside it")->required();
+  cmd->add_option("--out", opt->out, "Model file to write (.onnx); <stem>.train.csv and <stem>.curve.svg go beside it")
+      ->required();
   cmd->add_option("--arch", opt->arch, "Preset (rps-cnn, rps-cnn-bn, rps-mobile) or a layer spec")->capture_default_str();
   cmd->add_option("--epochs", opt->epochs, "Maximum epochs")->capture_default_str();
   cmd->add_option("--batch", opt->batch, "Batch size")->capture_default_str();
@@ -35,18 +36,23 @@ void add_train(CLI::App &app) {
   cmd->add_option("--threads", opt->threads, "CPU threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--device", opt->device, "auto, cpu or cuda")->capture_default_str();
   cmd->add_flag("--skip-bad", opt->skip_bad, "Skip and count unreadable images instead of failing");
-  cmd->add_flag("--no-augment", [opt](int64_t) { opt->augment = false; }, "Train without augmentation");
+  cmd->add_flag(
+      "--no-augment", [opt](int64_t) { opt->augment = false; }, "Train without augmentation");
   cmd->add_flag("--force", opt->force, "Overwrite --out if it exists");
   cmd->callback([opt] {
     const auto s = train::train_model(*opt);
-    std::printf("trained %s: best validation accuracy %.2f%% at epoch %d of %zu; %.0f images/s on %s; %.1f s\n", opt->arch.c_str(),
-                100 * s.best_val_acc, s.best_epoch, s.log.size(), s.images_per_second, s.device.c_str(), s.seconds);
-    std::printf("wrote %s, %s, %s\n", opt->out.c_str(), train::train_log_path(opt->out).c_str(), train::train_curve_path(opt->out).c_str());
+    std::printf("trained %s: best validation accuracy %.2f%% at epoch %d of %zu; %.0f images/s on %s; %.1f s\n",
+                opt->arch.c_str(), 100 * s.best_val_acc, s.best_epoch, s.log.size(), s.images_per_second, s.device.c_str(),
+                s.seconds);
+    std::printf("wrote %s, %s, %s\n", opt->out.c_str(), train::train_log_path(opt->out).c_str(),
+                train::train_curve_path(opt->out).c_str());
   });
 #else
   auto *cmd = app.add_subcommand("train", "Train an FP32 model (this build has no libtorch)");
   cmd->allow_extras();
-  cmd->callback([] { fail("this qparity was built without libtorch, so it cannot train", "rebuild with -DQPARITY_WITH_TORCH=ON (make build)"); });
+  cmd->callback([] {
+    fail("this qparity was built without libtorch, so it cannot train", "rebuild with -DQPARITY_WITH_TORCH=ON (make build)");
+  });
 #endif
 }
 
@@ -82,8 +88,8 @@ void add_eval(CLI::App &app) {
     auto mf2 = mf;
     if (mf2.graph.classes.empty()) {  // a model without qparity metadata: take the folder's classes
       if (static_cast<int>(split.classes.size()) != mf2.graph.output().c)
-        fail("'" + a->model + "' names no classes and outputs " + std::to_string(mf2.graph.output().c) + " scores, but '" + a->data +
-                 "' has " + std::to_string(split.classes.size()) + " class folders",
+        fail("'" + a->model + "' names no classes and outputs " + std::to_string(mf2.graph.output().c) + " scores, but '" +
+                 a->data + "' has " + std::to_string(split.classes.size()) + " class folders",
              "evaluate on a folder with one subfolder per model output, in output order (or add classes.txt)");
       mf2.graph.classes = split.classes;
     }
@@ -114,7 +120,8 @@ void add_init(CLI::App &app) {
   cmd->add_option("--out", a->out, "Model file to write (.onnx)")->required();
   cmd->add_flag("--force", a->force, "Overwrite --out if it exists");
   cmd->callback([a] {
-    if (fs::exists(a->out) && !a->force) fail("'" + a->out + "' already exists", "choose another --out, or pass --force to replace it");
+    if (fs::exists(a->out) && !a->force)
+      fail("'" + a->out + "' already exists", "choose another --out, or pass --force to replace it");
     std::vector<std::string> classes;
     std::stringstream ss(a->classes);
     for (std::string c; std::getline(ss, c, ',');)
@@ -122,7 +129,8 @@ void add_init(CLI::App &app) {
     auto g = model::graph_from_spec(a->arch, classes, {3, a->size, a->size});
     model::init_random(g, a->seed);
     model::save_onnx(g, a->out, {{"qparity.init.seed", std::to_string(a->seed)}});
-    std::printf("wrote untrained %s (%lld parameters) to %s\n", a->arch.c_str(), static_cast<long long>(model::param_count(g)), a->out.c_str());
+    std::printf("wrote untrained %s (%lld parameters) to %s\n", a->arch.c_str(), static_cast<long long>(model::param_count(g)),
+                a->out.c_str());
   });
 }
 

@@ -7,8 +7,11 @@
 namespace qp {
 
 Progress::Progress(std::string label, long total)
-    : label_(std::move(label)), total_(total), tty_(isatty(STDERR_FILENO) != 0),
-      start_(std::chrono::steady_clock::now()), last_draw_() {}
+    : label_(std::move(label)),
+      total_(total),
+      tty_(isatty(STDERR_FILENO) != 0),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_() {}
 
 void Progress::update(long done, const std::string &suffix) {
   if (!tty_) return;
@@ -18,7 +21,9 @@ void Progress::update(long done, const std::string &suffix) {
   draw(done, suffix, false);
 }
 
-void Progress::finish(const std::string &suffix) { draw(total_, suffix, true); }
+void Progress::finish(const std::string &suffix) {
+  draw(total_, suffix, true);
+}
 
 void Progress::draw(long done, const std::string &suffix, bool final) {
   const int width = 24;
@@ -27,8 +32,8 @@ void Progress::draw(long done, const std::string &suffix, bool final) {
   std::string bar(static_cast<size_t>(filled), '#');
   bar.resize(width, '.');
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  std::fprintf(stderr, "%s%s [%s] %ld/%ld %.1fs %s%s", tty_ ? "\r\033[K" : "", label_.c_str(), bar.c_str(), done,
-               total_, secs, suffix.c_str(), final ? "\n" : "");
+  std::fprintf(stderr, "%s%s [%s] %ld/%ld %.1fs %s%s", tty_ ? "\r\033[K" : "", label_.c_str(), bar.c_str(), done, total_, secs,
+               suffix.c_str(), final ? "\n" : "");
   std::fflush(stderr);
 }
 

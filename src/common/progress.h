@@ -7,12 +7,12 @@
 namespace qp {
 
 class Progress {
-public:
+ public:
   Progress(std::string label, long total);
   void update(long done, const std::string &suffix = "");
   void finish(const std::string &suffix = "");
 
-private:
+ private:
   std::string label_;
   long total_;
   bool tty_;

@@ -8,7 +8,7 @@ namespace qp {
 
 struct Series {
   std::string name;
-  std::string color;  // CSS colour
+  std::string color;      // CSS colour
   std::vector<double> y;  // one value per x = 1, 2, ...
 };
 

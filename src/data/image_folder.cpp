@@ -1,15 +1,13 @@
 #include "data/image_folder.h"
 
 #include <algorithm>
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "common/error.h"
+#include "common/parallel.h"
 #include "common/sha256.h"
 #include "data/image_io.h"
 
@@ -38,12 +36,6 @@ std::vector<std::string> read_classes_txt(const fs::path &file) {
     if (!line.empty()) names.push_back(line);
   }
   return names;
-}
-
-int thread_count(int requested) {
-  if (requested > 0) return requested;
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
 }  // namespace
@@ -89,9 +81,15 @@ Split load_split(const std::string &dir, const LoadOptions &opt) {
   for (const auto &cls : own) {
     const auto it = std::find(split.classes.begin(), split.classes.end(), cls);
     if (it == split.classes.end())
-      fail("class folder '" + (fs::path(dir) / cls).string() + "' is not a class of the model (classes: " +
-               [&] { std::string s; for (auto &c : split.classes) s += (s.empty() ? "" : ", ") + c; return s; }() + ")",
-           "rename or remove that folder, or evaluate a model trained on these classes");
+      fail(
+          "class folder '" + (fs::path(dir) / cls).string() + "' is not a class of the model (classes: " +
+              [&] {
+                std::string s;
+                for (auto &c : split.classes) s += (s.empty() ? "" : ", ") + c;
+                return s;
+              }() +
+              ")",
+          "rename or remove that folder, or evaluate a model trained on these classes");
     const int label = static_cast<int>(it - split.classes.begin());
     std::vector<fs::path> files;
     for (const auto &e : fs::directory_iterator(fs::path(dir) / cls)) {
@@ -123,23 +121,16 @@ Split load_split(const std::string &dir, const LoadOptions &opt) {
   const size_t img_bytes = static_cast<size_t>(opt.size) * opt.size * 3;
   split.pixels.assign(n * img_bytes, 0);
   std::vector<std::string> errors(n);
-  std::atomic<size_t> next{0};
-  auto worker = [&] {
-    for (size_t i = next++; i < n; i = next++) {
-      try {
-        const auto bytes = read_file_bytes(split.samples[i].path);
-        split.samples[i].sha256 = sha256_hex(bytes.data(), bytes.size());
-        const Image img = prepare_input(decode_image(bytes, split.samples[i].path), opt.size, opt.crop_square);
-        std::copy(img.pixels.begin(), img.pixels.end(), split.pixels.begin() + static_cast<std::ptrdiff_t>(i * img_bytes));
-      } catch (const Error &e) {
-        errors[i] = e.what();
-      }
+  parallel_for(n, opt.threads, [&](size_t i) {
+    try {
+      const auto bytes = read_file_bytes(split.samples[i].path);
+      split.samples[i].sha256 = sha256_hex(bytes.data(), bytes.size());
+      const Image img = prepare_input(decode_image(bytes, split.samples[i].path), opt.size, opt.crop_square);
+      std::copy(img.pixels.begin(), img.pixels.end(), split.pixels.begin() + static_cast<std::ptrdiff_t>(i * img_bytes));
+    } catch (const Error &e) {
+      errors[i] = e.what();
     }
-  };
-  std::vector<std::thread> pool;
-  const int t = std::min<int>(thread_count(opt.threads), static_cast<int>(std::max<size_t>(n, 1)));
-  for (int k = 0; k < t; ++k) pool.emplace_back(worker);
-  for (auto &th : pool) th.join();
+  });
 
   // 3. Report the first failure, or drop the bad samples when skipping.
   std::vector<Sample> kept;
@@ -172,7 +163,9 @@ void check_train_test_classes(const std::string &root) {
   const fs::path train = fs::path(root) / "train", test = fs::path(root) / "test";
   if (!fs::is_directory(train))
     fail("'" + root + "' has no train/ folder",
-         "a training dataset is ROOT/train/<class>/*.png (and optionally ROOT/test/...); create one with 'qparity data synth --out " + root + "'");
+         "a training dataset is ROOT/train/<class>/*.png (and optionally ROOT/test/...); create one with 'qparity data synth "
+         "--out " +
+             root + "'");
   if (!fs::is_directory(test)) return;
   const auto tr = split_classes(train.string()), te = split_classes(test.string());
   for (const auto &c : te)
@@ -181,8 +174,7 @@ void check_train_test_classes(const std::string &root) {
            "add training images for '" + c + "' or remove it from the test split");
 }
 
-void write_manifest(const std::string &path, const std::vector<const Split *> &splits,
-                    const nlohmann::ordered_json &extra) {
+void write_manifest(const std::string &path, const std::vector<const Split *> &splits, const nlohmann::ordered_json &extra) {
   nlohmann::ordered_json j;
   j["format"] = "qparity-manifest-1";
   for (const auto &[key, value] : extra.items()) j[key] = value;
@@ -190,8 +182,11 @@ void write_manifest(const std::string &path, const std::vector<const Split *> &s
   auto &images = j["images"] = nlohmann::json::array();
   for (const Split *s : splits)
     for (const auto &smp : s->samples)
-      images.push_back({{"path", smp.path}, {"label", smp.label}, {"class", s->classes[static_cast<size_t>(smp.label)]},
-                        {"split", smp.split}, {"sha256", smp.sha256}});
+      images.push_back({{"path", smp.path},
+                        {"label", smp.label},
+                        {"class", s->classes[static_cast<size_t>(smp.label)]},
+                        {"split", smp.split},
+                        {"sha256", smp.sha256}});
   const std::string text = j.dump(1) + "\n";
   write_file_atomic(path, text.data(), text.size());
 }

@@ -6,10 +6,9 @@
 //   split.pixels: split.samples.size() images of size*size*3 bytes, HWC RGB
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace qp::data {
 
@@ -34,7 +33,7 @@ struct Split {
   std::string dir;
   std::vector<std::string> classes;
   std::vector<Sample> samples;
-  std::vector<uint8_t> pixels;       // samples.size() * size * size * 3, HWC RGB, in sample order
+  std::vector<uint8_t> pixels;  // samples.size() * size * size * 3, HWC RGB, in sample order
   int size = 32;
   std::vector<std::string> skipped;  // files skipped with --skip-bad, each with its reason
   const uint8_t *image(size_t i) const { return pixels.data() + i * static_cast<size_t>(size) * size * 3; }

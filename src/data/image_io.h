@@ -10,7 +10,7 @@ namespace qp::data {
 struct Image {
   int width = 0;
   int height = 0;
-  int channels = 0;  // 3 (RGB) for everything qparity feeds a model
+  int channels = 0;             // 3 (RGB) for everything qparity feeds a model
   std::vector<uint8_t> pixels;  // row-major, channels interleaved
   uint8_t at(int x, int y, int c) const { return pixels[(static_cast<size_t>(y) * width + x) * channels + c]; }
 };

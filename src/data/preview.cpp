@@ -16,7 +16,8 @@ namespace qp::data {
 int preview_write(const PreviewOptions &opt) {
   if (opt.out.empty()) fail("no output file given for the preview", "pass --out SHEET.png");
   if (opt.per_class < 1 || opt.per_class > 1000)
-    fail("--per-class " + std::to_string(opt.per_class) + " is out of range", "pass a number of samples per class from 1 to 1000");
+    fail("--per-class " + std::to_string(opt.per_class) + " is out of range",
+         "pass a number of samples per class from 1 to 1000");
   if (opt.scale < 1 || opt.scale > 32)
     fail("--scale " + std::to_string(opt.scale) + " is out of range", "pass a pixel scale from 1 to 32");
   if (opt.dir.empty()) fail("no dataset folder given for the preview", "pass a dataset root or a split folder");

@@ -1,13 +1,12 @@
 #include "data/synth.h"
 
-#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "common/error.h"
+#include "common/parallel.h"
 #include "common/rng.h"
 #include "common/sha256.h"
 #include "data/image_folder.h"
@@ -19,13 +18,15 @@ namespace qp::data {
 // Bump when the renderer changes what it draws, so an old dataset on disk is not mistaken for a new one.
 static constexpr int kSynthVersion = 1;
 
-int synth_class_count(int n, int classes, int cls) { return n / classes + (cls < n % classes ? 1 : 0); }
+int synth_class_count(int n, int classes, int cls) {
+  return n / classes + (cls < n % classes ? 1 : 0);
+}
 
 namespace {
 
 nlohmann::ordered_json synth_params(const SynthOptions &opt) {
   return {{"generator", "qparity-synth"}, {"version", kSynthVersion}, {"seed", opt.seed},
-          {"train", opt.train}, {"test", opt.test}, {"size", 32}};
+          {"train", opt.train},           {"test", opt.test},         {"size", 32}};
 }
 
 bool existing_matches(const fs::path &manifest, const nlohmann::ordered_json &params) {
@@ -88,24 +89,16 @@ SynthSummary synth_dataset(const SynthOptions &opt) {
     }
   }
   std::vector<std::string> hashes(jobs.size());
-  std::atomic<size_t> next{0};
   std::vector<std::string> errors(jobs.size());
-  auto worker = [&] {
-    for (size_t i = next++; i < jobs.size(); i = next++) {
-      try {
-        const auto png = encode_png(synth_render(jobs[i].cls, jobs[i].seed, 32));
-        hashes[i] = sha256_hex(png.data(), png.size());
-        write_file_atomic(jobs[i].path, png.data(), png.size());
-      } catch (const Error &e) {
-        errors[i] = e.what();
-      }
+  parallel_for(jobs.size(), opt.threads, [&](size_t i) {
+    try {
+      const auto png = encode_png(synth_render(jobs[i].cls, jobs[i].seed, 32));
+      hashes[i] = sha256_hex(png.data(), png.size());
+      write_file_atomic(jobs[i].path, png.data(), png.size());
+    } catch (const Error &e) {
+      errors[i] = e.what();
     }
-  };
-  const unsigned hw = std::thread::hardware_concurrency();
-  const int t = opt.threads > 0 ? opt.threads : static_cast<int>(hw == 0 ? 1 : hw);
-  std::vector<std::thread> pool;
-  for (int i = 0; i < t; ++i) pool.emplace_back(worker);
-  for (auto &th : pool) th.join();
+  });
   for (const auto &e : errors)
     if (!e.empty()) throw Error(e);
 

@@ -27,7 +27,7 @@ struct SynthOptions {
   int train = 2520;
   int test = 427;
   uint64_t seed = 1;
-  int threads = 0;  // 0 = all cores
+  int threads = 0;     // 0 = all cores
   bool force = false;  // replace an existing dataset with different parameters
 };
 

@@ -27,13 +27,27 @@ namespace {
 struct V2 {
   float x = 0, y = 0;
 };
-inline V2 operator+(V2 a, V2 b) { return {a.x + b.x, a.y + b.y}; }
-inline V2 operator-(V2 a, V2 b) { return {a.x - b.x, a.y - b.y}; }
-inline V2 operator*(V2 a, float s) { return {a.x * s, a.y * s}; }
-inline float dot(V2 a, V2 b) { return a.x * b.x + a.y * b.y; }
-inline float length(V2 a) { return std::sqrt(dot(a, a)); }
-inline float clamp01(float v) { return v < 0.f ? 0.f : (v > 1.f ? 1.f : v); }
-inline float mix(float a, float b, float t) { return a + (b - a) * t; }
+inline V2 operator+(V2 a, V2 b) {
+  return {a.x + b.x, a.y + b.y};
+}
+inline V2 operator-(V2 a, V2 b) {
+  return {a.x - b.x, a.y - b.y};
+}
+inline V2 operator*(V2 a, float s) {
+  return {a.x * s, a.y * s};
+}
+inline float dot(V2 a, V2 b) {
+  return a.x * b.x + a.y * b.y;
+}
+inline float length(V2 a) {
+  return std::sqrt(dot(a, a));
+}
+inline float clamp01(float v) {
+  return v < 0.f ? 0.f : (v > 1.f ? 1.f : v);
+}
+inline float mix(float a, float b, float t) {
+  return a + (b - a) * t;
+}
 inline float smooth01(float t) {
   t = clamp01(t);
   return t * t * (3.f - 2.f * t);
@@ -42,8 +56,12 @@ inline float smooth01(float t) {
 struct Rgb {
   float r = 0, g = 0, b = 0;
 };
-inline Rgb operator*(Rgb c, float s) { return {c.r * s, c.g * s, c.b * s}; }
-inline Rgb mix(Rgb a, Rgb b, float t) { return {mix(a.r, b.r, t), mix(a.g, b.g, t), mix(a.b, b.b, t)}; }
+inline Rgb operator*(Rgb c, float s) {
+  return {c.r * s, c.g * s, c.b * s};
+}
+inline Rgb mix(Rgb a, Rgb b, float t) {
+  return {mix(a.r, b.r, t), mix(a.g, b.g, t), mix(a.b, b.b, t)};
+}
 
 constexpr double kPi = 3.141592653589793;
 constexpr double kTwoPi = 6.283185307179586;
@@ -100,9 +118,7 @@ inline float smin(float a, float b, float k) {
 struct Box {
   float x0, y0, x1, y1;
   Box grow(float m) const { return {x0 - m, y0 - m, x1 + m, y1 + m}; }
-  Box unite(const Box &o) const {
-    return {std::min(x0, o.x0), std::min(y0, o.y0), std::max(x1, o.x1), std::max(y1, o.y1)};
-  }
+  Box unite(const Box &o) const { return {std::min(x0, o.x0), std::min(y0, o.y0), std::max(x1, o.x1), std::max(y1, o.y1)}; }
 };
 
 // Segment a-b swept by a radius going linearly from ra (at a) to rb (at b). For the gentle tapers used
@@ -180,7 +196,8 @@ template <class Dist, class Shade>
 void paint(Canvas &cv, const Box &box, float soft, float opacity, Dist &&dist, Shade &&shade) {
   const Box b = box.grow(soft);
   const int x0 = std::max(0, static_cast<int>(std::floor(b.x0))), y0 = std::max(0, static_cast<int>(std::floor(b.y0)));
-  const int x1 = std::min(cv.n, static_cast<int>(std::ceil(b.x1)) + 1), y1 = std::min(cv.n, static_cast<int>(std::ceil(b.y1)) + 1);
+  const int x1 = std::min(cv.n, static_cast<int>(std::ceil(b.x1)) + 1),
+            y1 = std::min(cv.n, static_cast<int>(std::ceil(b.y1)) + 1);
   const float inv_soft = 1.f / soft;
   for (int y = y0; y < y1; ++y) {
     float *row = &cv.px[static_cast<size_t>(y) * cv.n * 3];
@@ -228,8 +245,8 @@ Rgb random_color(Rng &rng) {
 
 // Skin from pale to dark brown along a piecewise-linear tone curve, jittered.
 Rgb skin_tone(Rng &rng) {
-  static const std::array<Rgb, 6> tones = {{{240, 212, 192}, {226, 180, 150}, {200, 146, 108},
-                                            {164, 110, 74}, {120, 78, 52}, {80, 52, 38}}};
+  static const std::array<Rgb, 6> tones = {
+      {{240, 212, 192}, {226, 180, 150}, {200, 146, 108}, {164, 110, 74}, {120, 78, 52}, {80, 52, 38}}};
   const float t = static_cast<float>(rng.uniform()) * 5.f;
   const int i = std::min(4, static_cast<int>(t));
   Rgb c = mix(tones[static_cast<size_t>(i)], tones[static_cast<size_t>(i) + 1], t - static_cast<float>(i));
@@ -299,8 +316,12 @@ void draw_background(Canvas &cv, Rng &rng) {
     const RoundBox half{mid + V2{r.c, r.s} * (n * static_cast<float>(rng.uniform(0.2, 0.9))), r, n, n, 0.f};
     const Rgb c3 = random_color(rng);
     const Ramp shade = random_ramp(rng, mid, n, 0.4f);
-    paint(cv, half.box(), static_cast<float>(rng.uniform(1.0, 3.0)), 1.f, [&](V2 p) { return half.dist(p); },
-          [&](V2 p, float, Rgb &c) { c = c3 * shade.at(p); return 1.f; });
+    paint(
+        cv, half.box(), static_cast<float>(rng.uniform(1.0, 3.0)), 1.f, [&](V2 p) { return half.dist(p); },
+        [&](V2 p, float, Rgb &c) {
+          c = c3 * shade.at(p);
+          return 1.f;
+        });
   }
 }
 
@@ -308,50 +329,60 @@ void draw_background(Canvas &cv, Rng &rng) {
 void draw_clutter_item(Canvas &cv, Rng &rng, Rgb skin, bool skin_like) {
   const float n = static_cast<float>(cv.n);
   const V2 c{static_cast<float>(rng.uniform(-0.1, 1.1)) * n, static_cast<float>(rng.uniform(-0.1, 1.1)) * n};
-  Rgb col = skin_like ? (rng.chance(0.5) ? skin * static_cast<float>(rng.uniform(0.85, 1.15)) : skin_tone(rng)) : random_color(rng);
+  Rgb col =
+      skin_like ? (rng.chance(0.5) ? skin * static_cast<float>(rng.uniform(0.85, 1.15)) : skin_tone(rng)) : random_color(rng);
   const float soft = rng.chance(0.25) ? static_cast<float>(rng.uniform(2.0, 7.0)) : 1.f;
   const float opacity = rng.chance(0.2) ? static_cast<float>(rng.uniform(0.4, 0.9)) : 1.f;
   const float size = n * static_cast<float>(rng.uniform(0.04, 0.35));
   const Ramp shade = random_ramp(rng, c, size, 0.5f);
-  auto shade_fn = [&](V2 p, float, Rgb &out) { out = col * shade.at(p); return 1.f; };
+  auto shade_fn = [&](V2 p, float, Rgb &out) {
+    out = col * shade.at(p);
+    return 1.f;
+  };
   const uint32_t kind = skin_like ? 6 + rng.below(2) : rng.below(8);
   const Rot rot = Rot::of(rng.uniform(0.0, kTwoPi));
   switch (kind) {
     case 0:
     case 1: {
       const Ellipse e{c, rot, size, size * static_cast<float>(rng.uniform(0.4, 1.0))};
-      paint(cv, e.box(), soft, opacity, [&](V2 p) { return e.dist(p); }, shade_fn);
+      paint(
+          cv, e.box(), soft, opacity, [&](V2 p) { return e.dist(p); }, shade_fn);
       break;
     }
     case 2:
     case 3: {
       const float hx = size, hy = size * static_cast<float>(rng.uniform(0.2, 1.0));
       const RoundBox b{c, rot, hx, hy, std::min(hx, hy) * static_cast<float>(rng.uniform(0.0, 0.5))};
-      paint(cv, b.box(), soft, opacity, [&](V2 p) { return b.dist(p); }, shade_fn);
+      paint(
+          cv, b.box(), soft, opacity, [&](V2 p) { return b.dist(p); }, shade_fn);
       break;
     }
     case 4: {  // ring
       const float w = size * static_cast<float>(rng.uniform(0.08, 0.3));
-      paint(cv, Box{c.x - size, c.y - size, c.x + size, c.y + size}, soft, opacity,
-            [&](V2 p) { return std::fabs(length(p - c) - size + w) - w; }, shade_fn);
+      paint(
+          cv, Box{c.x - size, c.y - size, c.x + size, c.y + size}, soft, opacity,
+          [&](V2 p) { return std::fabs(length(p - c) - size + w) - w; }, shade_fn);
       break;
     }
     case 5: {  // line / stick
       const V2 half = V2{rot.c, rot.s} * (size * 2.f);
       const float w = n * static_cast<float>(rng.uniform(0.006, 0.03));
       const Capsule k{c - half, c + half, w, w};
-      paint(cv, k.box(), soft, opacity, [&](V2 p) { return k.dist(p); }, shade_fn);
+      paint(
+          cv, k.box(), soft, opacity, [&](V2 p) { return k.dist(p); }, shade_fn);
       break;
     }
     default: {  // finger-like or blob-like skin-ish object with a darker rim
       const float w = n * static_cast<float>(rng.uniform(0.03, 0.09));
       const V2 half = V2{rot.c, rot.s} * (size * static_cast<float>(rng.uniform(0.3, 1.2)));
       const Capsule k{c - half, c + half, w, w * static_cast<float>(rng.uniform(0.7, 1.3))};
-      paint(cv, k.box(), 1.f, opacity, [&](V2 p) { return k.dist(p); }, [&](V2 p, float d, Rgb &out) {
-        const float t = clamp01(-d / w);
-        out = col * (shade.at(p) * (1.f - 0.35f * (1.f - t) * (1.f - t)));
-        return 1.f;
-      });
+      paint(
+          cv, k.box(), 1.f, opacity, [&](V2 p) { return k.dist(p); },
+          [&](V2 p, float d, Rgb &out) {
+            const float t = clamp01(-d / w);
+            out = col * (shade.at(p) * (1.f - 0.35f * (1.f - t) * (1.f - t)));
+            return 1.f;
+          });
       break;
     }
   }
@@ -362,8 +393,8 @@ void draw_clutter_item(Canvas &cv, Rng &rng, Rgb skin, bool skin_like) {
 // for the other hand), -y toward the fingertips, palm centred at the origin.
 
 struct Frame {
-  V2 c;        // image position of the local origin
-  float s;     // pixels per palm unit
+  V2 c;     // image position of the local origin
+  float s;  // pixels per palm unit
   Rot rot;
   float mirror;  // +1 or -1
   V2 at(V2 l) const { return c + rot.apply({l.x * mirror, l.y}) * s; }
@@ -377,10 +408,10 @@ V2 finger_dir(float a) {
 
 struct HandStyle {
   Rgb skin;
-  Ramp light;          // lighting gradient across the hand
-  float edge_dark;     // how much darker a shape's rim is (cylindrical shading)
-  float line_dark;     // outline darkening
-  float line_w;        // outline width in pixels
+  Ramp light;       // lighting gradient across the hand
+  float edge_dark;  // how much darker a shape's rim is (cylindrical shading)
+  float line_dark;  // outline darkening
+  float line_w;     // outline width in pixels
 };
 
 // Colour of hand material at p, with distance d (negative inside) into a part of radius r (pixels).
@@ -401,12 +432,14 @@ void draw_part(Canvas &cv, const HandStyle &st, const Part &part) {
   const Capsule &k = part.cap;
   const float r = std::max(k.ra, k.rb);
   const float len = length(k.b - k.a);
-  paint(cv, k.box(), 1.f, 1.f, [&](V2 p) { return k.dist(p); }, [&](V2 p, float d, Rgb &out) {
-    out = hand_shade(st, p, d, r);
-    if (part.fade_px <= 0.f) return 1.f;
-    const float along = dot(p - k.a, k.b - k.a) / std::max(len, 1e-3f);
-    return smooth01(along / part.fade_px);
-  });
+  paint(
+      cv, k.box(), 1.f, 1.f, [&](V2 p) { return k.dist(p); },
+      [&](V2 p, float d, Rgb &out) {
+        out = hand_shade(st, p, d, r);
+        if (part.fade_px <= 0.f) return 1.f;
+        const float along = dot(p - k.a, k.b - k.a) / std::max(len, 1e-3f);
+        return smooth01(along / part.fade_px);
+      });
 }
 
 void draw_hand(Canvas &cv, Rng &rng, int cls, Rgb skin) {
@@ -414,15 +447,15 @@ void draw_hand(Canvas &cv, Rng &rng, int cls, Rgb skin) {
 
   // --- pose of the whole hand
   const float span = static_cast<float>(rng.chance(0.03) ? rng.uniform(0.42, 0.6) : rng.uniform(0.6, 0.95));  // of the frame
-  const float extent = cls == 0 ? 1.3f : 1.95f;                    // hand length in palm units
+  const float extent = cls == 0 ? 1.3f : 1.95f;  // hand length in palm units
   Frame fr;
   fr.s = span * n / extent;
   {
     // Any angle can occur, but like photos most hands come up from the bottom edge or in from a side.
     const double u = rng.uniform();
-    const double a = u < 0.88 ? rng.uniform(-0.45, 0.45)
-                   : u < 0.96 ? (rng.chance(0.5) ? 1.0 : -1.0) * kHalfPi + rng.uniform(-0.5, 0.5)
-                              : rng.uniform(0.0, kTwoPi);
+    const double a = u < 0.88   ? rng.uniform(-0.45, 0.45)
+                     : u < 0.96 ? (rng.chance(0.5) ? 1.0 : -1.0) * kHalfPi + rng.uniform(-0.5, 0.5)
+                                : rng.uniform(0.0, kTwoPi);
     fr.rot = Rot::of(a);
   }
   fr.mirror = rng.chance(0.5) ? 1.f : -1.f;
@@ -463,19 +496,27 @@ void draw_hand(Canvas &cv, Rng &rng, int cls, Rgb skin) {
     const V2 off = V2{so.c, so.s} * (s * static_cast<float>(rng.uniform(0.05, 0.2)));
     const float soft = s * 0.25f, dark = static_cast<float>(rng.uniform(0.2, 0.45));
     const Box b = palm.box().unite(arm.box()).grow(s * 0.5f);
-    paint(cv, Box{b.x0 + off.x, b.y0 + off.y, b.x1 + off.x, b.y1 + off.y}, soft, dark,
-          [&](V2 p) { const V2 q = p - off; return std::min(arm.dist(q), palm.dist(q)) - s * 0.3f; },
-          [&](V2 p, float, Rgb &out) {
-            const float *q = &cv.px[(static_cast<size_t>(p.y) * cv.n + static_cast<size_t>(p.x)) * 3];
-            out = Rgb{q[0], q[1], q[2]} * 0.25f;
-            return 1.f;
-          });
+    paint(
+        cv, Box{b.x0 + off.x, b.y0 + off.y, b.x1 + off.x, b.y1 + off.y}, soft, dark,
+        [&](V2 p) {
+          const V2 q = p - off;
+          return std::min(arm.dist(q), palm.dist(q)) - s * 0.3f;
+        },
+        [&](V2 p, float, Rgb &out) {
+          const float *q = &cv.px[(static_cast<size_t>(p.y) * cv.n + static_cast<size_t>(p.x)) * 3];
+          out = Rgb{q[0], q[1], q[2]} * 0.25f;
+          return 1.f;
+        });
   }
 
   const Box body_box = arm.box().unite(palm.box()).unite(thenar.box());
-  paint(cv, body_box, 1.f, 1.f,
-        [&](V2 p) { return smin(smin(arm.dist(p), palm.dist(p), k_union), thenar.dist(p), k_union * 0.5f); },
-        [&](V2 p, float d, Rgb &out) { out = hand_shade(st, p, d, 0.35f * s); return 1.f; });
+  paint(
+      cv, body_box, 1.f, 1.f,
+      [&](V2 p) { return smin(smin(arm.dist(p), palm.dist(p), k_union), thenar.dist(p), k_union * 0.5f); },
+      [&](V2 p, float d, Rgb &out) {
+        out = hand_shade(st, p, d, 0.35f * s);
+        return 1.f;
+      });
 
   // Sleeve covering the forearm from some distance on.
   if (rng.chance(0.4)) {
@@ -484,11 +525,13 @@ void draw_hand(Canvas &cv, Rng &rng, int cls, Rgb skin) {
     const float r0 = wrist_r * static_cast<float>(rng.uniform(1.35, 1.7));
     const Capsule sleeve{fr.at(wrist + fdir * from), fr.at(wrist + fdir * arm_len), r0 * s, r0 * s * 1.2f};
     const float sl_dark = static_cast<float>(rng.uniform(0.2, 0.5));
-    paint(cv, sleeve.box(), 1.f, 1.f, [&](V2 p) { return sleeve.dist(p); }, [&](V2 p, float d, Rgb &out) {
-      const float t = clamp01(-d / (r0 * s));
-      out = cloth * (st.light.at(p) * (1.f - sl_dark * (1.f - t) * (1.f - t)));
-      return 1.f;
-    });
+    paint(
+        cv, sleeve.box(), 1.f, 1.f, [&](V2 p) { return sleeve.dist(p); },
+        [&](V2 p, float d, Rgb &out) {
+          const float t = clamp01(-d / (r0 * s));
+          out = cloth * (st.light.at(p) * (1.f - sl_dark * (1.f - t) * (1.f - t)));
+          return 1.f;
+        });
   }
 
   // --- fingers: index, middle, ring, pinky
@@ -508,7 +551,8 @@ void draw_hand(Canvas &cv, Rng &rng, int cls, Rgb skin) {
     float spread = rng.chance(0.05) ? static_cast<float>(rng.uniform(0.0, 0.05)) : static_cast<float>(rng.uniform(0.08, 0.24));
     if (rng.chance(0.04)) len_scale *= static_cast<float>(rng.uniform(0.55, 0.8));  // short / curled fingers
     for (int i = 0; i < 4; ++i)
-      angle[static_cast<size_t>(i)] = lean + (static_cast<float>(i) - 1.4f) * spread + static_cast<float>(rng.uniform(-0.04, 0.04));
+      angle[static_cast<size_t>(i)] =
+          lean + (static_cast<float>(i) - 1.4f) * spread + static_cast<float>(rng.uniform(-0.04, 0.04));
   } else if (cls == 2) {
     extended = {true, true, false, false};
     const float v = rng.chance(0.04) ? static_cast<float>(rng.uniform(0.03, 0.18)) : static_cast<float>(rng.uniform(0.3, 0.95));
@@ -533,8 +577,12 @@ void draw_hand(Canvas &cv, Rng &rng, int cls, Rgb skin) {
       const V2 nb = tip - d * (radius[u] * 1.6f), nt = tip - d * (radius[u] * 0.35f);
       const Capsule nail{fr.at(nb), fr.at(nt), radius[u] * s * 0.55f, radius[u] * s * 0.5f};
       const Rgb nc = mix(skin, Rgb{235, 200, 195}, 0.35f);
-      paint(cv, nail.box(), 1.f, 0.45f, [&](V2 p) { return nail.dist(p); },
-            [&](V2 p, float, Rgb &out) { out = nc * st.light.at(p); return 1.f; });
+      paint(
+          cv, nail.box(), 1.f, 0.45f, [&](V2 p) { return nail.dist(p); },
+          [&](V2 p, float, Rgb &out) {
+            out = nc * st.light.at(p);
+            return 1.f;
+          });
     }
   }
 
@@ -633,7 +681,8 @@ inline uint8_t to_byte(float v) {
 
 Image synth_render(int cls, uint64_t sample_seed, int size) {
   if (cls < 0 || cls > 2) fail("synth_render: class " + std::to_string(cls) + " is not 0 (rock), 1 (paper) or 2 (scissors)");
-  if (size < 4 || size > 1024) fail("synth_render: size " + std::to_string(size) + " is out of range", "use a size from 4 to 1024");
+  if (size < 4 || size > 1024)
+    fail("synth_render: size " + std::to_string(size) + " is out of range", "use a size from 4 to 1024");
   Rng rng(sample_seed);
   const int n = size * 4;
   Canvas cv(n);

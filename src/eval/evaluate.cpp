@@ -1,12 +1,11 @@
 #include "eval/evaluate.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "common/error.h"
+#include "common/parallel.h"
 #include "common/stats.h"
 #include "data/image_io.h"
 #include "model/executor_fp32.h"
@@ -19,7 +18,9 @@ int Results::correct() const {
   return c;
 }
 
-double Results::accuracy() const { return images.empty() ? 0.0 : static_cast<double>(correct()) / images.size(); }
+double Results::accuracy() const {
+  return images.empty() ? 0.0 : static_cast<double>(correct()) / images.size();
+}
 
 std::vector<std::vector<int>> confusion_matrix(const std::vector<ImageResult> &images, size_t classes) {
   std::vector<std::vector<int>> m(classes, std::vector<int>(classes, 0));
@@ -30,7 +31,8 @@ std::vector<std::vector<int>> confusion_matrix(const std::vector<ImageResult> &i
 
 Results evaluate_fp32(const model::ModelFile &mf, const data::Split &split, int threads) {
   const model::Graph &g = mf.graph;
-  if (split.size != g.input.h) fail("internal: split resized to " + std::to_string(split.size) + " but the model takes " + std::to_string(g.input.h));
+  if (split.size != g.input.h)
+    fail("internal: split resized to " + std::to_string(split.size) + " but the model takes " + std::to_string(g.input.h));
   const model::Fp32Executor exec(g);
   const bool has_softmax = !g.layers.empty() && g.layers.back().op == model::Op::Softmax;
   Results r;
@@ -38,24 +40,16 @@ Results evaluate_fp32(const model::ModelFile &mf, const data::Split &split, int 
   r.model_sha256 = mf.sha256;
   r.classes = g.classes;
   r.images.resize(split.samples.size());
-  std::atomic<size_t> next{0};
-  auto worker = [&] {
-    for (size_t i = next++; i < split.samples.size(); i = next++) {
-      auto out = exec.run_rgb(split.image(i));
-      if (!has_softmax) out = model::softmax(out);
-      ImageResult &ir = r.images[i];
-      ir.file = split.samples[i].path;
-      ir.sha256 = split.samples[i].sha256;
-      ir.label = split.samples[i].label;
-      ir.pred = static_cast<int>(std::max_element(out.begin(), out.end()) - out.begin());
-      ir.scores = std::move(out);
-    }
-  };
-  const unsigned hw = std::thread::hardware_concurrency();
-  const int t = std::max(1, threads > 0 ? threads : static_cast<int>(hw == 0 ? 1 : hw));
-  std::vector<std::thread> pool;
-  for (int k = 0; k < t; ++k) pool.emplace_back(worker);
-  for (auto &th : pool) th.join();
+  parallel_for(split.samples.size(), threads, [&](size_t i) {
+    auto out = exec.run_rgb(split.image(i));
+    if (!has_softmax) out = model::softmax(out);
+    ImageResult &ir = r.images[i];
+    ir.file = split.samples[i].path;
+    ir.sha256 = split.samples[i].sha256;
+    ir.label = split.samples[i].label;
+    ir.pred = static_cast<int>(std::max_element(out.begin(), out.end()) - out.begin());
+    ir.scores = std::move(out);
+  });
   r.confusion = confusion_matrix(r.images, r.classes.size());
   return r;
 }
@@ -63,17 +57,26 @@ Results evaluate_fp32(const model::ModelFile &mf, const data::Split &split, int 
 std::string format_confusion(const std::vector<std::string> &classes, const std::vector<std::vector<int>> &confusion) {
   size_t w = 12;
   for (const auto &c : classes) w = std::max(w, c.size() + 2);
-  auto cap = [](std::string s) { if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0]))); return s; };
+  auto cap = [](std::string s) {
+    if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+    return s;
+  };
   std::string out;
   char cell[64];
   std::snprintf(cell, sizeof cell, "%-*s", static_cast<int>(w), "True \\ Pred");
   out += cell;
-  for (const auto &c : classes) { std::snprintf(cell, sizeof cell, "%*s", static_cast<int>(w), cap(c).c_str()); out += cell; }
+  for (const auto &c : classes) {
+    std::snprintf(cell, sizeof cell, "%*s", static_cast<int>(w), cap(c).c_str());
+    out += cell;
+  }
   out += "\n";
   for (size_t i = 0; i < classes.size(); ++i) {
     std::snprintf(cell, sizeof cell, "%-*s", static_cast<int>(w), cap(classes[i]).c_str());
     out += cell;
-    for (size_t j = 0; j < classes.size(); ++j) { std::snprintf(cell, sizeof cell, "%*d", static_cast<int>(w), confusion[i][j]); out += cell; }
+    for (size_t j = 0; j < classes.size(); ++j) {
+      std::snprintf(cell, sizeof cell, "%*d", static_cast<int>(w), confusion[i][j]);
+      out += cell;
+    }
     out += "\n";
   }
   return out;

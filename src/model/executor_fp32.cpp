@@ -71,7 +71,8 @@ std::vector<float> rgb_to_chw(const uint8_t *hwc, int h, int w, int c) {
   for (int y = 0; y < h; ++y)
     for (int xx = 0; xx < w; ++xx)
       for (int ch = 0; ch < c; ++ch)
-        x[(static_cast<size_t>(ch) * h + y) * w + xx] = static_cast<float>(hwc[(static_cast<size_t>(y) * w + xx) * c + ch]) / 255.f;
+        x[(static_cast<size_t>(ch) * h + y) * w + xx] =
+            static_cast<float>(hwc[(static_cast<size_t>(y) * w + xx) * c + ch]) / 255.f;
   return x;
 }
 
@@ -88,11 +89,21 @@ std::vector<float> Fp32Executor::run(const float *chw, std::vector<std::vector<f
   for (const Layer &l : g_.layers) {
     switch (l.op) {
       case Op::Conv2D:
-      case Op::DepthwiseConv2D: conv2d(l, cur, next); cur.swap(next); break;
+      case Op::DepthwiseConv2D:
+        conv2d(l, cur, next);
+        cur.swap(next);
+        break;
       case Op::MaxPool:
-      case Op::AvgPool: pool2d(l, cur, next); cur.swap(next); break;
-      case Op::ReLU: for (auto &v : cur) v = std::max(v, 0.f); break;
-      case Op::ReLU6: for (auto &v : cur) v = std::clamp(v, 0.f, 6.f); break;
+      case Op::AvgPool:
+        pool2d(l, cur, next);
+        cur.swap(next);
+        break;
+      case Op::ReLU:
+        for (auto &v : cur) v = std::max(v, 0.f);
+        break;
+      case Op::ReLU6:
+        for (auto &v : cur) v = std::clamp(v, 0.f, 6.f);
+        break;
       case Op::GlobalAvgPool: {
         const size_t hw = static_cast<size_t>(l.in.h) * l.in.w;
         next.assign(static_cast<size_t>(l.in.c), 0.f);

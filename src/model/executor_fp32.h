@@ -12,7 +12,7 @@
 namespace qp::model {
 
 class Fp32Executor {
-public:
+ public:
   explicit Fp32Executor(const Graph &g);  // folds BatchNorm/Dropout away; throws qp::Error on a bad graph
 
   // input: C*H*W floats, CHW. Returns the last layer's output. With `trace`, also every layer's output
@@ -24,7 +24,7 @@ public:
 
   const Graph &graph() const { return g_; }
 
-private:
+ private:
   Graph g_;
 };
 

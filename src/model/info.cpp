@@ -30,8 +30,9 @@ std::string describe_model(const ModelFile &m) {
   const Graph &g = m.graph;
   std::string out;
   char line[256];
-  std::snprintf(line, sizeof line, "model     %s\narch      %s\nproducer  %s (opset %d)\ninput     float32 [N,%d,%d,%d] (p/255)\n",
-                m.path.c_str(), g.arch.c_str(), m.producer.empty() ? "?" : m.producer.c_str(), m.opset, g.input.c, g.input.h, g.input.w);
+  std::snprintf(line, sizeof line,
+                "model     %s\narch      %s\nproducer  %s (opset %d)\ninput     float32 [N,%d,%d,%d] (p/255)\n", m.path.c_str(),
+                g.arch.c_str(), m.producer.empty() ? "?" : m.producer.c_str(), m.opset, g.input.c, g.input.h, g.input.w);
   out += line;
   std::string classes;
   for (const auto &c : g.classes) classes += (classes.empty() ? "" : ", ") + c;

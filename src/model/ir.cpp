@@ -116,8 +116,7 @@ void infer_shapes(Graph &g, bool allocate) {
         break;
       case Op::ReLU:
       case Op::ReLU6:
-      case Op::Dropout:
-        break;
+      case Op::Dropout: break;
     }
     l.out = s;
   }
@@ -168,8 +167,8 @@ Graph fold_for_inference(const Graph &g) {
       out.layers.push_back(l);
       continue;
     }
-    if (out.layers.empty() || (out.layers.back().op != Op::Conv2D && out.layers.back().op != Op::DepthwiseConv2D &&
-                               out.layers.back().op != Op::Dense))
+    if (out.layers.empty() ||
+        (out.layers.back().op != Op::Conv2D && out.layers.back().op != Op::DepthwiseConv2D && out.layers.back().op != Op::Dense))
       fail("BatchNorm must directly follow a conv or dense layer to be folded",
            "move 'bn' right after a conv/dwconv/dense in the architecture spec");
     Layer &prev = out.layers.back();

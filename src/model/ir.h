@@ -47,8 +47,8 @@ struct Layer {
   float rate = 0.f;   // Dropout
   float eps = 1e-5f;  // BatchNorm
 
-  std::vector<float> weight;  // Conv2D [units][in_c][k][k]; Depthwise [c][1][k][k]; Dense [units][in]
-  std::vector<float> bias;    // [out channels]
+  std::vector<float> weight;                  // Conv2D [units][in_c][k][k]; Depthwise [c][1][k][k]; Dense [units][in]
+  std::vector<float> bias;                    // [out channels]
   std::vector<float> gamma, beta, mean, var;  // BatchNorm [c]
 
   // Filled by infer_shapes.
@@ -73,8 +73,7 @@ std::string preset_spec(const std::string &name);  // empty when not a preset
 // Builds a graph from a preset name or a text spec (see docs in spec.cpp / README), with parameters
 // sized and zero-filled. "K" in a spec stands for the number of classes. Throws qp::Error with the
 // offending token on a malformed spec.
-Graph graph_from_spec(const std::string &arch_or_spec, const std::vector<std::string> &classes,
-                      Shape input = {3, 32, 32});
+Graph graph_from_spec(const std::string &arch_or_spec, const std::vector<std::string> &classes, Shape input = {3, 32, 32});
 
 // Computes every layer's input/output shape and padding and checks parameter sizes; with
 // allocate_params, empty parameter vectors are first sized (weights/biases 0, BatchNorm gamma/var 1).

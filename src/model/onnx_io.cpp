@@ -61,7 +61,9 @@ void set_value_info(onnx::ValueInfoProto *vi, const std::string &name, const std
   for (auto d : dims) shape->add_dim()->set_dim_value(d);
 }
 
-std::string classes_json(const std::vector<std::string> &classes) { return nlohmann::json(classes).dump(); }
+std::string classes_json(const std::vector<std::string> &classes) {
+  return nlohmann::json(classes).dump();
+}
 
 onnx::ModelProto to_proto(const Graph &g_in, const std::map<std::string, std::string> &extra) {
   const Graph g = fold_for_inference(g_in);
@@ -166,8 +168,8 @@ std::vector<float> tensor_floats(const onnx::TensorProto &t, const std::string &
   std::vector<float> v;
   if (!t.raw_data().empty()) {
     if (static_cast<int64_t>(t.raw_data().size()) != n * 4)
-      fail("'" + model_path + "': initializer '" + t.name() + "' has " + std::to_string(t.raw_data().size()) +
-           " bytes for " + std::to_string(n) + " floats (truncated or corrupt file)");
+      fail("'" + model_path + "': initializer '" + t.name() + "' has " + std::to_string(t.raw_data().size()) + " bytes for " +
+           std::to_string(n) + " floats (truncated or corrupt file)");
     v.resize(static_cast<size_t>(n));
     std::memcpy(v.data(), t.raw_data().data(), t.raw_data().size());
   } else {
@@ -225,7 +227,8 @@ void save_onnx(const Graph &g, const std::string &path, const std::map<std::stri
 
 ModelFile load_onnx(const std::string &path) {
   namespace fs = std::filesystem;
-  if (!fs::is_regular_file(path)) fail("model file '" + path + "' does not exist", "pass the path of a .onnx file, e.g. one written by 'qparity train'");
+  if (!fs::is_regular_file(path))
+    fail("model file '" + path + "' does not exist", "pass the path of a .onnx file, e.g. one written by 'qparity train'");
   const auto bytes = data::read_file_bytes(path);
   onnx::ModelProto model;
   if (bytes.empty() || !model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) || !model.has_graph())
@@ -251,7 +254,8 @@ ModelFile load_onnx(const std::string &path) {
   for (const auto &t : graph.initializer()) inits[t.name()] = &t;
   for (const auto &n : graph.node())
     if (n.op_type() == "QuantizeLinear" || n.op_type() == "DequantizeLinear" || n.op_type() == "QLinearConv")
-      fail("'" + path + "' is an INT8 (quantized) model; this needs the FP32 model", "pass the FP32 model written by 'qparity train'");
+      fail("'" + path + "' is an INT8 (quantized) model; this needs the FP32 model",
+           "pass the FP32 model written by 'qparity train'");
 
   // The single real input: float32 [N, C, H, W], H = W.
   const onnx::ValueInfoProto *input = nullptr;
@@ -283,7 +287,8 @@ ModelFile load_onnx(const std::string &path) {
     if (n.input_size() == 0 || n.input(0) != cur)
       fail(where + " does not continue the chain from '" + cur + "'", "qparity supports sequential (single-branch) networks");
     auto init = [&](int k) -> std::vector<float> {
-      if (n.input_size() <= k || !inits.count(n.input(k))) fail(where + ": input " + std::to_string(k) + " must be a constant initializer");
+      if (n.input_size() <= k || !inits.count(n.input(k)))
+        fail(where + ": input " + std::to_string(k) + " must be a constant initializer");
       return tensor_floats(*inits[n.input(k)], path);
     };
     Layer l;
@@ -296,7 +301,8 @@ ModelFile load_onnx(const std::string &path) {
       const int64_t group = attr_i(n, "group", 1);
       for (auto d : dil)
         if (d != 1) fail(where + ": dilated convolutions are not supported");
-      if (!strides.empty() && (strides.size() != 2 || strides[0] != strides[1])) fail(where + ": strides must be equal in H and W");
+      if (!strides.empty() && (strides.size() != 2 || strides[0] != strides[1]))
+        fail(where + ": strides must be equal in H and W");
       const auto *ap = find_attr(n, "auto_pad");
       if (ap && ap->s() != "NOTSET") fail(where + ": auto_pad is not supported", "export with explicit pads");
       l.kernel = static_cast<int>(wt.dims(2));
@@ -320,9 +326,12 @@ ModelFile load_onnx(const std::string &path) {
       probe.layers = {l};
       infer_shapes(probe);
       const Layer &p = probe.layers[0];
-      const bool same = pads.size() == 4 && pads[0] == p.pad_top && pads[1] == p.pad_left && pads[2] == p.pad_bottom && pads[3] == p.pad_right;
-      if (zero && !(same && p.pad_top + p.pad_bottom + p.pad_left + p.pad_right == 0)) l.padding = Padding::Valid;
-      else if (!same) fail(where + ": padding is neither 'valid' (none) nor 'same'", "export with symmetric same padding or none");
+      const bool same =
+          pads.size() == 4 && pads[0] == p.pad_top && pads[1] == p.pad_left && pads[2] == p.pad_bottom && pads[3] == p.pad_right;
+      if (zero && !(same && p.pad_top + p.pad_bottom + p.pad_left + p.pad_right == 0))
+        l.padding = Padding::Valid;
+      else if (!same)
+        fail(where + ": padding is neither 'valid' (none) nor 'same'", "export with symmetric same padding or none");
     } else if (op == "Relu") {
       l.op = Op::ReLU;
     } else if (op == "Clip") {
@@ -344,8 +353,7 @@ ModelFile load_onnx(const std::string &path) {
     } else if (op == "GlobalAveragePool") {
       l.op = Op::GlobalAvgPool;
       // A following Flatten/Reshape is absorbed: the IR's GlobalAvgPool is already flat.
-      if (ni + 1 < nodes.size() && nodes[ni + 1].op_type() == "Flatten" &&
-          nodes[ni + 1].input(0) == n.output(0)) {
+      if (ni + 1 < nodes.size() && nodes[ni + 1].op_type() == "Flatten" && nodes[ni + 1].input(0) == n.output(0)) {
         cur = nodes[ni + 1].output(0);
         ++ni;
         g.layers.push_back(l);
@@ -403,7 +411,8 @@ ModelFile load_onnx(const std::string &path) {
   }
   if (g.layers.empty()) fail("'" + path + "' has no layers qparity can run");
   if (graph.output_size() != 1 || graph.output(0).name() != cur)
-    fail("'" + path + "': the graph's output is not the end of its layer chain", "qparity supports sequential networks with one output");
+    fail("'" + path + "': the graph's output is not the end of its layer chain",
+         "qparity supports sequential networks with one output");
   const Shape out = g.output();
   if (!(out.h == 1 && out.w == 1)) fail("'" + path + "': the output is not a flat class vector (shape " + shape_str(out) + ")");
   if (mf.metadata.count("qparity.classes")) {
@@ -413,7 +422,8 @@ ModelFile load_onnx(const std::string &path) {
       fail("'" + path + "': metadata qparity.classes is not a JSON list of names");
     }
     if (static_cast<int>(g.classes.size()) != out.c)
-      fail("'" + path + "': metadata names " + std::to_string(g.classes.size()) + " classes but the model outputs " + std::to_string(out.c));
+      fail("'" + path + "': metadata names " + std::to_string(g.classes.size()) + " classes but the model outputs " +
+           std::to_string(out.c));
   }
   mf.graph = std::move(g);
   return mf;

@@ -70,7 +70,11 @@ Graph graph_from_spec(const std::string &arch_or_spec, const std::vector<std::st
   if (spec.empty()) spec = arch_or_spec;
   std::string norm;
   for (size_t i = 0; i < spec.size(); ++i) {
-    if (spec.compare(i, 2, "->") == 0) { norm += ' '; ++i; continue; }
+    if (spec.compare(i, 2, "->") == 0) {
+      norm += ' ';
+      ++i;
+      continue;
+    }
     norm += spec[i] == ',' ? ' ' : spec[i];
   }
   static const std::regex conv_re(R"((dw)?conv(\d+)x(\d+)(?:s(\d+))?(same|valid)?(?:\((\w+)\))?)");
@@ -89,7 +93,8 @@ Graph graph_from_spec(const std::string &arch_or_spec, const std::vector<std::st
       l.kernel = std::stoi(m[2]);
       l.stride = m[4].matched ? std::stoi(m[4]) : 1;
       l.padding = m[5].matched && m[5] == "valid" ? Padding::Valid : Padding::Same;
-      if (dw && m[6].matched) fail("architecture token '" + tok + "': a depthwise conv keeps its channel count", "write e.g. dwconv3x3");
+      if (dw && m[6].matched)
+        fail("architecture token '" + tok + "': a depthwise conv keeps its channel count", "write e.g. dwconv3x3");
       if (!dw && !m[6].matched) fail("architecture token '" + tok + "' needs a filter count", "write e.g. conv3x3(16)");
       if (!dw) l.units = parse_count(m[6], k, tok);
       if (l.kernel < 1 || l.kernel > 11 || l.stride < 1 || l.stride > 4)
@@ -130,8 +135,8 @@ Graph graph_from_spec(const std::string &arch_or_spec, const std::vector<std::st
   infer_shapes(g, /*allocate_params=*/true);
   const Shape out = g.output();
   if (!(out.h == 1 && out.w == 1 && out.c == k))
-    fail("architecture '" + arch_or_spec + "' ends with shape " + shape_str(out) + ", but there are " +
-             std::to_string(k) + " classes",
+    fail("architecture '" + arch_or_spec + "' ends with shape " + shape_str(out) + ", but there are " + std::to_string(k) +
+             " classes",
          "end the spec with dense(K) (K = number of classes) and optionally softmax");
   return g;
 }

@@ -112,8 +112,10 @@ void TorchNetImpl::load_from(const model::Graph &g) {
         copy_into(m->running_mean, l.mean);
         copy_into(m->running_var, l.var);
       };
-      if (l.in.h == 1 && l.in.w == 1) set(bns1d_[static_cast<size_t>(slot_[i])]);
-      else set(bns2d_[static_cast<size_t>(slot_[i])]);
+      if (l.in.h == 1 && l.in.w == 1)
+        set(bns1d_[static_cast<size_t>(slot_[i])]);
+      else
+        set(bns2d_[static_cast<size_t>(slot_[i])]);
     }
   }
 }
@@ -136,8 +138,10 @@ void TorchNetImpl::store_to(model::Graph &g) const {
         l.mean = to_vec(m->running_mean);
         l.var = to_vec(m->running_var);
       };
-      if (l.in.h == 1 && l.in.w == 1) get(bns1d_[static_cast<size_t>(slot_[i])]);
-      else get(bns2d_[static_cast<size_t>(slot_[i])]);
+      if (l.in.h == 1 && l.in.w == 1)
+        get(bns1d_[static_cast<size_t>(slot_[i])]);
+      else
+        get(bns2d_[static_cast<size_t>(slot_[i])]);
     }
   }
   model::infer_shapes(g);

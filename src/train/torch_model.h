@@ -8,14 +8,14 @@
 namespace qp::train {
 
 class TorchNetImpl : public torch::nn::Module {
-public:
+ public:
   explicit TorchNetImpl(const model::Graph &g);
   // Logits (the final Softmax of the graph is skipped unless with_softmax).
   torch::Tensor forward(torch::Tensor x, bool with_softmax = false);
   void load_from(const model::Graph &g);  // IR parameters -> module
   void store_to(model::Graph &g) const;   // module parameters (and BatchNorm statistics) -> IR
 
-private:
+ private:
   model::Graph g_;
   std::vector<torch::nn::Conv2d> convs_;
   std::vector<torch::nn::Linear> denses_;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/parallel.h"
 #include "common/progress.h"
 #include "common/rng.h"
 #include "common/svg_chart.h"
@@ -36,7 +37,8 @@ torch::Tensor to_tensor(const data::Split &s, const std::vector<size_t> &idx) {
   const int64_t n = static_cast<int64_t>(idx.size()), hw = static_cast<int64_t>(s.size) * s.size;
   auto bytes = torch::empty({n, s.size, s.size, 3}, torch::kUInt8);
   uint8_t *dst = bytes.data_ptr<uint8_t>();
-  for (int64_t i = 0; i < n; ++i) std::memcpy(dst + i * hw * 3, s.image(idx[static_cast<size_t>(i)]), static_cast<size_t>(hw) * 3);
+  for (int64_t i = 0; i < n; ++i)
+    std::memcpy(dst + i * hw * 3, s.image(idx[static_cast<size_t>(i)]), static_cast<size_t>(hw) * 3);
   return bytes.permute({0, 3, 1, 2}).contiguous().to(torch::kFloat32).div_(255.0);
 }
 
@@ -68,9 +70,12 @@ torch::Tensor augment(const torch::Tensor &x, Rng &rng) {
     contrast[static_cast<size_t>(i)] = static_cast<float>(rng.uniform(0.75, 1.25));
     bias[static_cast<size_t>(i)] = static_cast<float>(rng.uniform(-0.08, 0.08));
   }
-  auto to_dev = [&](std::vector<float> &v, std::vector<int64_t> shape) { return torch::from_blob(v.data(), shape).clone().to(x.device()); };
+  auto to_dev = [&](std::vector<float> &v, std::vector<int64_t> shape) {
+    return torch::from_blob(v.data(), shape).clone().to(x.device());
+  };
   const auto grid = F::affine_grid(to_dev(theta, {n, 2, 3}), x.sizes().vec(), false);
-  auto out = F::grid_sample(x, grid, F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kReflection).align_corners(false));
+  auto out = F::grid_sample(
+      x, grid, F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kReflection).align_corners(false));
   const auto g = to_dev(gain, {n, 1, 1, 1}), c = to_dev(contrast, {n, 1, 1, 1}), b = to_dev(bias, {n, 1, 1, 1});
   auto mean = out.mean({1, 2, 3}, true);
   return ((out - mean) * c + mean * g + b).clamp_(0.0, 1.0);
@@ -100,8 +105,8 @@ void write_log(const TrainSummary &s, const std::string &path) {
   std::string text = "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n";
   char line[200];
   for (const auto &e : s.log) {
-    std::snprintf(line, sizeof line, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f\n", e.epoch, e.train_loss, e.train_acc, e.val_loss, e.val_acc,
-                  e.lr, e.seconds);
+    std::snprintf(line, sizeof line, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f\n", e.epoch, e.train_loss, e.train_acc, e.val_loss,
+                  e.val_acc, e.lr, e.seconds);
     text += line;
   }
   data::write_file_atomic(path, text.data(), text.size());
@@ -115,7 +120,8 @@ void write_curve(const TrainSummary &s, const std::string &path) {
     ta.y.push_back(100 * e.train_acc);
     va.y.push_back(100 * e.val_acc);
   }
-  const std::string svg = svg_document({svg_line_chart("loss", "epoch", {tl, vl}), svg_line_chart("accuracy (%)", "epoch", {ta, va})});
+  const std::string svg =
+      svg_document({svg_line_chart("loss", "epoch", {tl, vl}), svg_line_chart("accuracy (%)", "epoch", {ta, va})});
   data::write_file_atomic(path, svg.data(), svg.size());
 }
 
@@ -146,7 +152,9 @@ TrainSummary train_model(const TrainOptions &opt) {
   std::vector<size_t> train_idx, val_idx;
   for (size_t c = 0; c < by_class.size(); ++c) {
     auto &v = by_class[c];
-    if (v.size() < 2) fail("class '" + split.classes[c] + "' has " + std::to_string(v.size()) + " training image(s)", "add at least 2 images per class");
+    if (v.size() < 2)
+      fail("class '" + split.classes[c] + "' has " + std::to_string(v.size()) + " training image(s)",
+           "add at least 2 images per class");
     for (size_t i = v.size() - 1; i > 0; --i) std::swap(v[i], v[rng.below(static_cast<uint32_t>(i + 1))]);
     const size_t nv = std::max<size_t>(1, static_cast<size_t>(std::lround(opt.val_fraction * static_cast<double>(v.size()))));
     val_idx.insert(val_idx.end(), v.begin(), v.begin() + static_cast<std::ptrdiff_t>(nv));
@@ -155,8 +163,7 @@ TrainSummary train_model(const TrainOptions &opt) {
 
   // Device and threads.
   torch::manual_seed(opt.seed);
-  const unsigned hw = std::thread::hardware_concurrency();
-  const int threads = opt.threads > 0 ? opt.threads : static_cast<int>(hw == 0 ? 1 : hw);
+  const int threads = resolve_threads(opt.threads);
   torch::set_num_threads(threads);
   // CPU kernels are deterministic for a fixed thread count without libtorch's deterministic mode, which
   // costs ~40x here (measured: 127 vs 5300 images/s in PyTorch); SameSeedSameBytesOnCpu checks it.
@@ -178,7 +185,8 @@ TrainSummary train_model(const TrainOptions &opt) {
   TorchNet net(graph);
   net->to(dev);
   std::fprintf(stderr, "training %s (%lld parameters) on %s: %d train / %d validation images, %d epochs max\n", opt.arch.c_str(),
-               static_cast<long long>(model::param_count(graph)), sum.device.c_str(), sum.train_images, sum.val_images, opt.epochs);
+               static_cast<long long>(model::param_count(graph)), sum.device.c_str(), sum.train_images, sum.val_images,
+               opt.epochs);
 
   const auto xtrain = to_tensor(split, train_idx).to(dev), ytrain = labels_of(split, train_idx).to(dev);
   const auto xval = to_tensor(split, val_idx).to(dev), yval = labels_of(split, val_idx).to(dev);

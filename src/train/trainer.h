@@ -22,7 +22,7 @@ struct TrainOptions {
   double val_fraction = 0.1;
   int patience = 20;  // epochs without validation improvement before stopping
   uint64_t seed = 1;
-  int threads = 0;    // CPU threads; 0 = all cores
+  int threads = 0;              // CPU threads; 0 = all cores
   std::string device = "auto";  // auto | cpu | cuda
   bool skip_bad = false;
   bool force = false;  // overwrite an existing --out
@@ -42,7 +42,7 @@ struct TrainSummary {
   double seconds = 0;            // whole training loop
   std::string device;
   int train_images = 0, val_images = 0;
-  model::Graph graph;            // trained weights (best checkpoint)
+  model::Graph graph;  // trained weights (best checkpoint)
 };
 
 // Throws qp::Error on bad input (data, architecture, output path).
