@@ -1,0 +1,72 @@
+/* Pooling: max, average (TFLite rounding) and global average. Scale and zero point pass through. */
+#include "qp_runtime.h"
+
+static int32_t clamp_s32(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+/* Rounded division of a window sum by its element count, half away from zero (TFLite's rule). */
+static int32_t rounded_mean(int32_t sum, int32_t count) {
+  return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+}
+
+static qp_status_t check(const qp_pool_params_t *p, const qp_dims_t *in, const int8_t *input, const qp_dims_t *out,
+                         const int8_t *output) {
+  if (!p || !in || !input || !out || !output) return QP_STATUS_BAD_ARGUMENT;
+  if (p->kernel < 1 || p->stride < 1 || in->n != 1 || out->n != 1 || in->c < 1 || out->c != in->c ||
+      p->act_min > p->act_max || p->act_min < -128 || p->act_max > 127)
+    return QP_STATUS_BAD_ARGUMENT;
+  if (in->h < p->kernel || in->w < p->kernel || out->h != (in->h - p->kernel) / p->stride + 1 ||
+      out->w != (in->w - p->kernel) / p->stride + 1)
+    return QP_STATUS_BAD_ARGUMENT;
+  return QP_STATUS_OK;
+}
+
+qp_status_t qp_pool_max_s8(const qp_pool_params_t *p, const qp_dims_t *in, const int8_t *input, const qp_dims_t *out,
+                           int8_t *output) {
+  int32_t oy, ox, c, ky, kx;
+  const qp_status_t st = check(p, in, input, out, output);
+  if (st != QP_STATUS_OK) return st;
+  for (oy = 0; oy < out->h; ++oy)
+    for (ox = 0; ox < out->w; ++ox)
+      for (c = 0; c < in->c; ++c) {
+        int32_t m = -128;
+        for (ky = 0; ky < p->kernel; ++ky)
+          for (kx = 0; kx < p->kernel; ++kx) {
+            const int32_t v = input[((int64_t)(oy * p->stride + ky) * in->w + ox * p->stride + kx) * in->c + c];
+            if (v > m) m = v;
+          }
+        output[((int64_t)oy * out->w + ox) * out->c + c] = (int8_t)clamp_s32(m, p->act_min, p->act_max);
+      }
+  return QP_STATUS_OK;
+}
+
+qp_status_t qp_pool_avg_s8(const qp_pool_params_t *p, const qp_dims_t *in, const int8_t *input, const qp_dims_t *out,
+                           int8_t *output) {
+  int32_t oy, ox, c, ky, kx;
+  const qp_status_t st = check(p, in, input, out, output);
+  if (st != QP_STATUS_OK) return st;
+  for (oy = 0; oy < out->h; ++oy)
+    for (ox = 0; ox < out->w; ++ox)
+      for (c = 0; c < in->c; ++c) {
+        int32_t sum = 0;
+        for (ky = 0; ky < p->kernel; ++ky)
+          for (kx = 0; kx < p->kernel; ++kx)
+            sum += input[((int64_t)(oy * p->stride + ky) * in->w + ox * p->stride + kx) * in->c + c];
+        output[((int64_t)oy * out->w + ox) * out->c + c] =
+            (int8_t)clamp_s32(rounded_mean(sum, p->kernel * p->kernel), p->act_min, p->act_max);
+      }
+  return QP_STATUS_OK;
+}
+
+qp_status_t qp_pool_global_avg_s8(int32_t act_min, int32_t act_max, const qp_dims_t *in, const int8_t *input,
+                                  int8_t *output) {
+  int32_t c, i;
+  if (!in || !input || !output || in->n != 1 || in->h < 1 || in->w < 1 || in->c < 1 || act_min > act_max ||
+      (int64_t)in->h * in->w > 16777215 /* the int32 sum cannot overflow below 2^24 elements */)
+    return QP_STATUS_BAD_ARGUMENT;
+  for (c = 0; c < in->c; ++c) {
+    int32_t sum = 0;
+    for (i = 0; i < in->h * in->w; ++i) sum += input[(int64_t)i * in->c + c];
+    output[c] = (int8_t)clamp_s32(rounded_mean(sum, in->h * in->w), act_min, act_max);
+  }
+  return QP_STATUS_OK;
+}

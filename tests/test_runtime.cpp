@@ -1,0 +1,303 @@
+// The C99 integer runtime: requantization property tests, QuantizeMultiplier edge cases, hand-checked
+// kernel vectors, randomized kernels against straightforward re-implementations, and the integer-only
+// source contract.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <vector>
+
+#include "common/error.h"
+#include "common/rng.h"
+#include "qp_runtime.h"
+#include "quant/multiplier.h"
+
+using namespace qp;
+
+namespace {
+
+// Exact references in int64, written independently of the runtime's formulation.
+int32_t ref_srdhm(int32_t a, int32_t b) {
+  // p / 2^31 to nearest, ties toward +infinity: floor((p + 2^30) / 2^31). (p + 2^30 never overflows.)
+  const int64_t p = static_cast<int64_t>(a) * b;
+  const int64_t num = p + (int64_t{1} << 30);
+  const int64_t r = num >= 0 ? num / (int64_t{1} << 31) : -((-num + (int64_t{1} << 31) - 1) / (int64_t{1} << 31));
+  return r > INT32_MAX ? INT32_MAX : static_cast<int32_t>(r);
+}
+
+int32_t ref_rdbpot(int32_t x, int e) {
+  if (e == 0) return x;
+  const int64_t v = x, mag = ((v < 0 ? -v : v) + (int64_t{1} << (e - 1))) >> e;
+  return static_cast<int32_t>(v < 0 ? -mag : mag);
+}
+
+int32_t ref_requant(int32_t acc, int32_t m, int32_t shift) {
+  const int32_t shifted = static_cast<int32_t>(static_cast<uint32_t>(acc) << (shift > 0 ? shift : 0));
+  return ref_rdbpot(ref_srdhm(shifted, m), shift > 0 ? 0 : -shift);
+}
+
+int8_t clamp8(int32_t v, int32_t lo, int32_t hi) { return static_cast<int8_t>(std::min(hi, std::max(lo, v))); }
+
+std::vector<int8_t> random_s8(size_t n, Rng &r) {
+  std::vector<int8_t> v(n);
+  for (auto &x : v) x = static_cast<int8_t>(static_cast<int>(r.below(256)) - 128);
+  return v;
+}
+
+}  // namespace
+
+TEST(Requant, SrdhmMatchesExactRoundingOnEdgesAndRandom) {
+  const int32_t edges[] = {INT32_MIN, INT32_MIN + 1, -(1 << 30), -3, -2, -1, 0, 1, 2, 3, 1 << 30, INT32_MAX - 1, INT32_MAX};
+  for (int32_t a : edges)
+    for (int32_t b : edges) ASSERT_EQ(qp_requant_srdhm_s32(a, b), ref_srdhm(a, b)) << a << " * " << b;
+  EXPECT_EQ(qp_requant_srdhm_s32(INT32_MIN, INT32_MIN), INT32_MAX);  // the saturating case
+  EXPECT_EQ(qp_requant_srdhm_s32(1 << 30, 3), 2);                    // 1.5 -> 2
+  EXPECT_EQ(qp_requant_srdhm_s32(-(1 << 30), 3), -1);                // -1.5 -> -1: ties go toward +infinity
+  EXPECT_EQ(qp_requant_srdhm_s32(-(1 << 30), 5), -2);                // -2.5 -> -2
+  EXPECT_EQ(qp_requant_srdhm_s32(-(1 << 30) - 1, 3), -2);            // just below the tie -> -2
+  Rng r(1);
+  for (int i = 0; i < 200000; ++i) {
+    const auto a = static_cast<int32_t>(r.next()), b = static_cast<int32_t>(r.next() >> 32);
+    ASSERT_EQ(qp_requant_srdhm_s32(a, b), ref_srdhm(a, b)) << a << " * " << b;
+  }
+}
+
+TEST(Requant, RdbpotExactPowersTiesAndExtremes) {
+  Rng r(2);
+  for (int e = 0; e <= 31; ++e) {
+    // Exact division: k * 2^e / 2^e == k.
+    for (int64_t k : {int64_t{0}, int64_t{1}, int64_t{-1}, int64_t{5}, int64_t{-7}}) {
+      const int64_t x = k * (int64_t{1} << e);
+      if (x < INT32_MIN || x > INT32_MAX) continue;
+      ASSERT_EQ(qp_requant_rdbpot_s32(static_cast<int32_t>(x), e), k) << "e=" << e;
+    }
+    if (e > 0 && e < 31) {  // ties: (2k+1) * 2^(e-1) rounds away from zero
+      const int32_t tie = 3 * (1 << (e - 1));
+      EXPECT_EQ(qp_requant_rdbpot_s32(tie, e), 2) << e;
+      EXPECT_EQ(qp_requant_rdbpot_s32(-tie, e), -2) << e;
+      EXPECT_EQ(qp_requant_rdbpot_s32(tie - 1, e), 1) << e;
+      EXPECT_EQ(qp_requant_rdbpot_s32(-tie + 1, e), -1) << e;
+    }
+    for (int32_t x : {INT32_MIN, INT32_MIN + 1, INT32_MAX, -1, 1}) ASSERT_EQ(qp_requant_rdbpot_s32(x, e), ref_rdbpot(x, e)) << x << ">>" << e;
+    for (int i = 0; i < 5000; ++i) {
+      const auto x = static_cast<int32_t>(r.next());
+      ASSERT_EQ(qp_requant_rdbpot_s32(x, e), ref_rdbpot(x, e)) << x << " >> " << e;
+    }
+  }
+}
+
+TEST(Requant, ApplyIsDoubleRoundingAndCloseToTheRealProduct) {
+  Rng r(3);
+  for (int i = 0; i < 100000; ++i) {
+    const double real = std::ldexp(r.uniform(0.5, 1.0), static_cast<int>(r.below(40)) - 30);  // 2^-31 .. 2^9
+    const auto qm = quant::quantize_multiplier(real);
+    if (qm.multiplier == 0 || qm.shift > 30 || qm.shift < -31) continue;
+    const int32_t acc = static_cast<int32_t>(r.next() >> 40) - (1 << 23);  // |acc| < 2^23: no left-shift wrap for shift <= 8
+    if (qm.shift > 8) continue;
+    const int32_t got = qp_requant_apply_dr_s32(acc, qm.multiplier, qm.shift);
+    ASSERT_EQ(got, ref_requant(acc, qm.multiplier, qm.shift));
+    const double exact = acc * (qm.multiplier * std::ldexp(1.0, qm.shift - 31));
+    ASSERT_LE(std::fabs(got - exact), 1.0) << acc << " * " << real;  // two roundings: within one unit
+  }
+  // Shifts at their extremes.
+  // (2^31 - 1) * 0.5 * 2^-31 = 0.49999...: the first rounding gives 2^30, the second 0.5 -> 1. A single
+  // rounding would give 0; this is the reference kernels' double rounding, kept on purpose.
+  EXPECT_EQ(qp_requant_apply_dr_s32(INT32_MAX, 1 << 30, -31), 1);
+  EXPECT_EQ(qp_requant_apply_dr_s32(INT32_MAX - (1 << 20), 1 << 30, -31), 0);
+  EXPECT_EQ(qp_requant_apply_dr_s32(1, 1 << 30, 30), 1 << 29);     // 0.5 * 2^30
+  EXPECT_EQ(qp_requant_apply_dr_s32(1000, INT32_MAX, 0), 1000);    // multiplier just under 1.0
+  EXPECT_EQ(qp_requant_apply_dr_s32(-1000, INT32_MAX, 0), -1000);
+}
+
+TEST(QuantizeMultiplier, EdgeCases) {
+  auto q = quant::quantize_multiplier(1.0);
+  EXPECT_EQ(q.multiplier, 1 << 30);
+  EXPECT_EQ(q.shift, 1);
+  q = quant::quantize_multiplier(0.5);
+  EXPECT_EQ(q.multiplier, 1 << 30);
+  EXPECT_EQ(q.shift, 0);
+  q = quant::quantize_multiplier(0.75);
+  EXPECT_EQ(q.multiplier, 3 << 29);
+  EXPECT_EQ(q.shift, 0);
+  q = quant::quantize_multiplier(1.0 - std::ldexp(1.0, -40));  // rounds up to 1.0: renormalised
+  EXPECT_EQ(q.multiplier, 1 << 30);
+  EXPECT_EQ(q.shift, 1);
+  q = quant::quantize_multiplier(0.9999999);  // near 2^31 but below it
+  EXPECT_EQ(q.multiplier, static_cast<int32_t>(std::llround(0.9999999 * 2147483648.0)));
+  EXPECT_LT(static_cast<int64_t>(q.multiplier), int64_t{1} << 31);
+  q = quant::quantize_multiplier(std::ldexp(1.0, -40));  // below 2^-32: zero
+  EXPECT_EQ(q.multiplier, 0);
+  EXPECT_EQ(q.shift, 0);
+  q = quant::quantize_multiplier(0.0);
+  EXPECT_EQ(q.multiplier, 0);
+  EXPECT_THROW(quant::quantize_multiplier(-0.1), Error);
+  EXPECT_THROW(quant::quantize_multiplier(NAN), Error);
+  EXPECT_THROW(quant::quantize_multiplier(std::ldexp(1.0, 31)), Error);
+  Rng r(4);
+  for (int i = 0; i < 10000; ++i) {  // the pair represents the real value to 2^-31 relative
+    const double real = std::ldexp(r.uniform(0.5, 1.0), static_cast<int>(r.below(60)) - 31);
+    q = quant::quantize_multiplier(real);
+    ASSERT_GE(q.multiplier, 1 << 30);
+    ASSERT_NEAR(q.multiplier * std::ldexp(1.0, q.shift - 31) / real, 1.0, 1e-9);
+  }
+}
+
+TEST(ConvS8, HandCheckedSamePaddingAndStride) {
+  // 3x3 single-channel input 1..9, 3x3 all-ones filter, same padding, multiplier 1.0, offsets 0.
+  const int8_t in[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  const int8_t w[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+  const int32_t m[1] = {1 << 30}, s[1] = {1}, bias[1] = {100};
+  qp_conv_params_t p = {0, 0, 1, 1, 1, -128, 127};
+  qp_dims_t id = {1, 3, 3, 1}, fd = {1, 3, 3, 1}, od = {1, 3, 3, 1};
+  int8_t out[9];
+  ASSERT_EQ(qp_conv_run_s8(&p, m, s, &id, in, &fd, w, nullptr, &od, out), QP_STATUS_OK);
+  const int8_t expect[9] = {12, 21, 16, 27, 45, 33, 24, 39, 28};
+  for (int i = 0; i < 9; ++i) EXPECT_EQ(out[i], expect[i]) << i;
+  // Bias, saturation at 127, stride 2 (output 2x2 at the corners).
+  qp_dims_t od2 = {1, 2, 2, 1};
+  p.stride = 2;
+  ASSERT_EQ(qp_conv_run_s8(&p, m, s, &id, in, &fd, w, bias, &od2, out), QP_STATUS_OK);
+  EXPECT_EQ(out[0], 112);
+  EXPECT_EQ(out[1], 116);
+  EXPECT_EQ(out[2], 124);
+  EXPECT_EQ(out[3], 127);  // 128 saturates
+  // Input offset: padding contributes nothing, real pixels contribute (x + offset).
+  p.stride = 1;
+  p.input_offset = 1;
+  ASSERT_EQ(qp_conv_run_s8(&p, m, s, &id, in, &fd, w, nullptr, &od, out), QP_STATUS_OK);
+  EXPECT_EQ(out[0], 12 + 4);
+  EXPECT_EQ(out[4], 45 + 9);
+  // Fused ReLU6-style clamp and a negative output offset.
+  p.input_offset = 0;
+  p.output_offset = -20;
+  p.act_min = -10;
+  p.act_max = 10;
+  ASSERT_EQ(qp_conv_run_s8(&p, m, s, &id, in, &fd, w, nullptr, &od, out), QP_STATUS_OK);
+  EXPECT_EQ(out[0], -8);
+  EXPECT_EQ(out[4], 10);
+  // Bad arguments give a status, not a crash.
+  EXPECT_EQ(qp_conv_run_s8(nullptr, m, s, &id, in, &fd, w, nullptr, &od, out), QP_STATUS_BAD_ARGUMENT);
+  const int32_t bad_shift[1] = {31};
+  EXPECT_EQ(qp_conv_run_s8(&p, m, bad_shift, &id, in, &fd, w, nullptr, &od, out), QP_STATUS_BAD_SHIFT);
+}
+
+TEST(ConvS8, RandomizedAgainstStraightforwardLoops) {
+  Rng r(5);
+  for (int t = 0; t < 60; ++t) {
+    const int h = 1 + static_cast<int>(r.below(9)), w = 1 + static_cast<int>(r.below(9)), ic = 1 + static_cast<int>(r.below(5));
+    const int oc = 1 + static_cast<int>(r.below(6)), k = 1 + static_cast<int>(r.below(4)), stride = 1 + static_cast<int>(r.below(2));
+    const bool same = r.chance(0.5) || h < k || w < k;
+    const int oh = same ? (h + stride - 1) / stride : (h - k) / stride + 1, ow = same ? (w + stride - 1) / stride : (w - k) / stride + 1;
+    const int pt = same ? std::max((oh - 1) * stride + k - h, 0) / 2 : 0, pl = same ? std::max((ow - 1) * stride + k - w, 0) / 2 : 0;
+    const bool depthwise = t % 3 == 0;
+    const int out_c = depthwise ? ic : oc;
+    auto x = random_s8(static_cast<size_t>(h * w * ic), r);
+    auto f = random_s8(static_cast<size_t>((depthwise ? 1 : oc) * k * k * ic), r);
+    for (auto &v : f) if (v == -128) v = -127;  // symmetric weights, as the quantizer makes them
+    std::vector<int32_t> bias(static_cast<size_t>(out_c)), mult(static_cast<size_t>(out_c)), shift(static_cast<size_t>(out_c));
+    for (int c = 0; c < out_c; ++c) {
+      bias[static_cast<size_t>(c)] = static_cast<int32_t>(r.below(20000)) - 10000;
+      const auto q = quant::quantize_multiplier(r.uniform(0.0005, 0.05));
+      mult[static_cast<size_t>(c)] = q.multiplier;
+      shift[static_cast<size_t>(c)] = q.shift;
+    }
+    qp_conv_params_t p = {static_cast<int32_t>(r.below(256)) - 127, static_cast<int32_t>(r.below(256)) - 128, stride, pt, pl, -128, 127};
+    if (r.chance(0.5)) p.act_min = p.output_offset;  // fused ReLU
+    qp_dims_t id = {1, h, w, ic}, fd = {depthwise ? 1 : oc, k, k, ic}, od = {1, oh, ow, out_c};
+    std::vector<int8_t> got(static_cast<size_t>(oh * ow * out_c));
+    const qp_status_t st = depthwise ? qp_dwconv_run_s8(&p, mult.data(), shift.data(), &id, x.data(), &fd, f.data(), bias.data(), &od, got.data())
+                                     : qp_conv_run_s8(&p, mult.data(), shift.data(), &id, x.data(), &fd, f.data(), bias.data(), &od, got.data());
+    ASSERT_EQ(st, QP_STATUS_OK);
+    for (int y = 0; y < oh; ++y)
+      for (int xx = 0; xx < ow; ++xx)
+        for (int o = 0; o < out_c; ++o) {
+          int64_t acc = bias[static_cast<size_t>(o)];
+          for (int ky = 0; ky < k; ++ky)
+            for (int kx = 0; kx < k; ++kx) {
+              const int iy = y * stride + ky - pt, ix = xx * stride + kx - pl;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+              for (int c = 0; c < ic; ++c) {
+                if (depthwise && c != o) continue;
+                const int8_t wv = depthwise ? f[static_cast<size_t>((ky * k + kx) * ic + c)] : f[static_cast<size_t>(((o * k + ky) * k + kx) * ic + c)];
+                acc += int64_t{wv} * (x[static_cast<size_t>((iy * w + ix) * ic + c)] + p.input_offset);
+              }
+            }
+          const int32_t v = ref_requant(static_cast<int32_t>(acc), mult[static_cast<size_t>(o)], shift[static_cast<size_t>(o)]) + p.output_offset;
+          ASSERT_EQ(got[static_cast<size_t>((y * ow + xx) * out_c + o)], clamp8(v, p.act_min, p.act_max)) << "trial " << t;
+        }
+  }
+}
+
+TEST(FcS8, RandomizedAgainstStraightforwardLoop) {
+  Rng r(6);
+  for (int t = 0; t < 40; ++t) {
+    const int in = 1 + static_cast<int>(r.below(300)), out = 1 + static_cast<int>(r.below(12));
+    auto x = random_s8(static_cast<size_t>(in), r), w = random_s8(static_cast<size_t>(in * out), r);
+    std::vector<int32_t> bias(static_cast<size_t>(out)), mult(static_cast<size_t>(out)), shift(static_cast<size_t>(out));
+    const auto q = quant::quantize_multiplier(r.uniform(0.0001, 0.01));
+    for (int o = 0; o < out; ++o) {
+      bias[static_cast<size_t>(o)] = static_cast<int32_t>(r.below(2000)) - 1000;
+      mult[static_cast<size_t>(o)] = q.multiplier;
+      shift[static_cast<size_t>(o)] = q.shift;
+    }
+    const int32_t io = static_cast<int32_t>(r.below(256)) - 127, oo = static_cast<int32_t>(r.below(256)) - 128;
+    std::vector<int8_t> got(static_cast<size_t>(out));
+    ASSERT_EQ(qp_fc_run_s8(io, oo, -128, 127, mult.data(), shift.data(), in, out, x.data(), w.data(), bias.data(), got.data()), QP_STATUS_OK);
+    for (int o = 0; o < out; ++o) {
+      int64_t acc = bias[static_cast<size_t>(o)];
+      for (int i = 0; i < in; ++i) acc += int64_t{w[static_cast<size_t>(o * in + i)]} * (x[static_cast<size_t>(i)] + io);
+      ASSERT_EQ(got[static_cast<size_t>(o)], clamp8(ref_requant(static_cast<int32_t>(acc), q.multiplier, q.shift) + oo, -128, 127));
+    }
+  }
+  int8_t o1;
+  const int32_t m = 1 << 30, s = 1;
+  EXPECT_EQ(qp_fc_run_s8(0, 0, -128, 127, &m, &s, 0, 1, &o1, &o1, nullptr, &o1), QP_STATUS_BAD_ARGUMENT);
+}
+
+TEST(PoolS8, HandCheckedMaxAvgAndGlobal) {
+  // 1x4x4x1; 2x2 windows.
+  const int8_t in[16] = {1, 2, -3, -4, 5, 6, -7, -8, 9, 10, 11, 12, -13, -14, 15, 16};
+  qp_pool_params_t p = {2, 2, -128, 127};
+  qp_dims_t id = {1, 4, 4, 1}, od = {1, 2, 2, 1};
+  int8_t out[4];
+  ASSERT_EQ(qp_pool_max_s8(&p, &id, in, &od, out), QP_STATUS_OK);
+  EXPECT_EQ(out[0], 6);
+  EXPECT_EQ(out[1], -3);
+  EXPECT_EQ(out[2], 10);
+  EXPECT_EQ(out[3], 16);
+  ASSERT_EQ(qp_pool_avg_s8(&p, &id, in, &od, out), QP_STATUS_OK);
+  EXPECT_EQ(out[0], 4);    // 14/4 = 3.5 -> 4 (half away from zero)
+  EXPECT_EQ(out[1], -6);   // -22/4 = -5.5 -> -6
+  EXPECT_EQ(out[2], -2);   // -8/4
+  EXPECT_EQ(out[3], 14);   // 54/4 = 13.5 -> 14
+  int8_t g;
+  ASSERT_EQ(qp_pool_global_avg_s8(-128, 127, &id, in, &g), QP_STATUS_OK);
+  EXPECT_EQ(g, 2);  // 38/16 = 2.375
+  qp_dims_t wrong = {1, 3, 3, 1};
+  EXPECT_EQ(qp_pool_max_s8(&p, &id, in, &wrong, out), QP_STATUS_BAD_ARGUMENT);
+}
+
+TEST(RuntimeSources, IntegerOnlyAndMinimalLibc) {
+  const std::filesystem::path dir = std::filesystem::path(QP_SOURCE_DIR) / "src" / "runtime";
+  int files = 0;
+  const std::regex float_type(R"(\b(float|double|long double)\b)");
+  const std::regex include(R"(#include\s*<([^>]+)>)");
+  for (const auto &e : std::filesystem::directory_iterator(dir)) {
+    const auto ext = e.path().extension();
+    if (ext != ".c" && ext != ".h") continue;
+    ++files;
+    std::ifstream in(e.path());
+    std::stringstream ss;
+    ss << in.rdbuf();
+    // Strip comments before scanning, so prose may say "no float".
+    const std::string code = std::regex_replace(std::regex_replace(ss.str(), std::regex(R"(/\*[\s\S]*?\*/)"), ""), std::regex(R"(//[^\n]*)"), "");
+    EXPECT_FALSE(std::regex_search(code, float_type)) << e.path() << " uses a floating-point type";
+    for (std::sregex_iterator it(code.begin(), code.end(), include), end; it != end; ++it)
+      EXPECT_TRUE((*it)[1] == "stdint.h" || (*it)[1] == "string.h") << e.path() << " includes <" << (*it)[1] << ">";
+    EXPECT_EQ(code.find("malloc"), std::string::npos) << e.path();
+  }
+  EXPECT_GE(files, 5);
+}
