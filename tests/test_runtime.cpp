@@ -3,6 +3,7 @@
 // source contract.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -39,7 +40,9 @@ int32_t ref_requant(int32_t acc, int32_t m, int32_t shift) {
   return ref_rdbpot(ref_srdhm(shifted, m), shift > 0 ? 0 : -shift);
 }
 
-int8_t clamp8(int32_t v, int32_t lo, int32_t hi) { return static_cast<int8_t>(std::min(hi, std::max(lo, v))); }
+int8_t clamp8(int32_t v, int32_t lo, int32_t hi) {
+  return static_cast<int8_t>(std::min(hi, std::max(lo, v)));
+}
 
 std::vector<int8_t> random_s8(size_t n, Rng &r) {
   std::vector<int8_t> v(n);
@@ -81,7 +84,8 @@ TEST(Requant, RdbpotExactPowersTiesAndExtremes) {
       EXPECT_EQ(qp_requant_rdbpot_s32(tie - 1, e), 1) << e;
       EXPECT_EQ(qp_requant_rdbpot_s32(-tie + 1, e), -1) << e;
     }
-    for (int32_t x : {INT32_MIN, INT32_MIN + 1, INT32_MAX, -1, 1}) ASSERT_EQ(qp_requant_rdbpot_s32(x, e), ref_rdbpot(x, e)) << x << ">>" << e;
+    for (int32_t x : {INT32_MIN, INT32_MIN + 1, INT32_MAX, -1, 1})
+      ASSERT_EQ(qp_requant_rdbpot_s32(x, e), ref_rdbpot(x, e)) << x << ">>" << e;
     for (int i = 0; i < 5000; ++i) {
       const auto x = static_cast<int32_t>(r.next());
       ASSERT_EQ(qp_requant_rdbpot_s32(x, e), ref_rdbpot(x, e)) << x << " >> " << e;
@@ -107,8 +111,8 @@ TEST(Requant, ApplyIsDoubleRoundingAndCloseToTheRealProduct) {
   // rounding would give 0; this is the reference kernels' double rounding, kept on purpose.
   EXPECT_EQ(qp_requant_apply_dr_s32(INT32_MAX, 1 << 30, -31), 1);
   EXPECT_EQ(qp_requant_apply_dr_s32(INT32_MAX - (1 << 20), 1 << 30, -31), 0);
-  EXPECT_EQ(qp_requant_apply_dr_s32(1, 1 << 30, 30), 1 << 29);     // 0.5 * 2^30
-  EXPECT_EQ(qp_requant_apply_dr_s32(1000, INT32_MAX, 0), 1000);    // multiplier just under 1.0
+  EXPECT_EQ(qp_requant_apply_dr_s32(1, 1 << 30, 30), 1 << 29);   // 0.5 * 2^30
+  EXPECT_EQ(qp_requant_apply_dr_s32(1000, INT32_MAX, 0), 1000);  // multiplier just under 1.0
   EXPECT_EQ(qp_requant_apply_dr_s32(-1000, INT32_MAX, 0), -1000);
 }
 
@@ -188,15 +192,19 @@ TEST(ConvS8, RandomizedAgainstStraightforwardLoops) {
   Rng r(5);
   for (int t = 0; t < 60; ++t) {
     const int h = 1 + static_cast<int>(r.below(9)), w = 1 + static_cast<int>(r.below(9)), ic = 1 + static_cast<int>(r.below(5));
-    const int oc = 1 + static_cast<int>(r.below(6)), k = 1 + static_cast<int>(r.below(4)), stride = 1 + static_cast<int>(r.below(2));
+    const int oc = 1 + static_cast<int>(r.below(6)), k = 1 + static_cast<int>(r.below(4)),
+              stride = 1 + static_cast<int>(r.below(2));
     const bool same = r.chance(0.5) || h < k || w < k;
-    const int oh = same ? (h + stride - 1) / stride : (h - k) / stride + 1, ow = same ? (w + stride - 1) / stride : (w - k) / stride + 1;
-    const int pt = same ? std::max((oh - 1) * stride + k - h, 0) / 2 : 0, pl = same ? std::max((ow - 1) * stride + k - w, 0) / 2 : 0;
+    const int oh = same ? (h + stride - 1) / stride : (h - k) / stride + 1,
+              ow = same ? (w + stride - 1) / stride : (w - k) / stride + 1;
+    const int pt = same ? std::max((oh - 1) * stride + k - h, 0) / 2 : 0,
+              pl = same ? std::max((ow - 1) * stride + k - w, 0) / 2 : 0;
     const bool depthwise = t % 3 == 0;
     const int out_c = depthwise ? ic : oc;
     auto x = random_s8(static_cast<size_t>(h * w * ic), r);
     auto f = random_s8(static_cast<size_t>((depthwise ? 1 : oc) * k * k * ic), r);
-    for (auto &v : f) if (v == -128) v = -127;  // symmetric weights, as the quantizer makes them
+    for (auto &v : f)
+      if (v == -128) v = -127;  // symmetric weights, as the quantizer makes them
     std::vector<int32_t> bias(static_cast<size_t>(out_c)), mult(static_cast<size_t>(out_c)), shift(static_cast<size_t>(out_c));
     for (int c = 0; c < out_c; ++c) {
       bias[static_cast<size_t>(c)] = static_cast<int32_t>(r.below(20000)) - 10000;
@@ -204,12 +212,14 @@ TEST(ConvS8, RandomizedAgainstStraightforwardLoops) {
       mult[static_cast<size_t>(c)] = q.multiplier;
       shift[static_cast<size_t>(c)] = q.shift;
     }
-    qp_conv_params_t p = {static_cast<int32_t>(r.below(256)) - 127, static_cast<int32_t>(r.below(256)) - 128, stride, pt, pl, -128, 127};
+    qp_conv_params_t p = {
+        static_cast<int32_t>(r.below(256)) - 127, static_cast<int32_t>(r.below(256)) - 128, stride, pt, pl, -128, 127};
     if (r.chance(0.5)) p.act_min = p.output_offset;  // fused ReLU
     qp_dims_t id = {1, h, w, ic}, fd = {depthwise ? 1 : oc, k, k, ic}, od = {1, oh, ow, out_c};
     std::vector<int8_t> got(static_cast<size_t>(oh * ow * out_c));
-    const qp_status_t st = depthwise ? qp_dwconv_run_s8(&p, mult.data(), shift.data(), &id, x.data(), &fd, f.data(), bias.data(), &od, got.data())
-                                     : qp_conv_run_s8(&p, mult.data(), shift.data(), &id, x.data(), &fd, f.data(), bias.data(), &od, got.data());
+    const qp_status_t st =
+        depthwise ? qp_dwconv_run_s8(&p, mult.data(), shift.data(), &id, x.data(), &fd, f.data(), bias.data(), &od, got.data())
+                  : qp_conv_run_s8(&p, mult.data(), shift.data(), &id, x.data(), &fd, f.data(), bias.data(), &od, got.data());
     ASSERT_EQ(st, QP_STATUS_OK);
     for (int y = 0; y < oh; ++y)
       for (int xx = 0; xx < ow; ++xx)
@@ -221,11 +231,13 @@ TEST(ConvS8, RandomizedAgainstStraightforwardLoops) {
               if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
               for (int c = 0; c < ic; ++c) {
                 if (depthwise && c != o) continue;
-                const int8_t wv = depthwise ? f[static_cast<size_t>((ky * k + kx) * ic + c)] : f[static_cast<size_t>(((o * k + ky) * k + kx) * ic + c)];
+                const int8_t wv = depthwise ? f[static_cast<size_t>((ky * k + kx) * ic + c)]
+                                            : f[static_cast<size_t>(((o * k + ky) * k + kx) * ic + c)];
                 acc += int64_t{wv} * (x[static_cast<size_t>((iy * w + ix) * ic + c)] + p.input_offset);
               }
             }
-          const int32_t v = ref_requant(static_cast<int32_t>(acc), mult[static_cast<size_t>(o)], shift[static_cast<size_t>(o)]) + p.output_offset;
+          const int32_t v = ref_requant(static_cast<int32_t>(acc), mult[static_cast<size_t>(o)], shift[static_cast<size_t>(o)]) +
+                            p.output_offset;
           ASSERT_EQ(got[static_cast<size_t>((y * ow + xx) * out_c + o)], clamp8(v, p.act_min, p.act_max)) << "trial " << t;
         }
   }
@@ -245,11 +257,13 @@ TEST(FcS8, RandomizedAgainstStraightforwardLoop) {
     }
     const int32_t io = static_cast<int32_t>(r.below(256)) - 127, oo = static_cast<int32_t>(r.below(256)) - 128;
     std::vector<int8_t> got(static_cast<size_t>(out));
-    ASSERT_EQ(qp_fc_run_s8(io, oo, -128, 127, mult.data(), shift.data(), in, out, x.data(), w.data(), bias.data(), got.data()), QP_STATUS_OK);
+    ASSERT_EQ(qp_fc_run_s8(io, oo, -128, 127, mult.data(), shift.data(), in, out, x.data(), w.data(), bias.data(), got.data()),
+              QP_STATUS_OK);
     for (int o = 0; o < out; ++o) {
       int64_t acc = bias[static_cast<size_t>(o)];
       for (int i = 0; i < in; ++i) acc += int64_t{w[static_cast<size_t>(o * in + i)]} * (x[static_cast<size_t>(i)] + io);
-      ASSERT_EQ(got[static_cast<size_t>(o)], clamp8(ref_requant(static_cast<int32_t>(acc), q.multiplier, q.shift) + oo, -128, 127));
+      ASSERT_EQ(got[static_cast<size_t>(o)],
+                clamp8(ref_requant(static_cast<int32_t>(acc), q.multiplier, q.shift) + oo, -128, 127));
     }
   }
   int8_t o1;
@@ -269,15 +283,72 @@ TEST(PoolS8, HandCheckedMaxAvgAndGlobal) {
   EXPECT_EQ(out[2], 10);
   EXPECT_EQ(out[3], 16);
   ASSERT_EQ(qp_pool_avg_s8(&p, &id, in, &od, out), QP_STATUS_OK);
-  EXPECT_EQ(out[0], 4);    // 14/4 = 3.5 -> 4 (half away from zero)
-  EXPECT_EQ(out[1], -6);   // -22/4 = -5.5 -> -6
-  EXPECT_EQ(out[2], -2);   // -8/4
-  EXPECT_EQ(out[3], 14);   // 54/4 = 13.5 -> 14
+  EXPECT_EQ(out[0], 4);   // 14/4 = 3.5 -> 4 (half away from zero)
+  EXPECT_EQ(out[1], -6);  // -22/4 = -5.5 -> -6
+  EXPECT_EQ(out[2], -2);  // -8/4
+  EXPECT_EQ(out[3], 14);  // 54/4 = 13.5 -> 14
   int8_t g;
   ASSERT_EQ(qp_pool_global_avg_s8(-128, 127, &id, in, &g), QP_STATUS_OK);
   EXPECT_EQ(g, 2);  // 38/16 = 2.375
   qp_dims_t wrong = {1, 3, 3, 1};
   EXPECT_EQ(qp_pool_max_s8(&p, &id, in, &wrong, out), QP_STATUS_BAD_ARGUMENT);
+}
+
+namespace {
+std::vector<int8_t> run_softmax(double scale, const std::vector<int8_t> &in) {
+  const auto sp = quant::softmax_params(scale);
+  const qp_softmax_params_t p = {sp.input_multiplier, sp.input_left_shift, sp.diff_min};
+  std::vector<int8_t> out(in.size());
+  EXPECT_EQ(qp_softmax_run_s8(&p, static_cast<int32_t>(in.size()), in.data(), out.data()), QP_STATUS_OK);
+  return out;
+}
+}  // namespace
+
+TEST(SoftmaxS8, WorkedValues) {
+  // A clear winner: 127, i.e. confidence 255/256 = 0.9961 as in the seed's logs; losers -128.
+  auto out = run_softmax(0.1, {100, -50, -60});
+  EXPECT_EQ(out[0], 127);
+  EXPECT_EQ(out[1], -128);
+  EXPECT_EQ(out[2], -128);
+  // Ties split evenly: three equal inputs give 256/3 = 85.3 -> 85 - 128 = -43 each.
+  out = run_softmax(0.1, {7, 7, 7});
+  EXPECT_EQ(out, (std::vector<int8_t>{-43, -43, -43}));
+  out = run_softmax(0.05, {-20, 30, 30, -20});
+  EXPECT_EQ(out[1], out[2]);
+  EXPECT_EQ(out[0], out[3]);
+  // Two equal and one far below: 128 each -> 0.
+  out = run_softmax(0.1, {50, 50, -128});
+  EXPECT_EQ(out, (std::vector<int8_t>{0, 0, -128}));
+}
+
+TEST(SoftmaxS8, WithinOneStepOfTheRealSoftmax) {
+  Rng r(8);
+  int off_by_one = 0, total = 0;
+  for (int t = 0; t < 3000; ++t) {
+    const double scale = std::ldexp(r.uniform(0.5, 1.0), -static_cast<int>(r.below(8)));  // 2^-8 .. 1
+    const size_t n = 2 + r.below(9);
+    const auto in = random_s8(n, r);
+    const auto out = run_softmax(scale, in);
+    double denom = 0;
+    const int mx = *std::max_element(in.begin(), in.end());
+    for (auto v : in) denom += std::exp((v - mx) * scale);
+    for (size_t i = 0; i < n; ++i) {
+      const double want = std::exp((in[i] - mx) * scale) / denom * 256.0 - 128.0;
+      const double err = std::fabs(out[i] - std::min(127.0, want));
+      ASSERT_LE(err, 1.01) << "scale " << scale << " in " << int(in[i]);
+      off_by_one += err > 0.5;
+      ++total;
+    }
+  }
+  EXPECT_LT(off_by_one, total / 20);  // mostly the nearest step
+}
+
+TEST(SoftmaxS8, BadParams) {
+  int8_t x = 0, y;
+  const qp_softmax_params_t p = {1 << 30, 40, -100};
+  EXPECT_EQ(qp_softmax_run_s8(&p, 1, &x, &y), QP_STATUS_BAD_ARGUMENT);
+  EXPECT_EQ(qp_softmax_run_s8(nullptr, 1, &x, &y), QP_STATUS_BAD_ARGUMENT);
+  EXPECT_THROW(quant::softmax_params(0.0), Error);
 }
 
 TEST(RuntimeSources, IntegerOnlyAndMinimalLibc) {
@@ -293,7 +364,8 @@ TEST(RuntimeSources, IntegerOnlyAndMinimalLibc) {
     std::stringstream ss;
     ss << in.rdbuf();
     // Strip comments before scanning, so prose may say "no float".
-    const std::string code = std::regex_replace(std::regex_replace(ss.str(), std::regex(R"(/\*[\s\S]*?\*/)"), ""), std::regex(R"(//[^\n]*)"), "");
+    const std::string code =
+        std::regex_replace(std::regex_replace(ss.str(), std::regex(R"(/\*[\s\S]*?\*/)"), ""), std::regex(R"(//[^\n]*)"), "");
     EXPECT_FALSE(std::regex_search(code, float_type)) << e.path() << " uses a floating-point type";
     for (std::sregex_iterator it(code.begin(), code.end(), include), end; it != end; ++it)
       EXPECT_TRUE((*it)[1] == "stdint.h" || (*it)[1] == "string.h") << e.path() << " includes <" << (*it)[1] << ">";

@@ -15,4 +15,15 @@ struct QuantizedMultiplier {
 // with qp::Error (no layer of a sane model needs it).
 QuantizedMultiplier quantize_multiplier(double real);
 
+// Parameters of qp_softmax_run_s8 for an int8 input of scale `input_scale` (beta 1): the multiplier
+// of input_scale * 2^26 (differences enter the exp as Q5.26) with a left shift >= 0, and diff_min,
+// the smallest difference to the row maximum whose exp is still computed. qp::Error when
+// input_scale is not in [2^-26, 2^4].
+struct SoftmaxParams {
+  int32_t input_multiplier = 0;
+  int32_t input_left_shift = 0;
+  int32_t diff_min = 0;
+};
+SoftmaxParams softmax_params(double input_scale);
+
 }  // namespace qp::quant

@@ -1,26 +1,28 @@
 /* Conv2D and depthwise Conv2D, int8 in/out, int32 accumulation, per-channel requantization. */
 #include "qp_runtime.h"
 
-static int32_t clamp_s32(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
+static int32_t clamp_s32(int32_t v, int32_t lo, int32_t hi) {
+  return v < lo ? lo : (v > hi ? hi : v);
+}
 
-static qp_status_t check_common(const qp_conv_params_t *p, const int32_t *multiplier, const int32_t *shift,
-                                const qp_dims_t *in, const int8_t *input, const qp_dims_t *f, const int8_t *filter,
-                                const qp_dims_t *out, int8_t *output, int32_t out_channels) {
+static qp_status_t check_common(const qp_conv_params_t *p, const int32_t *multiplier, const int32_t *shift, const qp_dims_t *in,
+                                const int8_t *input, const qp_dims_t *f, const int8_t *filter, const qp_dims_t *out,
+                                int8_t *output, int32_t out_channels) {
   int32_t i;
   if (!p || !multiplier || !shift || !in || !input || !f || !filter || !out || !output) return QP_STATUS_BAD_ARGUMENT;
   if (in->n != 1 || out->n != 1 || in->h < 1 || in->w < 1 || in->c < 1 || f->h < 1 || f->w < 1 || p->stride < 1)
     return QP_STATUS_BAD_ARGUMENT;
-  if (out->c != out_channels || out->h < 1 || out->w < 1 || p->act_min > p->act_max || p->act_min < -128 ||
-      p->act_max > 127 || p->pad_top < 0 || p->pad_left < 0)
+  if (out->c != out_channels || out->h < 1 || out->w < 1 || p->act_min > p->act_max || p->act_min < -128 || p->act_max > 127 ||
+      p->pad_top < 0 || p->pad_left < 0)
     return QP_STATUS_BAD_ARGUMENT;
   for (i = 0; i < out_channels; ++i)
     if (shift[i] < -31 || shift[i] > 30) return QP_STATUS_BAD_SHIFT;
   return QP_STATUS_OK;
 }
 
-qp_status_t qp_conv_run_s8(const qp_conv_params_t *p, const int32_t *multiplier, const int32_t *shift,
-                           const qp_dims_t *in, const int8_t *input, const qp_dims_t *f, const int8_t *filter,
-                           const int32_t *bias, const qp_dims_t *out, int8_t *output) {
+qp_status_t qp_conv_run_s8(const qp_conv_params_t *p, const int32_t *multiplier, const int32_t *shift, const qp_dims_t *in,
+                           const int8_t *input, const qp_dims_t *f, const int8_t *filter, const int32_t *bias,
+                           const qp_dims_t *out, int8_t *output) {
   int32_t oy, ox, oc, ky, kx, ic;
   const qp_status_t st = check_common(p, multiplier, shift, in, input, f, filter, out, output, f ? f->n : 0);
   if (st != QP_STATUS_OK) return st;
@@ -47,9 +49,9 @@ qp_status_t qp_conv_run_s8(const qp_conv_params_t *p, const int32_t *multiplier,
   return QP_STATUS_OK;
 }
 
-qp_status_t qp_dwconv_run_s8(const qp_conv_params_t *p, const int32_t *multiplier, const int32_t *shift,
-                             const qp_dims_t *in, const int8_t *input, const qp_dims_t *f, const int8_t *filter,
-                             const int32_t *bias, const qp_dims_t *out, int8_t *output) {
+qp_status_t qp_dwconv_run_s8(const qp_conv_params_t *p, const int32_t *multiplier, const int32_t *shift, const qp_dims_t *in,
+                             const int8_t *input, const qp_dims_t *f, const int8_t *filter, const int32_t *bias,
+                             const qp_dims_t *out, int8_t *output) {
   int32_t oy, ox, c, ky, kx;
   const qp_status_t st = check_common(p, multiplier, shift, in, input, f, filter, out, output, in ? in->c : 0);
   if (st != QP_STATUS_OK) return st;

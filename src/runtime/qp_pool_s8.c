@@ -1,7 +1,9 @@
 /* Pooling: max, average (TFLite rounding) and global average. Scale and zero point pass through. */
 #include "qp_runtime.h"
 
-static int32_t clamp_s32(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
+static int32_t clamp_s32(int32_t v, int32_t lo, int32_t hi) {
+  return v < lo ? lo : (v > hi ? hi : v);
+}
 
 /* Rounded division of a window sum by its element count, half away from zero (TFLite's rule). */
 static int32_t rounded_mean(int32_t sum, int32_t count) {
@@ -11,8 +13,8 @@ static int32_t rounded_mean(int32_t sum, int32_t count) {
 static qp_status_t check(const qp_pool_params_t *p, const qp_dims_t *in, const int8_t *input, const qp_dims_t *out,
                          const int8_t *output) {
   if (!p || !in || !input || !out || !output) return QP_STATUS_BAD_ARGUMENT;
-  if (p->kernel < 1 || p->stride < 1 || in->n != 1 || out->n != 1 || in->c < 1 || out->c != in->c ||
-      p->act_min > p->act_max || p->act_min < -128 || p->act_max > 127)
+  if (p->kernel < 1 || p->stride < 1 || in->n != 1 || out->n != 1 || in->c < 1 || out->c != in->c || p->act_min > p->act_max ||
+      p->act_min < -128 || p->act_max > 127)
     return QP_STATUS_BAD_ARGUMENT;
   if (in->h < p->kernel || in->w < p->kernel || out->h != (in->h - p->kernel) / p->stride + 1 ||
       out->w != (in->w - p->kernel) / p->stride + 1)
@@ -57,8 +59,7 @@ qp_status_t qp_pool_avg_s8(const qp_pool_params_t *p, const qp_dims_t *in, const
   return QP_STATUS_OK;
 }
 
-qp_status_t qp_pool_global_avg_s8(int32_t act_min, int32_t act_max, const qp_dims_t *in, const int8_t *input,
-                                  int8_t *output) {
+qp_status_t qp_pool_global_avg_s8(int32_t act_min, int32_t act_max, const qp_dims_t *in, const int8_t *input, int8_t *output) {
   int32_t c, i;
   if (!in || !input || !output || in->n != 1 || in->h < 1 || in->w < 1 || in->c < 1 || act_min > act_max ||
       (int64_t)in->h * in->w > 16777215 /* the int32 sum cannot overflow below 2^24 elements */)

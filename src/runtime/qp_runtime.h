@@ -62,9 +62,9 @@ int32_t qp_requant_apply_dr_s32(int32_t x, int32_t multiplier, int32_t shift);
 /* ---- kernels ---- */
 
 typedef struct {
-  int32_t input_offset;  /* -input_zero_point, [-127, 128] */
-  int32_t output_offset; /* output_zero_point, [-128, 127] */
-  int32_t stride;        /* >= 1, same in H and W */
+  int32_t input_offset;      /* -input_zero_point, [-127, 128] */
+  int32_t output_offset;     /* output_zero_point, [-128, 127] */
+  int32_t stride;            /* >= 1, same in H and W */
   int32_t pad_top, pad_left; /* zero-point padding before the first row/column (bottom/right implied) */
   int32_t act_min, act_max;  /* output clamp, [-128, 127], act_min <= act_max (fused ReLU/ReLU6) */
 } qp_conv_params_t;
@@ -73,19 +73,19 @@ typedef struct {
  * h=KH, w=KW, c=IC), bias [OC] int32 (scale input_scale * weight_scale[oc], zero point 0) or NULL,
  * output [1][OH][OW][OC]. multiplier/shift [OC]. */
 qp_status_t qp_conv_run_s8(const qp_conv_params_t *p, const int32_t *multiplier, const int32_t *shift,
-                           const qp_dims_t *input_dims, const int8_t *input, const qp_dims_t *filter_dims,
-                           const int8_t *filter, const int32_t *bias, const qp_dims_t *output_dims, int8_t *output);
+                           const qp_dims_t *input_dims, const int8_t *input, const qp_dims_t *filter_dims, const int8_t *filter,
+                           const int32_t *bias, const qp_dims_t *output_dims, int8_t *output);
 
 /* Depthwise Conv2D (channel multiplier 1): filter [1][KH][KW][C] (dims n=1, h=KH, w=KW, c=C). */
 qp_status_t qp_dwconv_run_s8(const qp_conv_params_t *p, const int32_t *multiplier, const int32_t *shift,
-                             const qp_dims_t *input_dims, const int8_t *input, const qp_dims_t *filter_dims,
-                             const int8_t *filter, const int32_t *bias, const qp_dims_t *output_dims, int8_t *output);
+                             const qp_dims_t *input_dims, const int8_t *input, const qp_dims_t *filter_dims, const int8_t *filter,
+                             const int32_t *bias, const qp_dims_t *output_dims, int8_t *output);
 
 /* Fully connected: input [IN], weights [OUT][IN], bias [OUT] or NULL, output [OUT]. Per-output-channel
  * multiplier/shift [OUT] (pass the same value OUT times for per-tensor). */
-qp_status_t qp_fc_run_s8(int32_t input_offset, int32_t output_offset, int32_t act_min, int32_t act_max,
-                         const int32_t *multiplier, const int32_t *shift, int32_t in_features, int32_t out_features,
-                         const int8_t *input, const int8_t *weights, const int32_t *bias, int8_t *output);
+qp_status_t qp_fc_run_s8(int32_t input_offset, int32_t output_offset, int32_t act_min, int32_t act_max, const int32_t *multiplier,
+                         const int32_t *shift, int32_t in_features, int32_t out_features, const int8_t *input,
+                         const int8_t *weights, const int32_t *bias, int8_t *output);
 
 typedef struct {
   int32_t kernel; /* window side, >= 1 */
@@ -105,6 +105,16 @@ qp_status_t qp_pool_avg_s8(const qp_pool_params_t *p, const qp_dims_t *input_dim
  * output share scale and zero point. */
 qp_status_t qp_pool_global_avg_s8(int32_t act_min, int32_t act_max, const qp_dims_t *input_dims, const int8_t *input,
                                   int8_t *output);
+
+typedef struct {
+  int32_t input_multiplier; /* input_scale * 2^26 (beta 1) as multiplier (Q0.31) ... */
+  int32_t input_left_shift; /* ... and left shift >= 0: see quant::softmax_params */
+  int32_t diff_min;         /* differences to the row max below this give probability 0 (output -128) */
+} qp_softmax_params_t;
+
+/* Softmax over `length` int8 values; output scale 1/256, zero point -128, so a confidence is
+ * (q + 128) / 256 and a clear winner gives 127 (0.9961). TFLite's int8 reference arithmetic. */
+qp_status_t qp_softmax_run_s8(const qp_softmax_params_t *p, int32_t length, const int8_t *input, int8_t *output);
 
 #ifdef __cplusplus
 }
