@@ -1,0 +1,332 @@
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <mutex>
+
+#include "common/error.h"
+#include "common/parallel.h"
+#include "common/rng.h"
+#include "model/executor_fp32.h"
+#include "quant/multiplier.h"
+#include "quant/qmodel.h"
+
+namespace qp::quant {
+
+using model::Op;
+
+int64_t QModel::int8_parameter_bytes() const {
+  int64_t n = 0;
+  for (const auto &l : layers) n += static_cast<int64_t>(l.weight.size() + 4 * l.bias.size());
+  return n;
+}
+
+namespace {
+
+// Asymmetric int8 parameters covering [lo, hi] (widened to include 0).
+QParams activation_params(double lo, double hi) {
+  lo = std::min(lo, 0.0);
+  hi = std::max(hi, 0.0);
+  if (hi - lo < 1e-8) hi = lo + 1e-8;
+  QParams p;
+  p.scale = (hi - lo) / 255.0;
+  p.zero_point = static_cast<int32_t>(std::clamp(std::lround(-128.0 - lo / p.scale), -128L, 127L));
+  return p;
+}
+
+int32_t quantize_value(double v, const QParams &p) {
+  return static_cast<int32_t>(std::clamp(std::lround(v / p.scale) + p.zero_point, -128L, 127L));
+}
+
+// Stratified, seeded choice of calibration images.
+std::vector<size_t> choose_calibration(const data::Split &s, int count, uint64_t seed) {
+  std::vector<std::vector<size_t>> by_class(s.classes.size());
+  for (size_t i = 0; i < s.samples.size(); ++i) by_class[static_cast<size_t>(s.samples[i].label)].push_back(i);
+  Rng rng(seed_mix(seed, 0xca11b, 0));
+  std::vector<size_t> chosen;
+  const double frac = std::min(1.0, static_cast<double>(count) / static_cast<double>(s.samples.size()));
+  for (auto &v : by_class) {
+    for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng.below(static_cast<uint32_t>(i))]);
+    const size_t k = std::min(v.size(), static_cast<size_t>(std::lround(frac * static_cast<double>(v.size()))));
+    chosen.insert(chosen.end(), v.begin(), v.begin() + static_cast<std::ptrdiff_t>(std::max<size_t>(k, v.empty() ? 0 : 1)));
+  }
+  std::sort(chosen.begin(), chosen.end());
+  return chosen;
+}
+
+// Range of a sample of values by the chosen observer.
+std::pair<double, double> observe(std::vector<float> &v, double lo, double hi, const QuantOptions &opt) {
+  if (v.empty() || opt.calibration == CalibMode::MinMax) return {lo, hi};
+  if (opt.calibration == CalibMode::Percentile) {
+    const double q = opt.percentile / 100.0;
+    auto at = [&](double frac) {
+      const size_t k = std::min(v.size() - 1, static_cast<size_t>(frac * static_cast<double>(v.size() - 1)));
+      std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+      return static_cast<double>(v[k]);
+    };
+    return {std::min(0.0, at(1.0 - q)), std::max(0.0, at(q))};
+  }
+  // MSE: shrink the min/max range by a factor alpha in [0.3, 1]; keep the alpha whose
+  // quantize-dequantize error over the sample is smallest.
+  double best_alpha = 1.0, best_err = std::numeric_limits<double>::infinity();
+  for (int k = 30; k <= 100; k += 2) {
+    const double alpha = k / 100.0;
+    const QParams p = activation_params(lo * alpha, hi * alpha);
+    double err = 0;
+    for (float x : v) {
+      const double d = (quantize_value(x, p) - p.zero_point) * p.scale - x;
+      err += d * d;
+    }
+    if (err < best_err) {
+      best_err = err;
+      best_alpha = alpha;
+    }
+  }
+  return {lo * best_alpha, hi * best_alpha};
+}
+
+}  // namespace
+
+int64_t worst_case_accumulator(const QLayer &l, int c) {
+  const size_t per = l.weight.size() / (l.op == Op::DepthwiseConv2D ? 1 : l.bias.size());
+  int64_t sum = l.bias.empty() ? 0 : std::llabs(static_cast<long long>(l.bias[static_cast<size_t>(c)]));
+  if (l.op == Op::DepthwiseConv2D) {
+    const size_t ch = l.bias.size();
+    for (size_t i = static_cast<size_t>(c); i < l.weight.size(); i += ch) sum += 255 * std::abs(static_cast<int>(l.weight[i]));
+  } else {
+    for (size_t i = 0; i < per; ++i) sum += 255 * std::abs(static_cast<int>(l.weight[static_cast<size_t>(c) * per + i]));
+  }
+  return sum;
+}
+
+QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const QuantOptions &opt) {
+  const model::Graph g = model::fold_for_inference(graph);
+  if (g.layers.empty() || g.layers.back().op != Op::Softmax)
+    fail("the model does not end with Softmax",
+         "INT8 models output softmax probabilities; train with a spec ending in 'softmax'");
+  if (calib.samples.empty()) fail("no calibration images", "pass a folder of training images with --calib");
+  if (calib.size != g.input.h) fail("internal: calibration images are not resized to the model input");
+  if (opt.calib_count < 1) fail("--calib-count must be at least 1");
+  if (opt.calibration == CalibMode::Percentile && !(opt.percentile > 50 && opt.percentile <= 100))
+    fail("--percentile must be in (50, 100]");
+
+  // 1. Calibration: FP32 traces of the chosen images; per layer min/max and a value sample.
+  const auto chosen = choose_calibration(calib, opt.calib_count, opt.seed);
+  const model::Fp32Executor exec(g);
+  const size_t nl = g.layers.size();
+  std::vector<double> lo(nl, 0.0), hi(nl, 0.0);
+  std::vector<std::vector<float>> sample(nl);
+  std::mutex mu;
+  const size_t stride_cap = 400000;  // values kept per layer for percentile / MSE
+  parallel_for(chosen.size(), opt.threads, [&](size_t j) {
+    std::vector<std::vector<float>> trace;
+    exec.run_rgb(calib.image(chosen[j]), &trace);
+    std::lock_guard<std::mutex> lock(mu);
+    for (size_t k = 0; k < nl; ++k) {
+      const auto [mn, mx] = std::minmax_element(trace[k].begin(), trace[k].end());
+      lo[k] = std::min(lo[k], static_cast<double>(*mn));
+      hi[k] = std::max(hi[k], static_cast<double>(*mx));
+      if (opt.calibration != CalibMode::MinMax) {
+        const size_t step = std::max<size_t>(1, trace[k].size() * chosen.size() / stride_cap);
+        for (size_t i = j % step; i < trace[k].size(); i += step) sample[k].push_back(trace[k][i]);
+      }
+    }
+  });
+  // The sample's order depends on thread timing; sort it so percentile / MSE see the same multiset.
+  for (auto &s : sample) std::sort(s.begin(), s.end());
+
+  QModel q;
+  q.classes = g.classes;
+  q.input = g.input;
+  q.options = opt;
+  for (size_t k = 0; k < nl; ++k) q.calibrated_ranges.emplace_back(lo[k], hi[k]);
+
+  // 2. Layers. `cur` is the quantization of the tensor flowing between layers.
+  QParams cur = q.input_params;
+  bool flattened_from_map = false;
+  model::Shape map_shape;
+  for (size_t k = 0; k < nl; ++k) {
+    const model::Layer &l = g.layers[k];
+    QLayer ql;
+    ql.op = l.op;
+    ql.in = l.in;
+    ql.out = l.out;
+    ql.kernel = l.kernel;
+    ql.stride = l.stride;
+    ql.pad_top = l.pad_top;
+    ql.pad_left = l.pad_left;
+    ql.input = cur;
+    ql.fp32_index = static_cast<int>(k);
+    switch (l.op) {
+      case Op::ReLU:
+      case Op::ReLU6: {
+        // Fused into the conv/dense before it (handled there); anywhere else it is not supported.
+        const bool fused = k > 0 && (g.layers[k - 1].op == Op::Conv2D || g.layers[k - 1].op == Op::DepthwiseConv2D ||
+                                     g.layers[k - 1].op == Op::Dense);
+        if (!fused)
+          fail(
+              std::string("layer ") + std::to_string(k) + " (" + model::op_name(l.op) + ") does not follow a conv or dense layer",
+              "INT8 fuses activations into the conv/dense before them");
+        continue;
+      }
+      case Op::Conv2D:
+      case Op::DepthwiseConv2D:
+      case Op::Dense: {
+        // A following ReLU/ReLU6 is fused: the output range is the activation's, and the clamp does it.
+        const bool act = k + 1 < nl && (g.layers[k + 1].op == Op::ReLU || g.layers[k + 1].op == Op::ReLU6);
+        const size_t src = act ? k + 1 : k;
+        auto [a, b] = observe(sample[src], lo[src], hi[src], opt);
+        if (act && g.layers[k + 1].op == Op::ReLU6) b = std::min(b, 6.0);
+        ql.output = activation_params(act ? 0.0 : a, b);
+        if (act) {
+          ql.activation = g.layers[k + 1].op == Op::ReLU ? "relu" : "relu6";
+          ql.fp32_index = static_cast<int>(k + 1);
+          ql.act_min = std::max<int32_t>(-128, ql.output.zero_point);
+          ql.act_max = g.layers[k + 1].op == Op::ReLU6 ? std::min<int32_t>(127, quantize_value(6.0, ql.output)) : 127;
+        }
+        const int oc = l.out.c;
+        const size_t per = l.weight.size() / static_cast<size_t>(oc);
+        ql.weight_scale.assign(static_cast<size_t>(oc), 1.0);
+        double tensor_max = 0;
+        for (float w : l.weight) tensor_max = std::max(tensor_max, std::fabs(static_cast<double>(w)));
+        for (int c = 0; c < oc; ++c) {
+          double m = 0;
+          for (size_t i = 0; i < per; ++i)
+            m = std::max(m, std::fabs(static_cast<double>(l.weight[static_cast<size_t>(c) * per + i])));
+          if (opt.weights == WeightMode::PerTensor) m = tensor_max;
+          ql.weight_scale[static_cast<size_t>(c)] = m > 0 ? m / 127.0 : 1.0;
+        }
+        // Weights into the runtime layout.
+        ql.weight.resize(l.weight.size());
+        auto qw = [&](int c, double w) {
+          return static_cast<int8_t>(std::clamp(std::lround(w / ql.weight_scale[static_cast<size_t>(c)]), -127L, 127L));
+        };
+        const int kk = l.kernel;
+        if (l.op == Op::Conv2D) {  // OIHW -> OHWI
+          const int ic = l.in.c;
+          for (int o = 0; o < oc; ++o)
+            for (int i = 0; i < ic; ++i)
+              for (int y = 0; y < kk; ++y)
+                for (int x = 0; x < kk; ++x)
+                  ql.weight[((static_cast<size_t>(o) * kk + y) * kk + x) * ic + i] =
+                      qw(o, l.weight[((static_cast<size_t>(o) * ic + i) * kk + y) * kk + x]);
+        } else if (l.op == Op::DepthwiseConv2D) {  // [C][1][K][K] -> [1][K][K][C]
+          for (int c = 0; c < oc; ++c)
+            for (int y = 0; y < kk; ++y)
+              for (int x = 0; x < kk; ++x)
+                ql.weight[(static_cast<size_t>(y) * kk + x) * oc + c] =
+                    qw(c, l.weight[(static_cast<size_t>(c) * kk + y) * kk + x]);
+        } else {  // Dense [OUT][IN]; after Flatten of a C x H x W map, IN is permuted CHW -> HWC
+          const int in = l.in.c;
+          for (int o = 0; o < oc; ++o)
+            for (int i = 0; i < in; ++i) {
+              size_t dst = static_cast<size_t>(i);
+              if (flattened_from_map) {
+                const int c = i / (map_shape.h * map_shape.w), rem = i % (map_shape.h * map_shape.w);
+                dst = static_cast<size_t>(rem) * map_shape.c + c;
+              }
+              ql.weight[static_cast<size_t>(o) * in + dst] = qw(o, l.weight[static_cast<size_t>(o) * in + i]);
+            }
+          flattened_from_map = false;
+        }
+        ql.bias.resize(static_cast<size_t>(oc));
+        ql.multiplier.resize(static_cast<size_t>(oc));
+        ql.shift.resize(static_cast<size_t>(oc));
+        for (int c = 0; c < oc; ++c) {
+          const double bs = cur.scale * ql.weight_scale[static_cast<size_t>(c)];
+          const double b = std::round(l.bias[static_cast<size_t>(c)] / bs);
+          if (std::fabs(b) > 2147483647.0)
+            fail("layer " + std::to_string(k) + " (" + model::op_name(l.op) + "): bias of channel " + std::to_string(c) +
+                     " does not fit int32 at its scale",
+                 "check the FP32 model for exploding weights");
+          ql.bias[static_cast<size_t>(c)] = static_cast<int32_t>(b);
+          const auto m = quantize_multiplier(bs / ql.output.scale);
+          ql.multiplier[static_cast<size_t>(c)] = m.multiplier;
+          ql.shift[static_cast<size_t>(c)] = m.shift;
+          if (m.shift > 30 || m.shift < -31)
+            fail("layer " + std::to_string(k) + ": requantization shift " + std::to_string(m.shift) + " is out of range");
+          const int64_t worst = worst_case_accumulator(ql, c);
+          if (worst > std::numeric_limits<int32_t>::max())
+            fail("layer " + std::to_string(k) + " (" + model::op_name(l.op) + "), output channel " + std::to_string(c) +
+                     ": the int32 accumulator could overflow (worst case " + std::to_string(worst) + " > 2^31 - 1)",
+                 "use smaller layers (fewer inputs per output) or retrain with weight decay; qparity refuses models that could "
+                 "overflow");
+        }
+        cur = ql.output;
+        break;
+      }
+      case Op::MaxPool:
+      case Op::AvgPool:
+      case Op::GlobalAvgPool:
+        ql.output = cur;  // pooling keeps its input's parameters
+        if (l.op == Op::GlobalAvgPool) flattened_from_map = false;
+        break;
+      case Op::Flatten:
+        ql.output = cur;
+        flattened_from_map = l.in.h > 1 || l.in.w > 1;
+        map_shape = l.in;
+        break;
+      case Op::Softmax: {
+        const auto sp = softmax_params(cur.scale);
+        ql.softmax = {sp.input_multiplier, sp.input_left_shift, sp.diff_min};
+        ql.output = {1.0 / 256.0, -128};
+        cur = ql.output;
+        break;
+      }
+      case Op::BatchNorm:
+      case Op::Dropout: fail("internal: unfolded layer in the inference graph");
+    }
+    q.layers.push_back(std::move(ql));
+  }
+  return q;
+}
+
+Int8Engine::Int8Engine(const QModel &m) : m_(m) {
+  size_t biggest = static_cast<size_t>(m.input.size());
+  for (const auto &l : m.layers) biggest = std::max(biggest, static_cast<size_t>(l.out.size()));
+  buffer_ = biggest;
+}
+
+std::vector<int8_t> Int8Engine::run(const uint8_t *rgb, std::vector<std::vector<int8_t>> *trace) const {
+  std::vector<int8_t> arena(2 * buffer_);
+  int8_t *a = arena.data(), *b = arena.data() + buffer_;
+  const size_t n_in = static_cast<size_t>(m_.input.size());
+  for (size_t i = 0; i < n_in; ++i) a[i] = static_cast<int8_t>(static_cast<int>(rgb[i]) - 128);
+  if (trace) trace->clear();
+  for (const QLayer &l : m_.layers) {
+    const qp_dims_t in = {1, l.in.h, l.in.w, l.in.c}, out = {1, l.out.h, l.out.w, l.out.c};
+    qp_status_t st = QP_STATUS_OK;
+    bool swap = true;
+    switch (l.op) {
+      case Op::Conv2D:
+      case Op::DepthwiseConv2D: {
+        const qp_conv_params_t p = {-l.input.zero_point, l.output.zero_point, l.stride, l.pad_top,
+                                    l.pad_left,          l.act_min,           l.act_max};
+        const qp_dims_t f = {l.op == Op::Conv2D ? l.out.c : 1, l.kernel, l.kernel, l.in.c};
+        st = l.op == Op::Conv2D
+                 ? qp_conv_run_s8(&p, l.multiplier.data(), l.shift.data(), &in, a, &f, l.weight.data(), l.bias.data(), &out, b)
+                 : qp_dwconv_run_s8(&p, l.multiplier.data(), l.shift.data(), &in, a, &f, l.weight.data(), l.bias.data(), &out, b);
+        break;
+      }
+      case Op::Dense:
+        st = qp_fc_run_s8(-l.input.zero_point, l.output.zero_point, l.act_min, l.act_max, l.multiplier.data(), l.shift.data(),
+                          l.in.c, l.out.c, a, l.weight.data(), l.bias.data(), b);
+        break;
+      case Op::MaxPool:
+      case Op::AvgPool: {
+        const qp_pool_params_t p = {l.kernel, l.stride, -128, 127};
+        st = l.op == Op::MaxPool ? qp_pool_max_s8(&p, &in, a, &out, b) : qp_pool_avg_s8(&p, &in, a, &out, b);
+        break;
+      }
+      case Op::GlobalAvgPool: st = qp_pool_global_avg_s8(-128, 127, &in, a, b); break;
+      case Op::Softmax: st = qp_softmax_run_s8(&l.softmax, l.out.c, a, b); break;
+      default: swap = false; break;  // Flatten: HWC data is already in flattened order
+    }
+    if (st != QP_STATUS_OK)
+      fail("internal: kernel for " + std::string(model::op_name(l.op)) + " returned status " + std::to_string(st));
+    if (swap) std::swap(a, b);
+    if (trace) trace->emplace_back(a, a + l.out.size());
+  }
+  return std::vector<int8_t>(a, a + m_.layers.back().out.size());
+}
+
+}  // namespace qp::quant

@@ -1,0 +1,147 @@
+// The quantizer and the INT8 engine (torch-free parts): layer-by-layer agreement with FP32, the
+// integer contract of the parameters, the overflow proof, and bad input.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "common/error.h"
+#include "data/synth.h"
+#include "model/executor_fp32.h"
+#include "quant/qmodel.h"
+#include "test_util.h"
+
+using namespace qp;
+
+namespace {
+
+struct Fixture {
+  test::TempDir dir;
+  data::Split split;
+  model::Graph graph;
+  Fixture(const std::string &arch, int size = 32) {
+    data::SynthOptions so;
+    so.out_dir = (dir / "d").string();
+    so.train = 60;
+    so.test = 3;
+    data::synth_dataset(so);
+    data::LoadOptions lo;
+    lo.size = size;
+    split = data::load_split((dir / "d/train").string(), lo);
+    graph = model::graph_from_spec(arch, data::synth_class_names(), {3, size, size});
+    model::init_random(graph, 7);
+  }
+};
+
+}  // namespace
+
+TEST(Quantize, ParametersFollowTheInt8Contract) {
+  Fixture f("rps-cnn");
+  const auto q = quant::quantize_graph(f.graph, f.split, {});
+  EXPECT_EQ(q.input_params.zero_point, -128);
+  int weighted = 0;
+  for (const auto &l : q.layers) {
+    for (int8_t w : l.weight) ASSERT_GE(w, -127);  // symmetric weights
+    EXPECT_GE(l.output.zero_point, -128);
+    EXPECT_LE(l.output.zero_point, 127);
+    for (size_t c = 0; c < l.multiplier.size(); ++c) {
+      EXPECT_TRUE(l.multiplier[c] == 0 || l.multiplier[c] >= (1 << 30));
+      EXPECT_LE(quant::worst_case_accumulator(l, static_cast<int>(c)), INT32_MAX);
+    }
+    weighted += !l.weight.empty();
+    if (l.activation == "relu") {
+      EXPECT_EQ(l.act_min, l.output.zero_point);
+    }
+  }
+  EXPECT_EQ(weighted, 5);
+  EXPECT_EQ(q.layers.back().op, model::Op::Softmax);
+  EXPECT_EQ(q.layers.back().output.zero_point, -128);
+  // int8 weights + int32 biases of rps-cnn: 89,379 - 179 biases = 89,200 bytes + 179 * 4.
+  EXPECT_EQ(q.int8_parameter_bytes(), 89200 + 179 * 4);
+}
+
+class QuantizeArch : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(QuantizeArch, EveryLayerTracksFp32) {
+  Fixture f(GetParam());
+  for (auto mode : {quant::CalibMode::MinMax, quant::CalibMode::Percentile, quant::CalibMode::Mse}) {
+    quant::QuantOptions opt;
+    opt.calibration = mode;
+    opt.calib_count = 30;
+    const auto q = quant::quantize_graph(f.graph, f.split, opt);
+    const quant::Int8Engine engine(q);
+    const model::Fp32Executor exec(f.graph);
+    for (size_t i = 0; i < 5; ++i) {
+      std::vector<std::vector<int8_t>> qt;
+      std::vector<std::vector<float>> ft;
+      engine.run(f.split.image(i), &qt);
+      exec.run_rgb(f.split.image(i), &ft);
+      for (size_t k = 0; k < q.layers.size(); ++k) {
+        const auto &l = q.layers[k];
+        if (l.op == model::Op::Softmax || l.op == model::Op::Flatten) continue;
+        const auto &fp = ft[static_cast<size_t>(l.fp32_index)];
+        // Compare in the FP32 layout: CHW index (c, y, x) <-> HWC index (y, x, c).
+        double signal = 0, noise = 0;
+        for (int c = 0; c < l.out.c; ++c)
+          for (int y = 0; y < l.out.h; ++y)
+            for (int x = 0; x < l.out.w; ++x) {
+              const double want = fp[(static_cast<size_t>(c) * l.out.h + y) * l.out.w + x];
+              const double got =
+                  (qt[k][(static_cast<size_t>(y) * l.out.w + x) * l.out.c + c] - l.output.zero_point) * l.output.scale;
+              signal += want * want;
+              noise += (got - want) * (got - want);
+            }
+        const double sqnr = 10 * std::log10(signal / std::max(noise, 1e-30));
+        EXPECT_GT(sqnr, 15.0) << GetParam() << " layer " << k << " (" << model::op_name(l.op) << ") image " << i;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, QuantizeArch, ::testing::Values("rps-cnn", "rps-cnn-bn", "rps-mobile"), [](const auto &info) {
+  std::string n = info.param;
+  for (auto &c : n)
+    if (c == '-') c = '_';
+  return n;
+});
+
+TEST(Quantize, RefusesAnOverflowProneLayer) {
+  // 3 x 160 x 160 = 76,800 inputs per output with every weight at full scale:
+  // 76,800 * 127 * 255 > 2^31 - 1.
+  Fixture f("flatten dense(K) softmax", 160);
+  for (auto &w : f.graph.layers[1].weight) w = 0.01f;
+  try {
+    quant::quantize_graph(f.graph, f.split, {});
+    FAIL() << "expected the overflow proof to refuse the model";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("could overflow"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Quantize, BadInputs) {
+  Fixture f("rps-cnn");
+  model::Graph no_softmax = model::graph_from_spec("flatten dense(K)", data::synth_class_names());
+  EXPECT_THROW(quant::quantize_graph(no_softmax, f.split, {}), Error);
+  model::Graph act_first = model::graph_from_spec("relu flatten dense(K) softmax", data::synth_class_names());
+  EXPECT_THROW(quant::quantize_graph(act_first, f.split, {}), Error);
+  quant::QuantOptions bad;
+  bad.calib_count = 0;
+  EXPECT_THROW(quant::quantize_graph(f.graph, f.split, bad), Error);
+  data::Split empty = f.split;
+  empty.samples.clear();
+  EXPECT_THROW(quant::quantize_graph(f.graph, empty, {}), Error);
+}
+
+TEST(Quantize, DeterministicAcrossThreadCounts) {
+  Fixture f("rps-cnn");
+  quant::QuantOptions a, b;
+  a.threads = 1;
+  b.threads = 2;
+  a.calibration = b.calibration = quant::CalibMode::Percentile;
+  const auto qa = quant::quantize_graph(f.graph, f.split, a), qb = quant::quantize_graph(f.graph, f.split, b);
+  for (size_t k = 0; k < qa.layers.size(); ++k) {
+    EXPECT_EQ(qa.layers[k].weight, qb.layers[k].weight);
+    EXPECT_EQ(qa.layers[k].bias, qb.layers[k].bias);
+    EXPECT_EQ(qa.layers[k].multiplier, qb.layers[k].multiplier);
+    EXPECT_EQ(qa.layers[k].output.zero_point, qb.layers[k].output.zero_point);
+  }
+}
