@@ -11,7 +11,8 @@
 using namespace qp;
 
 TEST(Eval, ConfusionAndFormatting) {
-  std::vector<eval::ImageResult> imgs = {{"a", "", 0, 0, {}}, {"b", "", 0, 1, {}}, {"c", "", 1, 1, {}}, {"d", "", 2, 0, {}}};
+  std::vector<eval::ImageResult> imgs = {
+      {"a", "", 0, 0, {}, {}}, {"b", "", 0, 1, {}, {}}, {"c", "", 1, 1, {}, {}}, {"d", "", 2, 0, {}, {}}};
   const auto m = eval::confusion_matrix(imgs, 3);
   EXPECT_EQ(m, (std::vector<std::vector<int>>{{1, 1, 0}, {0, 1, 0}, {1, 0, 0}}));
   const std::string table = eval::format_confusion({"rock", "paper", "scissors"}, m);

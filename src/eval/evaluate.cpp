@@ -12,6 +12,18 @@
 
 namespace qp::eval {
 
+double ImageResult::conf() const {
+  if (!qscores.empty()) return (*std::max_element(qscores.begin(), qscores.end()) + 128) / 256.0;
+  return scores.empty() ? 0.0 : *std::max_element(scores.begin(), scores.end());
+}
+
+int ImageResult::margin() const {
+  if (qscores.size() < 2) return 0;
+  std::vector<int> s = qscores;
+  std::partial_sort(s.begin(), s.begin() + 2, s.end(), std::greater<int>());
+  return s[0] - s[1];
+}
+
 int Results::correct() const {
   int c = 0;
   for (const auto &i : images) c += i.label == i.pred;
@@ -52,6 +64,41 @@ Results evaluate_fp32(const model::ModelFile &mf, const data::Split &split, int 
   });
   r.confusion = confusion_matrix(r.images, r.classes.size());
   return r;
+}
+
+Results evaluate_int8(const quant::QModel &m, const std::string &model_path, const std::string &model_sha256,
+                      const data::Split &split, int threads) {
+  if (split.size != m.input.h)
+    fail("internal: split resized to " + std::to_string(split.size) + " but the model takes " + std::to_string(m.input.h));
+  const quant::Int8Engine engine(m);
+  Results r;
+  r.model = model_path;
+  r.model_sha256 = model_sha256;
+  r.precision = "int8";
+  r.classes = m.classes;
+  r.images.resize(split.samples.size());
+  parallel_for(split.samples.size(), threads, [&](size_t i) {
+    const auto out = engine.run(split.image(i));
+    ImageResult &ir = r.images[i];
+    ir.file = split.samples[i].path;
+    ir.sha256 = split.samples[i].sha256;
+    ir.label = split.samples[i].label;
+    ir.qscores.assign(out.begin(), out.end());
+    ir.pred =
+        static_cast<int>(std::max_element(ir.qscores.begin(), ir.qscores.end()) - ir.qscores.begin());  // first max wins ties
+  });
+  r.confusion = confusion_matrix(r.images, r.classes.size());
+  return r;
+}
+
+double agreement(const Results &a, const Results &b) {
+  if (a.images.size() != b.images.size() || a.images.empty()) fail("the two result sets cover different images");
+  size_t same = 0;
+  for (size_t i = 0; i < a.images.size(); ++i) {
+    if (a.images[i].file != b.images[i].file) fail("the two result sets list different images at position " + std::to_string(i));
+    same += a.images[i].pred == b.images[i].pred;
+  }
+  return static_cast<double>(same) / static_cast<double>(a.images.size());
 }
 
 std::string format_confusion(const std::vector<std::string> &classes, const std::vector<std::vector<int>> &confusion) {
@@ -102,8 +149,17 @@ void write_results_json(const Results &r, const std::string &path) {
   j["accuracy_ci95"] = {ci.lo, ci.hi};
   j["confusion"] = r.confusion;
   auto &imgs = j["images"] = nlohmann::json::array();
-  for (const auto &i : r.images)
-    imgs.push_back({{"file", i.file}, {"sha256", i.sha256}, {"label", i.label}, {"pred", i.pred}, {"scores", i.scores}});
+  for (const auto &i : r.images) {
+    nlohmann::ordered_json e = {{"file", i.file}, {"sha256", i.sha256}, {"label", i.label}, {"pred", i.pred}};
+    if (i.qscores.empty()) {
+      e["scores"] = i.scores;
+    } else {
+      e["scores"] = i.qscores;
+      e["margin"] = i.margin();
+    }
+    e["conf"] = i.conf();
+    imgs.push_back(std::move(e));
+  }
   const std::string text = j.dump(1) + "\n";
   data::write_file_atomic(path, text.data(), text.size());
 }
