@@ -3,10 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <functional>
 
 #include "common/error.h"
 #include "data/synth.h"
 #include "model/executor_fp32.h"
+#include "model/onnx_io.h"
+#include "quant/qdq_onnx.h"
 #include "quant/qmodel.h"
 #include "test_util.h"
 
@@ -144,4 +148,70 @@ TEST(Quantize, DeterministicAcrossThreadCounts) {
     EXPECT_EQ(qa.layers[k].multiplier, qb.layers[k].multiplier);
     EXPECT_EQ(qa.layers[k].output.zero_point, qb.layers[k].output.zero_point);
   }
+}
+
+class QdqRoundTrip : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(QdqRoundTrip, FileRebuildsTheExactIntegers) {
+  Fixture f(GetParam());
+  quant::QuantOptions opt;
+  opt.calib_count = 20;
+  const auto q = quant::quantize_graph(f.graph, f.split, opt);
+  const std::string path = (f.dir / "q.onnx").string();
+  quant::save_qdq_onnx(q, path);
+  EXPECT_TRUE(quant::is_int8_onnx(path));
+  const auto back = quant::load_qdq_onnx(path);
+  ASSERT_EQ(back.model.layers.size(), q.layers.size());
+  EXPECT_EQ(back.model.classes, q.classes);
+  EXPECT_EQ(back.model.input_params.scale, q.input_params.scale);
+  for (size_t k = 0; k < q.layers.size(); ++k) {
+    const auto &a = q.layers[k], &b = back.model.layers[k];
+    EXPECT_EQ(a.op, b.op) << k;
+    EXPECT_EQ(a.weight, b.weight) << k;
+    EXPECT_EQ(a.bias, b.bias) << k;
+    EXPECT_EQ(a.multiplier, b.multiplier) << k;
+    EXPECT_EQ(a.shift, b.shift) << k;
+    EXPECT_EQ(a.output.scale, b.output.scale) << k;
+    EXPECT_EQ(a.output.zero_point, b.output.zero_point) << k;
+    EXPECT_EQ(a.act_min, b.act_min) << k;
+    EXPECT_EQ(a.act_max, b.act_max) << k;
+    EXPECT_EQ(a.softmax.input_multiplier, b.softmax.input_multiplier) << k;
+    EXPECT_EQ(a.softmax.diff_min, b.softmax.diff_min) << k;
+  }
+  const quant::Int8Engine e1(q), e2(back.model);
+  for (size_t i = 0; i < 10; ++i) EXPECT_EQ(e1.run(f.split.image(i)), e2.run(f.split.image(i)));
+  // INT8 is smaller than FP32 on parameters: int8 weights + int32 biases vs 4 bytes each.
+  EXPECT_LT(q.int8_parameter_bytes() * 3, model::param_count(model::fold_for_inference(f.graph)) * 4);
+}
+
+INSTANTIATE_TEST_SUITE_P(Presets, QdqRoundTrip, ::testing::Values("rps-cnn", "rps-mobile"), [](const auto &info) {
+  std::string n = info.param;
+  for (auto &c : n)
+    if (c == '-') c = '_';
+  return n;
+});
+
+TEST(QdqOnnx, WrongModelsGiveClearErrors) {
+  Fixture f("rps-cnn");
+  const std::string fp32 = (f.dir / "fp32.onnx").string(), int8 = (f.dir / "int8.onnx").string();
+  model::save_onnx(f.graph, fp32);
+  quant::save_qdq_onnx(quant::quantize_graph(f.graph, f.split, {}), int8);
+  auto expect = [](const std::function<void()> &fn, const std::string &needle) {
+    try {
+      fn();
+      FAIL() << "expected an error mentioning " << needle;
+    } catch (const Error &e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect([&] { quant::load_qdq_onnx(fp32); }, "is an FP32 model");
+  expect([&] { model::load_onnx(int8); }, "is an INT8 (quantized) model");
+  expect([&] { quant::load_qdq_onnx((f.dir / "nope.onnx").string()); }, "does not exist");
+  {
+    const auto bytes = data::read_file_bytes(int8);
+    std::ofstream((f.dir / "trunc.onnx").string(), std::ios::binary)
+        .write(reinterpret_cast<const char *>(bytes.data()), static_cast<std::streamsize>(bytes.size() / 2));
+  }
+  EXPECT_THROW(quant::load_qdq_onnx((f.dir / "trunc.onnx").string()), Error);
+  EXPECT_FALSE(quant::is_int8_onnx(fp32));
 }

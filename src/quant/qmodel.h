@@ -52,7 +52,7 @@ struct QLayer {
 struct QModel {
   std::vector<std::string> classes;
   model::Shape input{3, 32, 32};
-  QParams input_params{1.0 / 255.0, -128};  // q = p - 128
+  QParams input_params{static_cast<float>(1.0 / 255.0), -128};  // q = p - 128; every scale is float32-exact
   std::vector<QLayer> layers;
   QuantOptions options;
   std::vector<std::pair<double, double>> calibrated_ranges;  // per FP32 layer output (min, max)
@@ -63,6 +63,11 @@ struct QModel {
 // `calib` (stratified by class, seeded). Throws qp::Error, e.g. when a layer's int32 accumulator
 // could overflow for some input (worst case from the weights and zero points).
 QModel quantize_graph(const model::Graph &fp32, const data::Split &calib, const QuantOptions &opt);
+
+// Recomputes the derived integers (multipliers, shifts, softmax parameters, clamps) of a layer from
+// its float32 scales, zero points and activation: what the quantizer computes and what reading a
+// model file rebuilds, bit for bit.
+void derive_requantization(QLayer &l);
 
 // The worst-case |accumulator| of a conv/dense output channel: |bias| + sum |w| * 255.
 int64_t worst_case_accumulator(const QLayer &l, int channel);

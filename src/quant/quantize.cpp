@@ -28,7 +28,7 @@ QParams activation_params(double lo, double hi) {
   hi = std::max(hi, 0.0);
   if (hi - lo < 1e-8) hi = lo + 1e-8;
   QParams p;
-  p.scale = (hi - lo) / 255.0;
+  p.scale = static_cast<float>((hi - lo) / 255.0);  // scales are float32, as stored in the model file
   p.zero_point = static_cast<int32_t>(std::clamp(std::lround(-128.0 - lo / p.scale), -128L, 127L));
   return p;
 }
@@ -85,6 +85,27 @@ std::pair<double, double> observe(std::vector<float> &v, double lo, double hi, c
 }
 
 }  // namespace
+
+void derive_requantization(QLayer &l) {
+  l.act_min = -128;
+  l.act_max = 127;
+  if (l.activation == "relu" || l.activation == "relu6") l.act_min = std::max<int32_t>(-128, l.output.zero_point);
+  if (l.activation == "relu6") l.act_max = std::min<int32_t>(127, quantize_value(6.0, l.output));
+  if (l.op == Op::Softmax) {
+    const auto sp = softmax_params(l.input.scale);
+    l.softmax = {sp.input_multiplier, sp.input_left_shift, sp.diff_min};
+  }
+  if (l.op != Op::Conv2D && l.op != Op::DepthwiseConv2D && l.op != Op::Dense) return;
+  const size_t oc = l.weight_scale.size();
+  l.multiplier.resize(oc);
+  l.shift.resize(oc);
+  for (size_t c = 0; c < oc; ++c) {
+    const auto m = quantize_multiplier(l.input.scale * l.weight_scale[c] / l.output.scale);
+    if (m.shift > 30 || m.shift < -31) fail("requantization shift " + std::to_string(m.shift) + " is out of range [-31, 30]");
+    l.multiplier[c] = m.multiplier;
+    l.shift[c] = m.shift;
+  }
+}
 
 int64_t worst_case_accumulator(const QLayer &l, int c) {
   const size_t per = l.weight.size() / (l.op == Op::DepthwiseConv2D ? 1 : l.bias.size());
@@ -180,8 +201,6 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
         if (act) {
           ql.activation = g.layers[k + 1].op == Op::ReLU ? "relu" : "relu6";
           ql.fp32_index = static_cast<int>(k + 1);
-          ql.act_min = std::max<int32_t>(-128, ql.output.zero_point);
-          ql.act_max = g.layers[k + 1].op == Op::ReLU6 ? std::min<int32_t>(127, quantize_value(6.0, ql.output)) : 127;
         }
         const int oc = l.out.c;
         const size_t per = l.weight.size() / static_cast<size_t>(oc);
@@ -193,7 +212,7 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
           for (size_t i = 0; i < per; ++i)
             m = std::max(m, std::fabs(static_cast<double>(l.weight[static_cast<size_t>(c) * per + i])));
           if (opt.weights == WeightMode::PerTensor) m = tensor_max;
-          ql.weight_scale[static_cast<size_t>(c)] = m > 0 ? m / 127.0 : 1.0;
+          ql.weight_scale[static_cast<size_t>(c)] = m > 0 ? static_cast<float>(m / 127.0) : 1.0;
         }
         // Weights into the runtime layout.
         ql.weight.resize(l.weight.size());
@@ -229,21 +248,16 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
           flattened_from_map = false;
         }
         ql.bias.resize(static_cast<size_t>(oc));
-        ql.multiplier.resize(static_cast<size_t>(oc));
-        ql.shift.resize(static_cast<size_t>(oc));
         for (int c = 0; c < oc; ++c) {
-          const double bs = cur.scale * ql.weight_scale[static_cast<size_t>(c)];
-          const double b = std::round(l.bias[static_cast<size_t>(c)] / bs);
+          const double b = std::round(l.bias[static_cast<size_t>(c)] / (cur.scale * ql.weight_scale[static_cast<size_t>(c)]));
           if (std::fabs(b) > 2147483647.0)
             fail("layer " + std::to_string(k) + " (" + model::op_name(l.op) + "): bias of channel " + std::to_string(c) +
                      " does not fit int32 at its scale",
                  "check the FP32 model for exploding weights");
           ql.bias[static_cast<size_t>(c)] = static_cast<int32_t>(b);
-          const auto m = quantize_multiplier(bs / ql.output.scale);
-          ql.multiplier[static_cast<size_t>(c)] = m.multiplier;
-          ql.shift[static_cast<size_t>(c)] = m.shift;
-          if (m.shift > 30 || m.shift < -31)
-            fail("layer " + std::to_string(k) + ": requantization shift " + std::to_string(m.shift) + " is out of range");
+        }
+        derive_requantization(ql);
+        for (int c = 0; c < oc; ++c) {
           const int64_t worst = worst_case_accumulator(ql, c);
           if (worst > std::numeric_limits<int32_t>::max())
             fail("layer " + std::to_string(k) + " (" + model::op_name(l.op) + "), output channel " + std::to_string(c) +
@@ -266,9 +280,8 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
         map_shape = l.in;
         break;
       case Op::Softmax: {
-        const auto sp = softmax_params(cur.scale);
-        ql.softmax = {sp.input_multiplier, sp.input_left_shift, sp.diff_min};
         ql.output = {1.0 / 256.0, -128};
+        derive_requantization(ql);
         cur = ql.output;
         break;
       }
