@@ -1,11 +1,12 @@
 // Micro-benchmarks of the host stages that do not need libtorch: rendering one synthetic sample,
-// the area resize of a photo-sized image, and one FP32 inference of rps-cnn.
+// the area resize of a photo-sized image, one FP32 inference and one INT8 inference of rps-cnn.
 #include <benchmark/benchmark.h>
 
 #include "common/rng.h"
 #include "data/image_io.h"
 #include "data/synth.h"
 #include "model/executor_fp32.h"
+#include "quant/qmodel.h"
 
 using namespace qp;
 
@@ -37,5 +38,24 @@ static void BM_Fp32Inference_RpsCnn(benchmark::State &state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Fp32Inference_RpsCnn);
+
+// One INT8 inference of rps-cnn through the portable reference kernels (1 thread), after
+// quantizing an untrained network on 30 rendered images (weights do not change the work done).
+static void BM_Int8InferenceReference_RpsCnn(benchmark::State &state) {
+  model::Graph g = model::graph_from_spec("rps-cnn", data::synth_class_names());
+  model::init_random(g, 1);
+  data::Split calib;
+  calib.classes = data::synth_class_names();
+  for (int i = 0; i < 30; ++i) {
+    const auto img = data::synth_render(i % 3, static_cast<uint64_t>(i));
+    calib.samples.push_back({"", i % 3, "calib", ""});
+    calib.pixels.insert(calib.pixels.end(), img.pixels.begin(), img.pixels.end());
+  }
+  const auto q = quant::quantize_graph(g, calib, {});
+  const quant::Int8Engine engine(q);
+  for (auto _ : state) benchmark::DoNotOptimize(engine.run(calib.image(0)));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Int8InferenceReference_RpsCnn);
 
 BENCHMARK_MAIN();

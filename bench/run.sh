@@ -36,4 +36,12 @@ say "## 4. the default recipe end to end: train (defaults) then FP32 test accura
 /usr/bin/time -f "train wall %e s, peak RSS %M KB" "$QP" train --data "$WORK/data" --out "$WORK/model.onnx" 2>"$WORK/train.log" | tee -a "$LOG"
 tail -1 "$WORK/train.log" | tee -a "$LOG"
 "$QP" eval --model "$WORK/model.onnx" --data "$WORK/data/test" | tee -a "$LOG"
+say "## 5. INT8: quantization (200 calibration images) and whole-test-set INT8 evaluation, whole process"
+hyperfine --warmup 1 --runs 5 \
+  "$QP quantize --model $WORK/model.onnx --calib $WORK/data/train --out $WORK/int8.onnx --force" \
+  "$QP eval --model $WORK/int8.onnx --data $WORK/data/test --threads 1" \
+  "$QP eval --model $WORK/int8.onnx --data $WORK/data/test --threads $THREADS" \
+  "$QP --version" 2>&1 | tee -a "$LOG"
+"$QP" info "$WORK/int8.onnx" | tail -2 | tee -a "$LOG"
+ls -l "$WORK/model.onnx" "$WORK/int8.onnx" | tee -a "$LOG"
 say "saved $LOG"

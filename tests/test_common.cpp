@@ -66,3 +66,12 @@ TEST(Rng, RangesHold) {
   EXPECT_NE(seed_mix(1, 0, 0), seed_mix(1, 0, 1));
   EXPECT_NE(seed_mix(1, 0, 0), seed_mix(1, 1, 0));
 }
+
+TEST(McNemar, WorkedExamples) {
+  // b = 0, c = 5: p = 2 * 0.5^5 = 0.0625. b = 1, c = 9: p = 2 * (1 + 10) / 1024 = 0.021484375.
+  EXPECT_NEAR(mcnemar_exact_p(0, 5), 0.0625, 1e-12);
+  EXPECT_NEAR(mcnemar_exact_p(9, 1), 0.021484375, 1e-12);
+  EXPECT_DOUBLE_EQ(mcnemar_exact_p(3, 3), 1.0);  // symmetric: capped at 1
+  EXPECT_DOUBLE_EQ(mcnemar_exact_p(0, 0), 1.0);
+  EXPECT_LT(mcnemar_exact_p(10, 40), 1e-4);
+}

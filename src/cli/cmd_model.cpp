@@ -8,6 +8,7 @@
 #include "eval/evaluate.h"
 #include "model/info.h"
 #include "model/onnx_io.h"
+#include "quant/qdq_onnx.h"
 #ifdef QPARITY_HAVE_TORCH
 #include "train/trainer.h"
 #endif
@@ -72,12 +73,35 @@ void add_eval(CLI::App &app) {
   cmd->add_flag("--no-crop", a->no_crop, "Resize without the centre crop to square");
   cmd->add_flag("--force", a->force, "Overwrite --out if it exists");
   cmd->callback([a] {
+    auto report = [&](const eval::Results &r, const data::Split &split) {
+      std::printf("%s on %s: %zu images%s\n", a->model.c_str(), a->data.c_str(), r.images.size(),
+                  split.skipped.empty() ? "" : (" (" + std::to_string(split.skipped.size()) + " skipped as bad)").c_str());
+      std::printf("%s %s\n\n%s", r.precision == "int8" ? "INT8" : "FP32", eval::format_accuracy(r).c_str(),
+                  eval::format_confusion(r.classes, r.confusion).c_str());
+      if (!a->out.empty()) {
+        eval::write_results_json(r, a->out);
+        std::printf("\nwrote %s\n", a->out.c_str());
+      }
+    };
     if (!a->out.empty() && fs::exists(a->out) && !a->force)
       fail("'" + a->out + "' already exists", "choose another --out, or pass --force to replace it");
-    const auto mf = model::load_onnx(a->model);
     if (fs::is_directory(fs::path(a->data) / "test") || fs::is_directory(fs::path(a->data) / "train"))
       fail("'" + a->data + "' looks like a dataset root (it holds train/ or test/), not a split",
            "pass the split to evaluate, e.g. --data " + (fs::path(a->data) / "test").string());
+    if (quant::is_int8_onnx(a->model)) {
+      const auto qf = quant::load_qdq_onnx(a->model);
+      data::LoadOptions lo;
+      lo.size = qf.model.input.h;
+      lo.crop_square = !a->no_crop;
+      lo.skip_bad = a->skip_bad;
+      lo.threads = a->threads;
+      lo.classes = qf.model.classes;
+      const auto split = data::load_split(a->data, lo);
+      const auto r = eval::evaluate_int8(qf.model, a->model, qf.sha256, split, a->threads);
+      report(r, split);
+      return;
+    }
+    const auto mf = model::load_onnx(a->model);
     data::LoadOptions lo;
     lo.size = mf.graph.input.h;
     lo.crop_square = !a->no_crop;
@@ -93,14 +117,7 @@ void add_eval(CLI::App &app) {
              "evaluate on a folder with one subfolder per model output, in output order (or add classes.txt)");
       mf2.graph.classes = split.classes;
     }
-    const auto r = eval::evaluate_fp32(mf2, split, a->threads);
-    std::printf("%s on %s: %zu images%s\n", a->model.c_str(), a->data.c_str(), r.images.size(),
-                split.skipped.empty() ? "" : (" (" + std::to_string(split.skipped.size()) + " skipped as bad)").c_str());
-    std::printf("FP32 %s\n\n%s", eval::format_accuracy(r).c_str(), eval::format_confusion(r.classes, r.confusion).c_str());
-    if (!a->out.empty()) {
-      eval::write_results_json(r, a->out);
-      std::printf("\nwrote %s\n", a->out.c_str());
-    }
+    report(eval::evaluate_fp32(mf2, split, a->threads), split);
   });
 }
 
@@ -138,7 +155,13 @@ void add_info(CLI::App &app) {
   auto path = std::make_shared<std::string>();
   auto *cmd = app.add_subcommand("info", "Describe a model file: layers, parameters, MACs, size");
   cmd->add_option("model", *path, "Model file (.onnx)")->required();
-  cmd->callback([path] { std::fputs(model::describe_model(model::load_onnx(*path)).c_str(), stdout); });
+  cmd->callback([path] {
+    if (quant::is_int8_onnx(*path)) {
+      std::fputs(quant::describe_int8_model(quant::load_qdq_onnx(*path)).c_str(), stdout);
+      return;
+    }
+    std::fputs(model::describe_model(model::load_onnx(*path)).c_str(), stdout);
+  });
 }
 
 }  // namespace

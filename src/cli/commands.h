@@ -6,6 +6,7 @@
 namespace qp::cli {
 
 void add_data_commands(CLI::App &app);   // data synth | preview | check
-void add_model_commands(CLI::App &app);  // train, eval, info
+void add_model_commands(CLI::App &app);  // train, eval, info, init
+void add_quant_commands(CLI::App &app);  // quantize, compare
 
 }  // namespace qp::cli

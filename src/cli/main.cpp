@@ -11,6 +11,7 @@ int main(int argc, char **argv) {
   app.require_subcommand(1);
   qp::cli::add_data_commands(app);
   qp::cli::add_model_commands(app);
+  qp::cli::add_quant_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {

@@ -16,4 +16,16 @@ Interval wilson95(int64_t k, int64_t n) {
   return {std::max(0.0, centre - half), std::min(1.0, centre + half)};
 }
 
+double mcnemar_exact_p(int64_t b, int64_t c) {
+  const int64_t n = b + c;
+  if (n <= 0) return 1.0;
+  const int64_t k = std::min(b, c);
+  // P(X <= k) for X ~ Binomial(n, 1/2), summed in log space for large n.
+  double tail = 0;
+  for (int64_t i = 0; i <= k; ++i)
+    tail += std::exp(std::lgamma(static_cast<double>(n) + 1) - std::lgamma(static_cast<double>(i) + 1) -
+                     std::lgamma(static_cast<double>(n - i) + 1) - static_cast<double>(n) * std::log(2.0));
+  return std::min(1.0, 2.0 * tail);
+}
+
 }  // namespace qp

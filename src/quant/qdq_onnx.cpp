@@ -3,6 +3,7 @@
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -365,6 +366,52 @@ QModelFile load_qdq_onnx(const std::string &path) {
   const auto get = [&](const char *k) { return f.metadata.count(k) ? f.metadata[k] : std::string(); };
   m.options.weights = get("qparity.quant.weights") == "per-tensor" ? WeightMode::PerTensor : WeightMode::PerChannel;
   return f;
+}
+
+std::string describe_int8_model(const QModelFile &f) {
+  const QModel &m = f.model;
+  std::string out;
+  char line[256];
+  std::string classes;
+  for (const auto &c : m.classes) classes += (classes.empty() ? "" : ", ") + c;
+  const auto get = [&](const char *k) { return f.metadata.count(k) ? f.metadata.at(k) : std::string("?"); };
+  std::snprintf(line, sizeof line,
+                "model     %s (INT8, QDQ)\narch      %s\nquant     %s weights, %s calibration on %s images\nclasses   %s\n",
+                f.path.c_str(), get("qparity.arch").c_str(), get("qparity.quant.weights").c_str(),
+                get("qparity.quant.calibration").c_str(), get("qparity.quant.calib_count").c_str(), classes.c_str());
+  out += line;
+  std::snprintf(line, sizeof line, "input     q = p - 128 (scale %.6g, zero point %d)\n\n", m.input_params.scale,
+                m.input_params.zero_point);
+  out += line;
+  std::snprintf(line, sizeof line, "  #  %-16s %-6s %-14s %12s %5s %12s %5s %23s\n", "layer", "act", "output", "in scale",
+                "in zp", "out scale", "out zp", "weight scales (min..max)");
+  out += line;
+  int64_t fp32_bytes = 0;
+  for (size_t k = 0; k < m.layers.size(); ++k) {
+    const QLayer &l = m.layers[k];
+    std::string ws = "-";
+    if (!l.weight_scale.empty()) {
+      const auto [lo, hi] = std::minmax_element(l.weight_scale.begin(), l.weight_scale.end());
+      char b[64];
+      std::snprintf(b, sizeof b, "%.3g..%.3g", *lo, *hi);
+      ws = b;
+      fp32_bytes += static_cast<int64_t>(4 * (l.weight.size() + l.bias.size()));
+    }
+    std::snprintf(line, sizeof line, "%3zu  %-16s %-6s %-14s %12.6g %5d %12.6g %5d %23s\n", k, model::op_name(l.op),
+                  l.activation.empty() ? "-" : l.activation.c_str(), model::shape_str(l.out).c_str(), l.input.scale,
+                  l.input.zero_point, l.output.scale, l.output.zero_point, ws.c_str());
+    out += line;
+  }
+  const int64_t int8_bytes = m.int8_parameter_bytes();
+  std::snprintf(line, sizeof line,
+                "\nparameters  FP32 %lld bytes -> INT8 %lld bytes (int8 weights + int32 biases): %.2fx smaller, %.1f%% saved\n"
+                "file        %lld bytes, sha256 %s\n",
+                static_cast<long long>(fp32_bytes), static_cast<long long>(int8_bytes),
+                static_cast<double>(fp32_bytes) / static_cast<double>(int8_bytes),
+                100.0 * (1.0 - static_cast<double>(int8_bytes) / static_cast<double>(fp32_bytes)),
+                static_cast<long long>(f.file_bytes), f.sha256.c_str());
+  out += line;
+  return out;
 }
 
 }  // namespace qp::quant

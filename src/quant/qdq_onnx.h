@@ -31,4 +31,8 @@ bool is_int8_onnx(const std::string &path);
 // first"; a foreign QDQ model; a missing or inconsistent tensor).
 QModelFile load_qdq_onnx(const std::string &path);
 
+// `qparity info` for an INT8 model: per-layer scales and zero points, parameter bytes FP32 vs INT8
+// and the compression ratio, file size and hash.
+std::string describe_int8_model(const QModelFile &f);
+
 }  // namespace qp::quant
