@@ -88,28 +88,23 @@ void add_eval(CLI::App &app) {
     if (fs::is_directory(fs::path(a->data) / "test") || fs::is_directory(fs::path(a->data) / "train"))
       fail("'" + a->data + "' looks like a dataset root (it holds train/ or test/), not a split",
            "pass the split to evaluate, e.g. --data " + (fs::path(a->data) / "test").string());
-    if (quant::is_int8_onnx(a->model)) {
-      const auto qf = quant::load_qdq_onnx(a->model);
+    auto load = [&](int size, const std::vector<std::string> &classes) {
       data::LoadOptions lo;
-      lo.size = qf.model.input.h;
+      lo.size = size;
       lo.crop_square = !a->no_crop;
       lo.skip_bad = a->skip_bad;
       lo.threads = a->threads;
-      lo.classes = qf.model.classes;
-      const auto split = data::load_split(a->data, lo);
-      const auto r = eval::evaluate_int8(qf.model, a->model, qf.sha256, split, a->threads);
-      report(r, split);
+      lo.classes = classes;
+      return data::load_split(a->data, lo);
+    };
+    if (quant::is_int8_onnx(a->model)) {
+      const auto qf = quant::load_qdq_onnx(a->model);
+      const auto split = load(qf.model.input.h, qf.model.classes);
+      report(eval::evaluate_int8(qf.model, a->model, qf.sha256, split, a->threads), split);
       return;
     }
-    const auto mf = model::load_onnx(a->model);
-    data::LoadOptions lo;
-    lo.size = mf.graph.input.h;
-    lo.crop_square = !a->no_crop;
-    lo.skip_bad = a->skip_bad;
-    lo.threads = a->threads;
-    lo.classes = mf.graph.classes;
-    const auto split = data::load_split(a->data, lo);
-    auto mf2 = mf;
+    auto mf2 = model::load_onnx(a->model);
+    const auto split = load(mf2.graph.input.h, mf2.graph.classes);
     if (mf2.graph.classes.empty()) {  // a model without qparity metadata: take the folder's classes
       if (static_cast<int>(split.classes.size()) != mf2.graph.output().c)
         fail("'" + a->model + "' names no classes and outputs " + std::to_string(mf2.graph.output().c) + " scores, but '" +

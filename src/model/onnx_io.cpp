@@ -10,55 +10,18 @@
 #include "common/error.h"
 #include "common/sha256.h"
 #include "data/image_io.h"
+#include "model/onnx_proto.h"
 
 namespace qp::model {
 namespace {
 
-constexpr int kOpset = 13;
-constexpr int kIrVersion = 7;  // the IR version that goes with opset 13
+using onnxp::add_node;
+using onnxp::attr_int;
+using onnxp::attr_ints;
 
 void add_tensor(onnx::GraphProto *graph, const std::string &name, const std::vector<int64_t> &dims,
                 const std::vector<float> &values) {
-  auto *t = graph->add_initializer();
-  t->set_name(name);
-  t->set_data_type(onnx::TensorProto::FLOAT);
-  for (auto d : dims) t->add_dims(d);
-  std::string raw(values.size() * sizeof(float), '\0');
-  std::memcpy(raw.data(), values.data(), raw.size());  // little-endian hosts only, as ONNX requires
-  t->set_raw_data(raw);
-}
-
-onnx::NodeProto *add_node(onnx::GraphProto *graph, const std::string &op, const std::vector<std::string> &inputs,
-                          const std::string &output, const std::string &name) {
-  auto *n = graph->add_node();
-  n->set_op_type(op);
-  n->set_name(name);
-  for (const auto &i : inputs) n->add_input(i);
-  n->add_output(output);
-  return n;
-}
-
-void attr_ints(onnx::NodeProto *n, const std::string &name, const std::vector<int64_t> &v) {
-  auto *a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INTS);
-  for (auto x : v) a->add_ints(x);
-}
-
-void attr_int(onnx::NodeProto *n, const std::string &name, int64_t v) {
-  auto *a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(v);
-}
-
-void set_value_info(onnx::ValueInfoProto *vi, const std::string &name, const std::vector<int64_t> &dims) {
-  vi->set_name(name);
-  auto *tt = vi->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(onnx::TensorProto::FLOAT);
-  auto *shape = tt->mutable_shape();
-  shape->add_dim()->set_dim_param("N");
-  for (auto d : dims) shape->add_dim()->set_dim_value(d);
+  onnxp::add_initializer<float>(graph, name, onnx::TensorProto::FLOAT, dims, values);
 }
 
 std::string classes_json(const std::vector<std::string> &classes) {
@@ -68,14 +31,6 @@ std::string classes_json(const std::vector<std::string> &classes) {
 onnx::ModelProto to_proto(const Graph &g_in, const std::map<std::string, std::string> &extra) {
   const Graph g = fold_for_inference(g_in);
   onnx::ModelProto model;
-  model.set_ir_version(kIrVersion);
-  model.set_producer_name("qparity");
-  model.set_producer_version(QPARITY_VERSION);
-  model.set_model_version(1);
-  model.set_doc_string("qparity FP32 classifier; input float32 NCHW, pixels p/255");
-  auto *opset = model.add_opset_import();
-  opset->set_domain("");
-  opset->set_version(kOpset);
   std::map<std::string, std::string> meta = {
       {"qparity.classes", classes_json(g.classes)},
       {"qparity.arch", g.arch},
@@ -83,14 +38,10 @@ onnx::ModelProto to_proto(const Graph &g_in, const std::map<std::string, std::st
                             std::to_string(g.input.w) + "], RGB pixel values scaled to [0,1] as p/255"},
       {"qparity.precision", "fp32"}};
   for (const auto &[k, v] : extra) meta[k] = v;
-  for (const auto &[k, v] : meta) {
-    auto *p = model.add_metadata_props();
-    p->set_key(k);
-    p->set_value(v);
-  }
+  onnxp::init_model(&model, "qparity FP32 classifier; input float32 NCHW, pixels p/255", meta);
   auto *graph = model.mutable_graph();
   graph->set_name("qparity_" + g.arch.substr(0, g.arch.find(' ')));
-  set_value_info(graph->add_input(), "input", {g.input.c, g.input.h, g.input.w});
+  onnxp::set_float_value_info(graph->add_input(), "input", {g.input.c, g.input.h, g.input.w});
 
   std::string cur = "input";
   for (size_t i = 0; i < g.layers.size(); ++i) {
@@ -147,12 +98,7 @@ onnx::ModelProto to_proto(const Graph &g_in, const std::map<std::string, std::st
     cur = out;
   }
   const Shape o = g.output();
-  auto *vo = graph->add_output();
-  vo->set_name(cur);
-  auto *tt = vo->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(onnx::TensorProto::FLOAT);
-  tt->mutable_shape()->add_dim()->set_dim_param("N");
-  tt->mutable_shape()->add_dim()->set_dim_value(o.c);
+  onnxp::set_float_value_info(graph->add_output(), cur, {o.c});
   return model;
 }
 

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/sha256.h"
 #include "data/image_io.h"
+#include "model/onnx_proto.h"
 
 namespace qp::quant {
 
@@ -18,45 +19,19 @@ using model::Op;
 
 namespace {
 
-template <typename T>
-void add_init(onnx::GraphProto *g, const std::string &name, int type, const std::vector<int64_t> &dims, const std::vector<T> &v) {
-  auto *t = g->add_initializer();
-  t->set_name(name);
-  t->set_data_type(type);
-  for (auto d : dims) t->add_dims(d);
-  std::string raw(v.size() * sizeof(T), '\0');
-  std::memcpy(raw.data(), v.data(), raw.size());
-  t->set_raw_data(raw);
-}
+using model::onnxp::add_initializer;
 
 onnx::NodeProto *node(onnx::GraphProto *g, const std::string &op, const std::vector<std::string> &in, const std::string &out) {
-  auto *n = g->add_node();
-  n->set_op_type(op);
-  n->set_name(out + "_" + op);
-  for (const auto &i : in) n->add_input(i);
-  n->add_output(out);
-  return n;
+  return model::onnxp::add_node(g, op, in, out, out + "_" + op);
 }
-
-void ints(onnx::NodeProto *n, const std::string &name, const std::vector<int64_t> &v) {
-  auto *a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INTS);
-  for (auto x : v) a->add_ints(x);
-}
-
-void one_int(onnx::NodeProto *n, const std::string &name, int64_t v) {
-  auto *a = n->add_attribute();
-  a->set_name(name);
-  a->set_type(onnx::AttributeProto::INT);
-  a->set_i(v);
-}
+const auto &ints = model::onnxp::attr_ints;
+const auto &one_int = model::onnxp::attr_int;
 
 // Quantize + dequantize `x` with (scale, zp): returns the dequantized tensor's name.
 std::string qdq(onnx::GraphProto *g, const std::string &x, const QParams &p, const std::string &id,
                 const std::string &out_name = "") {
-  add_init<float>(g, id + ".y_scale", onnx::TensorProto::FLOAT, {}, {static_cast<float>(p.scale)});
-  add_init<int8_t>(g, id + ".y_zp", onnx::TensorProto::INT8, {}, {static_cast<int8_t>(p.zero_point)});
+  add_initializer<float>(g, id + ".y_scale", onnx::TensorProto::FLOAT, {}, {static_cast<float>(p.scale)});
+  add_initializer<int8_t>(g, id + ".y_zp", onnx::TensorProto::INT8, {}, {static_cast<int8_t>(p.zero_point)});
   node(g, "QuantizeLinear", {x, id + ".y_scale", id + ".y_zp"}, id + "_q");
   const std::string dq = out_name.empty() ? id + "_dq" : out_name;
   node(g, "DequantizeLinear", {id + "_q", id + ".y_scale", id + ".y_zp"}, dq);
@@ -98,13 +73,6 @@ Op op_from_name(const std::string &s, const std::string &path) {
 
 void save_qdq_onnx(const QModel &m, const std::string &path, const std::map<std::string, std::string> &extra) {
   onnx::ModelProto model;
-  model.set_ir_version(7);
-  model.set_producer_name("qparity");
-  model.set_producer_version(QPARITY_VERSION);
-  model.set_doc_string("qparity INT8 classifier (QDQ); input float32 NCHW, pixels p/255");
-  auto *opset = model.add_opset_import();
-  opset->set_domain("");
-  opset->set_version(13);
   nlohmann::ordered_json layers = nlohmann::json::array();
   for (const auto &l : m.layers) layers.push_back(layer_json(l));
   std::map<std::string, std::string> meta = {
@@ -121,21 +89,10 @@ void save_qdq_onnx(const QModel &m, const std::string &path, const std::map<std:
       {"qparity.quant.calib_count", std::to_string(m.options.calib_count)},
       {"qparity.quant.seed", std::to_string(m.options.seed)}};
   for (const auto &[k, v] : extra) meta[k] = v;
-  for (const auto &[k, v] : meta) {
-    auto *p = model.add_metadata_props();
-    p->set_key(k);
-    p->set_value(v);
-  }
+  model::onnxp::init_model(&model, "qparity INT8 classifier (QDQ); input float32 NCHW, pixels p/255", meta);
   auto *g = model.mutable_graph();
   g->set_name("qparity_int8");
-  {
-    auto *vi = g->add_input();
-    vi->set_name("input");
-    auto *tt = vi->mutable_type()->mutable_tensor_type();
-    tt->set_elem_type(onnx::TensorProto::FLOAT);
-    tt->mutable_shape()->add_dim()->set_dim_param("N");
-    for (int d : {m.input.c, m.input.h, m.input.w}) tt->mutable_shape()->add_dim()->set_dim_value(d);
-  }
+  model::onnxp::set_float_value_info(g->add_input(), "input", {m.input.c, m.input.h, m.input.w});
   std::string cur = qdq(g, "input", m.input_params, "in");
   for (size_t k = 0; k < m.layers.size(); ++k) {
     const QLayer &l = m.layers[k];
@@ -174,12 +131,13 @@ void save_qdq_onnx(const QModel &m, const std::string &path, const std::map<std:
         }
         std::vector<float> ws(l.weight_scale.begin(), l.weight_scale.end()), bs(static_cast<size_t>(oc));
         for (size_t c = 0; c < bs.size(); ++c) bs[c] = static_cast<float>(l.input.scale * l.weight_scale[c]);
-        add_init<int8_t>(g, id + ".w_q", onnx::TensorProto::INT8, dims, w);
-        add_init<float>(g, id + ".w_scale", onnx::TensorProto::FLOAT, {oc}, ws);
-        add_init<int8_t>(g, id + ".w_zp", onnx::TensorProto::INT8, {oc}, std::vector<int8_t>(static_cast<size_t>(oc), 0));
-        add_init<int32_t>(g, id + ".b_q", onnx::TensorProto::INT32, {oc}, l.bias);
-        add_init<float>(g, id + ".b_scale", onnx::TensorProto::FLOAT, {oc}, bs);
-        add_init<int32_t>(g, id + ".b_zp", onnx::TensorProto::INT32, {oc}, std::vector<int32_t>(static_cast<size_t>(oc), 0));
+        add_initializer<int8_t>(g, id + ".w_q", onnx::TensorProto::INT8, dims, w);
+        add_initializer<float>(g, id + ".w_scale", onnx::TensorProto::FLOAT, {oc}, ws);
+        add_initializer<int8_t>(g, id + ".w_zp", onnx::TensorProto::INT8, {oc}, std::vector<int8_t>(static_cast<size_t>(oc), 0));
+        add_initializer<int32_t>(g, id + ".b_q", onnx::TensorProto::INT32, {oc}, l.bias);
+        add_initializer<float>(g, id + ".b_scale", onnx::TensorProto::FLOAT, {oc}, bs);
+        add_initializer<int32_t>(g, id + ".b_zp", onnx::TensorProto::INT32, {oc},
+                                 std::vector<int32_t>(static_cast<size_t>(oc), 0));
         one_int(node(g, "DequantizeLinear", {id + ".w_q", id + ".w_scale", id + ".w_zp"}, id + ".w"), "axis", 0);
         one_int(node(g, "DequantizeLinear", {id + ".b_q", id + ".b_scale", id + ".b_zp"}, id + ".b"), "axis", 0);
         const std::string pre = l.activation.empty() ? out : id + "_pre";
@@ -196,8 +154,8 @@ void save_qdq_onnx(const QModel &m, const std::string &path, const std::map<std:
         }
         if (l.activation == "relu") node(g, "Relu", {pre}, out);
         if (l.activation == "relu6") {
-          add_init<float>(g, id + ".min", onnx::TensorProto::FLOAT, {}, {0.f});
-          add_init<float>(g, id + ".max", onnx::TensorProto::FLOAT, {}, {6.f});
+          add_initializer<float>(g, id + ".min", onnx::TensorProto::FLOAT, {}, {0.f});
+          add_initializer<float>(g, id + ".max", onnx::TensorProto::FLOAT, {}, {6.f});
           node(g, "Clip", {pre, id + ".min", id + ".max"}, out);
         }
         break;
@@ -219,12 +177,7 @@ void save_qdq_onnx(const QModel &m, const std::string &path, const std::map<std:
     }
     cur = qdq(g, out, l.output, id, k + 1 == m.layers.size() ? "probs" : "");
   }
-  auto *vo = g->add_output();
-  vo->set_name(cur);
-  auto *tt = vo->mutable_type()->mutable_tensor_type();
-  tt->set_elem_type(onnx::TensorProto::FLOAT);
-  tt->mutable_shape()->add_dim()->set_dim_param("N");
-  tt->mutable_shape()->add_dim()->set_dim_value(m.layers.back().out.c);
+  model::onnxp::set_float_value_info(g->add_output(), cur, {m.layers.back().out.c});
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception &e) {
