@@ -39,9 +39,9 @@ static void BM_Fp32Inference_RpsCnn(benchmark::State &state) {
 }
 BENCHMARK(BM_Fp32Inference_RpsCnn);
 
-// One INT8 inference of rps-cnn through the portable reference kernels (1 thread), after
+// One INT8 inference of rps-cnn (1 thread) through the reference or the optimized kernels, after
 // quantizing an untrained network on 30 rendered images (weights do not change the work done).
-static void BM_Int8InferenceReference_RpsCnn(benchmark::State &state) {
+static void BM_Int8Inference_RpsCnn(benchmark::State &state, quant::Backend backend) {
   model::Graph g = model::graph_from_spec("rps-cnn", data::synth_class_names());
   model::init_random(g, 1);
   data::Split calib;
@@ -52,10 +52,11 @@ static void BM_Int8InferenceReference_RpsCnn(benchmark::State &state) {
     calib.pixels.insert(calib.pixels.end(), img.pixels.begin(), img.pixels.end());
   }
   const auto q = quant::quantize_graph(g, calib, {});
-  const quant::Int8Engine engine(q);
+  const quant::Int8Engine engine(q, backend);
   for (auto _ : state) benchmark::DoNotOptimize(engine.run(calib.image(0)));
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Int8InferenceReference_RpsCnn);
+BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, reference, quant::Backend::Reference);
+BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, optimized, quant::Backend::Optimized)->ThreadRange(1, 2)->UseRealTime();
 
 BENCHMARK_MAIN();

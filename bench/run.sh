@@ -44,4 +44,8 @@ hyperfine --warmup 1 --runs 5 \
   "$QP --version" 2>&1 | tee -a "$LOG"
 "$QP" info "$WORK/int8.onnx" | tail -2 | tee -a "$LOG"
 ls -l "$WORK/model.onnx" "$WORK/int8.onnx" | tee -a "$LOG"
+say "## 6. INT8 inference peers: PyTorch eager-mode PTQ of the same network, 427 images as one batch"
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  /usr/bin/python3 bench/torch_peer_int8.py "$THREADS" 2>/dev/null | tee -a "$LOG"
+fi
 say "saved $LOG"

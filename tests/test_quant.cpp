@@ -215,3 +215,18 @@ TEST(QdqOnnx, WrongModelsGiveClearErrors) {
   EXPECT_THROW(quant::load_qdq_onnx((f.dir / "trunc.onnx").string()), Error);
   EXPECT_FALSE(quant::is_int8_onnx(fp32));
 }
+
+TEST(Int8Backends, OptimizedEqualsReferenceBitForBit) {
+  for (const std::string arch :
+       {"rps-cnn", "rps-mobile", "conv5x5s2valid(8) relu conv3x3s2(12) relu6 conv1x1(5) flatten dense(K) softmax"}) {
+    Fixture f(arch);
+    const auto q = quant::quantize_graph(f.graph, f.split, {});
+    const quant::Int8Engine ref(q, quant::Backend::Reference), opt(q, quant::Backend::Optimized);
+    for (size_t i = 0; i < f.split.samples.size(); ++i) {
+      std::vector<std::vector<int8_t>> a, b;
+      ref.run(f.split.image(i), &a);
+      opt.run(f.split.image(i), &b);
+      ASSERT_EQ(a, b) << arch << " image " << i;  // every layer's output, not only the scores
+    }
+  }
+}

@@ -108,4 +108,12 @@ TEST(TrainAndQuantize, DefaultSetInt8TracksFp32) {
     ASSERT_EQ(img.qscores.size(), 3u);
     ASSERT_GE(img.margin(), 0);
   }
+  // The optimized host backend equals the reference kernels bit for bit on the whole test set.
+  const quant::Int8Engine ref(q, quant::Backend::Reference), opt(q, quant::Backend::Optimized);
+  for (size_t i = 0; i < test_split.samples.size(); ++i) {
+    std::vector<std::vector<int8_t>> a, b;
+    ref.run(test_split.image(i), &a);
+    opt.run(test_split.image(i), &b);
+    ASSERT_EQ(a, b) << test_split.samples[i].path;
+  }
 }

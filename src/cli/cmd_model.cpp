@@ -61,6 +61,7 @@ void add_eval(CLI::App &app) {
   struct Args {
     std::string model, data, out;
     int threads = 0;
+    std::string backend = "optimized";
     bool skip_bad = false, no_crop = false, force = false;
   };
   auto a = std::make_shared<Args>();
@@ -71,6 +72,7 @@ void add_eval(CLI::App &app) {
   cmd->add_option("--threads", a->threads, "Worker threads (0 = all cores)")->capture_default_str();
   cmd->add_flag("--skip-bad", a->skip_bad, "Skip and count unreadable images instead of failing");
   cmd->add_flag("--no-crop", a->no_crop, "Resize without the centre crop to square");
+  cmd->add_option("--backend", a->backend, "INT8 kernels: optimized or reference (bit-identical results)")->capture_default_str();
   cmd->add_flag("--force", a->force, "Overwrite --out if it exists");
   cmd->callback([a] {
     auto report = [&](const eval::Results &r, const data::Split &split) {
@@ -100,7 +102,11 @@ void add_eval(CLI::App &app) {
     if (quant::is_int8_onnx(a->model)) {
       const auto qf = quant::load_qdq_onnx(a->model);
       const auto split = load(qf.model.input.h, qf.model.classes);
-      report(eval::evaluate_int8(qf.model, a->model, qf.sha256, split, a->threads), split);
+      if (a->backend != "optimized" && a->backend != "reference")
+        fail("--backend must be optimized or reference (got '" + a->backend + "')");
+      report(eval::evaluate_int8(qf.model, a->model, qf.sha256, split, a->threads,
+                                 a->backend == "reference" ? quant::Backend::Reference : quant::Backend::Optimized),
+             split);
       return;
     }
     auto mf2 = model::load_onnx(a->model);

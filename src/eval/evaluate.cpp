@@ -67,10 +67,10 @@ Results evaluate_fp32(const model::ModelFile &mf, const data::Split &split, int 
 }
 
 Results evaluate_int8(const quant::QModel &m, const std::string &model_path, const std::string &model_sha256,
-                      const data::Split &split, int threads) {
+                      const data::Split &split, int threads, quant::Backend backend) {
   if (split.size != m.input.h)
     fail("internal: split resized to " + std::to_string(split.size) + " but the model takes " + std::to_string(m.input.h));
-  const quant::Int8Engine engine(m);
+  const quant::Int8Engine engine(m, backend);
   Results r;
   r.model = model_path;
   r.model_sha256 = model_sha256;

@@ -72,18 +72,34 @@ void derive_requantization(QLayer &l);
 // The worst-case |accumulator| of a conv/dense output channel: |bias| + sum |w| * 255.
 int64_t worst_case_accumulator(const QLayer &l, int channel);
 
-// Runs a QModel on one image with the reference kernels; all activations live in one arena sized
-// at construction (two ping-pong buffers of the largest activation).
+// Which kernels run a QModel on the host. Reference: the C99 kernels of src/runtime (the numeric
+// specification). Optimized: conv and dense as patch-gather + dot products that the compiler
+// vectorises (AVX2 / AVX-512 clones where the CPU has them), the input offset folded in through
+// precomputed weight sums; every other op runs the reference kernel. Both give identical bytes
+// (tested on every image of the synthetic test set).
+enum class Backend { Reference, Optimized };
+
+// Runs a QModel on one image; all activations live in one arena sized at construction (two
+// ping-pong buffers of the largest activation, plus the largest conv patch).
 class Int8Engine {
  public:
-  explicit Int8Engine(const QModel &m);
+  explicit Int8Engine(const QModel &m, Backend backend = Backend::Optimized);
   // rgb: H*W*3 bytes, HWC. Returns the last layer's int8 output; with `trace`, every layer's output.
   std::vector<int8_t> run(const uint8_t *rgb, std::vector<std::vector<int8_t>> *trace = nullptr) const;
-  size_t arena_bytes() const { return 2 * buffer_; }
+  size_t arena_bytes() const { return 2 * buffer_ + patch_; }
+
+  Backend backend() const { return backend_; }
 
  private:
   const QModel &m_;
+  Backend backend_;
   size_t buffer_ = 0;
+  size_t patch_ = 0;                               // largest conv patch (K*K*IC), optimized backend
+  std::vector<std::vector<int32_t>> weight_sums_;  // per layer, per output channel: sum of weights
 };
+
+// The optimized conv/dense kernels (engine_opt.cpp). wsum[c] = sum of output channel c's weights.
+void conv_opt_s8(const QLayer &l, const int32_t *wsum, const int8_t *in, int8_t *out, int8_t *patch);
+void fc_opt_s8(const QLayer &l, const int32_t *wsum, const int8_t *in, int8_t *out);
 
 }  // namespace qp::quant

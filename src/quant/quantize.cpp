@@ -293,22 +293,43 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
   return q;
 }
 
-Int8Engine::Int8Engine(const QModel &m) : m_(m) {
+Int8Engine::Int8Engine(const QModel &m, Backend backend) : m_(m), backend_(backend) {
   size_t biggest = static_cast<size_t>(m.input.size());
-  for (const auto &l : m.layers) biggest = std::max(biggest, static_cast<size_t>(l.out.size()));
+  for (const auto &l : m.layers) {
+    biggest = std::max(biggest, static_cast<size_t>(l.out.size()));
+    std::vector<int32_t> sums;
+    if (l.op == Op::Conv2D || l.op == Op::Dense) {
+      const size_t oc = l.bias.size(), per = l.weight.size() / oc;
+      sums.assign(oc, 0);
+      for (size_t c = 0; c < oc; ++c)
+        for (size_t i = 0; i < per; ++i) sums[c] += l.weight[c * per + i];
+      if (l.op == Op::Conv2D) patch_ = std::max(patch_, per);
+    }
+    weight_sums_.push_back(std::move(sums));
+  }
   buffer_ = biggest;
 }
 
 std::vector<int8_t> Int8Engine::run(const uint8_t *rgb, std::vector<std::vector<int8_t>> *trace) const {
-  std::vector<int8_t> arena(2 * buffer_);
-  int8_t *a = arena.data(), *b = arena.data() + buffer_;
+  std::vector<int8_t> arena(2 * buffer_ + patch_);
+  int8_t *a = arena.data(), *b = arena.data() + buffer_, *patch = arena.data() + 2 * buffer_;
   const size_t n_in = static_cast<size_t>(m_.input.size());
   for (size_t i = 0; i < n_in; ++i) a[i] = static_cast<int8_t>(static_cast<int>(rgb[i]) - 128);
   if (trace) trace->clear();
-  for (const QLayer &l : m_.layers) {
+  for (size_t k = 0; k < m_.layers.size(); ++k) {
+    const QLayer &l = m_.layers[k];
     const qp_dims_t in = {1, l.in.h, l.in.w, l.in.c}, out = {1, l.out.h, l.out.w, l.out.c};
     qp_status_t st = QP_STATUS_OK;
     bool swap = true;
+    if (backend_ == Backend::Optimized && (l.op == Op::Conv2D || l.op == Op::Dense)) {
+      if (l.op == Op::Conv2D)
+        conv_opt_s8(l, weight_sums_[k].data(), a, b, patch);
+      else
+        fc_opt_s8(l, weight_sums_[k].data(), a, b);
+      std::swap(a, b);
+      if (trace) trace->emplace_back(a, a + l.out.size());
+      continue;
+    }
     switch (l.op) {
       case Op::Conv2D:
       case Op::DepthwiseConv2D: {
