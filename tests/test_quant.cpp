@@ -230,3 +230,20 @@ TEST(Int8Backends, OptimizedEqualsReferenceBitForBit) {
     }
   }
 }
+
+TEST(Int8Backends, SimdDotEqualsPortableDot) {
+  Rng r(12);
+  for (size_t n : {size_t{64}, size_t{128}, size_t{1024}, size_t{4096}}) {
+    std::vector<uint8_t> u(n);
+    std::vector<int8_t> w(n);
+    for (int t = 0; t < 50; ++t) {
+      for (auto &x : u) x = static_cast<uint8_t>(r.below(256));
+      for (auto &x : w) x = static_cast<int8_t>(static_cast<int>(r.below(255)) - 127);
+      if (t == 0) std::fill(u.begin(), u.end(), uint8_t{255}), std::fill(w.begin(), w.end(), int8_t{-127});  // extremes
+      int64_t want = 0;
+      for (size_t i = 0; i < n; ++i) want += int64_t{u[i]} * w[i];
+      ASSERT_EQ(quant::opt_dot_u8s8(u.data(), w.data(), n, false), want);
+      ASSERT_EQ(quant::opt_dot_u8s8(u.data(), w.data(), n, true), want);
+    }
+  }
+}

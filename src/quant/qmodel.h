@@ -73,9 +73,9 @@ void derive_requantization(QLayer &l);
 int64_t worst_case_accumulator(const QLayer &l, int channel);
 
 // Which kernels run a QModel on the host. Reference: the C99 kernels of src/runtime (the numeric
-// specification). Optimized: conv and dense as patch-gather + dot products that the compiler
-// vectorises (AVX2 / AVX-512 clones where the CPU has them), the input offset folded in through
-// precomputed weight sums; every other op runs the reference kernel. Both give identical bytes
+// specification). Optimized: conv and dense as patch gather + u8 x s8 dot products (AVX-512 VNNI
+// when the CPU has it), the offsets folded in through precomputed weight sums; every other op runs
+// the reference kernel. Both give identical bytes
 // (tested on every image of the synthetic test set).
 enum class Backend { Reference, Optimized };
 
@@ -94,12 +94,25 @@ class Int8Engine {
   const QModel &m_;
   Backend backend_;
   size_t buffer_ = 0;
-  size_t patch_ = 0;                               // largest conv patch (K*K*IC), optimized backend
-  std::vector<std::vector<int32_t>> weight_sums_;  // per layer, per output channel: sum of weights
+  size_t patch_ = 0;                    // largest padded conv patch / dense input, optimized backend
+  std::vector<struct OptWeights> opt_;  // per layer (empty for layers without weights)
 };
 
-// The optimized conv/dense kernels (engine_opt.cpp). wsum[c] = sum of output channel c's weights.
-void conv_opt_s8(const QLayer &l, const int32_t *wsum, const int8_t *in, int8_t *out, int8_t *patch);
-void fc_opt_s8(const QLayer &l, const int32_t *wsum, const int8_t *in, int8_t *out);
+// Weights of one conv/dense layer laid out for the optimized kernels: each output channel's row
+// zero-padded to a multiple of 64 bytes, and its sum.
+struct OptWeights {
+  std::vector<int8_t> w;
+  size_t row = 0;  // padded row length
+  std::vector<int32_t> wsum;
+};
+OptWeights pack_opt_weights(const QLayer &l);
+
+// sum u[i] * w[i] over n (a multiple of 64) with the fastest kernel the CPU has (AVX-512 VNNI), or
+// the portable loop when allow_simd is false; both give the same int32.
+int32_t opt_dot_u8s8(const uint8_t *u, const int8_t *w, size_t n, bool allow_simd);
+
+// The optimized conv/dense kernels (engine_opt.cpp). `scratch` holds at least ow.row bytes.
+void conv_opt_s8(const QLayer &l, const OptWeights &ow, const int8_t *in, int8_t *out, uint8_t *scratch);
+void fc_opt_s8(const QLayer &l, const OptWeights &ow, const int8_t *in, int8_t *out, uint8_t *scratch);
 
 }  // namespace qp::quant

@@ -297,22 +297,17 @@ Int8Engine::Int8Engine(const QModel &m, Backend backend) : m_(m), backend_(backe
   size_t biggest = static_cast<size_t>(m.input.size());
   for (const auto &l : m.layers) {
     biggest = std::max(biggest, static_cast<size_t>(l.out.size()));
-    std::vector<int32_t> sums;
-    if (l.op == Op::Conv2D || l.op == Op::Dense) {
-      const size_t oc = l.bias.size(), per = l.weight.size() / oc;
-      sums.assign(oc, 0);
-      for (size_t c = 0; c < oc; ++c)
-        for (size_t i = 0; i < per; ++i) sums[c] += l.weight[c * per + i];
-      if (l.op == Op::Conv2D) patch_ = std::max(patch_, per);
-    }
-    weight_sums_.push_back(std::move(sums));
+    opt_.push_back(backend == Backend::Optimized && (l.op == Op::Conv2D || l.op == Op::Dense) ? pack_opt_weights(l)
+                                                                                              : OptWeights{});
+    patch_ = std::max(patch_, opt_.back().row);
   }
   buffer_ = biggest;
 }
 
 std::vector<int8_t> Int8Engine::run(const uint8_t *rgb, std::vector<std::vector<int8_t>> *trace) const {
   std::vector<int8_t> arena(2 * buffer_ + patch_);
-  int8_t *a = arena.data(), *b = arena.data() + buffer_, *patch = arena.data() + 2 * buffer_;
+  int8_t *a = arena.data(), *b = arena.data() + buffer_;
+  auto *scratch = reinterpret_cast<uint8_t *>(arena.data() + 2 * buffer_);
   const size_t n_in = static_cast<size_t>(m_.input.size());
   for (size_t i = 0; i < n_in; ++i) a[i] = static_cast<int8_t>(static_cast<int>(rgb[i]) - 128);
   if (trace) trace->clear();
@@ -323,9 +318,9 @@ std::vector<int8_t> Int8Engine::run(const uint8_t *rgb, std::vector<std::vector<
     bool swap = true;
     if (backend_ == Backend::Optimized && (l.op == Op::Conv2D || l.op == Op::Dense)) {
       if (l.op == Op::Conv2D)
-        conv_opt_s8(l, weight_sums_[k].data(), a, b, patch);
+        conv_opt_s8(l, opt_[k], a, b, scratch);
       else
-        fc_opt_s8(l, weight_sums_[k].data(), a, b);
+        fc_opt_s8(l, opt_[k], a, b, scratch);
       std::swap(a, b);
       if (trace) trace->emplace_back(a, a + l.out.size());
       continue;
