@@ -109,16 +109,16 @@ void add_eval(CLI::App &app) {
              split);
       return;
     }
-    auto mf2 = model::load_onnx(a->model);
-    const auto split = load(mf2.graph.input.h, mf2.graph.classes);
-    if (mf2.graph.classes.empty()) {  // a model without qparity metadata: take the folder's classes
-      if (static_cast<int>(split.classes.size()) != mf2.graph.output().c)
-        fail("'" + a->model + "' names no classes and outputs " + std::to_string(mf2.graph.output().c) + " scores, but '" +
+    auto mf = model::load_onnx(a->model);
+    const auto split = load(mf.graph.input.h, mf.graph.classes);
+    if (mf.graph.classes.empty()) {  // a model without qparity metadata: take the folder's classes
+      if (static_cast<int>(split.classes.size()) != mf.graph.output().c)
+        fail("'" + a->model + "' names no classes and outputs " + std::to_string(mf.graph.output().c) + " scores, but '" +
                  a->data + "' has " + std::to_string(split.classes.size()) + " class folders",
              "evaluate on a folder with one subfolder per model output, in output order (or add classes.txt)");
-      mf2.graph.classes = split.classes;
+      mf.graph.classes = split.classes;
     }
-    report(eval::evaluate_fp32(mf2, split, a->threads), split);
+    report(eval::evaluate_fp32(mf, split, a->threads), split);
   });
 }
 

@@ -160,14 +160,17 @@ std::string onnx_bytes(const Graph &g, const std::map<std::string, std::string> 
 }
 
 void save_onnx(const Graph &g, const std::string &path, const std::map<std::string, std::string> &extra_metadata) {
-  const auto model = to_proto(g, extra_metadata);
+  onnxp::check_and_write(to_proto(g, extra_metadata), path, "FP32 model");
+}
+
+void onnxp::check_and_write(const onnx::ModelProto &m, const std::string &path, const std::string &what) {
   try {
-    onnx::checker::check_model(model);
+    onnx::checker::check_model(m);
   } catch (const std::exception &e) {
-    fail(std::string("internal: the ONNX checker rejected the model qparity built: ") + e.what());
+    fail("internal: the ONNX checker rejected the " + what + " qparity built: " + e.what());
   }
   std::string bytes;
-  if (!model.SerializeToString(&bytes)) fail("internal: ONNX serialization failed");
+  if (!m.SerializeToString(&bytes)) fail("internal: ONNX serialization failed");
   data::write_file_atomic(path, bytes.data(), bytes.size());
 }
 

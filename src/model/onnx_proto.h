@@ -1,6 +1,7 @@
 // Small helpers for building ONNX protobufs, shared by the FP32 writer (model/onnx_io.cpp) and the
 // INT8 QDQ writer (quant/qdq_onnx.cpp).
 #pragma once
+#include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
 #include <cstring>
@@ -74,5 +75,9 @@ inline void init_model(onnx::ModelProto *m, const std::string &doc, const std::m
     p->set_value(v);
   }
 }
+
+// Runs onnx's checker on a model qparity built (a failure is a qparity bug, reported as such) and
+// writes it to `path` atomically.
+void check_and_write(const onnx::ModelProto &m, const std::string &path, const std::string &what);
 
 }  // namespace qp::model::onnxp

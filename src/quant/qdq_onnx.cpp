@@ -38,18 +38,6 @@ std::string qdq(onnx::GraphProto *g, const std::string &x, const QParams &p, con
   return dq;
 }
 
-// The Dense weight column order: HWC in the runtime, CHW in the (NCHW) ONNX graph.
-bool dense_after_map(const QModel &m, size_t k, model::Shape *map) {
-  if (k == 0 || m.layers[k - 1].op != Op::Flatten) return false;
-  *map = m.layers[k - 1].in;
-  return map->h > 1 || map->w > 1;
-}
-
-size_t chw_to_hwc(size_t i, const model::Shape &s) {
-  const size_t hw = static_cast<size_t>(s.h) * s.w, c = i / hw, rem = i % hw;
-  return rem * static_cast<size_t>(s.c) + c;
-}
-
 nlohmann::ordered_json layer_json(const QLayer &l) {
   return {{"op", model::op_name(l.op)},
           {"activation", l.activation},
@@ -123,7 +111,7 @@ void save_qdq_onnx(const QModel &m, const std::string &path, const std::map<std:
           dims = {oc, 1, kk, kk};
         } else {  // Dense: columns back to CHW order when the input was a flattened map
           model::Shape map;
-          const bool permute = dense_after_map(m, k, &map);
+          const bool permute = flattens_map(k ? &m.layers[k - 1] : nullptr, &map);
           const size_t in = static_cast<size_t>(l.in.c);
           for (size_t o = 0; o < static_cast<size_t>(oc); ++o)
             for (size_t i = 0; i < in; ++i) w[o * in + i] = l.weight[o * in + (permute ? chw_to_hwc(i, map) : i)];
@@ -178,14 +166,7 @@ void save_qdq_onnx(const QModel &m, const std::string &path, const std::map<std:
     cur = qdq(g, out, l.output, id, k + 1 == m.layers.size() ? "probs" : "");
   }
   model::onnxp::set_float_value_info(g->add_output(), cur, {m.layers.back().out.c});
-  try {
-    onnx::checker::check_model(model);
-  } catch (const std::exception &e) {
-    fail(std::string("internal: the ONNX checker rejected the INT8 model qparity built: ") + e.what());
-  }
-  std::string bytes;
-  if (!model.SerializeToString(&bytes)) fail("internal: ONNX serialization failed");
-  data::write_file_atomic(path, bytes.data(), bytes.size());
+  model::onnxp::check_and_write(model, path, "INT8 model");
 }
 
 namespace {
@@ -301,7 +282,7 @@ QModelFile load_qdq_onnx(const std::string &path) {
               for (int x = 0; x < kk; ++x) l.weight[(static_cast<size_t>(y) * kk + x) * oc + c] = w[(c * kk + y) * kk + x];
         } else {
           model::Shape map;
-          const bool permute = dense_after_map(m, k, &map);
+          const bool permute = flattens_map(k ? &m.layers[k - 1] : nullptr, &map);
           const size_t in = static_cast<size_t>(ic);
           for (size_t o = 0; o < oc; ++o)
             for (size_t i = 0; i < in; ++i) l.weight[o * in + (permute ? chw_to_hwc(i, map) : i)] = w[o * in + i];

@@ -55,14 +55,20 @@ struct QModel {
   QParams input_params{static_cast<float>(1.0 / 255.0), -128};  // q = p - 128; every scale is float32-exact
   std::vector<QLayer> layers;
   QuantOptions options;
-  std::vector<std::pair<double, double>> calibrated_ranges;  // per FP32 layer output (min, max)
-  int64_t int8_parameter_bytes() const;                      // int8 weights + int32 biases
+  int64_t int8_parameter_bytes() const;  // int8 weights + int32 biases
 };
 
 // Quantizes an FP32 graph (BatchNorm folded, Dropout dropped) with calibration images drawn from
 // `calib` (stratified by class, seeded). Throws qp::Error, e.g. when a layer's int32 accumulator
 // could overflow for some input (worst case from the weights and zero points).
 QModel quantize_graph(const model::Graph &fp32, const data::Split &calib, const QuantOptions &opt);
+
+// When `prev` is a Flatten of a feature map (H or W > 1), the Dense layer after it sees its inputs in
+// HWC order while the FP32/ONNX graph flattens CHW: returns true and the map's shape.
+bool flattens_map(const QLayer *prev, model::Shape *map);
+
+// Position in HWC order of element i of a CHW-flattened map of shape s.
+size_t chw_to_hwc(size_t i, const model::Shape &s);
 
 // Recomputes the derived integers (multipliers, shifts, softmax parameters, clamps) of a layer from
 // its float32 scales, zero points and activation: what the quantizer computes and what reading a

@@ -86,6 +86,17 @@ std::pair<double, double> observe(std::vector<float> &v, double lo, double hi, c
 
 }  // namespace
 
+bool flattens_map(const QLayer *prev, model::Shape *map) {
+  if (prev == nullptr || prev->op != Op::Flatten || (prev->in.h == 1 && prev->in.w == 1)) return false;
+  *map = prev->in;
+  return true;
+}
+
+size_t chw_to_hwc(size_t i, const model::Shape &s) {
+  const size_t hw = static_cast<size_t>(s.h) * s.w;
+  return (i % hw) * static_cast<size_t>(s.c) + i / hw;
+}
+
 void derive_requantization(QLayer &l) {
   l.act_min = -128;
   l.act_max = 127;
@@ -159,12 +170,9 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
   q.classes = g.classes;
   q.input = g.input;
   q.options = opt;
-  for (size_t k = 0; k < nl; ++k) q.calibrated_ranges.emplace_back(lo[k], hi[k]);
 
   // 2. Layers. `cur` is the quantization of the tensor flowing between layers.
   QParams cur = q.input_params;
-  bool flattened_from_map = false;
-  model::Shape map_shape;
   for (size_t k = 0; k < nl; ++k) {
     const model::Layer &l = g.layers[k];
     QLayer ql;
@@ -236,16 +244,13 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
                     qw(c, l.weight[(static_cast<size_t>(c) * kk + y) * kk + x]);
         } else {  // Dense [OUT][IN]; after Flatten of a C x H x W map, IN is permuted CHW -> HWC
           const int in = l.in.c;
+          model::Shape map;
+          const bool permute = flattens_map(q.layers.empty() ? nullptr : &q.layers.back(), &map);
           for (int o = 0; o < oc; ++o)
             for (int i = 0; i < in; ++i) {
-              size_t dst = static_cast<size_t>(i);
-              if (flattened_from_map) {
-                const int c = i / (map_shape.h * map_shape.w), rem = i % (map_shape.h * map_shape.w);
-                dst = static_cast<size_t>(rem) * map_shape.c + c;
-              }
+              const size_t dst = permute ? chw_to_hwc(static_cast<size_t>(i), map) : static_cast<size_t>(i);
               ql.weight[static_cast<size_t>(o) * in + dst] = qw(o, l.weight[static_cast<size_t>(o) * in + i]);
             }
-          flattened_from_map = false;
         }
         ql.bias.resize(static_cast<size_t>(oc));
         for (int c = 0; c < oc; ++c) {
@@ -272,13 +277,8 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
       case Op::AvgPool:
       case Op::GlobalAvgPool:
         ql.output = cur;  // pooling keeps its input's parameters
-        if (l.op == Op::GlobalAvgPool) flattened_from_map = false;
         break;
-      case Op::Flatten:
-        ql.output = cur;
-        flattened_from_map = l.in.h > 1 || l.in.w > 1;
-        map_shape = l.in;
-        break;
+      case Op::Flatten: ql.output = cur; break;
       case Op::Softmax: {
         ql.output = {1.0 / 256.0, -128};
         derive_requantization(ql);

@@ -22,41 +22,38 @@ static qp_status_t check(const qp_pool_params_t *p, const qp_dims_t *in, const i
   return QP_STATUS_OK;
 }
 
-qp_status_t qp_pool_max_s8(const qp_pool_params_t *p, const qp_dims_t *in, const int8_t *input, const qp_dims_t *out,
-                           int8_t *output) {
+/* Max (is_max != 0) or rounded-mean pooling over unpadded windows. */
+static qp_status_t pool_s8(const qp_pool_params_t *p, const qp_dims_t *in, const int8_t *input, const qp_dims_t *out,
+                           int8_t *output, int is_max) {
   int32_t oy, ox, c, ky, kx;
   const qp_status_t st = check(p, in, input, out, output);
   if (st != QP_STATUS_OK) return st;
   for (oy = 0; oy < out->h; ++oy)
     for (ox = 0; ox < out->w; ++ox)
       for (c = 0; c < in->c; ++c) {
-        int32_t m = -128;
+        int32_t acc = is_max ? -128 : 0;
         for (ky = 0; ky < p->kernel; ++ky)
           for (kx = 0; kx < p->kernel; ++kx) {
             const int32_t v = input[((int64_t)(oy * p->stride + ky) * in->w + ox * p->stride + kx) * in->c + c];
-            if (v > m) m = v;
+            if (!is_max)
+              acc += v;
+            else if (v > acc)
+              acc = v;
           }
-        output[((int64_t)oy * out->w + ox) * out->c + c] = (int8_t)clamp_s32(m, p->act_min, p->act_max);
+        if (!is_max) acc = rounded_mean(acc, p->kernel * p->kernel);
+        output[((int64_t)oy * out->w + ox) * out->c + c] = (int8_t)clamp_s32(acc, p->act_min, p->act_max);
       }
   return QP_STATUS_OK;
 }
 
+qp_status_t qp_pool_max_s8(const qp_pool_params_t *p, const qp_dims_t *in, const int8_t *input, const qp_dims_t *out,
+                           int8_t *output) {
+  return pool_s8(p, in, input, out, output, 1);
+}
+
 qp_status_t qp_pool_avg_s8(const qp_pool_params_t *p, const qp_dims_t *in, const int8_t *input, const qp_dims_t *out,
                            int8_t *output) {
-  int32_t oy, ox, c, ky, kx;
-  const qp_status_t st = check(p, in, input, out, output);
-  if (st != QP_STATUS_OK) return st;
-  for (oy = 0; oy < out->h; ++oy)
-    for (ox = 0; ox < out->w; ++ox)
-      for (c = 0; c < in->c; ++c) {
-        int32_t sum = 0;
-        for (ky = 0; ky < p->kernel; ++ky)
-          for (kx = 0; kx < p->kernel; ++kx)
-            sum += input[((int64_t)(oy * p->stride + ky) * in->w + ox * p->stride + kx) * in->c + c];
-        output[((int64_t)oy * out->w + ox) * out->c + c] =
-            (int8_t)clamp_s32(rounded_mean(sum, p->kernel * p->kernel), p->act_min, p->act_max);
-      }
-  return QP_STATUS_OK;
+  return pool_s8(p, in, input, out, output, 0);
 }
 
 qp_status_t qp_pool_global_avg_s8(int32_t act_min, int32_t act_max, const qp_dims_t *in, const int8_t *input, int8_t *output) {
