@@ -12,6 +12,12 @@ int main(int argc, char **argv) {
   qp::cli::add_data_commands(app);
   qp::cli::add_model_commands(app);
   qp::cli::add_quant_commands(app);
+  qp::cli::add_firmware_commands(app);
+  qp::cli::add_device_commands(app);
+  qp::cli::add_verify_commands(app);
+  qp::cli::add_inspect_commands(app);
+  qp::cli::add_report_commands(app);
+  qp::cli::add_pipeline_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
@@ -19,7 +25,9 @@ int main(int argc, char **argv) {
     return rc == 0 ? 0 : 2;
   } catch (const qp::Error &e) {
     std::fprintf(stderr, "qparity: error: %s\n", e.what());
-    return 1;
+    return e.exit_code();
+  } catch (const qp::ExitStatus &s) {
+    return s.code;
   } catch (const std::exception &e) {
     std::fprintf(stderr, "qparity: internal error: %s\n", e.what());
     return 3;

@@ -16,4 +16,16 @@ Interval wilson95(int64_t k, int64_t n);
 // Two-sided p-value from the binomial(b + c, 1/2) distribution; 1.0 when b + c == 0.
 double mcnemar_exact_p(int64_t b, int64_t c);
 
+// P(X <= k) for X ~ Binomial(n, p), summed in log space (exact to double rounding for n up to millions).
+double binomial_cdf(int64_t k, int64_t n, double p);
+
+// Exact (Clopper-Pearson) two-sided 95% interval for a binomial proportion with k events in n trials:
+// lo solves P(X >= k | lo) = 0.025 (0 when k == 0), hi solves P(X <= k | hi) = 0.025 (1 when k == n),
+// found by bisection on the binomial tails. n == 0 gives [0, 1].
+Interval clopper_pearson95(int64_t k, int64_t n);
+
+// One-sided exact 95% upper bound: the p that solves P(X <= k | p) = 0.05 (1 when k == n or n == 0).
+// With k == 0 this is 1 - 0.05^(1/n): 0 mismatches in 50 images bound the rate below 5.8%.
+double clopper_pearson_upper95(int64_t k, int64_t n);
+
 }  // namespace qp

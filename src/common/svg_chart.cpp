@@ -61,7 +61,7 @@ std::string svg_line_chart(const std::string &title, const std::string &x_label,
          fmt("%.1f", py(v)) + "\" stroke=\"#eee\"/><text x=\"" + fmt("%.1f", l - 4) + "\" y=\"" + fmt("%.1f", py(v) + 4) +
          "\" text-anchor=\"end\">" + fmt(std::fabs(hi - lo) < 5 ? "%.2f" : "%.0f", v) + "</text>";
   }
-  o += "<text x=\"" + fmt("%.1f", l + pw / 2) + "\" y=\"" + fmt("%d", height - 6) + "\" text-anchor=\"middle\">" + esc(x_label) +
+  o += "<text x=\"" + fmt("%.1f", l + pw / 2) + "\" y=\"" + std::to_string(height - 6) + "\" text-anchor=\"middle\">" + esc(x_label) +
        (n ? " (1.." + std::to_string(n) + ")" : "") + "</text>";
   double ly = t + 12;
   for (const auto &s : series) {

@@ -1,0 +1,67 @@
+// qparity inspect: quantization behaviour of an INT8 model against the FP32 model it came from.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "cli/commands.h"
+#include "common/error.h"
+#include "common/progress.h"
+#include "data/image_folder.h"
+#include "inspect/inspect.h"
+#include "model/onnx_io.h"
+#include "quant/qdq_onnx.h"
+
+namespace fs = std::filesystem;
+
+namespace qp::cli {
+
+void add_inspect_commands(CLI::App &app) {
+  struct Args {
+    std::string fp32, int8, data, out;
+    int threads = 0;
+    bool force = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto *cmd = app.add_subcommand(
+      "inspect", "Quantization inspection: per-layer scales, ranges, clipping, SQNR, sensitivity and decision margins");
+  cmd->add_option("--fp32", a->fp32, "FP32 model (.onnx) the INT8 model was quantized from")->required();
+  cmd->add_option("--int8", a->int8, "INT8 model (QDQ .onnx) written by 'qparity quantize'")->required();
+  cmd->add_option("--data", a->data, "Split folder to inspect on (e.g. DIR/test)")->required();
+  cmd->add_option("--out", a->out, "inspection.json to write")->required();
+  cmd->add_option("--threads", a->threads, "Worker threads (0 = all cores)")->capture_default_str();
+  cmd->add_flag("--force", a->force, "Overwrite --out if it exists");
+  cmd->callback([a] {
+    if (fs::exists(a->out) && !a->force)
+      fail("'" + a->out + "' already exists", "choose another --out, or pass --force to replace it");
+    if (fs::is_directory(fs::path(a->data) / "test") || fs::is_directory(fs::path(a->data) / "train"))
+      fail("'" + a->data + "' looks like a dataset root (it holds train/ or test/), not a split",
+           "pass the split to inspect on, e.g. --data " + (fs::path(a->data) / "test").string());
+    if (quant::is_int8_onnx(a->fp32))
+      fail("--fp32 '" + a->fp32 + "' is an INT8 model", "pass the FP32 model as --fp32 and the INT8 model as --int8");
+    const auto mf = model::load_onnx(a->fp32);
+    const auto qf = quant::load_qdq_onnx(a->int8);
+    inspect::check_provenance(mf, qf);
+    data::LoadOptions lo;
+    lo.size = mf.graph.input.h;
+    lo.classes = mf.graph.classes;
+    lo.threads = a->threads;
+    const auto split = data::load_split(a->data, lo);
+
+    Progress bar("inspect", static_cast<long>(split.samples.size()));
+    inspect::InspectOptions opt;
+    opt.threads = a->threads;
+    opt.on_progress = [&bar](size_t done, size_t) { bar.update(static_cast<long>(done)); };
+    auto r = inspect::inspect_models(mf.graph, qf.model, split, opt);
+    char took[64];
+    std::snprintf(took, sizeof took, "%zu images, %.1f s", r.n_images, r.seconds);
+    bar.finish(took);
+    r.fp32_model = a->fp32;
+    r.int8_model = a->int8;
+    r.data = a->data;
+    inspect::write_inspection_json(r, a->out);
+    std::printf("%s vs %s on %s (%zu images)\n\n%s\nwrote %s\n", a->int8.c_str(), a->fp32.c_str(), a->data.c_str(), r.n_images,
+                inspect::format_inspection_table(r).c_str(), a->out.c_str());
+  });
+}
+
+}  // namespace qp::cli

@@ -1,0 +1,95 @@
+// qparity pipeline: the whole job, from images to the report, in one command.
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "common/error.h"
+#include "pipeline/pipeline.h"
+
+namespace qp::cli {
+
+namespace {
+
+std::string self_path(const char *fallback) {
+  char buf[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n > 0) return std::string(buf, static_cast<size_t>(n));
+  return fallback;
+}
+
+// The command line as typed (from /proc/self/cmdline), for the report.
+std::string command_line() {
+  FILE *f = std::fopen("/proc/self/cmdline", "rb");
+  if (!f) return "qparity pipeline";
+  std::string raw;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) raw.append(buf, n);
+  std::fclose(f);
+  std::string line;
+  size_t start = 0;
+  bool first = true;
+  for (size_t i = 0; i <= raw.size(); ++i) {
+    if (i == raw.size() || raw[i] == '\0') {
+      if (i > start) {
+        std::string a = raw.substr(start, i - start);
+        if (first) a = "qparity";
+        first = false;
+        line += (line.empty() ? "" : " ") + a;
+      }
+      start = i + 1;
+    }
+  }
+  return line;
+}
+
+}  // namespace
+
+void add_pipeline_commands(CLI::App &app) {
+  auto o = std::make_shared<pipeline::PipelineOptions>();
+  auto config = std::make_shared<std::string>();
+  auto *cmd = app.add_subcommand("pipeline", "The whole job: data, training, INT8, host and device runs, equivalence, inspection, report");
+  cmd->add_option("--config", *config, "Read options from a TOML or JSON file (command-line options win)");
+  cmd->add_option("--data", o->data, "Your ImageFolder root: DIR/train/<class>/*, DIR/test/<class>/*");
+  cmd->add_flag("--synth", o->synth, "Use the built-in synthetic rock/paper/scissors set (written to RUN/data)");
+  cmd->add_option("--synth-train", o->synth_train, "Synthetic training images (0 = default)");
+  cmd->add_option("--synth-test", o->synth_test, "Synthetic test images (0 = default)");
+  cmd->add_option("--arch", o->arch, "Model preset or layer spec")->capture_default_str();
+  cmd->add_option("--fp32", o->fp32_model, "Skip training: use this FP32 ONNX model");
+  cmd->add_option("--epochs", o->epochs, "Training epochs (0 = the trainer's default)");
+  cmd->add_option("--device", o->device, "qemu-rv32, qemu-xtensa, a serial port (/dev/ttyUSB0) or none")->capture_default_str();
+  cmd->add_option("--target", o->target, "Board for the generated ESP-IDF project (esp32, esp32s3, esp32c3)")->capture_default_str();
+  cmd->add_option("--subset", o->subset, "Device images: a count (stratified, seeded) or 'all'")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed for data, training, calibration and the subset")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores)");
+  cmd->add_option("--out", o->out, "Run folder (artifacts, report)");
+  cmd->add_flag("--force", o->force, "Use a non-empty --out that was not made by the pipeline");
+  cmd->callback([cmd, o, config] {
+    if (!config->empty()) {
+      for (const auto &[k, v] : pipeline::read_config(*config)) {
+        const std::string name = "--" + k;
+        CLI::Option *opt = nullptr;
+        try {
+          opt = cmd->get_option(name);
+        } catch (const CLI::OptionNotFound &) {
+          fail("config file '" + *config + "': unknown option '" + k + "'", "use the names of 'qparity pipeline --help' without the dashes");
+        }
+        if (opt->count() > 0 || k == "config") continue;  // the command line wins
+        if (k == "synth" || k == "force") {
+          const bool on = v == "true" || v == "1";
+          if (k == "synth") o->synth = on;
+          if (k == "force") o->force = on;
+          continue;
+        }
+        opt->add_result(v);
+        opt->run_callback();
+      }
+    }
+    const int rc = pipeline::run_pipeline(*o, self_path("qparity"), command_line());
+    if (rc != 0) throw ExitStatus{rc};
+  });
+}
+
+}  // namespace qp::cli

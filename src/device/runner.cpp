@@ -1,0 +1,265 @@
+// Device evaluation (see runner.h).
+#include "device/runner.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "common/error.h"
+#include "common/progress.h"
+#include "common/sha256.h"
+#include "common/stats.h"
+#include "data/image_folder.h"
+#include "data/image_io.h"
+#include "device/client.h"
+#include "device/emulator.h"
+#include "device/journal.h"
+#include "device/subset.h"
+#include "eval/evaluate.h"
+#include "firmware/firmware.h"
+#include "quant/qdq_onnx.h"
+
+namespace qp::device {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// Generates and builds the firmware for an emulated board, reusing an up-to-date build.
+std::string prepare_firmware(const RunOptions &o, const std::string &sha, json *footprint) {
+  if (!o.firmware_elf.empty()) {
+    if (!fs::is_regular_file(o.firmware_elf)) fail("firmware '" + o.firmware_elf + "' does not exist");
+    const fs::path fp = fs::path(o.firmware_elf).parent_path() / "footprint.json";
+    if (fs::is_regular_file(fp)) *footprint = json::parse(std::ifstream(fp));
+    return o.firmware_elf;
+  }
+  std::string dir = o.firmware_dir;
+  if (dir.empty()) dir = (fs::path(o.out).parent_path() / ("firmware-" + o.port)).string();
+  const fs::path elf = fs::path(dir) / "firmware.elf", fp = fs::path(dir) / "footprint.json", hdr = fs::path(dir) / "qp_model.h";
+  if (fs::is_regular_file(elf) && fs::is_regular_file(fp) && fs::is_regular_file(hdr)) {
+    std::ifstream in(hdr);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (text.find(sha) != std::string::npos) {
+      *footprint = json::parse(std::ifstream(fp));
+      return elf.string();
+    }
+  }
+  firmware::FirmwareOptions fo;
+  fo.model = o.model;
+  fo.target = o.port;
+  fo.out = dir;
+  fo.force = true;
+  const auto r = firmware::make_firmware(fo);
+  *footprint = r.footprint.to_json();
+  return r.elf;
+}
+
+void check_hello(const Hello &h, const std::string &sha, const quant::QModel &m, const std::string &port, const std::string &model) {
+  if (h.model_hash != sha)
+    fail("the device on " + port + " runs a different model (firmware made from sha256 " + h.model_hash.substr(0, 16) +
+             "..., but " + model + " is " + sha.substr(0, 16) + "...)",
+         "flash firmware generated from this model: qparity firmware --model " + model + " --target <board> --out DIR");
+  if (h.classes != static_cast<int>(m.classes.size()) || h.in_h != m.input.h || h.in_w != m.input.w || h.in_c != m.input.c)
+    fail("the device on " + port + " reports a model shape different from " + model, "regenerate and reflash the firmware");
+}
+
+}  // namespace
+
+nlohmann::ordered_json run_device(const RunOptions &o) {
+  if (o.out.empty()) fail("--out is required", "name the device results file, e.g. --out device.json");
+  if (fs::exists(o.out) && !o.force) fail("'" + o.out + "' already exists", "choose another --out, or pass --force to replace it");
+  if (!o.out.empty() && !fs::path(o.out).parent_path().empty()) fs::create_directories(fs::path(o.out).parent_path());
+  const auto mf = quant::load_qdq_onnx(o.model);
+  const quant::QModel &m = mf.model;
+  if (fs::is_directory(fs::path(o.data) / "test"))
+    fail("'" + o.data + "' looks like a dataset root", "pass its test split: --data " + (fs::path(o.data) / "test").string());
+  data::LoadOptions lo;
+  lo.size = m.input.h;
+  lo.classes = m.classes;
+  lo.threads = o.threads;
+  const auto split = data::load_split(o.data, lo);
+  const std::vector<size_t> subset = choose_subset(split, o.subset, o.seed);
+  const size_t n = subset.size(), image_bytes = static_cast<size_t>(split.size) * split.size * 3;
+
+  json subset_files = json::array();
+  for (size_t i : subset) subset_files.push_back(split.samples[i].sha256);
+  const json header = {{"qparity_device_journal", 1},
+                       {"model_sha256", mf.sha256},
+                       {"port", o.port},
+                       {"subset_sha256", sha256_hex(subset_files.dump().data(), subset_files.dump().size())}};
+  Journal journal(o.out + ".journal", header, o.fresh);
+  const bool emulated = is_emulated_port(o.port);
+  json footprint = json::object();
+  std::string elf;
+  if (emulated) elf = prepare_firmware(o, mf.sha256, &footprint);
+
+  std::vector<size_t> todo;
+  for (size_t i : subset)
+    if (!journal.has(split.samples[i].path)) todo.push_back(i);
+  const size_t resumed = n - todo.size();
+  int jobs = o.jobs;
+  if (!emulated) jobs = 1;
+  if (jobs <= 0) jobs = todo.size() >= 100 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : 1;
+  jobs = static_cast<int>(std::min<size_t>(static_cast<size_t>(jobs), std::max<size_t>(todo.size(), 1)));
+
+  if (!o.quiet) {
+    std::printf("device %s: %zu images (%s of %zu, seed %llu)%s\n", o.port.c_str(), n, o.subset.c_str(), split.samples.size(),
+                static_cast<unsigned long long>(o.seed),
+                resumed ? (", resuming: " + std::to_string(resumed) + " already done").c_str() : "");
+    std::fflush(stdout);
+  }
+  std::mutex mu;
+  std::atomic<size_t> next{0}, done{resumed};
+  Hello hello;
+  ClientStats total_stats;
+  std::string first_error;
+  Progress progress("device " + o.port, static_cast<long>(n));
+  auto worker = [&](int index) {
+    try {
+      std::unique_ptr<Emulator> emu;
+      std::unique_ptr<Stream> serial;
+      Stream *s = nullptr;
+      if (emulated) {
+        EmulatorOptions eo;
+        eo.target = o.port;
+        eo.elf = elf;
+        eo.workdir = (fs::path(o.out).parent_path() / "device-logs").string();
+        if (fs::path(o.out).parent_path().empty()) eo.workdir = "device-logs";
+        eo.index = index;
+        eo.icount = o.icount;
+        emu = std::make_unique<Emulator>(eo);
+        s = &emu->stream();
+      } else {
+        serial = open_serial(o.port, o.baud);
+        s = serial.get();
+      }
+      ClientOptions co;
+      co.timeout_ms = o.timeout_ms;
+      Client c(*s, co);
+      const Hello h = emulated ? c.wait_ready(60000) : c.hello();
+      check_hello(h, mf.sha256, m, o.port, o.model);
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        hello = h;
+      }
+      std::vector<uint8_t> rgb(image_bytes);
+      for (;;) {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (!first_error.empty()) return;
+        }
+        const size_t t = next++;
+        if (t >= todo.size()) break;
+        const size_t i = todo[t];
+        std::copy(split.image(i), split.image(i) + image_bytes, rgb.begin());
+        const Inference r = c.infer(rgb);
+        json e = {{"pred", r.pred}, {"scores", std::vector<int>(r.scores.begin(), r.scores.end())}, {"cycles", r.cycles},
+                  {"micros", r.micros}};
+        std::lock_guard<std::mutex> lock(mu);
+        journal.append(split.samples[i].path, e);
+        progress.update(static_cast<long>(++done));
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      const auto &st = c.stats();
+      total_stats.frames_sent += st.frames_sent;
+      total_stats.retries += st.retries;
+      total_stats.bad_frames += st.bad_frames;
+      total_stats.resets_detected += st.resets_detected;
+    } catch (const std::exception &e) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (first_error.empty()) first_error = e.what();
+    }
+  };
+  if (!todo.empty() || !emulated) {
+    std::vector<std::thread> pool;
+    for (int j = 0; j < jobs; ++j) pool.emplace_back(worker, j);
+    for (auto &t : pool) t.join();
+  }
+  if (!first_error.empty())
+    throw Error(first_error + (journal.size() ? "\n  (" + std::to_string(journal.size()) + " results are kept in " + journal.path() +
+                                                   "; rerun the same command to resume)"
+                                              : ""));
+  progress.finish();
+
+  // Assemble device.json in the subset's order.
+  eval::Results res;
+  res.model = o.model;
+  res.model_sha256 = mf.sha256;
+  res.precision = "int8";
+  res.classes = m.classes;
+  nlohmann::ordered_json images = nlohmann::ordered_json::array();
+  uint64_t cycles_sum = 0;
+  for (size_t i : subset) {
+    const json &e = journal.get(split.samples[i].path);
+    eval::ImageResult ir;
+    ir.file = split.samples[i].path;
+    ir.sha256 = split.samples[i].sha256;
+    ir.label = split.samples[i].label;
+    ir.pred = e.at("pred").get<int>();
+    ir.qscores = e.at("scores").get<std::vector<int>>();
+    cycles_sum += e.at("cycles").get<uint64_t>();
+    images.push_back({{"file", ir.file},
+                      {"sha256", ir.sha256},
+                      {"label", ir.label},
+                      {"pred", ir.pred},
+                      {"scores", ir.qscores},
+                      {"margin", ir.margin()},
+                      {"conf", ir.conf()},
+                      {"cycles", e.at("cycles")},
+                      {"micros", e.at("micros")}});
+    res.images.push_back(std::move(ir));
+  }
+  res.confusion = eval::confusion_matrix(res.images, m.classes.size());
+  const auto ci = wilson95(res.correct(), static_cast<int64_t>(n));
+  const double per_inf = n ? static_cast<double>(cycles_sum) / static_cast<double>(n) : 0.0;
+  nlohmann::ordered_json dev = {{"target", hello.target},
+                                {"port", o.port},
+                                {"model_hash", hello.model_hash},
+                                {"arena_bytes", hello.arena_bytes},
+                                {"clock_hz", hello.clock_hz},
+                                {"emulated", emulated},
+                                {"icount", emulated && o.icount},
+                                {"instances", jobs},
+                                {"cycles_per_inference", per_inf},
+                                {"instructions_per_inference", emulated && o.icount ? nlohmann::ordered_json(per_inf) : nlohmann::ordered_json(nullptr)},
+                                {"est_ms", {{"160", per_inf / 160e3}, {"240", per_inf / 240e3}}},
+                                {"seed_ms", 39.68},
+                                {"link", {{"frames_sent", total_stats.frames_sent},
+                                          {"retries", total_stats.retries},
+                                          {"bad_frames", total_stats.bad_frames},
+                                          {"resets_detected", total_stats.resets_detected}}}};
+  for (const char *k : {"flash_bytes", "code_bytes", "runtime_code_bytes", "weights_bytes", "ram_bytes", "stack_bytes",
+                        "naive_arena_bytes", "flash_budget", "ram_budget"})
+    if (footprint.contains(k)) dev[k] = nlohmann::ordered_json::parse(footprint[k].dump());
+  nlohmann::ordered_json j;
+  j["model"] = o.model;
+  j["model_sha256"] = mf.sha256;
+  j["precision"] = "int8";
+  j["platform"] = "device";
+  j["n"] = n;
+  j["classes"] = m.classes;
+  j["accuracy"] = res.accuracy();
+  j["accuracy_ci95"] = {ci.lo, ci.hi};
+  j["confusion"] = res.confusion;
+  j["images"] = images;
+  j["subset"] = {{"seed", o.seed}, {"requested", o.subset}, {"n", n}, {"of", split.samples.size()}, {"data", o.data}};
+  j["device"] = dev;
+  const std::string text = j.dump(1) + "\n";
+  data::write_file_atomic(o.out, text.data(), text.size());
+  std::error_code ec;
+  fs::remove(journal.path(), ec);
+  if (!o.quiet) {
+    std::printf("%s accuracy on the device: %s\n", o.port.c_str(), eval::format_accuracy(res).c_str());
+    std::printf("%s", eval::format_confusion(m.classes, res.confusion).c_str());
+    if (per_inf > 0)
+      std::printf("%s per inference: %.2f M (est. %.2f ms at 160 MHz, %.2f ms at 240 MHz; the seed's ESP32: 39.68 ms)\n",
+                  emulated && o.icount ? "instructions" : "cycles", per_inf / 1e6, per_inf / 160e3, per_inf / 240e3);
+  }
+  return j;
+}
+
+}  // namespace qp::device

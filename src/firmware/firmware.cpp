@@ -1,0 +1,54 @@
+// The firmware stage (see firmware.h).
+#include "firmware/firmware.h"
+
+#include <filesystem>
+
+#include "common/error.h"
+#include "data/image_folder.h"
+#include "data/image_io.h"
+#include "device/subset.h"
+#include "quant/qdq_onnx.h"
+
+namespace qp::firmware {
+namespace fs = std::filesystem;
+
+FirmwareResult make_firmware(const FirmwareOptions &o) {
+  const Target &t = find_target(o.target);
+  const auto mf = quant::load_qdq_onnx(o.model);
+  std::vector<SubsetImage> subset;
+  if (!o.subset_from.empty()) {
+    data::LoadOptions lo;
+    lo.size = mf.model.input.h;
+    lo.classes = mf.model.classes;
+    const auto split = data::load_split(o.subset_from, lo);
+    for (size_t i : device::choose_subset(split, o.subset, o.seed)) {
+      SubsetImage s;
+      s.file = fs::path(split.samples[i].path).filename().string();
+      s.label = split.samples[i].label;
+      const size_t bytes = static_cast<size_t>(split.size) * static_cast<size_t>(split.size) * 3;
+      s.rgb.assign(split.image(i), split.image(i) + bytes);
+      subset.push_back(std::move(s));
+    }
+  }
+  FirmwareResult r;
+  r.model_sha256 = mf.sha256;
+  r.subset_images = subset.size();
+  const Files files = generate_project(t, mf.model, mf.sha256, subset, &r.plan);
+  write_project(files, o.out, o.force);
+  r.dir = o.out;
+  if (t.kind == "qemu" && o.build) {
+    r.elf = build_firmware(o.out, o.make_args);
+    r.footprint = elf_footprint(r.elf);
+    r.footprint.target = t.name;
+    r.footprint.arena_bytes = r.plan.arena_bytes;
+    r.footprint.naive_arena_bytes = r.plan.naive_bytes;
+    r.footprint.flash_budget = t.flash_budget;
+    r.footprint.ram_budget = t.ram_budget;
+    check_footprint(r.footprint);
+    const std::string j = r.footprint.to_json().dump(2) + "\n";
+    data::write_file_atomic((fs::path(o.out) / "footprint.json").string(), j.data(), j.size());
+  }
+  return r;
+}
+
+}  // namespace qp::firmware

@@ -1,0 +1,370 @@
+// The pipeline orchestrator (see pipeline.h).
+#include "pipeline/pipeline.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/sha256.h"
+#include "data/image_io.h"
+#include "device/emulator.h"
+
+namespace qp::pipeline {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+namespace {
+
+std::string trim(const std::string &s) {
+  const auto b = s.find_first_not_of(" \t\r"), e = s.find_last_not_of(" \t\r");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+std::string read_text(const fs::path &p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void write_text(const fs::path &p, const std::string &s) { data::write_file_atomic(p.string(), s.data(), s.size()); }
+
+std::string quote(const std::string &s) {
+  if (!s.empty() && s.find_first_of(" \t'\"\\$`*?()[]{}<>|&;") == std::string::npos) return s;
+  std::string o = "'";
+  for (char c : s) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return o + "'";
+}
+
+std::string join_command(const std::vector<std::string> &args) {
+  std::string s;
+  for (const auto &a : args) s += (s.empty() ? "" : " ") + quote(a);
+  return s;
+}
+
+// What identifies a file's content for skipping: its hash (models, results) or, for a folder of
+// images, every file's relative path, size and modification time.
+std::string fingerprint(const fs::path &p) {
+  if (fs::is_regular_file(p)) return sha256_file_hex(p.string());
+  if (!fs::is_directory(p)) return "missing";
+  std::vector<std::string> rows;
+  for (const auto &e : fs::recursive_directory_iterator(p)) {
+    if (!e.is_regular_file()) continue;
+    const auto t = e.last_write_time().time_since_epoch().count();
+    rows.push_back(fs::relative(e.path(), p).string() + ":" + std::to_string(e.file_size()) + ":" + std::to_string(t));
+  }
+  std::sort(rows.begin(), rows.end());
+  std::string all;
+  for (const auto &r : rows) all += r + "\n";
+  return sha256_hex(all.data(), all.size());
+}
+
+// Runs one stage's command with the terminal inherited (progress bars show). Returns its exit code.
+int run_child(const std::vector<std::string> &args) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = fork();
+  if (pid < 0) fail("could not start '" + args[0] + "'");
+  if (pid == 0) {
+    std::vector<char *> argv;
+    for (const auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+std::string tool_version(const std::string &cmd) {
+  FILE *p = popen((cmd + " 2>/dev/null").c_str(), "r");
+  if (!p) return "";
+  char buf[256] = {0};
+  const char *got = fgets(buf, sizeof buf, p);
+  pclose(p);
+  return got ? trim(buf) : "";
+}
+
+std::string iso_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// Per-image CSV beside a results JSON (results.json -> results.csv).
+void write_csv(const fs::path &json_path) {
+  if (!fs::is_regular_file(json_path)) return;
+  const json j = json::parse(read_text(json_path));
+  const auto classes = j.at("classes").get<std::vector<std::string>>();
+  std::ostringstream o;
+  o << "file,sha256,true,pred,correct,conf,margin,scores";
+  const bool dev = j.contains("platform");
+  if (dev) o << ",cycles,micros";
+  o << "\n";
+  for (const auto &i : j.at("images")) {
+    const int label = i.at("label"), pred = i.at("pred");
+    std::string file = i.at("file").get<std::string>();
+    if (file.find_first_of(",\"\n") != std::string::npos) {
+      std::string q = "\"";
+      for (char c : file) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+      file = q + "\"";
+    }
+    std::string scores;
+    for (const auto &s : i.at("scores")) scores += (scores.empty() ? "" : " ") + s.dump();
+    o << file << "," << i.value("sha256", "") << "," << classes.at(static_cast<size_t>(label)) << ","
+      << classes.at(static_cast<size_t>(pred)) << "," << (label == pred ? 1 : 0) << "," << i.value("conf", 0.0) << ","
+      << i.value("margin", 0) << "," << scores;
+    if (dev) o << "," << i.value("cycles", 0ull) << "," << i.value("micros", 0u);
+    o << "\n";
+  }
+  fs::path csv = json_path;
+  csv.replace_extension(".csv");
+  write_text(csv, o.str());
+}
+
+// The seed's device log, one line per subset image: "Image 1/50 | True: paper | Pred: paper | ...".
+void write_device_log(const fs::path &device_json, const fs::path &out) {
+  if (!fs::is_regular_file(device_json)) return;
+  const json j = json::parse(read_text(device_json));
+  const auto classes = j.at("classes").get<std::vector<std::string>>();
+  const size_t n = j.at("images").size();
+  std::ostringstream o;
+  size_t k = 0, correct = 0;
+  for (const auto &i : j.at("images")) {
+    const int label = i.at("label"), pred = i.at("pred");
+    correct += label == pred;
+    char line[512];
+    std::snprintf(line, sizeof line, "Image %zu/%zu | True: %s | Pred: %s | Conf: %.4f | Time: %.2fms %s\n", ++k, n,
+                  classes.at(static_cast<size_t>(label)).c_str(), classes.at(static_cast<size_t>(pred)).c_str(),
+                  i.value("conf", 0.0), i.value("micros", 0u) / 1000.0, label == pred ? "✓" : "✗");
+    o << line;
+  }
+  o << "Accuracy: " << correct << "/" << n << "\n";
+  write_text(out, o.str());
+}
+
+}  // namespace
+
+std::map<std::string, std::string> read_config(const std::string &path) {
+  if (!fs::is_regular_file(path)) fail("config file '" + path + "' does not exist", "pass a TOML or JSON file to --config");
+  const std::string text = read_text(path);
+  std::map<std::string, std::string> kv;
+  const bool is_json = path.ends_with(".json") || trim(text).starts_with("{");
+  if (is_json) {
+    json j;
+    try {
+      j = json::parse(text);
+    } catch (const std::exception &e) {
+      fail("config file '" + path + "' is not valid JSON (" + std::string(e.what()).substr(0, 160) + ")", "fix the syntax");
+    }
+    if (!j.is_object()) fail("config file '" + path + "' must hold one JSON object", "e.g. {\"synth\": true, \"out\": \"out/run\"}");
+    for (const auto &[k, v] : j.items()) kv[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    return kv;
+  }
+  std::istringstream in(text);
+  std::string line;
+  int no = 0;
+  while (std::getline(in, line)) {
+    ++no;
+    std::string s = line;
+    bool in_str = false;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '"') in_str = !in_str;
+      if (s[i] == '#' && !in_str) {
+        s.resize(i);
+        break;
+      }
+    }
+    s = trim(s);
+    if (s.empty() || s.front() == '[') continue;
+    const auto eq = s.find('=');
+    if (eq == std::string::npos)
+      fail("config file '" + path + "' line " + std::to_string(no) + ": expected key = value", "e.g. device = \"qemu-rv32\"");
+    std::string k = trim(s.substr(0, eq)), v = trim(s.substr(eq + 1));
+    if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front()) v = v.substr(1, v.size() - 2);
+    kv[k] = v;
+  }
+  return kv;
+}
+
+int run_pipeline(const PipelineOptions &o, const std::string &self, const std::string &command_line) {
+  if (o.out.empty()) fail("--out is required", "name the run folder, e.g. --out out/run");
+  if (o.synth == !o.data.empty()) fail("give exactly one of --synth (the built-in dataset) and --data DIR (your ImageFolder)");
+  const fs::path run(o.out);
+  const fs::path state_path = run / "pipeline-state.json";
+  if (fs::exists(run) && !fs::is_directory(run)) fail("'" + o.out + "' exists and is not a folder", "choose another --out");
+  if (fs::is_directory(run) && !fs::is_empty(run) && !fs::exists(state_path) && !o.force)
+    fail("'" + o.out + "' is not empty and was not made by 'qparity pipeline'", "choose another --out, or pass --force to use it");
+  fs::create_directories(run);
+  json state = fs::exists(state_path) ? json::parse(read_text(state_path)) : json::object();
+
+  const std::string data = o.synth ? (run / "data").string() : o.data;
+  if (!o.synth) {
+    if (!fs::is_directory(fs::path(data) / "train") || !fs::is_directory(fs::path(data) / "test"))
+      fail("'" + data + "' must hold train/ and test/ class folders", "see README 'Your own images' (DIR/train/<class>/*.png, DIR/test/<class>/*.png)");
+  }
+  const std::string fp32 = o.fp32_model.empty() ? (run / "fp32.onnx").string() : o.fp32_model;
+  const std::string int8 = (run / "int8.onnx").string();
+  const std::string seed = std::to_string(o.seed);
+  const bool has_device = o.device != "none";
+  const bool emulated = device::is_emulated_port(o.device);
+
+  struct Stage {
+    std::string name, title;
+    std::vector<std::string> args;    // after the qparity binary
+    std::vector<std::string> inputs;  // files/folders whose content matters
+    std::vector<std::string> outputs; // must exist for a skip
+    bool allow_exit1 = false;         // verify: 1 = NOT EQUIVALENT, still a finished stage
+  };
+  std::vector<Stage> stages;
+  auto threads = [&](std::vector<std::string> a) {
+    if (o.threads > 0) a.insert(a.end(), {"--threads", std::to_string(o.threads)});
+    return a;
+  };
+  if (o.synth) {
+    std::vector<std::string> a = {"data", "synth", "--out", data, "--seed", seed};
+    if (o.synth_train > 0) a.insert(a.end(), {"--train", std::to_string(o.synth_train)});
+    if (o.synth_test > 0) a.insert(a.end(), {"--test", std::to_string(o.synth_test)});
+    stages.push_back({"data", "built-in rock/paper/scissors set", threads(a), {}, {(run / "data/manifest.json").string()}});
+  } else {
+    stages.push_back({"data", "check your image folder", {"data", "check", data}, {data}, {}});
+  }
+  if (o.fp32_model.empty()) {
+    std::vector<std::string> a = {"train", "--data", data, "--out", fp32, "--arch", o.arch, "--seed", seed, "--force"};
+    if (o.epochs > 0) a.insert(a.end(), {"--epochs", std::to_string(o.epochs)});
+    stages.push_back({"train", "FP32 training (" + o.arch + ")", threads(a), {data}, {fp32}});
+  }
+  stages.push_back({"eval-fp32", "FP32 on the full test set",
+                    threads({"eval", "--model", fp32, "--data", data + "/test", "--out", (run / "fp32-results.json").string(), "--force"}),
+                    {fp32, data + "/test"},
+                    {(run / "fp32-results.json").string()}});
+  stages.push_back({"quantize", "INT8 post-training quantization",
+                    threads({"quantize", "--model", fp32, "--calib", data + "/train", "--out", int8, "--seed", seed, "--force"}),
+                    {fp32, data + "/train"},
+                    {int8}});
+  stages.push_back({"eval-int8", "INT8 on the full test set, host",
+                    threads({"eval", "--model", int8, "--data", data + "/test", "--out", (run / "int8-host-results.json").string(),
+                             "--force"}),
+                    {int8, data + "/test"},
+                    {(run / "int8-host-results.json").string()}});
+  if (!emulated) {
+    // Real boards: the ESP-IDF project to flash (the device stage needs the board to run it).
+    stages.push_back({"firmware", "ESP-IDF project for " + o.target,
+                      {"firmware", "--model", int8, "--target", o.target, "--out", (run / ("firmware-" + o.target)).string(),
+                       "--subset-from", data + "/test", "--subset", o.subset == "all" ? "50" : o.subset, "--seed", seed, "--force"},
+                      {int8, data + "/test"},
+                      {(run / ("firmware-" + o.target) / "README.md").string()}});
+  }
+  if (has_device) {
+    std::vector<std::string> a = {"device", "run", "--model", int8, "--data", data + "/test", "--port", o.device,
+                                  "--subset", o.subset, "--seed", seed, "--out", (run / "device.json").string(), "--force"};
+    if (emulated) a.insert(a.end(), {"--firmware-dir", (run / "firmware").string()});
+    stages.push_back({"device", "the subset on the device (" + o.device + ")", a, {int8, data + "/test"},
+                      {(run / "device.json").string()}});
+    std::vector<std::string> v = {"verify", "--host", (run / "int8-host-results.json").string(), "--device",
+                                  (run / "device.json").string(), "--fp32", (run / "fp32-results.json").string(), "--json",
+                                  (run / "verdict.json").string(), "--junit", (run / "junit.xml").string(), "--force"};
+    stages.push_back({"verify", "decision equivalence", v,
+                      {(run / "int8-host-results.json").string(), (run / "device.json").string(),
+                       (run / "fp32-results.json").string()},
+                      {(run / "verdict.json").string()},
+                      true});
+  }
+  stages.push_back({"inspect", "quantization inspection",
+                    threads({"inspect", "--fp32", fp32, "--int8", int8, "--data", data + "/test", "--out",
+                             (run / "inspection.json").string(), "--force"}),
+                    {fp32, int8, data + "/test"},
+                    {(run / "inspection.json").string()}});
+
+  ordered_json info;
+  const fs::path info_path = run / "pipeline.json";
+  info["version"] = QPARITY_VERSION;
+  info["command"] = command_line;
+  info["seed"] = o.seed;
+  info["arch"] = o.arch;
+  info["data"] = data;
+  info["synth"] = o.synth;
+  info["device"] = o.device;
+  info["subset"] = o.subset;
+  info["started"] = iso_now();
+  info["tools"] = {{"qemu-rv32", tool_version("qemu-system-riscv32 --version")},
+                   {"qemu-xtensa", tool_version("qemu-system-xtensa --version")},
+                   {"riscv-gcc", tool_version("riscv64-unknown-elf-gcc --version")},
+                   {"xtensa-gcc", tool_version("xtensa-lx106-elf-gcc --version")}};
+  info["stages"] = ordered_json::array();
+
+  const size_t total = stages.size() + 1;
+  int verify_code = 0;
+  for (size_t s = 0; s < stages.size(); ++s) {
+    const Stage &st = stages[s];
+    std::vector<std::string> args = {self};
+    args.insert(args.end(), st.args.begin(), st.args.end());
+    std::string key_text = join_command(st.args);
+    for (const auto &in : st.inputs) key_text += "\n" + in + "=" + fingerprint(in);
+    const std::string key = sha256_hex(key_text.data(), key_text.size());
+    bool outputs_ok = true;
+    for (const auto &out : st.outputs) outputs_ok = outputs_ok && fs::exists(out);
+    const bool skip = outputs_ok && state.value(st.name, json()).value("key", "") == key;
+    std::printf("== %zu/%zu %s: %s%s\n", s + 1, total, st.name.c_str(), st.title.c_str(), skip ? " (up to date, skipped)" : "");
+    std::printf("   %s\n", join_command(args).c_str());
+    const auto t0 = std::chrono::steady_clock::now();
+    int code = skip ? state[st.name].value("exit", 0) : run_child(args);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    info["stages"].push_back({{"name", st.name}, {"command", "qparity " + join_command(st.args)}, {"seconds", skip ? 0.0 : secs},
+                              {"skipped", skip}, {"exit", code}});
+    write_text(info_path, info.dump(2) + "\n");
+    if (code != 0 && !(st.allow_exit1 && code == 1)) {
+      state.erase(st.name);
+      write_text(state_path, state.dump(2) + "\n");
+      throw Error("pipeline stage '" + st.name + "' failed (exit " + std::to_string(code) + ")\n  fix: see its message above; rerun the same "
+                  "pipeline command to continue (finished stages are skipped)");
+    }
+    state[st.name] = {{"key", key}, {"exit", code}};
+    write_text(state_path, state.dump(2) + "\n");
+    if (st.name == "verify") verify_code = code;
+    if (st.name == "eval-fp32") write_csv(run / "fp32-results.json");
+    if (st.name == "eval-int8") write_csv(run / "int8-host-results.json");
+    if (st.name == "device") {
+      write_csv(run / "device.json");
+      write_device_log(run / "device.json", run / "device-log.txt");
+    }
+  }
+  // The report always reflects the latest artifacts and timings.
+  std::printf("== %zu/%zu report: one self-contained HTML page\n", total, total);
+  const std::vector<std::string> rep = {self, "report", "--run", run.string(), "--out", (run / "report.html").string(), "--force"};
+  std::printf("   %s\n", join_command(rep).c_str());
+  const auto t0 = std::chrono::steady_clock::now();
+  info["stages"].push_back({{"name", "report"}, {"command", "qparity " + join_command({rep.begin() + 1, rep.end()})},
+                            {"seconds", 0.0}, {"skipped", false}, {"exit", 0}});
+  write_text(info_path, info.dump(2) + "\n");
+  const int rc = run_child(rep);
+  info["stages"].back()["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  info["stages"].back()["exit"] = rc;
+  write_text(info_path, info.dump(2) + "\n");
+  if (rc != 0) throw Error("pipeline stage 'report' failed (exit " + std::to_string(rc) + ")");
+
+  std::printf("\n");
+  if (has_device && fs::exists(run / "verdict.json")) {
+    const json v = json::parse(read_text(run / "verdict.json"));
+    std::printf("verdict: %s — %s vs host on %s images: %s/%s decisions match, %s/%s int8 outputs bit-exact; mismatch rate < %.2f%% "
+                "(95%% upper bound)\n",
+                v.value("verdict", "?").c_str(), o.device.c_str(), v.at("n").dump().c_str(), v.at("decision_matches").dump().c_str(),
+                v.at("n").dump().c_str(), v.at("bitexact_outputs").dump().c_str(), v.at("n").dump().c_str(),
+                100.0 * v.value("mismatch_upper_bound_95", 1.0));
+  } else {
+    std::printf("verdict: not run (no device stage: --device none)\n");
+  }
+  std::printf("report: %s\n", (run / "report.html").string().c_str());
+  return verify_code;
+}
+
+}  // namespace qp::pipeline

@@ -1,0 +1,37 @@
+// The whole job as one command: data -> FP32 training -> FP32 evaluation -> INT8 quantization -> INT8
+// evaluation on the host -> the subset on the device -> equivalence -> inspection -> report. Each
+// stage runs the same `qparity <stage>` command a user would type (recorded in RUN/pipeline.json), its
+// artifacts land in RUN/, and a rerun skips every stage whose inputs and options did not change.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace qp::pipeline {
+
+struct PipelineOptions {
+  std::string out;             // the run folder
+  std::string data;            // the user's ImageFolder root (train/ and test/); empty with synth
+  bool synth = false;          // the built-in synthetic set, written to RUN/data
+  int synth_train = 0, synth_test = 0;  // synthetic counts (0: the generator's defaults)
+  std::string arch = "rps-cnn";
+  std::string fp32_model;      // skip training: use this FP32 ONNX model
+  int epochs = 0;              // 0: the trainer's default
+  std::string device = "qemu-rv32";  // qemu-rv32, qemu-xtensa, a serial port, or "none"
+  std::string target = "esp32";      // the ESP-IDF project generated for real boards
+  std::string subset = "50";
+  uint64_t seed = 1;
+  int threads = 0;
+  bool force = false;          // use a non-empty RUN folder that was not made by the pipeline
+};
+
+// Reads a TOML (flat `key = value` lines, # comments, [sections] ignored) or JSON (one object) file
+// into option names and values as text. Throws qp::Error naming the file, line and fix.
+std::map<std::string, std::string> read_config(const std::string &path);
+
+// Runs the pipeline; `self` is the path of the qparity binary that runs each stage. Returns the exit
+// code: 0 EQUIVALENT (or no device stage), 1 NOT EQUIVALENT.
+int run_pipeline(const PipelineOptions &o, const std::string &self, const std::string &command_line);
+
+}  // namespace qp::pipeline

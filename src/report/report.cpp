@@ -1,0 +1,547 @@
+#include "report/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/stats.h"
+#include "data/image_io.h"
+#include "model/ir.h"
+#include "model/onnx_io.h"
+#include "quant/qdq_onnx.h"
+#include "report/run_data.h"
+
+namespace qp::report {
+
+namespace fs = std::filesystem;
+using namespace detail;
+
+double clopper_pearson_upper95(int64_t k, int64_t n) {
+  if (n <= 0) return kNaN;
+  if (k >= n) return 1.0;
+  k = std::max<int64_t>(k, 0);
+  // P(X <= k | n, p) falls from 1 to 0 as p goes from 0 to 1: bisect for the p where it is 0.05.
+  auto cdf = [&](double p) {
+    double sum = 0;
+    const double nn = static_cast<double>(n);
+    for (int64_t i = 0; i <= k; ++i) {
+      const double ii = static_cast<double>(i);
+      sum += std::exp(std::lgamma(nn + 1) - std::lgamma(ii + 1) - std::lgamma(nn - ii + 1) + ii * std::log(p) +
+                      (nn - ii) * std::log1p(-p));
+    }
+    return sum;
+  };
+  double lo = 0, hi = 1;
+  for (int it = 0; it < 100; ++it) {
+    const double mid = 0.5 * (lo + hi);
+    (cdf(mid) > 0.05 ? lo : hi) = mid;
+  }
+  return 0.5 * (lo + hi);
+}
+
+namespace detail {
+
+namespace {
+
+Artifact read_artifact(const fs::path &dir, const std::string &name, RunData &r) {
+  Artifact a;
+  a.name = name;
+  const fs::path p = dir / name;
+  std::error_code ec;
+  if (!fs::is_regular_file(p, ec)) {
+    r.missing.push_back(name);
+    return a;
+  }
+  a.present = true;
+  try {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    a.j = json::parse(ss.str());
+    if (!a.j.is_object()) throw std::runtime_error("the top level is not a JSON object");
+    a.ok = true;
+  } catch (const std::exception &e) {
+    a.j = json::object();
+    a.error = std::string(e.what()).substr(0, 200);
+    r.problems.push_back(name + ": " + a.error);
+  }
+  return a;
+}
+
+ModelFacts read_model(const fs::path &dir, const std::string &name, bool int8, RunData &r) {
+  ModelFacts m;
+  m.name = name;
+  const fs::path p = dir / name;
+  std::error_code ec;
+  if (!fs::is_regular_file(p, ec)) {
+    r.missing.push_back(name);
+    return m;
+  }
+  m.present = true;
+  try {
+    if (int8) {
+      const auto f = quant::load_qdq_onnx(p.string());
+      m.file_bytes = f.file_bytes;
+      m.sha256 = f.sha256;
+      m.param_bytes = f.model.int8_parameter_bytes();
+      m.layers = static_cast<int>(f.model.layers.size());
+      m.input = std::to_string(f.model.input.c) + "x" + std::to_string(f.model.input.h) + "x" + std::to_string(f.model.input.w);
+      m.metadata = f.metadata;
+    } else {
+      const auto f = model::load_onnx(p.string());
+      m.file_bytes = f.file_bytes;
+      m.sha256 = f.sha256;
+      m.params = model::param_count(f.graph);
+      m.macs = model::mac_count(f.graph);
+      m.param_bytes = 4 * m.params;
+      m.arch = f.graph.arch;
+      m.layers = static_cast<int>(f.graph.layers.size());
+      m.input = std::to_string(f.graph.input.c) + "x" + std::to_string(f.graph.input.h) + "x" + std::to_string(f.graph.input.w);
+      m.metadata = f.metadata;
+    }
+    m.metadata.erase("qparity.int8.layers");  // the layer list is long and not for display
+    m.ok = true;
+  } catch (const std::exception &e) {
+    m.error = std::string(e.what()).substr(0, 300);
+    r.problems.push_back(name + ": " + m.error);
+  }
+  if (m.file_bytes < 0) m.file_bytes = static_cast<int64_t>(fs::file_size(p, ec));
+  if (ec) m.file_bytes = -1;
+  return m;
+}
+
+TrainCurve read_curve(const fs::path &dir, RunData &r) {
+  TrainCurve c;
+  std::ifstream in(dir / "fp32.train.csv");
+  if (in) {
+    std::string line;
+    if (std::getline(in, line)) {
+      std::stringstream hs(line);
+      for (std::string col; std::getline(hs, col, ',');) {
+        while (!col.empty() && (col.back() == '\r' || col.back() == ' ')) col.pop_back();
+        c.columns.push_back(col);
+      }
+      while (std::getline(in, line)) {
+        if (line.empty() || line == "\r") continue;
+        std::vector<double> row;
+        std::stringstream ls(line);
+        for (std::string cell; std::getline(ls, cell, ',');) {
+          char *end = nullptr;
+          const double v = std::strtod(cell.c_str(), &end);
+          row.push_back(end != cell.c_str() ? v : kNaN);
+        }
+        row.resize(c.columns.size(), kNaN);
+        c.rows.push_back(std::move(row));
+      }
+      c.present = !c.rows.empty();
+    }
+  }
+  if (!c.present) {
+    std::ifstream svg(dir / "fp32.curve.svg", std::ios::binary);
+    if (svg) {
+      std::stringstream ss;
+      ss << svg.rdbuf();
+      c.svg_file_bytes = ss.str();
+      c.present = !c.svg_file_bytes.empty();
+    }
+  }
+  if (!c.present) r.missing.push_back("fp32.train.csv");
+  return c;
+}
+
+bool is_image_name(const fs::path &p) {
+  std::string e = p.extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp";
+}
+
+int64_t count_images(const fs::path &dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return -1;
+  int64_t n = 0;
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+    if (it->is_regular_file(ec) && is_image_name(it->path())) ++n;
+  return n;
+}
+
+std::vector<std::string> string_list(const json &v) {
+  std::vector<std::string> out;
+  if (v.is_array())
+    for (const auto &s : v)
+      if (s.is_string()) out.push_back(s.get<std::string>());
+  return out;
+}
+
+std::vector<int64_t> int_list(const json &v) {
+  std::vector<int64_t> out;
+  if (!v.is_array()) return out;
+  for (const auto &x : v) {
+    if (!x.is_number()) return {};
+    out.push_back(x.is_number_integer() ? x.get<int64_t>() : static_cast<int64_t>(std::llround(x.get<double>())));
+  }
+  return out;
+}
+
+Matrix confusion_of(const std::vector<std::pair<int, int>> &label_pred, size_t classes) {
+  size_t k = classes;
+  for (const auto &[l, p] : label_pred)
+    k = std::max({k, static_cast<size_t>(std::max(l, 0)) + 1, static_cast<size_t>(std::max(p, 0)) + 1});
+  Matrix m(k, std::vector<int64_t>(k, 0));
+  for (const auto &[l, p] : label_pred)
+    if (l >= 0 && p >= 0) ++m[static_cast<size_t>(l)][static_cast<size_t>(p)];
+  return m;
+}
+
+// The subset numbers from device.json and the host's INT8 results, matched by sha256 (else by file).
+Equivalence compute_equivalence(const RunData &r) {
+  Equivalence e;
+  if (!r.device.ok) return e;
+  e.available = true;
+  e.source = "computed from device.json and int8-host-results.json";
+  std::map<std::string, const json *> by_sha, by_file;
+  if (r.int8.ok && at(r.int8.j, "images").is_array())
+    for (const auto &img : at(r.int8.j, "images")) {
+      if (!str(img, "sha256").empty()) by_sha.emplace(str(img, "sha256"), &img);
+      by_file.emplace(str(img, "file"), &img);
+    }
+  std::vector<std::pair<int, int>> host_lp, dev_lp;
+  int64_t matches = 0, exact = 0;
+  bool all_exact_known = true;
+  if (at(r.device.j, "images").is_array())
+    for (const auto &img : at(r.device.j, "images")) {
+      SubsetRow row;
+      row.file = str(img, "file");
+      row.sha256 = str(img, "sha256");
+      row.label = static_cast<int>(inum(img, "label"));
+      row.device_pred = static_cast<int>(inum(img, "pred"));
+      row.conf = num(img, "conf");
+      row.margin = inum(img, "margin");
+      row.cycles = num(img, "cycles");
+      row.micros = num(img, "micros");
+      const json *host = nullptr;
+      if (!row.sha256.empty() && by_sha.count(row.sha256))
+        host = by_sha[row.sha256];
+      else if (by_file.count(row.file))
+        host = by_file[row.file];
+      if (host) {
+        row.has_host = true;
+        row.host_pred = static_cast<int>(inum(*host, "pred"));
+        const auto hs = int_list(at(*host, "scores")), ds = int_list(at(img, "scores"));
+        if (!hs.empty() && !ds.empty())
+          row.bitexact = hs == ds ? 1 : 0;
+        else
+          all_exact_known = false;
+        matches += row.host_pred == row.device_pred;
+        exact += row.bitexact == 1;
+        host_lp.emplace_back(row.label, row.host_pred);
+        if (row.host_pred != row.device_pred) e.mismatches.push_back(row.file);
+      } else {
+        ++e.unmatched;
+        all_exact_known = false;
+      }
+      dev_lp.emplace_back(row.label, row.device_pred);
+      e.rows.push_back(std::move(row));
+    }
+  e.n = static_cast<int64_t>(e.rows.size());
+  e.device_cm = confusion_of(dev_lp, r.classes.size());
+  if (r.int8.ok) {
+    e.host_cm = confusion_of(host_lp, r.classes.size());
+    e.decision_matches = matches;
+    if (all_exact_known) e.bitexact_outputs = exact;
+    if (e.unmatched == 0 && e.n > 0) {
+      e.verdict = matches == e.n ? "EQUIVALENT" : "NOT EQUIVALENT";
+      e.upper95 = clopper_pearson_upper95(e.n - matches, e.n);
+      if (all_exact_known) e.bitexact = exact == e.n ? 1 : 0;
+    }
+  }
+  return e;
+}
+
+// verify's verdict.json, falling back field by field on the computed numbers.
+Equivalence merge_verdict(const RunData &r, Equivalence c) {
+  if (!r.verdict.ok) return c;
+  const json &v = r.verdict.j;
+  Equivalence e = c;
+  e.available = true;
+  e.source = "verdict.json (qparity verify)";
+  if (!str(v, "verdict").empty()) e.verdict = str(v, "verdict");
+  if (tri(v, "bitexact") >= 0) e.bitexact = tri(v, "bitexact");
+  if (inum(v, "n") >= 0) e.n = inum(v, "n");
+  if (inum(v, "decision_matches") >= 0) e.decision_matches = inum(v, "decision_matches");
+  if (inum(v, "bitexact_outputs") >= 0) e.bitexact_outputs = inum(v, "bitexact_outputs");
+  if (std::isfinite(num(v, "mismatch_upper_bound_95"))) e.upper95 = num(v, "mismatch_upper_bound_95");
+  if (!matrix(at(v, "host_subset_confusion")).empty()) e.host_cm = matrix(at(v, "host_subset_confusion"));
+  if (!matrix(at(v, "device_confusion")).empty()) e.device_cm = matrix(at(v, "device_confusion"));
+  if (at(v, "mismatches").is_array()) e.mismatches = string_list(at(v, "mismatches"));
+  if (at(v, "triage").is_array()) e.triage = at(v, "triage");
+  if (at(v, "images").is_array() && !at(v, "images").empty()) {
+    std::map<std::string, const SubsetRow *> computed;
+    for (const auto &row : c.rows) computed.emplace(row.sha256 + "|" + row.file, &row);
+    e.rows.clear();
+    for (const auto &img : at(v, "images")) {
+      SubsetRow row;
+      row.file = str(img, "file");
+      row.sha256 = str(img, "sha256");
+      row.label = static_cast<int>(inum(img, "label"));
+      row.host_pred = static_cast<int>(inum(img, "host_pred"));
+      row.device_pred = static_cast<int>(inum(img, "device_pred"));
+      row.has_host = row.host_pred >= 0;
+      row.bitexact = tri(img, "bitexact");
+      row.conf = num(img, "conf");
+      row.margin = inum(img, "margin");
+      row.cycles = num(img, "cycles");
+      row.micros = num(img, "micros");
+      auto it = computed.find(row.sha256 + "|" + row.file);
+      if (it != computed.end()) {  // device-side numbers verify may not carry
+        if (!std::isfinite(row.cycles)) row.cycles = it->second->cycles;
+        if (!std::isfinite(row.micros)) row.micros = it->second->micros;
+        if (!std::isfinite(row.conf)) row.conf = it->second->conf;
+      }
+      e.rows.push_back(std::move(row));
+    }
+  }
+  if (e.decision_matches < 0 && !e.rows.empty()) {
+    e.decision_matches = 0;
+    for (const auto &row : e.rows) e.decision_matches += row.has_host && row.host_pred == row.device_pred;
+  }
+  if (!std::isfinite(e.upper95) && e.n > 0 && e.decision_matches >= 0)
+    e.upper95 = clopper_pearson_upper95(e.n - e.decision_matches, e.n);
+  return e;
+}
+
+Fp32VsInt8 compare_fp32_int8(const RunData &r) {
+  Fp32VsInt8 f;
+  const json &a = at(r.fp32.j, "images"), &b = at(r.int8.j, "images");
+  if (r.fp32.ok && r.int8.ok && a.is_array() && b.is_array() && !a.empty()) {
+    std::map<std::string, const json *> by_key;
+    for (const auto &img : b) by_key.emplace(str(img, "sha256") + "|" + str(img, "file"), &img);
+    int64_t agree = 0, only_a = 0, only_b = 0, n = 0;
+    for (const auto &ia : a) {
+      auto it = by_key.find(str(ia, "sha256") + "|" + str(ia, "file"));
+      if (it == by_key.end()) continue;
+      const json &ib = *it->second;
+      ++n;
+      const int label = static_cast<int>(inum(ia, "label")), pa = static_cast<int>(inum(ia, "pred")),
+                pb = static_cast<int>(inum(ib, "pred"));
+      agree += pa == pb;
+      only_a += pa == label && pb != label;
+      only_b += pb == label && pa != label;
+      if (pa != pb) f.flips.push_back({str(ia, "file"), str(ia, "sha256"), label, pa, pb, inum(ib, "margin")});
+    }
+    if (n > 0) {
+      f.available = true;
+      f.source = "fp32-results.json and int8-host-results.json";
+      f.n = n;
+      f.agree = agree;
+      f.agreement = static_cast<double>(agree) / static_cast<double>(n);
+      f.only_fp32 = only_a;
+      f.only_int8 = only_b;
+      f.mcnemar_p = mcnemar_exact_p(only_a, only_b);
+      return f;
+    }
+  }
+  const json &v = at(r.verdict.j, "fp32");
+  if (v.is_object()) {
+    f.available = true;
+    f.source = "verdict.json";
+    f.n = inum(v, "n", 0);
+    f.agreement = num(v, "agreement");
+    f.agree = std::isfinite(f.agreement) ? std::llround(f.agreement * static_cast<double>(f.n)) : 0;
+    f.mcnemar_p = num(v, "mcnemar_p");
+    if (at(v, "flipped").is_array())
+      for (const auto &x : at(v, "flipped"))
+        f.flips.push_back({str(x, "file"), str(x, "sha256"), static_cast<int>(inum(x, "label")),
+                           static_cast<int>(inum(x, "fp32_pred")), static_cast<int>(inum(x, "int8_pred")), inum(x, "margin")});
+  }
+  return f;
+}
+
+}  // namespace
+
+std::string resolve_image(const RunData &r, const std::string &file) {
+  if (file.empty()) return "";
+  std::error_code ec;
+  const fs::path p(file);
+  if (fs::is_regular_file(p, ec)) return p.string();
+  if (p.is_relative() && fs::is_regular_file(fs::path(r.dir) / p, ec)) return (fs::path(r.dir) / p).string();
+  // A moved or copied run: try ever shorter trailing parts of the path under RUN and the data folder.
+  std::vector<fs::path> parts;
+  for (const auto &part : p.relative_path()) parts.push_back(part);
+  for (size_t skip = 1; skip < parts.size(); ++skip) {
+    fs::path tail;
+    for (size_t i = skip; i < parts.size(); ++i) tail /= parts[i];
+    for (const std::string &base : {r.dir, r.data_dir})
+      if (!base.empty() && fs::is_regular_file(fs::path(base) / tail, ec)) return (fs::path(base) / tail).string();
+  }
+  return "";
+}
+
+RunData load_run(const std::string &dir) {
+  RunData r;
+  r.dir = dir;
+  const fs::path d(dir);
+  r.pipeline = read_artifact(d, "pipeline.json", r);
+  r.fp32 = read_artifact(d, "fp32-results.json", r);
+  {
+    std::error_code ec;
+    // Runs made before the pipeline named it int8-host-results.json.
+    const bool legacy = !fs::exists(d / "int8-host-results.json", ec) && fs::is_regular_file(d / "int8-results.json", ec);
+    r.int8 = read_artifact(d, legacy ? "int8-results.json" : "int8-host-results.json", r);
+  }
+  r.device = read_artifact(d, "device.json", r);
+  r.verdict = read_artifact(d, "verdict.json", r);
+  r.inspection = read_artifact(d, "inspection.json", r);
+  r.footprint = read_artifact(d, "firmware/footprint.json", r);
+  r.fp32_model = read_model(d, "fp32.onnx", false, r);
+  r.int8_model = read_model(d, "int8.onnx", true, r);
+  r.curve = read_curve(d, r);
+
+  for (const Artifact *a : {&r.int8, &r.fp32, &r.device, &r.verdict})
+    if (r.classes.empty()) r.classes = string_list(at(a->j, "classes"));
+  // The data folder: pipeline.json's, as given or relative to RUN, else RUN/data.
+  std::error_code ec;
+  const std::string given = str(r.pipeline.j, "data");
+  for (const fs::path &cand : {fs::path(given), d / given, d / "data"})
+    if (!cand.empty() && !(cand == d / "") && fs::is_directory(cand, ec) && r.data_dir.empty() &&
+        (fs::is_directory(cand / "train", ec) || fs::is_directory(cand / "test", ec)))
+      r.data_dir = cand.string();
+  if (r.classes.empty() && !r.data_dir.empty()) {
+    std::ifstream in(fs::path(r.data_dir) / "classes.txt");
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) r.classes.push_back(line);
+  }
+  if (!r.data_dir.empty()) r.train_count = count_images(fs::path(r.data_dir) / "train");
+  if (r.train_count < 0) r.train_count = inum(r.pipeline.j, "train");
+  r.test_count = inum(r.int8.j, "n", inum(r.fp32.j, "n"));
+  if (r.test_count < 0 && !r.data_dir.empty()) r.test_count = count_images(fs::path(r.data_dir) / "test");
+
+  r.eq = merge_verdict(r, compute_equivalence(r));
+  r.fi = compare_fp32_int8(r);
+  return r;
+}
+
+namespace {
+
+json or_null(double v) {
+  return std::isfinite(v) ? json(v) : json(nullptr);
+}
+json or_null(int64_t v) {
+  return v >= 0 ? json(v) : json(nullptr);
+}
+json or_null(const Matrix &m) {
+  return m.empty() ? json(nullptr) : json(m);
+}
+json or_null(const std::string &s) {
+  return s.empty() ? json(nullptr) : json(s);
+}
+
+}  // namespace
+
+json build_summary(const RunData &r) {
+  json s;
+  s["run"] = {{"command", or_null(str(r.pipeline.j, "command"))},
+              {"version", or_null(str(r.pipeline.j, "version"))},
+              {"seed", at(r.pipeline.j, "seed")},
+              {"started", or_null(str(r.pipeline.j, "started"))}};
+  s["dataset"] = {{"classes", r.classes.empty() ? json(nullptr) : json(r.classes)},
+                  {"train", or_null(r.train_count)},
+                  {"test", or_null(r.test_count)}};
+  auto results = [](const Artifact &a) {
+    if (!a.ok) return json{{"accuracy", nullptr}, {"confusion", nullptr}, {"n", nullptr}, {"accuracy_ci95", nullptr}};
+    return json{{"accuracy", or_null(num(a.j, "accuracy"))},
+                {"accuracy_ci95", at(a.j, "accuracy_ci95").is_array() ? at(a.j, "accuracy_ci95") : json(nullptr)},
+                {"confusion", or_null(matrix(at(a.j, "confusion")))},
+                {"n", or_null(inum(a.j, "n"))}};
+  };
+  s["fp32"] = results(r.fp32);
+  s["int8_host"] = results(r.int8);
+  const Equivalence &e = r.eq;
+  s["subset"] = {{"n", e.available ? json(e.n) : json(nullptr)},
+                 {"host_confusion", or_null(e.host_cm)},
+                 {"device_confusion", or_null(e.device_cm)}};
+  s["equivalence"] = {{"verdict", or_null(e.verdict)},
+                      {"decision_matches", e.available ? or_null(e.decision_matches) : json(nullptr)},
+                      {"bitexact_outputs", e.available ? or_null(e.bitexact_outputs) : json(nullptr)},
+                      {"bitexact", e.bitexact < 0 ? json(nullptr) : json(e.bitexact == 1)},
+                      {"mismatch_upper_bound_95", or_null(e.upper95)},
+                      {"source", or_null(e.source)}};
+  s["fp32_vs_int8"] = {{"agreement", r.fi.available ? or_null(r.fi.agreement) : json(nullptr)},
+                       {"flipped", r.fi.available ? json(r.fi.flips.size()) : json(nullptr)},
+                       {"mcnemar_p", r.fi.available ? or_null(r.fi.mcnemar_p) : json(nullptr)}};
+  const ModelFacts &f = r.fp32_model, &q = r.int8_model;
+  const double compression =
+      f.file_bytes > 0 && q.file_bytes > 0 ? static_cast<double>(f.file_bytes) / static_cast<double>(q.file_bytes) : kNaN;
+  const double param_compression =
+      f.param_bytes > 0 && q.param_bytes > 0 ? static_cast<double>(f.param_bytes) / static_cast<double>(q.param_bytes) : kNaN;
+  s["model"] = {{"arch", or_null(f.arch.empty() ? str(r.pipeline.j, "arch") : f.arch)},
+                {"params", or_null(f.params)},
+                {"macs", or_null(f.macs)},
+                {"fp32_bytes", or_null(f.file_bytes)},
+                {"int8_bytes", or_null(q.file_bytes)},
+                {"compression", or_null(compression)},
+                {"fp32_param_bytes", or_null(f.param_bytes)},
+                {"int8_param_bytes", or_null(q.param_bytes)},
+                {"param_compression", or_null(param_compression)}};
+  const json &dev = at(r.device.j, "device");
+  const json &fp = r.footprint.j;
+  std::string target = str(dev, "target");
+  if (target.empty()) target = str(fp, "target");
+  const int64_t arena = inum(dev, "arena_bytes", inum(fp, "arena_bytes"));
+  const int64_t flash = inum(dev, "flash_bytes", inum(fp, "flash_bytes"));
+  s["device"] = {{"target", or_null(target)},
+                 {"port", or_null(str(dev, "port", str(r.pipeline.j, "device")))},
+                 {"instructions_per_inference", or_null(inum(dev, "instructions_per_inference"))},
+                 {"est_ms", at(dev, "est_ms").is_object() ? at(dev, "est_ms") : json(nullptr)},
+                 {"arena_bytes", or_null(arena)},
+                 {"flash_bytes", or_null(flash)}};
+  s["missing"] = r.missing;
+  s["problems"] = r.problems;
+  return s;
+}
+
+}  // namespace detail
+
+Report build_report(const std::string &run_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(run_dir, ec))
+    fail("run folder '" + run_dir + "' does not exist or is not a folder",
+         "pass the --out folder of 'qparity pipeline' as --run");
+  const RunData r = load_run(run_dir);
+  Report rep;
+  rep.html = render_html(r);
+  rep.summary = build_summary(r);
+  rep.verdict = r.eq.verdict;
+  rep.missing = r.missing;
+  rep.problems = r.problems;
+  return rep;
+}
+
+Written write_report(const std::string &run_dir, const std::string &out_html, bool force) {
+  std::error_code ec;
+  if (!fs::is_directory(run_dir, ec))
+    fail("run folder '" + run_dir + "' does not exist or is not a folder",
+         "pass the --out folder of 'qparity pipeline' as --run");
+  Written w;
+  w.html_path = out_html.empty() ? (fs::path(run_dir) / "report.html").string() : out_html;
+  w.summary_path = (fs::path(run_dir) / "summary.json").string();
+  const fs::path out_dir = fs::weakly_canonical(fs::absolute(w.html_path).parent_path(), ec);
+  const bool inside_run = !ec && out_dir == fs::weakly_canonical(fs::absolute(run_dir), ec);
+  if (fs::exists(w.html_path, ec) && !inside_run && !force)
+    fail("'" + w.html_path + "' already exists", "choose another --out, or pass --force to replace it");
+  if (fs::is_directory(w.html_path, ec)) fail("--out '" + w.html_path + "' is a folder", "name the .html file to write");
+  w.report = build_report(run_dir);
+  const auto parent = fs::path(w.html_path).parent_path();
+  if (!parent.empty()) fs::create_directories(parent, ec);
+  data::write_file_atomic(w.html_path, w.report.html.data(), w.report.html.size());
+  const std::string sj = w.report.summary.dump(2) + "\n";
+  data::write_file_atomic(w.summary_path, sj.data(), sj.size());
+  return w;
+}
+
+}  // namespace qp::report

@@ -1,0 +1,375 @@
+// Firmware generation and the emulated boards: the generated C against a checked-in golden file, the
+// memory planner's invariants, cross builds with -Werror for both emulated targets, the float/heap and
+// budget checks, bit-exact outputs on qemu-rv32 and qemu-xtensa (every layer, via TRACE CRCs), the
+// HELLO model-hash check, and the boot self-test.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "common/error.h"
+#include "data/synth.h"
+#include "device/client.h"
+#include "device/emulator.h"
+#include "device/qp_proto.h"
+#include "device/runner.h"
+#include "firmware/build.h"
+#include "firmware/codegen.h"
+#include "firmware/firmware.h"
+#include "model/onnx_io.h"
+#include "quant/qdq_onnx.h"
+#include "quant/qmodel.h"
+#include "test_util.h"
+
+using namespace qp;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_text(const fs::path &p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// A hand-built tiny INT8 model: conv 3x3 (3 -> 2, ReLU) on 4x4, max pool 2, flatten, dense 8 -> 3,
+// softmax. Its integers are fixed here, so its generated C is a stable golden file.
+quant::QModel tiny_model() {
+  using model::Op;
+  quant::QModel m;
+  m.classes = {"rock", "paper", "scissors"};
+  m.input = {3, 4, 4};
+  quant::QLayer conv;
+  conv.op = Op::Conv2D;
+  conv.activation = "relu";
+  conv.in = {3, 4, 4};
+  conv.out = {2, 4, 4};
+  conv.kernel = 3;
+  conv.pad_top = conv.pad_left = 1;
+  conv.input = {1.0 / 255.0, -128};
+  conv.output = {0.05f, -128};
+  for (int i = 0; i < 2 * 3 * 3 * 3; ++i) conv.weight.push_back(static_cast<int8_t>((i * 37) % 255 - 127));
+  conv.weight_scale = {0.004f, 0.003f};
+  conv.bias = {120, -340};
+  quant::derive_requantization(conv);
+  quant::QLayer pool;
+  pool.op = Op::MaxPool;
+  pool.in = conv.out;
+  pool.out = {2, 2, 2};
+  pool.kernel = pool.stride = 2;
+  pool.input = pool.output = conv.output;
+  quant::QLayer flat;
+  flat.op = Op::Flatten;
+  flat.in = pool.out;
+  flat.out = {8, 1, 1};
+  flat.input = flat.output = conv.output;
+  quant::QLayer dense;
+  dense.op = Op::Dense;
+  dense.in = flat.out;
+  dense.out = {3, 1, 1};
+  dense.input = conv.output;
+  dense.output = {0.1f, 3};
+  for (int i = 0; i < 24; ++i) dense.weight.push_back(static_cast<int8_t>((i * 53) % 200 - 100));
+  dense.weight_scale = {0.01f, 0.012f, 0.008f};
+  dense.bias = {-50, 75, 10};
+  quant::derive_requantization(dense);
+  quant::QLayer sm;
+  sm.op = Op::Softmax;
+  sm.in = sm.out = dense.out;
+  sm.input = dense.output;
+  sm.output = {1.0 / 256.0, -128};
+  quant::derive_requantization(sm);
+  m.layers = {conv, pool, flat, dense, sm};
+  return m;
+}
+
+const std::string kSha(64, 'a');
+
+bool have(const char *exe) { return std::system((std::string("command -v ") + exe + " >/dev/null 2>&1").c_str()) == 0; }
+
+// A quantized rps-cnn (random weights, calibrated on a small synthetic set), saved as QDQ ONNX.
+struct Int8Fixture {
+  test::TempDir dir;
+  std::string model_path, other_model_path;
+  data::Split test_split;
+  quant::QModelFile mf;
+  Int8Fixture() {
+    data::SynthOptions so;
+    so.out_dir = (dir / "d").string();
+    so.train = 30;
+    so.test = 8;
+    data::synth_dataset(so);
+    data::LoadOptions lo;
+    const auto train = data::load_split((dir / "d/train").string(), lo);
+    test_split = data::load_split((dir / "d/test").string(), lo);
+    auto g = model::graph_from_spec("rps-cnn", data::synth_class_names(), {3, 32, 32});
+    model::init_random(g, 11);
+    model::fold_for_inference(g);
+    quant::QuantOptions qo;
+    qo.calib_count = 30;
+    model_path = (dir / "int8.onnx").string();
+    quant::save_qdq_onnx(quant::quantize_graph(g, train, qo), model_path);
+    model::init_random(g, 12);
+    other_model_path = (dir / "other.onnx").string();
+    quant::save_qdq_onnx(quant::quantize_graph(g, train, qo), other_model_path);
+    mf = quant::load_qdq_onnx(model_path);
+  }
+};
+
+// Boots a firmware, checks HELLO, and compares every image's scores and every layer's CRC with the host.
+void expect_bit_exact_on(const std::string &target) {
+  if (!have(target == "qemu-rv32" ? "qemu-system-riscv32" : "qemu-system-xtensa"))
+    GTEST_SKIP() << "QEMU for " << target << " is not installed (scripts/install-deps.sh build installs it)";
+  Int8Fixture fx;
+  firmware::FirmwareOptions fo;
+  fo.model = fx.model_path;
+  fo.target = target;
+  fo.out = (fx.dir / "fw").string();
+  const auto fw = firmware::make_firmware(fo);
+  ASSERT_FALSE(fw.elf.empty());
+  EXPECT_TRUE(fw.footprint.float_symbols.empty());
+  EXPECT_GT(fw.footprint.weights_bytes, 89000u);  // rps-cnn's int8 weights + int32 biases/multipliers are in flash
+
+  device::EmulatorOptions eo;
+  eo.target = target;
+  eo.elf = fw.elf;
+  eo.workdir = (fx.dir / "logs").string();
+  eo.icount = false;
+  device::Emulator emu(eo);
+  device::Client client(emu.stream());
+  const auto hello = client.wait_ready(60000);
+  EXPECT_EQ(hello.model_hash, fx.mf.sha256);
+  EXPECT_EQ(hello.target, target);
+  EXPECT_EQ(hello.layers, static_cast<int>(fx.mf.model.layers.size()));
+  EXPECT_EQ(hello.arena_bytes, fw.plan.arena_bytes);
+
+  quant::Int8Engine engine(fx.mf.model, quant::Backend::Reference);
+  const size_t bytes = 32 * 32 * 3;
+  int images = 0;
+  for (size_t i = 0; i < fx.test_split.samples.size(); ++i) {
+    std::vector<uint8_t> rgb(fx.test_split.image(i), fx.test_split.image(i) + bytes);
+    std::vector<std::vector<int8_t>> trace;
+    const auto host = engine.run(rgb.data(), &trace);
+    const auto dev = client.infer(rgb);
+    ASSERT_EQ(dev.scores, host) << "image " << i;
+    EXPECT_EQ(dev.pred, static_cast<int>(std::max_element(host.begin(), host.end()) - host.begin()));
+    const auto t = client.trace(rgb);
+    ASSERT_EQ(t.crc.size(), trace.size());
+    for (size_t k = 0; k < trace.size(); ++k) {
+      EXPECT_EQ(t.size[k], trace[k].size()) << "layer " << k;
+      EXPECT_EQ(t.crc[k], qp_proto_crc32(0, reinterpret_cast<const uint8_t *>(trace[k].data()), static_cast<uint32_t>(trace[k].size())))
+          << "image " << i << " layer " << k;
+    }
+    ++images;
+  }
+  // Random pixels as well: the whole input range.
+  for (uint64_t s = 0; s < 12; ++s) {
+    const auto img = test::random_image(32, 32, 100 + s);
+    const auto host = engine.run(img.pixels.data());
+    EXPECT_EQ(client.infer(img.pixels).scores, host);
+    ++images;
+  }
+  EXPECT_GE(images, 20);
+  // One layer's full output, fetched in chunks.
+  std::vector<uint8_t> rgb(fx.test_split.image(0), fx.test_split.image(0) + bytes);
+  std::vector<std::vector<int8_t>> trace;
+  engine.run(rgb.data(), &trace);
+  EXPECT_EQ(client.layer_output(rgb, 0, static_cast<uint32_t>(trace[0].size())), trace[0]);
+}
+
+}  // namespace
+
+TEST(Firmware, GeneratedModelMatchesGoldenFile) {
+  const auto files = firmware::generate_model_package(tiny_model(), kSha, {});
+  const fs::path golden = fs::path(QP_SOURCE_DIR) / "tests/golden";
+  for (const char *name : {"qp_model.h", "qp_model.c"}) {
+    const std::string got = files.at(name);
+    // Version-independent: the provenance line names the generator version.
+    const std::string norm = std::regex_replace(got, std::regex("qparity [0-9.]+ "), "qparity X ");
+    if (std::getenv("QP_UPDATE_GOLDEN")) {
+      std::ofstream(golden / (std::string("tiny_") + name), std::ios::binary) << norm;
+      continue;
+    }
+    EXPECT_EQ(norm, read_text(golden / (std::string("tiny_") + name)))
+        << name << " differs from tests/golden/tiny_" << name << " (if the change is intended: QP_UPDATE_GOLDEN=1 core_tests)";
+  }
+}
+
+TEST(Firmware, GenerationIsDeterministicAndMarksProvenance) {
+  Int8Fixture fx;
+  const auto t = firmware::find_target("esp32s3");
+  const auto a = firmware::generate_project(t, fx.mf.model, fx.mf.sha256, {});
+  const auto b = firmware::generate_project(t, fx.mf.model, fx.mf.sha256, {});
+  EXPECT_EQ(a, b);
+  for (const char *f : {"CMakeLists.txt", "main/CMakeLists.txt", "sdkconfig.defaults", "README.md", "main/qp_model.c",
+                        "main/qp_conv_s8.c", "main/qp_app.c", "main/qp_bsp_esp_idf.c", "arduino/qparity/qparity.ino"}) {
+    ASSERT_TRUE(a.count(f)) << f;
+    EXPECT_NE(a.at(f).find(fx.mf.sha256), std::string::npos) << f << " lacks the provenance line";
+  }
+  EXPECT_NE(a.at("sdkconfig.defaults").find("CONFIG_IDF_TARGET=\"esp32s3\""), std::string::npos);
+  EXPECT_THROW(firmware::find_target("esp8266"), Error);
+  // No float anywhere in the generated model.
+  const std::regex fl("\\b(float|double)\\b");
+  EXPECT_FALSE(std::regex_search(a.at("main/qp_model.c"), fl));
+}
+
+TEST(Firmware, MemoryPlanNeverOverlapsLiveTensors) {
+  for (const char *arch : {"rps-cnn", "rps-mobile"}) {
+    auto g = model::graph_from_spec(arch, {"a", "b", "c"}, {3, 32, 32});
+    model::init_random(g, 3);
+    model::fold_for_inference(g);
+    test::TempDir dir;
+    data::SynthOptions so;
+    so.out_dir = (dir / "d").string();
+    so.train = 6;
+    so.test = 3;
+    data::synth_dataset(so);
+    data::LoadOptions lo;
+    const auto split = data::load_split((dir / "d/train").string(), lo);
+    quant::QuantOptions qo;
+    qo.calib_count = 6;
+    const auto m = quant::quantize_graph(g, split, qo);
+    const auto p = firmware::plan_memory(m);
+    // Layer k reads tensor in(k) and writes tensor out(k): the two never overlap, and every tensor fits.
+    int cur = 0;
+    size_t max_pair = 0;
+    for (size_t k = 0; k < m.layers.size(); ++k) {
+      const int out = p.layer_tensor[k];
+      if (out != cur) {
+        const auto a0 = p.tensor_offset[static_cast<size_t>(cur)], a1 = a0 + p.tensor_bytes[static_cast<size_t>(cur)];
+        const auto b0 = p.tensor_offset[static_cast<size_t>(out)], b1 = b0 + p.tensor_bytes[static_cast<size_t>(out)];
+        EXPECT_TRUE(a1 <= b0 || b1 <= a0) << arch << " layer " << k;
+        max_pair = std::max<size_t>(max_pair, p.tensor_bytes[static_cast<size_t>(cur)] + p.tensor_bytes[static_cast<size_t>(out)]);
+      }
+      EXPECT_LE(p.tensor_offset[static_cast<size_t>(out)] + p.tensor_bytes[static_cast<size_t>(out)], p.arena_bytes);
+      cur = out;
+    }
+    EXPECT_GE(p.arena_bytes, max_pair);
+    EXPECT_LT(p.arena_bytes, p.naive_bytes);
+    if (std::string(arch) == "rps-cnn") {
+      EXPECT_LE(p.arena_bytes, 20u * 1024u);  // the issue's arena target
+    }
+  }
+}
+
+TEST(Firmware, RefusesToOverwriteAUsersFolder) {
+  test::TempDir dir;
+  fs::create_directories(dir / "mine");
+  std::ofstream(dir / "mine/notes.txt") << "keep";
+  const auto files = firmware::generate_model_package(tiny_model(), kSha, {});
+  EXPECT_THROW(firmware::write_project(files, (dir / "mine").string(), true), Error);
+  EXPECT_EQ(read_text(dir / "mine/notes.txt"), "keep");
+  firmware::write_project(files, (dir / "fw").string(), false);
+  EXPECT_THROW(firmware::write_project(files, (dir / "fw").string(), false), Error);  // exists: needs force
+  firmware::write_project(files, (dir / "fw").string(), true);
+  EXPECT_TRUE(fs::exists(dir / "fw/qp_model.c"));
+}
+
+TEST(FirmwareBuild, QemuRv32IsBitExactToTheHost) { expect_bit_exact_on("qemu-rv32"); }
+
+TEST(FirmwareBuild, QemuXtensaIsBitExactToTheHost) { expect_bit_exact_on("qemu-xtensa"); }
+
+TEST(FirmwareBuild, FloatHeapAndBudgetChecksFailTheBuild) {
+  if (!have("riscv64-unknown-elf-gcc") || !have("xtensa-lx106-elf-gcc")) GTEST_SKIP() << "cross compilers not installed";
+  Int8Fixture fx;
+  for (const std::string target : {"qemu-rv32", "qemu-xtensa"}) {
+    firmware::FirmwareOptions fo;
+    fo.model = fx.model_path;
+    fo.target = target;
+    fo.out = (fx.dir / ("fw-" + target)).string();
+    fo.build = false;
+    firmware::make_firmware(fo);
+    // A source that uses float (kept by the linker) must fail the link with the integer-only message.
+    std::ofstream(fs::path(fo.out) / "bad_float.c") << "float qp_bad_float(float a, float b);\n"
+                                                        "float qp_bad_float(float a, float b) { return a / b + 1.5f; }\n";
+    try {
+      firmware::build_firmware(fo.out, "EXTRA_LDFLAGS=-Wl,--undefined=qp_bad_float");
+      ADD_FAILURE() << target << ": a float-using firmware linked";
+    } catch (const Error &e) {
+      EXPECT_NE(std::string(e.what()).find("integer-only"), std::string::npos) << e.what();
+    }
+    fs::remove(fs::path(fo.out) / "bad_float.c");
+    // A heap allocator must fail too.
+    std::ofstream(fs::path(fo.out) / "bad_heap.c") << "#include <stdlib.h>\nvoid *qp_bad_heap(void);\n"
+                                                       "void *qp_bad_heap(void) { return malloc(16); }\n";
+    try {
+      firmware::build_firmware(fo.out, "EXTRA_LDFLAGS=-Wl,--undefined=qp_bad_heap");
+      ADD_FAILURE() << target << ": a heap-using firmware linked";
+    } catch (const Error &e) {
+      EXPECT_NE(std::string(e.what()).find("heap"), std::string::npos) << e.what();
+    }
+    fs::remove(fs::path(fo.out) / "bad_heap.c");
+    // A RAM budget below the arena must fail the link.
+    try {
+      firmware::build_firmware(fo.out, "RAM_SIZE=16K");
+      ADD_FAILURE() << target << ": a firmware over its RAM budget linked";
+    } catch (const Error &e) {
+      EXPECT_NE(std::string(e.what()).find("budget"), std::string::npos) << e.what();
+    }
+    // And the clean build passes.
+    EXPECT_NO_THROW(firmware::build_firmware(fo.out, "RAM_SIZE=320K"));
+  }
+}
+
+TEST(FirmwareBuild, DeviceRunRejectsFirmwareOfAnotherModel) {
+  if (!have("qemu-system-riscv32")) GTEST_SKIP() << "qemu-system-riscv32 not installed";
+  Int8Fixture fx;
+  firmware::FirmwareOptions fo;
+  fo.model = fx.other_model_path;
+  fo.target = "qemu-rv32";
+  fo.out = (fx.dir / "fw-other").string();
+  const auto fw = firmware::make_firmware(fo);
+  device::RunOptions ro;
+  ro.model = fx.model_path;
+  ro.data = (fx.dir / "d/test").string();
+  ro.port = "qemu-rv32";
+  ro.subset = "3";
+  ro.out = (fx.dir / "device.json").string();
+  ro.firmware_elf = fw.elf;
+  ro.icount = false;
+  ro.quiet = true;
+  try {
+    device::run_device(ro);
+    ADD_FAILURE() << "a device running another model was accepted";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("runs a different model"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(ro.out));
+}
+
+TEST(FirmwareBuild, SelfTestPrintsTheSeedsLogLines) {
+  if (!have("qemu-system-riscv32")) GTEST_SKIP() << "qemu-system-riscv32 not installed";
+  Int8Fixture fx;
+  firmware::FirmwareOptions fo;
+  fo.model = fx.model_path;
+  fo.target = "qemu-rv32";
+  fo.out = (fx.dir / "fw").string();
+  fo.subset_from = (fx.dir / "d/test").string();
+  fo.subset = "6";
+  const auto fw = firmware::make_firmware(fo);
+  EXPECT_EQ(fw.subset_images, 6u);
+  device::EmulatorOptions eo;
+  eo.target = "qemu-rv32";
+  eo.elf = fw.elf;
+  eo.workdir = (fx.dir / "logs").string();
+  eo.icount = true;
+  device::Emulator emu(eo);
+  device::Client client(emu.stream());
+  client.wait_ready(60000);  // READY comes after the self-test
+  // Under -icount the cycle counter counts instructions: exact and repeatable.
+  std::vector<uint8_t> rgb(fx.test_split.image(0), fx.test_split.image(0) + 32 * 32 * 3);
+  const auto first = client.infer(rgb), second = client.infer(rgb);
+  EXPECT_GT(first.cycles, 1000000u);
+  EXPECT_EQ(first.cycles, second.cycles);
+  EXPECT_EQ(first.micros, static_cast<uint32_t>(first.cycles / 160));
+  const std::string log = read_text(emu.console_log());
+  const std::regex line(R"(Image ([1-6])/6 \| True: (rock|paper|scissors) \| Pred: (rock|paper|scissors) \| Conf: 0\.[0-9]{4} \| Time: [0-9]+\.[0-9]{2}ms (✓|✗))");
+  int lines = 0;
+  for (std::sregex_iterator it(log.begin(), log.end(), line), end; it != end; ++it) {
+    ++lines;
+    EXPECT_EQ((*it)[2] == (*it)[3], (*it)[4] == "✓") << it->str();
+  }
+  EXPECT_EQ(lines, 6) << log;
+  EXPECT_NE(log.find("Accuracy: "), std::string::npos) << log;
+}

@@ -1,0 +1,278 @@
+// Quantization inspection: SQNR, clipping and saturation react to the scales as they should, the
+// sensitivity simulation tracks the real INT8 engine, margins account for every image, and models
+// that do not belong together are refused.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "data/synth.h"
+#include "inspect/inspect.h"
+#include "model/onnx_io.h"
+#include "quant/qdq_onnx.h"
+#include "quant/qmodel.h"
+#include "test_util.h"
+
+using namespace qp;
+
+namespace {
+
+// A small CNN (conv, pools, Flatten of a map -> Dense, so the CHW/HWC mapping matters), random
+// weights, quantized with min/max calibration on every image that is later inspected.
+const char *kSmallCnn = "conv3x3(8) relu maxpool2 conv3x3(16) relu maxpool2 flatten dense(32) relu dense(K) softmax";
+
+struct Fixture {
+  test::TempDir dir;
+  data::Split split;
+  model::Graph graph;
+  quant::QModel q;
+  explicit Fixture(const std::string &arch, uint64_t seed = 7) {
+    data::SynthOptions so;
+    so.out_dir = (dir / "d").string();
+    so.train = 45;
+    so.test = 3;
+    data::synth_dataset(so);
+    split = data::load_split((dir / "d/train").string(), {});
+    graph = model::graph_from_spec(arch, data::synth_class_names());
+    model::init_random(graph, seed);
+    quant::QuantOptions opt;
+    opt.calib_count = static_cast<int>(split.samples.size());  // the calibrated ranges cover the data
+    q = quant::quantize_graph(graph, split, opt);
+  }
+};
+
+const Fixture &small_cnn() {
+  static const Fixture f(kSmallCnn);
+  return f;
+}
+
+// Gives INT8 layer k new output parameters and keeps the model consistent: the pools/flatten after it
+// carry them, and the next conv/dense/softmax takes them as its input (its int32 biases rescaled).
+void set_output_params(quant::QModel &q, size_t k, const quant::QParams &p) {
+  q.layers[k].output = p;
+  quant::derive_requantization(q.layers[k]);
+  for (size_t j = k + 1; j < q.layers.size(); ++j) {
+    auto &l = q.layers[j];
+    const double old_scale = l.input.scale;
+    l.input = p;
+    if (l.op == model::Op::MaxPool || l.op == model::Op::AvgPool || l.op == model::Op::GlobalAvgPool ||
+        l.op == model::Op::Flatten) {
+      l.output = p;
+      continue;
+    }
+    for (auto &b : l.bias) b = static_cast<int32_t>(std::lround(b * old_scale / p.scale));
+    quant::derive_requantization(l);
+    break;
+  }
+}
+
+const inspect::LayerStats &first_conv(const inspect::Inspection &r) {
+  for (const auto &l : r.layers)
+    if (l.op == model::Op::Conv2D) return l;
+  throw std::runtime_error("no conv layer");
+}
+
+}  // namespace
+
+TEST(InspectSqnr, KnownVectors) {
+  // signal 1 + 4 + 9 = 14, noise 0.1^2 = 0.01: 10 log10(1400) = 31.461 dB.
+  EXPECT_NEAR(inspect::sqnr_db({1, 2, 3}, {1, 2, 3.1f}), 31.461, 1e-3);
+  // Half the amplitude everywhere: noise = signal / 4, 6.02 dB.
+  EXPECT_NEAR(inspect::sqnr_db({2, -4, 8}, {1, -2, 4}), 10 * std::log10(4.0), 1e-9);
+  EXPECT_NEAR(inspect::sqnr_db(100.0, 1.0), 20.0, 1e-12);
+  EXPECT_TRUE(std::isinf(inspect::sqnr_db({1, 2}, {1, 2})));
+  EXPECT_GT(inspect::sqnr_db({1, 2}, {1, 2}), 0);
+  EXPECT_TRUE(std::isnan(inspect::sqnr_db(0.0, 0.0)));
+  EXPECT_THROW(inspect::sqnr_db({1, 2}, {1}), Error);
+}
+
+TEST(Inspect, RealQuantizationHasHighSqnrAndNoClipping) {
+  const auto &f = small_cnn();
+  const auto r = inspect::inspect_models(f.graph, f.q, f.split, {});
+  ASSERT_EQ(r.layers.size(), f.q.layers.size());
+  EXPECT_EQ(r.n_images, f.split.samples.size());
+  for (const auto &l : r.layers) {
+    EXPECT_GT(l.sqnr_db(), 20.0) << l.name;
+    EXPECT_EQ(l.clipped, 0) << l.name << ": the calibration saw every inspected image";
+    EXPECT_LE(l.observed_hi, l.calibrated_hi + l.output.scale / 2) << l.name;
+    EXPECT_GE(l.observed_lo, l.calibrated_lo - l.output.scale / 2) << l.name;
+    EXPECT_EQ(l.values, static_cast<int64_t>(r.n_images) * f.q.layers[static_cast<size_t>(l.index)].out.size());
+    if (l.activation == "relu") {
+      EXPECT_EQ(l.output.zero_point, -128);
+      EXPECT_FALSE(l.count_low_saturation) << "for a ReLU output -128 is the real 0, not a clip";
+      EXPECT_DOUBLE_EQ(l.calibrated_lo, 0.0);
+    }
+    if (l.weighted) {
+      ASSERT_EQ(l.weight_range.size(), static_cast<size_t>(f.q.layers[static_cast<size_t>(l.index)].out.c));
+      for (const auto &[lo, hi] : l.weight_range) {
+        EXPECT_LE(lo, hi);
+        // Symmetric per-channel weights: the channel's largest |w| is 127 steps.
+        EXPECT_LE(std::max(-lo, hi), 127 * l.weight_scale_max * (1 + 1e-9));
+      }
+      EXPECT_LE(l.weight_scale_min, l.weight_scale_max);
+    }
+  }
+}
+
+TEST(Inspect, CoarseScaleLowersSqnrAndShrunkRangeClips) {
+  const auto &f = small_cnn();
+  const auto base = inspect::inspect_models(f.graph, f.q, f.split, {});
+  const auto &b = first_conv(base);
+  ASSERT_EQ(b.clipped, 0);
+
+  quant::QModel coarse = f.q;
+  set_output_params(coarse, static_cast<size_t>(b.index), {b.output.scale * 16, b.output.zero_point});
+  const auto rc = inspect::inspect_models(f.graph, coarse, f.split, {});
+  const auto &c = first_conv(rc);
+  // A 16x coarser step has 256x the rounding noise power: about 24 dB less.
+  EXPECT_LT(c.sqnr_db(), b.sqnr_db() - 12.0);
+  EXPECT_EQ(c.clipped, 0);  // the range only grew
+
+  quant::QModel shrunk = f.q;
+  set_output_params(shrunk, static_cast<size_t>(b.index), {b.output.scale / 4, b.output.zero_point});
+  const auto rs = inspect::inspect_models(f.graph, shrunk, f.split, {});
+  const auto &s = first_conv(rs);
+  EXPECT_GT(s.clipped_share(), 0.0);
+  EXPECT_GT(s.saturated_share(), 0.0);
+  EXPECT_GT(s.saturated_share(), b.saturated_share());
+  EXPECT_NEAR(s.calibrated_hi, b.calibrated_hi / 4, 1e-6);
+  EXPECT_DOUBLE_EQ(s.observed_hi, b.observed_hi);  // the FP32 side does not change
+  EXPECT_LT(s.sqnr_db(), b.sqnr_db());
+}
+
+TEST(Inspect, SensitivityAndSimulationTrackTheEngine) {
+  const auto &f = small_cnn();
+  const auto r = inspect::inspect_models(f.graph, f.q, f.split, {});
+  ASSERT_EQ(r.sensitivity.size(), 4u);  // conv, conv, dense, dense
+  for (const auto &s : r.sensitivity) {
+    EXPECT_GE(s.agreement, 0.0);
+    EXPECT_LE(s.agreement, 1.0);
+    EXPECT_EQ(s.flipped, static_cast<int>(std::lround((1.0 - s.agreement) * static_cast<double>(r.n_images))));
+    EXPECT_TRUE(r.layers[static_cast<size_t>(s.layer)].weighted);
+    EXPECT_EQ(s.name, r.layers[static_cast<size_t>(s.layer)].name);
+  }
+  EXPECT_GE(r.int8_agreement, 0.0);
+  EXPECT_LE(r.int8_agreement, 1.0);
+  // The float simulation of the whole INT8 model decides like the integer engine on (nearly) every image.
+  EXPECT_NEAR(r.simulated_all_agreement, r.int8_agreement, 0.1);
+  EXPECT_GE(r.simulated_all_vs_int8, 0.9);
+  // ... and its output is close to the engine's (differences: rounding inside the integer kernels).
+  EXPECT_GT(r.simulated_all_output_sqnr_db, 30.0);
+
+  // A layer whose output step is larger than its whole FP32 range (every output rounds to 0, the logits
+  // collapse to the biases) costs decisions when quantized alone; the other layers do not change.
+  quant::QModel coarse = f.q;
+  const auto &l1 = r.layers[static_cast<size_t>(r.sensitivity[2].layer)];  // the first dense layer
+  ASSERT_EQ(l1.op, model::Op::Dense);
+  set_output_params(coarse, static_cast<size_t>(l1.index), {l1.observed_hi * 4, l1.output.zero_point});
+  const auto rc = inspect::inspect_models(f.graph, coarse, f.split, {});
+  EXPECT_LT(rc.sensitivity[2].agreement, r.sensitivity[2].agreement);
+  EXPECT_GT(rc.sensitivity[2].flipped, 0);
+  EXPECT_EQ(rc.sensitivity[0].flipped, r.sensitivity[0].flipped);
+}
+
+TEST(Inspect, MarginsAccountForEveryImage) {
+  const auto &f = small_cnn();
+  inspect::InspectOptions opt;
+  opt.closest = 10;
+  const auto r = inspect::inspect_models(f.graph, f.q, f.split, opt);
+  int total = 0, prev = -1;
+  for (const auto &[m, c] : r.margin_histogram) {
+    EXPECT_GT(m, prev);  // ascending, each margin once
+    EXPECT_GT(c, 0);
+    EXPECT_GE(m, 0);
+    EXPECT_LE(m, 255);
+    prev = m;
+    total += c;
+  }
+  EXPECT_EQ(total, static_cast<int>(r.n_images));
+  ASSERT_EQ(r.closest.size(), 10u);
+  EXPECT_EQ(r.closest.front().margin, r.margin_histogram.front().first);
+  for (size_t i = 1; i < r.closest.size(); ++i) EXPECT_LE(r.closest[i - 1].margin, r.closest[i].margin);
+  for (const auto &c : r.closest) {
+    EXPECT_FALSE(c.file.empty());
+    EXPECT_GE(c.label, 0);
+    EXPECT_GE(c.int8_pred, 0);
+    EXPECT_GE(c.fp32_pred, 0);
+  }
+}
+
+TEST(Inspect, MobileNetMapsDepthwiseRelu6AndGap) {
+  const Fixture f("rps-mobile");
+  const auto r = inspect::inspect_models(f.graph, f.q, f.split, {});
+  int relu6 = 0;
+  for (const auto &l : r.layers) {
+    EXPECT_GT(l.sqnr_db(), 15.0) << l.name;
+    EXPECT_EQ(l.clipped, 0) << l.name;
+    relu6 += l.activation == "relu6";
+  }
+  EXPECT_GT(relu6, 0);
+  EXPECT_GE(r.simulated_all_vs_int8, 0.9);
+  EXPECT_GT(r.simulated_all_output_sqnr_db, 25.0);
+}
+
+TEST(Inspect, SameResultForAnyThreadCountAndJsonHasTheReportKeys) {
+  const auto &f = small_cnn();
+  inspect::InspectOptions one, two;
+  one.threads = 1;
+  two.threads = 2;
+  auto ja = inspect::inspection_json(inspect::inspect_models(f.graph, f.q, f.split, one));
+  auto jb = inspect::inspection_json(inspect::inspect_models(f.graph, f.q, f.split, two));
+  ja.erase("seconds");
+  jb.erase("seconds");
+  EXPECT_EQ(ja, jb);
+  for (const char *k : {"fp32_model", "int8_model", "data", "n_images", "layers", "sensitivity", "simulated_all_agreement",
+                        "int8_agreement", "margins"})
+    EXPECT_TRUE(ja.contains(k)) << k;
+  const auto &conv = ja["layers"][0];
+  for (const char *k :
+       {"index", "name", "op", "fp32_index", "activation", "input", "output", "weight_scale", "weight_range_per_channel",
+        "calibrated_range", "observed_range", "clipped_share", "saturated_share", "sqnr_db"})
+    EXPECT_TRUE(conv.contains(k)) << k;
+  EXPECT_TRUE(conv["sqnr_db"].is_number());
+  EXPECT_FALSE(ja["layers"][1].contains("weight_scale"));  // a pool
+  EXPECT_TRUE(ja["margins"]["histogram"][0].contains("count"));
+  EXPECT_TRUE(ja["margins"]["closest"][0].contains("fp32_pred"));
+
+  // An exact layer (identical outputs) has an infinite SQNR, written as null.
+  inspect::Inspection exact;
+  exact.layers.resize(1);
+  exact.layers[0].signal = 4;
+  exact.layers[0].noise = 0;
+  const auto je = inspect::inspection_json(exact);
+  EXPECT_TRUE(je["layers"][0]["sqnr_db"].is_null());
+  EXPECT_TRUE(je["layers"][0]["sqnr_exact"].get<bool>());
+  EXPECT_NE(inspect::format_inspection_table(exact).find("inf"), std::string::npos);
+}
+
+TEST(Inspect, RefusesModelsThatDoNotBelongTogether) {
+  const auto &f = small_cnn();
+  // Another architecture: the INT8 layers do not map onto it.
+  model::Graph other = model::graph_from_spec("conv3x3(4) relu maxpool2 flatten dense(K) softmax", data::synth_class_names());
+  model::init_random(other, 1);
+  try {
+    inspect::inspect_models(other, f.q, f.split, {});
+    FAIL() << "expected a mapping error";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("does not match FP32 layer"), std::string::npos) << e.what();
+  }
+  // The file-level check: the INT8 file records the sha256 of a different FP32 file.
+  test::TempDir dir;
+  const std::string a = (dir / "a.onnx").string(), b = (dir / "b.onnx").string(), q = (dir / "q.onnx").string();
+  model::save_onnx(f.graph, a);
+  model::Graph g2 = f.graph;
+  model::init_random(g2, 99);
+  model::save_onnx(g2, b);
+  const auto fa = model::load_onnx(a), fb = model::load_onnx(b);
+  quant::save_qdq_onnx(f.q, q, {{"qparity.quant.fp32_model_sha256", fa.sha256}});
+  const auto qf = quant::load_qdq_onnx(q);
+  EXPECT_NO_THROW(inspect::check_provenance(fa, qf));
+  try {
+    inspect::check_provenance(fb, qf);
+    FAIL() << "expected a provenance error";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("was not quantized from"), std::string::npos) << e.what();
+  }
+}

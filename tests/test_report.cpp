@@ -1,0 +1,268 @@
+// qparity report: the HTML page and summary.json from small synthetic run folders.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/sha256.h"
+#include "data/image_io.h"
+#include "report/report.h"
+#include "test_util.h"
+
+namespace qp {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+void write_text(const fs::path &p, const std::string &s) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << s;
+}
+
+std::string read_text(const fs::path &p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Every heat-map table of the page as a matrix of its cell counts (the row totals left out).
+std::vector<std::vector<std::vector<long>>> heat_tables(const std::string &html) {
+  std::vector<std::vector<std::vector<long>>> out;
+  const std::regex table("<table class=\"heat\">([\\s\\S]*?)</table>"), row("<tr><th>[\\s\\S]*?</tr>"),
+      cell("<td style=\"[^\"]*\">([0-9,]+)</td>");
+  for (std::sregex_iterator t(html.begin(), html.end(), table), end; t != end; ++t) {
+    const std::string body = (*t)[1];
+    std::vector<std::vector<long>> m;
+    for (std::sregex_iterator r(body.begin(), body.end(), row); r != end; ++r) {
+      const std::string rs = r->str();
+      std::vector<long> cells;
+      for (std::sregex_iterator c(rs.begin(), rs.end(), cell); c != end; ++c) {
+        std::string v = (*c)[1];
+        v.erase(std::remove(v.begin(), v.end(), ','), v.end());
+        cells.push_back(std::stol(v));
+      }
+      m.push_back(cells);
+    }
+    out.push_back(m);
+  }
+  return out;
+}
+
+// A run folder with 6 test images (one named a<b>&.png), FP32 and INT8 host results, a 4-image
+// device subset, and (optionally) verify's verdict.
+struct FakeRun {
+  test::TempDir tmp;
+  fs::path run;
+  std::vector<std::string> files, shas;
+  std::vector<int> labels{0, 0, 1, 1, 2, 2}, int8_pred{0, 1, 1, 1, 2, 0}, fp32_pred{0, 1, 1, 2, 2, 0};
+  json int8, fp32, device, verdict;
+
+  explicit FakeRun(bool device_flip = false) {
+    run = tmp / "run";
+    fs::create_directories(run);
+    const std::vector<std::string> names{"rock/r0.png",  "rock/a<b>&.png",  "paper/p0.png",
+                                         "paper/p1.png", "scissors/s0.png", "scissors/s1.png"};
+    for (size_t i = 0; i < names.size(); ++i) {
+      const fs::path p = tmp / "imgs" / names[i];
+      fs::create_directories(p.parent_path());
+      data::write_png(p.string(), test::random_image(32, 32, 10 + i));
+      files.push_back(p.string());
+      shas.push_back(sha256_file_hex(p.string()));
+    }
+    int8 = results("int8", int8_pred, true);
+    fp32 = results("fp32", fp32_pred, false);
+    // Device subset: images 1, 2, 4, 5; host preds 1, 1, 2, 0.
+    device = results("int8", int8_pred, true);
+    json imgs = json::array();
+    for (size_t i : {1, 2, 4, 5}) {
+      json im = int8["images"][i];
+      im["cycles"] = 1000000 + i;
+      im["micros"] = 39680.0;
+      if (device_flip && i == 2) {
+        im["pred"] = 0;
+        im["scores"] = json::array({100, -120, -128});
+      }
+      imgs.push_back(im);
+    }
+    device["images"] = imgs;
+    device["n"] = 4;
+    device["platform"] = "device";
+    device["device"] = {{"target", "esp32-c3"},
+                        {"port", "qemu-rv32"},
+                        {"instructions_per_inference", 6000000},
+                        {"est_ms", {{"160", 37.5}, {"240", 25.0}}},
+                        {"arena_bytes", 24576},
+                        {"flash_bytes", 180000}};
+    verdict = {{"verdict", "EQUIVALENT"},
+               {"bitexact", true},
+               {"n", 4},
+               {"decision_matches", 4},
+               {"bitexact_outputs", 4},
+               {"mismatch_upper_bound_95", 0.527},
+               {"host_subset_confusion", {{0, 1, 0}, {0, 1, 0}, {1, 0, 1}}},
+               {"device_confusion", {{0, 1, 0}, {0, 1, 0}, {1, 0, 1}}}};
+  }
+
+  json results(const std::string &precision, const std::vector<int> &pred, bool int8_scores) {
+    json j = {{"model", precision + ".onnx"}, {"precision", precision}, {"classes", {"rock", "paper", "scissors"}}};
+    json imgs = json::array();
+    std::vector<std::vector<int>> cm(3, std::vector<int>(3, 0));
+    int correct = 0;
+    for (size_t i = 0; i < files.size(); ++i) {
+      json s = int8_scores ? json::array({-128, -128, -128}) : json::array({0.1, 0.1, 0.1});
+      s[static_cast<size_t>(pred[i])] = int8_scores ? json(127) : json(0.8);
+      imgs.push_back(
+          {{"file", files[i]}, {"sha256", shas[i]}, {"label", labels[i]}, {"pred", pred[i]}, {"scores", s}, {"conf", 0.99}});
+      ++cm[static_cast<size_t>(labels[i])][static_cast<size_t>(pred[i])];
+      correct += labels[i] == pred[i];
+    }
+    j["images"] = imgs;
+    j["confusion"] = cm;
+    j["n"] = files.size();
+    j["accuracy"] = static_cast<double>(correct) / static_cast<double>(files.size());
+    j["accuracy_ci95"] = {0.3, 0.9};
+    return j;
+  }
+
+  void write(bool with_verdict = true) {
+    write_text(run / "int8-host-results.json", int8.dump());
+    write_text(run / "fp32-results.json", fp32.dump());
+    write_text(run / "device.json", device.dump());
+    if (with_verdict) write_text(run / "verdict.json", verdict.dump());
+    write_text(run / "pipeline.json", json{{"version", "0.0-test"},
+                                           {"command", "qparity pipeline --synth --out run"},
+                                           {"seed", 7},
+                                           {"started", "2025-01-01T00:00:00Z"},
+                                           {"stages", {{{"name", "train"}, {"seconds", 3.5}, {"skipped", false}}}}}
+                                          .dump());
+  }
+};
+
+TEST(Report, FullRunShowsVerdictMatricesAndEscapedNames) {
+  FakeRun f;
+  f.write();
+  const auto r = report::build_report(f.run.string());
+  EXPECT_EQ(r.verdict, "EQUIVALENT");
+  EXPECT_NE(r.html.find("<div class=\"vbig\">EQUIVALENT</div>"), std::string::npos);
+  const auto tables = heat_tables(r.html);
+  ASSERT_GE(tables.size(), 3u);
+  // Full test set on the host (from int8 preds), the subset on the host and on the device.
+  EXPECT_EQ(tables[0], (std::vector<std::vector<long>>{{1, 1, 0}, {0, 2, 0}, {1, 0, 1}}));
+  EXPECT_EQ(tables[1], (std::vector<std::vector<long>>{{0, 1, 0}, {0, 1, 0}, {1, 0, 1}}));
+  EXPECT_EQ(tables[2], tables[1]);
+  EXPECT_NE(r.html.find("a&lt;b&gt;&amp;.png"), std::string::npos);
+  EXPECT_EQ(r.html.find("a<b>"), std::string::npos);
+  EXPECT_NE(r.html.find("data:image/png;base64,"), std::string::npos);
+  for (const char *bad : {"http://", "https://", "<script", "<link", "src=\"//", "url("})
+    EXPECT_EQ(r.html.find(bad), std::string::npos) << bad;
+  // The device log lists every subset image; FP32 vs INT8 finds the one flip (image 3).
+  EXPECT_NE(r.html.find("4/4</td>"), std::string::npos);
+  EXPECT_NE(r.html.find("<b>5 of 6</b>"), std::string::npos);
+  EXPECT_NE(r.html.find("qparity pipeline --synth --out run"), std::string::npos);
+}
+
+TEST(Report, SummaryJsonHasEveryKey) {
+  FakeRun f;
+  f.write();
+  const auto w = report::write_report(f.run.string());
+  const json s = json::parse(read_text(w.summary_path));
+  const std::map<std::string, std::vector<std::string>> keys = {
+      {"dataset", {"classes", "train", "test"}},
+      {"fp32", {"accuracy", "confusion"}},
+      {"int8_host", {"accuracy", "confusion"}},
+      {"subset", {"n", "host_confusion", "device_confusion"}},
+      {"equivalence", {"verdict", "decision_matches", "bitexact_outputs", "mismatch_upper_bound_95"}},
+      {"model", {"params", "macs", "fp32_bytes", "int8_bytes", "compression"}},
+      {"device", {"target", "instructions_per_inference", "est_ms", "arena_bytes", "flash_bytes"}}};
+  for (const auto &[group, names] : keys) {
+    ASSERT_TRUE(s.contains(group)) << group;
+    for (const auto &k : names) EXPECT_TRUE(s[group].contains(k)) << group << "." << k;
+  }
+  EXPECT_EQ(s["equivalence"]["verdict"], "EQUIVALENT");
+  EXPECT_EQ(s["subset"]["n"], 4);
+  EXPECT_EQ(s["int8_host"]["confusion"], json({{1, 1, 0}, {0, 2, 0}, {1, 0, 1}}));
+  EXPECT_EQ(s["dataset"]["test"], 6);
+  EXPECT_EQ(s["device"]["instructions_per_inference"], 6000000);
+  EXPECT_TRUE(s["model"]["params"].is_null());  // no fp32.onnx in this run
+  EXPECT_TRUE(fs::exists(f.run / "report.html"));
+}
+
+TEST(Report, MissingArtifactsBecomeNotRunSections) {
+  test::TempDir tmp;
+  const auto w = report::write_report(tmp.str());
+  const std::string html = read_text(w.html_path);
+  EXPECT_NE(html.find("NO VERDICT"), std::string::npos);
+  size_t not_run = 0;
+  for (size_t p = html.find("<b>Not run.</b>"); p != std::string::npos; p = html.find("<b>Not run.</b>", p + 1)) ++not_run;
+  EXPECT_GE(not_run, 8u);
+  EXPECT_EQ(html.find("could not be drawn"), std::string::npos);
+  const json s = json::parse(read_text(w.summary_path));
+  EXPECT_TRUE(s["equivalence"]["verdict"].is_null());
+  EXPECT_TRUE(s["fp32"]["accuracy"].is_null());
+  EXPECT_TRUE(s["subset"]["device_confusion"].is_null());
+  EXPECT_GE(w.report.missing.size(), 9u);
+  // A corrupt artifact is shown as unreadable, and the rest still renders.
+  write_text(tmp / "verdict.json", "{\"verdict\": \"EQUIV");
+  write_text(tmp / "inspection.json", "[1, 2]");
+  const auto r = report::build_report(tmp.str());
+  EXPECT_NE(r.html.find("Unreadable"), std::string::npos);
+  EXPECT_EQ(r.problems.size(), 2u);
+  EXPECT_THROW(report::build_report((tmp / "nope").string()), Error);
+}
+
+TEST(Report, ComputesTheSubsetFromDeviceJsonWithoutAVerdict) {
+  FakeRun f(/*device_flip=*/true);
+  f.write(/*with_verdict=*/false);
+  fs::remove(fs::path(f.files[4]));  // a thumbnail source gone: placeholder, no crash
+  const auto r = report::build_report(f.run.string());
+  EXPECT_EQ(r.verdict, "NOT EQUIVALENT");
+  EXPECT_NE(r.html.find("<div class=\"vbig\">NOT EQUIVALENT</div>"), std::string::npos);
+  const auto tables = heat_tables(r.html);
+  ASSERT_GE(tables.size(), 3u);
+  EXPECT_EQ(tables[1], (std::vector<std::vector<long>>{{0, 1, 0}, {0, 1, 0}, {1, 0, 1}}));  // host
+  EXPECT_EQ(tables[2], (std::vector<std::vector<long>>{{0, 1, 0}, {1, 0, 0}, {1, 0, 1}}));  // device: p0 -> rock
+  EXPECT_EQ(r.summary["equivalence"]["decision_matches"], 3);
+  EXPECT_EQ(r.summary["equivalence"]["bitexact_outputs"], 3);
+  EXPECT_NEAR(r.summary["equivalence"]["mismatch_upper_bound_95"].get<double>(), report::clopper_pearson_upper95(1, 4), 1e-12);
+  EXPECT_NE(r.html.find("image not found"), std::string::npos);
+  EXPECT_NE(r.html.find("Mismatched images"), std::string::npos);
+}
+
+TEST(Report, SameRunSameBytes) {
+  FakeRun f;
+  f.write();
+  const auto a = report::write_report(f.run.string());
+  const std::string html1 = read_text(a.html_path), sum1 = read_text(a.summary_path);
+  const auto b = report::write_report(f.run.string());  // overwriting inside RUN needs no --force
+  EXPECT_EQ(read_text(b.html_path), html1);
+  EXPECT_EQ(read_text(b.summary_path), sum1);
+}
+
+TEST(Report, OutsideTheRunNeedsForce) {
+  FakeRun f;
+  f.write();
+  const fs::path out = f.tmp / "elsewhere" / "r.html";
+  write_text(out, "keep me");
+  EXPECT_THROW(report::write_report(f.run.string(), out.string(), false), Error);
+  EXPECT_EQ(read_text(out), "keep me");
+  report::write_report(f.run.string(), out.string(), true);
+  EXPECT_NE(read_text(out).find("EQUIVALENT"), std::string::npos);
+}
+
+TEST(Report, ClopperPearsonUpperBound) {
+  EXPECT_NEAR(report::clopper_pearson_upper95(0, 50), 1 - std::pow(0.05, 1.0 / 50), 1e-9);  // 0.0582
+  EXPECT_NEAR(report::clopper_pearson_upper95(0, 50), 0.0582, 5e-5);
+  EXPECT_NEAR(report::clopper_pearson_upper95(1, 10), 0.3942, 5e-4);
+  EXPECT_DOUBLE_EQ(report::clopper_pearson_upper95(10, 10), 1.0);
+  EXPECT_TRUE(std::isnan(report::clopper_pearson_upper95(0, 0)));
+  EXPECT_LT(report::clopper_pearson_upper95(0, 427), report::clopper_pearson_upper95(0, 50));
+}
+
+}  // namespace
+}  // namespace qp
