@@ -64,14 +64,16 @@ std::vector<uint8_t> random_image(qp::Rng &rng) {
 class FakeDevice {
  public:
   struct Options {
-    bool announce = true;            // send READY (after some boot-log noise) when started
-    bool silent = false;             // never answer
-    std::set<int> reboot_at;         // INFER numbers (1-based, as received) on which it reboots instead of answering
-    double slow_chance = 0;          // chance of answering an INFER after slow_ms
+    bool announce = true;     // send READY (after some boot-log noise) when started
+    bool silent = false;      // never answer
+    std::set<int> reboot_at;  // INFER numbers (1-based, as received) on which it reboots instead of answering
+    double slow_chance = 0;   // chance of answering an INFER after slow_ms
     int slow_ms = 0;
     uint64_t seed = 1;
   };
-  FakeDevice(int fd, Options o) : fd_(fd), o_(std::move(o)), rng_(o_.seed) { thread_ = std::thread([this] { loop(); }); }
+  FakeDevice(int fd, Options o) : fd_(fd), o_(std::move(o)), rng_(o_.seed) {
+    thread_ = std::thread([this] { loop(); });
+  }
   ~FakeDevice() {
     stop_ = true;
     thread_.join();
@@ -366,9 +368,10 @@ TEST(DeviceClient, FaultInjectionLosesAndDuplicatesNothing) {
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto &s = client.stats();
-  std::printf("300 faulty inferences in %.2f s: sent %llu, retries %llu, bad frames %llu, skipped %llu, resets %llu, stale %llu\n",
-              seconds, (unsigned long long)s.frames_sent, (unsigned long long)s.retries, (unsigned long long)s.bad_frames,
-              (unsigned long long)s.skipped_bytes, (unsigned long long)s.resets_detected, (unsigned long long)s.stale_replies);
+  std::printf(
+      "300 faulty inferences in %.2f s: sent %llu, retries %llu, bad frames %llu, skipped %llu, resets %llu, stale %llu\n",
+      seconds, (unsigned long long)s.frames_sent, (unsigned long long)s.retries, (unsigned long long)s.bad_frames,
+      (unsigned long long)s.skipped_bytes, (unsigned long long)s.resets_detected, (unsigned long long)s.stale_replies);
   EXPECT_GT(s.retries, 0u);
   EXPECT_GT(s.bad_frames, 0u);
   EXPECT_GT(s.skipped_bytes, 0u);
@@ -553,7 +556,9 @@ TEST(Journal, DifferentHeaderRefusesFreshStartsOver) {
   EXPECT_EQ(j.size(), 1u);
   EXPECT_FALSE(j.has("x"));
   std::ofstream(path) << "not json\n";
-  EXPECT_NE(error_of([&] { qp::device::Journal k(path, {{"model_hash", "bbbb"}}); }).find("is not a qparity journal"),
+  EXPECT_NE(error_of([&] {
+              qp::device::Journal k(path, {{"model_hash", "bbbb"}});
+            }).find("is not a qparity journal"),
             std::string::npos);
 }
 

@@ -15,6 +15,7 @@
 #include "device/emulator.h"
 #include "device/qp_proto.h"
 #include "device/runner.h"
+#include "device/triage.h"
 #include "firmware/build.h"
 #include "firmware/codegen.h"
 #include "firmware/firmware.h"
@@ -372,4 +373,45 @@ TEST(FirmwareBuild, SelfTestPrintsTheSeedsLogLines) {
   }
   EXPECT_EQ(lines, 6) << log;
   EXPECT_NE(log.find("Accuracy: "), std::string::npos) << log;
+}
+
+TEST(FirmwareBuild, TriageNamesTheLayerPerturbedInATestBuild) {
+  if (!have("qemu-system-riscv32")) GTEST_SKIP() << "qemu-system-riscv32 not installed";
+  Int8Fixture fx;
+  const auto &m = fx.mf.model;
+  for (int fault : {0, 4}) {
+    firmware::FirmwareOptions fo;
+    fo.model = fx.model_path;
+    fo.target = "qemu-rv32";
+    fo.out = (fx.dir / ("fw-fault" + std::to_string(fault))).string();
+    fo.make_args = "EXTRA_CFLAGS=-DQP_FAULT_LAYER=" + std::to_string(fault);
+    const auto fw = firmware::make_firmware(fo);
+    device::TriageOptions to;
+    to.model = fx.model_path;
+    to.port = "qemu-rv32";
+    to.firmware = fw.elf;
+    to.workdir = (fx.dir / "logs").string();
+    device::DeviceTriage triage(to);
+    const std::vector<uint8_t> rgb(fx.test_split.image(1), fx.test_split.image(1) + 32 * 32 * 3);
+    const auto r = triage.triage_pixels(rgb);
+    EXPECT_EQ(r.layer, fault);
+    EXPECT_EQ(r.max_abs_diff, 16);  // the test build flips bit 4 of element 0
+    EXPECT_EQ(r.first_index, 0u);
+    EXPECT_EQ(r.differing, 1u);
+    EXPECT_EQ(r.size, static_cast<size_t>(m.layers[static_cast<size_t>(fault)].out.size()));
+    EXPECT_NE(r.layer_name.find(model::op_name(m.layers[static_cast<size_t>(fault)].op)), std::string::npos) << r.layer_name;
+  }
+  // The normal build: no divergence.
+  firmware::FirmwareOptions fo;
+  fo.model = fx.model_path;
+  fo.target = "qemu-rv32";
+  fo.out = (fx.dir / "fw-ok").string();
+  const auto fw = firmware::make_firmware(fo);
+  device::TriageOptions to;
+  to.model = fx.model_path;
+  to.port = "qemu-rv32";
+  to.firmware = fw.elf;
+  to.workdir = (fx.dir / "logs").string();
+  device::DeviceTriage triage(to);
+  EXPECT_EQ(triage.triage_pixels(std::vector<uint8_t>(fx.test_split.image(1), fx.test_split.image(1) + 32 * 32 * 3)).layer, -1);
 }

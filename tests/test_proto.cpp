@@ -19,8 +19,8 @@ struct Decoded {
 
 std::vector<uint8_t> encode(uint8_t type, uint16_t seq, const std::vector<uint8_t> &payload) {
   std::vector<uint8_t> out(QP_PROTO_MAX_FRAME);
-  const uint32_t n = qp_proto_encode(type, seq, payload.empty() ? nullptr : payload.data(),
-                                     static_cast<uint16_t>(payload.size()), out.data(), static_cast<uint32_t>(out.size()));
+  const uint32_t n = qp_proto_encode(type, seq, payload.empty() ? nullptr : payload.data(), static_cast<uint16_t>(payload.size()),
+                                     out.data(), static_cast<uint32_t>(out.size()));
   EXPECT_GT(n, 0u);
   out.resize(n);
   return out;
@@ -91,7 +91,7 @@ TEST(ProtoFrame, EncodeRejectsOversizeAndSmallBuffers) {
 }
 
 TEST(ProtoFrame, RoundTripEveryTypeAndBoundaryLengths) {
-  const uint8_t types[] = {QP_MSG_HELLO,   QP_MSG_INFER,   QP_MSG_RESET,   QP_MSG_TRACE,   QP_MSG_LAYER, QP_MSG_READY,
+  const uint8_t types[] = {QP_MSG_HELLO,   QP_MSG_INFER,   QP_MSG_RESET,   QP_MSG_TRACE,   QP_MSG_LAYER,   QP_MSG_READY,
                            QP_MSG_HELLO_R, QP_MSG_INFER_R, QP_MSG_RESET_R, QP_MSG_TRACE_R, QP_MSG_LAYER_R, QP_MSG_ERROR};
   qp::Rng rng(11);
   std::vector<Decoded> sent, got;
@@ -234,8 +234,8 @@ TEST(ProtoDecoder, FindsAllFramesEmbeddedInGarbage) {
     auto garbage = random_bytes(rng, rng.below(400));
     if (rng.chance(0.3)) {  // a false header: magic, version, random type/seq, random length <= max
       const uint16_t len = static_cast<uint16_t>(rng.below(QP_PROTO_MAX_PAYLOAD + 1));
-      const std::vector<uint8_t> h = {'Q', 'P', 1, static_cast<uint8_t>(rng.below(256)), 0, 0, static_cast<uint8_t>(len),
-                                      static_cast<uint8_t>(len >> 8)};
+      const std::vector<uint8_t> h = {
+          'Q', 'P', 1, static_cast<uint8_t>(rng.below(256)), 0, 0, static_cast<uint8_t>(len), static_cast<uint8_t>(len >> 8)};
       garbage.insert(garbage.begin() + rng.below(static_cast<uint32_t>(garbage.size()) + 1), h.begin(), h.end());
     }
     stream.insert(stream.end(), garbage.begin(), garbage.end());

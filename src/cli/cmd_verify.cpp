@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "data/image_io.h"
+#include "device/triage.h"
 #include "verify/verify.h"
 
 namespace qp::cli {
@@ -15,6 +16,8 @@ namespace {
 
 struct VerifyArgs {
   std::string host, device, fp32, json_out, junit_out;
+  std::string model, port, firmware;  // triage on the device
+  int baud = 921600;
   bool force = false;
 };
 
@@ -44,6 +47,11 @@ void add_verify_commands(CLI::App &app) {
   cmd->add_option("--fp32", a->fp32, "FP32 results.json on the same test set: FP32 <-> INT8 agreement, flips, McNemar");
   cmd->add_option("--json", a->json_out, "Write the verdict as JSON (read by qparity report)");
   cmd->add_option("--junit", a->junit_out, "Write JUnit XML: one test case per image");
+  cmd->add_option("--model", a->model, "Triage: the INT8 model (.onnx); with --port, every mismatching image is rerun on the "
+                                     "device layer by layer and the first diverging layer is named");
+  cmd->add_option("--port", a->port, "Triage: the device (qemu-rv32, qemu-xtensa or a serial port)");
+  cmd->add_option("--firmware", a->firmware, "Triage on an emulated board: the firmware ELF");
+  cmd->add_option("--baud", a->baud, "Triage on a serial port: baud rate")->capture_default_str();
   cmd->add_flag("--force", a->force, "Replace existing --json / --junit files");
   cmd->callback([a] {
     if (!a->force) {
@@ -56,6 +64,18 @@ void add_verify_commands(CLI::App &app) {
     const auto host = verify::load_results_json(a->host, "--host");
     const auto device = verify::load_results_json(a->device, "--device");
     if (!a->fp32.empty()) opt.fp32 = verify::load_results_json(a->fp32, "--fp32");
+    std::shared_ptr<device::DeviceTriage> triage;
+    if (!a->model.empty() && !a->port.empty()) {
+      device::TriageOptions to;
+      to.model = a->model;
+      to.port = a->port;
+      to.firmware = a->firmware;
+      to.baud = a->baud;
+      opt.triage = [a, to, triage](const nlohmann::json &image) mutable {
+        if (!triage) triage = std::make_shared<device::DeviceTriage>(to);  // the device starts only on a mismatch
+        return (*triage)(image);
+      };
+    }
     const auto report = verify::verify(host, device, opt);
     std::fputs(verify::format_summary(report).c_str(), stdout);
     if (!a->json_out.empty()) {

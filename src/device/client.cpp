@@ -35,7 +35,8 @@ int ms_left(Clock::time_point deadline) {
   return left < 0 ? 0 : static_cast<int>(left);
 }
 
-const char *kFirmwareFix = "rebuild and reflash the firmware with this qparity version (qparity firmware), so both ends speak the same protocol";
+const char *kFirmwareFix =
+    "rebuild and reflash the firmware with this qparity version (qparity firmware), so both ends speak the same protocol";
 
 }  // namespace
 
@@ -164,7 +165,9 @@ Hello Client::wait_ready(int timeout_ms) {
        "reset the board (EN/RST button) or restart the emulator, and check that it runs qparity firmware at this baud rate");
 }
 
-Hello Client::hello() { return parse_hello(request(QP_MSG_HELLO, {}, QP_MSG_HELLO_R), "HELLO reply"); }
+Hello Client::hello() {
+  return parse_hello(request(QP_MSG_HELLO, {}, QP_MSG_HELLO_R), "HELLO reply");
+}
 
 Inference Client::infer(const std::vector<uint8_t> &rgb) {
   const Frame f = request(QP_MSG_INFER, rgb, QP_MSG_INFER_R);
@@ -212,8 +215,8 @@ std::vector<int8_t> Client::layer_output(const std::vector<uint8_t> &rgb, int la
     const uint32_t offset =
         p.size() >= 5 ? static_cast<uint32_t>(p[1] | (p[2] << 8) | (p[3] << 16)) | (static_cast<uint32_t>(p[4]) << 24) : 0;
     if (p.size() < 5 || p[0] != q.layer || offset != q.offset || p.size() - 5 > q.length)
-      fail("the device on " + s_.name() + " sent a LAYER reply that does not match the request (layer " +
-               std::to_string(layer) + ", offset " + std::to_string(q.offset) + ")",
+      fail("the device on " + s_.name() + " sent a LAYER reply that does not match the request (layer " + std::to_string(layer) +
+               ", offset " + std::to_string(q.offset) + ")",
            kFirmwareFix);
     if (p.size() == 5)
       fail("layer " + std::to_string(layer) + " on the device on " + s_.name() + " has " + std::to_string(q.offset) +

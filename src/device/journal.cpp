@@ -18,7 +18,9 @@ namespace {
 
 constexpr const char *kFix = "delete it or pass --fresh to start over";
 
-nlohmann::json header_line(const nlohmann::json &header) { return {{"qparity_journal", 1}, {"header", header}}; }
+nlohmann::json header_line(const nlohmann::json &header) {
+  return {{"qparity_journal", 1}, {"header", header}};
+}
 
 // Makes a new file's directory entry durable too.
 void fsync_parent(const std::string &path) {
@@ -92,7 +94,9 @@ Journal::~Journal() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-bool Journal::has(const std::string &key) const { return entries_.count(key) > 0; }
+bool Journal::has(const std::string &key) const {
+  return entries_.count(key) > 0;
+}
 
 const nlohmann::json &Journal::get(const std::string &key) const {
   const auto it = entries_.find(key);

@@ -233,8 +233,7 @@ std::unique_ptr<Stream> connect_unix_socket(const std::string &path, int timeout
     if (ms_left(deadline) == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min(20, std::max(1, ms_left(deadline)))));
   }
-  fail("no device answered on socket " + path + " within " + std::to_string(timeout_ms) + " ms (" + std::strerror(last_err) +
-           ")",
+  fail("no device answered on socket " + path + " within " + std::to_string(timeout_ms) + " ms (" + std::strerror(last_err) + ")",
        "is the emulator running with its serial port on this socket (QEMU: -serial unix:" + path +
            ",server)? check its log for a startup error");
 }

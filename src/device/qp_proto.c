@@ -6,9 +6,9 @@
 
 /* ---- CRC-32 (IEEE, reflected), one nibble at a time: 16 entries, 64 bytes of flash ---- */
 
-static const uint32_t qp_proto_crc_nibble[16] = {
-    0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u, 0x4DB26158u, 0x5005713Cu,
-    0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu, 0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu};
+static const uint32_t qp_proto_crc_nibble[16] = {0x00000000u, 0x1DB71064u, 0x3B6E20C8u, 0x26D930ACu, 0x76DC4190u, 0x6B6B51F4u,
+                                                 0x4DB26158u, 0x5005713Cu, 0xEDB88320u, 0xF00F9344u, 0xD6D6A3E8u, 0xCB61B38Cu,
+                                                 0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu};
 
 uint32_t qp_proto_crc32(uint32_t crc, const uint8_t *data, uint32_t length) {
   uint32_t i;
@@ -35,7 +35,9 @@ static void qp_proto_put_u32(uint8_t *p, uint32_t v) {
   p[3] = (uint8_t)(v >> 24);
 }
 
-static uint16_t qp_proto_get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint16_t qp_proto_get_u16(const uint8_t *p) {
+  return (uint16_t)(p[0] | (p[1] << 8));
+}
 
 static uint32_t qp_proto_get_u32(const uint8_t *p) {
   return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
@@ -59,10 +61,18 @@ uint32_t qp_proto_encode(uint8_t type, uint16_t seq, const uint8_t *payload, uin
   return total;
 }
 
-void qp_proto_decoder_init(qp_proto_decoder_t *d) { memset(d, 0, sizeof *d); }
+void qp_proto_decoder_init(qp_proto_decoder_t *d) {
+  memset(d, 0, sizeof *d);
+}
 
 /* What the bytes buf[0..have) are as the start of a frame. */
-enum { QP_PROTO_PREFIX_PARTIAL, QP_PROTO_PREFIX_FRAME, QP_PROTO_PREFIX_NO_MAGIC, QP_PROTO_PREFIX_BAD_HEADER, QP_PROTO_PREFIX_BAD_CRC };
+enum {
+  QP_PROTO_PREFIX_PARTIAL,
+  QP_PROTO_PREFIX_FRAME,
+  QP_PROTO_PREFIX_NO_MAGIC,
+  QP_PROTO_PREFIX_BAD_HEADER,
+  QP_PROTO_PREFIX_BAD_CRC
+};
 
 static int qp_proto_check_prefix(qp_proto_decoder_t *d) {
   const uint8_t *b = d->buf;

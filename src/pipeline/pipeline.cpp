@@ -273,6 +273,9 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
     std::vector<std::string> v = {"verify", "--host", (run / "int8-host-results.json").string(), "--device",
                                   (run / "device.json").string(), "--fp32", (run / "fp32-results.json").string(), "--json",
                                   (run / "verdict.json").string(), "--junit", (run / "junit.xml").string(), "--force"};
+    // Triage: a mismatching image is rerun on the device layer by layer.
+    v.insert(v.end(), {"--model", int8, "--port", o.device});
+    if (emulated) v.insert(v.end(), {"--firmware", (run / "firmware/firmware.elf").string()});
     stages.push_back({"verify", "decision equivalence", v,
                       {(run / "int8-host-results.json").string(), (run / "device.json").string(),
                        (run / "fp32-results.json").string()},

@@ -136,13 +136,12 @@ class Matcher {
     auto it = by_hash_.find(want.sha256);
     if (it == by_hash_.end()) return -1;
     const auto &cand = it->second;
-    long pick = -2;
     auto try_rule = [&](auto same) {
       for (size_t i : cand)
         if (!claimed_[i] && same(pool_[i])) return static_cast<long>(i);
       return -2L;
     };
-    pick = try_rule([&](const Img &h) { return h.file == want.file; });
+    long pick = try_rule([&](const Img &h) { return h.file == want.file; });
     if (pick < 0) pick = try_rule([&](const Img &h) { return tail2(h.file) == tail2(want.file); });
     if (pick < 0) pick = try_rule([](const Img &) { return true; });
     if (pick >= 0) claimed_[static_cast<size_t>(pick)] = true;

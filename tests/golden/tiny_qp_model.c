@@ -99,6 +99,9 @@ qp_status_t qp_model_run(const uint8_t *rgb, int32_t last_layer, qp_model_hook_t
   for (i = 0; i <= last_layer; ++i) {
     const qp_status_t s = qp_model_layer(i);
     if (s != QP_STATUS_OK) return s;
+#ifdef QP_FAULT_LAYER /* test builds only: perturb one layer's output so triage can be checked */
+    if (i == QP_FAULT_LAYER) qp_layer_output[i][0] = (int8_t)(qp_layer_output[i][0] ^ 0x10);
+#endif
     if (hook != 0) hook(i, qp_layer_output[i], qp_model_layer_bytes[i], ctx);
   }
   if (output != 0) *output = qp_layer_output[last_layer];

@@ -175,6 +175,34 @@ static char *qp_app_put_u32(char *p, uint32_t v, int32_t width) {
   return p;
 }
 
+static uint64_t qp_app_layer_cycles[QP_MODEL_LAYERS + 1];
+
+static void qp_app_profile_hook(int32_t layer, const int8_t *output, uint32_t bytes, void *ctx) {
+  (void)output;
+  (void)bytes;
+  (void)ctx;
+  qp_app_layer_cycles[layer + 1] = qp_bsp_cycles();
+}
+
+/* Cycles per layer on the first self-test image ("Profile: layer 0:Conv2D 1234567 cycles"). */
+static void qp_app_profile(void) {
+  char line[96], *p;
+  const int8_t *out = 0;
+  int32_t k;
+  qp_app_layer_cycles[0] = qp_bsp_cycles();
+  if (qp_model_run(qp_subset_images[0], QP_MODEL_LAYERS - 1, qp_app_profile_hook, 0, &out) != QP_STATUS_OK) return;
+  for (k = 0; k < QP_MODEL_LAYERS; ++k) {
+    const uint64_t d = qp_app_layer_cycles[k + 1] - qp_app_layer_cycles[k];
+    p = qp_app_put(line, "Profile: layer ");
+    p = qp_app_put(p, qp_model_layer_names[k]);
+    p = qp_app_put(p, " ");
+    p = qp_app_put_u32(p, (d >> 32) != 0u ? 0xFFFFFFFFu : (uint32_t)d, 1);
+    p = qp_app_put(p, " cycles\n");
+    *p = '\0';
+    qp_bsp_log(line);
+  }
+}
+
 int32_t qp_app_selftest(void) {
   static int8_t scores[QP_MODEL_CLASSES];
   static uint32_t confusion[QP_MODEL_CLASSES][QP_MODEL_CLASSES];
@@ -236,6 +264,7 @@ int32_t qp_app_selftest(void) {
     *p = '\0';
     qp_bsp_log(line);
   }
+  qp_app_profile();
   return correct;
 }
 #else

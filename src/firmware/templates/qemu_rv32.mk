@@ -11,6 +11,7 @@ CFLAGS     := $(ARCH) -O2 -std=c99 -Wall -Wextra -Werror -pedantic -ffunction-se
 LDFLAGS    := $(ARCH) --specs=picolibc.specs --oslib=semihost --crt0=semihost -Wl,--gc-sections \
               -Wl,--defsym=__flash=0x80000000 -Wl,--defsym=__flash_size=$(FLASH_SIZE) \
               -Wl,--defsym=__ram=0x80400000 -Wl,--defsym=__ram_size=$(RAM_SIZE) -Wl,-Map=firmware.map
+CFLAGS     += $(EXTRA_CFLAGS)
 SRCS       := $(sort $(wildcard *.c)) $(EXTRA_SRCS)
 OBJS       := $(SRCS:%.c=build/%.o)
 

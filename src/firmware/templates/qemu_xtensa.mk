@@ -11,6 +11,7 @@ CFLAGS     := -O2 -std=c99 -Wall -Wextra -Werror -pedantic -mlongcalls -mtext-se
               -fdata-sections --specs=$(PICOLIBC_SPECS) -I.
 LDFLAGS    := --specs=$(PICOLIBC_SPECS) -nostartfiles -mlongcalls -Wl,--gc-sections -Wl,--defsym=FLASH_SIZE=$(FLASH_SIZE) \
               -Wl,--defsym=RAM_SIZE=$(RAM_SIZE) -T qp_xtensa.ld -Wl,-Map=firmware.map
+CFLAGS     += $(EXTRA_CFLAGS)
 SRCS       := $(sort $(wildcard *.c)) $(EXTRA_SRCS)
 OBJS       := build/crt0.o $(SRCS:%.c=build/%.o)
 

@@ -1,0 +1,73 @@
+// Device triage (see triage.h).
+#include "device/triage.h"
+
+#include "common/error.h"
+#include "data/image_io.h"
+#include "device/client.h"
+#include "device/emulator.h"
+#include "device/link.h"
+#include "quant/qdq_onnx.h"
+
+namespace qp::device {
+
+struct DeviceTriage::State {
+  TriageOptions o;
+  quant::QModelFile mf;
+  std::unique_ptr<quant::Int8Engine> engine;
+  std::vector<std::string> names;
+  std::unique_ptr<Emulator> emu;
+  std::unique_ptr<Stream> serial;
+  std::unique_ptr<Client> client;
+
+  Client &connect() {
+    if (client) return *client;
+    Stream *s = nullptr;
+    if (is_emulated_port(o.port)) {
+      if (o.firmware.empty()) fail("triage on " + o.port + " needs the firmware ELF", "pass --firmware (RUN/firmware/firmware.elf)");
+      EmulatorOptions eo;
+      eo.target = o.port;
+      eo.elf = o.firmware;
+      eo.workdir = o.workdir;
+      eo.index = 90;
+      eo.icount = false;
+      emu = std::make_unique<Emulator>(eo);
+      s = &emu->stream();
+    } else {
+      serial = open_serial(o.port, o.baud);
+      s = serial.get();
+    }
+    client = std::make_unique<Client>(*s);
+    const Hello h = emu ? client->wait_ready(60000) : client->hello();
+    if (h.model_hash != mf.sha256)
+      fail("triage: the device on " + o.port + " runs a different model than " + o.model, "flash firmware generated from this model");
+    return *client;
+  }
+};
+
+DeviceTriage::DeviceTriage(const TriageOptions &o) : s_(std::make_unique<State>()) {
+  s_->o = o;
+  s_->mf = quant::load_qdq_onnx(o.model);
+  s_->engine = std::make_unique<quant::Int8Engine>(s_->mf.model, quant::Backend::Reference);
+  s_->names = verify::trace_layer_names(s_->mf.model);
+}
+
+DeviceTriage::~DeviceTriage() = default;
+
+verify::TriageResult DeviceTriage::triage_pixels(const std::vector<uint8_t> &rgb) {
+  std::vector<std::vector<int8_t>> host;
+  s_->engine->run(rgb.data(), &host);
+  Client &c = s_->connect();
+  const Trace t = c.trace(rgb);
+  return verify::compare_trace_crcs(host, t.size, t.crc, s_->names, [&](int layer) {
+    return c.layer_output(rgb, layer, t.size.at(static_cast<size_t>(layer)));
+  });
+}
+
+verify::TriageResult DeviceTriage::operator()(const nlohmann::json &image) {
+  const std::string file = image.at("file").get<std::string>();
+  const auto &in = s_->mf.model.input;
+  const data::Image img = data::prepare_input(data::decode_image(data::read_file_bytes(file), file), in.h, true);
+  return triage_pixels(img.pixels);
+}
+
+}  // namespace qp::device

@@ -1,0 +1,81 @@
+/* qparity integer runtime: MCU-optimized INT8 Conv2D and fully connected kernels, C99, integer-only.
+ *
+ * Bit-exact to qp_conv_run_s8 / qp_fc_run_s8 for every input (tests/test_runtime_mcu.cpp), written for
+ * 32-bit cores without SIMD (rv32imac, Xtensa lx106): no im2col, 4 output pixels x 4 output channels
+ * per register block, weights pre-packed so they stream linearly, the input offset folded into the bias.
+ *
+ * Worked example: the first layer of rps-cnn (3x3 'same', 3 -> 16 channels, 32x32).
+ *
+ *   // On the host, at generation time (or once at start-up): pack the OHWI filter and bias.
+ *   qp_dims_t f = {16, 3, 3, 3};
+ *   int8_t packed_w[QP_CONV_MCU_PACKED_BYTES(16, 3, 3, 3)];
+ *   int32_t packed_b[QP_CONV_MCU_PACKED_CHANNELS(16)];
+ *   qp_conv_pack_mcu_s8(128, &f, filter, bias, packed_w, packed_b);   // 128 = p.input_offset
+ *   // On the device: a scratch buffer of qp_conv_scratch_mcu_bytes(&p, &in, &f, &out) bytes.
+ *   qp_conv_run_mcu_s8(&p, multipliers, shifts, &in, input, &f, packed_w, packed_b, &out, output, scratch);
+ *
+ * Packed layout (what qp_conv_pack_mcu_s8 writes): output channels are grouped in blocks of 4 (the last
+ * block zero-padded); block b holds, for every tap t = (ky * KW + kx) * IC + ic in OHWI order, the four
+ * bytes w[4b + 0..3][t]. The packed bias is, per output channel (padded to a multiple of 4 with 0),
+ * bias[oc] + input_offset * sum_t w[oc][t], computed modulo 2^32 (the kernel adds it modulo 2^32 too, so
+ * the final accumulator equals the reference one whenever that fits int32, which the quantizer proves).
+ *
+ * Padding: the kernel copies the KH input rows an output row needs into the scratch buffer and fills
+ * out-of-image positions with the input zero point (-input_offset); with the offset folded into the
+ * bias such a tap contributes exactly 0, as in the reference. Where a layer never reads outside the
+ * image (no padding, e.g. 'valid' or 1x1 or fully connected) the scratch size is 0 and input is read
+ * in place.
+ */
+#ifndef QP_RUNTIME_MCU_H
+#define QP_RUNTIME_MCU_H
+
+#include <stdint.h>
+
+#include "qp_runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Output channels rounded up to the block size (4): the length of the packed bias. */
+#define QP_CONV_MCU_PACKED_CHANNELS(oc) ((((oc) + 3) / 4) * 4)
+/* Bytes of the packed filter for OC output channels, a KH x KW kernel and IC input channels. */
+#define QP_CONV_MCU_PACKED_BYTES(oc, kh, kw, ic) (QP_CONV_MCU_PACKED_CHANNELS(oc) * (kh) * (kw) * (ic))
+
+/* Packs an OHWI filter (dims n=OC, h=KH, w=KW, c=IC) and its bias (or NULL) for qp_conv_run_mcu_s8, for
+ * one input_offset ([-127, 128]). packed_filter holds QP_CONV_MCU_PACKED_BYTES bytes, packed_bias
+ * QP_CONV_MCU_PACKED_CHANNELS int32. Pure function of its inputs: run it on the host at generation time. */
+qp_status_t qp_conv_pack_mcu_s8(int32_t input_offset, const qp_dims_t *filter_dims, const int8_t *filter, const int32_t *bias,
+                                int8_t *packed_filter, int32_t *packed_bias);
+
+/* Scratch bytes qp_conv_run_mcu_s8 needs for this layer (KH * ((OW - 1) * stride + KW) * IC, or 0 when
+ * the layer never reads outside the input); -1 for inconsistent arguments. */
+int32_t qp_conv_scratch_mcu_bytes(const qp_conv_params_t *p, const qp_dims_t *input_dims, const qp_dims_t *filter_dims,
+                                  const qp_dims_t *output_dims);
+
+/* Conv2D as qp_conv_run_s8, with the filter and bias packed by qp_conv_pack_mcu_s8 for p->input_offset
+ * (filter_dims are the unpacked OHWI dims). scratch: qp_conv_scratch_mcu_bytes bytes, any alignment,
+ * owned by the caller (an arena region free during the call); may be NULL when that size is 0.
+ * input and output must not overlap. */
+qp_status_t qp_conv_run_mcu_s8(const qp_conv_params_t *p, const int32_t *multiplier, const int32_t *shift,
+                               const qp_dims_t *input_dims, const int8_t *input, const qp_dims_t *filter_dims,
+                               const int8_t *packed_filter, const int32_t *packed_bias, const qp_dims_t *output_dims,
+                               int8_t *output, int8_t *scratch);
+
+/* Packs fully connected weights [OUT][IN] and bias [OUT] (or NULL) for qp_fc_run_mcu_s8: the same layout
+ * as a 1x1 convolution, QP_CONV_MCU_PACKED_BYTES(OUT, 1, 1, IN) bytes and QP_CONV_MCU_PACKED_CHANNELS(OUT)
+ * int32. */
+qp_status_t qp_fc_pack_mcu_s8(int32_t input_offset, int32_t in_features, int32_t out_features, const int8_t *weights,
+                              const int32_t *bias, int8_t *packed_weights, int32_t *packed_bias);
+
+/* Fully connected as qp_fc_run_s8, with weights and bias packed by qp_fc_pack_mcu_s8 (which took the
+ * input offset). No scratch. */
+qp_status_t qp_fc_run_mcu_s8(int32_t output_offset, int32_t act_min, int32_t act_max, const int32_t *multiplier,
+                             const int32_t *shift, int32_t in_features, int32_t out_features,
+                             const int8_t *input, const int8_t *packed_weights, const int32_t *packed_bias, int8_t *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QP_RUNTIME_MCU_H */
