@@ -13,29 +13,41 @@ mkdir -p "$OUT"
 LOG=$OUT/bench-$STAMP.txt
 : > "$LOG"
 say() { echo "$@" | tee -a "$LOG"; }
+# BENCH_ONLY="7 8" runs only those sections (they build what they need).
+want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 THREADS=$(nproc)
 say "# qparity benchmarks, $STAMP, $(nproc) cores, $(uname -m)"
 
+if want 1; then
 say "## 1. qparity data synth (defaults: 2520 train + 427 test), whole process"
 hyperfine --warmup 1 --runs 5 --prepare "rm -rf $WORK/synth" --export-markdown "$WORK/synth.md" \
   "$QP data synth --out $WORK/synth" 2>&1 | tee -a "$LOG"
+fi
 
+if want 2; then
 say "## 2. micro-benchmarks (Google Benchmark)"
 "$BUILD/bench/bench_core" --benchmark_min_time=0.5 2>&1 | tee -a "$LOG"
-
-say "## 3. training throughput, rps-cnn, batch 64, 8 epochs, $THREADS threads: qparity (libtorch C++) vs PyTorch"
+fi
 "$QP" data synth --out "$WORK/data" >/dev/null
+
+if want 3; then
+say "## 3. training throughput, rps-cnn, batch 64, 8 epochs, $THREADS threads: qparity (libtorch C++) vs PyTorch"
 "$QP" train --data "$WORK/data" --out "$WORK/bench8.onnx" --epochs 8 --patience 100 --threads "$THREADS" 2>"$WORK/train8.log" | tee -a "$LOG"
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   /usr/bin/python3 bench/torch_peer_train.py "$WORK/data" 8 "$THREADS" 2>/dev/null | tee -a "$LOG"
 else
   say "PyTorch peer skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)"
 fi
+fi
 
+if want 4 || want 5 || want 6 || want 7 || want 8; then
 say "## 4. the default recipe end to end: train (defaults) then FP32 test accuracy"
 /usr/bin/time -f "train wall %e s, peak RSS %M KB" "$QP" train --data "$WORK/data" --out "$WORK/model.onnx" 2>"$WORK/train.log" | tee -a "$LOG"
 tail -1 "$WORK/train.log" | tee -a "$LOG"
 "$QP" eval --model "$WORK/model.onnx" --data "$WORK/data/test" | tee -a "$LOG"
+"$QP" quantize --model "$WORK/model.onnx" --calib "$WORK/data/train" --out "$WORK/int8.onnx" --force >/dev/null
+fi
+if want 5; then
 say "## 5. INT8: quantization (200 calibration images) and whole-test-set INT8 evaluation, whole process"
 hyperfine --warmup 1 --runs 5 \
   "$QP quantize --model $WORK/model.onnx --calib $WORK/data/train --out $WORK/int8.onnx --force" \
@@ -44,8 +56,48 @@ hyperfine --warmup 1 --runs 5 \
   "$QP --version" 2>&1 | tee -a "$LOG"
 "$QP" info "$WORK/int8.onnx" | tail -2 | tee -a "$LOG"
 ls -l "$WORK/model.onnx" "$WORK/int8.onnx" | tee -a "$LOG"
+fi
+if want 6; then
 say "## 6. INT8 inference peers: PyTorch eager-mode PTQ of the same network, 427 images as one batch"
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
   /usr/bin/python3 bench/torch_peer_int8.py "$THREADS" 2>/dev/null | tee -a "$LOG"
+fi
+fi
+if want 7; then
+say "## 7. firmware on the emulated boards: instructions per layer and per inference (QEMU -icount), footprint"
+say "baseline (not runnable here, from the issue): TensorFlow Lite Micro reference kernels, same model, rv32imac GCC 12 -O2:"
+say "  32.7 M instructions per inference (11.4 per MAC), arena 23.5 KB, runtime code 36.8 KB + 13.8 KB soft-float"
+for target in qemu-rv32 qemu-xtensa; do
+  "$QP" firmware --model "$WORK/int8.onnx" --target $target --out "$WORK/fw-$target" --subset-from "$WORK/data/test" --subset 1 --force \
+    | tee -a "$LOG"
+  "$QP" device run --model "$WORK/int8.onnx" --data "$WORK/data/test" --port $target --subset 20 --out "$WORK/dev-$target.json" \
+    --firmware "$WORK/fw-$target/firmware.elf" --force | grep -E "per inference" | tee -a "$LOG"
+  grep -h "Profile:" "$WORK"/device-logs/$target-0.console.log | tee -a "$LOG"
+  say "footprint: $(cat "$WORK/fw-$target/footprint.json" | tr -d '\n ' )"
+done
+fi
+if want 8; then
+say "## 8. emulated device throughput: 50 images (1 QEMU instance) and the whole test set ($THREADS instances), with -icount"
+for target in qemu-rv32 qemu-xtensa; do
+  "$QP" firmware --model "$WORK/int8.onnx" --target $target --out "$WORK/fw8-$target" --force >/dev/null
+  hyperfine --runs 3 --export-markdown "$WORK/dev8-$target.md" \
+    "$QP device run --model $WORK/int8.onnx --data $WORK/data/test --port $target --subset 50 --out $WORK/d50.json --firmware $WORK/fw8-$target/firmware.elf --force" \
+    "$QP device run --model $WORK/int8.onnx --data $WORK/data/test --port $target --subset all --out $WORK/dall.json --firmware $WORK/fw8-$target/firmware.elf --force" \
+    2>&1 | tee -a "$LOG"
+done
+fi
+if want 9; then
+say "## 9. make demo after the build: qparity pipeline --synth --device qemu-rv32 --subset 50, per stage (fresh run folder)"
+/usr/bin/time -f "pipeline wall %e s" "$QP" pipeline --synth --device qemu-rv32 --subset 50 --out "$WORK/demo" >"$WORK/demo.log" 2>"$WORK/demo.err" || true
+tail -1 "$WORK/demo.err" | tee -a "$LOG"
+grep -E "^verdict" "$WORK/demo.log" | tee -a "$LOG"
+/usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('\n'.join('%-10s %7.1f s' % (s['name'], s['seconds']) for s in d['stages']))" \
+  "$WORK/demo/pipeline.json" | tee -a "$LOG"
+say "## 10. qparity pipeline --subset all on the default data (rerun of 9: only the device, verify and report stages run)"
+/usr/bin/time -f "pipeline --subset all wall %e s" "$QP" pipeline --synth --device qemu-rv32 --subset all --out "$WORK/demo" >"$WORK/all.log" 2>"$WORK/all.err" || true
+tail -1 "$WORK/all.err" | tee -a "$LOG"
+grep -E "^verdict" "$WORK/all.log" | tee -a "$LOG"
+/usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('\n'.join('%-10s %7.1f s%s' % (s['name'], s['seconds'], ' (skipped)' if s['skipped'] else '') for s in d['stages']))" \
+  "$WORK/demo/pipeline.json" | tee -a "$LOG"
 fi
 say "saved $LOG"

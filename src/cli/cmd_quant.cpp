@@ -63,7 +63,9 @@ void add_quantize(CLI::App &app) {
     lo.threads = a->opt.threads;
     const auto split = data::load_split(a->calib, lo);
     const auto q = quant::quantize_graph(mf.graph, split, a->opt);
-    quant::save_qdq_onnx(q, a->out, {{"qparity.quant.fp32_model_sha256", mf.sha256}, {"qparity.arch", mf.graph.arch}});
+    quant::save_qdq_onnx(q, a->out, {{"qparity.quant.fp32_model_sha256", mf.sha256},
+                                            {"qparity.quant.fp32_file_bytes", std::to_string(mf.file_bytes)},
+                                            {"qparity.arch", mf.graph.arch}});
     const int64_t fp32_params = model::param_count(mf.graph) * 4, int8_params = q.int8_parameter_bytes();
     std::printf("quantized %s -> %s (%s weights, %s calibration on %d images)\n", a->model.c_str(), a->out.c_str(),
                 a->weights.c_str(), a->calibration.c_str(),

@@ -179,6 +179,10 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
     for (int j = 0; j < jobs; ++j) pool.emplace_back(worker, j);
     for (auto &t : pool) t.join();
   }
+  if (!first_error.empty() && journal.size() == 0) {
+    std::error_code ec;
+    fs::remove(journal.path(), ec);  // nothing to resume
+  }
   if (!first_error.empty())
     throw Error(first_error + (journal.size() ? "\n  (" + std::to_string(journal.size()) + " results are kept in " + journal.path() +
                                                    "; rerun the same command to resume)"

@@ -4,6 +4,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -345,6 +346,16 @@ std::string describe_int8_model(const QModelFile &f) {
                 100.0 * (1.0 - static_cast<double>(int8_bytes) / static_cast<double>(fp32_bytes)),
                 static_cast<long long>(f.file_bytes), f.sha256.c_str());
   out += line;
+  const auto it = f.metadata.find("qparity.quant.fp32_file_bytes");
+  if (it != f.metadata.end()) {
+    const long long fp32_file = std::atoll(it->second.c_str());
+    if (fp32_file > 0 && f.file_bytes > 0) {
+      std::snprintf(line, sizeof line, "file size   FP32 %lld bytes -> INT8 %lld bytes: %.2fx smaller, %.1f%% saved\n", fp32_file,
+                    static_cast<long long>(f.file_bytes), static_cast<double>(fp32_file) / static_cast<double>(f.file_bytes),
+                    100.0 * (1.0 - static_cast<double>(f.file_bytes) / static_cast<double>(fp32_file)));
+      out += line;
+    }
+  }
   return out;
 }
 
