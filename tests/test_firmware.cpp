@@ -182,18 +182,21 @@ void expect_bit_exact_on(const std::string &target) {
 }  // namespace
 
 TEST(Firmware, GeneratedModelMatchesGoldenFile) {
-  const auto files = firmware::generate_model_package(tiny_model(), kSha, {});
   const fs::path golden = fs::path(QP_SOURCE_DIR) / "tests/golden";
-  for (const char *name : {"qp_model.h", "qp_model.c"}) {
-    const std::string got = files.at(name);
+  for (const std::string name : {"qp_model.h", "qp_model.c", "reference/qp_model.c"}) {
+    const auto kernels = name.starts_with("reference/") ? firmware::Kernels::Reference : firmware::Kernels::Mcu;
+    const auto files = firmware::generate_model_package(tiny_model(), kSha, {}, nullptr, kernels);
+    const std::string got = files.at(name.substr(name.find('/') + 1));
     // Version-independent: the provenance line names the generator version.
     const std::string norm = std::regex_replace(got, std::regex("qparity [0-9.]+ "), "qparity X ");
+    std::string file = name;
+    std::replace(file.begin(), file.end(), '/', '_');
     if (std::getenv("QP_UPDATE_GOLDEN")) {
-      std::ofstream(golden / (std::string("tiny_") + name), std::ios::binary) << norm;
+      std::ofstream(golden / ("tiny_" + file), std::ios::binary) << norm;
       continue;
     }
-    EXPECT_EQ(norm, read_text(golden / (std::string("tiny_") + name)))
-        << name << " differs from tests/golden/tiny_" << name << " (if the change is intended: QP_UPDATE_GOLDEN=1 core_tests)";
+    EXPECT_EQ(norm, read_text(golden / ("tiny_" + file)))
+        << name << " differs from tests/golden/tiny_" << file << " (if the change is intended: QP_UPDATE_GOLDEN=1 core_tests)";
   }
 }
 
@@ -244,6 +247,15 @@ TEST(Firmware, MemoryPlanNeverOverlapsLiveTensors) {
         max_pair = std::max<size_t>(max_pair, p.tensor_bytes[static_cast<size_t>(cur)] + p.tensor_bytes[static_cast<size_t>(out)]);
       }
       EXPECT_LE(p.tensor_offset[static_cast<size_t>(out)] + p.tensor_bytes[static_cast<size_t>(out)], p.arena_bytes);
+      // The MCU kernels' scratch overlaps neither the layer's input nor its output.
+      if (const int sc = p.layer_scratch[k]; sc >= 0) {
+        const auto s0 = p.tensor_offset[static_cast<size_t>(sc)], s1 = s0 + p.tensor_bytes[static_cast<size_t>(sc)];
+        for (int t : {cur, out}) {
+          const auto t0 = p.tensor_offset[static_cast<size_t>(t)], t1 = t0 + p.tensor_bytes[static_cast<size_t>(t)];
+          EXPECT_TRUE(s1 <= t0 || t1 <= s0) << arch << " layer " << k << " scratch";
+        }
+        EXPECT_LE(s1, p.arena_bytes);
+      }
       cur = out;
     }
     EXPECT_GE(p.arena_bytes, max_pair);
@@ -401,11 +413,12 @@ TEST(FirmwareBuild, TriageNamesTheLayerPerturbedInATestBuild) {
     EXPECT_EQ(r.size, static_cast<size_t>(m.layers[static_cast<size_t>(fault)].out.size()));
     EXPECT_NE(r.layer_name.find(model::op_name(m.layers[static_cast<size_t>(fault)].op)), std::string::npos) << r.layer_name;
   }
-  // The normal build: no divergence.
+  // The normal build with the reference kernels (the MCU ones are checked above): no layer diverges.
   firmware::FirmwareOptions fo;
   fo.model = fx.model_path;
   fo.target = "qemu-rv32";
   fo.out = (fx.dir / "fw-ok").string();
+  fo.kernels = firmware::Kernels::Reference;
   const auto fw = firmware::make_firmware(fo);
   device::TriageOptions to;
   to.model = fx.model_path;

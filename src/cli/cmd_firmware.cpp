@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "common/error.h"
 #include "firmware/firmware.h"
 
 namespace qp::cli {
@@ -9,6 +10,7 @@ namespace qp::cli {
 void add_firmware_commands(CLI::App &app) {
   auto o = std::make_shared<firmware::FirmwareOptions>();
   auto no_build = std::make_shared<bool>(false);
+  auto kernels = std::make_shared<std::string>("mcu");
   auto *cmd = app.add_subcommand("firmware", "Generate firmware for an INT8 model: ESP-IDF project + Arduino sketch, or an emulated board");
   cmd->add_option("--model", o->model, "INT8 model (.onnx) from 'qparity quantize'")->required();
   cmd->add_option("--target", o->target, "esp32, esp32s3, esp32c3 (ESP-IDF project), qemu-rv32 or qemu-xtensa (emulated)")
@@ -19,8 +21,16 @@ void add_firmware_commands(CLI::App &app) {
   cmd->add_option("--seed", o->seed, "Seed for choosing the subset")->capture_default_str();
   cmd->add_flag("--force", o->force, "Regenerate an existing firmware folder written by qparity");
   cmd->add_flag("--no-build", *no_build, "Emulated targets: only generate, do not build");
-  cmd->callback([o, no_build] {
+  cmd->add_option("--kernels", *kernels, "mcu (optimized for 32-bit MCUs) or reference (the numeric specification); same bytes")
+      ->capture_default_str();
+  cmd->callback([o, no_build, kernels] {
     o->build = !*no_build;
+    if (*kernels == "mcu")
+      o->kernels = firmware::Kernels::Mcu;
+    else if (*kernels == "reference")
+      o->kernels = firmware::Kernels::Reference;
+    else
+      fail("--kernels must be mcu or reference (got '" + *kernels + "')");
     const auto r = firmware::make_firmware(*o);
     std::printf("firmware for %s -> %s (model sha256 %.16s...)\n", o->target.c_str(), r.dir.c_str(), r.model_sha256.c_str());
     std::printf("tensor arena %u bytes (memory plan; without buffer reuse %u bytes)\n", r.plan.arena_bytes, r.plan.naive_bytes);

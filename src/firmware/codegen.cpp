@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "data/image_io.h"
+#include "qp_runtime_mcu.h"
 
 namespace qp::firmware {
 namespace fs = std::filesystem;
@@ -94,7 +95,25 @@ std::string dims(const std::string &name, int n, int h, int w, int c) {
 
 }  // namespace
 
-MemoryPlan plan_memory(const quant::QModel &m) {
+namespace {
+
+qp_conv_params_t conv_params(const quant::QLayer &l) {
+  return {-l.input.zero_point, l.output.zero_point, l.stride, l.pad_top, l.pad_left, l.act_min, l.act_max};
+}
+
+// Scratch bytes the MCU conv kernel needs for layer l (0 for other layers).
+uint32_t mcu_scratch_bytes(const quant::QLayer &l) {
+  if (l.op != Op::Conv2D) return 0;
+  const qp_conv_params_t p = conv_params(l);
+  const qp_dims_t in = {1, l.in.h, l.in.w, l.in.c}, f = {l.out.c, l.kernel, l.kernel, l.in.c}, out = {1, l.out.h, l.out.w, l.out.c};
+  const int32_t s = qp_conv_scratch_mcu_bytes(&p, &in, &f, &out);
+  if (s < 0) fail("internal: inconsistent conv layer shapes for the MCU kernel");
+  return static_cast<uint32_t>(s);
+}
+
+}  // namespace
+
+MemoryPlan plan_memory(const quant::QModel &m, Kernels kernels) {
   MemoryPlan p;
   const size_t L = m.layers.size();
   // Tensors: 0 = input; a layer's output is a new tensor unless the layer only reshapes.
@@ -114,6 +133,18 @@ MemoryPlan plan_memory(const quant::QModel &m) {
   }
   // The last layer's output stays live until it is copied out.
   last_use[static_cast<size_t>(cur)] = static_cast<int>(L);
+  // Scratch: a tensor alive only while its layer runs.
+  for (size_t k = 0; k < L; ++k) {
+    const uint32_t s = kernels == Kernels::Mcu ? mcu_scratch_bytes(m.layers[k]) : 0;
+    if (s == 0) {
+      p.layer_scratch.push_back(-1);
+      continue;
+    }
+    p.tensor_bytes.push_back(s);
+    first_use.push_back(static_cast<int>(k));
+    last_use.push_back(static_cast<int>(k));
+    p.layer_scratch.push_back(static_cast<int>(p.tensor_bytes.size()) - 1);
+  }
   const size_t T = p.tensor_bytes.size();
   std::vector<size_t> order(T);
   for (size_t i = 0; i < T; ++i) order[i] = i;
@@ -142,12 +173,13 @@ MemoryPlan plan_memory(const quant::QModel &m) {
 }
 
 Files generate_model_package(const quant::QModel &m, const std::string &model_sha256, const std::vector<SubsetImage> &subset,
-                             MemoryPlan *plan_out) {
+                             MemoryPlan *plan_out, Kernels kernels) {
+  const bool mcu = kernels == Kernels::Mcu;
   if (m.layers.empty()) fail("the INT8 model has no layers", "quantize a trained model with 'qparity quantize'");
   if (m.classes.size() > 16) fail("the model has " + std::to_string(m.classes.size()) + " classes", "the firmware supports at most 16");
   if (m.layers.size() > 32) fail("the model has " + std::to_string(m.layers.size()) + " layers", "the firmware supports at most 32");
   if (model_sha256.size() != 64) fail("internal: model hash must be 64 hex characters");
-  const MemoryPlan plan = plan_memory(m);
+  const MemoryPlan plan = plan_memory(m, kernels);
   if (plan_out) *plan_out = plan;
   const size_t L = m.layers.size();
   const int in_bytes = static_cast<int>(m.input.size());
@@ -180,7 +212,7 @@ Files generate_model_package(const quant::QModel &m, const std::string &model_sh
 
   std::ostringstream c;
   c << provenance(model_sha256, "qp_model.c: weights, requantization parameters, memory plan and the layer sequence.");
-  c << "#include \"qp_model.h\"\n\n#include <string.h>\n\n"
+  c << "#include \"qp_model.h\"\n\n#include <string.h>\n\n" << (mcu ? "#include \"qp_runtime_mcu.h\"\n\n" : "")
     << "#if defined(__GNUC__)\n#define QP_ALIGN4 __attribute__((aligned(4)))\n#else\n#define QP_ALIGN4\n#endif\n\n";
   c << "const uint8_t qp_model_hash[32] = {";
   for (size_t i = 0; i < 32; ++i) c << (i ? ", " : "") << "0x" << model_sha256.substr(2 * i, 2);
@@ -203,8 +235,22 @@ Files generate_model_package(const quant::QModel &m, const std::string &model_sh
     if (l.op != Op::Conv2D && l.op != Op::DepthwiseConv2D && l.op != Op::Dense) continue;
     const std::string p = "qp_l" + std::to_string(k) + "_";
     c << "/* layer " << k << ": " << describe(l) << " */\n";
-    c << c_array("static const int8_t " + p + "weight", l.weight, 16);
-    c << c_array("static const int32_t " + p + "bias", l.bias, 8);
+    if (mcu && l.op != Op::DepthwiseConv2D) {
+      // Packed for the MCU kernels: 4-channel blocks, the input offset folded into the bias.
+      const int oc = l.out.c, kh = l.op == Op::Dense ? 1 : l.kernel, ic = l.in.c;
+      std::vector<int8_t> pw(static_cast<size_t>(QP_CONV_MCU_PACKED_BYTES(oc, kh, kh, ic)));
+      std::vector<int32_t> pb(static_cast<size_t>(QP_CONV_MCU_PACKED_CHANNELS(oc)));
+      const qp_dims_t fd = {oc, kh, kh, ic};
+      const qp_status_t st = l.op == Op::Dense
+                                 ? qp_fc_pack_mcu_s8(-l.input.zero_point, ic, oc, l.weight.data(), l.bias.data(), pw.data(), pb.data())
+                                 : qp_conv_pack_mcu_s8(-l.input.zero_point, &fd, l.weight.data(), l.bias.data(), pw.data(), pb.data());
+      if (st != QP_STATUS_OK) fail("internal: packing layer " + std::to_string(k) + " for the MCU kernels failed");
+      c << c_array("static const int8_t " + p + "weight", pw, 16);
+      c << c_array("static const int32_t " + p + "bias", pb, 8);
+    } else {
+      c << c_array("static const int8_t " + p + "weight", l.weight, 16);
+      c << c_array("static const int32_t " + p + "bias", l.bias, 8);
+    }
     c << c_array("static const int32_t " + p + "multiplier", l.multiplier, 8);
     c << c_array("static const int32_t " + p + "shift", l.shift, 16);
     c << "\n";
@@ -225,13 +271,25 @@ Files generate_model_package(const quant::QModel &m, const std::string &model_sh
           << ", " << l.pad_top << ", " << l.pad_left << ", " << l.act_min << ", " << l.act_max << "};\n";
         c << dims("in", 1, l.in.h, l.in.w, l.in.c) << dims("f", l.op == Op::Conv2D ? l.out.c : 1, l.kernel, l.kernel, l.in.c)
           << dims("out", 1, l.out.h, l.out.w, l.out.c);
-        c << "    return " << (l.op == Op::Conv2D ? "qp_conv_run_s8" : "qp_dwconv_run_s8") << "(&p, " << p << "multiplier, " << p
-          << "shift, &in, " << in << ", &f, " << p << "weight, " << p << "bias, &out, " << out << ");\n";
+        if (mcu && l.op == Op::Conv2D) {
+          const int sc = plan.layer_scratch[k];
+          c << "    return qp_conv_run_mcu_s8(&p, " << p << "multiplier, " << p << "shift, &in, " << in << ", &f, " << p << "weight, " << p
+            << "bias, &out, " << out << ", " << (sc < 0 ? std::string("0") : "QP_T" + std::to_string(sc)) << ");\n";
+        } else {
+          c << "    return " << (l.op == Op::Conv2D ? "qp_conv_run_s8" : "qp_dwconv_run_s8") << "(&p, " << p << "multiplier, " << p
+            << "shift, &in, " << in << ", &f, " << p << "weight, " << p << "bias, &out, " << out << ");\n";
+        }
         break;
       case Op::Dense:
-        c << "    return qp_fc_run_s8(" << -l.input.zero_point << ", " << l.output.zero_point << ", " << l.act_min << ", "
-          << l.act_max << ", " << p << "multiplier, " << p << "shift, " << l.in.c << ", " << l.out.c << ", " << in << ", " << p
-          << "weight, " << p << "bias, " << out << ");\n";
+        if (mcu) {
+          c << "    return qp_fc_run_mcu_s8(" << l.output.zero_point << ", " << l.act_min << ", " << l.act_max << ", " << p
+            << "multiplier, " << p << "shift, " << l.in.c << ", " << l.out.c << ", " << in << ", " << p << "weight, " << p << "bias, "
+            << out << ");\n";
+        } else {
+          c << "    return qp_fc_run_s8(" << -l.input.zero_point << ", " << l.output.zero_point << ", " << l.act_min << ", "
+            << l.act_max << ", " << p << "multiplier, " << p << "shift, " << l.in.c << ", " << l.out.c << ", " << in << ", " << p
+            << "weight, " << p << "bias, " << out << ");\n";
+        }
         break;
       case Op::MaxPool:
       case Op::AvgPool:

@@ -29,15 +29,21 @@ const std::vector<Target> &targets();
 // Throws qp::Error naming the known targets when `name` is not one of them.
 const Target &find_target(const std::string &name);
 
+// Which kernels the generated package calls. Mcu: the MCU-optimized conv/dense kernels of
+// qp_runtime_mcu.h (weights packed at generation time, a per-layer scratch in the arena); Reference: the
+// reference kernels of qp_runtime.h (the numeric specification). Both give identical bytes.
+enum class Kernels { Mcu, Reference };
+
 // The static tensor arena: one tensor per layer output (Flatten aliases its input) plus the input
 // image; tensors whose lifetimes overlap never share bytes. First-fit by decreasing size.
 struct MemoryPlan {
   std::vector<uint32_t> tensor_offset, tensor_bytes;  // tensor 0 = input, tensor k+1 = layer k's output
   std::vector<int> layer_tensor;                      // which tensor holds layer k's output
+  std::vector<int> layer_scratch;                     // the tensor that is layer k's scratch (-1: none)
   uint32_t arena_bytes = 0;                           // peak: what the firmware allocates
   uint32_t naive_bytes = 0;                           // the sum of all tensors (no reuse)
 };
-MemoryPlan plan_memory(const quant::QModel &m);
+MemoryPlan plan_memory(const quant::QModel &m, Kernels kernels = Kernels::Mcu);
 
 struct SubsetImage {
   std::string file;          // shown in the generated comments
@@ -50,12 +56,12 @@ using Files = std::map<std::string, std::string>;  // relative path -> contents
 // The model package: qp_model.h, qp_model.c, qp_subset.h, qp_subset.c. `model_sha256` is the INT8
 // ONNX file's SHA-256 (what HELLO reports).
 Files generate_model_package(const quant::QModel &m, const std::string &model_sha256, const std::vector<SubsetImage> &subset,
-                             MemoryPlan *plan = nullptr);
+                             MemoryPlan *plan = nullptr, Kernels kernels = Kernels::Mcu);
 
 // The whole project for a target: the package, the runtime, protocol and application sources, and the
 // target's build files. Deterministic: the same inputs give the same bytes.
 Files generate_project(const Target &t, const quant::QModel &m, const std::string &model_sha256,
-                       const std::vector<SubsetImage> &subset, MemoryPlan *plan = nullptr);
+                       const std::vector<SubsetImage> &subset, MemoryPlan *plan = nullptr, Kernels kernels = Kernels::Mcu);
 
 // Writes files under dir. An existing non-empty dir that was not written by qparity, or any existing
 // dir without `force`, is refused with a clear error (nothing a user saved is overwritten).

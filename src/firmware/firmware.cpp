@@ -33,7 +33,7 @@ FirmwareResult make_firmware(const FirmwareOptions &o) {
   FirmwareResult r;
   r.model_sha256 = mf.sha256;
   r.subset_images = subset.size();
-  const Files files = generate_project(t, mf.model, mf.sha256, subset, &r.plan);
+  const Files files = generate_project(t, mf.model, mf.sha256, subset, &r.plan, o.kernels);
   write_project(files, o.out, o.force);
   r.dir = o.out;
   if (t.kind == "qemu" && o.build) {

@@ -19,6 +19,7 @@ struct FirmwareOptions {
   bool force = false;
   bool build = true;        // emulated targets: build and check the footprint
   std::string make_args;    // extra arguments for make (tests)
+  Kernels kernels = Kernels::Mcu;
 };
 
 struct FirmwareResult {

@@ -41,9 +41,9 @@ std::string budget_text(uint32_t bytes) {
 }  // namespace
 
 Files generate_project(const Target &t, const quant::QModel &m, const std::string &sha, const std::vector<SubsetImage> &subset,
-                       MemoryPlan *plan_out) {
+                       MemoryPlan *plan_out, Kernels kernels) {
   MemoryPlan plan;
-  const Files pkg = generate_model_package(m, sha, subset, &plan);
+  const Files pkg = generate_model_package(m, sha, subset, &plan, kernels);
   if (plan_out) *plan_out = plan;
   // The portable sources every target compiles.
   std::vector<std::string> common;

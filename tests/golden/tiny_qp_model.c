@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "qp_runtime_mcu.h"
+
 #if defined(__GNUC__)
 #define QP_ALIGN4 __attribute__((aligned(4)))
 #else
@@ -21,21 +23,25 @@ const uint32_t qp_model_layer_bytes[QP_MODEL_LAYERS] = {32u, 8u, 8u, 3u, 3u};
 
 /* Memory plan: tensor offsets in the arena (tensor 0 = input). */
 static int8_t qp_arena[QP_MODEL_ARENA_BYTES] QP_ALIGN4;
-#define QP_T0 (qp_arena + 0u) /* input, 48 bytes */
-#define QP_T1 (qp_arena + 48u) /* 32 bytes */
+#define QP_T0 (qp_arena + 56u) /* input, 48 bytes */
+#define QP_T1 (qp_arena + 104u) /* 32 bytes */
 #define QP_T2 (qp_arena + 0u) /* 8 bytes */
 #define QP_T3 (qp_arena + 8u) /* 3 bytes */
 #define QP_T4 (qp_arena + 0u) /* 3 bytes */
+#define QP_T5 (qp_arena + 0u) /* 54 bytes */
 
 /* layer 0: Conv2D 3x3 stride 1 relu: 4x4x3 -> 4x4x2 */
-static const int8_t qp_l0_weight[54] QP_ALIGN4 = {
-    -127, -90, -53, -16, 21, 58, 95, -123, -86, -49, -12, 25, 62, 99, -119, -82,
-    -45, -8, 29, 66, 103, -115, -78, -41, -4, 33, 70, 107, -111, -74, -37, 0,
-    37, 74, 111, -107, -70, -33, 4, 41, 78, 115, -103, -66, -29, 8, 45, 82,
-    119, -99, -62, -25, 12, 49
+static const int8_t qp_l0_weight[108] QP_ALIGN4 = {
+    -127, 107, 0, 0, -90, -111, 0, 0, -53, -74, 0, 0, -49, -70, 0, 0,
+    -12, -33, 0, 0, 25, 4, 0, 0, 29, 8, 0, 0, 66, 45, 0, 0,
+    103, 82, 0, 0, -16, -37, 0, 0, 21, 0, 0, 0, 58, 37, 0, 0,
+    62, 41, 0, 0, 99, 78, 0, 0, -119, 115, 0, 0, -115, 119, 0, 0,
+    -78, -99, 0, 0, -41, -62, 0, 0, 95, 74, 0, 0, -123, 111, 0, 0,
+    -86, -107, 0, 0, -82, -103, 0, 0, -45, -66, 0, 0, -8, -29, 0, 0,
+    -4, -25, 0, 0, 33, 12, 0, 0, 70, 49, 0, 0
 };
-static const int32_t qp_l0_bias[2] QP_ALIGN4 = {
-    120, -340
+static const int32_t qp_l0_bias[4] QP_ALIGN4 = {
+    -49416, 8108, 0, 0
 };
 static const int32_t qp_l0_multiplier[2] QP_ALIGN4 = {
     1379779343, 2069668934
@@ -45,12 +51,12 @@ static const int32_t qp_l0_shift[2] QP_ALIGN4 = {
 };
 
 /* layer 3: Dense: 1x1x8 -> 1x1x3 */
-static const int8_t qp_l3_weight[24] QP_ALIGN4 = {
-    -100, -47, 6, 59, -88, -35, 18, 71, -76, -23, 30, 83, -64, -11, 42, 95,
-    -52, 1, 54, -93, -40, 13, 66, -81
+static const int8_t qp_l3_weight[32] QP_ALIGN4 = {
+    -100, -76, -52, 0, -47, -23, 1, 0, 6, 30, 54, 0, 59, 83, -93, 0,
+    -88, -64, -40, 0, -35, -11, 13, 0, 18, 42, 66, 0, 71, 95, -81, 0
 };
-static const int32_t qp_l3_bias[3] QP_ALIGN4 = {
-    -50, 75, 10
+static const int32_t qp_l3_bias[4] QP_ALIGN4 = {
+    -14898, 9803, -16886, 0
 };
 static const int32_t qp_l3_multiplier[3] QP_ALIGN4 = {
     1374389504, 1649267456, 1099511680
@@ -66,7 +72,7 @@ static qp_status_t qp_model_layer(int32_t layer) {
     static const qp_dims_t in = {1, 4, 4, 3};
     static const qp_dims_t f = {2, 3, 3, 3};
     static const qp_dims_t out = {1, 4, 4, 2};
-    return qp_conv_run_s8(&p, qp_l0_multiplier, qp_l0_shift, &in, QP_T0, &f, qp_l0_weight, qp_l0_bias, &out, QP_T1);
+    return qp_conv_run_mcu_s8(&p, qp_l0_multiplier, qp_l0_shift, &in, QP_T0, &f, qp_l0_weight, qp_l0_bias, &out, QP_T1, QP_T5);
   }
   case 1: { /* MaxPool 2x2 stride 2: 4x4x2 -> 2x2x2 */
     static const qp_pool_params_t p = {2, 2, -128, 127};
@@ -78,7 +84,7 @@ static qp_status_t qp_model_layer(int32_t layer) {
     return QP_STATUS_OK; /* NHWC data is already in flattened order */
   }
   case 3: { /* Dense: 1x1x8 -> 1x1x3 */
-    return qp_fc_run_s8(128, 3, -128, 127, qp_l3_multiplier, qp_l3_shift, 8, 3, QP_T2, qp_l3_weight, qp_l3_bias, QP_T3);
+    return qp_fc_run_mcu_s8(3, -128, 127, qp_l3_multiplier, qp_l3_shift, 8, 3, QP_T2, qp_l3_weight, qp_l3_bias, QP_T3);
   }
   case 4: { /* Softmax: 1x1x3 -> 1x1x3 */
     static const qp_softmax_params_t p = {1717986944, 23, -248};
