@@ -3,7 +3,7 @@
 set(QP_DEV_FIX "cli_data;cli_int8")
 qp_cli_test(firmware_esp_idf 0 "idf.py set-target esp32s3" ${QP} firmware --model ${TD}/int8.onnx --target esp32s3 --out ${TD}/fw-esp32s3
   --subset-from ${TD}/small/test --subset 6 --force)
-qp_cli_test(firmware_unknown_target 1 "unknown firmware target 'esp8266'.*esp32, esp32s3" ${QP} firmware --model ${TD}/int8.onnx --target esp8266 --out ${TD}/fw-x)
+qp_cli_test(firmware_unknown_target 1 "use one of: esp32, esp32s3, esp32c3, qemu-rv32, qemu-xtensa" ${QP} firmware --model ${TD}/int8.onnx --target esp8266 --out ${TD}/fw-x)
 qp_cli_test(firmware_fp32_model 1 "is an FP32 model; this needs the INT8 model" ${QP} firmware --model ${TD}/untrained-rps-cnn.onnx --out ${TD}/fw-y)
 qp_cli_test(firmware_user_folder 1 "not empty and was not written by qparity" ${QP} firmware --model ${TD}/int8.onnx --out ${TD}/userfolder --force)
 qp_cli_test(firmware_qemu_rv32 0 "no floating-point support linked, no heap" ${QP} firmware --model ${TD}/int8.onnx --target qemu-rv32 --out ${TD}/fw-rv32 --force)

@@ -316,7 +316,7 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
     const std::string key = sha256_hex(key_text.data(), key_text.size());
     bool outputs_ok = true;
     for (const auto &out : st.outputs) outputs_ok = outputs_ok && fs::exists(out);
-    const bool skip = outputs_ok && state.value(st.name, json()).value("key", "") == key;
+    const bool skip = outputs_ok && state.contains(st.name) && state[st.name].is_object() && state[st.name].value("key", "") == key;
     std::printf("== %zu/%zu %s: %s%s\n", s + 1, total, st.name.c_str(), st.title.c_str(), skip ? " (up to date, skipped)" : "");
     std::printf("   %s\n", join_command(args).c_str());
     const auto t0 = std::chrono::steady_clock::now();

@@ -74,6 +74,51 @@ qp_status_t qp_fc_run_mcu_s8(int32_t output_offset, int32_t act_min, int32_t act
                              const int32_t *shift, int32_t in_features, int32_t out_features,
                              const int8_t *input, const int8_t *packed_weights, const int32_t *packed_bias, int8_t *output);
 
+/* ---- 3x3 stride-1 Conv2D by integer-exact Winograd F(2x2, 3x3) (qp_conv_wino_s8.c) ----
+ *
+ * Same results as qp_conv_run_s8 (and qp_conv_run_mcu_s8) with 16 multiplies per 2x2 output tile and
+ * input channel instead of 36. Usable when qp_conv_wino_supported: KH = KW = 3, stride 1, any padding,
+ * IC <= QP_CONV_WINO_MAX_CHANNELS (which keeps every intermediate sum inside int32).
+ *
+ *   qp_dims_t f = {32, 3, 3, 16};
+ *   static int16_t packed_w[QP_CONV_WINO_PACKED_COUNT(32, 16)];   // 16 * 32 * 16 int16 = 16 KB
+ *   int32_t packed_b[QP_CONV_MCU_PACKED_CHANNELS(32)];
+ *   qp_conv_pack_wino_s8(p.input_offset, &f, filter, bias, packed_w, packed_b);        // host
+ *   qp_conv_run_wino_s8(&p, mult, shift, &in, input, &f, packed_w, packed_b, &out, output, scratch);
+ *
+ * Packed filter: per block of 4 output channels (the last zero-padded), per input channel, the 4x4
+ * transformed filter U = 4 G g G^T (|U| <= 1143) as U[xi][4 channels], xi = 4 * row + column:
+ * packed[((oc / 4) * IC + ic) * 64 + xi * 4 + oc % 4]. The packed bias is qp_conv_pack_mcu_s8's. */
+
+#define QP_CONV_WINO_MAX_CHANNELS 2048
+/* int16 elements of the Winograd-packed filter for OC output and IC input channels. */
+#define QP_CONV_WINO_PACKED_COUNT(oc, ic) (QP_CONV_MCU_PACKED_CHANNELS(oc) * 16 * (ic))
+
+/* 1 when qp_conv_run_wino_s8 handles this layer (filter dims n=OC, h=KH, w=KW, c=IC), else 0. */
+int qp_conv_wino_supported(const qp_conv_params_t *p, const qp_dims_t *filter_dims, const qp_dims_t *input_dims);
+
+/* Bytes of the Winograd-packed filter (2 * QP_CONV_WINO_PACKED_COUNT), -1 for an unsupported filter. */
+int32_t qp_conv_packed_wino_bytes(const qp_dims_t *filter_dims);
+
+/* Packs an OHWI 3x3 filter and its bias (or NULL) for qp_conv_run_wino_s8 and one input_offset
+ * ([-127, 128]): packed_filter holds QP_CONV_WINO_PACKED_COUNT int16, packed_bias
+ * QP_CONV_MCU_PACKED_CHANNELS int32. Pure function of its inputs: run it on the host. */
+qp_status_t qp_conv_pack_wino_s8(int32_t input_offset, const qp_dims_t *filter_dims, const int8_t *filter, const int32_t *bias,
+                                 int16_t *packed_filter, int32_t *packed_bias);
+
+/* Scratch bytes qp_conv_run_wino_s8 needs: 1027 + 168 * IC (any alignment); -1 for unsupported or
+ * inconsistent arguments. */
+int32_t qp_conv_scratch_wino_bytes(const qp_conv_params_t *p, const qp_dims_t *input_dims, const qp_dims_t *filter_dims,
+                                   const qp_dims_t *output_dims);
+
+/* Conv2D as qp_conv_run_s8 for a layer qp_conv_wino_supported accepts, with the filter and bias packed
+ * by qp_conv_pack_wino_s8 for p->input_offset. scratch: qp_conv_scratch_wino_bytes bytes, never NULL.
+ * input and output must not overlap. */
+qp_status_t qp_conv_run_wino_s8(const qp_conv_params_t *p, const int32_t *multiplier, const int32_t *shift,
+                                const qp_dims_t *input_dims, const int8_t *input, const qp_dims_t *filter_dims,
+                                const int16_t *packed_filter, const int32_t *packed_bias, const qp_dims_t *output_dims,
+                                int8_t *output, int8_t *scratch);
+
 #ifdef __cplusplus
 }
 #endif
