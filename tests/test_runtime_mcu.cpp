@@ -50,14 +50,15 @@ std::string describe(const ConvCase &c) {
          std::to_string(c.p.pad_left) + " in_off " + std::to_string(c.p.input_offset);
 }
 
-ConvCase random_conv(Rng &r) {
+// wino: a 3x3 stride-1 layer (what qp_conv_run_wino_s8 takes) on images up to 19 x 21.
+ConvCase random_conv(Rng &r, bool wino = false) {
   ConvCase c;
   const int32_t ks[] = {1, 3, 5};
-  const int32_t kh = ks[r.below(3)], kw = r.below(5) == 0 ? ks[r.below(3)] : kh;  // mostly square
-  const int32_t stride = pick(r, 1, r.below(6) == 0 ? 3 : 2);
+  const int32_t kh = wino ? 3 : ks[r.below(3)], kw = wino ? 3 : (r.below(5) == 0 ? ks[r.below(3)] : kh);  // mostly square
+  const int32_t stride = wino ? 1 : pick(r, 1, r.below(6) == 0 ? 3 : 2);
   const int32_t ic = r.below(3) == 0 ? pick(r, 1, 70) : pick(r, 1, 8);
   const int32_t oc = r.below(3) == 0 ? pick(r, 1, 70) : pick(r, 1, 13);
-  c.in = {1, pick(r, 1, 11), pick(r, 1, 13), ic};
+  c.in = {1, pick(r, 1, wino ? 19 : 11), pick(r, 1, wino ? 21 : 13), ic};
   c.f = {oc, kh, kw, ic};
   const int32_t mode = static_cast<int32_t>(r.below(3));  // 0 'same', 1 'valid', 2 arbitrary padding/size
   if (mode == 1 && (c.in.h < kh || c.in.w < kw)) c.in.h = std::max(c.in.h, kh), c.in.w = std::max(c.in.w, kw);
@@ -115,6 +116,37 @@ void expect_conv_equal(const ConvCase &c) {
       << describe(c);
   for (size_t i = 0; i < nout; ++i) ASSERT_EQ(int{got[i]}, int{ref[i]}) << "output " << i << ": " << describe(c);
   for (int32_t i = 0; i < guard; ++i) {
+    ASSERT_EQ(scratch[i], 0x77) << "scratch underrun: " << describe(c);
+    ASSERT_EQ(scratch[guard + scratch_bytes + i], 0x77) << "scratch overrun: " << describe(c);
+  }
+}
+
+// Runs the reference and the Winograd kernel: output and scratch (at an odd address) surrounded by canaries.
+void expect_wino_equal(const ConvCase &c) {
+  ASSERT_TRUE(qp_conv_wino_supported(&c.p, &c.f, &c.in)) << describe(c);
+  const auto nout = static_cast<size_t>(c.out.h) * c.out.w * c.out.c;
+  const int32_t guard = 61;
+  std::vector<int8_t> ref(nout, 0x5a), got(nout + 2 * guard, 0x3c);
+  const int32_t *bias = c.with_bias ? c.bias.data() : nullptr;
+  ASSERT_EQ(qp_conv_run_s8(&c.p, c.mult.data(), c.shift.data(), &c.in, c.input.data(), &c.f, c.filter.data(), bias, &c.out,
+                           ref.data()),
+            QP_STATUS_OK)
+      << describe(c);
+  ASSERT_EQ(qp_conv_packed_wino_bytes(&c.f), 2 * QP_CONV_WINO_PACKED_COUNT(c.f.n, c.f.c));
+  std::vector<int16_t> packed(QP_CONV_WINO_PACKED_COUNT(c.f.n, c.f.c), 0x7777);
+  std::vector<int32_t> packed_bias(QP_CONV_MCU_PACKED_CHANNELS(c.f.n));
+  ASSERT_EQ(qp_conv_pack_wino_s8(c.p.input_offset, &c.f, c.filter.data(), bias, packed.data(), packed_bias.data()), QP_STATUS_OK);
+  const int32_t scratch_bytes = qp_conv_scratch_wino_bytes(&c.p, &c.in, &c.f, &c.out);
+  ASSERT_EQ(scratch_bytes, 1027 + 168 * c.in.c) << describe(c);
+  std::vector<int8_t> scratch(static_cast<size_t>(scratch_bytes + 2 * guard), int8_t{0x77});
+  ASSERT_EQ(qp_conv_run_wino_s8(&c.p, c.mult.data(), c.shift.data(), &c.in, c.input.data(), &c.f, packed.data(),
+                                packed_bias.data(), &c.out, got.data() + guard, scratch.data() + guard),
+            QP_STATUS_OK)
+      << describe(c);
+  for (size_t i = 0; i < nout; ++i) ASSERT_EQ(int{got[guard + i]}, int{ref[i]}) << "output " << i << ": " << describe(c);
+  for (int32_t i = 0; i < guard; ++i) {
+    ASSERT_EQ(got[i], 0x3c) << "output underrun: " << describe(c);
+    ASSERT_EQ(got[guard + nout + i], 0x3c) << "output overrun: " << describe(c);
     ASSERT_EQ(scratch[i], 0x77) << "scratch underrun: " << describe(c);
     ASSERT_EQ(scratch[guard + scratch_bytes + i], 0x77) << "scratch overrun: " << describe(c);
   }
@@ -288,4 +320,140 @@ TEST(RuntimeMcu, ScratchSizesAndArgumentErrors) {
   EXPECT_EQ(qp_conv_pack_mcu_s8(0, &f, nullptr, nullptr, packed.data(), pb.data()), QP_STATUS_BAD_ARGUMENT);
   EXPECT_EQ(qp_fc_run_mcu_s8(0, -128, 127, mult.data(), shift.data(), 0, 6, x.data(), packed.data(), pb.data(), o.data()),
             QP_STATUS_BAD_ARGUMENT);
+}
+
+TEST(RuntimeMcu, WinogradEqualsReferenceOnRandomShapes) {
+  // 3x3 stride 1: odd and even sizes (partial 2x2 tiles, partial blocks of 4 tiles), 'same', 'valid' and
+  // reads past every edge, 1..70 channels, extreme and random weights, inputs and offsets, per-channel
+  // requantization, clamps.
+  Rng r(105);
+  int odd_h = 0, odd_w = 0, padded = 0, unpadded = 0;
+  for (int t = 0; t < 500; ++t) {
+    SCOPED_TRACE(t);
+    const ConvCase c = random_conv(r, true);
+    odd_h += c.out.h % 2, odd_w += c.out.w % 2;
+    (c.p.pad_top || c.p.pad_left ? padded : unpadded) += 1;
+    expect_wino_equal(c);
+    if (HasFatalFailure()) return;
+  }
+  EXPECT_GT(odd_h, 50);
+  EXPECT_GT(odd_w, 50);
+  EXPECT_GT(padded, 50);
+  EXPECT_GT(unpadded, 50);
+}
+
+TEST(RuntimeMcu, WinogradEqualsReferenceOnRpsCnnLayers) {
+  // rps-cnn's three convolutions at full size (3x3 'same', input offset 128 as after a ReLU'd int8
+  // tensor), and the same with the other offset extremes.
+  const int32_t shapes[][3] = {{32, 3, 16}, {16, 16, 32}, {8, 32, 64}};
+  Rng r(106);
+  for (const int32_t in_off : {128, -127, 3})
+    for (const auto &s : shapes) {
+      ConvCase c;
+      c.in = {1, s[0], s[0], s[1]};
+      c.f = {s[2], 3, 3, s[1]};
+      c.p = {in_off, -128, 1, 1, 1, -128, 127};
+      c.out = {1, s[0], s[0], s[2]};
+      c.input = random_s8(static_cast<size_t>(s[0]) * s[0] * s[1], r);
+      c.filter = random_s8(static_cast<size_t>(s[2]) * 9 * s[1], r, -127, 127);
+      c.bias.resize(s[2]);
+      for (auto &b : c.bias) b = pick(r, -20000, 20000);
+      random_requant(r, s[2], c.mult, c.shift);
+      for (auto &sh : c.shift) sh = pick(r, -10, -6);  // outputs mostly inside int8, not clamped
+      expect_wino_equal(c);
+      if (HasFatalFailure()) return;
+    }
+}
+
+TEST(RuntimeMcu, WinogradExactAtTheChannelLimit) {
+  // QP_CONV_WINO_MAX_CHANNELS input channels with the values that drive the transformed sums to their
+  // bounds: all weights 127 make U[1][1] = 9 * 127 and inputs -128 make V[1][1] = -4 * 128, so the
+  // product sum reaches 2048 * 1143 * 512 ~ 0.56 * 2^31; then random signs of extreme values.
+  const int32_t ic = QP_CONV_WINO_MAX_CHANNELS;
+  Rng r(107);
+  for (int t = 0; t < 4; ++t) {
+    ConvCase c;
+    c.in = {1, 3 + t % 2, 4 + t / 2, ic};
+    c.f = {5, 3, 3, ic};
+    c.p = {t % 2 ? -127 : 128, 0, 1, 1, 1, -128, 127};
+    c.out = {1, c.in.h, c.in.w, 5};
+    c.input.assign(static_cast<size_t>(c.in.h) * c.in.w * ic, int8_t{-128});
+    c.filter.assign(static_cast<size_t>(5) * 9 * ic, int8_t{127});
+    if (t >= 2) {
+      for (auto &x : c.input) x = static_cast<int8_t>(r.below(2) ? 127 : -128);
+      for (auto &w : c.filter) w = static_cast<int8_t>(r.below(2) ? 127 : -127);
+    }
+    c.bias.assign(5, 0);
+    c.with_bias = false;
+    random_requant(r, 5, c.mult, c.shift);
+    for (auto &sh : c.shift) sh = pick(r, -31, -20);  // brings ~2^29 accumulators into the int8 range
+    expect_wino_equal(c);
+    if (HasFatalFailure()) return;
+  }
+  qp_conv_params_t p = {0, 0, 1, 1, 1, -128, 127};
+  const qp_dims_t in = {1, 4, 4, ic + 1}, f = {4, 3, 3, ic + 1};
+  EXPECT_FALSE(qp_conv_wino_supported(&p, &f, &in));  // beyond the proven bound: use qp_conv_run_mcu_s8
+  EXPECT_EQ(qp_conv_packed_wino_bytes(&f), -1);
+}
+
+TEST(RuntimeMcu, WinogradPackedFilterIsFourGgGt) {
+  // A filter with one tap set: U = (2G) g (2G)^T is the outer product of column kx and row ky of 2G, so
+  // the centre tap gives rows/columns (0, 1, -1, 0); 5 output channels: the second block is channel 4
+  // and three zero channels; the bias folds input_offset * sum(w) as qp_conv_pack_mcu_s8 does.
+  const int32_t g2[4][3] = {{2, 0, 0}, {1, 1, 1}, {1, -1, 1}, {0, 0, 2}};
+  const qp_dims_t f = {5, 3, 3, 2};
+  std::vector<int8_t> w(5 * 9 * 2, 0);
+  const int32_t tap[5][3] = {{1, 1, 0}, {0, 0, 1}, {2, 2, 0}, {0, 2, 1}, {2, 1, 1}};  // ky, kx, ic per channel
+  for (int oc = 0; oc < 5; ++oc) w[((oc * 3 + tap[oc][0]) * 3 + tap[oc][1]) * 2 + tap[oc][2]] = static_cast<int8_t>(oc + 1);
+  const int32_t bias[5] = {10, 20, 30, 40, 50};
+  std::vector<int16_t> packed(QP_CONV_WINO_PACKED_COUNT(5, 2), 99);
+  std::vector<int32_t> pb(8, 99);
+  ASSERT_EQ(packed.size(), 2u * 2 * 16 * 4);
+  ASSERT_EQ(qp_conv_pack_wino_s8(-3, &f, w.data(), bias, packed.data(), pb.data()), QP_STATUS_OK);
+  for (int oc = 0; oc < 8; ++oc)
+    for (int ic = 0; ic < 2; ++ic)
+      for (int a = 0; a < 4; ++a)
+        for (int b = 0; b < 4; ++b) {
+          const bool set = oc < 5 && tap[oc][2] == ic;
+          const int expect = set ? (oc + 1) * g2[a][tap[oc][0]] * g2[b][tap[oc][1]] : 0;
+          EXPECT_EQ(packed[((oc / 4) * 2 + ic) * 64 + (a * 4 + b) * 4 + oc % 4], expect) << oc << " " << ic << " " << a << b;
+        }
+  for (int oc = 0; oc < 8; ++oc) EXPECT_EQ(pb[oc], oc < 5 ? bias[oc] - 3 * (oc + 1) : 0) << oc;
+}
+
+TEST(RuntimeMcu, WinogradSupportScratchAndArgumentErrors) {
+  qp_conv_params_t p = {128, -128, 1, 1, 1, -128, 127};
+  const qp_dims_t in = {1, 8, 8, 4}, f = {6, 3, 3, 4}, out = {1, 8, 8, 6};
+  EXPECT_TRUE(qp_conv_wino_supported(&p, &f, &in));
+  EXPECT_EQ(qp_conv_scratch_wino_bytes(&p, &in, &f, &out), 1027 + 168 * 4);
+  qp_conv_params_t s2 = p;
+  s2.stride = 2;
+  EXPECT_FALSE(qp_conv_wino_supported(&s2, &f, &in));
+  const qp_dims_t f5 = {6, 5, 5, 4}, f31 = {6, 3, 1, 4}, bad_f = {6, 3, 3, 5};
+  EXPECT_FALSE(qp_conv_wino_supported(&p, &f5, &in));
+  EXPECT_FALSE(qp_conv_wino_supported(&p, &f31, &in));
+  EXPECT_FALSE(qp_conv_wino_supported(&p, &bad_f, &in));
+  EXPECT_EQ(qp_conv_scratch_wino_bytes(&s2, &in, &f, &out), -1);
+  EXPECT_EQ(qp_conv_packed_wino_bytes(&f5), -1);
+  EXPECT_EQ(qp_conv_packed_wino_bytes(&f), 2 * 8 * 16 * 4);
+
+  std::vector<int8_t> x(8 * 8 * 4), w(6 * 9 * 4), o(8 * 8 * 6), scratch(1027 + 168 * 4);
+  std::vector<int16_t> packed(QP_CONV_WINO_PACKED_COUNT(6, 4));
+  std::vector<int32_t> pb(8), mult(6, 1 << 30), shift(6, -3);
+  auto run = [&](const qp_conv_params_t &pp, const qp_dims_t &ff, int8_t *sc) {
+    return qp_conv_run_wino_s8(&pp, mult.data(), shift.data(), &in, x.data(), &ff, packed.data(), pb.data(), &out, o.data(), sc);
+  };
+  EXPECT_EQ(run(p, f, nullptr), QP_STATUS_BAD_ARGUMENT);  // scratch is always needed
+  EXPECT_EQ(run(s2, f, scratch.data()), QP_STATUS_BAD_ARGUMENT);
+  EXPECT_EQ(run(p, bad_f, scratch.data()), QP_STATUS_BAD_ARGUMENT);
+  shift[5] = 31;
+  EXPECT_EQ(run(p, f, scratch.data()), QP_STATUS_BAD_SHIFT);
+  shift[5] = -3;
+  p.act_min = 5, p.act_max = 4;
+  EXPECT_EQ(run(p, f, scratch.data()), QP_STATUS_BAD_ARGUMENT);
+  p.act_min = -128, p.act_max = 127;
+  EXPECT_EQ(run(p, f, scratch.data()), QP_STATUS_OK);
+  EXPECT_EQ(qp_conv_pack_wino_s8(129, &f, w.data(), nullptr, packed.data(), pb.data()), QP_STATUS_BAD_ARGUMENT);
+  EXPECT_EQ(qp_conv_pack_wino_s8(0, &f5, w.data(), nullptr, packed.data(), pb.data()), QP_STATUS_BAD_ARGUMENT);
+  EXPECT_EQ(qp_conv_pack_wino_s8(0, &f, nullptr, nullptr, packed.data(), pb.data()), QP_STATUS_BAD_ARGUMENT);
 }

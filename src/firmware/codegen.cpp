@@ -101,12 +101,21 @@ qp_conv_params_t conv_params(const quant::QLayer &l) {
   return {-l.input.zero_point, l.output.zero_point, l.stride, l.pad_top, l.pad_left, l.act_min, l.act_max};
 }
 
+// Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with at least 4 input channels (the first layer's
+// 3 channels gain little and its larger scratch would grow the arena), the direct MCU kernel otherwise.
+bool use_winograd(const quant::QLayer &l) {
+  if (l.op != Op::Conv2D || l.in.c < 4) return false;
+  const qp_conv_params_t p = conv_params(l);
+  const qp_dims_t in = {1, l.in.h, l.in.w, l.in.c}, f = {l.out.c, l.kernel, l.kernel, l.in.c};
+  return qp_conv_wino_supported(&p, &f, &in) != 0;
+}
+
 // Scratch bytes the MCU conv kernel needs for layer l (0 for other layers).
 uint32_t mcu_scratch_bytes(const quant::QLayer &l) {
   if (l.op != Op::Conv2D) return 0;
   const qp_conv_params_t p = conv_params(l);
   const qp_dims_t in = {1, l.in.h, l.in.w, l.in.c}, f = {l.out.c, l.kernel, l.kernel, l.in.c}, out = {1, l.out.h, l.out.w, l.out.c};
-  const int32_t s = qp_conv_scratch_mcu_bytes(&p, &in, &f, &out);
+  const int32_t s = use_winograd(l) ? qp_conv_scratch_wino_bytes(&p, &in, &f, &out) : qp_conv_scratch_mcu_bytes(&p, &in, &f, &out);
   if (s < 0) fail("internal: inconsistent conv layer shapes for the MCU kernel");
   return static_cast<uint32_t>(s);
 }
@@ -235,7 +244,16 @@ Files generate_model_package(const quant::QModel &m, const std::string &model_sh
     if (l.op != Op::Conv2D && l.op != Op::DepthwiseConv2D && l.op != Op::Dense) continue;
     const std::string p = "qp_l" + std::to_string(k) + "_";
     c << "/* layer " << k << ": " << describe(l) << " */\n";
-    if (mcu && l.op != Op::DepthwiseConv2D) {
+    if (mcu && use_winograd(l)) {
+      // Winograd-transformed filters U = 4 G g G^T (int16), the input offset folded into the bias.
+      const qp_dims_t fd = {l.out.c, l.kernel, l.kernel, l.in.c};
+      std::vector<int16_t> pw(static_cast<size_t>(QP_CONV_WINO_PACKED_COUNT(l.out.c, l.in.c)));
+      std::vector<int32_t> pb(static_cast<size_t>(QP_CONV_MCU_PACKED_CHANNELS(l.out.c)));
+      if (qp_conv_pack_wino_s8(-l.input.zero_point, &fd, l.weight.data(), l.bias.data(), pw.data(), pb.data()) != QP_STATUS_OK)
+        fail("internal: packing layer " + std::to_string(k) + " for the Winograd kernel failed");
+      c << c_array("static const int16_t " + p + "weight", pw, 16);
+      c << c_array("static const int32_t " + p + "bias", pb, 8);
+    } else if (mcu && l.op != Op::DepthwiseConv2D) {
       // Packed for the MCU kernels: 4-channel blocks, the input offset folded into the bias.
       const int oc = l.out.c, kh = l.op == Op::Dense ? 1 : l.kernel, ic = l.in.c;
       std::vector<int8_t> pw(static_cast<size_t>(QP_CONV_MCU_PACKED_BYTES(oc, kh, kh, ic)));
@@ -271,7 +289,11 @@ Files generate_model_package(const quant::QModel &m, const std::string &model_sh
           << ", " << l.pad_top << ", " << l.pad_left << ", " << l.act_min << ", " << l.act_max << "};\n";
         c << dims("in", 1, l.in.h, l.in.w, l.in.c) << dims("f", l.op == Op::Conv2D ? l.out.c : 1, l.kernel, l.kernel, l.in.c)
           << dims("out", 1, l.out.h, l.out.w, l.out.c);
-        if (mcu && l.op == Op::Conv2D) {
+        if (mcu && use_winograd(l)) {
+          const int sc = plan.layer_scratch[k];
+          c << "    return qp_conv_run_wino_s8(&p, " << p << "multiplier, " << p << "shift, &in, " << in << ", &f, " << p << "weight, " << p
+            << "bias, &out, " << out << ", QP_T" << sc << ");\n";
+        } else if (mcu && l.op == Op::Conv2D) {
           const int sc = plan.layer_scratch[k];
           c << "    return qp_conv_run_mcu_s8(&p, " << p << "multiplier, " << p << "shift, &in, " << in << ", &f, " << p << "weight, " << p
             << "bias, &out, " << out << ", " << (sc < 0 ? std::string("0") : "QP_T" + std::to_string(sc)) << ");\n";

@@ -92,7 +92,22 @@ qp_status_t qp_conv_pack_wino_s8(int32_t input_offset, const qp_dims_t *f, const
   return QP_STATUS_OK;
 }
 
-/* m[16 * xi + 4 * t + c] = sum over ic of v[64 * ic + 4 * xi + t] * u[64 * ic + 4 * xi + c], xi < 16. */
+/* One input channel of the 4 tiles x 4 channels block: V at x[64 * (i) + 0..3], U at w[64 * (i) + 0..3]. */
+#define QP_WINO_STEP(i)                                                                               \
+  do {                                                                                                \
+    const int32_t a0 = x[64 * (i)], a1 = x[64 * (i) + 1], a2 = x[64 * (i) + 2], a3 = x[64 * (i) + 3]; \
+    int32_t b = w[64 * (i)];                                                                          \
+    s00 += a0 * b, s10 += a1 * b, s20 += a2 * b, s30 += a3 * b;                                       \
+    b = w[64 * (i) + 1];                                                                              \
+    s01 += a0 * b, s11 += a1 * b, s21 += a2 * b, s31 += a3 * b;                                       \
+    b = w[64 * (i) + 2];                                                                              \
+    s02 += a0 * b, s12 += a1 * b, s22 += a2 * b, s32 += a3 * b;                                      \
+    b = w[64 * (i) + 3];                                                                              \
+    s03 += a0 * b, s13 += a1 * b, s23 += a2 * b, s33 += a3 * b;                                       \
+  } while (0)
+
+/* m[16 * xi + 4 * t + c] = sum over ic of v[64 * ic + 4 * xi + t] * u[64 * ic + 4 * xi + c], xi < 16.
+ * Not inlined, 2 channels per iteration: see dot_4x4 in qp_conv_mcu_s8.c for the register budget. */
 QP_WINO_NOINLINE static void wino_gemm(const int16_t *v, const int16_t *u, int32_t ic, int32_t *m) {
   int32_t xi;
   for (xi = 0; xi < 16; ++xi, m += 16) {
@@ -100,18 +115,15 @@ QP_WINO_NOINLINE static void wino_gemm(const int16_t *v, const int16_t *u, int32
     int32_t s20 = 0, s21 = 0, s22 = 0, s23 = 0, s30 = 0, s31 = 0, s32 = 0, s33 = 0;
     const int16_t *x = v + 4 * xi, *w = u + 4 * xi;
     const int16_t *const end = x + 64 * ic;
-    do {
-      const int32_t a0 = x[0], a1 = x[1], a2 = x[2], a3 = x[3];
-      int32_t b = w[0];
-      s00 += a0 * b, s10 += a1 * b, s20 += a2 * b, s30 += a3 * b;
-      b = w[1];
-      s01 += a0 * b, s11 += a1 * b, s21 += a2 * b, s31 += a3 * b;
-      b = w[2];
-      s02 += a0 * b, s12 += a1 * b, s22 += a2 * b, s32 += a3 * b;
-      b = w[3];
-      s03 += a0 * b, s13 += a1 * b, s23 += a2 * b, s33 += a3 * b;
+    if (ic & 1) {
+      QP_WINO_STEP(0);
       x += 64, w += 64;
-    } while (x != end);
+    }
+    while (x != end) {
+      QP_WINO_STEP(0);
+      QP_WINO_STEP(1);
+      x += 128, w += 128;
+    }
     m[0] = s00, m[1] = s01, m[2] = s02, m[3] = s03, m[4] = s10, m[5] = s11, m[6] = s12, m[7] = s13;
     m[8] = s20, m[9] = s21, m[10] = s22, m[11] = s23, m[12] = s30, m[13] = s31, m[14] = s32, m[15] = s33;
   }
