@@ -1,5 +1,5 @@
 // Micro-benchmarks of the host stages that do not need libtorch: rendering one synthetic sample,
-// the area resize of a photo-sized image, one FP32 inference and one INT8 inference of rps-cnn.
+// the area resize of a photo-sized image, one FP32 inference and INT8 inferences of rps-cnn (one image, a batch).
 #include <benchmark/benchmark.h>
 
 #include "common/rng.h"
@@ -39,24 +39,52 @@ static void BM_Fp32Inference_RpsCnn(benchmark::State &state) {
 }
 BENCHMARK(BM_Fp32Inference_RpsCnn);
 
-// One INT8 inference of rps-cnn (1 thread) through the reference or the optimized kernels, after
-// quantizing an untrained network on 30 rendered images (weights do not change the work done).
-static void BM_Int8Inference_RpsCnn(benchmark::State &state, quant::Backend backend) {
-  model::Graph g = model::graph_from_spec("rps-cnn", data::synth_class_names());
-  model::init_random(g, 1);
+namespace {
+
+// rps-cnn quantized from an untrained network on 30 rendered images (weights do not change the work
+// done), and those images.
+struct Int8Setup {
   data::Split calib;
-  calib.classes = data::synth_class_names();
-  for (int i = 0; i < 30; ++i) {
-    const auto img = data::synth_render(i % 3, static_cast<uint64_t>(i));
-    calib.samples.push_back({"", i % 3, "calib", ""});
-    calib.pixels.insert(calib.pixels.end(), img.pixels.begin(), img.pixels.end());
+  quant::QModel q;
+  Int8Setup() {
+    model::Graph g = model::graph_from_spec("rps-cnn", data::synth_class_names());
+    model::init_random(g, 1);
+    calib.classes = data::synth_class_names();
+    for (int i = 0; i < 30; ++i) {
+      const auto img = data::synth_render(i % 3, static_cast<uint64_t>(i));
+      calib.samples.push_back({"", i % 3, "calib", ""});
+      calib.pixels.insert(calib.pixels.end(), img.pixels.begin(), img.pixels.end());
+    }
+    q = quant::quantize_graph(g, calib, {});
   }
-  const auto q = quant::quantize_graph(g, calib, {});
-  const quant::Int8Engine engine(q, backend);
-  for (auto _ : state) benchmark::DoNotOptimize(engine.run(calib.image(0)));
+};
+
+}  // namespace
+
+// One INT8 inference of rps-cnn per iteration (per thread) through the reference or the optimized
+// kernels (the fastest kernel set the CPU has, or the portable loops).
+static void BM_Int8Inference_RpsCnn(benchmark::State &state, quant::Backend backend, quant::OptIsa isa) {
+  const Int8Setup s;
+  const quant::Int8Engine engine(s.q, backend, isa);
+  for (auto _ : state) benchmark::DoNotOptimize(engine.run(s.calib.image(0)));
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, reference, quant::Backend::Reference);
-BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, optimized, quant::Backend::Optimized)->ThreadRange(1, 2)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, reference, quant::Backend::Reference, quant::OptIsa::Auto);
+BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, optimized, quant::Backend::Optimized, quant::OptIsa::Auto)->ThreadRange(1, 2)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, optimized_portable, quant::Backend::Optimized, quant::OptIsa::Portable);
+
+// The 30 images as one run_batch call per iteration (per thread); items are images.
+static void BM_Int8InferenceBatch_RpsCnn(benchmark::State &state) {
+  const Int8Setup s;
+  const quant::Int8Engine engine(s.q, quant::Backend::Optimized);
+  const size_t n = s.calib.samples.size();
+  std::vector<int8_t> out(n * engine.output_size());
+  for (auto _ : state) {
+    engine.run_batch(s.calib.image(0), n, out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(n));
+}
+BENCHMARK(BM_Int8InferenceBatch_RpsCnn)->ThreadRange(1, 2)->UseRealTime();
 
 BENCHMARK_MAIN();

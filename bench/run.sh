@@ -11,6 +11,8 @@ WORK=$(mktemp -d /tmp/qparity-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$OUT"
 LOG=$OUT/bench-$STAMP.txt
+# A partial run (BENCH_ONLY) gets its own file, so it never replaces a complete run's record.
+[ -n "${BENCH_ONLY:-}" ] && LOG=$OUT/bench-$STAMP-sections-$(echo "$BENCH_ONLY" | tr ' ' '-').txt
 : > "$LOG"
 say() { echo "$@" | tee -a "$LOG"; }
 # BENCH_ONLY="7 8" runs only those sections (they build what they need).

@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "common/error.h"
+#include "common/rng.h"
 #include "data/synth.h"
 #include "model/executor_fp32.h"
 #include "model/onnx_io.h"
@@ -216,34 +217,116 @@ TEST(QdqOnnx, WrongModelsGiveClearErrors) {
   EXPECT_FALSE(quant::is_int8_onnx(fp32));
 }
 
-TEST(Int8Backends, OptimizedEqualsReferenceBitForBit) {
-  for (const std::string arch :
-       {"rps-cnn", "rps-mobile", "conv5x5s2valid(8) relu conv3x3s2(12) relu6 conv1x1(5) flatten dense(K) softmax"}) {
-    Fixture f(arch);
-    const auto q = quant::quantize_graph(f.graph, f.split, {});
-    const quant::Int8Engine ref(q, quant::Backend::Reference), opt(q, quant::Backend::Optimized);
-    for (size_t i = 0; i < f.split.samples.size(); ++i) {
-      std::vector<std::vector<int8_t>> a, b;
-      ref.run(f.split.image(i), &a);
-      opt.run(f.split.image(i), &b);
-      ASSERT_EQ(a, b) << arch << " image " << i;  // every layer's output, not only the scores
+namespace {
+
+// The optimized kernel sets this CPU can run: the portable loops always, AVX-512 VNNI where present.
+std::vector<quant::OptIsa> runnable_isas() {
+  std::vector<quant::OptIsa> v = {quant::OptIsa::Portable};
+  if (quant::opt_isa_available(quant::OptIsa::Avx512Vnni)) v.push_back(quant::OptIsa::Avx512Vnni);
+  return v;
+}
+
+// Perturbs the integers of a quantized model within the runtime's contract (zero points, clamps,
+// multipliers incl. INT32_MIN, shifts over [-31, 30], biases within the overflow proof), to reach
+// requantization corners and padding values that calibration rarely produces.
+void scramble(quant::QModel &q, uint64_t seed) {
+  Rng r(seed);
+  auto in = [&](int lo, int hi) { return lo + static_cast<int>(r.below(static_cast<uint32_t>(hi - lo + 1))); };
+  for (auto &l : q.layers) {
+    if (l.op != model::Op::Conv2D && l.op != model::Op::DepthwiseConv2D && l.op != model::Op::Dense) continue;
+    l.input.zero_point = in(-128, 127);
+    l.output.zero_point = in(0, 2) == 0 ? 0 : in(-128, 127);  // 0: where a saturated product shows after the clamp
+    l.act_min = in(-128, 0);
+    l.act_max = in(l.act_min, 127);
+    for (size_t c = 0; c < l.bias.size(); ++c) {
+      const int32_t old = l.bias[c];
+      l.bias[c] += in(-5000, 5000);
+      if (quant::worst_case_accumulator(l, static_cast<int>(c)) > INT32_MAX) l.bias[c] = old;
+      const int pick = in(0, 9);
+      l.multiplier[c] = pick == 0 ? INT32_MIN : pick == 1 ? INT32_MAX : (1 << 30) + in(0, (1 << 30) - 1);
+      // INT32_MIN with a large left shift reaches the one product that saturates (x = m = INT32_MIN).
+      l.shift[c] = pick == 0 ? in(28, 30) : pick < 3 ? in(-31, 30) : in(-12, 2);
     }
   }
 }
 
-TEST(Int8Backends, SimdDotEqualsPortableDot) {
-  Rng r(12);
-  for (size_t n : {size_t{64}, size_t{128}, size_t{1024}, size_t{4096}}) {
-    std::vector<uint8_t> u(n);
-    std::vector<int8_t> w(n);
-    for (int t = 0; t < 50; ++t) {
-      for (auto &x : u) x = static_cast<uint8_t>(r.below(256));
-      for (auto &x : w) x = static_cast<int8_t>(static_cast<int>(r.below(255)) - 127);
-      if (t == 0) std::fill(u.begin(), u.end(), uint8_t{255}), std::fill(w.begin(), w.end(), int8_t{-127});  // extremes
-      int64_t want = 0;
-      for (size_t i = 0; i < n; ++i) want += int64_t{u[i]} * w[i];
-      ASSERT_EQ(quant::opt_dot_u8s8(u.data(), w.data(), n, false), want);
-      ASSERT_EQ(quant::opt_dot_u8s8(u.data(), w.data(), n, true), want);
+// Synthetic images plus random pixels and the two extremes.
+std::vector<std::vector<uint8_t>> test_images(const data::Split &split, uint64_t seed) {
+  std::vector<std::vector<uint8_t>> v;
+  const size_t n = static_cast<size_t>(split.size) * split.size * 3;
+  for (size_t i = 0; i < split.samples.size(); ++i) v.emplace_back(split.image(i), split.image(i) + n);
+  Rng r(seed);
+  for (int k = 0; k < 3; ++k) {
+    auto &img = v.emplace_back(n);
+    for (auto &p : img) p = static_cast<uint8_t>(r.below(256));
+  }
+  v.emplace_back(n, uint8_t{0});
+  v.emplace_back(n, uint8_t{255});
+  return v;
+}
+
+}  // namespace
+
+// Every layer's output of the optimized backend (each kernel set this CPU has, the portable loops
+// included) equals the reference kernels', on random models of every preset and odd shapes (channel
+// counts off the 16-lane and 4-byte grids, strides, valid padding, several channel tiles), calibrated
+// and scrambled, on synthetic and random pixels.
+TEST(Int8Backends, OptimizedEqualsReferenceOnEveryLayer) {
+  const std::vector<std::pair<std::string, int>> archs = {
+      {"rps-cnn", 32},
+      {"rps-cnn-bn", 32},
+      {"rps-mobile", 32},
+      {"conv5x5s2valid(8) relu conv3x3s2(12) relu6 conv1x1(5) flatten dense(K) softmax", 32},
+      {"conv3x3(40) relu maxpool2 conv3x3s2(72) relu conv1x1(20) relu maxpool2 flatten dense(100) relu dense(K) softmax", 20},
+  };
+  for (const auto &[arch, size] : archs) {
+    Fixture f(arch, size);
+    for (int scrambled = 0; scrambled < 2; ++scrambled) {
+      auto q = quant::quantize_graph(f.graph, f.split, {});
+      if (scrambled) scramble(q, 99 + static_cast<uint64_t>(size));
+      const quant::Int8Engine ref(q, quant::Backend::Reference);
+      const auto images = test_images(f.split, 5);
+      for (const auto isa : runnable_isas()) {
+        const quant::Int8Engine opt(q, quant::Backend::Optimized, isa);
+        for (size_t i = 0; i < images.size(); ++i) {
+          std::vector<std::vector<int8_t>> a, b;
+          ref.run(images[i].data(), &a);
+          opt.run(images[i].data(), &b);
+          ASSERT_EQ(a.size(), q.layers.size());
+          for (size_t k = 0; k < a.size(); ++k)
+            ASSERT_EQ(a[k], b[k]) << arch << (scrambled ? " scrambled" : "") << " isa " << static_cast<int>(isa) << " image "
+                                  << i << " layer " << k << " (" << model::op_name(q.layers[k].op) << ")";
+        }
+      }
     }
   }
+}
+
+// run_batch gives run()'s scores for every image of the batch, in order.
+TEST(Int8Backends, RunBatchEqualsRun) {
+  Fixture f("rps-cnn");
+  auto q = quant::quantize_graph(f.graph, f.split, {});
+  const auto images = test_images(f.split, 6);
+  std::vector<uint8_t> all;
+  for (const auto &img : images) all.insert(all.end(), img.begin(), img.end());
+  for (const auto backend : {quant::Backend::Reference, quant::Backend::Optimized}) {
+    const quant::Int8Engine e(q, backend);
+    std::vector<int8_t> batch(images.size() * e.output_size(), 0);
+    e.run_batch(all.data(), images.size(), batch.data());
+    for (size_t i = 0; i < images.size(); ++i) {
+      const auto one = e.run(images[i].data());
+      ASSERT_EQ(one.size(), e.output_size());
+      EXPECT_EQ(std::vector<int8_t>(batch.begin() + static_cast<std::ptrdiff_t>(i * one.size()),
+                                    batch.begin() + static_cast<std::ptrdiff_t>((i + 1) * one.size())),
+                one)
+          << "image " << i;
+    }
+  }
+}
+
+TEST(Int8Backends, MissingKernelSetIsRefusedClearly) {
+  if (quant::opt_isa_available(quant::OptIsa::Avx512Vnni)) GTEST_SKIP() << "this CPU has AVX-512 VNNI";
+  Fixture f("rps-cnn");
+  const auto q = quant::quantize_graph(f.graph, f.split, {});
+  EXPECT_THROW(quant::Int8Engine(q, quant::Backend::Optimized, quant::OptIsa::Avx512Vnni), Error);
 }

@@ -1,17 +1,27 @@
-// The optimized host kernels for conv and dense: bit-exact to the reference kernels of src/runtime.
+// The optimized host kernels for conv, dense and max pooling: bit-exact to the reference kernels of src/runtime.
 //
-// Reference: acc = bias + sum w * (x + input_offset), skipping padded positions.
-// Here the input patch is gathered (padded positions filled with the input zero point, so that
-// x + input_offset = 0 there, as in the reference) and stored as unsigned u = x + 128, zero-padded
-// to the 64-byte row of the packed weights. Then
-//   sum w * (x + input_offset) = sum w * u + (input_offset - 128) * sum(w),
-// an identity in integers: the same int32 accumulator as the reference. No partial sum can overflow:
-// the quantizer proved |bias| + 255 * sum|w| < 2^31, and |sum w*u|, |(offset - 128) * sum w| are at
-// most 255 * sum|w| and 256 * sum|w| (the int32 wraps of the final addition are exact anyway).
-// The dot product uses AVX-512 VNNI (vpdpbusd: 64 u8 x s8 products per instruction) where the CPU
-// has it, else a plain loop the compiler vectorises.
+// Reference: acc = bias + sum w * (x + input_offset), skipping padded positions, input_offset = -zp.
+// Here the layer's input is first copied into a padded buffer of unsigned bytes u = x + 128 (padded
+// positions hold the input zero point, so that x + input_offset = 0 there, as in the reference; the
+// channel count is rounded up to a multiple of 4, the extra channels meeting zero weights). Then
+//   sum w * (x + input_offset) = sum w * u - (zp + 128) * sum(w),
+// an identity in integers, so acc starts at base[c] = bias[c] - (zp + 128) * sum(w[c]) and collects
+// u8 x s8 products: the same int32 as the reference. The partial sums wrap modulo 2^32 at worst and
+// the final value fits int32 (the quantizer proved |bias| + 255 * sum|w| < 2^31), so it is exact.
+//
+// Layout: a conv is a GEMM [output pixels] x [steps of 4 patch bytes] x [output channels]. The weights
+// are packed as [channel tile][step][16 channels][4 bytes]: one 64-byte row per 16 channels and step,
+// what vpdpbusd (AVX-512 VNNI) multiplies with 4 patch bytes broadcast to every lane. A register block
+// holds P output pixels x J*16 channels of int32 accumulators; each broadcast patch dword feeds J
+// instructions and each weight row P of them. The accumulators are requantized 16 channels at a time
+// with TFLite's double rounding in 64-bit lanes (bit-exact to qp_requant_apply_dr_s32), clamped and
+// narrowed to int8. A dense layer is the same GEMM on a 1x1 image.
+//
+// The portable path runs the same packed layout with plain loops and the reference requantization.
 #include <algorithm>
+#include <cstring>
 
+#include "common/error.h"
 #include "quant/qmodel.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -23,109 +33,332 @@ namespace qp::quant {
 
 namespace {
 
-int32_t dot_u8s8_portable(const uint8_t *u, const int8_t *w, size_t n) {
-  int32_t s = 0;
-  for (size_t i = 0; i < n; ++i) s += static_cast<int32_t>(u[i]) * static_cast<int32_t>(w[i]);
-  return s;
+constexpr int kLanes = 16;  // int32 lanes of a zmm register: output channels per row of packed weights
+
+int round_up(int v, int m) {
+  return (v + m - 1) / m * m;
 }
 
 #ifdef QP_HAVE_VNNI_PATH
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) int32_t dot_u8s8_vnni(const uint8_t *u, const int8_t *w, size_t n) {
-  __m512i acc = _mm512_set1_epi32(0);
-  for (size_t i = 0; i < n; i += 64)
-    acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(reinterpret_cast<const void *>(u + i)),
-                              _mm512_loadu_si512(reinterpret_cast<const void *>(w + i)));
-  // Horizontal sum through memory (GCC 12's _mm512_reduce_add_epi32 trips -Wuninitialized).
-  alignas(64) int32_t lanes[16];
-  _mm512_store_si512(reinterpret_cast<void *>(lanes), acc);
-  int32_t s = 0;
-  for (int32_t v : lanes) s += v;
-  return s;
-}
-
 bool cpu_has_vnni() {
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("avx512vnni");
 }
 #endif
 
-int32_t dot_u8s8(const uint8_t *u, const int8_t *w, size_t n) {
-  return opt_dot_u8s8(u, w, n, true);
+// ---------------------------------------------------------------------------------------------
+// Input staging: int8 NHWC -> padded u8 buffer [ph][pw][icp].
+void stage_input(const QLayer &l, const OptWeights &o, const int8_t *in, uint8_t *pad) {
+  const int ih = o.dense ? 1 : l.in.h, iw = o.dense ? 1 : l.in.w, ic = o.dense ? l.in.c : l.in.c;
+  const int pt = o.dense ? 0 : l.pad_top, pl = o.dense ? 0 : l.pad_left;
+  const auto zp_u = static_cast<uint8_t>(l.input.zero_point + 128);
+  const size_t icp = static_cast<size_t>(o.icp);
+  for (int y = 0; y < o.ph; ++y) {
+    uint8_t *row = pad + static_cast<size_t>(y) * o.pw * icp;
+    const int sy = y - pt;
+    if (sy < 0 || sy >= ih) {
+      for (int x = 0; x < o.pw; ++x) {
+        std::memset(row + x * icp, zp_u, static_cast<size_t>(ic));
+        std::memset(row + x * icp + ic, 0, icp - static_cast<size_t>(ic));
+      }
+      continue;
+    }
+    const int8_t *src = in + static_cast<size_t>(sy) * iw * ic;
+    const int x0 = std::min(pl, o.pw), x1 = std::min(pl + iw, o.pw);  // columns [x0, x1) come from the input
+    for (int x = 0; x < x0; ++x) std::memset(row + x * icp, zp_u, static_cast<size_t>(ic));
+    for (int x = x1; x < o.pw; ++x) std::memset(row + x * icp, zp_u, static_cast<size_t>(ic));
+    if (icp == static_cast<size_t>(ic)) {
+      uint8_t *d = row + static_cast<size_t>(x0) * icp;
+      const int8_t *s = src + static_cast<size_t>(x0 - pl) * ic;
+      const size_t n = static_cast<size_t>(x1 - x0) * icp;
+      for (size_t i = 0; i < n; ++i) d[i] = static_cast<uint8_t>(s[i]) ^ 0x80u;
+    } else {
+      for (int x = 0; x < o.pw; ++x) std::memset(row + x * icp + ic, 0, icp - static_cast<size_t>(ic));
+      for (int x = x0; x < x1; ++x) {
+        uint8_t *d = row + x * icp;
+        const int8_t *s = src + static_cast<size_t>(x - pl) * ic;
+        for (int c = 0; c < ic; ++c) d[c] = static_cast<uint8_t>(s[c]) ^ 0x80u;
+      }
+    }
+  }
 }
 
-inline int8_t finish(int32_t acc, const QLayer &l, size_t c) {
-  const int32_t v = qp_requant_apply_dr_s32(acc, l.multiplier[c], l.shift[c]) + l.output.zero_point;
-  return static_cast<int8_t>(std::clamp(v, l.act_min, l.act_max));
+// Byte offset in the padded buffer of output pixel i's window origin.
+inline int32_t pixel_offset(const OptWeights &o, int i) {
+  const int y = i / o.ow, x = i % o.ow;
+  return (y * o.stride * o.pw + x * o.stride) * o.icp;
 }
 
-inline uint8_t to_u8(int8_t x) {
-  return static_cast<uint8_t>(static_cast<int32_t>(x) + 128);
+inline int8_t narrow(int32_t v, const OptWeights &o) {
+  return static_cast<int8_t>(std::clamp(v + o.out_zp, o.act_min, o.act_max));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Portable path: one output pixel at a time; its patch gathered contiguous (the steps' 4-byte groups in
+// order), then one dot product per output channel against that channel's row (a reduction the
+// compiler vectorises), and the double-rounding requantization inlined.
+inline int32_t requant_dr(int32_t x, int32_t mult, int32_t left, int32_t right, int32_t rmask) {
+  const auto shifted = static_cast<int32_t>(static_cast<uint32_t>(x) << left);
+  int32_t h;
+  if (shifted == INT32_MIN && mult == INT32_MIN) {
+    h = INT32_MAX;
+  } else {
+    const int64_t ab = static_cast<int64_t>(shifted) * mult;
+    const int64_t v = ab + (ab >= 0 ? int64_t{1} << 30 : 1 - (int64_t{1} << 30));
+    h = static_cast<int32_t>(v / (int64_t{1} << 31));  // truncates toward zero
+  }
+  const int32_t threshold = (rmask >> 1) + (h < 0 ? 1 : 0);
+  return (h >> right) + ((h & rmask) > threshold ? 1 : 0);
+}
+
+__attribute__((target_clones("avx2", "default"))) void gemm_portable(const OptWeights &o, const uint8_t *pad, int8_t *out) {
+  const int n_pix = o.oh * o.ow, oc = o.oc, kp = o.steps * 4;
+  std::vector<uint8_t> patch(static_cast<size_t>(kp));
+  for (int i = 0; i < n_pix; ++i) {
+    const uint8_t *src = pad + pixel_offset(o, i);
+    for (int s = 0; s < o.steps; ++s) std::memcpy(patch.data() + 4 * s, src + o.soff[static_cast<size_t>(s)], 4);
+    int8_t *dst = out + static_cast<size_t>(i) * oc;
+    for (int c = 0; c < oc; ++c) {
+      const auto cc = static_cast<size_t>(c);
+      const int8_t *w = o.wrow.data() + cc * static_cast<size_t>(kp);
+      int32_t d = 0;  // |d| <= 255 * sum|w| < 2^31 (the quantizer's overflow proof)
+      for (int k = 0; k < kp; ++k) d += static_cast<int32_t>(patch[static_cast<size_t>(k)]) * w[k];
+      const auto acc = static_cast<int32_t>(static_cast<uint32_t>(o.base[cc]) + static_cast<uint32_t>(d));
+      dst[c] = narrow(requant_dr(acc, o.mult[cc], o.left[cc], o.right[cc], o.rmask[cc]), o);
+    }
+  }
+}
+
+void maxpool_portable(const QLayer &l, const int8_t *in, int8_t *out) {
+  const int k = l.kernel, s = l.stride, iw = l.in.w, c = l.in.c, oh = l.out.h, ow = l.out.w;
+  for (int y = 0; y < oh; ++y)
+    for (int x = 0; x < ow; ++x) {
+      int8_t *d = out + (static_cast<size_t>(y) * ow + x) * c;
+      std::memset(d, 0x80, static_cast<size_t>(c));  // -128, the reference's starting value
+      for (int ky = 0; ky < k; ++ky)
+        for (int kx = 0; kx < k; ++kx) {
+          const int8_t *src = in + (static_cast<size_t>(y * s + ky) * iw + x * s + kx) * c;
+          for (int i = 0; i < c; ++i) d[i] = std::max(d[i], src[i]);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512 VNNI path.
+#ifdef QP_HAVE_VNNI_PATH
+#define QP_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+// GCC 12's AVX-512 headers build vectors from _mm512_undefined_*() and trip -Wmaybe-uninitialized.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// 64-bit lanes: (ab + nudge) / 2^31 truncated toward zero, nudge = ab >= 0 ? 2^30 : 1 - 2^30.
+QP_VNNI inline __m512i round_high64(__m512i ab) {
+  const __m512i zero = _mm512_setzero_si512();
+  const __mmask8 neg = _mm512_cmplt_epi64_mask(ab, zero);
+  __m512i v = _mm512_add_epi64(ab, _mm512_mask_blend_epi64(neg, _mm512_set1_epi64(int64_t{1} << 30),
+                                                           _mm512_set1_epi64(1 - (int64_t{1} << 30))));
+  const __mmask8 vneg = _mm512_cmplt_epi64_mask(v, zero);
+  v = _mm512_mask_add_epi64(v, vneg, v, _mm512_set1_epi64((int64_t{1} << 31) - 1));
+  return _mm512_srai_epi64(v, 31);
+}
+
+// qp_requant_apply_dr_s32 on 16 lanes (channels c .. c + 15), then + zero point, clamp, narrow.
+QP_VNNI inline __m128i requant16(__m512i acc, const OptWeights &o, int c) {
+  const __m512i mult = _mm512_loadu_si512(o.mult.data() + c), left = _mm512_loadu_si512(o.left.data() + c);
+  const __m512i right = _mm512_loadu_si512(o.right.data() + c), rmask = _mm512_loadu_si512(o.rmask.data() + c);
+  const __m512i x = _mm512_sllv_epi32(acc, left);  // wraps, as the reference's uint32 shift
+  const __m512i even = round_high64(_mm512_mul_epi32(x, mult));
+  const __m512i odd = round_high64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(mult, 32)));
+  __m512i h = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+  const __m512i int_min = _mm512_set1_epi32(INT32_MIN);
+  const __mmask16 sat = _mm512_cmpeq_epi32_mask(x, int_min) & _mm512_cmpeq_epi32_mask(mult, int_min);
+  h = _mm512_mask_mov_epi32(h, sat, _mm512_set1_epi32(INT32_MAX));
+  // Rounding divide by 2^right: (h >> right) + (remainder > (mask >> 1) + (h < 0)).
+  const __m512i rem = _mm512_and_si512(h, rmask);
+  const __m512i thr = _mm512_sub_epi32(_mm512_srai_epi32(rmask, 1), _mm512_srai_epi32(h, 31));
+  __m512i r = _mm512_srav_epi32(h, right);
+  r = _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, _mm512_set1_epi32(1));
+  r = _mm512_add_epi32(r, _mm512_set1_epi32(o.out_zp));
+  r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(o.act_min)), _mm512_set1_epi32(o.act_max));
+  return _mm512_cvtepi32_epi8(r);
+}
+
+// P output pixels (window origins off[0..P)) x J*16 channels of tile t.
+template <int J, int P>
+QP_VNNI void block_vnni(const OptWeights &o, const uint8_t *pad, const int32_t *off, int t, int8_t *out, const int pix0) {
+  __m512i acc[P][J];
+  const int c0 = t * J * kLanes;
+  for (int j = 0; j < J; ++j) {
+    const __m512i b = _mm512_loadu_si512(o.base.data() + c0 + j * kLanes);
+    for (int p = 0; p < P; ++p) acc[p][j] = b;
+  }
+  const uint8_t *src[P];
+  for (int p = 0; p < P; ++p) src[p] = pad + off[p];
+  const int8_t *w = o.w.data() + static_cast<size_t>(t) * o.steps * J * kLanes * 4;
+  const int32_t *soff = o.soff.data();
+  for (int s = 0; s < o.steps; ++s, w += J * kLanes * 4) {
+    __m512i wv[J];
+    for (int j = 0; j < J; ++j) wv[j] = _mm512_loadu_si512(w + j * kLanes * 4);
+    const int32_t so = soff[s];
+    for (int p = 0; p < P; ++p) {
+      int32_t d;
+      std::memcpy(&d, src[p] + so, 4);
+      const __m512i u = _mm512_set1_epi32(d);
+      for (int j = 0; j < J; ++j) acc[p][j] = _mm512_dpbusd_epi32(acc[p][j], u, wv[j]);
+    }
+  }
+  for (int j = 0; j < J; ++j) {
+    const int c = c0 + j * kLanes;
+    if (c >= o.oc) break;
+    const __mmask16 m = o.oc - c >= kLanes ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << (o.oc - c)) - 1);
+    for (int p = 0; p < P; ++p) {
+      const __m128i v = requant16(acc[p][j], o, c);
+      _mm_mask_storeu_epi8(out + static_cast<size_t>(pix0 + p) * o.oc + c, m, v);
+    }
+  }
+}
+
+template <int J, int P>
+QP_VNNI void gemm_vnni_j(const OptWeights &o, const uint8_t *pad, int8_t *out) {
+  const int n_pix = o.oh * o.ow;
+  int32_t off[P];
+  int i = 0;
+  for (; i + P <= n_pix; i += P) {
+    for (int p = 0; p < P; ++p) off[p] = pixel_offset(o, i + p);
+    for (int t = 0; t < o.tiles; ++t) block_vnni<J, P>(o, pad, off, t, out, i);
+  }
+  for (; i < n_pix; ++i) {  // the last < P pixels, one at a time
+    off[0] = pixel_offset(o, i);
+    for (int t = 0; t < o.tiles; ++t) block_vnni<J, 1>(o, pad, off, t, out, i);
+  }
+}
+
+QP_VNNI void gemm_vnni(const OptWeights &o, const uint8_t *pad, int8_t *out) {
+  switch (o.J) {
+    case 1: gemm_vnni_j<1, 8>(o, pad, out); break;
+    case 2: gemm_vnni_j<2, 8>(o, pad, out); break;
+    case 3: gemm_vnni_j<3, 6>(o, pad, out); break;
+    default: gemm_vnni_j<4, 4>(o, pad, out); break;
+  }
+}
+
+QP_VNNI void maxpool_vnni(const QLayer &l, const int8_t *in, int8_t *out) {
+  const int k = l.kernel, s = l.stride, iw = l.in.w, c = l.in.c, oh = l.out.h, ow = l.out.w;
+  for (int y = 0; y < oh; ++y)
+    for (int x = 0; x < ow; ++x) {
+      int8_t *d = out + (static_cast<size_t>(y) * ow + x) * c;
+      for (int i = 0; i < c; i += 64) {
+        const __mmask64 m = c - i >= 64 ? ~__mmask64{0} : (__mmask64{1} << (c - i)) - 1;
+        __m512i v = _mm512_set1_epi8(-128);
+        for (int ky = 0; ky < k; ++ky)
+          for (int kx = 0; kx < k; ++kx)
+            v = _mm512_max_epi8(v, _mm512_maskz_loadu_epi8(m, in + (static_cast<size_t>(y * s + ky) * iw + x * s + kx) * c + i));
+        _mm512_mask_storeu_epi8(d + i, m, v);
+      }
+    }
+}
+#pragma GCC diagnostic pop
+#endif
+
+bool use_vnni(OptIsa isa) {
+  if (isa == OptIsa::Portable) return false;
+#ifdef QP_HAVE_VNNI_PATH
+  static const bool vnni = cpu_has_vnni();
+  if (isa == OptIsa::Avx512Vnni && !vnni) fail("the AVX-512 VNNI kernels were requested but this CPU lacks them", "use OptIsa::Auto");
+  return vnni;
+#else
+  if (isa == OptIsa::Avx512Vnni) fail("the AVX-512 VNNI kernels were requested but this build lacks them", "use OptIsa::Auto");
+  return false;
+#endif
 }
 
 }  // namespace
 
-int32_t opt_dot_u8s8(const uint8_t *u, const int8_t *w, size_t n, bool allow_simd) {
+bool opt_isa_available(OptIsa isa) {
+  switch (isa) {
+    case OptIsa::Auto:
+    case OptIsa::Portable: return true;
+    case OptIsa::Avx512Vnni:
 #ifdef QP_HAVE_VNNI_PATH
-  static const bool vnni = cpu_has_vnni();
-  if (vnni && allow_simd) return dot_u8s8_vnni(u, w, n);
+      return cpu_has_vnni();
+#else
+      return false;
 #endif
-  (void)allow_simd;
-  return dot_u8s8_portable(u, w, n);
+  }
+  return false;
 }
 
 OptWeights pack_opt_weights(const QLayer &l) {
   OptWeights o;
-  const size_t oc = l.bias.size(), per = l.weight.size() / oc;
-  o.row = (per + 63) / 64 * 64;
-  o.w.assign(oc * o.row, 0);
-  o.wsum.assign(oc, 0);
-  for (size_t c = 0; c < oc; ++c)
-    for (size_t i = 0; i < per; ++i) {
-      o.w[c * o.row + i] = l.weight[c * per + i];
-      o.wsum[c] += l.weight[c * per + i];
-    }
+  o.dense = l.op == model::Op::Dense;
+  const int ic = l.in.c, k = o.dense ? 1 : l.kernel;
+  o.stride = o.dense ? 1 : l.stride;
+  o.oh = o.dense ? 1 : l.out.h;
+  o.ow = o.dense ? 1 : l.out.w;
+  o.oc = l.out.c;
+  o.icp = round_up(ic, 4);
+  o.ph = (o.oh - 1) * o.stride + k;
+  o.pw = (o.ow - 1) * o.stride + k;
+  o.J = std::min(4, (o.oc + kLanes - 1) / kLanes);
+  o.ocp = round_up(o.oc, o.J * kLanes);
+  o.tiles = o.ocp / (o.J * kLanes);
+  const int groups = o.icp / 4;
+  o.steps = k * k * groups;
+  o.out_zp = l.output.zero_point;
+  o.act_min = l.act_min;
+  o.act_max = l.act_max;
+  for (int ky = 0; ky < k; ++ky)
+    for (int kx = 0; kx < k; ++kx)
+      for (int g = 0; g < groups; ++g) o.soff.push_back((ky * o.pw + kx) * o.icp + 4 * g);
+  const size_t per = static_cast<size_t>(k) * k * ic, tile = static_cast<size_t>(o.J) * kLanes;
+  o.w.assign(static_cast<size_t>(o.ocp) * o.steps * 4, 0);
+  o.wrow.assign(static_cast<size_t>(o.oc) * o.steps * 4, 0);
+  const auto ocp = static_cast<size_t>(o.ocp);
+  o.base.assign(ocp, 0);
+  o.mult.assign(ocp, 0);
+  o.left.assign(ocp, 0);
+  o.right.assign(ocp, 0);
+  o.rmask.assign(ocp, 0);
+  const int32_t input_shift = l.input.zero_point + 128;  // u = x + 128: sum w*(x - zp) = sum w*u - (zp + 128) * sum w
+  for (size_t c = 0; c < static_cast<size_t>(o.oc); ++c) {
+    const size_t t = c / tile, lane = c % tile;
+    int64_t wsum = 0;
+    for (int ky = 0; ky < k; ++ky)
+      for (int kx = 0; kx < k; ++kx)
+        for (int i = 0; i < ic; ++i) {
+          const int8_t w = l.weight[c * per + (static_cast<size_t>(ky) * k + kx) * ic + i];
+          wsum += w;
+          const size_t step = (static_cast<size_t>(ky) * k + kx) * groups + i / 4;
+          o.w[((t * o.steps + step) * tile + lane) * 4 + i % 4] = w;
+          o.wrow[c * static_cast<size_t>(o.steps) * 4 + step * 4 + i % 4] = w;
+        }
+    o.base[c] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<int64_t>(l.bias[c]) - input_shift * wsum));
+    o.mult[c] = l.multiplier[c];
+    o.left[c] = std::max(l.shift[c], 0);
+    o.right[c] = std::max(-l.shift[c], 0);
+    o.rmask[c] = static_cast<int32_t>((int64_t{1} << o.right[c]) - 1);
+  }
   return o;
 }
 
-void conv_opt_s8(const QLayer &l, const OptWeights &ow, const int8_t *in, int8_t *out, uint8_t *patch) {
-  const int ih = l.in.h, iw = l.in.w, ic = l.in.c, oh = l.out.h, ow_ = l.out.w, oc = l.out.c, k = l.kernel, s = l.stride;
-  const int32_t offset = -l.input.zero_point - 128;
-  const uint8_t pad_value = to_u8(static_cast<int8_t>(l.input.zero_point));
-  const size_t per = static_cast<size_t>(k) * k * ic;
-  std::fill(patch + per, patch + ow.row, uint8_t{0});
-  for (int y = 0; y < oh; ++y)
-    for (int x = 0; x < ow_; ++x) {
-      uint8_t *p = patch;  // the patch in the filter's (ky, kx, ic) order
-      for (int ky = 0; ky < k; ++ky) {
-        const int sy = y * s + ky - l.pad_top;
-        for (int kx = 0; kx < k; ++kx, p += ic) {
-          const int sx = x * s + kx - l.pad_left;
-          if (sy < 0 || sy >= ih || sx < 0 || sx >= iw) {
-            std::fill(p, p + ic, pad_value);
-          } else {
-            const int8_t *src = in + (static_cast<size_t>(sy) * iw + sx) * ic;
-            for (int c = 0; c < ic; ++c) p[c] = to_u8(src[c]);
-          }
-        }
-      }
-      int8_t *dst = out + (static_cast<size_t>(y) * ow_ + x) * oc;
-      for (int c = 0; c < oc; ++c) {
-        const auto cc = static_cast<size_t>(c);
-        const int32_t acc = l.bias[cc] + offset * ow.wsum[cc] + dot_u8s8(patch, ow.w.data() + cc * ow.row, ow.row);
-        dst[c] = finish(acc, l, cc);
-      }
-    }
+void opt_conv_s8(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_t *in, int8_t *out, uint8_t *scratch) {
+  stage_input(l, o, in, scratch);
+#ifdef QP_HAVE_VNNI_PATH
+  if (use_vnni(isa)) return gemm_vnni(o, scratch, out);
+#else
+  (void)use_vnni(isa);
+#endif
+  gemm_portable(o, scratch, out);
 }
 
-void fc_opt_s8(const QLayer &l, const OptWeights &ow, const int8_t *in, int8_t *out, uint8_t *scratch) {
-  const size_t n = static_cast<size_t>(l.in.c);
-  for (size_t i = 0; i < n; ++i) scratch[i] = to_u8(in[i]);
-  std::fill(scratch + n, scratch + ow.row, uint8_t{0});
-  const int32_t offset = -l.input.zero_point - 128;
-  for (int c = 0; c < l.out.c; ++c) {
-    const auto cc = static_cast<size_t>(c);
-    out[c] = finish(l.bias[cc] + offset * ow.wsum[cc] + dot_u8s8(scratch, ow.w.data() + cc * ow.row, ow.row), l, cc);
-  }
+void opt_maxpool_s8(const QLayer &l, OptIsa isa, const int8_t *in, int8_t *out) {
+#ifdef QP_HAVE_VNNI_PATH
+  if (use_vnni(isa)) return maxpool_vnni(l, in, out);
+#else
+  (void)use_vnni(isa);
+#endif
+  maxpool_portable(l, in, out);
 }
 
 }  // namespace qp::quant

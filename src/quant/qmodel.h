@@ -79,46 +79,64 @@ void derive_requantization(QLayer &l);
 int64_t worst_case_accumulator(const QLayer &l, int channel);
 
 // Which kernels run a QModel on the host. Reference: the C99 kernels of src/runtime (the numeric
-// specification). Optimized: conv and dense as patch gather + u8 x s8 dot products (AVX-512 VNNI
-// when the CPU has it), the offsets folded in through precomputed weight sums; every other op runs
-// the reference kernel. Both give identical bytes
-// (tested on every image of the synthetic test set).
+// specification). Optimized: conv and dense as a blocked u8 x s8 GEMM (AVX-512 VNNI when the CPU has
+// it) with vectorised requantization, max pooling vectorised; every other op runs the reference
+// kernel. Both give identical bytes (tested on every layer of random models of every preset).
 enum class Backend { Reference, Optimized };
 
-// Runs a QModel on one image; all activations live in one arena sized at construction (two
-// ping-pong buffers of the largest activation, plus the largest conv patch).
+// Which instruction set the optimized backend uses. Auto: the fastest the CPU has. Portable: plain
+// C++ loops over the same packed layout (what CPUs without AVX-512 VNNI run). Avx512Vnni: fails with
+// qp::Error where the CPU (or the build) lacks it.
+enum class OptIsa { Auto, Portable, Avx512Vnni };
+bool opt_isa_available(OptIsa isa);
+
+// Runs a QModel on one image (or a batch); all activations live in one arena (two ping-pong buffers
+// of the largest activation, plus the largest padded conv/dense input of the optimized backend).
+// Thread-safe: run() keeps no state between calls.
 class Int8Engine {
  public:
-  explicit Int8Engine(const QModel &m, Backend backend = Backend::Optimized);
+  explicit Int8Engine(const QModel &m, Backend backend = Backend::Optimized, OptIsa isa = OptIsa::Auto);
   // rgb: H*W*3 bytes, HWC. Returns the last layer's int8 output; with `trace`, every layer's output.
   std::vector<int8_t> run(const uint8_t *rgb, std::vector<std::vector<int8_t>> *trace = nullptr) const;
+  // n images of H*W*3 bytes each, back to back; writes n * output_size() int8 scores to `out`. The
+  // same bytes as run() on each image, with one arena for the whole batch.
+  void run_batch(const uint8_t *rgb, size_t n, int8_t *out) const;
+  size_t output_size() const;
   size_t arena_bytes() const { return 2 * buffer_ + patch_; }
 
   Backend backend() const { return backend_; }
 
  private:
+  void run_into(const uint8_t *rgb, int8_t *arena, std::vector<std::vector<int8_t>> *trace, int8_t **result) const;
   const QModel &m_;
   Backend backend_;
+  OptIsa isa_;
   size_t buffer_ = 0;
-  size_t patch_ = 0;                    // largest padded conv patch / dense input, optimized backend
+  size_t patch_ = 0;                    // largest padded conv/dense input, optimized backend
   std::vector<struct OptWeights> opt_;  // per layer (empty for layers without weights)
 };
 
-// Weights of one conv/dense layer laid out for the optimized kernels: each output channel's row
-// zero-padded to a multiple of 64 bytes, and its sum.
+// One conv/dense layer laid out for the optimized kernels (engine_opt.cpp): the input is staged into a
+// zero-point-padded u8 buffer [ph][pw][icp] (u = x + 128, icp = input channels rounded up to 4); the
+// weights are packed [channel tile][step][16 channels][4 bytes] with J * 16 channels per tile (the
+// output channels padded to ocp with zero weights); one step is 4 bytes of one kernel position. The
+// portable path reads wrow: each output channel's steps in order, [oc][steps * 4].
 struct OptWeights {
-  std::vector<int8_t> w;
-  size_t row = 0;  // padded row length
-  std::vector<int32_t> wsum;
+  bool dense = false;
+  int stride = 1, oh = 1, ow = 1, oc = 0, ocp = 0, icp = 0, ph = 0, pw = 0;
+  int J = 0, tiles = 0, steps = 0;
+  int32_t out_zp = 0, act_min = -128, act_max = 127;
+  std::vector<int8_t> w, wrow;
+  std::vector<int32_t> soff;  // per step: byte offset in the padded input from the window origin
+  // Per padded output channel: the accumulator's start bias - (zp + 128) * sum(w), the multiplier,
+  // the left and right shifts and the right shift's remainder mask.
+  std::vector<int32_t> base, mult, left, right, rmask;
+  size_t scratch_bytes() const { return static_cast<size_t>(ph) * pw * icp; }
 };
 OptWeights pack_opt_weights(const QLayer &l);
 
-// sum u[i] * w[i] over n (a multiple of 64) with the fastest kernel the CPU has (AVX-512 VNNI), or
-// the portable loop when allow_simd is false; both give the same int32.
-int32_t opt_dot_u8s8(const uint8_t *u, const int8_t *w, size_t n, bool allow_simd);
-
-// The optimized conv/dense kernels (engine_opt.cpp). `scratch` holds at least ow.row bytes.
-void conv_opt_s8(const QLayer &l, const OptWeights &ow, const int8_t *in, int8_t *out, uint8_t *scratch);
-void fc_opt_s8(const QLayer &l, const OptWeights &ow, const int8_t *in, int8_t *out, uint8_t *scratch);
+// The optimized kernels. opt_conv_s8 runs a Conv2D or Dense layer; `scratch` holds o.scratch_bytes().
+void opt_conv_s8(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_t *in, int8_t *out, uint8_t *scratch);
+void opt_maxpool_s8(const QLayer &l, OptIsa isa, const int8_t *in, int8_t *out);
 
 }  // namespace qp::quant

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <mutex>
 
 #include "common/error.h"
@@ -293,34 +294,59 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
   return q;
 }
 
-Int8Engine::Int8Engine(const QModel &m, Backend backend) : m_(m), backend_(backend) {
+Int8Engine::Int8Engine(const QModel &m, Backend backend, OptIsa isa) : m_(m), backend_(backend), isa_(isa) {
+  if (backend == Backend::Optimized && isa == OptIsa::Avx512Vnni && !opt_isa_available(isa))
+    fail("the AVX-512 VNNI kernels were requested but this CPU (or build) lacks them", "use the automatic kernel choice");
   size_t biggest = static_cast<size_t>(m.input.size());
   for (const auto &l : m.layers) {
     biggest = std::max(biggest, static_cast<size_t>(l.out.size()));
     opt_.push_back(backend == Backend::Optimized && (l.op == Op::Conv2D || l.op == Op::Dense) ? pack_opt_weights(l)
                                                                                               : OptWeights{});
-    patch_ = std::max(patch_, opt_.back().row);
+    patch_ = std::max(patch_, opt_.back().scratch_bytes());
   }
-  buffer_ = biggest;
+  buffer_ = (biggest + 63) / 64 * 64;
+  patch_ = (patch_ + 63) / 64 * 64;
+}
+
+size_t Int8Engine::output_size() const {
+  return m_.layers.empty() ? static_cast<size_t>(m_.input.size()) : static_cast<size_t>(m_.layers.back().out.size());
 }
 
 std::vector<int8_t> Int8Engine::run(const uint8_t *rgb, std::vector<std::vector<int8_t>> *trace) const {
-  std::vector<int8_t> arena(2 * buffer_ + patch_);
-  int8_t *a = arena.data(), *b = arena.data() + buffer_;
-  auto *scratch = reinterpret_cast<uint8_t *>(arena.data() + 2 * buffer_);
+  // Uninitialised on purpose: every byte is written before it is read.
+  const std::unique_ptr<int8_t[]> arena(new int8_t[arena_bytes()]);
+  int8_t *result = nullptr;
+  run_into(rgb, arena.get(), trace, &result);
+  return std::vector<int8_t>(result, result + output_size());
+}
+
+void Int8Engine::run_batch(const uint8_t *rgb, size_t n, int8_t *out) const {
+  const std::unique_ptr<int8_t[]> arena(new int8_t[arena_bytes()]);
+  const size_t in_bytes = static_cast<size_t>(m_.input.size()), out_bytes = output_size();
+  for (size_t i = 0; i < n; ++i) {
+    int8_t *result = nullptr;
+    run_into(rgb + i * in_bytes, arena.get(), nullptr, &result);
+    std::copy(result, result + out_bytes, out + i * out_bytes);
+  }
+}
+
+void Int8Engine::run_into(const uint8_t *rgb, int8_t *arena, std::vector<std::vector<int8_t>> *trace, int8_t **result) const {
+  int8_t *a = arena, *b = arena + buffer_;
+  auto *scratch = reinterpret_cast<uint8_t *>(arena + 2 * buffer_);
   const size_t n_in = static_cast<size_t>(m_.input.size());
   for (size_t i = 0; i < n_in; ++i) a[i] = static_cast<int8_t>(static_cast<int>(rgb[i]) - 128);
   if (trace) trace->clear();
+  const bool opt = backend_ == Backend::Optimized;
   for (size_t k = 0; k < m_.layers.size(); ++k) {
     const QLayer &l = m_.layers[k];
     const qp_dims_t in = {1, l.in.h, l.in.w, l.in.c}, out = {1, l.out.h, l.out.w, l.out.c};
     qp_status_t st = QP_STATUS_OK;
     bool swap = true;
-    if (backend_ == Backend::Optimized && (l.op == Op::Conv2D || l.op == Op::Dense)) {
-      if (l.op == Op::Conv2D)
-        conv_opt_s8(l, opt_[k], a, b, scratch);
+    if (opt && (l.op == Op::Conv2D || l.op == Op::Dense || l.op == Op::MaxPool)) {
+      if (l.op == Op::MaxPool)
+        opt_maxpool_s8(l, isa_, a, b);
       else
-        fc_opt_s8(l, opt_[k], a, b, scratch);
+        opt_conv_s8(l, opt_[k], isa_, a, b, scratch);
       std::swap(a, b);
       if (trace) trace->emplace_back(a, a + l.out.size());
       continue;
@@ -355,7 +381,7 @@ std::vector<int8_t> Int8Engine::run(const uint8_t *rgb, std::vector<std::vector<
     if (swap) std::swap(a, b);
     if (trace) trace->emplace_back(a, a + l.out.size());
   }
-  return std::vector<int8_t>(a, a + m_.layers.back().out.size());
+  *result = a;
 }
 
 }  // namespace qp::quant
