@@ -293,33 +293,26 @@ TEST(FirmwareBuild, FloatHeapAndBudgetChecksFailTheBuild) {
     fo.out = (fx.dir / ("fw-" + target)).string();
     fo.build = false;
     firmware::make_firmware(fo);
-    // A source that uses float (kept by the linker) must fail the link with the integer-only message.
-    std::ofstream(fs::path(fo.out) / "bad_float.c") << "float qp_bad_float(float a, float b);\n"
-                                                        "float qp_bad_float(float a, float b) { return a / b + 1.5f; }\n";
-    try {
-      firmware::build_firmware(fo.out, "EXTRA_LDFLAGS=-Wl,--undefined=qp_bad_float");
-      ADD_FAILURE() << target << ": a float-using firmware linked";
-    } catch (const Error &e) {
-      EXPECT_NE(std::string(e.what()).find("integer-only"), std::string::npos) << e.what();
-    }
-    fs::remove(fs::path(fo.out) / "bad_float.c");
-    // A heap allocator must fail too.
-    std::ofstream(fs::path(fo.out) / "bad_heap.c") << "#include <stdlib.h>\nvoid *qp_bad_heap(void);\n"
-                                                       "void *qp_bad_heap(void) { return malloc(16); }\n";
-    try {
-      firmware::build_firmware(fo.out, "EXTRA_LDFLAGS=-Wl,--undefined=qp_bad_heap");
-      ADD_FAILURE() << target << ": a heap-using firmware linked";
-    } catch (const Error &e) {
-      EXPECT_NE(std::string(e.what()).find("heap"), std::string::npos) << e.what();
-    }
-    fs::remove(fs::path(fo.out) / "bad_heap.c");
-    // A RAM budget below the arena must fail the link.
-    try {
-      firmware::build_firmware(fo.out, "RAM_SIZE=16K");
-      ADD_FAILURE() << target << ": a firmware over its RAM budget linked";
-    } catch (const Error &e) {
-      EXPECT_NE(std::string(e.what()).find("budget"), std::string::npos) << e.what();
-    }
+    // Each bad build must fail with its reason in the message; a bad source is removed afterwards.
+    auto expect_build_fails = [&](const std::string &bad_file, const std::string &source, const std::string &make_args,
+                                  const std::string &reason) {
+      if (!bad_file.empty()) std::ofstream(fs::path(fo.out) / bad_file) << source;
+      try {
+        firmware::build_firmware(fo.out, make_args);
+        ADD_FAILURE() << target << ": a build that must fail (" << reason << ") linked";
+      } catch (const Error &e) {
+        EXPECT_NE(std::string(e.what()).find(reason), std::string::npos) << e.what();
+      }
+      if (!bad_file.empty()) fs::remove(fs::path(fo.out) / bad_file);
+    };
+    // Float (kept by the linker) fails with the integer-only message, a heap allocator with the heap
+    // message, a RAM budget below the arena with the budget message.
+    expect_build_fails("bad_float.c",
+                       "float qp_bad_float(float a, float b);\nfloat qp_bad_float(float a, float b) { return a / b + 1.5f; }\n",
+                       "EXTRA_LDFLAGS=-Wl,--undefined=qp_bad_float", "integer-only");
+    expect_build_fails("bad_heap.c", "#include <stdlib.h>\nvoid *qp_bad_heap(void);\nvoid *qp_bad_heap(void) { return malloc(16); }\n",
+                       "EXTRA_LDFLAGS=-Wl,--undefined=qp_bad_heap", "heap");
+    expect_build_fails("", "", "RAM_SIZE=16K", "budget");
     // And the clean build passes.
     EXPECT_NO_THROW(firmware::build_firmware(fo.out, "RAM_SIZE=320K"));
   }
@@ -391,21 +384,25 @@ TEST(FirmwareBuild, TriageNamesTheLayerPerturbedInATestBuild) {
   if (!have("qemu-system-riscv32")) GTEST_SKIP() << "qemu-system-riscv32 not installed";
   Int8Fixture fx;
   const auto &m = fx.mf.model;
-  for (int fault : {0, 4}) {
+  const std::vector<uint8_t> rgb(fx.test_split.image(1), fx.test_split.image(1) + 32 * 32 * 3);
+  // Builds a firmware (make_args for a test build) and triages one image on it.
+  auto triage_on = [&](const std::string &name, const std::string &make_args, firmware::Kernels kernels) {
     firmware::FirmwareOptions fo;
     fo.model = fx.model_path;
     fo.target = "qemu-rv32";
-    fo.out = (fx.dir / ("fw-fault" + std::to_string(fault))).string();
-    fo.make_args = "EXTRA_CFLAGS=-DQP_FAULT_LAYER=" + std::to_string(fault);
-    const auto fw = firmware::make_firmware(fo);
+    fo.out = (fx.dir / name).string();
+    fo.make_args = make_args;
+    fo.kernels = kernels;
     device::TriageOptions to;
     to.model = fx.model_path;
     to.port = "qemu-rv32";
-    to.firmware = fw.elf;
+    to.firmware = firmware::make_firmware(fo).elf;
     to.workdir = (fx.dir / "logs").string();
-    device::DeviceTriage triage(to);
-    const std::vector<uint8_t> rgb(fx.test_split.image(1), fx.test_split.image(1) + 32 * 32 * 3);
-    const auto r = triage.triage_pixels(rgb);
+    return device::DeviceTriage(to).triage_pixels(rgb);
+  };
+  for (int fault : {0, 4}) {
+    const auto r = triage_on("fw-fault" + std::to_string(fault), "EXTRA_CFLAGS=-DQP_FAULT_LAYER=" + std::to_string(fault),
+                             firmware::Kernels::Mcu);
     EXPECT_EQ(r.layer, fault);
     EXPECT_EQ(r.max_abs_diff, 16);  // the test build flips bit 4 of element 0
     EXPECT_EQ(r.first_index, 0u);
@@ -414,17 +411,5 @@ TEST(FirmwareBuild, TriageNamesTheLayerPerturbedInATestBuild) {
     EXPECT_NE(r.layer_name.find(model::op_name(m.layers[static_cast<size_t>(fault)].op)), std::string::npos) << r.layer_name;
   }
   // The normal build with the reference kernels (the MCU ones are checked above): no layer diverges.
-  firmware::FirmwareOptions fo;
-  fo.model = fx.model_path;
-  fo.target = "qemu-rv32";
-  fo.out = (fx.dir / "fw-ok").string();
-  fo.kernels = firmware::Kernels::Reference;
-  const auto fw = firmware::make_firmware(fo);
-  device::TriageOptions to;
-  to.model = fx.model_path;
-  to.port = "qemu-rv32";
-  to.firmware = fw.elf;
-  to.workdir = (fx.dir / "logs").string();
-  device::DeviceTriage triage(to);
-  EXPECT_EQ(triage.triage_pixels(std::vector<uint8_t>(fx.test_split.image(1), fx.test_split.image(1) + 32 * 32 * 3)).layer, -1);
+  EXPECT_EQ(triage_on("fw-ok", "", firmware::Kernels::Reference).layer, -1);
 }

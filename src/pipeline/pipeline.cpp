@@ -305,13 +305,19 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
                    {"xtensa-gcc", tool_version("xtensa-lx106-elf-gcc --version")}};
   info["stages"] = ordered_json::array();
 
+  std::string self_id = QPARITY_VERSION;
+  std::error_code ec;
+  if (fs::is_regular_file(self, ec))
+    self_id += ":" + std::to_string(fs::file_size(self, ec)) + ":" +
+               std::to_string(fs::last_write_time(self, ec).time_since_epoch().count());
   const size_t total = stages.size() + 1;
   int verify_code = 0;
   for (size_t s = 0; s < stages.size(); ++s) {
     const Stage &st = stages[s];
     std::vector<std::string> args = {self};
     args.insert(args.end(), st.args.begin(), st.args.end());
-    std::string key_text = join_command(st.args);
+    // The qparity binary is an input too: a rebuilt qparity (new kernels, new generator) reruns the stages.
+    std::string key_text = join_command(st.args) + "\nqparity=" + self_id;
     for (const auto &in : st.inputs) key_text += "\n" + in + "=" + fingerprint(in);
     const std::string key = sha256_hex(key_text.data(), key_text.size());
     bool outputs_ok = true;

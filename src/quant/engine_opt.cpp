@@ -50,7 +50,7 @@ bool cpu_has_vnni() {
 // ---------------------------------------------------------------------------------------------
 // Input staging: int8 NHWC -> padded u8 buffer [ph][pw][icp].
 void stage_input(const QLayer &l, const OptWeights &o, const int8_t *in, uint8_t *pad) {
-  const int ih = o.dense ? 1 : l.in.h, iw = o.dense ? 1 : l.in.w, ic = o.dense ? l.in.c : l.in.c;
+  const int ih = o.dense ? 1 : l.in.h, iw = o.dense ? 1 : l.in.w, ic = l.in.c;
   const int pt = o.dense ? 0 : l.pad_top, pl = o.dense ? 0 : l.pad_left;
   const auto zp_u = static_cast<uint8_t>(l.input.zero_point + 128);
   const size_t icp = static_cast<size_t>(o.icp);
@@ -112,7 +112,7 @@ inline int32_t requant_dr(int32_t x, int32_t mult, int32_t left, int32_t right, 
   return (h >> right) + ((h & rmask) > threshold ? 1 : 0);
 }
 
-__attribute__((target_clones("avx2", "default"))) void gemm_portable(const OptWeights &o, const uint8_t *pad, int8_t *out) {
+__attribute__((always_inline)) inline void gemm_rows(const OptWeights &o, const uint8_t *pad, int8_t *out) {
   const int n_pix = o.oh * o.ow, oc = o.oc, kp = o.steps * 4;
   std::vector<uint8_t> patch(static_cast<size_t>(kp));
   for (int i = 0; i < n_pix; ++i) {
@@ -129,6 +129,22 @@ __attribute__((target_clones("avx2", "default"))) void gemm_portable(const OptWe
     }
   }
 }
+
+void gemm_portable(const OptWeights &o, const uint8_t *pad, int8_t *out) {
+  gemm_rows(o, pad, out);
+}
+
+#ifdef QP_HAVE_VNNI_PATH
+// The same loops compiled for AVX2 (the compiler vectorises the u8 x s8 reduction with vpmaddwd).
+__attribute__((target("avx2"))) void gemm_avx2(const OptWeights &o, const uint8_t *pad, int8_t *out) {
+  gemm_rows(o, pad, out);
+}
+
+bool cpu_has_avx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2");
+}
+#endif
 
 void maxpool_portable(const QLayer &l, const int8_t *in, int8_t *out) {
   const int k = l.kernel, s = l.stride, iw = l.in.w, c = l.in.c, oh = l.out.h, ow = l.out.w;
@@ -261,29 +277,48 @@ QP_VNNI void maxpool_vnni(const QLayer &l, const int8_t *in, int8_t *out) {
 #pragma GCC diagnostic pop
 #endif
 
-bool use_vnni(OptIsa isa) {
-  if (isa == OptIsa::Portable) return false;
-#ifdef QP_HAVE_VNNI_PATH
-  static const bool vnni = cpu_has_vnni();
-  if (isa == OptIsa::Avx512Vnni && !vnni) fail("the AVX-512 VNNI kernels were requested but this CPU lacks them", "use OptIsa::Auto");
-  return vnni;
-#else
-  if (isa == OptIsa::Avx512Vnni) fail("the AVX-512 VNNI kernels were requested but this build lacks them", "use OptIsa::Auto");
-  return false;
-#endif
+// The kernel set a request resolves to on this CPU (Auto: the fastest available).
+OptIsa resolve(OptIsa isa) {
+  if (isa != OptIsa::Auto) {
+    if (!opt_isa_available(isa))
+      fail(std::string("the optimized kernel set '") + opt_isa_name(isa) + "' is not available on this CPU or build",
+           "use OptIsa::Auto (the fastest available)");
+    return isa;
+  }
+  static const OptIsa best = opt_isa_available(OptIsa::Avx512Vnni) ? OptIsa::Avx512Vnni
+                             : opt_isa_available(OptIsa::Avx2)     ? OptIsa::Avx2
+                                                                   : OptIsa::Portable;
+  return best;
 }
 
 }  // namespace
+
+const char *opt_isa_name(OptIsa isa) {
+  switch (isa) {
+    case OptIsa::Auto: return "auto";
+    case OptIsa::Portable: return "portable";
+    case OptIsa::Avx2: return "avx2";
+    case OptIsa::Avx512Vnni: return "avx512-vnni";
+  }
+  return "?";
+}
 
 bool opt_isa_available(OptIsa isa) {
   switch (isa) {
     case OptIsa::Auto:
     case OptIsa::Portable: return true;
-    case OptIsa::Avx512Vnni:
 #ifdef QP_HAVE_VNNI_PATH
-      return cpu_has_vnni();
+    case OptIsa::Avx2: {
+      static const bool avx2 = cpu_has_avx2();
+      return avx2;
+    }
+    case OptIsa::Avx512Vnni: {
+      static const bool vnni = cpu_has_vnni();
+      return vnni;
+    }
 #else
-      return false;
+    case OptIsa::Avx2:
+    case OptIsa::Avx512Vnni: return false;
 #endif
   }
   return false;
@@ -344,19 +379,18 @@ OptWeights pack_opt_weights(const QLayer &l) {
 
 void opt_conv_s8(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_t *in, int8_t *out, uint8_t *scratch) {
   stage_input(l, o, in, scratch);
+  switch (resolve(isa)) {
 #ifdef QP_HAVE_VNNI_PATH
-  if (use_vnni(isa)) return gemm_vnni(o, scratch, out);
-#else
-  (void)use_vnni(isa);
+    case OptIsa::Avx512Vnni: return gemm_vnni(o, scratch, out);
+    case OptIsa::Avx2: return gemm_avx2(o, scratch, out);
 #endif
-  gemm_portable(o, scratch, out);
+    default: return gemm_portable(o, scratch, out);
+  }
 }
 
 void opt_maxpool_s8(const QLayer &l, OptIsa isa, const int8_t *in, int8_t *out) {
 #ifdef QP_HAVE_VNNI_PATH
-  if (use_vnni(isa)) return maxpool_vnni(l, in, out);
-#else
-  (void)use_vnni(isa);
+  if (resolve(isa) == OptIsa::Avx512Vnni) return maxpool_vnni(l, in, out);
 #endif
   maxpool_portable(l, in, out);
 }

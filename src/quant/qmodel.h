@@ -84,11 +84,13 @@ int64_t worst_case_accumulator(const QLayer &l, int channel);
 // kernel. Both give identical bytes (tested on every layer of random models of every preset).
 enum class Backend { Reference, Optimized };
 
-// Which instruction set the optimized backend uses. Auto: the fastest the CPU has. Portable: plain
-// C++ loops over the same packed layout (what CPUs without AVX-512 VNNI run). Avx512Vnni: fails with
-// qp::Error where the CPU (or the build) lacks it.
-enum class OptIsa { Auto, Portable, Avx512Vnni };
+// Which kernel set the optimized backend runs. Auto: the fastest this CPU has (AVX-512 VNNI, else
+// AVX2, else portable). Portable: plain C++ loops (the blocked GEMM's rows, one dot product per
+// output channel) built for the baseline ISA. Avx2: the same loops compiled for AVX2. Avx512Vnni: the
+// register-blocked vpdpbusd GEMM. Naming one the CPU (or the build) lacks throws qp::Error.
+enum class OptIsa { Auto, Portable, Avx2, Avx512Vnni };
 bool opt_isa_available(OptIsa isa);
+const char *opt_isa_name(OptIsa isa);  // "auto", "portable", "avx2", "avx512-vnni"
 
 // Runs a QModel on one image (or a batch); all activations live in one arena (two ping-pong buffers
 // of the largest activation, plus the largest padded conv/dense input of the optimized backend).

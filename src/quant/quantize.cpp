@@ -295,8 +295,9 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
 }
 
 Int8Engine::Int8Engine(const QModel &m, Backend backend, OptIsa isa) : m_(m), backend_(backend), isa_(isa) {
-  if (backend == Backend::Optimized && isa == OptIsa::Avx512Vnni && !opt_isa_available(isa))
-    fail("the AVX-512 VNNI kernels were requested but this CPU (or build) lacks them", "use the automatic kernel choice");
+  if (backend == Backend::Optimized && !opt_isa_available(isa))
+    fail(std::string("the optimized kernel set '") + opt_isa_name(isa) + "' is not available on this CPU or build",
+         "use OptIsa::Auto (the fastest available)");
   size_t biggest = static_cast<size_t>(m.input.size());
   for (const auto &l : m.layers) {
     biggest = std::max(biggest, static_cast<size_t>(l.out.size()));
