@@ -74,7 +74,7 @@ for target in qemu-rv32 qemu-xtensa; do
     | tee -a "$LOG"
   "$QP" device run --model "$WORK/int8.onnx" --data "$WORK/data/test" --port $target --subset 20 --out "$WORK/dev-$target.json" \
     --firmware "$WORK/fw-$target/firmware.elf" --force | grep -E "per inference" | tee -a "$LOG"
-  grep -h "Profile:" "$WORK"/device-logs/$target-0.console.log | tee -a "$LOG"
+  grep -h -E "Profile:|Stack:" "$WORK"/device-logs/$target-0.console.log | tee -a "$LOG"
   say "footprint: $(cat "$WORK/fw-$target/footprint.json" | tr -d '\n ' )"
 done
 fi

@@ -378,6 +378,14 @@ TEST(FirmwareBuild, SelfTestPrintsTheSeedsLogLines) {
   }
   EXPECT_EQ(lines, 6) << log;
   EXPECT_NE(log.find("Accuracy: "), std::string::npos) << log;
+  // The stack high-water: painted at boot, measured after the self-test; within the 2 KB reservation.
+  std::smatch stack;
+  ASSERT_TRUE(std::regex_search(log, stack, std::regex(R"(Stack: ([0-9]+) bytes used at most)"))) << log;
+  EXPECT_GT(std::stoi(stack[1]), 200);
+  EXPECT_LT(std::stoi(stack[1]), 2048);
+  // Per-layer cycle counts for every layer.
+  for (size_t k = 0; k < fx.mf.model.layers.size(); ++k)
+    EXPECT_NE(log.find("Profile: layer " + std::to_string(k) + ":"), std::string::npos) << k;
 }
 
 TEST(FirmwareBuild, TriageNamesTheLayerPerturbedInATestBuild) {

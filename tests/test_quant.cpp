@@ -227,26 +227,29 @@ std::vector<quant::OptIsa> runnable_isas() {
   return v;
 }
 
-// Perturbs the integers of a quantized model within the runtime's contract (zero points, clamps,
-// multipliers incl. INT32_MIN, shifts over [-31, 30], biases within the overflow proof), to reach
-// requantization corners and padding values that calibration rarely produces.
+// Perturbs the integers of a quantized model within the runtime's contract, to reach requantization
+// corners and padding values that calibration rarely produces: random input/output zero points,
+// clamps and biases (within the overflow proof), multipliers over [2^30, 2^31) with right shifts; and
+// in one layer of three ("wild"), output zero point 0 (so that requantized + zero point cannot
+// overflow in the reference) with any shift in [-31, 30] and multipliers incl. INT32_MIN and INT32_MAX
+// (INT32_MIN with a large left shift reaches the one saturating product, x = m = INT32_MIN).
 void scramble(quant::QModel &q, uint64_t seed) {
   Rng r(seed);
   auto in = [&](int lo, int hi) { return lo + static_cast<int>(r.below(static_cast<uint32_t>(hi - lo + 1))); };
   for (auto &l : q.layers) {
     if (l.op != model::Op::Conv2D && l.op != model::Op::DepthwiseConv2D && l.op != model::Op::Dense) continue;
+    const bool wild = in(0, 2) == 0;
     l.input.zero_point = in(-128, 127);
-    l.output.zero_point = in(0, 2) == 0 ? 0 : in(-128, 127);  // 0: where a saturated product shows after the clamp
+    l.output.zero_point = wild ? 0 : in(-128, 127);
     l.act_min = in(-128, 0);
     l.act_max = in(l.act_min, 127);
     for (size_t c = 0; c < l.bias.size(); ++c) {
       const int32_t old = l.bias[c];
       l.bias[c] += in(-5000, 5000);
       if (quant::worst_case_accumulator(l, static_cast<int>(c)) > INT32_MAX) l.bias[c] = old;
-      const int pick = in(0, 9);
+      const int pick = wild ? in(0, 3) : 3;
       l.multiplier[c] = pick == 0 ? INT32_MIN : pick == 1 ? INT32_MAX : (1 << 30) + in(0, (1 << 30) - 1);
-      // INT32_MIN with a large left shift reaches the one product that saturates (x = m = INT32_MIN).
-      l.shift[c] = pick == 0 ? in(28, 30) : pick < 3 ? in(-31, 30) : in(-12, 2);
+      l.shift[c] = pick == 0 ? in(28, 30) : wild ? in(-31, 30) : in(-12, 0);
     }
   }
 }

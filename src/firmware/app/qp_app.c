@@ -265,6 +265,11 @@ int32_t qp_app_selftest(void) {
     qp_bsp_log(line);
   }
   qp_app_profile();
+  p = qp_app_put(line, "Stack: ");
+  p = qp_app_put_u32(p, qp_bsp_stack_used(), 1);
+  p = qp_app_put(p, " bytes used at most (high-water since boot)\n");
+  *p = '\0';
+  qp_bsp_log(line);
   return correct;
 }
 #else

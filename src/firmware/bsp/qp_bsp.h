@@ -32,6 +32,10 @@ uint32_t qp_bsp_micros(uint64_t cycles);
 /* The CPU clock the cycle counter runs at, in Hz (nominal on an emulator). */
 uint32_t qp_bsp_clock_hz(void);
 
+/* The most stack used since qp_bsp_init (bytes; 0 when the board cannot tell): qp_bsp_init paints the
+ * free stack with a pattern and this finds the deepest overwritten byte. */
+uint32_t qp_bsp_stack_used(void);
+
 /* The target's name as reported in HELLO, e.g. "qemu-rv32", "esp32s3". */
 const char *qp_bsp_target(void);
 

@@ -30,5 +30,7 @@ uint32_t qp_bsp_micros(uint64_t cycles) { return static_cast<uint32_t>(cycles / 
 
 uint32_t qp_bsp_clock_hz(void) { return ESP.getCpuFreqMHz() * 1000000u; }
 
+uint32_t qp_bsp_stack_used(void) { return 0u; }  // not tracked in the sketch
+
 const char *qp_bsp_target(void) { return "arduino-esp32"; }
 }

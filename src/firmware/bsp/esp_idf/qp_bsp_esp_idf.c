@@ -6,6 +6,8 @@
 #include "driver/uart.h"
 #include "esp_cpu.h"
 #include "esp_timer.h"
+#include "freertos/FreeRTOS.h"
+#include "freertos/task.h"
 #include "qp_bsp.h"
 #include "sdkconfig.h"
 
@@ -55,5 +57,10 @@ uint64_t qp_bsp_cycles(void) {
 uint32_t qp_bsp_micros(uint64_t cycles) { return (uint32_t)(cycles / (uint64_t)CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ); }
 
 uint32_t qp_bsp_clock_hz(void) { return (uint32_t)CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ * 1000000u; }
+
+/* FreeRTOS tracks the main task's high-water mark (the least free stack, in bytes on ESP-IDF). */
+uint32_t qp_bsp_stack_used(void) {
+  return (uint32_t)CONFIG_ESP_MAIN_TASK_STACK_SIZE - (uint32_t)uxTaskGetStackHighWaterMark(NULL);
+}
 
 const char *qp_bsp_target(void) { return CONFIG_IDF_TARGET; }

@@ -33,6 +33,8 @@
 
 #define QP_CLOCK_HZ 160000000u
 
+extern uint8_t __heap_start[], __stack[]; /* picolibc.ld: free RAM after .bss, and the top of the stack */
+
 static volatile uint8_t *qp_uart_reg(uint32_t r) { return (volatile uint8_t *)(uintptr_t)(QP_UART_BASE + r); }
 static volatile uint32_t *qp_mmio32(uint32_t a) { return (volatile uint32_t *)(uintptr_t)a; }
 
@@ -54,7 +56,30 @@ static int32_t __attribute__((noinline)) qp_semihost(int32_t op, const void *arg
   return a0;
 }
 
+
+/* Stack high-water: the stack grows down from __stack (the end of RAM); qp_bsp_init paints from the end of .bss (__heap_start: no heap is used) to just below the
+ * current frame, and qp_bsp_stack_used finds the deepest byte no longer holding the pattern. */
+#define QP_STACK_PATTERN 0xA5u
+
+static uint8_t *qp_stack_painted_low;
+
+static void __attribute__((noinline)) qp_stack_paint(uint8_t *low) {
+  volatile uint8_t here = 0;
+  const uintptr_t end = (uintptr_t)&here - 256u; /* leave this frame and its callers alone */
+  uint8_t *p = low;
+  qp_stack_painted_low = low;
+  while ((uintptr_t)p < end) *p++ = QP_STACK_PATTERN;
+}
+
+uint32_t qp_bsp_stack_used(void) {
+  const uint8_t *p = qp_stack_painted_low;
+  if (p == 0) return 0u;
+  while (*p == QP_STACK_PATTERN) ++p;
+  return (uint32_t)((uintptr_t)__stack - (uintptr_t)p);
+}
+
 void qp_bsp_init(void) {
+  qp_stack_paint(__heap_start);
   *qp_uart_reg(QP_UART_LCR) = 0x03u; /* 8N1 */
   *qp_uart_reg(QP_UART_FCR) = 0x07u; /* FIFOs on and cleared */
   *qp_uart_reg(QP_UART_MCR) = 0x08u; /* OUT2: route the UART interrupt */

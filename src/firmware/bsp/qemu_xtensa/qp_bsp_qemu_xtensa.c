@@ -27,10 +27,34 @@ static int32_t qp_simcall(int32_t op, int32_t a, int32_t b, int32_t c) {
   return a2;
 }
 
+extern uint8_t __stack_bottom[], __stack_top[]; /* qp_xtensa.ld */
+
 static uint32_t qp_last_ticks;
 static uint64_t qp_high_ticks;
 
-void qp_bsp_init(void) {}
+
+/* Stack high-water: the stack grows down from __stack_top; qp_bsp_init paints from the bottom of the .stack region to just below the
+ * current frame, and qp_bsp_stack_used finds the deepest byte no longer holding the pattern. */
+#define QP_STACK_PATTERN 0xA5u
+
+static uint8_t *qp_stack_painted_low;
+
+static void __attribute__((noinline)) qp_stack_paint(uint8_t *low) {
+  volatile uint8_t here = 0;
+  const uintptr_t end = (uintptr_t)&here - 256u; /* leave this frame and its callers alone */
+  uint8_t *p = low;
+  qp_stack_painted_low = low;
+  while ((uintptr_t)p < end) *p++ = QP_STACK_PATTERN;
+}
+
+uint32_t qp_bsp_stack_used(void) {
+  const uint8_t *p = qp_stack_painted_low;
+  if (p == 0) return 0u;
+  while (*p == QP_STACK_PATTERN) ++p;
+  return (uint32_t)((uintptr_t)__stack_top - (uintptr_t)p);
+}
+
+void qp_bsp_init(void) { qp_stack_paint(__stack_bottom); }
 
 int32_t qp_bsp_read(uint8_t *buf, int32_t cap) {
   const int32_t n = qp_simcall(QP_SYS_READ, 0, (int32_t)(uintptr_t)buf, cap);
