@@ -421,3 +421,53 @@ TEST(FirmwareBuild, TriageNamesTheLayerPerturbedInATestBuild) {
   // The normal build with the reference kernels (the MCU ones are checked above): no layer diverges.
   EXPECT_EQ(triage_on("fw-ok", "", firmware::Kernels::Reference).layer, -1);
 }
+
+TEST(FirmwareBuild, InterruptedDeviceRunResumesFromItsJournal) {
+  if (!have("qemu-system-xtensa")) GTEST_SKIP() << "qemu-system-xtensa not installed";
+  Int8Fixture fx;
+  // A test build that dies on its 4th inference, then the normal build of the same model.
+  firmware::FirmwareOptions fo;
+  fo.model = fx.model_path;
+  fo.target = "qemu-xtensa";
+  fo.out = (fx.dir / "fw-dies").string();
+  fo.make_args = "EXTRA_CFLAGS=-DQP_FAULT_EXIT_AFTER=3";
+  const auto dying = firmware::make_firmware(fo);
+  fo.out = (fx.dir / "fw-ok").string();
+  fo.make_args.clear();
+  const auto healthy = firmware::make_firmware(fo);
+  device::RunOptions ro;
+  ro.model = fx.model_path;
+  ro.data = (fx.dir / "d/test").string();
+  ro.port = "qemu-xtensa";
+  ro.subset = "all";
+  ro.jobs = 1;
+  ro.out = (fx.dir / "device.json").string();
+  ro.icount = false;
+  ro.quiet = true;
+  ro.timeout_ms = 2000;
+  ro.firmware_elf = dying.elf;
+  try {
+    device::run_device(ro);
+    ADD_FAILURE() << "a device that died mid-run gave a complete result";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("rerun the same command to resume"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(ro.out));  // never a partial result file
+  ASSERT_TRUE(fs::exists(ro.out + ".journal"));
+  // The journal holds the 3 answered images: header + 3 lines.
+  std::ifstream j(ro.out + ".journal");
+  int lines = 0;
+  for (std::string l; std::getline(j, l);) lines += !l.empty();
+  EXPECT_EQ(lines, 4);
+  // Rerun on a healthy device: it resumes, and the result equals a run from scratch.
+  ro.firmware_elf = healthy.elf;
+  const auto resumed = device::run_device(ro);
+  EXPECT_FALSE(fs::exists(ro.out + ".journal"));
+  ro.out = (fx.dir / "device-fresh.json").string();
+  const auto fresh = device::run_device(ro);
+  ASSERT_EQ(resumed["images"].size(), fx.test_split.samples.size());
+  for (size_t i = 0; i < resumed["images"].size(); ++i) {
+    EXPECT_EQ(resumed["images"][i]["file"], fresh["images"][i]["file"]);
+    EXPECT_EQ(resumed["images"][i]["scores"], fresh["images"][i]["scores"]) << i;
+  }
+}

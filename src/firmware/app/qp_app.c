@@ -19,6 +19,11 @@ static qp_proto_decoder_t qp_app_decoder;
 static uint8_t qp_app_tx[QP_PROTO_MAX_FRAME];
 static uint8_t qp_app_payload[QP_PROTO_MAX_PAYLOAD];
 static uint8_t qp_app_rx[256];
+#ifdef QP_FAULT_EXIT_AFTER
+/* Test builds only: the device dies (serve returns, the emulator exits) on request N+1, so the host's
+ * journal and resume can be checked. */
+static int32_t qp_app_served, qp_app_stop;
+#endif
 
 static void qp_app_send(uint8_t type, uint16_t seq, const uint8_t *payload, uint16_t length) {
   const uint32_t n = qp_proto_encode(type, seq, payload, length, qp_app_tx, (uint32_t)sizeof qp_app_tx);
@@ -79,6 +84,12 @@ static void qp_app_handle(const qp_frame_t *f) {
       qp_app_hello(QP_MSG_READY, 0);
       return;
     case QP_MSG_INFER:
+#ifdef QP_FAULT_EXIT_AFTER
+      if (++qp_app_served > QP_FAULT_EXIT_AFTER) {
+        qp_app_stop = 1;
+        return;
+      }
+#endif
       if (f->length != QP_MODEL_INPUT_BYTES) {
         qp_app_send_error(f->seq, QP_ERR_BAD_SIZE, "image size differs from the model input");
         return;
@@ -151,6 +162,9 @@ int32_t qp_app_serve(void) {
     if (n < 0) return 0;
     for (i = 0; i < n; ++i)
       if (qp_proto_decoder_feed(&qp_app_decoder, qp_app_rx[i], &frame)) qp_app_handle(&frame);
+#ifdef QP_FAULT_EXIT_AFTER
+    if (qp_app_stop) return 1;
+#endif
   }
 }
 
