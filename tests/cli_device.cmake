@@ -11,6 +11,8 @@ qp_cli_test(device_rv32 0 "qemu-rv32 accuracy on the device.*" ${QP} device run 
   --subset 20 --out ${TD}/device-rv32.json --firmware-dir ${TD}/fw-rv32-run --force)
 qp_cli_test(device_xtensa_all_parallel 0 "30 images \\(all of 30" ${QP} device run --model ${TD}/int8.onnx --data ${TD}/small/test --port qemu-xtensa
   --subset all --jobs 2 --out ${TD}/device-xtensa.json --firmware-dir ${TD}/fw-xtensa-run --force)
+qp_cli_test(device_rv32_semihost_all 0 "qemu-rv32 \\(semihost link\\): 30 images" ${QP} device run --model ${TD}/int8.onnx --data ${TD}/small/test
+  --port qemu-rv32 --subset all --link semihost --jobs 2 --out ${TD}/device-rv32-sh.json --firmware-dir ${TD}/fw-rv32-sh --force)
 qp_cli_test(device_missing_port 1 "serial port /dev/ttyQP404 does not exist" ${QP} device run --model ${TD}/int8.onnx --data ${TD}/small/test
   --port /dev/ttyQP404 --out ${TD}/device-none.json)
 qp_cli_test(device_bad_subset 1 "--subset must be a positive count or 'all'" ${QP} device run --model ${TD}/int8.onnx --data ${TD}/small/test
@@ -18,13 +20,14 @@ qp_cli_test(device_bad_subset 1 "--subset must be a positive count or 'all'" ${Q
 qp_cli_test(device_no_overwrite 1 "already exists" ${QP} device run --model ${TD}/int8.onnx --data ${TD}/small/test --port qemu-rv32
   --out ${TD}/keep.json)
 set_tests_properties(cli.firmware_esp_idf cli.firmware_unknown_target cli.firmware_user_folder cli.firmware_qemu_rv32 cli.device_rv32
-  cli.device_xtensa_all_parallel cli.device_missing_port cli.device_bad_subset cli.device_no_overwrite
+  cli.device_xtensa_all_parallel cli.device_rv32_semihost_all cli.device_missing_port cli.device_bad_subset cli.device_no_overwrite
   PROPERTIES FIXTURES_REQUIRED "${QP_DEV_FIX}")
-set_tests_properties(cli.device_rv32 cli.device_xtensa_all_parallel PROPERTIES FIXTURES_SETUP cli_device_results)
+set_tests_properties(cli.device_rv32 cli.device_xtensa_all_parallel cli.device_rv32_semihost_all PROPERTIES FIXTURES_SETUP cli_device_results)
 # The device's outputs are the host's, bit for bit: verify says so (exit 0) for both boards.
 qp_cli_test(verify_rv32_vs_host 0 "EQUIVALENT \\(bit-exact\\)" ${QP} verify --host ${TD}/int8-results.json --device ${TD}/device-rv32.json)
 qp_cli_test(verify_xtensa_vs_host 0 "EQUIVALENT \\(bit-exact\\)" ${QP} verify --host ${TD}/int8-results.json --device ${TD}/device-xtensa.json)
-set_tests_properties(cli.verify_rv32_vs_host cli.verify_xtensa_vs_host PROPERTIES
+qp_cli_test(verify_rv32_semihost_vs_host 0 "EQUIVALENT \\(bit-exact\\)" ${QP} verify --host ${TD}/int8-results.json --device ${TD}/device-rv32-sh.json)
+set_tests_properties(cli.verify_rv32_vs_host cli.verify_xtensa_vs_host cli.verify_rv32_semihost_vs_host PROPERTIES
   FIXTURES_REQUIRED "cli_data;cli_int8;cli_int8_results;cli_device_results")
 
 # The pipeline end to end on the small set (an untrained model, so it runs without libtorch), then a

@@ -26,6 +26,8 @@ void add_device_run(CLI::App &device) {
   cmd->add_option("--firmware", o->firmware_elf, "Emulated: run this prebuilt firmware ELF instead of generating one");
   cmd->add_option("--jobs", o->jobs, "Emulated: parallel QEMU instances (0 = one per core for 100+ images)")->capture_default_str();
   cmd->add_option("--timeout-ms", o->timeout_ms, "Per-reply timeout before a resend")->capture_default_str();
+  cmd->add_option("--link", o->link, "qemu-rv32: uart (the board's UART), semihost (faster bulk runs) or auto (uart below 100 images)")
+      ->capture_default_str();
   cmd->add_flag("--no-icount", *no_icount, "Emulated: run faster without exact instruction counting");
   cmd->add_flag("--fresh", o->fresh, "Start over instead of resuming an interrupted run's journal");
   cmd->add_flag("--force", o->force, "Overwrite --out if it exists");

@@ -39,7 +39,12 @@ Emulator::Emulator(const EmulatorOptions &o) {
   log_ = (fs::path(o.workdir) / (tag + ".console.log")).string();
   std::vector<std::string> args;
   const bool rv32 = o.target == "qemu-rv32";
-  if (rv32) {
+  const bool uart = rv32 && !o.semihost_link;
+  if (rv32 && o.semihost_link) {
+    args = {"qemu-system-riscv32", "-M", "virt", "-cpu", "rv32,f=false,d=false", "-bios", "none", "-semihosting-config",
+            "enable=on,arg=firmware,arg=qp-semihost", "-display", "none", "-monitor", "none", "-serial", "none", "-kernel", o.elf};
+    if (o.icount) args.insert(args.end(), {"-icount", "shift=0,sleep=off"});
+  } else if (rv32) {
     // A UNIX socket path must stay short (108 bytes): keep it in /tmp.
     socket_ = "/tmp/qparity-" + std::to_string(getpid()) + "-" + std::to_string(o.index) + ".sock";
     fs::remove(socket_);
@@ -56,14 +61,14 @@ Emulator::Emulator(const EmulatorOptions &o) {
   for (const auto &a : args) command_ += (command_.empty() ? "" : " ") + a;
 
   int to_child[2] = {-1, -1}, from_child[2] = {-1, -1};
-  if (!rv32 && (pipe(to_child) != 0 || pipe(from_child) != 0)) fail("could not create pipes for QEMU");
+  if (!uart && (pipe(to_child) != 0 || pipe(from_child) != 0)) fail("could not create pipes for QEMU");
   const int log_fd = open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (log_fd < 0) fail("could not write '" + log_ + "'", "check that the output folder is writable");
   pid_ = fork();
   if (pid_ < 0) fail("could not start QEMU (fork failed)");
   if (pid_ == 0) {
     const int devnull = open("/dev/null", O_RDWR);
-    if (rv32) {
+    if (uart) {
       dup2(devnull, 0);
       dup2(log_fd, 1);
     } else {
@@ -79,7 +84,7 @@ Emulator::Emulator(const EmulatorOptions &o) {
     _exit(127);
   }
   close(log_fd);
-  if (rv32) {
+  if (uart) {
     try {
       stream_ = connect_unix_socket(socket_, 15000);
     } catch (const Error &e) {

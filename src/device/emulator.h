@@ -21,6 +21,7 @@ struct EmulatorOptions {
   std::string workdir;  // where the socket and the console log go
   int index = 0;        // instance number (several run in parallel)
   bool icount = true;   // exact instruction counts (about 2.7x slower)
+  bool semihost_link = false;  // qemu-rv32: the protocol over semihosting stdin/stdout instead of the UART (bulk runs)
 };
 
 class Emulator {

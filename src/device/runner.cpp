@@ -105,10 +105,13 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
   if (!emulated) jobs = 1;
   if (jobs <= 0) jobs = todo.size() >= 100 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : 1;
   jobs = static_cast<int>(std::min<size_t>(static_cast<size_t>(jobs), std::max<size_t>(todo.size(), 1)));
+  if (o.link != "auto" && o.link != "uart" && o.link != "semihost") fail("--link must be auto, uart or semihost (got '" + o.link + "')");
+  const bool semihost_link = o.port == "qemu-rv32" && (o.link == "semihost" || (o.link == "auto" && n >= 100));
+  const std::string link = !emulated ? "serial" : o.port == "qemu-xtensa" ? "semihost" : semihost_link ? "semihost" : "uart";
 
   if (!o.quiet) {
-    std::printf("device %s: %zu images (%s of %zu, seed %llu)%s\n", o.port.c_str(), n, o.subset.c_str(), split.samples.size(),
-                static_cast<unsigned long long>(o.seed),
+    std::printf("device %s (%s link): %zu images (%s of %zu, seed %llu)%s\n", o.port.c_str(), link.c_str(), n, o.subset.c_str(),
+                split.samples.size(), static_cast<unsigned long long>(o.seed),
                 resumed ? (", resuming: " + std::to_string(resumed) + " already done").c_str() : "");
     std::fflush(stdout);
   }
@@ -131,6 +134,7 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
         if (fs::path(o.out).parent_path().empty()) eo.workdir = "device-logs";
         eo.index = index;
         eo.icount = o.icount;
+        eo.semihost_link = semihost_link;
         emu = std::make_unique<Emulator>(eo);
         s = &emu->stream();
       } else {
@@ -226,6 +230,7 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
                                 {"arena_bytes", hello.arena_bytes},
                                 {"clock_hz", hello.clock_hz},
                                 {"emulated", emulated},
+                                {"link", link},
                                 {"icount", emulated && o.icount},
                                 {"instances", jobs},
                                 {"cycles_per_inference", per_inf},

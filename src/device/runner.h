@@ -21,6 +21,9 @@ struct RunOptions {
   std::string firmware_elf;   // emulated: use this prebuilt firmware instead of generating one
   int jobs = 0;               // emulated: parallel QEMU instances (0: one per core for large runs)
   bool icount = true;         // emulated: exact instruction counts
+  // qemu-rv32: "uart" (the board's 16550 UART, a real board's driver path), "semihost" (semihosting
+  // stdin/stdout: several times faster for bulk runs) or "auto" (the UART below 100 images).
+  std::string link = "auto";
   bool fresh = false;         // ignore an existing journal
   bool force = false;         // overwrite --out
   int timeout_ms = 10000;     // per reply
