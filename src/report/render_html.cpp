@@ -691,8 +691,14 @@ std::string Renderer::footprint() {
   o += "<div class=\"cols\"><div>";
   if (r_.footprint.ok) {
     o += "<p>Target <b>" + esc(str(fp, "target", "?")) + "</b></p>";
-    o += used_bar("Flash", {{"code", inum(fp, "code_bytes")}, {"weights", inum(fp, "weights_bytes")}}, inum(fp, "flash_budget"));
-    o += used_bar("RAM", {{"arena", inum(fp, "arena_bytes")}, {"stack", inum(fp, "stack_bytes")}}, inum(fp, "ram_budget"));
+    // Everything the ELF puts in flash / RAM: the named parts plus the rest (libc, tables, buffers).
+    const int64_t flash = inum(fp, "flash_bytes"), code = inum(fp, "code_bytes"), weights = inum(fp, "weights_bytes");
+    const int64_t ram = inum(fp, "ram_bytes"), arena_b = inum(fp, "arena_bytes"), stack_b = inum(fp, "stack_bytes");
+    const int64_t flash_rest = flash > 0 && code >= 0 && weights >= 0 ? std::max<int64_t>(0, flash - code - weights) : -1;
+    const int64_t ram_rest = ram > 0 && arena_b >= 0 && stack_b >= 0 ? std::max<int64_t>(0, ram - arena_b - stack_b) : -1;
+    o += used_bar("Flash", {{"code", code}, {"weights", weights}, {"other read-only data", flash_rest > 0 ? flash_rest : -1}},
+                  inum(fp, "flash_budget"));
+    o += used_bar("RAM", {{"arena", arena_b}, {"stack", stack_b}, {"protocol buffers and other data", ram_rest}}, inum(fp, "ram_budget"));
     const int64_t arena = inum(fp, "arena_bytes"), naive = inum(fp, "naive_arena_bytes");
     if (arena > 0 && naive > 0)
       o += "<p class=\"note\">Planned activation arena " + bytes_text(arena) + " instead of " + bytes_text(naive) +
