@@ -463,6 +463,8 @@ TEST(FirmwareBuild, InterruptedDeviceRunResumesFromItsJournal) {
   ro.firmware_elf = healthy.elf;
   const auto resumed = device::run_device(ro);
   EXPECT_FALSE(fs::exists(ro.out + ".journal"));
+  EXPECT_EQ(resumed["device"]["model_hash"], fx.mf.sha256);  // the resumed run read the device's HELLO too
+  EXPECT_EQ(resumed["device"]["target"], "qemu-xtensa");
   ro.out = (fx.dir / "device-fresh.json").string();
   const auto fresh = device::run_device(ro);
   ASSERT_EQ(resumed["images"].size(), fx.test_split.samples.size());

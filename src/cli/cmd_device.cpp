@@ -3,8 +3,7 @@
 
 #include "cli/commands.h"
 #include "common/error.h"
-#include "device/client.h"
-#include "device/emulator.h"
+#include "device/connection.h"
 #include "device/runner.h"
 
 namespace qp::cli {
@@ -49,24 +48,13 @@ void add_device_hello(CLI::App &device) {
   cmd->add_option("--firmware", a->firmware, "Emulated: the firmware ELF to boot");
   cmd->add_option("--baud", a->baud, "Serial baud rate")->capture_default_str();
   cmd->callback([a] {
-    std::unique_ptr<device::Emulator> emu;
-    std::unique_ptr<device::Stream> serial;
-    device::Stream *s;
-    if (device::is_emulated_port(a->port)) {
-      if (a->firmware.empty()) fail("--firmware is required with an emulated port", "pass the ELF built by 'qparity firmware'");
-      device::EmulatorOptions eo;
-      eo.target = a->port;
-      eo.elf = a->firmware;
-      eo.workdir = "/tmp";
-      eo.icount = false;
-      emu = std::make_unique<device::Emulator>(eo);
-      s = &emu->stream();
-    } else {
-      serial = device::open_serial(a->port, a->baud);
-      s = serial.get();
-    }
-    device::Client c(*s);
-    const auto h = emu ? c.wait_ready(60000) : c.hello();
+    device::ConnectOptions co;
+    co.port = a->port;
+    co.firmware = a->firmware;
+    co.baud = a->baud;
+    co.icount = false;
+    const device::Connection conn(co);
+    const auto &h = conn.hello();
     std::printf("device on %s: target %s, protocol v%d\nmodel sha256 %s\nclasses %d, layers %d, input %dx%dx%d, arena %u bytes, clock %u Hz\n",
                 a->port.c_str(), h.target.c_str(), h.proto_version, h.model_hash.c_str(), h.classes, h.layers, h.in_h, h.in_w,
                 h.in_c, h.arena_bytes, h.clock_hz);

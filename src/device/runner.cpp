@@ -16,6 +16,7 @@
 #include "data/image_folder.h"
 #include "data/image_io.h"
 #include "device/client.h"
+#include "device/connection.h"
 #include "device/emulator.h"
 #include "device/journal.h"
 #include "device/subset.h"
@@ -58,21 +59,13 @@ std::string prepare_firmware(const RunOptions &o, const std::string &sha, json *
   return r.elf;
 }
 
-void check_hello(const Hello &h, const std::string &sha, const quant::QModel &m, const std::string &port, const std::string &model) {
-  if (h.model_hash != sha)
-    fail("the device on " + port + " runs a different model (firmware made from sha256 " + h.model_hash.substr(0, 16) +
-             "..., but " + model + " is " + sha.substr(0, 16) + "...)",
-         "flash firmware generated from this model: qparity firmware --model " + model + " --target <board> --out DIR");
-  if (h.classes != static_cast<int>(m.classes.size()) || h.in_h != m.input.h || h.in_w != m.input.w || h.in_c != m.input.c)
-    fail("the device on " + port + " reports a model shape different from " + model, "regenerate and reflash the firmware");
-}
-
 }  // namespace
 
 nlohmann::ordered_json run_device(const RunOptions &o) {
   if (o.out.empty()) fail("--out is required", "name the device results file, e.g. --out device.json");
   if (fs::exists(o.out) && !o.force) fail("'" + o.out + "' already exists", "choose another --out, or pass --force to replace it");
-  if (!o.out.empty() && !fs::path(o.out).parent_path().empty()) fs::create_directories(fs::path(o.out).parent_path());
+  const fs::path out_dir = fs::path(o.out).parent_path();
+  if (!out_dir.empty()) fs::create_directories(out_dir);
   const auto mf = quant::load_qdq_onnx(o.model);
   const quant::QModel &m = mf.model;
   if (fs::is_directory(fs::path(o.data) / "test"))
@@ -87,24 +80,25 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
 
   json subset_files = json::array();
   for (size_t i : subset) subset_files.push_back(split.samples[i].sha256);
+  const std::string subset_text = subset_files.dump();
   const json header = {{"qparity_device_journal", 1},
                        {"model_sha256", mf.sha256},
                        {"port", o.port},
-                       {"subset_sha256", sha256_hex(subset_files.dump().data(), subset_files.dump().size())}};
+                       {"subset_sha256", sha256_hex(subset_text.data(), subset_text.size())}};
   Journal journal(o.out + ".journal", header, o.fresh);
   const bool emulated = is_emulated_port(o.port);
   json footprint = json::object();
   std::string elf;
   if (emulated) elf = prepare_firmware(o, mf.sha256, &footprint);
 
-  std::vector<size_t> todo;
+  // The images the journal does not hold yet (all of them unless a run is resumed).
+  std::vector<size_t> pending;
   for (size_t i : subset)
-    if (!journal.has(split.samples[i].path)) todo.push_back(i);
-  const size_t resumed = n - todo.size();
-  int jobs = o.jobs;
-  if (!emulated) jobs = 1;
-  if (jobs <= 0) jobs = todo.size() >= 100 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : 1;
-  jobs = static_cast<int>(std::min<size_t>(static_cast<size_t>(jobs), std::max<size_t>(todo.size(), 1)));
+    if (!journal.has(split.samples[i].path)) pending.push_back(i);
+  const size_t resumed = n - pending.size();
+  int jobs = emulated ? o.jobs : 1;
+  if (jobs <= 0) jobs = pending.size() >= 100 ? static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) : 1;
+  jobs = static_cast<int>(std::min<size_t>(static_cast<size_t>(jobs), std::max<size_t>(pending.size(), 1)));
   if (o.link != "auto" && o.link != "uart" && o.link != "semihost") fail("--link must be auto, uart or semihost (got '" + o.link + "')");
   const bool semihost_link = o.port == "qemu-rv32" && (o.link == "semihost" || (o.link == "auto" && n >= 100));
   const std::string link = !emulated ? "serial" : o.port == "qemu-xtensa" ? "semihost" : semihost_link ? "semihost" : "uart";
@@ -123,32 +117,20 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
   Progress progress("device " + o.port, static_cast<long>(n));
   auto worker = [&](int index) {
     try {
-      std::unique_ptr<Emulator> emu;
-      std::unique_ptr<Stream> serial;
-      Stream *s = nullptr;
-      if (emulated) {
-        EmulatorOptions eo;
-        eo.target = o.port;
-        eo.elf = elf;
-        eo.workdir = (fs::path(o.out).parent_path() / "device-logs").string();
-        if (fs::path(o.out).parent_path().empty()) eo.workdir = "device-logs";
-        eo.index = index;
-        eo.icount = o.icount;
-        eo.semihost_link = semihost_link;
-        emu = std::make_unique<Emulator>(eo);
-        s = &emu->stream();
-      } else {
-        serial = open_serial(o.port, o.baud);
-        s = serial.get();
-      }
-      ClientOptions co;
-      co.timeout_ms = o.timeout_ms;
-      Client c(*s, co);
-      const Hello h = emulated ? c.wait_ready(60000) : c.hello();
-      check_hello(h, mf.sha256, m, o.port, o.model);
+      ConnectOptions co;
+      co.port = o.port;
+      co.firmware = elf;
+      co.baud = o.baud;
+      co.workdir = (out_dir / "device-logs").string();
+      co.index = index;
+      co.icount = o.icount;
+      co.semihost_link = semihost_link;
+      co.client.timeout_ms = o.timeout_ms;
+      Connection conn(co, &mf);
+      Client &c = conn.client();
       {
         std::lock_guard<std::mutex> lock(mu);
-        hello = h;
+        hello = conn.hello();
       }
       std::vector<uint8_t> rgb(image_bytes);
       for (;;) {
@@ -157,8 +139,8 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
           if (!first_error.empty()) return;
         }
         const size_t t = next++;
-        if (t >= todo.size()) break;
-        const size_t i = todo[t];
+        if (t >= pending.size()) break;
+        const size_t i = pending[t];
         std::copy(split.image(i), split.image(i) + image_bytes, rgb.begin());
         const Inference r = c.infer(rgb);
         json e = {{"pred", r.pred}, {"scores", std::vector<int>(r.scores.begin(), r.scores.end())}, {"cycles", r.cycles},
@@ -178,11 +160,11 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
       if (first_error.empty()) first_error = e.what();
     }
   };
-  if (!todo.empty() || !emulated) {
-    std::vector<std::thread> pool;
-    for (int j = 0; j < jobs; ++j) pool.emplace_back(worker, j);
-    for (auto &t : pool) t.join();
-  }
+  // At least one worker runs even when the journal already holds every image: its HELLO (target,
+  // model hash, arena, clock) goes into device.json.
+  std::vector<std::thread> pool;
+  for (int j = 0; j < jobs; ++j) pool.emplace_back(worker, j);
+  for (auto &t : pool) t.join();
   if (!first_error.empty() && journal.size() == 0) {
     std::error_code ec;
     fs::remove(journal.path(), ec);  // nothing to resume

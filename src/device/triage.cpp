@@ -3,9 +3,7 @@
 
 #include "common/error.h"
 #include "data/image_io.h"
-#include "device/client.h"
-#include "device/emulator.h"
-#include "device/link.h"
+#include "device/connection.h"
 #include "quant/qdq_onnx.h"
 
 namespace qp::device {
@@ -15,32 +13,20 @@ struct DeviceTriage::State {
   quant::QModelFile mf;
   std::unique_ptr<quant::Int8Engine> engine;
   std::vector<std::string> names;
-  std::unique_ptr<Emulator> emu;
-  std::unique_ptr<Stream> serial;
-  std::unique_ptr<Client> client;
+  std::unique_ptr<Connection> conn;  // opened on the first triaged image
 
   Client &connect() {
-    if (client) return *client;
-    Stream *s = nullptr;
-    if (is_emulated_port(o.port)) {
-      if (o.firmware.empty()) fail("triage on " + o.port + " needs the firmware ELF", "pass --firmware (RUN/firmware/firmware.elf)");
-      EmulatorOptions eo;
-      eo.target = o.port;
-      eo.elf = o.firmware;
-      eo.workdir = o.workdir;
-      eo.index = 90;
-      eo.icount = false;
-      emu = std::make_unique<Emulator>(eo);
-      s = &emu->stream();
-    } else {
-      serial = open_serial(o.port, o.baud);
-      s = serial.get();
+    if (!conn) {
+      ConnectOptions co;
+      co.port = o.port;
+      co.firmware = o.firmware;
+      co.baud = o.baud;
+      co.workdir = o.workdir;
+      co.index = 90;  // beside any instances of a device run
+      co.icount = false;
+      conn = std::make_unique<Connection>(co, &mf);
     }
-    client = std::make_unique<Client>(*s);
-    const Hello h = emu ? client->wait_ready(60000) : client->hello();
-    if (h.model_hash != mf.sha256)
-      fail("triage: the device on " + o.port + " runs a different model than " + o.model, "flash firmware generated from this model");
-    return *client;
+    return conn->client();
   }
 };
 

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "common/error.h"
+#include "common/shell.h"
 #include "data/image_io.h"
 
 namespace qp::firmware {
@@ -34,12 +35,6 @@ std::string run_capture(const std::string &cmd, int *status) {
   while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
   *status = pclose(p);
   return out;
-}
-
-std::string shell_quote(const std::string &s) {
-  std::string o = "'";
-  for (char c : s) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return o + "'";
 }
 
 }  // namespace

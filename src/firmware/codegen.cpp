@@ -284,9 +284,10 @@ Files generate_model_package(const quant::QModel &m, const std::string &model_sh
     c << "  case " << k << ": { /* " << describe(l) << " */\n";
     switch (l.op) {
       case Op::Conv2D:
-      case Op::DepthwiseConv2D:
-        c << "    static const qp_conv_params_t p = {" << -l.input.zero_point << ", " << l.output.zero_point << ", " << l.stride
-          << ", " << l.pad_top << ", " << l.pad_left << ", " << l.act_min << ", " << l.act_max << "};\n";
+      case Op::DepthwiseConv2D: {
+        const qp_conv_params_t cp = conv_params(l);
+        c << "    static const qp_conv_params_t p = {" << cp.input_offset << ", " << cp.output_offset << ", " << cp.stride << ", "
+          << cp.pad_top << ", " << cp.pad_left << ", " << cp.act_min << ", " << cp.act_max << "};\n";
         c << dims("in", 1, l.in.h, l.in.w, l.in.c) << dims("f", l.op == Op::Conv2D ? l.out.c : 1, l.kernel, l.kernel, l.in.c)
           << dims("out", 1, l.out.h, l.out.w, l.out.c);
         if (mcu && use_winograd(l)) {
@@ -302,6 +303,7 @@ Files generate_model_package(const quant::QModel &m, const std::string &model_sh
             << "shift, &in, " << in << ", &f, " << p << "weight, " << p << "bias, &out, " << out << ");\n";
         }
         break;
+      }
       case Op::Dense:
         if (mcu) {
           c << "    return qp_fc_run_mcu_s8(" << l.output.zero_point << ", " << l.act_min << ", " << l.act_max << ", " << p

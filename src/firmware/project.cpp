@@ -49,7 +49,7 @@ Files generate_project(const Target &t, const quant::QModel &m, const std::strin
   std::vector<std::string> common;
   for (const auto &[rel, content] : embedded_sources())
     if (rel.starts_with("src/runtime/") || rel.starts_with("src/device/qp_proto") || rel.starts_with("src/firmware/app/") ||
-        rel == "src/firmware/bsp/qp_bsp.h")
+        rel == "src/firmware/bsp/qp_bsp.h" || rel == "src/firmware/bsp/qp_bsp_stack.h")
       common.push_back(rel);
 
   std::string class_names;

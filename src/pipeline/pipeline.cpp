@@ -14,6 +14,7 @@
 
 #include "common/error.h"
 #include "common/sha256.h"
+#include "common/shell.h"
 #include "data/image_io.h"
 #include "device/emulator.h"
 
@@ -35,19 +36,6 @@ std::string read_text(const fs::path &p) {
 }
 
 void write_text(const fs::path &p, const std::string &s) { data::write_file_atomic(p.string(), s.data(), s.size()); }
-
-std::string quote(const std::string &s) {
-  if (!s.empty() && s.find_first_of(" \t'\"\\$`*?()[]{}<>|&;") == std::string::npos) return s;
-  std::string o = "'";
-  for (char c : s) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return o + "'";
-}
-
-std::string join_command(const std::vector<std::string> &args) {
-  std::string s;
-  for (const auto &a : args) s += (s.empty() ? "" : " ") + quote(a);
-  return s;
-}
 
 // What identifies a file's content for skipping: its hash (models, results) or, for a folder of
 // images, every file's relative path, size and modification time.
@@ -317,18 +305,18 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
     std::vector<std::string> args = {self};
     args.insert(args.end(), st.args.begin(), st.args.end());
     // The qparity binary is an input too: a rebuilt qparity (new kernels, new generator) reruns the stages.
-    std::string key_text = join_command(st.args) + "\nqparity=" + self_id;
+    std::string key_text = shell_join(st.args) + "\nqparity=" + self_id;
     for (const auto &in : st.inputs) key_text += "\n" + in + "=" + fingerprint(in);
     const std::string key = sha256_hex(key_text.data(), key_text.size());
     bool outputs_ok = true;
     for (const auto &out : st.outputs) outputs_ok = outputs_ok && fs::exists(out);
     const bool skip = outputs_ok && state.contains(st.name) && state[st.name].is_object() && state[st.name].value("key", "") == key;
     std::printf("== %zu/%zu %s: %s%s\n", s + 1, total, st.name.c_str(), st.title.c_str(), skip ? " (up to date, skipped)" : "");
-    std::printf("   %s\n", join_command(args).c_str());
+    std::printf("   %s\n", shell_join(args).c_str());
     const auto t0 = std::chrono::steady_clock::now();
     int code = skip ? state[st.name].value("exit", 0) : run_child(args);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    info["stages"].push_back({{"name", st.name}, {"command", "qparity " + join_command(st.args)}, {"seconds", skip ? 0.0 : secs},
+    info["stages"].push_back({{"name", st.name}, {"command", "qparity " + shell_join(st.args)}, {"seconds", skip ? 0.0 : secs},
                               {"skipped", skip}, {"exit", code}});
     write_text(info_path, info.dump(2) + "\n");
     if (code != 0 && !(st.allow_exit1 && code == 1)) {
@@ -350,9 +338,9 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
   // The report always reflects the latest artifacts and timings.
   std::printf("== %zu/%zu report: one self-contained HTML page\n", total, total);
   const std::vector<std::string> rep = {self, "report", "--run", run.string(), "--out", (run / "report.html").string(), "--force"};
-  std::printf("   %s\n", join_command(rep).c_str());
+  std::printf("   %s\n", shell_join(rep).c_str());
   const auto t0 = std::chrono::steady_clock::now();
-  info["stages"].push_back({{"name", "report"}, {"command", "qparity " + join_command({rep.begin() + 1, rep.end()})},
+  info["stages"].push_back({{"name", "report"}, {"command", "qparity " + shell_join({rep.begin() + 1, rep.end()})},
                             {"seconds", 0.0}, {"skipped", false}, {"exit", 0}});
   write_text(info_path, info.dump(2) + "\n");
   const int rc = run_child(rep);

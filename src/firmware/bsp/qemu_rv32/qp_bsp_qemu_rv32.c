@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "qp_bsp.h"
+#include "qp_bsp_stack.h"
 
 #define QP_UART_BASE 0x10000000u
 #define QP_UART_RBR 0u
@@ -60,27 +61,8 @@ static int32_t __attribute__((noinline)) qp_semihost(int32_t op, const void *arg
 }
 
 
-/* Stack high-water: the stack grows down from __stack (the end of RAM); qp_bsp_init paints from the
- * end of .bss (__heap_start: no heap is used) to just below the current frame, and qp_bsp_stack_used
- * finds the deepest byte no longer holding the pattern. */
-#define QP_STACK_PATTERN 0xA5u
-
-static uint8_t *qp_stack_painted_low;
-
-static void __attribute__((noinline)) qp_stack_paint(uint8_t *low) {
-  volatile uint8_t here = 0;
-  const uintptr_t end = (uintptr_t)&here - 256u; /* leave this frame and its callers alone */
-  uint8_t *p = low;
-  qp_stack_painted_low = low;
-  while ((uintptr_t)p < end) *p++ = QP_STACK_PATTERN;
-}
-
-uint32_t qp_bsp_stack_used(void) {
-  const uint8_t *p = qp_stack_painted_low;
-  if (p == 0) return 0u;
-  while (*p == QP_STACK_PATTERN) ++p;
-  return (uint32_t)((uintptr_t)__stack - (uintptr_t)p);
-}
+/* Stack high-water (qp_bsp_stack.h): painted from the end of the data at boot, measured below __stack. */
+uint32_t qp_bsp_stack_used(void) { return qp_stack_used_below(__stack); }
 
 /* The semihosting link: file handles of QEMU's stdin and stdout, or -1 when the UART is the link. */
 static int32_t qp_sh_in = -1, qp_sh_out = -1;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "qp_bsp.h"
+#include "qp_bsp_stack.h"
 
 #define QP_CLOCK_HZ 160000000u
 #define QP_SYS_EXIT 1
@@ -33,26 +34,8 @@ static uint32_t qp_last_ticks;
 static uint64_t qp_high_ticks;
 
 
-/* Stack high-water: the stack grows down from __stack_top; qp_bsp_init paints from the bottom of the .stack region to just below the
- * current frame, and qp_bsp_stack_used finds the deepest byte no longer holding the pattern. */
-#define QP_STACK_PATTERN 0xA5u
-
-static uint8_t *qp_stack_painted_low;
-
-static void __attribute__((noinline)) qp_stack_paint(uint8_t *low) {
-  volatile uint8_t here = 0;
-  const uintptr_t end = (uintptr_t)&here - 256u; /* leave this frame and its callers alone */
-  uint8_t *p = low;
-  qp_stack_painted_low = low;
-  while ((uintptr_t)p < end) *p++ = QP_STACK_PATTERN;
-}
-
-uint32_t qp_bsp_stack_used(void) {
-  const uint8_t *p = qp_stack_painted_low;
-  if (p == 0) return 0u;
-  while (*p == QP_STACK_PATTERN) ++p;
-  return (uint32_t)((uintptr_t)__stack_top - (uintptr_t)p);
-}
+/* Stack high-water (qp_bsp_stack.h): the .stack region is painted at boot, measured below __stack_top. */
+uint32_t qp_bsp_stack_used(void) { return qp_stack_used_below(__stack_top); }
 
 void qp_bsp_init(void) { qp_stack_paint(__stack_bottom); }
 
