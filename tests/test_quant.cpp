@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <limits>
 
 #include "common/error.h"
 #include "common/rng.h"
@@ -119,6 +120,79 @@ TEST(Quantize, RefusesAnOverflowProneLayer) {
     FAIL() << "expected the overflow proof to refuse the model";
   } catch (const Error &e) {
     EXPECT_NE(std::string(e.what()).find("could overflow"), std::string::npos) << e.what();
+  }
+}
+
+// A trained network can hold channels whose weights decayed to (almost) nothing: max|w| / 127 as the
+// weight scale then puts the channel's bias far outside int32 (bias / (input scale * weight scale)).
+// The quantizer raises such a channel's scale instead of refusing the model (issue 14: seed-7 data,
+// seed-1 training had channels at 8e-9 and 1.3e-15), and the channel still computes bias + ~0.
+TEST(Quantize, DeadAndNearDeadChannelsQuantize) {
+  Fixture f("rps-cnn");
+  auto &conv = f.graph.layers[6];  // conv3x3(64), ReLU fused
+  ASSERT_EQ(conv.op, model::Op::Conv2D);
+  const size_t per = conv.weight.size() / static_cast<size_t>(conv.out.c);
+  auto set_channel = [&](int c, double magnitude, float bias) {
+    for (size_t i = 0; i < per; ++i)
+      conv.weight[static_cast<size_t>(c) * per + i] = static_cast<float>(magnitude * ((i % 3) - 1.0));
+    conv.bias[static_cast<size_t>(c)] = bias;
+  };
+  set_channel(56, 1.3e-15, 0.05f);  // near-dead: max|w|/127 ~ 1e-17 -> bias ~ 1e17 units without a floor
+  set_channel(20, 8e-9, 0.20f);
+  set_channel(10, 0.0, 0.30f);      // dead: all weights zero
+  set_channel(11, 0.0, 0.0f);       // dead, no bias
+  for (auto mode : {quant::WeightMode::PerChannel, quant::WeightMode::PerTensor}) {
+    quant::QuantOptions opt;
+    opt.weights = mode;
+    opt.calib_count = 30;
+    const auto q = quant::quantize_graph(f.graph, f.split, opt);
+    size_t qk = 0;
+    while (q.layers[qk].fp32_index != 7) ++qk;  // the quantized conv whose output is the fused ReLU's
+    const auto &l = q.layers[qk];
+    ASSERT_EQ(l.op, model::Op::Conv2D);
+    if (mode == quant::WeightMode::PerChannel) {
+      EXPECT_EQ(l.raised_scales, 2) << "the 1.3e-15 and 8e-9 channels";
+    } else {
+      for (double s : l.weight_scale) EXPECT_EQ(s, l.weight_scale[0]) << "per-tensor keeps one scale";
+    }
+    for (int c = 0; c < l.out.c; ++c) {
+      EXPECT_LE(quant::worst_case_accumulator(l, c), INT32_MAX);
+      EXPECT_GT(l.weight_scale[static_cast<size_t>(c)], 0.0);
+      EXPECT_EQ(static_cast<double>(static_cast<float>(l.weight_scale[static_cast<size_t>(c)])), l.weight_scale[static_cast<size_t>(c)]);
+    }
+    // The (near-)dead channels output relu(bias) + ~0 on every pixel: within one output step of FP32.
+    const quant::Int8Engine engine(q);
+    const model::Fp32Executor exec(f.graph);
+    for (size_t i = 0; i < 3; ++i) {
+      std::vector<std::vector<int8_t>> qt;
+      std::vector<std::vector<float>> ft;
+      engine.run(f.split.image(i), &qt);
+      exec.run_rgb(f.split.image(i), &ft);
+      for (int c : {56, 20, 10, 11}) {
+        for (int y = 0; y < l.out.h; ++y)
+          for (int x = 0; x < l.out.w; ++x) {
+            const double want = ft[7][(static_cast<size_t>(c) * l.out.h + y) * l.out.w + x];
+            const int got = qt[qk][(static_cast<size_t>(y) * l.out.w + x) * l.out.c + static_cast<size_t>(c)];
+            const double real = (got - l.output.zero_point) * l.output.scale;
+            ASSERT_LE(std::fabs(real - std::min(want, (127 - l.output.zero_point) * l.output.scale)), l.output.scale)
+                << "channel " << c << " pixel " << y << "," << x << " image " << i;
+            if (c == 11) {
+              ASSERT_EQ(got, l.output.zero_point);
+            }
+          }
+      }
+    }
+  }
+}
+
+TEST(Quantize, NonFiniteParametersAreRefused) {
+  Fixture f("rps-cnn");
+  f.graph.layers[3].bias[2] = std::numeric_limits<float>::quiet_NaN();
+  try {
+    quant::quantize_graph(f.graph, f.split, {});
+    FAIL() << "expected a NaN bias to be refused";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("layer 3 (Conv2D) has a non-finite"), std::string::npos) << e.what();
   }
 }
 

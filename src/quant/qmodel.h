@@ -47,6 +47,7 @@ struct QLayer {
   int32_t act_min = -128, act_max = 127;
   qp_softmax_params_t softmax{0, 0, 0};
   int fp32_index = -1;  // the FP32 layer whose output this layer's output corresponds to
+  int raised_scales = 0;  // channels whose weight scale the quantizer raised so the bias fits int32 (not stored in files)
 };
 
 struct QModel {

@@ -131,6 +131,63 @@ int64_t worst_case_accumulator(const QLayer &l, int c) {
   return sum;
 }
 
+namespace {
+
+// The smallest float32 >= v (scales are stored as float32; rounding one down could undo a floor).
+double float32_at_least(double v) {
+  float f = static_cast<float>(v);
+  if (static_cast<double>(f) < v) f = std::nextafter(f, std::numeric_limits<float>::infinity());
+  return f;
+}
+
+// The weight scale of each output channel of a conv/dense layer: max|w| / 127 (symmetric int8 in
+// [-127, 127]; per channel, or the tensor's max for every channel), raised to a floor where a channel's
+// weights are (near) zero, so the quantizer never refuses a healthy network: a near-dead channel's
+// bias / (input_scale * max|w| / 127) overflows int32 otherwise. `raised` gets the number of channels
+// whose scale was raised.
+std::vector<double> choose_weight_scales(const model::Layer &l, double input_scale, double output_scale, WeightMode mode,
+                                         int *raised) {
+  const int oc = l.out.c;
+  const size_t per = l.weight.size() / static_cast<size_t>(oc);
+  // Room the bias may take in the accumulator: int32 less the worst case of the weights at full scale
+  // (|w| <= 127 against |x - zp| <= 255 over `per` inputs), so the accumulator bound holds whatever
+  // the weights round to.
+  const double room = std::max(2147483647.0 - 255.0 * 127.0 * static_cast<double>(per), 1073741824.0);
+  std::vector<double> natural(static_cast<size_t>(oc)), floor(static_cast<size_t>(oc));
+  for (int c = 0; c < oc; ++c) {
+    double m = 0;
+    for (size_t i = 0; i < per; ++i)
+      m = std::max(m, std::fabs(static_cast<double>(l.weight[static_cast<size_t>(c) * per + i])));
+    natural[static_cast<size_t>(c)] = m / 127.0;
+    const double bias = l.bias.empty() ? 0.0 : std::fabs(static_cast<double>(l.bias[static_cast<size_t>(c)]));
+    // (a) the int32 bias bias / (input_scale * s) fits in `room`;
+    // (b) the real multiplier input_scale * s / output_scale stays >= 2^-31, so it is never rounded to 0.
+    floor[static_cast<size_t>(c)] =
+        std::max(bias / (input_scale * room), std::ldexp(output_scale / input_scale, -31));
+  }
+  std::vector<double> scale(static_cast<size_t>(oc));
+  int count = 0;
+  for (int c = 0; c < oc; ++c) {
+    double s = natural[static_cast<size_t>(c)], fl = floor[static_cast<size_t>(c)];
+    if (mode == WeightMode::PerTensor) {
+      s = *std::max_element(natural.begin(), natural.end());
+      fl = *std::max_element(floor.begin(), floor.end());
+    }
+    // A dead channel (all weights 0) outputs its bias alone: its scale puts the bias at 1/256 of an
+    // output step (multiplier 2^-8), unless the floors ask for more.
+    if (s == 0) s = std::ldexp(output_scale / input_scale, -8);
+    if (s < fl) {
+      s = fl;  // near-dead channel: its weights round to (almost) zero, as TFLite's converter does
+      ++count;
+    }
+    scale[static_cast<size_t>(c)] = float32_at_least(s);
+  }
+  if (raised) *raised = count;
+  return scale;
+}
+
+}  // namespace
+
 QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const QuantOptions &opt) {
   const model::Graph g = model::fold_for_inference(graph);
   if (g.layers.empty() || g.layers.back().op != Op::Softmax)
@@ -212,17 +269,12 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
           ql.fp32_index = static_cast<int>(k + 1);
         }
         const int oc = l.out.c;
-        const size_t per = l.weight.size() / static_cast<size_t>(oc);
-        ql.weight_scale.assign(static_cast<size_t>(oc), 1.0);
-        double tensor_max = 0;
-        for (float w : l.weight) tensor_max = std::max(tensor_max, std::fabs(static_cast<double>(w)));
-        for (int c = 0; c < oc; ++c) {
-          double m = 0;
-          for (size_t i = 0; i < per; ++i)
-            m = std::max(m, std::fabs(static_cast<double>(l.weight[static_cast<size_t>(c) * per + i])));
-          if (opt.weights == WeightMode::PerTensor) m = tensor_max;
-          ql.weight_scale[static_cast<size_t>(c)] = m > 0 ? static_cast<float>(m / 127.0) : 1.0;
-        }
+        for (const auto *v : {&l.weight, &l.bias})
+          for (float x : *v)
+            if (!std::isfinite(x))
+              fail("layer " + std::to_string(k) + " (" + model::op_name(l.op) + ") has a non-finite weight or bias",
+                   "the FP32 model is broken (NaN/Inf parameters): retrain it or export it again");
+        ql.weight_scale = choose_weight_scales(l, cur.scale, ql.output.scale, opt.weights, &ql.raised_scales);
         // Weights into the runtime layout.
         ql.weight.resize(l.weight.size());
         auto qw = [&](int c, double w) {
