@@ -373,3 +373,165 @@ TEST(RuntimeSources, IntegerOnlyAndMinimalLibc) {
   }
   EXPECT_GE(files, 5);
 }
+
+// ---- ADD (TFLite's int8 arithmetic) and CONCATENATION ----
+
+namespace {
+
+// ADD written out in int64 from the definition (each input off its zero point, times 2^20, rescaled;
+// the sum rescaled to the output; clamped), with the independent requantization reference above.
+int8_t ref_add(const qp_add_params_t &p, int8_t x1, int8_t x2) {
+  const int32_t a = (x1 + p.input1_offset) * (1 << 20), b = (x2 + p.input2_offset) * (1 << 20);
+  const int64_t sum = static_cast<int64_t>(ref_requant(a, p.input1_multiplier, p.input1_shift)) +
+                      ref_requant(b, p.input2_multiplier, p.input2_shift);
+  EXPECT_LE(std::llabs(sum), INT32_MAX) << "the scaled sum must fit int32";
+  const int64_t v = ref_requant(static_cast<int32_t>(sum), p.output_multiplier, p.output_shift) + p.output_offset;
+  return static_cast<int8_t>(std::clamp<int64_t>(v, p.act_min, p.act_max));
+}
+
+double log_uniform(Rng &rng, double lo, double hi) { return std::exp(rng.uniform(std::log(lo), std::log(hi))); }
+
+}  // namespace
+
+TEST(RuntimeAdd, WorkedValues) {
+  int8_t out[4];
+  // Equal scales 0.5, zero points 0: 3 + 4 = 7.
+  {
+    const auto p = quant::add_params(0.5, 0, 0.5, 0, 0.5, 0);
+    const int8_t a[1] = {3}, b[1] = {4};
+    ASSERT_EQ(qp_add_run_s8(&p, 1, a, b, out), QP_STATUS_OK);
+    EXPECT_EQ(out[0], 7);
+  }
+  // s1 = 1 (zp 0), s2 = 0.25 (zp 10), out 0.5 (zp -5):
+  //   5 + 1.0 = 6.0 -> 12 - 5 = 7;  5 + 0.5 = 5.5 -> 11 - 5 = 6;
+  //   5 + 0.25 = 5.25 -> 10.5 rounds away from zero -> 11 - 5 = 6;  -5 - 0.25 -> -10.5 -> -11 - 5 = -16.
+  {
+    const auto p = quant::add_params(1.0, 0, 0.25, 10, 0.5, -5);
+    EXPECT_EQ(p.input1_shift, 0);   // 1 / 2 = 0.5 * 2^0
+    EXPECT_EQ(p.input2_shift, -2);  // 0.25 / 2 = 0.5 * 2^-2
+    EXPECT_EQ(p.output_shift, -17); // 2 / (2^20 * 0.5) = 0.5 * 2^-17
+    const int8_t a[4] = {5, 5, 5, -5}, b[4] = {14, 12, 11, 9};
+    ASSERT_EQ(qp_add_run_s8(&p, 4, a, b, out), QP_STATUS_OK);
+    EXPECT_EQ(out[0], 7);
+    EXPECT_EQ(out[1], 6);
+    EXPECT_EQ(out[2], 6);
+    EXPECT_EQ(out[3], -16);
+  }
+  // Saturation and a fused ReLU (act_min = output zero point).
+  {
+    const auto p = quant::add_params(1.0, 0, 1.0, 0, 0.5, -20, -20, 127);
+    const int8_t a[3] = {127, -100, 3}, b[3] = {127, 10, -10};
+    ASSERT_EQ(qp_add_run_s8(&p, 3, a, b, out), QP_STATUS_OK);
+    EXPECT_EQ(out[0], 127);  // 254 / 0.5 saturates
+    EXPECT_EQ(out[1], -20);  // negative sum: ReLU gives the zero point
+    EXPECT_EQ(out[2], -20);  // -7 -> ReLU 0
+  }
+}
+
+TEST(RuntimeAdd, RandomAgainstInt64ReferenceAndRealArithmetic) {
+  Rng rng(41);
+  std::vector<int8_t> a(257), b(257), out(257);
+  for (int trial = 0; trial < 400; ++trial) {
+    const double s1 = log_uniform(rng, 1e-3, 1.0), s2 = log_uniform(rng, 1e-3, 1.0), so = log_uniform(rng, 1e-3, 1.0);
+    const auto zp = [&] { return static_cast<int32_t>(rng.below(256)) - 128; };
+    const int32_t z1 = zp(), z2 = zp(), zo = zp();
+    int32_t lo = -128, hi = 127;
+    switch (trial % 3) {
+      case 1: lo = zo; break;  // ReLU
+      case 2: lo = zo; hi = static_cast<int32_t>(std::clamp<long>(std::lround(6.0 / so) + zo, zo, 127)); break;  // ReLU6
+      default: break;
+    }
+    const auto p = quant::add_params(s1, z1, s2, z2, so, zo, lo, hi);
+    for (size_t i = 0; i < a.size(); ++i) {
+      // Include the extremes: every trial sees -128 and 127 on both inputs.
+      a[i] = static_cast<int8_t>(i < 2 ? (i ? 127 : -128) : static_cast<int>(rng.below(256)) - 128);
+      b[i] = static_cast<int8_t>(i < 2 ? (i ? 127 : -128) : static_cast<int>(rng.below(256)) - 128);
+    }
+    ASSERT_EQ(qp_add_run_s8(&p, static_cast<int32_t>(a.size()), a.data(), b.data(), out.data()), QP_STATUS_OK);
+    for (size_t i = 0; i < a.size(); ++i) {
+      ASSERT_EQ(out[i], ref_add(p, a[i], b[i])) << "trial " << trial << " i " << i;
+      const double real = (a[i] - z1) * s1 + (b[i] - z2) * s2;
+      const double ideal = std::clamp<double>(std::round(real / so) + zo, lo, hi);
+      ASSERT_LE(std::fabs(out[i] - ideal), 1.0) << "trial " << trial << ": within one step of real arithmetic";
+    }
+  }
+}
+
+TEST(RuntimeAdd, BadArguments) {
+  auto p = quant::add_params(0.5, 0, 0.25, 0, 0.5, 0);
+  const int8_t a[1] = {1};
+  int8_t o[1];
+  EXPECT_EQ(qp_add_run_s8(nullptr, 1, a, a, o), QP_STATUS_BAD_ARGUMENT);
+  EXPECT_EQ(qp_add_run_s8(&p, 0, a, a, o), QP_STATUS_BAD_ARGUMENT);
+  EXPECT_EQ(qp_add_run_s8(&p, 1, a, nullptr, o), QP_STATUS_BAD_ARGUMENT);
+  auto q = p;
+  q.input1_shift = 1;  // an input multiplier above 1/2 could overflow the shifted value
+  EXPECT_EQ(qp_add_run_s8(&q, 1, a, a, o), QP_STATUS_BAD_SHIFT);
+  q = p;
+  q.act_min = 10;
+  q.act_max = 5;
+  EXPECT_EQ(qp_add_run_s8(&q, 1, a, a, o), QP_STATUS_BAD_ARGUMENT);
+  EXPECT_THROW(quant::add_params(0.0, 0, 1.0, 0, 1.0, 0), Error);
+  EXPECT_THROW(quant::add_params(1.0, 200, 1.0, 0, 1.0, 0), Error);
+  EXPECT_THROW(quant::add_params(1.0, 0, 1.0, 0, std::nan(""), 0), Error);
+}
+
+TEST(RuntimeConcat, CopiesRowsInOrderAndRequantizesOthers) {
+  // Three inputs over 4 pixels: 2, 1 and 3 channels. Input 1 shares the output's parameters (copied);
+  // input 0 has twice the output scale (x2), input 2 another zero point.
+  const double so = 0.1;
+  const int32_t zo = -3;
+  std::vector<int8_t> d0 = {1, 2, 3, 4, 5, 6, 60, -70}, d1 = {9, 8, 7, 6}, d2(12);
+  for (size_t i = 0; i < d2.size(); ++i) d2[i] = static_cast<int8_t>(10 * static_cast<int>(i) - 60);
+  qp_concat_input_t in[3] = {quant::concat_input_params(0.2, 0, so, zo), quant::concat_input_params(so, zo, so, zo),
+                             quant::concat_input_params(so, 7, so, zo)};
+  in[0].data = d0.data();
+  in[0].channels = 2;
+  in[1].data = d1.data();
+  in[1].channels = 1;
+  in[2].data = d2.data();
+  in[2].channels = 3;
+  EXPECT_EQ(in[0].requantize, 1);
+  EXPECT_EQ(in[1].requantize, 0);
+  EXPECT_EQ(in[2].requantize, 1);
+  std::vector<int8_t> out(24);
+  ASSERT_EQ(qp_concat_run_s8(3, in, 4, zo, out.data()), QP_STATUS_OK);
+  for (int r = 0; r < 4; ++r) {
+    for (int c = 0; c < 2; ++c) {  // x * 0.2 / 0.1 + zo, clamped
+      const int x = d0[static_cast<size_t>(r * 2 + c)];
+      EXPECT_EQ(out[static_cast<size_t>(r * 6 + c)], std::clamp(2 * x + zo, -128, 127)) << r << "," << c;
+    }
+    EXPECT_EQ(out[static_cast<size_t>(r * 6 + 2)], d1[static_cast<size_t>(r)]);
+    for (int c = 0; c < 3; ++c) {  // (x - 7) + zo
+      const int x = d2[static_cast<size_t>(r * 3 + c)];
+      EXPECT_EQ(out[static_cast<size_t>(r * 6 + 3 + c)], std::clamp(x - 7 + zo, -128, 127));
+    }
+  }
+  EXPECT_EQ(out[18], 117);   // row 3: 60 * 2 - 3
+  EXPECT_EQ(out[19], -128);  // -70 * 2 - 3 saturates
+}
+
+TEST(RuntimeConcat, RandomRequantizationAgainstReference) {
+  Rng rng(43);
+  for (int trial = 0; trial < 300; ++trial) {
+    const double si = log_uniform(rng, 1e-3, 1.0), so = log_uniform(rng, 1e-3, 1.0);
+    const int32_t zi = static_cast<int32_t>(rng.below(256)) - 128, zo = static_cast<int32_t>(rng.below(256)) - 128;
+    auto c = quant::concat_input_params(si, zi, so, zo);
+    std::vector<int8_t> x(256), out(256);
+    for (int i = 0; i < 256; ++i) x[static_cast<size_t>(i)] = static_cast<int8_t>(i - 128);
+    c.data = x.data();
+    c.channels = 256;
+    ASSERT_EQ(qp_concat_run_s8(1, &c, 1, zo, out.data()), QP_STATUS_OK);
+    for (int i = 0; i < 256; ++i) {
+      const int v = x[static_cast<size_t>(i)];
+      const int want = std::clamp(ref_requant(v - zi, c.multiplier, c.shift) + zo, -128, 127);
+      ASSERT_EQ(out[static_cast<size_t>(i)], want) << trial << " " << v;
+      const double ideal = std::clamp<double>(std::round((v - zi) * si / so) + zo, -128, 127);
+      ASSERT_LE(std::fabs(out[static_cast<size_t>(i)] - ideal), 1.0);
+    }
+  }
+  qp_concat_input_t bad{};
+  int8_t o[1];
+  EXPECT_EQ(qp_concat_run_s8(1, &bad, 1, 0, o), QP_STATUS_BAD_ARGUMENT);  // no data
+  EXPECT_EQ(qp_concat_run_s8(0, &bad, 1, 0, o), QP_STATUS_BAD_ARGUMENT);
+}

@@ -40,4 +40,53 @@ SoftmaxParams softmax_params(double input_scale) {
   return p;
 }
 
+namespace {
+
+void check_qparams(double scale, int32_t zero_point, const char *what) {
+  if (!(scale > 0.0) || !std::isfinite(scale))
+    fail(std::string(what) + " scale " + std::to_string(scale) + " is not a finite positive number");
+  if (zero_point < -128 || zero_point > 127)
+    fail(std::string(what) + " zero point " + std::to_string(zero_point) + " is outside int8 [-128, 127]");
+}
+
+}  // namespace
+
+qp_add_params_t add_params(double scale1, int32_t zero_point1, double scale2, int32_t zero_point2, double out_scale,
+                           int32_t out_zero_point, int32_t act_min, int32_t act_max) {
+  check_qparams(scale1, zero_point1, "ADD input 1");
+  check_qparams(scale2, zero_point2, "ADD input 2");
+  check_qparams(out_scale, out_zero_point, "ADD output");
+  const double twice_max = 2.0 * std::max(scale1, scale2);
+  const QuantizedMultiplier m1 = quantize_multiplier(scale1 / twice_max);
+  const QuantizedMultiplier m2 = quantize_multiplier(scale2 / twice_max);
+  const QuantizedMultiplier mo = quantize_multiplier(twice_max / (std::ldexp(1.0, QP_ADD_LEFT_SHIFT) * out_scale));
+  if (mo.shift < -31 || mo.shift > 30) fail("ADD output multiplier is out of range (input and output scales too far apart)");
+  qp_add_params_t p{};
+  p.input1_offset = -zero_point1;
+  p.input2_offset = -zero_point2;
+  p.input1_multiplier = m1.multiplier;
+  p.input1_shift = m1.shift;
+  p.input2_multiplier = m2.multiplier;
+  p.input2_shift = m2.shift;
+  p.output_multiplier = mo.multiplier;
+  p.output_shift = mo.shift;
+  p.output_offset = out_zero_point;
+  p.act_min = act_min;
+  p.act_max = act_max;
+  return p;
+}
+
+qp_concat_input_t concat_input_params(double in_scale, int32_t in_zero_point, double out_scale, int32_t out_zero_point) {
+  check_qparams(in_scale, in_zero_point, "CONCATENATION input");
+  check_qparams(out_scale, out_zero_point, "CONCATENATION output");
+  qp_concat_input_t c{};
+  if (in_scale == out_scale && in_zero_point == out_zero_point) return c;  // copied as is
+  const QuantizedMultiplier m = quantize_multiplier(in_scale / out_scale);
+  c.requantize = 1;
+  c.input_offset = -in_zero_point;
+  c.multiplier = m.multiplier;
+  c.shift = m.shift;
+  return c;
+}
+
 }  // namespace qp::quant

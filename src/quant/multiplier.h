@@ -4,6 +4,8 @@
 #pragma once
 #include <cstdint>
 
+#include "qp_runtime.h"
+
 namespace qp::quant {
 
 struct QuantizedMultiplier {
@@ -25,5 +27,15 @@ struct SoftmaxParams {
   int32_t diff_min = 0;
 };
 SoftmaxParams softmax_params(double input_scale);
+
+// Parameters of qp_add_run_s8 (TFLite's int8 ADD) for out = in1 + in2 with the given scales and zero
+// points, clamped to [act_min, act_max]. qp::Error for a scale that is not finite and > 0 or a zero
+// point outside int8.
+qp_add_params_t add_params(double scale1, int32_t zero_point1, double scale2, int32_t zero_point2, double out_scale,
+                           int32_t out_zero_point, int32_t act_min = -128, int32_t act_max = 127);
+
+// One input of qp_concat_run_s8: copied when its scale and zero point equal the output's, else
+// requantized by s_in / s_out. `data` and `channels` are left for the caller.
+qp_concat_input_t concat_input_params(double in_scale, int32_t in_zero_point, double out_scale, int32_t out_zero_point);
 
 }  // namespace qp::quant

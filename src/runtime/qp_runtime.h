@@ -116,6 +116,37 @@ typedef struct {
  * (q + 128) / 256 and a clear winner gives 127 (0.9961). TFLite's int8 reference arithmetic. */
 qp_status_t qp_softmax_run_s8(const qp_softmax_params_t *p, int32_t length, const int8_t *input, int8_t *output);
 
+/* Left shift TFLite's int8 ADD applies to both inputs before rescaling them. */
+#define QP_ADD_LEFT_SHIFT 20
+
+typedef struct {
+  int32_t input1_offset, input2_offset;        /* -input zero points, [-127, 128] */
+  int32_t input1_multiplier, input1_shift;     /* s1 / (2 max(s1, s2)): Q0.31 multiplier, shift in [-31, 0] */
+  int32_t input2_multiplier, input2_shift;     /* s2 / (2 max(s1, s2)), likewise */
+  int32_t output_multiplier, output_shift;     /* 2 max(s1, s2) / (2^20 s_out), shift in [-31, 30] */
+  int32_t output_offset;                       /* output zero point, [-128, 127] */
+  int32_t act_min, act_max;                    /* fused ReLU/ReLU6 clamp, [-128, 127] */
+} qp_add_params_t;
+
+/* Elementwise add of two int8 tensors of `length` values (same shape, any layout), TensorFlow Lite's
+ * int8 ADD arithmetic (see qp_add_s8.c). The host derives the parameters with quant::add_params. */
+qp_status_t qp_add_run_s8(const qp_add_params_t *p, int32_t length, const int8_t *input1, const int8_t *input2,
+                          int8_t *output);
+
+typedef struct {
+  const int8_t *data;     /* [outer][channels] */
+  int32_t channels;       /* > 0 */
+  int32_t requantize;     /* 0: same scale and zero point as the output, copied; 1: requantized */
+  int32_t input_offset;   /* -input zero point, [-127, 128] (requantize only) */
+  int32_t multiplier;     /* s_in / s_out as Q0.31 multiplier and shift in [-31, 30] (requantize only) */
+  int32_t shift;
+} qp_concat_input_t;
+
+/* Concatenates `count` int8 tensors along the innermost axis (channels in NHWC): output
+ * [outer][sum of channels]. output_offset is the output zero point. */
+qp_status_t qp_concat_run_s8(int32_t count, const qp_concat_input_t *inputs, int32_t outer, int32_t output_offset,
+                             int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif
