@@ -5,7 +5,7 @@ set -euo pipefail
 
 build_pkgs=(cmake g++ make pkg-config
   libtorch-dev libonnx-dev libprotobuf-dev protobuf-compiler
-  libstb-dev libcli11-dev nlohmann-json3-dev
+  libstb-dev libpng-dev libjpeg-dev libwebp-dev libcli11-dev nlohmann-json3-dev
   qemu-system-misc gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
   gcc-xtensa-lx106 picolibc-xtensa-lx106-elf)
 # The device stage (firmware cross builds, emulated targets) is part of `make demo`, hence in build.

@@ -1,6 +1,6 @@
+// Reading files, cropping, resizing and PNG writing; decoding is in image_decode.cpp.
 #include "data/image_io.h"
 
-#include <stb_image.h>
 #include <stb_image_write.h>
 
 #include <algorithm>
@@ -18,24 +18,6 @@ std::vector<uint8_t> read_file_bytes(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("cannot read '" + path + "'", "check that the file exists and is readable");
   return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-Image decode_image(const std::vector<uint8_t> &bytes, const std::string &name) {
-  if (bytes.empty()) fail("'" + name + "' is empty, not an image", "remove the file or pass --skip-bad to skip it");
-  int w = 0, h = 0, n = 0;
-  stbi_uc *px = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &n, 3);
-  if (px == nullptr) {
-    const char *why = stbi_failure_reason();
-    fail("'" + name + "' is not a readable PNG, JPEG or BMP image (" + (why ? why : "unknown reason") + ")",
-         "replace or remove the file, or pass --skip-bad to skip unreadable images");
-  }
-  Image img;
-  img.width = w;
-  img.height = h;
-  img.channels = 3;
-  img.pixels.assign(px, px + static_cast<size_t>(w) * h * 3);
-  stbi_image_free(px);
-  return img;
 }
 
 Image center_crop_square(const Image &img) {

@@ -1,5 +1,5 @@
-// Images in memory (8-bit, interleaved HWC), decoding through stb_image, area-filter resizing and PNG
-// encoding through stb_image_write.
+// Images in memory (8-bit, interleaved HWC), decoding (image_decode.cpp: libpng, libjpeg-turbo, libwebp and a
+// checked BMP reader), area-filter resizing and PNG encoding through stb_image_write (deterministic bytes).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -15,8 +15,15 @@ struct Image {
   uint8_t at(int x, int y, int c) const { return pixels[(static_cast<size_t>(y) * width + x) * channels + c]; }
 };
 
-// Decodes PNG, JPEG or BMP bytes (anything stb_image reads) to RGB. Throws qp::Error naming `name` when
-// the bytes are not a decodable image.
+// Input limits, checked from the header before any pixel memory is allocated: 16384 pixels per side and
+// 40 megapixels (120 MB of RGB), far above what a model that sees a few dozen pixels per side needs.
+constexpr int kMaxImageSide = 16384;
+constexpr int64_t kMaxImagePixels = 40000000;
+
+// Decodes PNG, JPEG, WebP or BMP bytes to 8-bit RGB (gray and palette expanded, 16-bit to 8, alpha dropped).
+// The format comes from the content (magic bytes), not from `name`; anything else is refused. Throws qp::Error
+// naming `name` when the bytes are not a complete, decodable image of a format qparity reads or exceed the
+// limits above. A pure function of the bytes (no file I/O), so it can be fuzzed.
 Image decode_image(const std::vector<uint8_t> &bytes, const std::string &name);
 
 // Reads a file fully; throws qp::Error naming the path when it cannot be read.
