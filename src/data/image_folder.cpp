@@ -24,7 +24,7 @@ bool is_hidden(const fs::path &p) {
 bool has_image_extension(const fs::path &p) {
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".webp";
 }
 
 std::vector<std::string> read_classes_txt(const fs::path &file) {
@@ -106,10 +106,10 @@ Split load_split(const std::string &dir, const LoadOptions &opt) {
     for (const auto &f : files) {
       if (!has_image_extension(f)) {
         if (opt.skip_bad) {
-          split.skipped.push_back(f.string() + ": not an image file (.png, .jpg, .jpeg or .bmp)");
+          split.skipped.push_back(f.string() + ": not an image file (.png, .jpg, .jpeg, .bmp or .webp)");
           continue;
         }
-        fail("'" + f.string() + "' is not an image file (expected .png, .jpg, .jpeg or .bmp)",
+        fail("'" + f.string() + "' is not an image file (expected .png, .jpg, .jpeg, .bmp or .webp)",
              "move it out of the dataset folder, or pass --skip-bad to skip such files");
       }
       split.samples.push_back(Sample{f.string(), label, split_name, ""});
@@ -155,7 +155,7 @@ Split load_split(const std::string &dir, const LoadOptions &opt) {
   if (split.samples.empty())
     fail("no usable images in '" + dir + "'" +
              (split.skipped.empty() ? "" : " (" + std::to_string(split.skipped.size()) + " skipped as bad)"),
-         "add PNG, JPEG or BMP images to the class folders");
+         "add PNG, JPEG, BMP or WebP images to the class folders");
   return split;
 }
 

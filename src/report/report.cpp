@@ -157,7 +157,7 @@ TrainCurve read_curve(const fs::path &dir, RunData &r) {
 bool is_image_name(const fs::path &p) {
   std::string e = p.extension().string();
   std::transform(e.begin(), e.end(), e.begin(), [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
-  return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp";
+  return e == ".png" || e == ".jpg" || e == ".jpeg" || e == ".bmp" || e == ".webp";
 }
 
 int64_t count_images(const fs::path &dir) {
