@@ -34,6 +34,9 @@ namespace {
 
 void window_out(int in, int k, int stride, Padding pad, int &out, int &before, int &after, const std::string &where) {
   if (k <= 0 || stride <= 0) fail(where + ": kernel and stride must be positive");
+  if (k > kMaxWindow || stride > kMaxWindow)
+    fail(where + ": kernel " + std::to_string(k) + " or stride " + std::to_string(stride) + " is above qparity's limit of " +
+         std::to_string(kMaxWindow));
   if (pad == Padding::Same) {
     out = (in + stride - 1) / stride;
     const int total = std::max((out - 1) * stride + k - in, 0);
@@ -54,10 +57,30 @@ void expect_size(std::vector<float> &v, int64_t n, const std::string &what, bool
     fail(what + " has " + std::to_string(v.size()) + " values, expected " + std::to_string(n));
 }
 
+// An activation's element count, checked against kMaxActivationElements (the factors are positive ints).
+void check_activation(const Shape &s, const std::string &where) {
+  const int64_t dims[] = {s.c, s.h, s.w};
+  checked_element_count(dims, where, kMaxActivationElements);
+}
+
 }  // namespace
+
+int64_t checked_element_count(std::span<const int64_t> dims, const std::string &what, int64_t cap) {
+  int64_t n = 1;
+  for (const int64_t d : dims) {
+    if (d < 0) fail(what + " has a negative dimension (" + std::to_string(d) + ")", "the model file is corrupt: re-export it");
+    // n * d > cap, tested without overflowing.
+    if (d > 0 && n > cap / d)
+      fail(what + " has more than " + std::to_string(cap) + " elements (dimensions too large)",
+           "the model file is corrupt or not a small image classifier: re-export it");
+    n *= d;
+  }
+  return n;
+}
 
 void infer_shapes(Graph &g, bool allocate) {
   if (g.input.c <= 0 || g.input.h <= 0 || g.input.w <= 0) fail("model input shape " + shape_str(g.input) + " is not valid");
+  check_activation(g.input, "the model input " + shape_str(g.input));
   Shape s = g.input;
   bool flat = s.h == 1 && s.w == 1;
   for (size_t i = 0; i < g.layers.size(); ++i) {
@@ -74,8 +97,9 @@ void infer_shapes(Graph &g, bool allocate) {
         const int oc = l.op == Op::Conv2D ? l.units : s.c;
         if (l.op == Op::DepthwiseConv2D) l.units = s.c;
         if (oc <= 0) fail(where + ": needs a positive number of filters");
-        const int in_per_group = l.op == Op::Conv2D ? s.c : 1;
-        expect_size(l.weight, static_cast<int64_t>(oc) * in_per_group * l.kernel * l.kernel, where + " weight", allocate);
+        check_activation({oc, oh, ow}, where + " output");
+        const int64_t wdims[] = {oc, l.op == Op::Conv2D ? s.c : 1, l.kernel, l.kernel};
+        expect_size(l.weight, checked_element_count(wdims, where + " weight"), where + " weight", allocate);
         expect_size(l.bias, oc, where + " bias", allocate);
         s = {oc, oh, ow};
         break;
@@ -101,7 +125,9 @@ void infer_shapes(Graph &g, bool allocate) {
       case Op::Dense:
         if (!flat) fail(where + " needs a flat input", "insert 'flatten' or 'gap' before dense");
         if (l.units <= 0) fail(where + ": needs a positive number of units");
-        expect_size(l.weight, static_cast<int64_t>(l.units) * s.c, where + " weight", allocate);
+        check_activation({l.units, 1, 1}, where + " output");
+        expect_size(l.weight, checked_element_count(std::vector<int64_t>{l.units, s.c}, where + " weight"), where + " weight",
+                    allocate);
         expect_size(l.bias, l.units, where + " bias", allocate);
         s = {l.units, 1, 1};
         break;
@@ -118,6 +144,7 @@ void infer_shapes(Graph &g, bool allocate) {
       case Op::ReLU6:
       case Op::Dropout: break;
     }
+    check_activation(s, where + " output " + shape_str(s));
     l.out = s;
   }
 }

@@ -8,6 +8,7 @@
 // The INT8 stages convert to their own layout; this IR is the FP32 truth they start from.
 #pragma once
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -75,7 +76,20 @@ std::string preset_spec(const std::string &name);  // empty when not a preset
 // offending token on a malformed spec.
 Graph graph_from_spec(const std::string &arch_or_spec, const std::vector<std::string> &classes, Shape input = {3, 32, 32});
 
-// Computes every layer's input/output shape and padding and checks parameter sizes; with
+// Limits on what a model may ask for, checked while reading a file so a crafted one fails with a
+// clear error instead of a wrapped count or a huge allocation: elements of one parameter tensor,
+// elements of one activation (one image), the side of the input image, a window or stride.
+constexpr int64_t kMaxTensorElements = int64_t{1} << 28;
+constexpr int64_t kMaxActivationElements = int64_t{1} << 26;
+constexpr int kMaxInputSide = 1024;
+constexpr int kMaxWindow = 1024;
+
+// The element count of a tensor with these dims (the product; 1 for a scalar). qp::Error naming
+// `what` for a negative dimension, a product that overflows, or one above `cap`.
+int64_t checked_element_count(std::span<const int64_t> dims, const std::string &what, int64_t cap = kMaxTensorElements);
+
+// Computes every layer's input/output shape and padding and checks parameter sizes, windows and
+// strides (1..kMaxWindow) and activation sizes (kMaxActivationElements); with
 // allocate_params, empty parameter vectors are first sized (weights/biases 0, BatchNorm gamma/var 1).
 // Throws qp::Error.
 void infer_shapes(Graph &g, bool allocate_params = false);

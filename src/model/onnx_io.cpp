@@ -3,8 +3,11 @@
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <span>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
@@ -102,6 +105,14 @@ onnx::ModelProto to_proto(const Graph &g_in, const std::map<std::string, std::st
   return model;
 }
 
+std::span<const int64_t> dims_of(const onnx::TensorProto &t) { return {t.dims().data(), static_cast<size_t>(t.dims_size())}; }
+
+std::string ints_str(std::span<const int64_t> v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
 std::vector<float> tensor_floats(const onnx::TensorProto &t, const std::string &model_path) {
   if (t.data_type() != onnx::TensorProto::FLOAT)
     fail("'" + model_path + "': initializer '" + t.name() + "' is not float32",
@@ -109,8 +120,7 @@ std::vector<float> tensor_floats(const onnx::TensorProto &t, const std::string &
   if (t.has_data_location() && t.data_location() == onnx::TensorProto::EXTERNAL)
     fail("'" + model_path + "': initializer '" + t.name() + "' uses external data",
          "save the model with its weights inside the .onnx file");
-  int64_t n = 1;
-  for (auto d : t.dims()) n *= d;
+  const int64_t n = checked_element_count(dims_of(t), "'" + model_path + "': initializer '" + t.name() + "'");
   std::vector<float> v;
   if (!t.raw_data().empty()) {
     if (static_cast<int64_t>(t.raw_data().size()) != n * 4)
@@ -119,7 +129,10 @@ std::vector<float> tensor_floats(const onnx::TensorProto &t, const std::string &
     v.resize(static_cast<size_t>(n));
     std::memcpy(v.data(), t.raw_data().data(), t.raw_data().size());
   } else {
-    if (t.float_data_size() != n) fail("'" + model_path + "': initializer '" + t.name() + "' has the wrong element count");
+    if (t.float_data_size() != n)
+      fail("'" + model_path + "': initializer '" + t.name() + "' has " + std::to_string(t.float_data_size()) +
+               " values but its dims " + ints_str(dims_of(t)) + " say " + std::to_string(n),
+           "the file is truncated or corrupt: re-export the model");
     v.assign(t.float_data().begin(), t.float_data().end());
   }
   return v;
@@ -144,6 +157,14 @@ std::vector<int64_t> attr_is(const onnx::NodeProto &n, const std::string &name) 
 float attr_f(const onnx::NodeProto &n, const std::string &name, float dflt) {
   const auto *a = find_attr(n, name);
   return a ? a->f() : dflt;
+}
+
+// A window side or stride from an attribute: 1..kMaxWindow, so it fits the IR's int.
+int window_attr(int64_t v, const std::string &what, const std::string &where) {
+  if (v < 1 || v > kMaxWindow)
+    fail(where + ": " + what + " " + std::to_string(v) + " is not in [1, " + std::to_string(kMaxWindow) + "]",
+         "re-export the model; the file may be corrupt");
+  return static_cast<int>(v);
 }
 
 const char *kSupported =
@@ -218,9 +239,19 @@ ModelFile load_onnx(const std::string &path) {
   const auto &dims = tt.shape().dim();
   auto dim_value = [&](int i) { return dims[i].has_dim_value() ? dims[i].dim_value() : -1; };
   if (tt.elem_type() != onnx::TensorProto::FLOAT || dims.size() != 4 || dim_value(1) <= 0 || dim_value(2) <= 0 ||
-      dim_value(3) <= 0 || dim_value(2) != dim_value(3) || (dim_value(1) != 3 && dim_value(1) != 1))
+      dim_value(3) <= 0 || dim_value(2) != dim_value(3))
     fail("'" + path + "': input '" + input->name() + "' must be float32 [N,3,H,W] with H = W (image channels first)",
          "export the model with a fixed square image input, e.g. [1,3,32,32]");
+  // qparity's data path hands every model interleaved RGB: any other channel count would be fed
+  // the wrong bytes and answer wrongly without a word.
+  if (dim_value(1) != 3)
+    fail("'" + path + "': input '" + input->name() + "' has " + std::to_string(dim_value(1)) +
+             " channel(s); qparity feeds models RGB images (3 channels)",
+         "export the model with a 3-channel [N,3,H,W] input (grayscale models are not supported yet)");
+  if (dim_value(2) > kMaxInputSide)
+    fail("'" + path + "': input '" + input->name() + "' is " + std::to_string(dim_value(2)) + " pixels square, above qparity's limit of " +
+             std::to_string(kMaxInputSide),
+         "export the model with a smaller input");
 
   Graph g;
   g.input = {static_cast<int>(dim_value(1)), static_cast<int>(dim_value(2)), static_cast<int>(dim_value(3))};
@@ -235,45 +266,85 @@ ModelFile load_onnx(const std::string &path) {
     const std::string where = "'" + path + "' node '" + n.name() + "' (" + op + ")";
     if (n.input_size() == 0 || n.input(0) != cur)
       fail(where + " does not continue the chain from '" + cur + "'", "qparity supports sequential (single-branch) networks");
-    auto init = [&](int k) -> std::vector<float> {
-      if (n.input_size() <= k || !inits.count(n.input(k)))
-        fail(where + ": input " + std::to_string(k) + " must be a constant initializer");
-      return tensor_floats(*inits[n.input(k)], path);
+    if (n.output_size() == 0 || n.output(0).empty()) fail(where + " has no output");
+    // Inputs that must be constants (weights, biases, BatchNorm statistics, Clip bounds): initializers,
+    // not tensors another node computes or the graph is fed.
+    auto tensor = [&](int k) -> const onnx::TensorProto & {
+      if (n.input_size() <= k || n.input(k).empty()) fail(where + ": input " + std::to_string(k) + " is missing");
+      const auto it = inits.find(n.input(k));
+      if (it == inits.end())
+        fail(where + ": input " + std::to_string(k) + " ('" + n.input(k) +
+                 "') must be a constant initializer, but it is computed by a node or fed as a graph input",
+             "export the model with constant folding, so weights and biases are stored as initializers");
+      return *it->second;
+    };
+    auto init = [&](int k) { return tensor_floats(tensor(k), path); };
+    // An optional bias (input 2) of `count` values, zeros when absent.
+    auto bias = [&](int64_t count) {
+      if (n.input_size() <= 2 || n.input(2).empty()) return std::vector<float>(static_cast<size_t>(count), 0.f);
+      auto b = init(2);
+      if (static_cast<int64_t>(b.size()) != count)
+        fail(where + ": bias '" + n.input(2) + "' has " + std::to_string(b.size()) + " values for " + std::to_string(count) +
+                 " output channels",
+             "re-export the model; the file is inconsistent");
+      return b;
     };
     Layer l;
     bool skip = false;
     if (op == "Conv") {
       const auto w = init(1);
-      const auto &wt = *inits[n.input(1)];
-      if (wt.dims_size() != 4 || wt.dims(2) != wt.dims(3)) fail(where + ": only square 2-D kernels are supported");
+      const auto &wt = tensor(1);
+      const std::string wname = "weight '" + n.input(1) + "' " + ints_str(dims_of(wt));
+      if (wt.dims_size() != 4 || std::any_of(wt.dims().begin(), wt.dims().end(), [](int64_t d) { return d <= 0; }))
+        fail(where + ": " + wname + " is not a 4-D [out, in/group, kH, kW] tensor", "re-export the model");
+      if (wt.dims(2) != wt.dims(3)) fail(where + ": only square 2-D kernels are supported (" + wname + ")");
       const auto strides = attr_is(n, "strides"), dil = attr_is(n, "dilations"), pads = attr_is(n, "pads");
+      const auto kshape = attr_is(n, "kernel_shape");
       const int64_t group = attr_i(n, "group", 1);
+      // Attributes that restate the weight's shape must agree with it: a 5x5 kernel_shape over 3x3
+      // weights is a broken file, not a 3x3 convolution.
+      if (!kshape.empty() && (kshape.size() != 2 || kshape[0] != wt.dims(2) || kshape[1] != wt.dims(3)))
+        fail(where + ": kernel_shape " + ints_str(kshape) + " does not match the " + wname,
+             "re-export the model; kernel_shape must equal the weight's last two dimensions");
+      if (!dil.empty() && dil.size() != 2) fail(where + ": dilations " + ints_str(dil) + " is not 2-D");
       for (auto d : dil)
         if (d != 1) fail(where + ": dilated convolutions are not supported");
       if (!strides.empty() && (strides.size() != 2 || strides[0] != strides[1]))
         fail(where + ": strides must be equal in H and W");
       const auto *ap = find_attr(n, "auto_pad");
       if (ap && ap->s() != "NOTSET") fail(where + ": auto_pad is not supported", "export with explicit pads");
-      l.kernel = static_cast<int>(wt.dims(2));
-      l.stride = strides.empty() ? 1 : static_cast<int>(strides[0]);
+      l.kernel = window_attr(wt.dims(2), "kernel side", where);
+      l.stride = strides.empty() ? 1 : window_attr(strides[0], "stride", where);
       if (group == 1) {
+        if (wt.dims(1) != s.c)
+          fail(where + ": " + wname + " takes " + std::to_string(wt.dims(1)) + " input channels but its input has " +
+                   std::to_string(s.c),
+               "re-export the model; the file is inconsistent");
         l.op = Op::Conv2D;
         l.units = static_cast<int>(wt.dims(0));
-      } else if (group == s.c && wt.dims(0) == s.c && wt.dims(1) == 1) {
+      } else if (group == s.c && s.c > 1) {
+        if (wt.dims(0) != s.c || wt.dims(1) != 1)
+          fail(where + ": depthwise (group=" + std::to_string(group) + ") " + wname + " is not [" + std::to_string(s.c) +
+                   ",1,k,k]",
+               "qparity supports depthwise convolutions with channel multiplier 1");
         l.op = Op::DepthwiseConv2D;
       } else {
         fail(where + ": grouped convolution with group=" + std::to_string(group) + " is not supported",
              "use group=1 or depthwise (group = channels, multiplier 1)");
       }
       l.weight = w;
-      l.bias = n.input_size() > 2 ? init(2) : std::vector<float>(static_cast<size_t>(wt.dims(0)), 0.f);
+      l.bias = bias(wt.dims(0));
       // Padding: none = valid; the TF 'same' split = same; anything else is unsupported.
       const bool zero = pads.empty() || std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; });
       l.padding = Padding::Same;
       Graph probe;
       probe.input = s;
       probe.layers = {l};
-      infer_shapes(probe);
+      try {
+        infer_shapes(probe);
+      } catch (const Error &e) {
+        fail(where + ": " + e.what());
+      }
       const Layer &p = probe.layers[0];
       const bool same =
           pads.size() == 4 && pads[0] == p.pad_top && pads[1] == p.pad_left && pads[2] == p.pad_bottom && pads[3] == p.pad_right;
@@ -284,8 +355,13 @@ ModelFile load_onnx(const std::string &path) {
     } else if (op == "Relu") {
       l.op = Op::ReLU;
     } else if (op == "Clip") {
-      const float lo = n.input_size() > 1 && !n.input(1).empty() ? init(1).at(0) : attr_f(n, "min", -3.4e38f);
-      const float hi = n.input_size() > 2 && !n.input(2).empty() ? init(2).at(0) : attr_f(n, "max", 3.4e38f);
+      auto bound = [&](int k) {
+        const auto v = init(k);
+        if (v.size() != 1) fail(where + ": input " + std::to_string(k) + " ('" + n.input(k) + "') is not a scalar");
+        return v[0];
+      };
+      const float lo = n.input_size() > 1 && !n.input(1).empty() ? bound(1) : attr_f(n, "min", -3.4e38f);
+      const float hi = n.input_size() > 2 && !n.input(2).empty() ? bound(2) : attr_f(n, "max", 3.4e38f);
       if (lo != 0.f || hi != 6.f) fail(where + ": only Clip(0, 6) (ReLU6) is supported");
       l.op = Op::ReLU6;
     } else if (op == "MaxPool" || op == "AveragePool") {
@@ -296,13 +372,14 @@ ModelFile load_onnx(const std::string &path) {
       if (attr_i(n, "ceil_mode", 0) != 0) fail(where + ": ceil_mode is not supported");
       if (!st.empty() && (st.size() != 2 || st[0] != st[1])) fail(where + ": strides must be equal in H and W");
       l.op = op == "MaxPool" ? Op::MaxPool : Op::AvgPool;
-      l.kernel = static_cast<int>(k[0]);
-      l.stride = st.empty() ? 1 : static_cast<int>(st[0]);
+      l.kernel = window_attr(k[0], "kernel side", where);
+      l.stride = st.empty() ? 1 : window_attr(st[0], "stride", where);
       if (n.output_size() > 1 && !n.output(1).empty()) fail(where + ": MaxPool indices output is not supported");
     } else if (op == "GlobalAveragePool") {
       l.op = Op::GlobalAvgPool;
       // A following Flatten/Reshape is absorbed: the IR's GlobalAvgPool is already flat.
-      if (ni + 1 < nodes.size() && nodes[ni + 1].op_type() == "Flatten" && nodes[ni + 1].input(0) == n.output(0)) {
+      if (ni + 1 < nodes.size() && nodes[ni + 1].op_type() == "Flatten" && nodes[ni + 1].input_size() > 0 &&
+          nodes[ni + 1].output_size() > 0 && nodes[ni + 1].input(0) == n.output(0) && attr_i(nodes[ni + 1], "axis", 1) == 1) {
         cur = nodes[ni + 1].output(0);
         ++ni;
         g.layers.push_back(l);
@@ -318,10 +395,19 @@ ModelFile load_onnx(const std::string &path) {
     } else if (op == "Gemm") {
       if (attr_f(n, "alpha", 1.f) != 1.f || attr_f(n, "beta", 1.f) != 1.f || attr_i(n, "transA", 0) != 0)
         fail(where + ": only Gemm with alpha=1, beta=1, transA=0 is supported");
-      const auto &wt = *inits.at(n.input(1));
       auto w = init(1);
+      const auto &wt = tensor(1);
+      const std::string wname = "weight '" + n.input(1) + "' " + ints_str(dims_of(wt));
+      if (wt.dims_size() != 2 || wt.dims(0) <= 0 || wt.dims(1) <= 0)
+        fail(where + ": " + wname + " is not a 2-D matrix", "re-export the model; the file is inconsistent");
       const bool transb = attr_i(n, "transB", 0) != 0;
       const int64_t out = transb ? wt.dims(0) : wt.dims(1), in = transb ? wt.dims(1) : wt.dims(0);
+      if (!(s.h == 1 && s.w == 1))
+        fail(where + " needs a flat input but gets " + shape_str(s), "insert Flatten(axis=1) before Gemm");
+      if (in != s.c)
+        fail(where + ": " + wname + " with transB=" + std::to_string(transb ? 1 : 0) + " takes " + std::to_string(in) +
+                 " inputs but the previous layer outputs " + std::to_string(s.c),
+             "re-export the model; the Gemm weight (and transB) must match the layer before it");
       if (!transb) {  // stored [in][out]: transpose to [out][in]
         std::vector<float> t(w.size());
         for (int64_t i = 0; i < in; ++i)
@@ -331,7 +417,7 @@ ModelFile load_onnx(const std::string &path) {
       l.op = Op::Dense;
       l.units = static_cast<int>(out);
       l.weight = std::move(w);
-      l.bias = n.input_size() > 2 ? init(2) : std::vector<float>(static_cast<size_t>(out), 0.f);
+      l.bias = bias(out);
     } else if (op == "BatchNormalization") {
       l.op = Op::BatchNorm;
       l.gamma = init(1);
@@ -339,6 +425,10 @@ ModelFile load_onnx(const std::string &path) {
       l.mean = init(3);
       l.var = init(4);
       l.eps = attr_f(n, "epsilon", 1e-5f);
+      // Folding divides by sqrt(var + eps): a negative or non-finite value would make NaN weights.
+      for (float v : l.var)
+        if (!(std::isfinite(v + l.eps) && v + l.eps > 0))
+          fail(where + ": variance + epsilon is not a finite positive number", "re-export the model; the file is corrupt");
     } else if (op == "Softmax") {
       const int64_t axis = attr_i(n, "axis", -1);
       if (axis != 1 && axis != -1) fail(where + ": only Softmax over the class axis is supported");

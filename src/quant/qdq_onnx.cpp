@@ -4,9 +4,11 @@
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
@@ -184,18 +186,143 @@ std::string meta(const onnx::ModelProto &m, const std::string &key) {
   return "";
 }
 
+const char *kRequantize = "re-quantize the model with 'qparity quantize'";
+
+// An initializer of type `type` and exactly the dims `dims`, stored as raw data (as save_qdq_onnx
+// writes it). qp::Error naming the file and tensor otherwise.
 template <typename T>
 std::vector<T> read_init(const std::map<std::string, const onnx::TensorProto *> &inits, const std::string &name, int type,
-                         size_t count, const std::string &path) {
+                         const std::vector<int64_t> &dims, const std::string &path) {
   const auto it = inits.find(name);
-  if (it == inits.end())
-    fail("'" + path + "': tensor '" + name + "' is missing", "re-quantize the model with 'qparity quantize'");
+  if (it == inits.end()) fail("'" + path + "': tensor '" + name + "' is missing", kRequantize);
   const auto &t = *it->second;
-  if (t.data_type() != type || t.raw_data().size() != count * sizeof(T))
-    fail("'" + path + "': tensor '" + name + "' has the wrong type or size (truncated or edited file?)", "re-quantize the model");
+  const size_t count = static_cast<size_t>(model::checked_element_count(dims, "'" + path + "': tensor '" + name + "'"));
+  if (t.data_type() != type || !std::equal(t.dims().begin(), t.dims().end(), dims.begin(), dims.end()) ||
+      t.raw_data().size() != count * sizeof(T))
+    fail("'" + path + "': tensor '" + name + "' has the wrong type, dims or size (truncated or edited file?)", kRequantize);
   std::vector<T> v(count);
-  std::memcpy(v.data(), t.raw_data().data(), t.raw_data().size());
+  if (count) std::memcpy(v.data(), t.raw_data().data(), t.raw_data().size());
   return v;
+}
+
+// A JSON integer within [lo, hi] (hi <= INT_MAX): read exactly, never truncated. `what` names it.
+int int_in_range(const nlohmann::json &v, int64_t lo, int64_t hi, const std::string &what) {
+  if (!v.is_number_integer()) fail(what + " is not an integer", kRequantize);
+  const bool fits = v.is_number_unsigned() ? v.get<uint64_t>() <= static_cast<uint64_t>(hi)
+                                           : v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
+  if (!fits) fail(what + " = " + v.dump() + " is not in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]", kRequantize);
+  return static_cast<int>(v.get<int64_t>());
+}
+
+// An integer field of a layer entry in the metadata.
+int layer_int(const nlohmann::json &j, const char *key, int64_t lo, int64_t hi, const std::string &where) {
+  const auto it = j.find(key);
+  if (it == j.end()) fail(where + ": '" + key + "' is missing", kRequantize);
+  return int_in_range(*it, lo, hi, where + ": '" + key + "'");
+}
+
+// A [c, h, w] shape of the metadata: three positive ints, within the activation limit.
+model::Shape layer_shape(const nlohmann::json &j, const char *key, const std::string &where) {
+  const auto it = j.find(key);
+  if (it == j.end() || !it->is_array() || it->size() != 3)
+    fail(where + ": '" + key + "' is missing or not a [c, h, w] list", kRequantize);
+  const std::string what = where + ": '" + key + "'";
+  const int c = int_in_range(it->at(0), 1, model::kMaxActivationElements, what + " channels");
+  const int h = int_in_range(it->at(1), 1, model::kMaxActivationElements, what + " height");
+  const int w = int_in_range(it->at(2), 1, model::kMaxActivationElements, what + " width");
+  const int64_t dims[] = {c, h, w};
+  model::checked_element_count(dims, what, model::kMaxActivationElements);
+  return {c, h, w};
+}
+
+// One spatial side of a conv output: 'valid' (no padding) or 'same' (TF's split), the only two the
+// quantizer writes. True when (out, pad_before) is one of them for (in, k, stride).
+bool window_side_ok(int in, int k, int stride, int out, int pad_before) {
+  if (in >= k && out == (in - k) / stride + 1 && pad_before == 0) return true;
+  const int same = (in + stride - 1) / stride;
+  const int total = std::max((same - 1) * stride + k - in, 0);
+  return out == same && pad_before == total / 2;
+}
+
+// Checks a layer's shapes, window and activation against its op, and that it takes what the layer
+// before it gives (`prev_out`): the kernels index with these numbers, so a file that does not chain
+// would read out of bounds. qp::Error naming the layer.
+void check_layer_shape(const QLayer &l, const model::Shape &prev_out, const std::string &where) {
+  if (!(l.in == prev_out))
+    fail(where + ": declared input " + model::shape_str(l.in) + " is not the previous layer's output " +
+             model::shape_str(prev_out),
+         kRequantize);
+  const bool weighted = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D || l.op == Op::Dense;
+  if (!l.activation.empty() && (!weighted || (l.activation != "relu" && l.activation != "relu6")))
+    fail(where + ": activation '" + l.activation + "' is not supported here", kRequantize);
+  const bool flat_in = l.in.h == 1 && l.in.w == 1;
+  bool ok = true;
+  switch (l.op) {
+    case Op::Conv2D:
+    case Op::DepthwiseConv2D:
+      ok = (l.op == Op::Conv2D || l.out.c == l.in.c) && window_side_ok(l.in.h, l.kernel, l.stride, l.out.h, l.pad_top) &&
+           window_side_ok(l.in.w, l.kernel, l.stride, l.out.w, l.pad_left);
+      break;
+    case Op::MaxPool:
+    case Op::AvgPool:
+      // No padding ('valid'), as the pooling kernels assume.
+      ok = l.out.c == l.in.c && l.pad_top == 0 && l.pad_left == 0 && l.in.h >= l.kernel && l.in.w >= l.kernel &&
+           l.out.h == (l.in.h - l.kernel) / l.stride + 1 && l.out.w == (l.in.w - l.kernel) / l.stride + 1;
+      break;
+    case Op::GlobalAvgPool: ok = l.out == model::Shape{l.in.c, 1, 1}; break;
+    case Op::Flatten: ok = l.out == model::Shape{static_cast<int>(l.in.size()), 1, 1}; break;
+    case Op::Dense: ok = flat_in && l.out.h == 1 && l.out.w == 1; break;
+    case Op::Softmax: ok = flat_in && l.out == l.in; break;
+    default: ok = false; break;
+  }
+  if (!ok)
+    fail(where + ": output " + model::shape_str(l.out) + " does not follow from input " + model::shape_str(l.in) + ", kernel " +
+             std::to_string(l.kernel) + ", stride " + std::to_string(l.stride) + " and padding (" + std::to_string(l.pad_top) +
+             ", " + std::to_string(l.pad_left) + ")",
+         kRequantize);
+}
+
+// The ONNX node that computes a layer must say what the metadata says (ONNX Runtime runs the graph,
+// qparity the metadata): op, and for conv/pool the window, stride and padding.
+void check_layer_node(const QLayer &l, const std::string &id, const std::map<std::string, const onnx::NodeProto *> &by_output,
+                      const std::string &where) {
+  const bool weighted = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D || l.op == Op::Dense;
+  const std::string out = l.op == Op::GlobalAvgPool ? id + "_pooled" : weighted && !l.activation.empty() ? id + "_pre" : id + "_f";
+  const std::string want = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D ? "Conv"
+                           : l.op == Op::Dense                               ? "Gemm"
+                           : l.op == Op::MaxPool                             ? "MaxPool"
+                           : l.op == Op::AvgPool                             ? "AveragePool"
+                           : l.op == Op::GlobalAvgPool                       ? "GlobalAveragePool"
+                           : l.op == Op::Flatten                             ? "Flatten"
+                                                                             : "Softmax";
+  const auto it = by_output.find(out);
+  if (it == by_output.end() || it->second->op_type() != want)
+    fail(where + ": the graph has no " + want + " node computing '" + out + "'", kRequantize);
+  const auto &n = *it->second;
+  auto attr = [&](const char *name) -> const onnx::AttributeProto * {
+    for (const auto &a : n.attribute())
+      if (a.name() == name) return &a;
+    return nullptr;
+  };
+  auto ints = [&](const char *name) {
+    const auto *a = attr(name);
+    return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : std::vector<int64_t>{};
+  };
+  if (want == "Conv" || want == "MaxPool" || want == "AveragePool") {
+    const std::vector<int64_t> k = {l.kernel, l.kernel}, st = {l.stride, l.stride};
+    // The padding save_qdq_onnx writes: before as stored, after what makes the output size.
+    const int64_t pb = std::max((l.out.h - 1) * l.stride + l.kernel - l.in.h - l.pad_top, 0);
+    const int64_t pr = std::max((l.out.w - 1) * l.stride + l.kernel - l.in.w - l.pad_left, 0);
+    const auto pads = ints("pads");
+    const bool pads_ok = want != "Conv" ? std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; })
+                                        : pads == std::vector<int64_t>{l.pad_top, l.pad_left, pb, pr};
+    const int64_t groups = attr("group") ? attr("group")->i() : 1;
+    const bool group_ok = want != "Conv" || groups == (l.op == Op::Conv2D ? 1 : l.in.c);
+    if (ints("kernel_shape") != k || ints("strides") != st || !pads_ok || !group_ok)
+      fail(where + ": node '" + n.name() + "' (" + want + ") has a kernel_shape, strides, pads or group other than the layer's (" +
+               std::to_string(l.kernel) + ", " + std::to_string(l.stride) + ", " + std::to_string(l.pad_top) + ")",
+           kRequantize);
+  }
 }
 
 }  // namespace
@@ -233,63 +360,124 @@ QModelFile load_qdq_onnx(const std::string &path) {
   for (const auto &p : model.metadata_props()) f.metadata[p.key()] = p.value();
   std::map<std::string, const onnx::TensorProto *> inits;
   for (const auto &t : model.graph().initializer()) inits[t.name()] = &t;
+  std::map<std::string, const onnx::NodeProto *> by_output;
+  for (const auto &n : model.graph().node())
+    for (const auto &o : n.output()) by_output[o] = &n;
   QModel &m = f.model;
+  const std::string file = "'" + path + "'";
   try {
     m.classes = nlohmann::json::parse(f.metadata["qparity.classes"]).get<std::vector<std::string>>();
     const auto layers = nlohmann::json::parse(f.metadata["qparity.int8.layers"]);
+    if (!layers.is_array() || layers.empty() || layers.size() > 10000)
+      fail(file + ": the qparity.int8.layers metadata is not a list of layers", kRequantize);
+    // Activation parameters: scale finite and > 0 (a zero point of type int8 is in range by type).
     auto qparams = [&](const std::string &id) {
       QParams p;
-      p.scale = read_init<float>(inits, id + ".y_scale", onnx::TensorProto::FLOAT, 1, path)[0];
-      p.zero_point = read_init<int8_t>(inits, id + ".y_zp", onnx::TensorProto::INT8, 1, path)[0];
+      p.scale = read_init<float>(inits, id + ".y_scale", onnx::TensorProto::FLOAT, {}, path)[0];
+      p.zero_point = read_init<int8_t>(inits, id + ".y_zp", onnx::TensorProto::INT8, {}, path)[0];
+      if (!(std::isfinite(p.scale) && p.scale > 0))
+        fail(file + ": activation scale '" + id + ".y_scale' = " + std::to_string(p.scale) + " is not a finite number > 0",
+             kRequantize);
       return p;
     };
     m.input_params = qparams("in");
+    // The engines and the firmware compute q = p - 128 from the pixels: the file must say so.
+    if (m.input_params.scale != QModel{}.input_params.scale || m.input_params.zero_point != -128)
+      fail(file + ": the input quantization (scale " + std::to_string(m.input_params.scale) + ", zero point " +
+               std::to_string(m.input_params.zero_point) + ") is not qparity's q = p - 128 (scale 1/255, zero point -128)",
+           kRequantize);
     QParams cur = m.input_params;
     for (size_t k = 0; k < layers.size(); ++k) {
       const auto &j = layers[k];
       const std::string id = "l" + std::to_string(k);
+      std::string where = file + " layer " + std::to_string(k);
+      if (!j.is_object() || !j.contains("op") || !j.at("op").is_string())
+        fail(where + ": the layer entry has no op name", kRequantize);
       QLayer l;
       l.op = op_from_name(j.at("op").get<std::string>(), path);
+      where += " (" + std::string(model::op_name(l.op)) + ")";
       l.activation = j.at("activation").get<std::string>();
-      l.kernel = j.at("kernel");
-      l.stride = j.at("stride");
-      l.pad_top = j.at("pad_top");
-      l.pad_left = j.at("pad_left");
-      l.in = {j.at("in")[0], j.at("in")[1], j.at("in")[2]};
-      l.out = {j.at("out")[0], j.at("out")[1], j.at("out")[2]};
-      l.fp32_index = j.at("fp32_index");
+      const bool weighted = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D || l.op == Op::Dense;
+      const bool windowed = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D || l.op == Op::MaxPool || l.op == Op::AvgPool;
+      l.kernel = layer_int(j, "kernel", windowed ? 1 : 0, model::kMaxWindow, where);
+      l.stride = layer_int(j, "stride", 1, model::kMaxWindow, where);
+      l.pad_top = layer_int(j, "pad_top", 0, std::max(l.kernel - 1, 0), where);
+      l.pad_left = layer_int(j, "pad_left", 0, std::max(l.kernel - 1, 0), where);
+      l.in = layer_shape(j, "in", where);
+      l.out = layer_shape(j, "out", where);
+      l.fp32_index = layer_int(j, "fp32_index", -1, 1 << 20, where);
+      if (k == 0) {
+        m.input = l.in;
+        if (m.input.c != 3 || m.input.h > model::kMaxInputSide || m.input.w > model::kMaxInputSide)
+          fail(file + ": the model takes " + model::shape_str(m.input) + " inputs; qparity feeds RGB images (3 channels) of at most " +
+                   std::to_string(model::kMaxInputSide) + " pixels a side",
+               "quantize a model with a 3-channel [N,3,H,W] input (grayscale models are not supported yet)");
+      }
+      check_layer_shape(l, k ? m.layers[k - 1].out : m.input, where);
+      check_layer_node(l, id, by_output, where);
       l.input = cur;
       l.output = qparams(id);
-      if (k == 0) m.input = l.in;
-      if (l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D || l.op == Op::Dense) {
-        const size_t oc = static_cast<size_t>(l.out.c);
-        const size_t n = l.op == Op::Dense    ? oc * static_cast<size_t>(l.in.c)
-                         : l.op == Op::Conv2D ? oc * static_cast<size_t>(l.in.c) * l.kernel * l.kernel
-                                              : oc * l.kernel * l.kernel;
-        const auto w = read_init<int8_t>(inits, id + ".w_q", onnx::TensorProto::INT8, n, path);
-        const auto ws = read_init<float>(inits, id + ".w_scale", onnx::TensorProto::FLOAT, oc, path);
-        l.bias = read_init<int32_t>(inits, id + ".b_q", onnx::TensorProto::INT32, oc, path);
+      if (weighted) {
+        const int64_t oc = l.out.c, ic = l.in.c, kk = l.kernel;
+        const std::vector<int64_t> wdims = l.op == Op::Dense    ? std::vector<int64_t>{oc, ic}
+                                           : l.op == Op::Conv2D ? std::vector<int64_t>{oc, ic, kk, kk}
+                                                                : std::vector<int64_t>{oc, 1, kk, kk};
+        const size_t n = static_cast<size_t>(model::checked_element_count(wdims, where + " weights"));
+        const auto w = read_init<int8_t>(inits, id + ".w_q", onnx::TensorProto::INT8, wdims, path);
+        const auto ws = read_init<float>(inits, id + ".w_scale", onnx::TensorProto::FLOAT, {oc}, path);
+        const auto wzp = read_init<int8_t>(inits, id + ".w_zp", onnx::TensorProto::INT8, {oc}, path);
+        l.bias = read_init<int32_t>(inits, id + ".b_q", onnx::TensorProto::INT32, {oc}, path);
+        const auto bs = read_init<float>(inits, id + ".b_scale", onnx::TensorProto::FLOAT, {oc}, path);
+        const auto bzp = read_init<int32_t>(inits, id + ".b_zp", onnx::TensorProto::INT32, {oc}, path);
+        for (size_t c = 0; c < static_cast<size_t>(oc); ++c) {
+          const std::string ch = where + " channel " + std::to_string(c);
+          if (!(std::isfinite(ws[c]) && ws[c] >= 0))
+            fail(ch + ": weight scale " + std::to_string(ws[c]) + " is not a finite number >= 0", kRequantize);
+          // The integer kernels take symmetric weights and the bias at input_scale * weight_scale.
+          if (wzp[c] != 0 || bzp[c] != 0) fail(ch + ": weight and bias zero points must be 0 (symmetric int8)", kRequantize);
+          if (bs[c] != static_cast<float>(cur.scale * ws[c]))
+            fail(ch + ": bias scale " + std::to_string(bs[c]) + " is not input scale x weight scale", kRequantize);
+        }
         l.weight_scale.assign(ws.begin(), ws.end());
         l.weight.resize(n);
-        const int kk = l.kernel, ic = l.in.c;
+        const int ick = l.in.c, kki = l.kernel;
+        const size_t ocs = static_cast<size_t>(oc);
         if (l.op == Op::Conv2D) {
-          for (size_t o = 0; o < oc; ++o)
-            for (int i = 0; i < ic; ++i)
-              for (int y = 0; y < kk; ++y)
-                for (int x = 0; x < kk; ++x) l.weight[((o * kk + y) * kk + x) * ic + i] = w[((o * ic + i) * kk + y) * kk + x];
+          for (size_t o = 0; o < ocs; ++o)
+            for (int i = 0; i < ick; ++i)
+              for (int y = 0; y < kki; ++y)
+                for (int x = 0; x < kki; ++x)
+                  l.weight[((o * kki + y) * kki + x) * ick + i] = w[((o * ick + i) * kki + y) * kki + x];
         } else if (l.op == Op::DepthwiseConv2D) {
-          for (size_t c = 0; c < oc; ++c)
-            for (int y = 0; y < kk; ++y)
-              for (int x = 0; x < kk; ++x) l.weight[(static_cast<size_t>(y) * kk + x) * oc + c] = w[(c * kk + y) * kk + x];
+          for (size_t c = 0; c < ocs; ++c)
+            for (int y = 0; y < kki; ++y)
+              for (int x = 0; x < kki; ++x) l.weight[(static_cast<size_t>(y) * kki + x) * ocs + c] = w[(c * kki + y) * kki + x];
         } else {
           model::Shape map;
           const bool permute = flattens_map(k ? &m.layers[k - 1] : nullptr, &map);
-          const size_t in = static_cast<size_t>(ic);
-          for (size_t o = 0; o < oc; ++o)
+          const size_t in = static_cast<size_t>(ick);
+          for (size_t o = 0; o < ocs; ++o)
             for (size_t i = 0; i < in; ++i) l.weight[o * in + (permute ? chw_to_hwc(i, map) : i)] = w[o * in + i];
         }
+      } else if (l.op == Op::Softmax) {
+        if (l.output.scale != 1.0 / 256.0 || l.output.zero_point != -128)
+          fail(where + ": the softmax output must be scale 1/256, zero point -128 (what the kernel writes)", kRequantize);
+      } else if (l.output.scale != cur.scale || l.output.zero_point != cur.zero_point) {
+        // Pooling and flatten pass their input's quantization through unchanged.
+        fail(where + ": output scale/zero point differ from its input's, but this layer does not requantize", kRequantize);
       }
-      derive_requantization(l);
+      try {
+        derive_requantization(l);
+      } catch (const Error &e) {
+        fail(where + ": " + e.what(), kRequantize);
+      }
+      // The int32 accumulator must not overflow for any input (what the quantizer proves).
+      if (weighted)
+        for (int c = 0; c < l.out.c; ++c)
+          if (worst_case_accumulator(l, c) > std::numeric_limits<int32_t>::max())
+            fail(where + " channel " + std::to_string(c) + ": the int32 accumulator could overflow (worst case " +
+                     std::to_string(worst_case_accumulator(l, c)) + ")",
+                 kRequantize);
       cur = l.output;
       m.layers.push_back(std::move(l));
     }
@@ -298,6 +486,10 @@ QModelFile load_qdq_onnx(const std::string &path) {
          "re-quantize the model");
   }
   if (m.layers.empty() || m.layers.back().op != Op::Softmax) fail("'" + path + "': the INT8 model does not end in Softmax");
+  if (m.classes.empty() || m.classes.size() != static_cast<size_t>(m.layers.back().out.c))
+    fail(file + ": metadata names " + std::to_string(m.classes.size()) + " classes but the model outputs " +
+             std::to_string(m.layers.back().out.c),
+         kRequantize);
   const auto get = [&](const char *k) { return f.metadata.count(k) ? f.metadata[k] : std::string(); };
   m.options.weights = get("qparity.quant.weights") == "per-tensor" ? WeightMode::PerTensor : WeightMode::PerChannel;
   return f;
