@@ -2,10 +2,12 @@
 # packages first through scripts/install-deps.sh (idempotent; fast when everything is present).
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
 
-.PHONY: all deps deps-test deps-bench build test test-sanitize demo bench clean
+.PHONY: all deps deps-test deps-bench deps-fuzz build test test-sanitize demo bench fuzz fuzz-build fuzz-ci clean
 
 all: build
 
@@ -15,6 +17,8 @@ deps-test:
 	@scripts/install-deps.sh test
 deps-bench:
 	@scripts/install-deps.sh bench
+deps-fuzz:
+	@scripts/install-deps.sh fuzz
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
@@ -39,5 +43,19 @@ bench: deps-bench
 	cmake --build $(BUILD) -j $(JOBS)
 	bench/run.sh $(BUILD)
 
+# libFuzzer harnesses (fuzz/, clang + ASan + UBSan) in $(BUILD_FUZZ). `make fuzz` runs each for FUZZ_SECONDS on a
+# copy of its corpus (fuzz/corpus is never written); findings land in fuzz-findings/<harness>/.
+fuzz-build: deps-fuzz
+	CC=clang CXX=clang++ cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQPARITY_FUZZ=ON \
+	  -DQPARITY_WITH_TORCH=OFF -DQPARITY_TESTS=OFF $(CMAKE_ARGS)
+	cmake --build $(BUILD_FUZZ) -j $(JOBS) --target fuzz_all
+
+fuzz: fuzz-build
+	fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
+# CI: the same harnesses, reproducible (fixed seed), a bounded time each.
+fuzz-ci: fuzz-build
+	fuzz/run.sh $(BUILD_FUZZ) $(FUZZ_SECONDS) -seed=1
+
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

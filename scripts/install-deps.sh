@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages qparity needs, only those missing. Idempotent and fast when all is present.
-# Usage: scripts/install-deps.sh [build|test|bench|all]   (default: build)
+# Usage: scripts/install-deps.sh [build|test|bench|fuzz|all]   (default: build)
 set -euo pipefail
 
 build_pkgs=(cmake g++ make pkg-config
@@ -11,14 +11,17 @@ build_pkgs=(cmake g++ make pkg-config
 # The device stage (firmware cross builds, emulated targets) is part of `make demo`, hence in build.
 test_pkgs=(libgtest-dev libgmock-dev chromium)
 bench_pkgs=(libbenchmark-dev hyperfine python3-torch time)
+# make fuzz / make fuzz-ci: clang with libFuzzer and the sanitizer runtimes.
+fuzz_pkgs=(clang libclang-rt-dev)
 
 want=("${build_pkgs[@]}")
 case "${1:-build}" in
   build) ;;
   test) want+=("${test_pkgs[@]}") ;;
   bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-  all) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-  *) echo "install-deps.sh: unknown set '$1' (use build, test, bench or all)" >&2; exit 2 ;;
+  fuzz) want+=("${fuzz_pkgs[@]}") ;;
+  all) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+  *) echo "install-deps.sh: unknown set '$1' (use build, test, bench, fuzz or all)" >&2; exit 2 ;;
 esac
 
 missing=()
