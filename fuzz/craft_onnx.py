@@ -42,8 +42,11 @@ def set_dims(b, dims):
 
 
 def float_data(b, values):
+    """Replaces the tensor's payload with little-endian float32 raw_data (as qparity writes it)."""
+    import struct
+    raw = "".join("\\%03o" % c for c in struct.pack("<%df" % len(values), *values))
     lines = [l for l in b[1] if not l.startswith("    raw_data:") and not l.startswith("    float_data:")]
-    b[1] = lines[:-1] + ["    float_data: %r\n" % v for v in values] + lines[-1:]
+    b[1] = lines[:-1] + ['    raw_data: "%s"\n' % raw] + lines[-1:]
 
 
 def main():
