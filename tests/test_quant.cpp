@@ -356,6 +356,10 @@ TEST(Int8Backends, OptimizedEqualsReferenceOnEveryLayer) {
       {"rps-mobile", 32},
       {"conv5x5s2valid(8) relu conv3x3s2(12) relu6 conv1x1(5) flatten dense(K) softmax", 32},
       {"conv3x3(40) relu maxpool2 conv3x3s2(72) relu conv1x1(20) relu maxpool2 flatten dense(100) relu dense(K) softmax", 20},
+      // The AVX2 blocking's edges: a 2-channel input (one 4-byte group, half padding), 17 and 50 output
+      // channels (a last 8-channel group with 1 or 2 channels, a tile with an empty group), 196 and 16
+      // pixels (a remainder block), max pooling over 17 and 50 channels (the 32-, 16-byte and scalar parts).
+      {"conv1x1(2) relu conv3x3(17) relu maxpool2 conv3x3s2(50) relu maxpool2 flatten dense(9) relu dense(K) softmax", 14},
   };
   for (const auto &[arch, size] : archs) {
     Fixture f(arch, size);

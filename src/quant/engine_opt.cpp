@@ -33,7 +33,8 @@ namespace qp::quant {
 
 namespace {
 
-constexpr int kLanes = 16;  // int32 lanes of a zmm register: output channels per row of packed weights
+constexpr int kLanes = 16;    // int32 lanes of a zmm register: output channels per row of packed weights
+constexpr int kAvx2MaxJ = 2;  // AVX2 tiles: up to 2 ymm registers of 8 int32 channels
 
 int round_up(int v, int m) {
   return (v + m - 1) / m * m;
@@ -48,43 +49,45 @@ bool cpu_has_vnni() {
 #endif
 
 // ---------------------------------------------------------------------------------------------
-// Input staging: int8 NHWC -> padded u8 buffer [ph][pw][icp].
-void stage_input(const QLayer &l, const OptWeights &o, const int8_t *in, uint8_t *pad) {
+// Input staging: int8 NHWC -> padded buffer [ph][pw][icp] of u = x + 128, as bytes (VNNI, portable) or
+// as 16-bit words (AVX2, whose vpmaddwd multiplies words); the same element offsets either way.
+template <typename U>
+void stage_input(const QLayer &l, const OptWeights &o, const int8_t *in, U *pad) {
   const int ih = o.dense ? 1 : l.in.h, iw = o.dense ? 1 : l.in.w, ic = l.in.c;
   const int pt = o.dense ? 0 : l.pad_top, pl = o.dense ? 0 : l.pad_left;
-  const auto zp_u = static_cast<uint8_t>(l.input.zero_point + 128);
+  const auto zp_u = static_cast<U>(l.input.zero_point + 128);
   const size_t icp = static_cast<size_t>(o.icp);
   for (int y = 0; y < o.ph; ++y) {
-    uint8_t *row = pad + static_cast<size_t>(y) * o.pw * icp;
+    U *row = pad + static_cast<size_t>(y) * o.pw * icp;
     const int sy = y - pt;
     if (sy < 0 || sy >= ih) {
       for (int x = 0; x < o.pw; ++x) {
-        std::memset(row + x * icp, zp_u, static_cast<size_t>(ic));
-        std::memset(row + x * icp + ic, 0, icp - static_cast<size_t>(ic));
+        std::fill_n(row + x * icp, ic, zp_u);
+        std::fill_n(row + x * icp + ic, icp - static_cast<size_t>(ic), U{0});
       }
       continue;
     }
     const int8_t *src = in + static_cast<size_t>(sy) * iw * ic;
     const int x0 = std::min(pl, o.pw), x1 = std::min(pl + iw, o.pw);  // columns [x0, x1) come from the input
-    for (int x = 0; x < x0; ++x) std::memset(row + x * icp, zp_u, static_cast<size_t>(ic));
-    for (int x = x1; x < o.pw; ++x) std::memset(row + x * icp, zp_u, static_cast<size_t>(ic));
+    for (int x = 0; x < x0; ++x) std::fill_n(row + x * icp, ic, zp_u);
+    for (int x = x1; x < o.pw; ++x) std::fill_n(row + x * icp, ic, zp_u);
     if (icp == static_cast<size_t>(ic)) {
-      uint8_t *d = row + static_cast<size_t>(x0) * icp;
+      U *d = row + static_cast<size_t>(x0) * icp;
       const int8_t *s = src + static_cast<size_t>(x0 - pl) * ic;
       const size_t n = static_cast<size_t>(x1 - x0) * icp;
-      for (size_t i = 0; i < n; ++i) d[i] = static_cast<uint8_t>(s[i]) ^ 0x80u;
+      for (size_t i = 0; i < n; ++i) d[i] = static_cast<U>(static_cast<uint8_t>(s[i]) ^ 0x80u);
     } else {
-      for (int x = 0; x < o.pw; ++x) std::memset(row + x * icp + ic, 0, icp - static_cast<size_t>(ic));
+      for (int x = 0; x < o.pw; ++x) std::fill_n(row + x * icp + ic, icp - static_cast<size_t>(ic), U{0});
       for (int x = x0; x < x1; ++x) {
-        uint8_t *d = row + x * icp;
+        U *d = row + x * icp;
         const int8_t *s = src + static_cast<size_t>(x - pl) * ic;
-        for (int c = 0; c < ic; ++c) d[c] = static_cast<uint8_t>(s[c]) ^ 0x80u;
+        for (int c = 0; c < ic; ++c) d[c] = static_cast<U>(static_cast<uint8_t>(s[c]) ^ 0x80u);
       }
     }
   }
 }
 
-// Byte offset in the padded buffer of output pixel i's window origin.
+// Element offset in the padded buffer of output pixel i's window origin.
 inline int32_t pixel_offset(const OptWeights &o, int i) {
   const int y = i / o.ow, x = i % o.ow;
   return (y * o.stride * o.pw + x * o.stride) * o.icp;
@@ -135,11 +138,6 @@ void gemm_portable(const OptWeights &o, const uint8_t *pad, int8_t *out) {
 }
 
 #ifdef QP_HAVE_VNNI_PATH
-// The same loops compiled for AVX2 (the compiler vectorises the u8 x s8 reduction with vpmaddwd).
-__attribute__((target("avx2"))) void gemm_avx2(const OptWeights &o, const uint8_t *pad, int8_t *out) {
-  gemm_rows(o, pad, out);
-}
-
 bool cpu_has_avx2() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2");
@@ -159,6 +157,148 @@ void maxpool_portable(const QLayer &l, const int8_t *in, int8_t *out) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// AVX2 path. No saturating vpmaddubsw: the staged input is 16-bit words u in [0, 255], the weights
+// sign-extended words, and vpmaddwd forms u0 * w0 + u1 * w1 exactly (|.| <= 2 * 255 * 128 < 2^31) per
+// int32 lane; vpaddd collects. A step's 4 bytes are two such pairs (two rows of w16). A register block
+// holds P pixels x J*8 channels; each broadcast pair feeds J vpmaddwd and each weight row P of them.
+#ifdef QP_HAVE_VNNI_PATH
+#define QP_AVX2 __attribute__((target("avx2")))
+
+// 64-bit lanes: the low 32 bits of (ab + nudge) / 2^31 truncated toward zero, nudge = ab >= 0 ? 2^30 :
+// 1 - 2^30. AVX2 has no 64-bit arithmetic shift, but the quotient fits int32 (the one overflowing
+// case, INT32_MIN * INT32_MIN, is saturated by the caller), so a logical shift gives the same low half.
+QP_AVX2 inline __m256i round_high64_avx2(__m256i ab) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i nudge = _mm256_add_epi64(_mm256_set1_epi64x(int64_t{1} << 30),
+                                         _mm256_and_si256(_mm256_cmpgt_epi64(zero, ab), _mm256_set1_epi64x(1 - (int64_t{1} << 31))));
+  __m256i v = _mm256_add_epi64(ab, nudge);
+  v = _mm256_add_epi64(v, _mm256_and_si256(_mm256_cmpgt_epi64(zero, v), _mm256_set1_epi64x((int64_t{1} << 31) - 1)));
+  return _mm256_srli_epi64(v, 31);
+}
+
+QP_AVX2 inline __m256i load8(const std::vector<int32_t> &v, int c) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(v.data() + c));
+}
+
+// qp_requant_apply_dr_s32 on 8 lanes (channels c .. c + 7), + zero point, clamp; the 8 int8 results in
+// the low 8 bytes.
+QP_AVX2 inline __m128i requant8_avx2(__m256i acc, const OptWeights &o, int c) {
+  const __m256i mult = load8(o.mult, c), left = load8(o.left, c), right = load8(o.right, c), rmask = load8(o.rmask, c);
+  const __m256i x = _mm256_sllv_epi32(acc, left);  // wraps, as the reference's uint32 shift
+  const __m256i even = round_high64_avx2(_mm256_mul_epi32(x, mult));
+  const __m256i odd = round_high64_avx2(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mult, 32)));
+  __m256i h = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+  const __m256i int_min = _mm256_set1_epi32(INT32_MIN);
+  const __m256i sat = _mm256_and_si256(_mm256_cmpeq_epi32(x, int_min), _mm256_cmpeq_epi32(mult, int_min));
+  h = _mm256_blendv_epi8(h, _mm256_set1_epi32(INT32_MAX), sat);
+  // Rounding divide by 2^right: (h >> right) + (remainder > (mask >> 1) + (h < 0)).
+  const __m256i rem = _mm256_and_si256(h, rmask);
+  const __m256i thr = _mm256_sub_epi32(_mm256_srai_epi32(rmask, 1), _mm256_srai_epi32(h, 31));
+  __m256i r = _mm256_sub_epi32(_mm256_srav_epi32(h, right), _mm256_cmpgt_epi32(rem, thr));
+  r = _mm256_add_epi32(r, _mm256_set1_epi32(o.out_zp));
+  r = _mm256_min_epi32(_mm256_max_epi32(r, _mm256_set1_epi32(o.act_min)), _mm256_set1_epi32(o.act_max));
+  const __m128i r16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));  // exact: in [-128, 127]
+  return _mm_packs_epi16(r16, r16);
+}
+
+// P output pixels (window origins off[0..P)) x J*8 channels of AVX2 tile t.
+template <int J, int P>
+QP_AVX2 void block_avx2(const OptWeights &o, const uint16_t *pad, const int32_t *off, int t, int8_t *out, const int pix0) {
+  constexpr int kRow = J * 8 * 2;  // int16 per row of w16: J*8 channels x one pair
+  __m256i acc[P][J];
+  const int c0 = t * J * 8;
+  for (int j = 0; j < J; ++j) {
+    const __m256i b = load8(o.base, c0 + j * 8);
+    for (int p = 0; p < P; ++p) acc[p][j] = b;
+  }
+  const uint16_t *src[P];
+  for (int p = 0; p < P; ++p) src[p] = pad + off[p];
+  const int16_t *w = o.w16.data() + static_cast<size_t>(t) * o.steps * 2 * kRow;
+  const int32_t *soff = o.soff.data();
+  for (int s = 0; s < o.steps; ++s) {
+    const int32_t so = soff[s];
+    for (int half = 0; half < 2; ++half, w += kRow) {
+      __m256i wv[J];
+      for (int j = 0; j < J; ++j) wv[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(w + j * 16));
+      for (int p = 0; p < P; ++p) {
+        int32_t d;  // two staged words: one input pair
+        std::memcpy(&d, src[p] + so + 2 * half, 4);
+        const __m256i u = _mm256_set1_epi32(d);
+        for (int j = 0; j < J; ++j) acc[p][j] = _mm256_add_epi32(acc[p][j], _mm256_madd_epi16(u, wv[j]));
+      }
+    }
+  }
+  for (int j = 0; j < J; ++j) {
+    const int c = c0 + j * 8;
+    if (c >= o.oc) break;
+    const int n = std::min(8, o.oc - c);
+    for (int p = 0; p < P; ++p) {
+      const __m128i v = requant8_avx2(acc[p][j], o, c);
+      int8_t *dst = out + static_cast<size_t>(pix0 + p) * o.oc + c;
+      if (n == 8) {
+        _mm_storel_epi64(reinterpret_cast<__m128i *>(dst), v);
+      } else {
+        alignas(16) int8_t tmp[16];
+        _mm_store_si128(reinterpret_cast<__m128i *>(tmp), v);
+        std::memcpy(dst, tmp, static_cast<size_t>(n));
+      }
+    }
+  }
+}
+
+template <int J, int P>
+QP_AVX2 void gemm_avx2_j(const OptWeights &o, const uint16_t *pad, int8_t *out) {
+  const int n_pix = o.oh * o.ow;
+  int32_t off[P];
+  int i = 0;
+  for (; i + P <= n_pix; i += P) {
+    for (int p = 0; p < P; ++p) off[p] = pixel_offset(o, i + p);
+    for (int t = 0; t < o.tiles2; ++t) block_avx2<J, P>(o, pad, off, t, out, i);
+  }
+  for (; i < n_pix; ++i) {  // the last < P pixels, one at a time
+    off[0] = pixel_offset(o, i);
+    for (int t = 0; t < o.tiles2; ++t) block_avx2<J, 1>(o, pad, off, t, out, i);
+  }
+}
+
+QP_AVX2 void gemm_avx2(const OptWeights &o, const uint16_t *pad, int8_t *out) {
+  switch (o.J2) {
+    case 1: gemm_avx2_j<1, 8>(o, pad, out); break;
+    default: gemm_avx2_j<2, 6>(o, pad, out); break;
+  }
+}
+
+QP_AVX2 void maxpool_avx2(const QLayer &l, const int8_t *in, int8_t *out) {
+  const int k = l.kernel, s = l.stride, iw = l.in.w, c = l.in.c, oh = l.out.h, ow = l.out.w;
+  for (int y = 0; y < oh; ++y)
+    for (int x = 0; x < ow; ++x) {
+      int8_t *d = out + (static_cast<size_t>(y) * ow + x) * c;
+      const auto at = [&](int ky, int kx) { return in + (static_cast<size_t>(y * s + ky) * iw + x * s + kx) * c; };
+      int i = 0;
+      for (; i + 32 <= c; i += 32) {
+        __m256i v = _mm256_set1_epi8(-128);
+        for (int ky = 0; ky < k; ++ky)
+          for (int kx = 0; kx < k; ++kx)
+            v = _mm256_max_epi8(v, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(at(ky, kx) + i)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(d + i), v);
+      }
+      for (; i + 16 <= c; i += 16) {
+        __m128i v = _mm_set1_epi8(-128);
+        for (int ky = 0; ky < k; ++ky)
+          for (int kx = 0; kx < k; ++kx) v = _mm_max_epi8(v, _mm_loadu_si128(reinterpret_cast<const __m128i *>(at(ky, kx) + i)));
+        _mm_storeu_si128(reinterpret_cast<__m128i *>(d + i), v);
+      }
+      for (; i < c; ++i) {  // the last < 16 channels
+        int8_t m = -128;
+        for (int ky = 0; ky < k; ++ky)
+          for (int kx = 0; kx < k; ++kx) m = std::max(m, at(ky, kx)[i]);
+        d[i] = m;
+      }
+    }
+}
+#endif
 
 // ---------------------------------------------------------------------------------------------
 // AVX-512 VNNI path.
@@ -338,6 +478,9 @@ OptWeights pack_opt_weights(const QLayer &l) {
   o.J = std::min(4, (o.oc + kLanes - 1) / kLanes);
   o.ocp = round_up(o.oc, o.J * kLanes);
   o.tiles = o.ocp / (o.J * kLanes);
+  o.J2 = std::min(kAvx2MaxJ, (o.oc + 7) / 8);
+  const int ocp2 = round_up(o.oc, o.J2 * 8);
+  o.tiles2 = ocp2 / (o.J2 * 8);
   const int groups = o.icp / 4;
   o.steps = k * k * groups;
   o.out_zp = l.output.zero_point;
@@ -349,7 +492,8 @@ OptWeights pack_opt_weights(const QLayer &l) {
   const size_t per = static_cast<size_t>(k) * k * ic, tile = static_cast<size_t>(o.J) * kLanes;
   o.w.assign(static_cast<size_t>(o.ocp) * o.steps * 4, 0);
   o.wrow.assign(static_cast<size_t>(o.oc) * o.steps * 4, 0);
-  const auto ocp = static_cast<size_t>(o.ocp);
+  o.w16.assign(static_cast<size_t>(ocp2) * o.steps * 4, 0);
+  const auto ocp = static_cast<size_t>(std::max(o.ocp, ocp2));  // per-channel arrays cover both tilings
   o.base.assign(ocp, 0);
   o.mult.assign(ocp, 0);
   o.left.assign(ocp, 0);
@@ -367,6 +511,8 @@ OptWeights pack_opt_weights(const QLayer &l) {
           const size_t step = (static_cast<size_t>(ky) * k + kx) * groups + i / 4;
           o.w[((t * o.steps + step) * tile + lane) * 4 + i % 4] = w;
           o.wrow[c * static_cast<size_t>(o.steps) * 4 + step * 4 + i % 4] = w;
+          const size_t tile2 = static_cast<size_t>(o.J2) * 8;  // AVX2: [tile][step][pair][J2*8 channels][2]
+          o.w16[(((c / tile2 * o.steps + step) * 2 + i % 4 / 2) * tile2 + c % tile2) * 2 + i % 2] = w;
         }
     o.base[c] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<int64_t>(l.bias[c]) - input_shift * wsum));
     o.mult[c] = l.multiplier[c];
@@ -378,19 +524,24 @@ OptWeights pack_opt_weights(const QLayer &l) {
 }
 
 void opt_conv_s8(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_t *in, int8_t *out, uint8_t *scratch) {
-  stage_input(l, o, in, scratch);
   switch (resolve(isa)) {
 #ifdef QP_HAVE_VNNI_PATH
-    case OptIsa::Avx512Vnni: return gemm_vnni(o, scratch, out);
-    case OptIsa::Avx2: return gemm_avx2(o, scratch, out);
+    case OptIsa::Avx512Vnni: stage_input(l, o, in, scratch); return gemm_vnni(o, scratch, out);
+    case OptIsa::Avx2: {
+      auto *pad16 = reinterpret_cast<uint16_t *>(scratch);  // the arena (operator new) and its scratch offset are 16-byte aligned
+      stage_input(l, o, in, pad16);
+      return gemm_avx2(o, pad16, out);
+    }
 #endif
-    default: return gemm_portable(o, scratch, out);
+    default: stage_input(l, o, in, scratch); return gemm_portable(o, scratch, out);
   }
 }
 
 void opt_maxpool_s8(const QLayer &l, OptIsa isa, const int8_t *in, int8_t *out) {
 #ifdef QP_HAVE_VNNI_PATH
-  if (resolve(isa) == OptIsa::Avx512Vnni) return maxpool_vnni(l, in, out);
+  const OptIsa r = resolve(isa);
+  if (r == OptIsa::Avx512Vnni) return maxpool_vnni(l, in, out);
+  if (r == OptIsa::Avx2) return maxpool_avx2(l, in, out);
 #endif
   maxpool_portable(l, in, out);
 }

@@ -87,8 +87,8 @@ enum class Backend { Reference, Optimized };
 
 // Which kernel set the optimized backend runs. Auto: the fastest this CPU has (AVX-512 VNNI, else
 // AVX2, else portable). Portable: plain C++ loops (the blocked GEMM's rows, one dot product per
-// output channel) built for the baseline ISA. Avx2: the same loops compiled for AVX2. Avx512Vnni: the
-// register-blocked vpdpbusd GEMM. Naming one the CPU (or the build) lacks throws qp::Error.
+// output channel) built for the baseline ISA. Avx2: a register-blocked GEMM of exact 16-bit
+// vpmaddwd products (never the saturating vpmaddubsw). Avx512Vnni: the register-blocked vpdpbusd GEMM. Naming one the CPU (or the build) lacks throws qp::Error.
 enum class OptIsa { Auto, Portable, Avx2, Avx512Vnni };
 bool opt_isa_available(OptIsa isa);
 const char *opt_isa_name(OptIsa isa);  // "auto", "portable", "avx2", "avx512-vnni"
@@ -123,18 +123,21 @@ class Int8Engine {
 // zero-point-padded u8 buffer [ph][pw][icp] (u = x + 128, icp = input channels rounded up to 4); the
 // weights are packed [channel tile][step][16 channels][4 bytes] with J * 16 channels per tile (the
 // output channels padded to ocp with zero weights); one step is 4 bytes of one kernel position. The
-// portable path reads wrow: each output channel's steps in order, [oc][steps * 4].
+// portable path reads wrow: each output channel's steps in order, [oc][steps * 4]. The AVX2 path stages
+// the input as 16-bit words (same offsets) and reads w16: the weights as int16, [tile][step][pair]
+// [J2 * 8 channels][2], J2 * 8 channels per tile, tiles2 tiles.
 struct OptWeights {
   bool dense = false;
   int stride = 1, oh = 1, ow = 1, oc = 0, ocp = 0, icp = 0, ph = 0, pw = 0;
-  int J = 0, tiles = 0, steps = 0;
+  int J = 0, tiles = 0, steps = 0, J2 = 0, tiles2 = 0;
   int32_t out_zp = 0, act_min = -128, act_max = 127;
   std::vector<int8_t> w, wrow;
+  std::vector<int16_t> w16;
   std::vector<int32_t> soff;  // per step: byte offset in the padded input from the window origin
   // Per padded output channel: the accumulator's start bias - (zp + 128) * sum(w), the multiplier,
   // the left and right shifts and the right shift's remainder mask.
   std::vector<int32_t> base, mult, left, right, rmask;
-  size_t scratch_bytes() const { return static_cast<size_t>(ph) * pw * icp; }
+  size_t scratch_bytes() const { return static_cast<size_t>(ph) * pw * icp * 2; }  // room for 16-bit staging (AVX2)
 };
 OptWeights pack_opt_weights(const QLayer &l);
 
