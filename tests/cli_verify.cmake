@@ -20,6 +20,11 @@ qp_cli_test(verify_host_is_device 2 "came from a device" ${QP} verify --host ${Q
 qp_cli_test(verify_device_is_host 2 "did not come from a device" ${QP} verify --host ${QP_VERIFY_HOST} --device ${QP_VERIFY_HOST})
 qp_cli_test(verify_no_overwrite 2 "already exists" ${QP} verify --host ${QP_VERIFY_HOST} --device ${QPV}/all.json --json ${QPV}/existing.json)
 qp_cli_test(verify_usage 2 "--device is required" ${QP} verify --host ${QP_VERIFY_HOST})
+# Integers that do not fit are refused, not truncated (2^32 + s used to read as s: EQUIVALENT).
+qp_cli_test(verify_wrapped_score 2 "device results '.*wrapped-score.json': images\\[0\\]\\.scores\\[0\\] is 42949[0-9]+, outside \\[-128, 127\\]"
+  ${QP} verify --host ${QP_VERIFY_HOST} --device ${QPV}/wrapped-score.json)
+qp_cli_test(verify_wrapped_label 2 "images\\[0\\]\\.label is 42949[0-9]+, outside \\[0, 2\\]" ${QP} verify --host ${QP_VERIFY_HOST}
+  --device ${QPV}/wrapped-label.json)
 # verdict.json and JUnit XML next to the exit code (xmllint checks the XML where it is installed).
 # (The bash -c scripts use newlines, not semicolons: a ';' would split the CMake argument list.)
 qp_cli_test(verify_outputs_flip 1 "\"verdict\": \"NOT EQUIVALENT\".*<failure type=\"decision\" message=\"decision differs" bash -c
@@ -42,7 +47,7 @@ qp_cli_test(verify_fp32_is_int8 2 "--fp32 results are from an INT8 model" ${QP} 
 
 set_tests_properties(cli.verify_all cli.verify_subset cli.verify_flip cli.verify_flip_verdict cli.verify_nudge cli.verify_other_model
   cli.verify_other_classes cli.verify_stranger cli.verify_host_is_device cli.verify_device_is_host cli.verify_no_overwrite
-  cli.verify_outputs_flip cli.verify_outputs_ok cli.verify_fp32_is_int8
+  cli.verify_outputs_flip cli.verify_outputs_ok cli.verify_fp32_is_int8 cli.verify_wrapped_score cli.verify_wrapped_label
   PROPERTIES FIXTURES_REQUIRED "cli_data;cli_int8_results;cli_verify")
 set_tests_properties(cli.verify_not_results cli.verify_missing cli.verify_usage PROPERTIES FIXTURES_REQUIRED "cli_data;cli_int8_results")
 set_tests_properties(cli.verify_fp32 PROPERTIES FIXTURES_REQUIRED "cli_data;cli_int8_results;cli_fp32_results;cli_verify")

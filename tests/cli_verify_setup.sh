@@ -72,6 +72,14 @@ sed 's/^ "model_sha256": "[0-9a-f]*",$/ "model_sha256": "'"$(printf '%064d' 7)"'
 sed '/^ "classes": \[$/,/^ \],$/ s/"rock"/"stone"/' "$OUT/subset.json" > "$OUT/other-classes.json"
 grep -q '"stone"' "$OUT/other-classes.json"
 grep -q '"model_sha256": "0000' "$OUT/other-model.json"
+# 2^32 added to the first image's first score, or to its label: read with a truncating get<int>() they
+# were the same values again (verify said EQUIVALENT); now they are refused as not fitting.
+awk '!done && /^   "scores": \[$/ { print; getline; v = $0; comma = (v ~ /,$/) ? "," : ""; gsub(/[ ,]/, "", v)
+     printf "    %.0f%s\n", v + 4294967296, comma; done = 1; next } { print }' "$OUT/subset.json" > "$OUT/wrapped-score.json"
+awk '!done && /^   "label": [0-9]+,$/ { v = $2; gsub(/,/, "", v); printf "   \"label\": %.0f,\n", v + 4294967296; done = 1; next }
+     { print }' "$OUT/subset.json" > "$OUT/wrapped-label.json"
+grep -qE '^    42949[0-9]{5},?$' "$OUT/wrapped-score.json"
+grep -qE '"label": 42949[0-9]{5},' "$OUT/wrapped-label.json"
 echo '{"keep": true}' > "$OUT/existing.json"
 # Sanity: the unmodified subset must verify (exit 0) before the tests rely on it.
 "$QP" verify --host "$HOST" --device "$OUT/subset.json" > "$OUT/setup-check.txt"

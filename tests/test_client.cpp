@@ -20,6 +20,7 @@
 #include "device/journal.h"
 #include "device/link.h"
 #include "device/qp_proto.h"
+#include "device/runner.h"
 #include "test_util.h"
 
 namespace {
@@ -70,6 +71,8 @@ class FakeDevice {
     double slow_chance = 0;   // chance of answering an INFER after slow_ms
     int slow_ms = 0;
     uint64_t seed = 1;
+    int reply_classes = kClasses;  // scores an INFER reply carries (firmware for another model: more)
+    int reply_pred = -1;           // >= 0: the prediction every INFER reply carries
   };
   FakeDevice(int fd, Options o) : fd_(fd), o_(std::move(o)), rng_(o_.seed) {
     thread_ = std::thread([this] { loop(); });
@@ -130,9 +133,9 @@ class FakeDevice {
         const auto s = fake_scores(in);
         qp_infer_reply_t r;
         std::memset(&r, 0, sizeof r);
-        r.classes = kClasses;
-        std::memcpy(r.scores, s.data(), kClasses);
-        r.pred = static_cast<uint8_t>(argmax(s));
+        r.classes = static_cast<uint8_t>(o_.reply_classes);
+        std::memcpy(r.scores, s.data(), std::min<size_t>(kClasses, static_cast<size_t>(o_.reply_classes)));
+        r.pred = static_cast<uint8_t>(o_.reply_pred >= 0 ? o_.reply_pred : argmax(s));
         r.cycles = (uint64_t{qp_proto_crc32(0, in.data(), kImage)} << 32) | 7u;
         r.micros = static_cast<uint32_t>(in[0]);
         send(QP_MSG_INFER_R, f.seq, p, qp_proto_put_infer_reply(&r, p));
@@ -311,6 +314,29 @@ TEST(DeviceClient, ErrorReplyCarriesTheDeviceMessage) {
   EXPECT_NE(e.find("test-port"), std::string::npos) << e;
   EXPECT_NE(e.find("fix:"), std::string::npos) << e;
   EXPECT_EQ(client.stats().retries, 0u);  // an answer, not a timeout
+}
+
+// An INFER reply is self-consistent for the codec (pred < its own class count) but may come from firmware for
+// another model: its prediction 7 used to reach a 5-class confusion matrix. The client checks the model's count.
+TEST(DeviceClient, InferReplyWithAnotherClassCountIsRefused) {
+  Pair pair;
+  FakeDevice::Options o;
+  o.reply_classes = 8;
+  o.reply_pred = 7;
+  FakeDevice dev(pair.device_fd, o);
+  Client client(*pair.host, {.timeout_ms = 2000, .retries = 1, .classes = kClasses});
+  client.wait_ready(2000);
+  const std::string e = error_of([&] { client.infer(std::vector<uint8_t>(kImage, 1)); });
+  EXPECT_NE(e.find("the device on test-port sent an INFER reply with 8 scores (prediction 7) but the model has 5 classes"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("fix: the board runs firmware for another model"), std::string::npos) << e;
+  // Unchecked (classes = 0), the same reply reads as it came.
+  Pair pair2;
+  FakeDevice dev2(pair2.device_fd, o);
+  Client loose(*pair2.host, {.timeout_ms = 2000, .retries = 1});
+  loose.wait_ready(2000);
+  EXPECT_EQ(loose.infer(std::vector<uint8_t>(kImage, 1)).pred, 7);
 }
 
 TEST(DeviceClient, SilentDeviceGivesUpAfterRetries) {
@@ -563,3 +589,44 @@ TEST(Journal, DifferentHeaderRefusesFreshStartsOver) {
 }
 
 }  // namespace
+
+// A resumed journal's entries are checked against the model before they are counted: a prediction outside the
+// classes used to corrupt the heap (confusion matrix), a missing key ended in "internal error" (exit 3).
+TEST(Journal, DeviceEntriesAreCheckedAgainstTheModel) {
+  const nlohmann::json good = {{"pred", 2}, {"scores", {-100, 5, 60}}, {"cycles", 6650000}, {"micros", 41562}};
+  const auto r = qp::device::read_journal_entry(good, 3, "out/device.json.journal", "data/test/rock/1.png");
+  EXPECT_EQ(r.pred, 2);
+  EXPECT_EQ(r.scores, (std::vector<int8_t>{-100, 5, 60}));
+  EXPECT_EQ(r.cycles, 6650000u);
+  EXPECT_EQ(r.micros, 41562u);
+  const auto big = qp::device::read_journal_entry(
+      {{"pred", 0}, {"scores", {127, -128, 0}}, {"cycles", 18446744073709551615ull}, {"micros", 4294967295ull}}, 3, "j", "k");
+  EXPECT_EQ(big.cycles, 18446744073709551615ull);
+  EXPECT_EQ(big.micros, 4294967295u);
+
+  auto error = [&](const std::function<void(nlohmann::json &)> &edit) {
+    nlohmann::json e = good;
+    edit(e);
+    return error_of([&] { qp::device::read_journal_entry(e, 3, "out/device.json.journal", "data/test/rock/1.png"); });
+  };
+  for (const char *key : {"scores", "pred", "cycles", "micros"}) {
+    const std::string e = error([&](nlohmann::json &j) { j.erase(key); });
+    EXPECT_NE(e.find(std::string("journal out/device.json.journal: entry 'data/test/rock/1.png'.") + key + " is missing"),
+              std::string::npos)
+        << e;
+    EXPECT_NE(e.find("fix: delete it or pass --fresh"), std::string::npos) << e;
+  }
+  EXPECT_NE(error([](nlohmann::json &j) { j["pred"] = 3; }).find(".pred is 3, outside [0, 2]"), std::string::npos);
+  EXPECT_NE(error([](nlohmann::json &j) { j["pred"] = 255; }).find(".pred is 255, outside [0, 2]"), std::string::npos);
+  EXPECT_NE(error([](nlohmann::json &j) { j["pred"] = -1; }).find(".pred is -1"), std::string::npos);
+  EXPECT_NE(error([](nlohmann::json &j) { j["pred"] = 4294967297ll; }).find(".pred is 4294967297"), std::string::npos);
+  EXPECT_NE(error([](nlohmann::json &j) { j["scores"] = {1, 2}; }).find(".scores has 2 values, not 3"), std::string::npos);
+  EXPECT_NE(error([](nlohmann::json &j) { j["scores"][1] = 200; }).find(".scores[1] is 200, outside [-128, 127]"),
+            std::string::npos);
+  EXPECT_NE(error([](nlohmann::json &j) { j["cycles"] = -1; }).find(".cycles is -1, not a non-negative integer"),
+            std::string::npos);
+  EXPECT_NE(error([](nlohmann::json &j) { j["cycles"] = 1e30; }).find(".cycles is 1e+30"), std::string::npos);
+  EXPECT_NE(error([](nlohmann::json &j) { j["micros"] = 4294967296ll; }).find(".micros is 4294967296, more than 4294967295"),
+            std::string::npos);
+  EXPECT_NE(error([](nlohmann::json &j) { j = nlohmann::json::array(); }).find("is array, not an object"), std::string::npos);
+}

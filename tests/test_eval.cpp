@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
+#include "common/error.h"
 #include "data/synth.h"
 #include "eval/evaluate.h"
 #include "model/onnx_io.h"
@@ -22,6 +25,25 @@ TEST(Eval, ConfusionAndFormatting) {
   r.images = imgs;
   EXPECT_DOUBLE_EQ(r.accuracy(), 0.5);
   EXPECT_NE(eval::format_accuracy(r).find("50.00% (2/4)"), std::string::npos);
+}
+
+// A prediction or label outside the classes (a damaged journal, another model's device) used to be written
+// past the matrix (heap corruption); it is a qp::Error naming the image.
+TEST(Eval, ConfusionMatrixRefusesIndicesOutsideTheClasses) {
+  for (const auto &[label, pred] : std::vector<std::pair<int, int>>{{0, 3}, {3, 0}, {0, -1}, {-1, 0}, {0, 1 << 30}}) {
+    std::vector<eval::ImageResult> imgs = {{"a", "", 0, 0, {}, {}}, {"bad.png", "", label, pred, {}, {}}};
+    try {
+      (void)eval::confusion_matrix(imgs, 3);
+      ADD_FAILURE() << label << " " << pred;
+    } catch (const Error &e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("image 'bad.png' has label " + std::to_string(label) + " and prediction " + std::to_string(pred) +
+                       ", outside the model's 3 classes"),
+                std::string::npos)
+          << m;
+      EXPECT_NE(m.find("fix:"), std::string::npos) << m;
+    }
+  }
 }
 
 TEST(Eval, ResultsAreIndependentOfThreadsAndWrittenAsSpecified) {

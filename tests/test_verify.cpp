@@ -330,10 +330,12 @@ TEST(VerifyInputs, UnusableInputsExitWithCodeTwoAndAReason) {
                   "more than once");
   expect_unusable(host, with(device, [](json &j) { j["n"] = 99; }), "says n = 99 but lists 15 images");
   expect_unusable(host, with(device, [](json &j) { j["images"][2]["label"] = 0; }), "labelled 'scissors' on the host but 'rock'");
-  expect_unusable(host, with(device, [](json &j) { j["images"][2]["scores"] = {1, 2}; }), "has 2 scores for 3 classes");
-  expect_unusable(host, with(device, [](json &j) { j["images"][2]["scores"] = {0.5, 0.2, 0.3}; }), "is not an int8 value");
-  expect_unusable(host, with(device, [](json &j) { j["images"][2]["pred"] = 3; }), "outside the 3 classes");
-  expect_unusable(host, with(device, [](json &j) { j["images"][2].erase("sha256"); }), "is malformed");
+  expect_unusable(host, with(device, [](json &j) { j["images"][2]["scores"] = {1, 2}; }),
+                  "device results: images[2].scores has 2 values, not 3");
+  expect_unusable(host, with(device, [](json &j) { j["images"][2]["scores"] = {0.5, 0.2, 0.3}; }),
+                  "images[2].scores[0] is 0.5 (a fractional number), not an integer in [-128, 127]");
+  expect_unusable(host, with(device, [](json &j) { j["images"][2]["pred"] = 3; }), "images[2].pred is 3, outside [0, 2]");
+  expect_unusable(host, with(device, [](json &j) { j["images"][2].erase("sha256"); }), "images[2].sha256 is missing");
   verify::VerifyOptions opt;
   opt.fp32 = with(host, [](json &j) {
     j["images"].erase(j["images"].begin() + 3);
@@ -341,6 +343,47 @@ TEST(VerifyInputs, UnusableInputsExitWithCodeTwoAndAReason) {
     j["n"] = 14;
   });
   expect_unusable(host, device, "is not among the --fp32 results' 14 images", opt);
+}
+
+// nlohmann's get<int>() truncates: a score of 2^32 + s used to read as s, a label of 2^32 + l as l, and verify
+// printed "EQUIVALENT (bit-exact)". Every integer must fit its range exactly, every key must have its type.
+TEST(VerifyInputs, IntegersThatDoNotFitAreRefusedNotTruncated) {
+  const json host = make_host(15), device = make_device(host, 1);
+  auto with = [](json j, const std::function<void(json &)> &f) {
+    f(j);
+    return j;
+  };
+  const int64_t wrap = int64_t{1} << 32;
+  // The same values plus 2^32: each would have truncated back to the original and matched the host.
+  expect_unusable(host, with(device, [&](json &j) { j["images"][3]["scores"][1] = wrap + j["images"][3]["scores"][1].get<int64_t>(); }),
+                  "device results: images[3].scores[1] is 4294967");
+  expect_unusable(host, with(device, [&](json &j) { j["images"][3]["label"] = wrap + j["images"][3]["label"].get<int64_t>(); }),
+                  "images[3].label is 4294967");
+  expect_unusable(with(host, [&](json &j) { j["images"][5]["pred"] = wrap + j["images"][5]["pred"].get<int64_t>(); }), device,
+                  "host results: images[5].pred is 4294967");
+  expect_unusable(host, with(device, [&](json &j) { j["images"][0]["scores"][0] = 128; }), "images[0].scores[0] is 128, outside [-128, 127]");
+  expect_unusable(host, with(device, [&](json &j) { j["images"][0]["scores"][2] = -129; }), "images[0].scores[2] is -129");
+  expect_unusable(host, with(device, [&](json &j) { j["images"][0]["scores"][0] = 18446744073709551615ull; }), "is 18446744073709551615");
+  expect_unusable(host, with(device, [&](json &j) { j["images"][0]["label"] = -1; }), "images[0].label is -1, outside [0, 2]");
+  expect_unusable(host, with(device, [&](json &j) { j["images"][0]["pred"] = 1.0; }), "images[0].pred is 1.0 (a fractional number)");
+  expect_unusable(host, with(device, [&](json &j) { j["images"][0]["pred"] = "1"; }), "images[0].pred is \"1\" (string)");
+  expect_unusable(host, with(device, [&](json &j) { j["images"][0]["scores"] = "1 2 3"; }), "images[0].scores is \"1 2 3\" (string), not a list");
+  expect_unusable(host, with(device, [&](json &j) { j["images"][0]["file"] = 7; }), "images[0].file is 7 (an integer), not a string");
+  expect_unusable(host, with(device, [&](json &j) { j["images"][0] = 7; }), "images[0] is an integer, not an object");
+  expect_unusable(host, with(device, [&](json &j) { j["images"][1]["sha256"] = std::string(63, 'a') + "g"; }),
+                  "images[1].sha256 is \"aaaa");
+  expect_unusable(host, with(device, [&](json &j) { j["images"][1]["cycles"] = -5; }), "images[1].cycles is -5");
+  expect_unusable(host, with(device, [&](json &j) { j["images"][1]["micros"] = 9223372036854775808ull; }),
+                  "images[1].micros is 9223372036854775808");
+  expect_unusable(host, with(device, [&](json &j) { j["n"] = wrap + 15; }), "says n = 4294967311 but lists 15 images");
+  expect_unusable(host, with(device, [&](json &j) { j["n"] = -1; }), "n is -1");
+  expect_unusable(host, with(device, [&](json &j) { j["classes"][1] = 5; }), "device results: classes[1] is 5");
+  expect_unusable(host, with(device, [&](json &j) { j["model_sha256"] = "abc"; }), "model_sha256 is \"abc\", not a SHA-256");
+  // The unchanged pair still verifies, and cycles/micros up to int64 are read exactly.
+  json ok = with(device, [](json &j) { j["images"][1]["cycles"] = 9223372036854775807ll; });
+  const auto r = verify::verify(host, ok, {});
+  EXPECT_TRUE(r.equivalent && r.bitexact);
+  EXPECT_EQ(*r.images[1].cycles, 9223372036854775807ll);
 }
 
 TEST(VerifyInputs, LoadResultsJsonReportsMissingAndBrokenFiles) {

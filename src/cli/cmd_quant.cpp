@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "common/json_read.h"
 #include "common/stats.h"
 #include "data/image_folder.h"
 #include "model/onnx_io.h"
@@ -22,7 +23,7 @@ void add_quantize(CLI::App &app) {
   struct Args {
     std::string model, calib, out, weights = "per-channel", calibration = "minmax";
     quant::QuantOptions opt;
-    bool force = false, skip_bad = false;
+    bool force = false;
   };
   auto a = std::make_shared<Args>();
   auto *cmd = app.add_subcommand("quantize", "Post-training INT8 quantization of an FP32 model (QDQ ONNX out)");
@@ -35,7 +36,6 @@ void add_quantize(CLI::App &app) {
   cmd->add_option("--calib-count", a->opt.calib_count, "Calibration images (stratified by class, seeded)")->capture_default_str();
   cmd->add_option("--seed", a->opt.seed, "Seed for choosing the calibration images")->capture_default_str();
   cmd->add_option("--threads", a->opt.threads, "Worker threads (0 = all cores)")->capture_default_str();
-  cmd->add_flag("--skip-bad", a->skip_bad, "Skip and count unreadable calibration images instead of failing");
   cmd->add_flag("--force", a->force, "Overwrite --out if it exists");
   cmd->callback([a] {
     if (fs::exists(a->out) && !a->force)
@@ -62,9 +62,7 @@ void add_quantize(CLI::App &app) {
     lo.size = mf.graph.input.h;
     lo.classes = mf.graph.classes;
     lo.threads = a->opt.threads;
-    lo.skip_bad = a->skip_bad;
     const auto split = data::load_split(a->calib, lo);
-    if (!split.skipped.empty()) std::printf("%zu calibration image(s) skipped as bad (--skip-bad)\n", split.skipped.size());
     const auto q = quant::quantize_graph(mf.graph, split, a->opt);
     quant::save_qdq_onnx(q, a->out, {{"qparity.quant.fp32_model_sha256", mf.sha256},
                                             {"qparity.quant.fp32_file_bytes", std::to_string(mf.file_bytes)},
@@ -93,20 +91,23 @@ LoadedResults load_results(const std::string &path) {
   if (!fs::is_regular_file(path)) fail("results file '" + path + "' does not exist", "write one with 'qparity eval --out'");
   LoadedResults r;
   r.path = path;
-  try {
-    std::ifstream in(path);
-    const auto j = nlohmann::json::parse(in);
-    r.precision = j.value("precision", "?");
-    r.classes = j.at("classes").get<std::vector<std::string>>();
-    for (const auto &img : j.at("images")) {
-      r.files.push_back(img.at("file"));
-      r.label.push_back(img.at("label"));
-      r.pred.push_back(img.at("pred"));
-      r.margin.push_back(img.value("margin", -1));
-    }
-  } catch (const std::exception &e) {
-    fail("'" + path + "' is not a qparity results file (" + std::string(e.what()).substr(0, 200) + ")",
-         "write one with 'qparity eval --out'");
+  // Checked reading: a missing key, a wrong type or an index outside the classes names the file and the key.
+  const json_read::Source src{"results file '" + path + "'", "write it again with 'qparity eval --out'"};
+  const auto j = json_read::parse_file(path, src);
+  const nlohmann::json *precision = json_read::optional_member(j, "precision", src);
+  r.precision = precision ? json_read::as_string(*precision, src, "precision") : "?";
+  r.classes = json_read::string_array(j, "classes", src);
+  if (r.classes.empty()) json_read::fail_at(src, "classes", "is empty");
+  const auto last = static_cast<int64_t>(r.classes.size()) - 1;
+  const auto &images = json_read::array(j, "images", src);
+  for (size_t k = 0; k < images.size(); ++k) {
+    const auto &img = images[k];
+    const std::string at = json_read::index_path("images", k);
+    r.files.push_back(json_read::to_string(img, "file", src, at));
+    r.label.push_back(static_cast<int>(json_read::to_int(img, "label", 0, last, src, at)));
+    r.pred.push_back(static_cast<int>(json_read::to_int(img, "pred", 0, last, src, at)));
+    const nlohmann::json *margin = json_read::optional_member(img, "margin", src, at);
+    r.margin.push_back(margin ? static_cast<int>(json_read::as_int(*margin, 0, 255, src, at + ".margin")) : -1);
   }
   return r;
 }
@@ -121,6 +122,9 @@ void add_compare(CLI::App &app) {
     if (a.files != b.files)
       fail("'" + *pa + "' and '" + *pb + "' do not cover the same images in the same order",
            "evaluate both models on the same --data");
+    if (a.classes != b.classes || a.label != b.label)
+      fail("'" + *pa + "' and '" + *pb + "' do not have the same classes and labels",
+           "evaluate both models on the same --data with the same class order");
     const size_t n = a.files.size();
     int64_t same = 0, only_a = 0, only_b = 0;
     std::vector<size_t> flipped;

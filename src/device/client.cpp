@@ -175,6 +175,12 @@ Inference Client::infer(const std::vector<uint8_t> &rgb) {
   if (!qp_proto_get_infer_reply(f.payload.data(), static_cast<uint16_t>(f.payload.size()), &r))
     fail("the device on " + s_.name() + " sent a malformed INFER reply (" + std::to_string(f.payload.size()) + " bytes)",
          kFirmwareFix);
+  // The codec checked pred < the reply's own class count; the model's count is checked here, so a reply from
+  // other firmware never reaches a confusion matrix sized for this model.
+  if (o_.classes > 0 && r.classes != o_.classes)
+    fail("the device on " + s_.name() + " sent an INFER reply with " + std::to_string(r.classes) + " scores (prediction " +
+             std::to_string(r.pred) + ") but the model has " + std::to_string(o_.classes) + " classes",
+         "the board runs firmware for another model: regenerate and reflash it from this INT8 model (qparity firmware)");
   Inference out;
   out.pred = r.pred;
   out.scores.assign(r.scores, r.scores + r.classes);

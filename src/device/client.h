@@ -46,6 +46,7 @@ struct Trace {
 struct ClientOptions {
   int timeout_ms = 5000;  // per attempt
   int retries = 3;        // extra attempts after a timeout
+  int classes = 0;        // the model's classes: an INFER reply with another score count is refused (0: not checked)
 };
 
 struct ClientStats {

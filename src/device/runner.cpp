@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/json_read.h"
 #include "common/progress.h"
 #include "common/sha256.h"
 #include "common/stats.h"
@@ -61,6 +62,20 @@ std::string prepare_firmware(const RunOptions &o, const std::string &sha, json *
 
 }  // namespace
 
+Inference read_journal_entry(const nlohmann::json &entry, size_t classes, const std::string &journal_path,
+                             const std::string &key) {
+  const json_read::Source src{"journal " + journal_path,
+                              "delete it or pass --fresh to start over (the journal's images are run again)"};
+  const std::string where = "entry '" + key + "'";
+  json_read::as_object(entry, src, where);
+  Inference r;
+  r.pred = static_cast<int>(json_read::to_int(entry, "pred", 0, static_cast<int64_t>(classes) - 1, src, where));
+  for (int s : json_read::int8_scores(entry, "scores", classes, src, where)) r.scores.push_back(static_cast<int8_t>(s));
+  r.cycles = json_read::to_uint(entry, "cycles", UINT64_MAX, src, where);
+  r.micros = static_cast<uint32_t>(json_read::to_uint(entry, "micros", UINT32_MAX, src, where));
+  return r;
+}
+
 nlohmann::ordered_json run_device(const RunOptions &o) {
   if (o.out.empty()) fail("--out is required", "name the device results file, e.g. --out device.json");
   if (fs::exists(o.out) && !o.force) fail("'" + o.out + "' already exists", "choose another --out, or pass --force to replace it");
@@ -74,7 +89,6 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
   lo.size = m.input.h;
   lo.classes = m.classes;
   lo.threads = o.threads;
-  lo.skip_bad = o.skip_bad;
   const auto split = data::load_split(o.data, lo);
   const std::vector<size_t> subset = choose_subset(split, o.subset, o.seed);
   const size_t n = subset.size(), image_bytes = static_cast<size_t>(split.size) * split.size * 3;
@@ -87,6 +101,10 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
                        {"port", o.port},
                        {"subset_sha256", sha256_hex(subset_text.data(), subset_text.size())}};
   Journal journal(o.out + ".journal", header, o.fresh);
+  // A resumed journal is checked before any device time is spent on the rest.
+  for (size_t i : subset)
+    if (journal.has(split.samples[i].path))
+      (void)read_journal_entry(journal.get(split.samples[i].path), m.classes.size(), journal.path(), split.samples[i].path);
   const bool emulated = is_emulated_port(o.port);
   json footprint = json::object();
   std::string elf;
@@ -105,10 +123,9 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
   const std::string link = !emulated ? "serial" : o.port == "qemu-xtensa" ? "semihost" : semihost_link ? "semihost" : "uart";
 
   if (!o.quiet) {
-    std::printf("device %s (%s link): %zu images (%s of %zu, seed %llu)%s%s\n", o.port.c_str(), link.c_str(), n, o.subset.c_str(),
+    std::printf("device %s (%s link): %zu images (%s of %zu, seed %llu)%s\n", o.port.c_str(), link.c_str(), n, o.subset.c_str(),
                 split.samples.size(), static_cast<unsigned long long>(o.seed),
-                resumed ? (", resuming: " + std::to_string(resumed) + " already done").c_str() : "",
-                split.skipped.empty() ? "" : ("; " + std::to_string(split.skipped.size()) + " skipped as bad").c_str());
+                resumed ? (", resuming: " + std::to_string(resumed) + " already done").c_str() : "");
     std::fflush(stdout);
   }
   std::mutex mu;
@@ -128,6 +145,7 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
       co.icount = o.icount;
       co.semihost_link = semihost_link;
       co.client.timeout_ms = o.timeout_ms;
+      co.client.classes = static_cast<int>(m.classes.size());
       Connection conn(co, &mf);
       Client &c = conn.client();
       {
@@ -186,14 +204,19 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
   nlohmann::ordered_json images = nlohmann::ordered_json::array();
   uint64_t cycles_sum = 0;
   for (size_t i : subset) {
-    const json &e = journal.get(split.samples[i].path);
+    // Every entry, resumed or written by this run, is checked against the model before it is counted.
+    const Inference e = read_journal_entry(journal.get(split.samples[i].path), m.classes.size(), journal.path(),
+                                           split.samples[i].path);
     eval::ImageResult ir;
     ir.file = split.samples[i].path;
     ir.sha256 = split.samples[i].sha256;
     ir.label = split.samples[i].label;
-    ir.pred = e.at("pred").get<int>();
-    ir.qscores = e.at("scores").get<std::vector<int>>();
-    cycles_sum += e.at("cycles").get<uint64_t>();
+    ir.pred = e.pred;
+    ir.qscores.assign(e.scores.begin(), e.scores.end());
+    if (__builtin_add_overflow(cycles_sum, e.cycles, &cycles_sum))
+      fail("journal " + journal.path() + ": the cycle counts add up past 2^64 (entry '" + split.samples[i].path + "': " +
+               std::to_string(e.cycles) + ")",
+           "delete it or pass --fresh to start over; if a fresh run does the same, the board's cycle counter is broken");
     images.push_back({{"file", ir.file},
                       {"sha256", ir.sha256},
                       {"label", ir.label},
@@ -201,11 +224,10 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
                       {"scores", ir.qscores},
                       {"margin", ir.margin()},
                       {"conf", ir.conf()},
-                      {"cycles", e.at("cycles")},
-                      {"micros", e.at("micros")}});
+                      {"cycles", e.cycles},
+                      {"micros", e.micros}});
     res.images.push_back(std::move(ir));
   }
-  res.confusion = eval::confusion_matrix(res.images, m.classes.size());
   const auto ci = wilson95(res.correct(), static_cast<int64_t>(n));
   const double per_inf = n ? static_cast<double>(cycles_sum) / static_cast<double>(n) : 0.0;
   nlohmann::ordered_json dev = {{"target", hello.target},

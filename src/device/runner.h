@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "device/client.h"
+
 namespace qp::device {
 
 struct RunOptions {
@@ -28,12 +30,18 @@ struct RunOptions {
   bool force = false;         // overwrite --out
   int timeout_ms = 10000;     // per reply
   int threads = 0;            // image loading
-  bool skip_bad = false;      // skip unreadable images of the split (counted) instead of failing
   bool quiet = false;
 };
 
 // Returns the device.json document (also written to o.out): the results schema of `qparity eval`
 // plus "platform", per-image "cycles"/"micros", "subset" and "device".
 nlohmann::ordered_json run_device(const RunOptions &o);
+
+// One entry of a device run's journal ({"pred", "scores", "cycles", "micros"}), checked against the model's
+// `classes`: every key present, pred in [0, classes), exactly `classes` int8 scores, cycles a uint64 and micros
+// a uint32. Anything else is a qp::Error naming the journal file, the entry's key (the image) and the fix
+// (delete the journal or pass --fresh). Separate from run_device so fuzzers and tests can call it on any JSON.
+Inference read_journal_entry(const nlohmann::json &entry, size_t classes, const std::string &journal_path,
+                             const std::string &key);
 
 }  // namespace qp::device

@@ -35,9 +35,15 @@ double Results::accuracy() const {
 }
 
 std::vector<std::vector<int>> confusion_matrix(const std::vector<ImageResult> &images, size_t classes) {
-  std::vector<std::vector<int>> m(classes, std::vector<int>(classes, 0));
+  // An index outside the classes is refused, never skipped or written out of bounds: results read back from a
+  // journal or a device are checked on the way in, so this is the last line of defence.
   for (const auto &i : images)
-    if (i.label >= 0 && i.pred >= 0) ++m[static_cast<size_t>(i.label)][static_cast<size_t>(i.pred)];
+    if (i.label < 0 || i.pred < 0 || static_cast<size_t>(i.label) >= classes || static_cast<size_t>(i.pred) >= classes)
+      fail("image '" + i.file + "' has label " + std::to_string(i.label) + " and prediction " + std::to_string(i.pred) +
+               ", outside the model's " + std::to_string(classes) + " classes",
+           "its results were damaged or come from another model: evaluate it again with this model");
+  std::vector<std::vector<int>> m(classes, std::vector<int>(classes, 0));
+  for (const auto &i : images) ++m[static_cast<size_t>(i.label)][static_cast<size_t>(i.pred)];
   return m;
 }
 

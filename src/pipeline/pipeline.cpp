@@ -13,15 +13,11 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/json_read.h"
 #include "common/sha256.h"
 #include "common/shell.h"
-#include "data/image_folder.h"
 #include "data/image_io.h"
 #include "device/emulator.h"
-#include "device/subset.h"
-#include "firmware/codegen.h"
-#include "model/ir.h"
-#include "quant/qdq_onnx.h"
 
 namespace qp::pipeline {
 namespace fs = std::filesystem;
@@ -34,6 +30,9 @@ std::string trim(const std::string &s) {
   const auto b = s.find_first_not_of(" \t\r"), e = s.find_last_not_of(" \t\r");
   return b == std::string::npos ? "" : s.substr(b, e - b + 1);
 }
+
+// The results files the pipeline reads back are its own stages' outputs: damaged ones are rewritten by rerunning.
+constexpr const char *kResultsFix = "delete it and rerun the same pipeline command (the stage that writes it runs again)";
 
 std::string read_text(const fs::path &p) {
   std::ifstream in(p, std::ios::binary);
@@ -96,60 +95,139 @@ std::string iso_now() {
 // Per-image CSV beside a results JSON (results.json -> results.csv).
 void write_csv(const fs::path &json_path) {
   if (!fs::is_regular_file(json_path)) return;
-  const json j = json::parse(read_text(json_path));
-  const auto classes = j.at("classes").get<std::vector<std::string>>();
-  std::ostringstream o;
-  o << "file,sha256,true,pred,correct,conf,margin,scores";
-  const bool dev = j.contains("platform");
-  if (dev) o << ",cycles,micros";
-  o << "\n";
-  for (const auto &i : j.at("images")) {
-    const int label = i.at("label"), pred = i.at("pred");
-    std::string file = i.at("file").get<std::string>();
-    if (file.find_first_of(",\"\n") != std::string::npos) {
-      std::string q = "\"";
-      for (char c : file) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-      file = q + "\"";
-    }
-    std::string scores;
-    for (const auto &s : i.at("scores")) scores += (scores.empty() ? "" : " ") + s.dump();
-    o << file << "," << i.value("sha256", "") << "," << classes.at(static_cast<size_t>(label)) << ","
-      << classes.at(static_cast<size_t>(pred)) << "," << (label == pred ? 1 : 0) << "," << i.value("conf", 0.0) << ","
-      << i.value("margin", 0) << "," << scores;
-    if (dev) o << "," << i.value("cycles", 0ull) << "," << i.value("micros", 0u);
-    o << "\n";
-  }
+  const json_read::Source src{json_path.string(), kResultsFix};
+  const std::string text = results_csv(json_read::parse(read_text(json_path), src), json_path.string());
   fs::path csv = json_path;
   csv.replace_extension(".csv");
-  write_text(csv, o.str());
+  write_text(csv, text);
 }
 
-// The seed's device log, one line per subset image: "Image 1/50 | True: paper | Pred: paper | ...".
+// The seed's device log beside device.json.
 void write_device_log(const fs::path &device_json, const fs::path &out) {
   if (!fs::is_regular_file(device_json)) return;
-  const json j = json::parse(read_text(device_json));
-  const auto classes = j.at("classes").get<std::vector<std::string>>();
-  const size_t n = j.at("images").size();
-  std::ostringstream o;
-  size_t k = 0, correct = 0;
-  for (const auto &i : j.at("images")) {
-    const int label = i.at("label"), pred = i.at("pred");
-    correct += label == pred;
-    char line[512];
-    std::snprintf(line, sizeof line, "Image %zu/%zu | True: %s | Pred: %s | Conf: %.4f | Time: %.2fms %s\n", ++k, n,
-                  classes.at(static_cast<size_t>(label)).c_str(), classes.at(static_cast<size_t>(pred)).c_str(),
-                  i.value("conf", 0.0), i.value("micros", 0u) / 1000.0, label == pred ? "✓" : "✗");
-    o << line;
+  const json_read::Source src{device_json.string(), kResultsFix};
+  write_text(out, device_log(json_read::parse(read_text(device_json), src), device_json.string()));
+}
+
+// pipeline-state.json: {"<stage>": {"key": <64 hex digits>, "exit": <exit code>}}.
+json read_state(const fs::path &p) {
+  const json_read::Source src{p.string(), "delete it (the pipeline then reruns every stage)"};
+  json state = json_read::parse(read_text(p), src);
+  json_read::as_object(state, src, "");
+  for (const auto &[stage, v] : state.items()) {
+    json_read::sha256(v, "key", src, stage);
+    json_read::to_int(v, "exit", 0, 255, src, stage);
   }
-  o << "Accuracy: " << correct << "/" << n << "\n";
-  write_text(out, o.str());
+  return state;
 }
 
 }  // namespace
 
+namespace {
+
+// One image of a results file the pipeline's own stages wrote, checked (json_read) before it is printed.
+struct Row {
+  std::string file, sha256, scores;
+  int label = 0, pred = 0;
+  double conf = 0;
+  int64_t margin = 0;
+  uint64_t cycles = 0, micros = 0;
+};
+
+std::vector<Row> read_rows(const json &j, const json_read::Source &src, std::vector<std::string> *classes, bool device) {
+  *classes = json_read::string_array(j, "classes", src);
+  if (classes->empty()) json_read::fail_at(src, "classes", "is empty");
+  const auto last = static_cast<int64_t>(classes->size()) - 1;
+  const json &images = json_read::array(j, "images", src);
+  std::vector<Row> rows;
+  rows.reserve(images.size());
+  for (size_t k = 0; k < images.size(); ++k) {
+    const json &i = images[k];
+    const std::string at = json_read::index_path("images", k);
+    Row r;
+    r.file = json_read::to_string(i, "file", src, at);
+    if (json_read::optional_member(i, "sha256", src, at)) r.sha256 = json_read::sha256(i, "sha256", src, at);
+    r.label = static_cast<int>(json_read::to_int(i, "label", 0, last, src, at));
+    r.pred = static_cast<int>(json_read::to_int(i, "pred", 0, last, src, at));
+    const json &sc = json_read::array(i, "scores", src, at);
+    for (size_t c = 0; c < sc.size(); ++c) {
+      json_read::as_number(sc[c], src, json_read::index_path(at + ".scores", c));
+      r.scores += (c ? " " : "") + sc[c].dump();
+    }
+    if (const json *v = json_read::optional_member(i, "conf", src, at)) r.conf = json_read::as_number(*v, src, at + ".conf");
+    if (const json *v = json_read::optional_member(i, "margin", src, at))
+      r.margin = json_read::as_int(*v, 0, 255, src, at + ".margin");
+    if (device) {
+      if (const json *v = json_read::optional_member(i, "cycles", src, at)) r.cycles = json_read::as_uint(*v, UINT64_MAX, src, at + ".cycles");
+      if (const json *v = json_read::optional_member(i, "micros", src, at)) r.micros = json_read::as_uint(*v, UINT32_MAX, src, at + ".micros");
+    }
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+}  // namespace
+
+std::string results_csv(const json &j, const std::string &name) {
+  const json_read::Source src{name, kResultsFix};
+  json_read::as_object(j, src, "");
+  const bool dev = j.contains("platform");
+  std::vector<std::string> classes;
+  const auto rows = read_rows(j, src, &classes, dev);
+  std::ostringstream o;
+  o << "file,sha256,true,pred,correct,conf,margin,scores";
+  if (dev) o << ",cycles,micros";
+  o << "\n";
+  for (const auto &r : rows) {
+    std::string file = r.file;
+    if (file.find_first_of(",\"\n\r") != std::string::npos) {
+      std::string q = "\"";
+      for (char c : file) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+      file = q + "\"";
+    }
+    o << file << "," << r.sha256 << "," << classes[static_cast<size_t>(r.label)] << "," << classes[static_cast<size_t>(r.pred)]
+      << "," << (r.label == r.pred ? 1 : 0) << "," << r.conf << "," << r.margin << "," << r.scores;
+    if (dev) o << "," << r.cycles << "," << r.micros;
+    o << "\n";
+  }
+  return o.str();
+}
+
+std::string device_log(const json &j, const std::string &name) {
+  const json_read::Source src{name, kResultsFix};
+  json_read::as_object(j, src, "");
+  std::vector<std::string> classes;
+  const auto rows = read_rows(j, src, &classes, true);
+  // An emulated board's time is its instruction count at a nominal clock: an estimate, marked "(est.)".
+  // Only a real board's time is a measurement.
+  const json &dev = j.contains("device") && j["device"].is_object() ? j["device"] : json::object();
+  auto text = [&](const char *key) {
+    return dev.contains(key) && dev[key].is_string() ? dev[key].get<std::string>() : std::string();
+  };
+  const bool emulated = dev.contains("emulated") && dev["emulated"].is_boolean()
+                            ? dev["emulated"].get<bool>()
+                            : text("port").starts_with("qemu-") || text("target").starts_with("qemu-");
+  std::ostringstream o;
+  size_t k = 0, correct = 0;
+  for (const auto &r : rows) {
+    correct += r.label == r.pred;
+    o << "Image " << ++k << "/" << rows.size() << " | True: " << classes[static_cast<size_t>(r.label)]
+      << " | Pred: " << classes[static_cast<size_t>(r.pred)] << " | ";
+    char line[128];
+    std::snprintf(line, sizeof line, "Conf: %.4f | Time: %.2fms%s %s\n", r.conf, static_cast<double>(r.micros) / 1000.0,
+                  emulated ? " (est.)" : "", r.label == r.pred ? "✓" : "✗");
+    o << line;
+  }
+  o << "Accuracy: " << correct << "/" << rows.size() << "\n";
+  return o.str();
+}
+
 std::map<std::string, std::string> read_config(const std::string &path) {
   if (!fs::is_regular_file(path)) fail("config file '" + path + "' does not exist", "pass a TOML or JSON file to --config");
-  const std::string text = read_text(path);
+  return parse_config(read_text(path), path);
+}
+
+std::map<std::string, std::string> parse_config(const std::string &text, const std::string &path) {
   std::map<std::string, std::string> kv;
   const bool is_json = path.ends_with(".json") || trim(text).starts_with("{");
   if (is_json) {
@@ -160,7 +238,12 @@ std::map<std::string, std::string> read_config(const std::string &path) {
       fail("config file '" + path + "' is not valid JSON (" + std::string(e.what()).substr(0, 160) + ")", "fix the syntax");
     }
     if (!j.is_object()) fail("config file '" + path + "' must hold one JSON object", "e.g. {\"synth\": true, \"out\": \"out/run\"}");
-    for (const auto &[k, v] : j.items()) kv[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    for (const auto &[k, v] : j.items()) {
+      if (!v.is_string() && !v.is_number() && !v.is_boolean())
+        fail("config file '" + path + "': '" + k + "' is " + v.type_name() + "; option values are strings, numbers or true/false",
+             "e.g. {\"" + k + "\": \"...\"}");
+      kv[k] = v.is_string() ? v.get<std::string>() : v.dump();
+    }
     return kv;
   }
   std::istringstream in(text);
@@ -189,78 +272,22 @@ std::map<std::string, std::string> read_config(const std::string &path) {
   return kv;
 }
 
-namespace {
-
-// A bad option value: the command line is wrong (exit 2, like any other usage error).
-[[noreturn]] void usage(const std::string &what, const std::string &fix) { throw Error(what + "\n  fix: " + fix, 2); }
-
-}  // namespace
-
-void check_options(const PipelineOptions &o) {
-  if (o.out.empty()) usage("--out is required", "name the run folder, e.g. --out out/run");
-  if (o.synth == !o.data.empty())
-    usage("give exactly one of --synth (the built-in dataset) and --data DIR (your ImageFolder)",
-          "e.g. qparity pipeline --synth --out out/run");
-  if (!o.synth && (o.synth_train != 0 || o.synth_test != 0))
-    usage("--synth-train and --synth-test size the built-in set; they do nothing with --data", "drop them, or use --synth");
-  if (o.synth_train < 0 || o.synth_test < 0)
-    usage("--synth-train and --synth-test must not be negative (0 = the generator's default)", "e.g. --synth-train 600");
-  if (o.epochs < 0) usage("--epochs must not be negative (got " + std::to_string(o.epochs) + ")", "e.g. --epochs 20 (0 = the trainer's default)");
-  if (o.threads < 0) usage("--threads must not be negative (got " + std::to_string(o.threads) + ")", "e.g. --threads 4 (0 = all cores)");
-  device::parse_subset(o.subset, 2);
-  if (o.device != "none" && !device::is_emulated_port(o.device)) {
-    if (o.device.find('/') == std::string::npos)
-      usage("--device must be none, qemu-rv32, qemu-xtensa or a serial port such as /dev/ttyUSB0 (got '" + o.device + "')",
-            "pick one of those; a board's name (esp32, ...) goes in --target");
-    if (!fs::exists(o.device))
-      fail("serial port " + o.device + " does not exist",
-           "is the board plugged in? list the ports with: ls /dev/ttyUSB* /dev/ttyACM*; or run with --device none first");
-  }
-  {
-    std::string boards;
-    bool known = false;
-    for (const auto &t : firmware::targets()) {
-      if (t.kind != "esp-idf") continue;
-      boards += (boards.empty() ? "" : ", ") + t.name;
-      known = known || o.target == t.name;
-    }
-    if (!known)
-      usage("--target must be an ESP-IDF board: " + boards + " (got '" + o.target + "')",
-            "emulated boards go in --device (qemu-rv32, qemu-xtensa)");
-  }
-  if (!o.synth) {
-    if (!fs::is_directory(fs::path(o.data) / "train") || !fs::is_directory(fs::path(o.data) / "test"))
-      fail("'" + o.data + "' must hold train/ and test/ class folders",
-           "see README 'Your own images' (DIR/train/<class>/*.png, DIR/test/<class>/*.png)");
-  }
-  if (!o.fp32_model.empty()) {
-    if (!fs::is_regular_file(o.fp32_model))
-      fail("--fp32 model '" + o.fp32_model + "' does not exist", "pass the FP32 .onnx to use, or leave --fp32 out to train one");
-    if (quant::is_int8_onnx(o.fp32_model))
-      usage("--fp32 '" + o.fp32_model + "' is an INT8 model", "pass the FP32 model it was quantized from");
-  } else {
-    // The architecture must build for the data's classes (the built-in set has three) at 32x32.
-    std::vector<std::string> classes = {"rock", "paper", "scissors"};
-    if (!o.synth) classes = data::split_classes((fs::path(o.data) / "train").string());
-    try {
-      (void)model::graph_from_spec(o.arch, classes);
-    } catch (const Error &e) {
-      throw Error("--arch: " + std::string(e.what()), 2);
-    }
-  }
-}
-
 int run_pipeline(const PipelineOptions &o, const std::string &self, const std::string &command_line) {
-  check_options(o);
+  if (o.out.empty()) fail("--out is required", "name the run folder, e.g. --out out/run");
+  if (o.synth == !o.data.empty()) fail("give exactly one of --synth (the built-in dataset) and --data DIR (your ImageFolder)");
   const fs::path run(o.out);
   const fs::path state_path = run / "pipeline-state.json";
   if (fs::exists(run) && !fs::is_directory(run)) fail("'" + o.out + "' exists and is not a folder", "choose another --out");
   if (fs::is_directory(run) && !fs::is_empty(run) && !fs::exists(state_path) && !o.force)
     fail("'" + o.out + "' is not empty and was not made by 'qparity pipeline'", "choose another --out, or pass --force to use it");
   fs::create_directories(run);
-  json state = fs::exists(state_path) ? json::parse(read_text(state_path)) : json::object();
+  json state = fs::exists(state_path) ? read_state(state_path) : json::object();
 
   const std::string data = o.synth ? (run / "data").string() : o.data;
+  if (!o.synth) {
+    if (!fs::is_directory(fs::path(data) / "train") || !fs::is_directory(fs::path(data) / "test"))
+      fail("'" + data + "' must hold train/ and test/ class folders", "see README 'Your own images' (DIR/train/<class>/*.png, DIR/test/<class>/*.png)");
+  }
   const std::string fp32 = o.fp32_model.empty() ? (run / "fp32.onnx").string() : o.fp32_model;
   const std::string int8 = (run / "int8.onnx").string();
   const std::string seed = std::to_string(o.seed);
@@ -279,44 +306,37 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
     if (o.threads > 0) a.insert(a.end(), {"--threads", std::to_string(o.threads)});
     return a;
   };
-  // --skip-bad goes to every stage that reads images (so it is part of each stage's key, too).
-  auto images = [&](std::vector<std::string> a) {
-    if (o.skip_bad) a.push_back("--skip-bad");
-    return a;
-  };
   if (o.synth) {
     std::vector<std::string> a = {"data", "synth", "--out", data, "--seed", seed};
     if (o.synth_train > 0) a.insert(a.end(), {"--train", std::to_string(o.synth_train)});
     if (o.synth_test > 0) a.insert(a.end(), {"--test", std::to_string(o.synth_test)});
     stages.push_back({"data", "built-in rock/paper/scissors set", threads(a), {}, {(run / "data/manifest.json").string()}});
   } else {
-    stages.push_back({"data", "check your image folder", images({"data", "check", data}), {data}, {}});
+    stages.push_back({"data", "check your image folder", {"data", "check", data}, {data}, {}});
   }
   if (o.fp32_model.empty()) {
     std::vector<std::string> a = {"train", "--data", data, "--out", fp32, "--arch", o.arch, "--seed", seed, "--force"};
     if (o.epochs > 0) a.insert(a.end(), {"--epochs", std::to_string(o.epochs)});
-    stages.push_back({"train", "FP32 training (" + o.arch + ")", images(threads(a)), {data}, {fp32}});
+    stages.push_back({"train", "FP32 training (" + o.arch + ")", threads(a), {data}, {fp32}});
   }
   stages.push_back({"eval-fp32", "FP32 on the full test set",
-                    images(threads({"eval", "--model", fp32, "--data", data + "/test", "--out", (run / "fp32-results.json").string(),
-                                    "--force"})),
+                    threads({"eval", "--model", fp32, "--data", data + "/test", "--out", (run / "fp32-results.json").string(), "--force"}),
                     {fp32, data + "/test"},
                     {(run / "fp32-results.json").string()}});
   stages.push_back({"quantize", "INT8 post-training quantization",
-                    images(threads({"quantize", "--model", fp32, "--calib", data + "/train", "--out", int8, "--seed", seed, "--force"})),
+                    threads({"quantize", "--model", fp32, "--calib", data + "/train", "--out", int8, "--seed", seed, "--force"}),
                     {fp32, data + "/train"},
                     {int8}});
   stages.push_back({"eval-int8", "INT8 on the full test set, host",
-                    images(threads({"eval", "--model", int8, "--data", data + "/test", "--out",
-                                    (run / "int8-host-results.json").string(), "--force"})),
+                    threads({"eval", "--model", int8, "--data", data + "/test", "--out", (run / "int8-host-results.json").string(),
+                             "--force"}),
                     {int8, data + "/test"},
                     {(run / "int8-host-results.json").string()}});
   if (!emulated) {
     // Real boards: the ESP-IDF project to flash (the device stage needs the board to run it).
     stages.push_back({"firmware", "ESP-IDF project for " + o.target,
-                      images({"firmware", "--model", int8, "--target", o.target, "--out", (run / ("firmware-" + o.target)).string(),
-                              "--subset-from", data + "/test", "--subset", o.subset == "all" ? "50" : o.subset, "--seed", seed,
-                              "--force"}),
+                      {"firmware", "--model", int8, "--target", o.target, "--out", (run / ("firmware-" + o.target)).string(),
+                       "--subset-from", data + "/test", "--subset", o.subset == "all" ? "50" : o.subset, "--seed", seed, "--force"},
                       {int8, data + "/test"},
                       {(run / ("firmware-" + o.target) / "README.md").string()}});
   }
@@ -324,7 +344,7 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
     std::vector<std::string> a = {"device", "run", "--model", int8, "--data", data + "/test", "--port", o.device,
                                   "--subset", o.subset, "--seed", seed, "--out", (run / "device.json").string(), "--force"};
     if (emulated) a.insert(a.end(), {"--firmware-dir", (run / "firmware").string()});
-    stages.push_back({"device", "the subset on the device (" + o.device + ")", images(a), {int8, data + "/test"},
+    stages.push_back({"device", "the subset on the device (" + o.device + ")", a, {int8, data + "/test"},
                       {(run / "device.json").string()}});
     std::vector<std::string> v = {"verify", "--host", (run / "int8-host-results.json").string(), "--device",
                                   (run / "device.json").string(), "--fp32", (run / "fp32-results.json").string(), "--json",
@@ -339,8 +359,8 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
                       true});
   }
   stages.push_back({"inspect", "quantization inspection",
-                    images(threads({"inspect", "--fp32", fp32, "--int8", int8, "--data", data + "/test", "--out",
-                                    (run / "inspection.json").string(), "--force"})),
+                    threads({"inspect", "--fp32", fp32, "--int8", int8, "--data", data + "/test", "--out",
+                             (run / "inspection.json").string(), "--force"}),
                     {fp32, int8, data + "/test"},
                     {(run / "inspection.json").string()}});
 
@@ -354,7 +374,6 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
   info["synth"] = o.synth;
   info["device"] = o.device;
   info["subset"] = o.subset;
-  info["skip_bad"] = o.skip_bad;
   info["started"] = iso_now();
   info["tools"] = {{"qemu-rv32", tool_version("qemu-system-riscv32 --version")},
                    {"qemu-xtensa", tool_version("qemu-system-xtensa --version")},
@@ -420,12 +439,17 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
 
   std::printf("\n");
   if (has_device && fs::exists(run / "verdict.json")) {
-    const json v = json::parse(read_text(run / "verdict.json"));
-    std::printf("verdict: %s — %s vs host on %s images: %s/%s decisions match, %s/%s int8 outputs bit-exact; mismatch rate < %.2f%% "
-                "(95%% upper bound)\n",
-                v.value("verdict", "?").c_str(), o.device.c_str(), v.at("n").dump().c_str(), v.at("decision_matches").dump().c_str(),
-                v.at("n").dump().c_str(), v.at("bitexact_outputs").dump().c_str(), v.at("n").dump().c_str(),
-                100.0 * v.value("mismatch_upper_bound_95", 1.0));
+    const json_read::Source src{(run / "verdict.json").string(), kResultsFix};
+    const json v = json_read::parse(read_text(run / "verdict.json"), src);
+    const int64_t n = json_read::to_int(v, "n", 0, INT64_MAX, src);
+    const std::string verdict = json_read::to_string(v, "verdict", src);
+    const int64_t matches = json_read::to_int(v, "decision_matches", 0, n, src);
+    const int64_t exact = json_read::to_int(v, "bitexact_outputs", 0, n, src);
+    const double upper = json_read::to_number(v, "mismatch_upper_bound_95", src);
+    std::printf("verdict: %s — %s vs host on %lld images: %lld/%lld decisions match, %lld/%lld int8 outputs bit-exact; mismatch "
+                "rate < %.2f%% (95%% upper bound)\n",
+                verdict.c_str(), o.device.c_str(), static_cast<long long>(n), static_cast<long long>(matches),
+                static_cast<long long>(n), static_cast<long long>(exact), static_cast<long long>(n), 100.0 * upper);
   } else {
     std::printf("verdict: not run (no device stage: --device none)\n");
   }

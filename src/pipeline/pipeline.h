@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -24,21 +25,21 @@ struct PipelineOptions {
   uint64_t seed = 1;
   int threads = 0;
   bool force = false;          // use a non-empty RUN folder that was not made by the pipeline
-  bool skip_bad = false;       // pass --skip-bad to every stage that reads images
 };
 
 // Reads a TOML (flat `key = value` lines, # comments, [sections] ignored) or JSON (one object) file
 // into option names and values as text. Throws qp::Error naming the file, line and fix.
 std::map<std::string, std::string> read_config(const std::string &path);
+// The same on the file's text; `path` names it in messages (fuzzers call this on bytes).
+std::map<std::string, std::string> parse_config(const std::string &text, const std::string &path);
 
-// Checks every option before the first stage runs (nothing is written): --out and exactly one data
-// source, --subset ("all" or a positive count), --device (none, an emulated board or an existing
-// serial port), --target (an ESP-IDF board), --arch (a preset or a spec that builds for the data's
-// classes), --fp32 (an existing FP32 model), counts that must not be negative, the --data layout.
-// Throws qp::Error: exit code 2 for a bad option value, 1 for a missing file or folder.
-void check_options(const PipelineOptions &o);
+// What the pipeline writes beside a results file it reads back: the per-image CSV (results.json ->
+// results.csv) and the seed-format device log ("Image 1/50 | True: paper | Pred: paper | ..."). Every key is
+// checked (labels and predictions within the classes, integers that fit): qp::Error naming `name` and the key.
+std::string results_csv(const nlohmann::json &results, const std::string &name);
+std::string device_log(const nlohmann::json &device, const std::string &name);
 
-// Runs the pipeline (after check_options); `self` is the path of the qparity binary that runs each stage. Returns the exit
+// Runs the pipeline; `self` is the path of the qparity binary that runs each stage. Returns the exit
 // code: 0 EQUIVALENT (or no device stage), 1 NOT EQUIVALENT.
 int run_pipeline(const PipelineOptions &o, const std::string &self, const std::string &command_line);
 

@@ -182,8 +182,9 @@ std::vector<int64_t> int_list(const json &v) {
   std::vector<int64_t> out;
   if (!v.is_array()) return out;
   for (const auto &x : v) {
-    if (!x.is_number()) return {};
-    out.push_back(x.is_number_integer() ? x.get<int64_t>() : static_cast<int64_t>(std::llround(x.get<double>())));
+    int64_t i = 0;
+    if (!exact_int(x, &i)) return {};
+    out.push_back(i);
   }
   return out;
 }
@@ -218,8 +219,8 @@ Equivalence compute_equivalence(const RunData &r) {
       SubsetRow row;
       row.file = str(img, "file");
       row.sha256 = str(img, "sha256");
-      row.label = static_cast<int>(inum(img, "label"));
-      row.device_pred = static_cast<int>(inum(img, "pred"));
+      row.label = class_index(img, "label");
+      row.device_pred = class_index(img, "pred");
       row.conf = num(img, "conf");
       row.margin = inum(img, "margin");
       row.cycles = num(img, "cycles");
@@ -231,7 +232,7 @@ Equivalence compute_equivalence(const RunData &r) {
         host = by_file[row.file];
       if (host) {
         row.has_host = true;
-        row.host_pred = static_cast<int>(inum(*host, "pred"));
+        row.host_pred = class_index(*host, "pred");
         const auto hs = int_list(at(*host, "scores")), ds = int_list(at(img, "scores"));
         if (!hs.empty() && !ds.empty())
           row.bitexact = hs == ds ? 1 : 0;
@@ -288,9 +289,9 @@ Equivalence merge_verdict(const RunData &r, Equivalence c) {
       SubsetRow row;
       row.file = str(img, "file");
       row.sha256 = str(img, "sha256");
-      row.label = static_cast<int>(inum(img, "label"));
-      row.host_pred = static_cast<int>(inum(img, "host_pred"));
-      row.device_pred = static_cast<int>(inum(img, "device_pred"));
+      row.label = class_index(img, "label");
+      row.host_pred = class_index(img, "host_pred");
+      row.device_pred = class_index(img, "device_pred");
       row.has_host = row.host_pred >= 0;
       row.bitexact = tri(img, "bitexact");
       row.conf = num(img, "conf");
@@ -327,8 +328,8 @@ Fp32VsInt8 compare_fp32_int8(const RunData &r) {
       if (it == by_key.end()) continue;
       const json &ib = *it->second;
       ++n;
-      const int label = static_cast<int>(inum(ia, "label")), pa = static_cast<int>(inum(ia, "pred")),
-                pb = static_cast<int>(inum(ib, "pred"));
+      const int label = class_index(ia, "label"), pa = class_index(ia, "pred"),
+                pb = class_index(ib, "pred");
       agree += pa == pb;
       only_a += pa == label && pb != label;
       only_b += pb == label && pa != label;
@@ -356,8 +357,8 @@ Fp32VsInt8 compare_fp32_int8(const RunData &r) {
     f.mcnemar_p = num(v, "mcnemar_p");
     if (at(v, "flipped").is_array())
       for (const auto &x : at(v, "flipped"))
-        f.flips.push_back({str(x, "file"), str(x, "sha256"), static_cast<int>(inum(x, "label")),
-                           static_cast<int>(inum(x, "fp32_pred")), static_cast<int>(inum(x, "int8_pred")), inum(x, "margin")});
+        f.flips.push_back({str(x, "file"), str(x, "sha256"), class_index(x, "label"),
+                           class_index(x, "fp32_pred"), class_index(x, "int8_pred"), inum(x, "margin")});
   }
   return f;
 }

@@ -120,11 +120,32 @@ inline double num(const json &j, const char *key, double fallback = kNaN) {
   const json &v = at(j, key);
   return v.is_number() ? v.get<double>() : fallback;
 }
+// An integer value read exactly: false for anything else (a fraction, an unsigned value past int64, a float
+// beyond int64's range), never a truncated or wrapped number.
+inline bool exact_int(const json &v, int64_t *out) {
+  if (v.is_number_unsigned()) {
+    if (v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) return false;
+    *out = static_cast<int64_t>(v.get<uint64_t>());
+    return true;
+  }
+  if (v.is_number_integer()) {
+    *out = v.get<int64_t>();
+    return true;
+  }
+  if (!v.is_number_float()) return false;
+  const double d = v.get<double>();
+  if (!std::isfinite(d) || d != std::trunc(d) || d < -9223372036854775808.0 || d >= 9223372036854775808.0) return false;
+  *out = static_cast<int64_t>(d);
+  return true;
+}
 inline int64_t inum(const json &j, const char *key, int64_t fallback = -1) {
-  const json &v = at(j, key);
-  if (v.is_number_integer()) return v.get<int64_t>();
-  if (v.is_number_float() && std::isfinite(v.get<double>())) return static_cast<int64_t>(std::llround(v.get<double>()));
-  return fallback;
+  int64_t x = 0;
+  return exact_int(at(j, key), &x) ? x : fallback;
+}
+// A class index (label or prediction): -1 unless an integer in [0, INT32_MAX] (2^32 + 1 is not class 1).
+inline int class_index(const json &j, const char *key) {
+  const int64_t x = inum(j, key);
+  return x >= 0 && x <= INT32_MAX ? static_cast<int>(x) : -1;
 }
 inline std::string str(const json &j, const char *key, const std::string &fallback = "") {
   const json &v = at(j, key);
@@ -144,8 +165,9 @@ inline Matrix matrix(const json &v) {
     if (!row.is_array()) return {};
     std::vector<int64_t> r;
     for (const auto &c : row) {
-      if (!c.is_number()) return {};
-      r.push_back(c.is_number_integer() ? c.get<int64_t>() : static_cast<int64_t>(std::llround(c.get<double>())));
+      int64_t x = 0;
+      if (!exact_int(c, &x) || x < 0) return {};  // counts
+      r.push_back(x);
     }
     m.push_back(std::move(r));
   }

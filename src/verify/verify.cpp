@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/json_read.h"
 #include "eval/evaluate.h"
 
 namespace qp::verify {
@@ -62,11 +63,7 @@ Parsed parse_results(const json &j, const std::string &name, bool int8, const st
   p.name = name;
   if (!j.is_object() || !j.contains("images") || !j["images"].is_array() || !j.contains("classes") || !j["classes"].is_array())
     unusable(name + " is not a qparity results file (no \"classes\" and \"images\" lists)", fix);
-  try {
-    p.classes = j["classes"].get<std::vector<std::string>>();
-  } catch (const std::exception &) {
-    unusable(name + ": \"classes\" is not a list of names", fix);
-  }
+  p.classes = json_read::string_array(j, "classes", json_read::Source{name, fix, 2});
   if (p.classes.empty()) unusable(name + " lists no classes", fix);
   p.precision = str_or(j, "precision", "");
   p.model_sha256 = lower(str_or(j, "model_sha256", ""));
@@ -74,47 +71,42 @@ Parsed parse_results(const json &j, const std::string &name, bool int8, const st
     unusable(
         name + " holds " + (p.precision.empty() ? "results of unknown precision" : p.precision + " results") + ", not INT8 ones",
         "verify compares INT8 results: evaluate the quantized model (qparity eval --model int8.onnx)");
-  const auto classes = static_cast<int>(p.classes.size());
+  // Every value is read exactly (json_read): an integer that does not fit is refused, never truncated, so a
+  // score of 2^32 + s cannot pass for s. Messages name the key path, e.g. "images[12].scores[3]".
+  const json_read::Source src{name, fix, 2};
+  if (!p.model_sha256.empty()) p.model_sha256 = json_read::sha256(j, "model_sha256", src);
+  const auto classes = static_cast<int64_t>(p.classes.size());
   std::map<std::string, size_t> seen_file;
   const auto &images = j["images"];
   for (size_t i = 0; i < images.size(); ++i) {
     const auto &e = images[i];
+    const std::string where = json_read::index_path("images", i);
+    json_read::as_object(e, src, where);
     Img im;
     im.raw = &e;
-    const std::string where = name + ", image " + std::to_string(i);
-    try {
-      im.file = e.at("file").get<std::string>();
-      im.sha256 = lower(e.at("sha256").get<std::string>());
-      im.label = e.at("label").get<int>();
-      im.pred = e.at("pred").get<int>();
-      const auto &sc = e.at("scores");
-      if (!sc.is_array()) throw std::runtime_error("\"scores\" is not a list");
-      for (const auto &s : sc) {
-        if (int8 && !s.is_number_integer()) throw std::runtime_error("score " + s.dump() + " is not an int8 value");
-        if (int8) im.scores.push_back(s.get<int>());
-      }
-    } catch (const std::exception &ex) {
-      unusable(where + " is malformed (" + std::string(ex.what()).substr(0, 160) + ")", fix);
-    }
-    if (im.sha256.size() != 64) unusable(where + " ('" + im.file + "') has no SHA-256 of its pixels", fix);
-    if (im.label < 0 || im.label >= classes || im.pred < 0 || im.pred >= classes)
-      unusable(where + " ('" + im.file + "') has a label or prediction outside the " + std::to_string(classes) + " classes", fix);
+    im.file = json_read::to_string(e, "file", src, where);
+    im.sha256 = json_read::sha256(e, "sha256", src, where);
+    im.label = static_cast<int>(json_read::to_int(e, "label", 0, classes - 1, src, where));
+    im.pred = static_cast<int>(json_read::to_int(e, "pred", 0, classes - 1, src, where));
     if (int8) {
-      if (static_cast<int>(im.scores.size()) != classes)
-        unusable(where + " ('" + im.file + "') has " + std::to_string(im.scores.size()) + " scores for " +
-                     std::to_string(classes) + " classes",
-                 fix);
-      for (int s : im.scores)
-        if (s < -128 || s > 127) unusable(where + " ('" + im.file + "') has score " + std::to_string(s) + " outside int8", fix);
+      im.scores = json_read::int8_scores(e, "scores", p.classes.size(), src, where);
+    } else {
+      const json &sc = json_read::array(e, "scores", src, where);
+      for (size_t k = 0; k < sc.size(); ++k) json_read::as_number(sc[k], src, json_read::index_path(where + ".scores", k));
     }
+    for (const char *key : {"cycles", "micros"})  // optional (device files), but never negative or past int64
+      if (const json *v = json_read::optional_member(e, key, src, where); v && !v->is_null())
+        json_read::as_int(*v, 0, INT64_MAX, src, json_read::key_path(where, key));
     if (auto [it, fresh] = seen_file.emplace(im.file, i); !fresh)
       unusable(name + " lists '" + im.file + "' twice (images " + std::to_string(it->second) + " and " + std::to_string(i) + ")",
                "write the file again; each image must appear once");
     p.images.push_back(std::move(im));
   }
-  if (j.contains("n") && j["n"].is_number_integer() && j["n"].get<int64_t>() != static_cast<int64_t>(p.images.size()))
-    unusable(name + " says n = " + j["n"].dump() + " but lists " + std::to_string(p.images.size()) + " images",
-             "the file is truncated or was edited; write it again");
+  if (const json *n = json_read::optional_member(j, "n", src); n) {
+    if (json_read::as_int(*n, 0, INT64_MAX, src, "n") != static_cast<int64_t>(p.images.size()))
+      unusable(name + " says n = " + n->dump() + " but lists " + std::to_string(p.images.size()) + " images",
+               "the file is truncated or was edited; write it again");
+  }
   return p;
 }
 
