@@ -45,7 +45,7 @@ class FakeDevice : public qp::device::Stream {
     }
     p_ += len;
     if (out.size() > cap) out.resize(cap);
-    std::memcpy(data, out.data(), out.size());
+    if (!out.empty()) std::memcpy(data, out.data(), out.size());
     return out.size();
   }
 
