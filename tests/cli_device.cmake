@@ -46,7 +46,7 @@ qp_cli_test(pipeline_config_toml 0 "verdict: not run \\(no device stage" ${QP} p
 qp_cli_test(pipeline_config_json 0 "--seed 2" ${QP} pipeline --config ${CMAKE_CURRENT_BINARY_DIR}/pipeline-test.json)
 qp_cli_test(pipeline_refuses_user_folder 1 "not empty and was not made by 'qparity pipeline'" ${QP} pipeline --data ${TD}/small
   --fp32 ${TD}/untrained-rps-cnn.onnx --out ${TD}/userfolder)
-qp_cli_test(pipeline_needs_one_source 1 "give exactly one of --synth" ${QP} pipeline --out ${TD}/run-none)
+qp_cli_test(pipeline_needs_one_source 2 "give exactly one of --synth" ${QP} pipeline --out ${TD}/run-none)
 set_tests_properties(cli.pipeline_config_toml cli.pipeline_config_json cli.pipeline_refuses_user_folder PROPERTIES FIXTURES_REQUIRED cli_data)
 if(QPARITY_WITH_TORCH)
   # The real thing, small: synthetic data, a short training, the emulated rv32 board.

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -10,6 +11,124 @@
 namespace fs = std::filesystem;
 
 namespace qp::cli {
+
+namespace {
+
+struct CheckArgs {
+  std::string dir, manifest;
+  bool skip_bad = false;
+};
+
+// At most this many lines per kind of warning; the count says how many there are in all.
+constexpr size_t kMaxWarningLines = 20;
+
+// qparity data check: loads every split as training would, but goes on after a problem so that all of
+// them are listed in one pass (exit 1 when there is any); then warns, without changing the exit code,
+// about the same image in train and test, duplicates within a split, and class imbalance.
+void check_dataset(const CheckArgs &chk) {
+  std::vector<std::string> dirs;
+  if (fs::is_directory(fs::path(chk.dir) / "train")) {
+    for (const char *s : {"train", "test"})
+      if (fs::is_directory(fs::path(chk.dir) / s)) dirs.push_back((fs::path(chk.dir) / s).string());
+  } else {
+    dirs.push_back(chk.dir);
+  }
+  std::vector<std::string> problems;
+  std::vector<data::Split> splits;
+  std::vector<std::string> classes;  // train's: test labels follow them
+  for (const auto &d : dirs) {
+    data::LoadOptions lo;
+    lo.skip_bad = chk.skip_bad;
+    lo.collect_problems = true;
+    lo.hash_pixels = true;
+    lo.classes = classes;
+    try {
+      if (!classes.empty()) {
+        // A test class that train lacks is a problem of its own; the test split is still loaded.
+        std::vector<std::string> listed_later;  // load_split reports classes.txt problems itself
+        for (const auto &c : data::split_classes(d, &listed_later)) {
+          if (std::find(classes.begin(), classes.end(), c) != classes.end()) continue;
+          problems.push_back("class '" + c + "' is in '" + d + "' but not in '" + dirs.front() + "'\n  fix: add training images for '" +
+                             c + "' or remove it from the test split");
+          lo.classes.push_back(c);
+        }
+      }
+      splits.push_back(data::load_split(d, lo));
+    } catch (const Error &e) {
+      problems.push_back(e.what());
+      continue;
+    }
+    problems.insert(problems.end(), splits.back().problems.begin(), splits.back().problems.end());
+    if (classes.empty()) classes = splits.back().classes;
+  }
+
+  size_t warnings = 0;
+  auto warn = [&](const std::string &text) {
+    ++warnings;
+    std::printf("warning: %s\n", text.c_str());
+  };
+  for (const auto &s : splits) {
+    const auto b = data::class_balance(s);
+    std::printf("%s: %zu images", s.dir.c_str(), s.samples.size());
+    for (size_t c = 0; c < b.counts.size(); ++c) std::printf("%s %s %d", c ? "," : ":", s.classes[c].c_str(), b.counts[c]);
+    std::printf("\n");
+    if (b.counts.size() - b.empty.size() >= 2)
+      std::printf("  class balance: largest/smallest %.2f (%s %d, %s %d)\n", b.ratio, s.classes[b.largest].c_str(),
+                  b.counts[b.largest], s.classes[b.smallest].c_str(), b.counts[b.smallest]);
+    for (const auto &sk : s.skipped) std::printf("  skipped %s\n", sk.c_str());
+    for (size_t c : b.empty)  // (an empty class folder is a problem, listed below)
+      if (!fs::is_directory(fs::path(s.dir) / s.classes[c]))
+        warn("'" + s.dir + "' has no images of class '" + s.classes[c] + "' (no such folder)");
+    if (b.ratio > data::kImbalanceWarnRatio) {
+      char text[512];
+      std::snprintf(text, sizeof text,
+                    "'%s' is imbalanced: class '%s' has %d images, '%s' only %d (%.1fx, above %.0fx)\n"
+                    "  hint: a model tends to favour the large classes; add images of the small ones or thin out the large ones",
+                    s.dir.c_str(), s.classes[b.largest].c_str(), b.counts[b.largest], s.classes[b.smallest].c_str(),
+                    b.counts[b.smallest], b.ratio, data::kImbalanceWarnRatio);
+      warn(text);
+    }
+  }
+  const auto groups = data::find_duplicates(splits);
+  for (const bool across : {true, false}) {
+    size_t shown = 0, total = 0;
+    for (const auto &g : groups) {
+      if (g.across_splits != across) continue;
+      ++total;
+      if (shown == kMaxWarningLines) continue;
+      ++shown;
+      std::string files, labels;
+      for (const auto &[si, i] : g.members) {
+        const auto &smp = splits[si].samples[i];
+        files += (files.empty() ? "" : ", ") + smp.path;
+        const std::string &name = splits[si].classes[static_cast<size_t>(smp.label)];
+        if (labels.find("'" + name + "'") == std::string::npos) labels += (labels.empty() ? "'" : ", '") + name + "'";
+      }
+      warn(std::string(across ? "the same image is in train and test (the test accuracy would count it as unseen): "
+                              : "duplicate images in one split: ") +
+           files + (g.labels_differ ? " (labelled " + labels + ")" : ""));
+    }
+    if (total > shown) {
+      ++warnings;
+      std::printf("warning: ... and %zu more %s\n", total - shown, across ? "images shared by train and test" : "duplicate groups");
+    }
+  }
+
+  for (const auto &p : problems) std::printf("problem: %s\n", p.c_str());
+  std::printf("%zu problem(s), %zu warning(s)\n", problems.size(), warnings);
+  std::fflush(stdout);  // the list before the error message, also when both go to one pipe
+  if (!problems.empty())
+    fail("'" + chk.dir + "' has " + std::to_string(problems.size()) + " problem(s), listed above",
+         "fix each one (or pass --skip-bad to skip unreadable and non-image files), then check again");
+  if (!chk.manifest.empty()) {
+    std::vector<const data::Split *> ptrs;
+    for (const auto &s : splits) ptrs.push_back(&s);
+    data::write_manifest(chk.manifest, ptrs);
+    std::printf("wrote manifest %s\n", chk.manifest.c_str());
+  }
+}
+
+}  // namespace
 
 void add_data_commands(CLI::App &app) {
   auto *data = app.add_subcommand("data", "Datasets: the built-in synthetic set, previews, checks");
@@ -44,49 +163,12 @@ void add_data_commands(CLI::App &app) {
     std::printf("wrote %s (%d classes x %d samples)\n", prev_opt->out.c_str(), rows, prev_opt->per_class);
   });
 
-  struct CheckArgs {
-    std::string dir, manifest;
-    bool skip_bad = false;
-    bool crop = true;
-  };
   auto chk = std::make_shared<CheckArgs>();
   auto *check = data->add_subcommand("check", "Load a dataset as training would, report problems, optionally write a manifest");
   check->add_option("dir", chk->dir, "Dataset root (with train/ and test/) or a split folder")->required();
   check->add_option("--manifest", chk->manifest, "Write a manifest JSON (path, label, split, sha256 of every image)");
   check->add_flag("--skip-bad", chk->skip_bad, "Skip and count unreadable images instead of failing");
-  check->callback([chk] {
-    std::vector<std::string> dirs;
-    if (fs::is_directory(fs::path(chk->dir) / "train")) {
-      data::check_train_test_classes(chk->dir);
-      for (const char *s : {"train", "test"})
-        if (fs::is_directory(fs::path(chk->dir) / s)) dirs.push_back((fs::path(chk->dir) / s).string());
-    } else {
-      dirs.push_back(chk->dir);
-    }
-    std::vector<data::Split> splits;
-    std::vector<std::string> classes;
-    for (const auto &d : dirs) {
-      data::LoadOptions lo;
-      lo.skip_bad = chk->skip_bad;
-      lo.classes = classes;  // test labels follow train's classes
-      splits.push_back(data::load_split(d, lo));
-      if (classes.empty()) classes = splits.back().classes;
-    }
-    for (const auto &s : splits) {
-      std::vector<int> per(s.classes.size(), 0);
-      for (const auto &smp : s.samples) ++per[static_cast<size_t>(smp.label)];
-      std::printf("%s: %zu images", s.dir.c_str(), s.samples.size());
-      for (size_t c = 0; c < per.size(); ++c) std::printf("%s %s %d", c ? "," : ":", s.classes[c].c_str(), per[c]);
-      std::printf("\n");
-      for (const auto &sk : s.skipped) std::printf("  skipped %s\n", sk.c_str());
-    }
-    if (!chk->manifest.empty()) {
-      std::vector<const data::Split *> ptrs;
-      for (const auto &s : splits) ptrs.push_back(&s);
-      data::write_manifest(chk->manifest, ptrs);
-      std::printf("wrote manifest %s\n", chk->manifest.c_str());
-    }
-  });
+  check->callback([chk] { check_dataset(*chk); });
 }
 
 }  // namespace qp::cli

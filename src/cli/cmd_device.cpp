@@ -28,6 +28,7 @@ void add_device_run(CLI::App &device) {
   cmd->add_option("--link", o->link, "qemu-rv32: uart (the board's UART), semihost (faster bulk runs) or auto (uart below 100 images)")
       ->capture_default_str();
   cmd->add_flag("--no-icount", *no_icount, "Emulated: run faster without exact instruction counting");
+  cmd->add_flag("--skip-bad", o->skip_bad, "Skip and count unreadable images instead of failing");
   cmd->add_flag("--fresh", o->fresh, "Start over instead of resuming an interrupted run's journal");
   cmd->add_flag("--force", o->force, "Overwrite --out if it exists");
   cmd->callback([o, no_icount] {

@@ -19,6 +19,7 @@ void add_firmware_commands(CLI::App &app) {
   cmd->add_option("--subset-from", o->subset_from, "Test split whose representative subset is embedded as a boot self-test");
   cmd->add_option("--subset", o->subset, "Self-test images: a count or 'all'")->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed for choosing the subset")->capture_default_str();
+  cmd->add_flag("--skip-bad", o->skip_bad, "Skip unreadable images of --subset-from instead of failing");
   cmd->add_flag("--force", o->force, "Regenerate an existing firmware folder written by qparity");
   cmd->add_flag("--no-build", *no_build, "Emulated targets: only generate, do not build");
   cmd->add_option("--kernels", *kernels, "mcu (optimized for 32-bit MCUs) or reference (the numeric specification); same bytes")

@@ -19,7 +19,7 @@ void add_inspect_commands(CLI::App &app) {
   struct Args {
     std::string fp32, int8, data, out;
     int threads = 0;
-    bool force = false;
+    bool force = false, skip_bad = false;
   };
   auto a = std::make_shared<Args>();
   auto *cmd = app.add_subcommand(
@@ -29,6 +29,7 @@ void add_inspect_commands(CLI::App &app) {
   cmd->add_option("--data", a->data, "Split folder to inspect on (e.g. DIR/test)")->required();
   cmd->add_option("--out", a->out, "inspection.json to write")->required();
   cmd->add_option("--threads", a->threads, "Worker threads (0 = all cores)")->capture_default_str();
+  cmd->add_flag("--skip-bad", a->skip_bad, "Skip and count unreadable images instead of failing");
   cmd->add_flag("--force", a->force, "Overwrite --out if it exists");
   cmd->callback([a] {
     if (fs::exists(a->out) && !a->force)
@@ -45,7 +46,9 @@ void add_inspect_commands(CLI::App &app) {
     lo.size = mf.graph.input.h;
     lo.classes = mf.graph.classes;
     lo.threads = a->threads;
+    lo.skip_bad = a->skip_bad;
     const auto split = data::load_split(a->data, lo);
+    if (!split.skipped.empty()) std::printf("%zu image(s) skipped as bad (--skip-bad)\n", split.skipped.size());
 
     Progress bar("inspect", static_cast<long>(split.samples.size()));
     inspect::InspectOptions opt;

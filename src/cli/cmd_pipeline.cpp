@@ -3,10 +3,14 @@
 
 #include <climits>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 
 #include "cli/commands.h"
 #include "common/error.h"
 #include "pipeline/pipeline.h"
+
+namespace fs = std::filesystem;
 
 namespace qp::cli {
 
@@ -66,8 +70,14 @@ void add_pipeline_commands(CLI::App &app) {
   cmd->add_option("--threads", o->threads, "Worker threads (0 = all cores)");
   cmd->add_option("--out", o->out, "Run folder (artifacts, report)");
   cmd->add_flag("--force", o->force, "Use a non-empty --out that was not made by the pipeline");
+  cmd->add_flag("--skip-bad", o->skip_bad, "Skip and count unreadable images in every stage instead of failing");
   cmd->callback([cmd, o, config] {
     if (!config->empty()) {
+      std::error_code ec;
+      if (fs::exists(*config, ec) && !fs::is_regular_file(*config, ec))
+        fail("config file '" + *config + "' is not a file", "pass a TOML or JSON file to --config");
+      if (fs::is_regular_file(*config, ec) && !std::ifstream(*config))
+        fail("config file '" + *config + "' cannot be read", "check its permissions (chmod a+r)");
       for (const auto &[k, v] : pipeline::read_config(*config)) {
         const std::string name = "--" + k;
         CLI::Option *opt = nullptr;
@@ -77,16 +87,26 @@ void add_pipeline_commands(CLI::App &app) {
           fail("config file '" + *config + "': unknown option '" + k + "'", "use the names of 'qparity pipeline --help' without the dashes");
         }
         if (opt->count() > 0 || k == "config") continue;  // the command line wins
-        if (k == "synth" || k == "force") {
+        if (k == "synth" || k == "force" || k == "skip-bad") {
           const bool on = v == "true" || v == "1";
+          if (!on && v != "false" && v != "0")
+            throw Error("config file '" + *config + "': '" + k + "' must be true or false (got '" + v + "')", 2);
           if (k == "synth") o->synth = on;
           if (k == "force") o->force = on;
+          if (k == "skip-bad") o->skip_bad = on;
           continue;
         }
         opt->add_result(v);
         opt->run_callback();
       }
     }
+    // Options that contradict each other: refused before anything runs, like any usage error.
+    auto given = [cmd](const char *name) { return cmd->get_option(name)->count() > 0; };
+    if (given("--fp32"))
+      for (const char *train_opt : {"--arch", "--epochs"})
+        if (given(train_opt))
+          throw Error(std::string(train_opt) + " sets up training, but --fp32 skips training (it uses the given model)\n"
+                      "  fix: drop " + train_opt + ", or drop --fp32 to train a model", 2);
     const int rc = pipeline::run_pipeline(*o, self_path("qparity"), command_line());
     if (rc != 0) throw ExitStatus{rc};
   });

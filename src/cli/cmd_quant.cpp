@@ -23,7 +23,7 @@ void add_quantize(CLI::App &app) {
   struct Args {
     std::string model, calib, out, weights = "per-channel", calibration = "minmax";
     quant::QuantOptions opt;
-    bool force = false;
+    bool force = false, skip_bad = false;
   };
   auto a = std::make_shared<Args>();
   auto *cmd = app.add_subcommand("quantize", "Post-training INT8 quantization of an FP32 model (QDQ ONNX out)");
@@ -36,6 +36,7 @@ void add_quantize(CLI::App &app) {
   cmd->add_option("--calib-count", a->opt.calib_count, "Calibration images (stratified by class, seeded)")->capture_default_str();
   cmd->add_option("--seed", a->opt.seed, "Seed for choosing the calibration images")->capture_default_str();
   cmd->add_option("--threads", a->opt.threads, "Worker threads (0 = all cores)")->capture_default_str();
+  cmd->add_flag("--skip-bad", a->skip_bad, "Skip and count unreadable calibration images instead of failing");
   cmd->add_flag("--force", a->force, "Overwrite --out if it exists");
   cmd->callback([a] {
     if (fs::exists(a->out) && !a->force)
@@ -62,7 +63,9 @@ void add_quantize(CLI::App &app) {
     lo.size = mf.graph.input.h;
     lo.classes = mf.graph.classes;
     lo.threads = a->opt.threads;
+    lo.skip_bad = a->skip_bad;
     const auto split = data::load_split(a->calib, lo);
+    if (!split.skipped.empty()) std::printf("%zu calibration image(s) skipped as bad (--skip-bad)\n", split.skipped.size());
     const auto q = quant::quantize_graph(mf.graph, split, a->opt);
     quant::save_qdq_onnx(q, a->out, {{"qparity.quant.fp32_model_sha256", mf.sha256},
                                             {"qparity.quant.fp32_file_bytes", std::to_string(mf.file_bytes)},

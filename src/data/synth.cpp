@@ -84,7 +84,7 @@ SynthSummary synth_dataset(const SynthOptions &opt) {
         std::snprintf(file, sizeof file, "%05d.png", i);
         const std::string path = (split_dir / names[static_cast<size_t>(c)] / file).string();
         jobs.push_back({path, c, seed_mix(opt.seed, static_cast<uint64_t>(s * 16 + c), static_cast<uint64_t>(i))});
-        splits[static_cast<size_t>(s)].samples.push_back(Sample{path, c, split_sizes[s].first, ""});
+        splits[static_cast<size_t>(s)].samples.push_back(Sample{path, c, split_sizes[s].first, "", ""});
       }
     }
   }

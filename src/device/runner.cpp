@@ -89,6 +89,7 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
   lo.size = m.input.h;
   lo.classes = m.classes;
   lo.threads = o.threads;
+  lo.skip_bad = o.skip_bad;
   const auto split = data::load_split(o.data, lo);
   const std::vector<size_t> subset = choose_subset(split, o.subset, o.seed);
   const size_t n = subset.size(), image_bytes = static_cast<size_t>(split.size) * split.size * 3;
@@ -123,9 +124,10 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
   const std::string link = !emulated ? "serial" : o.port == "qemu-xtensa" ? "semihost" : semihost_link ? "semihost" : "uart";
 
   if (!o.quiet) {
-    std::printf("device %s (%s link): %zu images (%s of %zu, seed %llu)%s\n", o.port.c_str(), link.c_str(), n, o.subset.c_str(),
+    std::printf("device %s (%s link): %zu images (%s of %zu, seed %llu)%s%s\n", o.port.c_str(), link.c_str(), n, o.subset.c_str(),
                 split.samples.size(), static_cast<unsigned long long>(o.seed),
-                resumed ? (", resuming: " + std::to_string(resumed) + " already done").c_str() : "");
+                resumed ? (", resuming: " + std::to_string(resumed) + " already done").c_str() : "",
+                split.skipped.empty() ? "" : ("; " + std::to_string(split.skipped.size()) + " skipped as bad").c_str());
     std::fflush(stdout);
   }
   std::mutex mu;

@@ -30,6 +30,7 @@ struct RunOptions {
   bool force = false;         // overwrite --out
   int timeout_ms = 10000;     // per reply
   int threads = 0;            // image loading
+  bool skip_bad = false;      // skip unreadable images of the split (counted) instead of failing
   bool quiet = false;
 };
 

@@ -2,6 +2,7 @@
 #include "device/subset.h"
 
 #include <algorithm>
+#include <cctype>
 #include <numeric>
 
 #include "common/error.h"
@@ -9,21 +10,26 @@
 
 namespace qp::device {
 
+size_t parse_subset(const std::string &spec, int exit_code) {
+  if (spec == "all") return 0;
+  size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(spec, &used);
+  } catch (const std::exception &) {
+    used = 0;
+  }
+  if (spec.empty() || used != spec.size() || v <= 0 || !std::isdigit(static_cast<unsigned char>(spec.front())))
+    throw Error("--subset must be a positive count or 'all' (got '" + spec + "')\n  fix: e.g. --subset 50, or --subset all for every image",
+                exit_code);
+  return static_cast<size_t>(v);
+}
+
 std::vector<size_t> choose_subset(const data::Split &split, const std::string &spec, uint64_t seed) {
   const size_t n = split.samples.size();
   if (n == 0) fail("the split '" + split.dir + "' has no images", "point --data at a folder with class subfolders of images");
-  size_t count = n;
-  if (spec != "all") {
-    size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(spec, &used);
-    } catch (const std::exception &) {
-      used = 0;
-    }
-    if (used != spec.size() || v <= 0) fail("--subset must be a positive count or 'all' (got '" + spec + "')");
-    count = std::min(n, static_cast<size_t>(v));
-  }
+  const size_t asked = parse_subset(spec);
+  const size_t count = asked == 0 ? n : std::min(n, asked);
   std::vector<size_t> all(n);
   std::iota(all.begin(), all.end(), 0);
   if (count == n) return all;

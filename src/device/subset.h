@@ -15,4 +15,9 @@ namespace qp::device {
 // spec or an empty split.
 std::vector<size_t> choose_subset(const data::Split &split, const std::string &spec, uint64_t seed);
 
+// Checks a --subset value without a split: returns 0 for "all", else the count. Throws qp::Error
+// (with `exit_code`) for anything but "all" or a positive integer written in full ("0", "-3", "1.5",
+// "ten" are refused); a count above the split's size is fine (the whole split is used).
+size_t parse_subset(const std::string &spec, int exit_code = 1);
+
 }  // namespace qp::device

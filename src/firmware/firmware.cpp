@@ -20,6 +20,7 @@ FirmwareResult make_firmware(const FirmwareOptions &o) {
     data::LoadOptions lo;
     lo.size = mf.model.input.h;
     lo.classes = mf.model.classes;
+    lo.skip_bad = o.skip_bad;
     const auto split = data::load_split(o.subset_from, lo);
     for (size_t i : device::choose_subset(split, o.subset, o.seed)) {
       SubsetImage s;

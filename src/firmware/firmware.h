@@ -17,6 +17,7 @@ struct FirmwareOptions {
   std::string subset = "50";
   uint64_t seed = 1;
   bool force = false;
+  bool skip_bad = false;    // skip unreadable images of subset_from instead of failing
   bool build = true;        // emulated targets: build and check the footprint
   std::string make_args;    // extra arguments for make (tests)
   Kernels kernels = Kernels::Mcu;

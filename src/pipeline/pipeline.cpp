@@ -16,8 +16,13 @@
 #include "common/json_read.h"
 #include "common/sha256.h"
 #include "common/shell.h"
+#include "data/image_folder.h"
 #include "data/image_io.h"
 #include "device/emulator.h"
+#include "device/subset.h"
+#include "firmware/codegen.h"
+#include "model/ir.h"
+#include "quant/qdq_onnx.h"
 
 namespace qp::pipeline {
 namespace fs = std::filesystem;
@@ -272,9 +277,69 @@ std::map<std::string, std::string> parse_config(const std::string &text, const s
   return kv;
 }
 
+namespace {
+
+// A bad option value: the command line is wrong (exit 2, like any other usage error).
+[[noreturn]] void usage(const std::string &what, const std::string &fix) { throw Error(what + "\n  fix: " + fix, 2); }
+
+}  // namespace
+
+void check_options(const PipelineOptions &o) {
+  if (o.out.empty()) usage("--out is required", "name the run folder, e.g. --out out/run");
+  if (o.synth == !o.data.empty())
+    usage("give exactly one of --synth (the built-in dataset) and --data DIR (your ImageFolder)",
+          "e.g. qparity pipeline --synth --out out/run");
+  if (!o.synth && (o.synth_train != 0 || o.synth_test != 0))
+    usage("--synth-train and --synth-test size the built-in set; they do nothing with --data", "drop them, or use --synth");
+  if (o.synth_train < 0 || o.synth_test < 0)
+    usage("--synth-train and --synth-test must not be negative (0 = the generator's default)", "e.g. --synth-train 600");
+  if (o.epochs < 0) usage("--epochs must not be negative (got " + std::to_string(o.epochs) + ")", "e.g. --epochs 20 (0 = the trainer's default)");
+  if (o.threads < 0) usage("--threads must not be negative (got " + std::to_string(o.threads) + ")", "e.g. --threads 4 (0 = all cores)");
+  device::parse_subset(o.subset, 2);
+  if (o.device != "none" && !device::is_emulated_port(o.device)) {
+    if (o.device.find('/') == std::string::npos)
+      usage("--device must be none, qemu-rv32, qemu-xtensa or a serial port such as /dev/ttyUSB0 (got '" + o.device + "')",
+            "pick one of those; a board's name (esp32, ...) goes in --target");
+    if (!fs::exists(o.device))
+      fail("serial port " + o.device + " does not exist",
+           "is the board plugged in? list the ports with: ls /dev/ttyUSB* /dev/ttyACM*; or run with --device none first");
+  }
+  {
+    std::string boards;
+    bool known = false;
+    for (const auto &t : firmware::targets()) {
+      if (t.kind != "esp-idf") continue;
+      boards += (boards.empty() ? "" : ", ") + t.name;
+      known = known || o.target == t.name;
+    }
+    if (!known)
+      usage("--target must be an ESP-IDF board: " + boards + " (got '" + o.target + "')",
+            "emulated boards go in --device (qemu-rv32, qemu-xtensa)");
+  }
+  if (!o.synth) {
+    if (!fs::is_directory(fs::path(o.data) / "train") || !fs::is_directory(fs::path(o.data) / "test"))
+      fail("'" + o.data + "' must hold train/ and test/ class folders",
+           "see README 'Your own images' (DIR/train/<class>/*.png, DIR/test/<class>/*.png)");
+  }
+  if (!o.fp32_model.empty()) {
+    if (!fs::is_regular_file(o.fp32_model))
+      fail("--fp32 model '" + o.fp32_model + "' does not exist", "pass the FP32 .onnx to use, or leave --fp32 out to train one");
+    if (quant::is_int8_onnx(o.fp32_model))
+      usage("--fp32 '" + o.fp32_model + "' is an INT8 model", "pass the FP32 model it was quantized from");
+  } else {
+    // The architecture must build for the data's classes (the built-in set has three) at 32x32.
+    std::vector<std::string> classes = {"rock", "paper", "scissors"};
+    if (!o.synth) classes = data::split_classes((fs::path(o.data) / "train").string());
+    try {
+      (void)model::graph_from_spec(o.arch, classes);
+    } catch (const Error &e) {
+      throw Error("--arch: " + std::string(e.what()), 2);
+    }
+  }
+}
+
 int run_pipeline(const PipelineOptions &o, const std::string &self, const std::string &command_line) {
-  if (o.out.empty()) fail("--out is required", "name the run folder, e.g. --out out/run");
-  if (o.synth == !o.data.empty()) fail("give exactly one of --synth (the built-in dataset) and --data DIR (your ImageFolder)");
+  check_options(o);
   const fs::path run(o.out);
   const fs::path state_path = run / "pipeline-state.json";
   if (fs::exists(run) && !fs::is_directory(run)) fail("'" + o.out + "' exists and is not a folder", "choose another --out");
@@ -284,10 +349,6 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
   json state = fs::exists(state_path) ? read_state(state_path) : json::object();
 
   const std::string data = o.synth ? (run / "data").string() : o.data;
-  if (!o.synth) {
-    if (!fs::is_directory(fs::path(data) / "train") || !fs::is_directory(fs::path(data) / "test"))
-      fail("'" + data + "' must hold train/ and test/ class folders", "see README 'Your own images' (DIR/train/<class>/*.png, DIR/test/<class>/*.png)");
-  }
   const std::string fp32 = o.fp32_model.empty() ? (run / "fp32.onnx").string() : o.fp32_model;
   const std::string int8 = (run / "int8.onnx").string();
   const std::string seed = std::to_string(o.seed);
@@ -306,37 +367,44 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
     if (o.threads > 0) a.insert(a.end(), {"--threads", std::to_string(o.threads)});
     return a;
   };
+  // --skip-bad goes to every stage that reads images (so it is part of each stage's key, too).
+  auto images = [&](std::vector<std::string> a) {
+    if (o.skip_bad) a.push_back("--skip-bad");
+    return a;
+  };
   if (o.synth) {
     std::vector<std::string> a = {"data", "synth", "--out", data, "--seed", seed};
     if (o.synth_train > 0) a.insert(a.end(), {"--train", std::to_string(o.synth_train)});
     if (o.synth_test > 0) a.insert(a.end(), {"--test", std::to_string(o.synth_test)});
     stages.push_back({"data", "built-in rock/paper/scissors set", threads(a), {}, {(run / "data/manifest.json").string()}});
   } else {
-    stages.push_back({"data", "check your image folder", {"data", "check", data}, {data}, {}});
+    stages.push_back({"data", "check your image folder", images({"data", "check", data}), {data}, {}});
   }
   if (o.fp32_model.empty()) {
     std::vector<std::string> a = {"train", "--data", data, "--out", fp32, "--arch", o.arch, "--seed", seed, "--force"};
     if (o.epochs > 0) a.insert(a.end(), {"--epochs", std::to_string(o.epochs)});
-    stages.push_back({"train", "FP32 training (" + o.arch + ")", threads(a), {data}, {fp32}});
+    stages.push_back({"train", "FP32 training (" + o.arch + ")", images(threads(a)), {data}, {fp32}});
   }
   stages.push_back({"eval-fp32", "FP32 on the full test set",
-                    threads({"eval", "--model", fp32, "--data", data + "/test", "--out", (run / "fp32-results.json").string(), "--force"}),
+                    images(threads({"eval", "--model", fp32, "--data", data + "/test", "--out", (run / "fp32-results.json").string(),
+                                    "--force"})),
                     {fp32, data + "/test"},
                     {(run / "fp32-results.json").string()}});
   stages.push_back({"quantize", "INT8 post-training quantization",
-                    threads({"quantize", "--model", fp32, "--calib", data + "/train", "--out", int8, "--seed", seed, "--force"}),
+                    images(threads({"quantize", "--model", fp32, "--calib", data + "/train", "--out", int8, "--seed", seed, "--force"})),
                     {fp32, data + "/train"},
                     {int8}});
   stages.push_back({"eval-int8", "INT8 on the full test set, host",
-                    threads({"eval", "--model", int8, "--data", data + "/test", "--out", (run / "int8-host-results.json").string(),
-                             "--force"}),
+                    images(threads({"eval", "--model", int8, "--data", data + "/test", "--out",
+                                    (run / "int8-host-results.json").string(), "--force"})),
                     {int8, data + "/test"},
                     {(run / "int8-host-results.json").string()}});
   if (!emulated) {
     // Real boards: the ESP-IDF project to flash (the device stage needs the board to run it).
     stages.push_back({"firmware", "ESP-IDF project for " + o.target,
-                      {"firmware", "--model", int8, "--target", o.target, "--out", (run / ("firmware-" + o.target)).string(),
-                       "--subset-from", data + "/test", "--subset", o.subset == "all" ? "50" : o.subset, "--seed", seed, "--force"},
+                      images({"firmware", "--model", int8, "--target", o.target, "--out", (run / ("firmware-" + o.target)).string(),
+                              "--subset-from", data + "/test", "--subset", o.subset == "all" ? "50" : o.subset, "--seed", seed,
+                              "--force"}),
                       {int8, data + "/test"},
                       {(run / ("firmware-" + o.target) / "README.md").string()}});
   }
@@ -344,7 +412,7 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
     std::vector<std::string> a = {"device", "run", "--model", int8, "--data", data + "/test", "--port", o.device,
                                   "--subset", o.subset, "--seed", seed, "--out", (run / "device.json").string(), "--force"};
     if (emulated) a.insert(a.end(), {"--firmware-dir", (run / "firmware").string()});
-    stages.push_back({"device", "the subset on the device (" + o.device + ")", a, {int8, data + "/test"},
+    stages.push_back({"device", "the subset on the device (" + o.device + ")", images(a), {int8, data + "/test"},
                       {(run / "device.json").string()}});
     std::vector<std::string> v = {"verify", "--host", (run / "int8-host-results.json").string(), "--device",
                                   (run / "device.json").string(), "--fp32", (run / "fp32-results.json").string(), "--json",
@@ -359,8 +427,8 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
                       true});
   }
   stages.push_back({"inspect", "quantization inspection",
-                    threads({"inspect", "--fp32", fp32, "--int8", int8, "--data", data + "/test", "--out",
-                             (run / "inspection.json").string(), "--force"}),
+                    images(threads({"inspect", "--fp32", fp32, "--int8", int8, "--data", data + "/test", "--out",
+                                    (run / "inspection.json").string(), "--force"})),
                     {fp32, int8, data + "/test"},
                     {(run / "inspection.json").string()}});
 
@@ -374,6 +442,7 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
   info["synth"] = o.synth;
   info["device"] = o.device;
   info["subset"] = o.subset;
+  info["skip_bad"] = o.skip_bad;
   info["started"] = iso_now();
   info["tools"] = {{"qemu-rv32", tool_version("qemu-system-riscv32 --version")},
                    {"qemu-xtensa", tool_version("qemu-system-xtensa --version")},

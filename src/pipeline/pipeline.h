@@ -25,6 +25,7 @@ struct PipelineOptions {
   uint64_t seed = 1;
   int threads = 0;
   bool force = false;          // use a non-empty RUN folder that was not made by the pipeline
+  bool skip_bad = false;       // pass --skip-bad to every stage that reads images
 };
 
 // Reads a TOML (flat `key = value` lines, # comments, [sections] ignored) or JSON (one object) file
@@ -39,7 +40,14 @@ std::map<std::string, std::string> parse_config(const std::string &text, const s
 std::string results_csv(const nlohmann::json &results, const std::string &name);
 std::string device_log(const nlohmann::json &device, const std::string &name);
 
-// Runs the pipeline; `self` is the path of the qparity binary that runs each stage. Returns the exit
+// Checks every option before the first stage runs (nothing is written): --out and exactly one data
+// source, --subset ("all" or a positive count), --device (none, an emulated board or an existing
+// serial port), --target (an ESP-IDF board), --arch (a preset or a spec that builds for the data's
+// classes), --fp32 (an existing FP32 model), counts that must not be negative, the --data layout.
+// Throws qp::Error: exit code 2 for a bad option value, 1 for a missing file or folder.
+void check_options(const PipelineOptions &o);
+
+// Runs the pipeline (after check_options); `self` is the path of the qparity binary that runs each stage. Returns the exit
 // code: 0 EQUIVALENT (or no device stage), 1 NOT EQUIVALENT.
 int run_pipeline(const PipelineOptions &o, const std::string &self, const std::string &command_line);
 
