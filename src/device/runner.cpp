@@ -31,12 +31,17 @@ using nlohmann::json;
 
 namespace {
 
+// A damaged footprint.json beside a firmware is a qp::Error naming it, not an escaping parse_error.
+json_read::Source footprint_source(const fs::path &fp) {
+  return {fp.string(), "delete the firmware folder " + fp.parent_path().string() + " (it is generated again)"};
+}
+
 // Generates and builds the firmware for an emulated board, reusing an up-to-date build.
 std::string prepare_firmware(const RunOptions &o, const std::string &sha, json *footprint) {
   if (!o.firmware_elf.empty()) {
     if (!fs::is_regular_file(o.firmware_elf)) fail("firmware '" + o.firmware_elf + "' does not exist");
     const fs::path fp = fs::path(o.firmware_elf).parent_path() / "footprint.json";
-    if (fs::is_regular_file(fp)) *footprint = json::parse(std::ifstream(fp));
+    if (fs::is_regular_file(fp)) *footprint = json_read::parse_file(fp.string(), footprint_source(fp));
     return o.firmware_elf;
   }
   std::string dir = o.firmware_dir;
@@ -46,7 +51,7 @@ std::string prepare_firmware(const RunOptions &o, const std::string &sha, json *
     std::ifstream in(hdr);
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (text.find(sha) != std::string::npos) {
-      *footprint = json::parse(std::ifstream(fp));
+      *footprint = json_read::parse_file(fp.string(), footprint_source(fp));
       return elf.string();
     }
   }
