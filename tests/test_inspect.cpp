@@ -276,3 +276,56 @@ TEST(Inspect, RefusesModelsThatDoNotBelongTogether) {
     EXPECT_NE(std::string(e.what()).find("was not quantized from"), std::string::npos) << e.what();
   }
 }
+
+// A softmax output at its top int8 step is probability ~1.0: a confident image, the softmax's own
+// ceiling. It is saturation, shown as such (never as clipping of a calibrated range, never a warning).
+TEST(Inspect, SoftmaxAtOneIsExpectedSaturationNotClipping) {
+  const auto &f = small_cnn();
+  model::Graph g = f.graph;
+  // Large logits: the last Dense scaled up makes most images' top probability round to 1.0.
+  for (auto it = g.layers.rbegin(); it != g.layers.rend(); ++it)
+    if (it->op == model::Op::Dense) {
+      for (auto &w : it->weight) w *= 60.0f;
+      break;
+    }
+  quant::QuantOptions opt;
+  opt.calib_count = static_cast<int>(f.split.samples.size());
+  const quant::QModel q = quant::quantize_graph(g, f.split, opt);
+  const auto r = inspect::inspect_models(g, q, f.split, {});
+  const inspect::LayerStats &sm = r.layers.back();
+  ASSERT_EQ(sm.op, model::Op::Softmax);
+  EXPECT_TRUE(sm.softmax_ceiling);
+  EXPECT_GT(sm.saturated, 0) << "the scaled logits must drive some outputs to 1.0";
+  EXPECT_EQ(sm.clipped, 0) << "p ~ 1.0 is the softmax's ceiling, not a clipped range";
+  EXPECT_FALSE(r.layers.front().softmax_ceiling);
+  const auto j = inspect::inspection_json(r);
+  const auto &jl = j["layers"].back();
+  EXPECT_EQ(jl["saturation"], "softmax_ceiling");
+  EXPECT_EQ(jl["saturation_note"], "saturated at 1.0 (expected for softmax)");
+  EXPECT_EQ(jl["clipped_share"], 0.0);
+  EXPECT_EQ(j["layers"][0]["saturation"], "clip");
+  EXPECT_FALSE(j["layers"][0].contains("saturation_note"));
+  const std::string table = inspect::format_inspection_table(r);
+  EXPECT_NE(table.find(sm.name + ": "), std::string::npos) << table;
+  EXPECT_NE(table.find("saturated at 1.0 (expected for softmax"), std::string::npos) << table;
+}
+
+// Margin 0 is a tie, decided for the first tied class: counted in inspection.json and said on the console.
+TEST(Inspect, TiesAreCountedAndSaid) {
+  inspect::Inspection r;
+  r.classes = {"rock", "paper", "scissors"};
+  r.n_images = 6;
+  r.margin_histogram = {{0, 2}, {3, 4}};
+  r.closest = {{"a.png", 0, 2, 0, 0}, {"b.png", 1, 1, 1, 3}};
+  const auto j = inspect::inspection_json(r);
+  EXPECT_EQ(j["margins"]["ties"], 2);
+  const std::string t = inspect::format_inspection_table(r);
+  EXPECT_NE(t.find("2 image(s) tie for the top INT8 score (margin 0): decided for the first tied class in class order"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("a.png (true rock, FP32 scissors, INT8 rock: a tie, the first tied class)"), std::string::npos) << t;
+  EXPECT_EQ(t.find("b.png (true paper, FP32 paper, INT8 paper: a tie"), std::string::npos) << t;
+  r.margin_histogram = {{1, 6}};
+  EXPECT_EQ(inspect::inspection_json(r)["margins"]["ties"], 0);
+  EXPECT_EQ(inspect::format_inspection_table(r).find("tie for the top"), std::string::npos);
+}

@@ -10,6 +10,9 @@
 #include "common/error.h"
 #include "common/sha256.h"
 #include "data/image_io.h"
+#include "model/ir.h"
+#include "model/onnx_io.h"
+#include "pipeline/pipeline.h"
 #include "report/report.h"
 #include "test_util.h"
 
@@ -241,7 +244,15 @@ TEST(Report, SameRunSameBytes) {
   const std::string html1 = read_text(a.html_path), sum1 = read_text(a.summary_path);
   const auto b = report::write_report(f.run.string());  // overwriting inside RUN needs no --force
   EXPECT_EQ(read_text(b.html_path), html1);
-  EXPECT_EQ(read_text(b.summary_path), sum1);
+  // summary.json: the same but for the report stage's own time.
+  auto timeless = [](const std::string &text) {
+    json j = json::parse(text);
+    EXPECT_TRUE(j["report"]["seconds"].is_number()) << "the report stage's time is recorded";
+    EXPECT_GE(j["report"]["seconds"].get<double>(), 0.0);
+    j.erase("report");
+    return j.dump();
+  };
+  EXPECT_EQ(timeless(read_text(b.summary_path)), timeless(sum1));
 }
 
 TEST(Report, OutsideTheRunNeedsForce) {
@@ -262,6 +273,148 @@ TEST(Report, ClopperPearsonUpperBound) {
   EXPECT_DOUBLE_EQ(report::clopper_pearson_upper95(10, 10), 1.0);
   EXPECT_TRUE(std::isnan(report::clopper_pearson_upper95(0, 0)));
   EXPECT_LT(report::clopper_pearson_upper95(0, 427), report::clopper_pearson_upper95(0, 50));
+}
+
+// The validation accuracy shown is the exported (best) epoch's, not the last epoch's: from fp32.onnx's
+// metadata when present, else the training log's best row (the trainer's rule: accuracy, then loss).
+TEST(Report, ShowsTheExportedEpochsValidationAccuracyNotTheLast) {
+  FakeRun f;
+  f.write();
+  write_text(f.run / "fp32.train.csv",
+             "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds\n1,1.0,0.5,1.0,0.6,0.01,1.0\n2,0.5,0.8,0.40,0.9,0.01,1.0\n"
+             "3,0.4,0.85,0.45,0.9,0.01,1.0\n4,0.3,0.9,0.9,0.7,0.01,1.0\n");
+  auto r = report::build_report(f.run.string());
+  EXPECT_NE(r.html.find("exported epoch 2: validation accuracy 90.00%"), std::string::npos);
+  EXPECT_EQ(r.html.find("70.00%"), std::string::npos) << "the last epoch's accuracy is not the model's";
+  EXPECT_EQ(r.summary["training"]["exported_epoch"], 2);
+  EXPECT_DOUBLE_EQ(r.summary["training"]["val_accuracy"].get<double>(), 0.9);
+  // fp32.onnx records the epoch training exported: that wins over the log.
+  model::Graph g = model::graph_from_spec("rps-cnn", {"rock", "paper", "scissors"});
+  model::init_random(g, 1);
+  model::save_onnx(g, (f.run / "fp32.onnx").string(),
+                   {{"qparity.train.best_epoch", "3"}, {"qparity.train.val_accuracy", "0.912500"}});
+  r = report::build_report(f.run.string());
+  EXPECT_NE(r.html.find("exported epoch 3: validation accuracy 91.25%"), std::string::npos);
+  EXPECT_EQ(r.summary["training"]["exported_epoch"], 3);
+  EXPECT_EQ(r.summary["training"]["source"], "fp32.onnx (the exported epoch)");
+}
+
+// Wide tables scroll sideways inside their section instead of being cut off.
+TEST(Report, WideTablesScroll) {
+  FakeRun f(/*device_flip=*/true);
+  f.verdict["triage"] = {{{"file", "x.png"}, {"layer", 2}, {"layer_name", "2 Conv2D"}, {"max_abs_diff", 3}, {"first_index", 0},
+                          {"differing", 1}, {"size", 10}}};
+  f.write();
+  const auto r = report::build_report(f.run.string());
+  auto count = [&](const std::string &needle) {
+    size_t n = 0;
+    for (size_t p = r.html.find(needle); p != std::string::npos; p = r.html.find(needle, p + 1)) ++n;
+    return n;
+  };
+  for (const std::string t : {"<table class=\"heat\">", "<table class=\"data log\">", "<table class=\"data\">"}) {
+    EXPECT_GT(count(t), 0u) << t;
+    EXPECT_EQ(count("<div class=\"scroll\">" + t), count(t)) << t << " without a scrolling wrapper";
+  }
+  EXPECT_NE(r.html.find(".scroll{overflow-x:auto}"), std::string::npos);
+}
+
+// An emulated board's per-image time is an estimate from its instruction count: "(est.)" in the
+// report's device log and in device-log.txt; a real board's time is a measurement, unmarked.
+TEST(Report, EmulatedTimeIsMarkedAsAnEstimate) {
+  FakeRun f;
+  for (auto &im : f.device["images"]) im["micros"] = 41560;
+  f.device["device"]["emulated"] = true;
+  f.write();
+  auto r = report::build_report(f.run.string());
+  EXPECT_NE(r.html.find("Time (est.)</th>"), std::string::npos);
+  EXPECT_NE(r.html.find("41.56 ms (est.)</td>"), std::string::npos);
+  const std::string log = pipeline::device_log(f.device, "device.json");
+  EXPECT_NE(log.find("| Time: 41.56ms (est.) "), std::string::npos) << log;
+
+  f.device["device"]["emulated"] = false;
+  f.device["device"]["port"] = "/dev/ttyUSB0";
+  f.write();
+  r = report::build_report(f.run.string());
+  EXPECT_EQ(r.html.find("(est.)"), std::string::npos);
+  EXPECT_NE(r.html.find("41.56 ms</td>"), std::string::npos);
+  const std::string real = pipeline::device_log(f.device, "device.json");
+  EXPECT_EQ(real.find("(est.)"), std::string::npos) << real;
+  EXPECT_NE(real.find("| Time: 41.56ms "), std::string::npos) << real;
+}
+
+// Ties (margin 0) are marked in the device log and counted; flips that are ties say so. The report
+// stage's own row in the timing table is not a fake 0.00 s.
+TEST(Report, TiesAreMarkedAndTheReportRowIsNotAFakeZero) {
+  FakeRun f;
+  f.device["images"][1]["margin"] = 0;
+  f.device["images"][1]["scores"] = {-128, 90, 90};  // paper and scissors tie; paper, the first, wins
+  for (auto &im : f.device["images"])
+    if (!im.contains("margin")) im["margin"] = 200;
+  f.int8["images"][3]["margin"] = 0;  // the FP32 <-> INT8 flip (image 3) is a tie
+  f.write(/*with_verdict=*/false);
+  json p = json::parse(read_text(f.run / "pipeline.json"));
+  p["stages"].push_back({{"name", "report"}, {"seconds", 0.0}, {"skipped", false}});
+  write_text(f.run / "pipeline.json", p.dump());
+  const auto r = report::build_report(f.run.string());
+  EXPECT_EQ(r.summary["equivalence"]["ties"], 1);
+  EXPECT_EQ(r.summary["fp32_vs_int8"]["flipped_ties"], 1);
+  EXPECT_NE(r.html.find("Ties for the top score</th><td>1 / 4"), std::string::npos);
+  EXPECT_NE(r.html.find("first tied class in class order"), std::string::npos);
+  EXPECT_NE(r.html.find("\">tie</span>"), std::string::npos);
+  EXPECT_NE(r.html.find("margin 0: a tie, the first tied class"), std::string::npos);
+  EXPECT_NE(r.html.find("1 of them INT8 ties"), std::string::npos);
+  EXPECT_NE(r.html.find("<td>report</td><td class=\"r\">&ndash;</td>"), std::string::npos);
+  EXPECT_EQ(r.html.find("<td>report</td><td class=\"r\">0.00</td>"), std::string::npos);
+}
+
+// A softmax output saturating at 1.0 is expected, not clipping: no warning colour, said as such
+// (also for inspection.json files that still count it as clipped).
+TEST(Report, SoftmaxSaturationIsNotAClippingWarning) {
+  FakeRun f;
+  f.write();
+  json insp = {{"n_images", 6},
+               {"layers",
+                {{{"index", 0}, {"name", "conv1"}, {"op", "Conv2D"}, {"clipped_share", 0.05}, {"saturated_share", 0.05}},
+                 {{"index", 1},
+                  {"name", "softmax1"},
+                  {"op", "Softmax"},
+                  {"clipped_share", 0.3},
+                  {"saturated_share", 0.4}}}}};
+  write_text(f.run / "inspection.json", insp.dump());
+  const auto r = report::build_report(f.run.string());
+  auto row = [&](const std::string &name) {
+    const size_t at = r.html.find("<td>" + name + "</td>");
+    EXPECT_NE(at, std::string::npos) << name;
+    const size_t b = r.html.rfind("<tr>", at), e = r.html.find("</tr>", at);
+    return r.html.substr(b, e - b);
+  };
+  EXPECT_NE(row("conv1").find(" warn"), std::string::npos) << "real clipping is still a warning";
+  const std::string sm = row("softmax1");
+  EXPECT_EQ(sm.find("warn"), std::string::npos) << sm;
+  EXPECT_NE(sm.find("40.00% <span class=\"note\">saturated at 1.0 (expected for softmax)</span>"), std::string::npos) << sm;
+}
+
+// Above 20 classes the page lists the largest confusions instead of a K x K table.
+TEST(Report, ManyClassesShowTopConfusionsNotATable) {
+  test::TempDir tmp;
+  std::vector<std::string> classes;
+  for (int i = 0; i < 30; ++i) classes.push_back("c" + std::to_string(i));
+  json imgs = json::array();
+  for (int i = 0; i < 40; ++i) {
+    const int label = i % 30;
+    const int pred = i < 3 ? 4 : i == 5 ? 6 : label;  // c0, c1, c2 taken for c4; c5 for c6
+    imgs.push_back({{"file", "f" + std::to_string(i) + ".png"}, {"label", label}, {"pred", pred}, {"scores", json::array()}});
+  }
+  json res = {{"precision", "int8"}, {"classes", classes}, {"n", 40}, {"images", imgs}, {"accuracy", 36.0 / 40}};
+  write_text(tmp / "int8-host-results.json", res.dump());
+  const auto r = report::build_report(tmp.str());
+  EXPECT_EQ(r.html.find("<table class=\"heat\">"), std::string::npos);
+  EXPECT_NE(r.html.find("30 classes: too many for a table"), std::string::npos);
+  const size_t a = r.html.find("<tr><td>c0</td><td>c4</td><td class=\"r\">1</td></tr>"),
+               b = r.html.find("<tr><td>c5</td><td>c6</td><td class=\"r\">1</td></tr>");
+  EXPECT_NE(a, std::string::npos);
+  EXPECT_NE(b, std::string::npos);
+  EXPECT_NE(r.html.find("accuracy 90.00%"), std::string::npos);
 }
 
 }  // namespace

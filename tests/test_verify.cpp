@@ -570,3 +570,91 @@ TEST(VerifyTriage, CrcTraceFetchesOnlyTheFirstDifferingLayer) {
   sizes.pop_back();
   EXPECT_THROW(verify::compare_trace_crcs(f.trace, sizes, crcs, names, [](int) { return std::vector<int8_t>{}; }), Error);
 }
+
+// ---- ties and many classes ----
+
+// A shared top int8 score is decided for the first class in order on both sides: counted, said in the
+// summary, verdict.json and the flips; a device that breaks ties the other way is named as such.
+TEST(VerifyVerdict, TiesAreCountedSaidAndMarked) {
+  json host = make_host(30);
+  // Image 3 (label 0, right on the host): rock and scissors tie at the top; the first, rock, wins.
+  host["images"][3]["scores"] = {60, -100, 60};
+  ASSERT_EQ(host["images"][3]["pred"], 0);
+  const json device = make_device(host, 1);
+  json fp32 = host;
+  fp32["precision"] = "fp32";
+  fp32["images"][3]["pred"] = 2;  // FP32 said scissors: the INT8 flip is the tie rule's choice
+  fp32["images"][3]["scores"] = {0.3, 0.1, 0.6};
+  verify::VerifyOptions opt;
+  opt.fp32 = fp32;
+  const auto r = verify::verify(host, device, opt);
+  EXPECT_TRUE(r.equivalent);
+  EXPECT_EQ(r.ties, 1);
+  EXPECT_EQ(r.off_rule, 0);
+  EXPECT_TRUE(r.images[3].tie);
+  EXPECT_TRUE(r.images[3].host_tie);
+  EXPECT_EQ(r.images[3].margin, 0);
+  EXPECT_FALSE(r.images[4].tie);
+  ASSERT_TRUE(r.fp32.has_value());
+  ASSERT_EQ(r.fp32->flipped.size(), 1u);
+  EXPECT_TRUE(r.fp32->flipped[0].tie);
+  const std::string s = verify::format_summary(r);
+  EXPECT_NE(s.find("ties          1 of 30 device outputs share the top score (margin 0): decided for the first tied class"),
+            std::string::npos)
+      << s;
+  EXPECT_NE(s.find("INT8 margin 0 int8 steps (a tie: INT8 decided for the first tied class)"), std::string::npos) << s;
+  const auto j = verify::verdict_json(r, "h.json", "d.json");
+  EXPECT_EQ(j["ties"], 1);
+  EXPECT_EQ(j["off_rule"], 0);
+  EXPECT_EQ(j["images"][3]["tie"], true);
+  EXPECT_EQ(j["images"][4]["tie"], false);
+  EXPECT_EQ(j["fp32"]["flipped"][0]["tie"], true);
+
+  // A device that gives the tie to the last class: a decision mismatch, marked as a tie and as off the rule.
+  json last = device;
+  last["images"][3]["pred"] = 2;
+  const auto r2 = verify::verify(host, last, {});
+  EXPECT_FALSE(r2.equivalent);
+  EXPECT_EQ(r2.off_rule, 1);
+  EXPECT_TRUE(r2.images[3].off_rule);
+  const std::string s2 = verify::format_summary(r2);
+  EXPECT_NE(s2.find("(tie for the top score on the host and the device: the first tied class wins)"), std::string::npos) << s2;
+  EXPECT_NE(s2.find("(the device's decision is not the first maximum of its scores)"), std::string::npos) << s2;
+  EXPECT_NE(s2.find("tie rule      1 device decision(s) are not the first maximum"), std::string::npos) << s2;
+}
+
+// Many classes: no K x K matrices (a top-confusions summary on the console, sparse cells in verdict.json).
+TEST(VerifyVerdict, ManyClassesAreSummarisedNotPrintedInFull) {
+  const int k = 300;
+  json host = make_host(12);
+  std::vector<std::string> classes;
+  for (int i = 0; i < k; ++i) classes.push_back("c" + std::to_string(i));
+  host["classes"] = classes;
+  for (auto &e : host["images"]) {
+    std::vector<int> s(k, -128);
+    const int pred = e["pred"];
+    s[static_cast<size_t>(pred)] = 100;
+    e["scores"] = s;
+  }
+  const json device = make_device(host, 1);
+  const auto r = verify::verify(host, device, {});
+  EXPECT_TRUE(r.equivalent);
+  EXPECT_TRUE(r.device_confusion.empty());
+  EXPECT_TRUE(r.host_full_confusion.empty());
+  const std::string s = verify::format_summary(r);
+  EXPECT_EQ(s.find("True \\ Pred"), std::string::npos);
+  EXPECT_NE(s.find("300 classes (too many to print"), std::string::npos) << s.substr(0, 2000);
+  EXPECT_LT(s.size(), 6000u);
+  const auto j = verify::verdict_json(r, "h.json", "d.json");
+  EXPECT_TRUE(j["device_confusion"].is_null());
+  ASSERT_TRUE(j["device_confusion_cells"].is_array());
+  int64_t total = 0;
+  for (const auto &c : j["device_confusion_cells"]) total += c[2].get<int64_t>();
+  EXPECT_EQ(total, 12);
+  EXPECT_TRUE(j["host_full"]["confusion"].is_null());
+  EXPECT_TRUE(j["host_full"]["confusion_cells"].is_array());
+  // 3 classes keep the dense matrices readers know.
+  const auto small = verify::verdict_json(verify::verify(make_host(6), make_device(make_host(6), 1), {}), "h", "d");
+  EXPECT_TRUE(small["device_confusion"].is_array());
+  EXPECT_FALSE(small.contains("device_confusion_cells"));
+}

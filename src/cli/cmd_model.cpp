@@ -78,8 +78,8 @@ void add_eval(CLI::App &app) {
     auto report = [&](const eval::Results &r, const data::Split &split) {
       std::printf("%s on %s: %zu images%s\n", a->model.c_str(), a->data.c_str(), r.images.size(),
                   split.skipped.empty() ? "" : (" (" + std::to_string(split.skipped.size()) + " skipped as bad)").c_str());
-      std::printf("%s %s\n\n%s", r.precision == "int8" ? "INT8" : "FP32", eval::format_accuracy(r).c_str(),
-                  eval::format_confusion(r.classes, r.confusion).c_str());
+      std::printf("%s %s\n%s\n%s", r.precision == "int8" ? "INT8" : "FP32", eval::format_accuracy(r).c_str(),
+                  eval::format_ties(r).c_str(), eval::format_confusion_or_top(r.classes, eval::label_pred(r.images)).c_str());
       if (!a->out.empty()) {
         eval::write_results_json(r, a->out);
         std::printf("\nwrote %s\n", a->out.c_str());

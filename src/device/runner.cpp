@@ -233,6 +233,7 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
                       {"conf", ir.conf()},
                       {"cycles", e.cycles},
                       {"micros", e.micros}});
+    if (ir.tie()) images.back()["tie"] = true;  // decided for the first tied class
     res.images.push_back(std::move(ir));
   }
   const auto ci = wilson95(res.correct(), static_cast<int64_t>(n));
@@ -266,7 +267,8 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
   j["classes"] = m.classes;
   j["accuracy"] = res.accuracy();
   j["accuracy_ci95"] = {ci.lo, ci.hi};
-  j["confusion"] = res.confusion;
+  eval::put_confusion_json(j, "confusion", m.classes.size(), eval::label_pred(res.images));
+  j["ties"] = res.ties();
   j["images"] = images;
   j["subset"] = {{"seed", o.seed}, {"requested", o.subset}, {"n", n}, {"of", split.samples.size()}, {"data", o.data}};
   j["device"] = dev;
@@ -276,7 +278,8 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
   fs::remove(journal.path(), ec);
   if (!o.quiet) {
     std::printf("%s accuracy on the device: %s\n", o.port.c_str(), eval::format_accuracy(res).c_str());
-    std::printf("%s", eval::format_confusion(m.classes, res.confusion).c_str());
+    std::printf("%s%s", eval::format_ties(res).c_str(),
+                eval::format_confusion_or_top(m.classes, eval::label_pred(res.images)).c_str());
     if (per_inf > 0)
       std::printf("%s per inference: %.2f M (est. %.2f ms at 160 MHz, %.2f ms at 240 MHz; the seed's ESP32: 39.68 ms)\n",
                   emulated && o.icount ? "instructions" : "cycles", per_inf / 1e6, per_inf / 160e3, per_inf / 240e3);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
@@ -24,6 +25,10 @@ int ImageResult::margin() const {
   return s[0] - s[1];
 }
 
+bool ImageResult::tie() const {
+  return qscores.empty() ? top_tie(scores) : top_tie(qscores);
+}
+
 int Results::correct() const {
   int c = 0;
   for (const auto &i : images) c += i.label == i.pred;
@@ -34,6 +39,12 @@ double Results::accuracy() const {
   return images.empty() ? 0.0 : static_cast<double>(correct()) / images.size();
 }
 
+int Results::ties() const {
+  int t = 0;
+  for (const auto &i : images) t += i.tie();
+  return t;
+}
+
 std::vector<std::vector<int>> confusion_matrix(const std::vector<ImageResult> &images, size_t classes) {
   // An index outside the classes is refused, never skipped or written out of bounds: results read back from a
   // journal or a device are checked on the way in, so this is the last line of defence.
@@ -42,9 +53,82 @@ std::vector<std::vector<int>> confusion_matrix(const std::vector<ImageResult> &i
       fail("image '" + i.file + "' has label " + std::to_string(i.label) + " and prediction " + std::to_string(i.pred) +
                ", outside the model's " + std::to_string(classes) + " classes",
            "its results were damaged or come from another model: evaluate it again with this model");
+  if (classes > kConfusionDenseMax) return {};
   std::vector<std::vector<int>> m(classes, std::vector<int>(classes, 0));
   for (const auto &i : images) ++m[static_cast<size_t>(i.label)][static_cast<size_t>(i.pred)];
   return m;
+}
+
+std::vector<std::pair<int, int>> label_pred(const std::vector<ImageResult> &images) {
+  std::vector<std::pair<int, int>> v;
+  v.reserve(images.size());
+  for (const auto &i : images) v.emplace_back(i.label, i.pred);
+  return v;
+}
+
+std::vector<ConfusionCell> confusion_cells(const std::vector<std::pair<int, int>> &lp) {
+  std::map<std::pair<int, int>, int64_t> cells;  // memory grows with the images, never with classes^2
+  for (const auto &[l, p] : lp)
+    if (l >= 0 && p >= 0) ++cells[{l, p}];
+  std::vector<ConfusionCell> out;
+  out.reserve(cells.size());
+  for (const auto &[k, n] : cells) out.push_back({k.first, k.second, n});
+  return out;
+}
+
+void put_confusion_json(nlohmann::ordered_json &j, const std::string &key, size_t classes,
+                        const std::vector<std::pair<int, int>> &lp) {
+  const auto cells = confusion_cells(lp);
+  if (classes <= kConfusionDenseMax) {
+    std::vector<std::vector<int64_t>> m(classes, std::vector<int64_t>(classes, 0));
+    for (const auto &c : cells)
+      if (static_cast<size_t>(c.truth) < classes && static_cast<size_t>(c.pred) < classes)
+        m[static_cast<size_t>(c.truth)][static_cast<size_t>(c.pred)] = c.count;
+    j[key] = m;
+    return;
+  }
+  j[key] = nullptr;
+  auto &out = j[key + "_cells"] = nlohmann::ordered_json::array();
+  for (const auto &c : cells) out.push_back({c.truth, c.pred, c.count});
+}
+
+std::string format_confusion_or_top(const std::vector<std::string> &classes, const std::vector<std::pair<int, int>> &lp,
+                                    size_t top) {
+  const auto cells = confusion_cells(lp);
+  if (classes.size() <= kConfusionTableMax) {
+    std::vector<std::vector<int>> m(classes.size(), std::vector<int>(classes.size(), 0));
+    for (const auto &c : cells)
+      if (static_cast<size_t>(c.truth) < classes.size() && static_cast<size_t>(c.pred) < classes.size())
+        m[static_cast<size_t>(c.truth)][static_cast<size_t>(c.pred)] = static_cast<int>(c.count);
+    return format_confusion(classes, m);
+  }
+  std::vector<ConfusionCell> off;
+  int64_t wrong = 0;
+  for (const auto &c : cells)
+    if (c.truth != c.pred) {
+      off.push_back(c);
+      wrong += c.count;
+    }
+  // Largest first; equal counts in (true, pred) order, so the output does not depend on the sort.
+  std::stable_sort(off.begin(), off.end(), [](const ConfusionCell &a, const ConfusionCell &b) { return a.count > b.count; });
+  auto name = [&](int c) {
+    return static_cast<size_t>(c) < classes.size() ? classes[static_cast<size_t>(c)] : "#" + std::to_string(c);
+  };
+  std::string out = "confusion matrix: " + std::to_string(classes.size()) + " classes (too many to print; the JSON holds it), " +
+                    std::to_string(wrong) + " image(s) off the diagonal";
+  if (off.empty()) return out + "\n";
+  out += "; top confusions:\n";
+  for (size_t i = 0; i < std::min(top, off.size()); ++i)
+    out += "  true " + name(off[i].truth) + " -> pred " + name(off[i].pred) + ": " + std::to_string(off[i].count) + "\n";
+  if (off.size() > top) out += "  ... and " + std::to_string(off.size() - top) + " more confused pair(s)\n";
+  return out;
+}
+
+std::string format_ties(const Results &r) {
+  const int t = r.ties();
+  if (t == 0) return "";
+  return std::to_string(t) + " image(s) with a tie for the top " + (r.precision == "int8" ? "int8 score (margin 0)" : "score") +
+         ": decided for the first tied class in class order (host and device alike)\n";
 }
 
 Results evaluate_fp32(const model::ModelFile &mf, const data::Split &split, int threads) {
@@ -65,7 +149,7 @@ Results evaluate_fp32(const model::ModelFile &mf, const data::Split &split, int 
     ir.file = split.samples[i].path;
     ir.sha256 = split.samples[i].sha256;
     ir.label = split.samples[i].label;
-    ir.pred = static_cast<int>(std::max_element(out.begin(), out.end()) - out.begin());
+    ir.pred = first_argmax(out);
     ir.scores = std::move(out);
   });
   r.confusion = confusion_matrix(r.images, r.classes.size());
@@ -90,8 +174,7 @@ Results evaluate_int8(const quant::QModel &m, const std::string &model_path, con
     ir.sha256 = split.samples[i].sha256;
     ir.label = split.samples[i].label;
     ir.qscores.assign(out.begin(), out.end());
-    ir.pred =
-        static_cast<int>(std::max_element(ir.qscores.begin(), ir.qscores.end()) - ir.qscores.begin());  // first max wins ties
+    ir.pred = first_argmax(ir.qscores);  // the first maximum wins ties, as on the device
   });
   r.confusion = confusion_matrix(r.images, r.classes.size());
   return r;
@@ -108,6 +191,9 @@ double agreement(const Results &a, const Results &b) {
 }
 
 std::string format_confusion(const std::vector<std::string> &classes, const std::vector<std::vector<int>> &confusion) {
+  if (confusion.size() != classes.size()) return "confusion matrix: " + std::to_string(classes.size()) + " classes, not printed\n";
+  for (const auto &row : confusion)
+    if (row.size() != classes.size()) return "confusion matrix: not square, not printed\n";
   size_t w = 12;
   for (const auto &c : classes) w = std::max(w, c.size() + 2);
   auto cap = [](std::string s) {
@@ -153,7 +239,8 @@ void write_results_json(const Results &r, const std::string &path) {
   j["classes"] = r.classes;
   j["accuracy"] = r.accuracy();
   j["accuracy_ci95"] = {ci.lo, ci.hi};
-  j["confusion"] = r.confusion;
+  put_confusion_json(j, "confusion", r.classes.size(), label_pred(r.images));
+  j["ties"] = r.ties();
   auto &imgs = j["images"] = nlohmann::json::array();
   for (const auto &i : r.images) {
     nlohmann::ordered_json e = {{"file", i.file}, {"sha256", i.sha256}, {"label", i.label}, {"pred", i.pred}};
@@ -164,6 +251,7 @@ void write_results_json(const Results &r, const std::string &path) {
       e["margin"] = i.margin();
     }
     e["conf"] = i.conf();
+    if (i.tie()) e["tie"] = true;
     imgs.push_back(std::move(e));
   }
   const std::string text = j.dump(1) + "\n";

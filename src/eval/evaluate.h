@@ -1,7 +1,10 @@
 // Evaluation of a model on a dataset split: per-image predictions, accuracy with its Wilson 95%
 // interval, and the confusion matrix (rows = true class, columns = predicted, as in the seed).
 #pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "data/image_folder.h"
@@ -19,7 +22,29 @@ struct ImageResult {
   std::vector<int> qscores;   // the int8 output vector (INT8 models)
   double conf() const;        // top-1 probability; (q + 128) / 256 for INT8
   int margin() const;         // INT8: top-1 minus top-2 in int8 steps (0 for FP32)
+  // Two classes share the top score (INT8: margin 0; FP32: equal probabilities). The decision is then
+  // the first of them in class order, on the host and on the device alike (first_argmax).
+  bool tie() const;
 };
+
+// The decision rule everywhere (host engines, eval, verify, inspect, the firmware's qp_app_argmax):
+// the index of the first maximum, so a tie goes to the class that comes first. -1 for no values.
+template <typename T>
+int first_argmax(const std::vector<T> &v) {
+  int best = v.empty() ? -1 : 0;
+  for (size_t k = 1; k < v.size(); ++k)
+    if (v[k] > v[static_cast<size_t>(best)]) best = static_cast<int>(k);
+  return best;
+}
+
+// Whether the two highest values of `v` are equal (a tie for the decision).
+template <typename T>
+bool top_tie(const std::vector<T> &v) {
+  const int best = first_argmax(v);
+  for (size_t k = 0; k < v.size(); ++k)
+    if (static_cast<int>(k) != best && v[k] == v[static_cast<size_t>(best)]) return true;
+  return false;
+}
 
 struct Results {
   std::string model;
@@ -30,7 +55,42 @@ struct Results {
   std::vector<ImageResult> images;
   int correct() const;
   double accuracy() const;
+  int ties() const;  // images whose top score is shared (ImageResult::tie)
 };
+
+// Confusion matrices of more than kConfusionTableMax classes are summarised on the console (the
+// largest off-diagonal counts), not printed in full. Above kConfusionDenseMax classes no K x K matrix
+// is built at all (10,000 classes would cost 400 MB per matrix): the JSON carries the non-zero cells.
+constexpr size_t kConfusionTableMax = 20;
+constexpr size_t kConfusionDenseMax = 256;
+
+// One non-zero cell of a confusion matrix.
+struct ConfusionCell {
+  int truth = 0, pred = 0;
+  int64_t count = 0;
+  bool operator==(const ConfusionCell &o) const { return truth == o.truth && pred == o.pred && count == o.count; }
+};
+
+// (label, pred) of every image, in order.
+std::vector<std::pair<int, int>> label_pred(const std::vector<ImageResult> &images);
+
+// The non-zero cells, sorted by (truth, pred); pairs with a negative index are left out.
+std::vector<ConfusionCell> confusion_cells(const std::vector<std::pair<int, int>> &label_pred);
+
+// Writes the confusion matrix under j[key]: the dense [true][pred] matrix up to kConfusionDenseMax
+// classes; above, j[key] is null and j[key + "_cells"] lists the non-zero cells as [true, pred, count].
+void put_confusion_json(nlohmann::ordered_json &j, const std::string &key, size_t classes,
+                        const std::vector<std::pair<int, int>> &label_pred);
+
+// The console form: the full table (format_confusion) up to kConfusionTableMax classes; above it a
+// summary: "confusion matrix: 1000 classes (not printed; in the JSON), 12 images off the diagonal;
+// top confusions:" and the `top` largest off-diagonal cells, "  true cat -> pred dog: 3".
+std::string format_confusion_or_top(const std::vector<std::string> &classes,
+                                    const std::vector<std::pair<int, int>> &label_pred, size_t top = 10);
+
+// "" when no image has a tie, else one line: "3 image(s) with a tie for the top score (margin 0):
+// decided for the first tied class in class order".
+std::string format_ties(const Results &r);
 
 // Runs the FP32 executor on every image of `split` (labels must index model.graph.classes), in
 // parallel over `threads` (0 = all cores). Deterministic: results are in the split's order.
@@ -43,7 +103,7 @@ Results evaluate_int8(const quant::QModel &model, const std::string &model_path,
 // Decision agreement of two result sets over the same images (same files in the same order).
 double agreement(const Results &a, const Results &b);
 
-// Confusion matrix from results (the images' label/pred).
+// Confusion matrix from results (the images' label/pred); empty above kConfusionDenseMax classes.
 std::vector<std::vector<int>> confusion_matrix(const std::vector<ImageResult> &images, size_t classes);
 
 // The seed's table: "True \ Pred" header, one row per true class.
@@ -53,8 +113,9 @@ std::string format_confusion(const std::vector<std::string> &classes, const std:
 std::string format_accuracy(const Results &r);
 
 // results.json: {"model", "model_sha256", "precision", "n", "classes", "accuracy", "accuracy_ci95",
-// "confusion", "images": [{"file", "sha256", "label", "pred", "scores", "conf"}]}; INT8 results carry
-// integer scores and a "margin" per image.
+// "confusion", "ties", "images": [{"file", "sha256", "label", "pred", "scores", "conf"}]}; INT8 results carry
+// integer scores and a "margin" per image; an image whose top score is shared has "tie": true. Above
+// kConfusionDenseMax classes "confusion" is null and "confusion_cells" holds [true, pred, count] cells.
 void write_results_json(const Results &r, const std::string &path);
 
 }  // namespace qp::eval

@@ -276,11 +276,12 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
     map_shape[k] = q.layers[k].out;
     quant::flattens_map(&q.layers[k], &map_shape[k]);
   }
-  std::vector<char> low_counts(nq), high_counts(nq);
+  std::vector<char> low_counts(nq), high_counts(nq), softmax(nq);
   for (size_t k = 0; k < nq; ++k) {
     const auto &l = q.layers[k];
     low_counts[k] = l.output.zero_point > -128;
     high_counts[k] = !(l.activation == "relu6" && l.act_max == 127);
+    softmax[k] = l.op == Op::Softmax;  // above 127 is probability ~1.0: the ceiling, not a clip
   }
 
   const model::Fp32Executor exec(g);
@@ -330,7 +331,7 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
           a.lo = std::min(a.lo, want);
           a.hi = std::max(a.hi, want);
           const double t = std::round(want / s) + zp;
-          a.clipped += t > 127.0 || t < -128.0;
+          a.clipped += (t > 127.0 && !softmax[k]) || t < -128.0;
           a.saturated += (got == 127 && high_counts[k]) || (got == -128 && low_counts[k]);
         }
         a.values = static_cast<int64_t>(fp.size());
@@ -376,6 +377,7 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
     st.calibrated_lo = (-128 - l.output.zero_point) * l.output.scale;
     st.calibrated_hi = (127 - l.output.zero_point) * l.output.scale;
     st.count_low_saturation = low_counts[k];
+    st.softmax_ceiling = softmax[k];
     st.weighted = is_weighted(l.op);
     if (st.weighted) {
       const auto [lo, hi] = std::minmax_element(l.weight_scale.begin(), l.weight_scale.end());
@@ -472,6 +474,8 @@ nlohmann::ordered_json inspection_json(const Inspection &r) {
     e["clipped_share"] = l.clipped_share();
     e["saturated_share"] = l.saturated_share();
     e["saturated_counts_low"] = l.count_low_saturation;  // false: -128 is the real 0 (ReLU floor), not counted
+    e["saturation"] = l.softmax_ceiling ? "softmax_ceiling" : "clip";
+    if (l.softmax_ceiling) e["saturation_note"] = "saturated at 1.0 (expected for softmax)";
     const double s = l.sqnr_db();
     e["sqnr_db"] = std::isfinite(s) ? J(s) : J(nullptr);
     e["sqnr_exact"] = l.noise == 0;
@@ -493,7 +497,9 @@ nlohmann::ordered_json inspection_json(const Inspection &r) {
   for (const auto &c : r.closest)
     closest.push_back(
         {{"file", c.file}, {"label", c.label}, {"fp32_pred", c.fp32_pred}, {"int8_pred", c.int8_pred}, {"margin", c.margin}});
-  j["margins"] = {{"histogram", std::move(hist)}, {"closest", std::move(closest)}};
+  int ties = 0;
+  for (const auto &[m, c] : r.margin_histogram) ties += m == 0 ? c : 0;
+  j["margins"] = {{"histogram", std::move(hist)}, {"ties", ties}, {"closest", std::move(closest)}};
   j["seconds"] = r.seconds;
   return j;
 }
@@ -526,6 +532,14 @@ std::string format_inspection_table(const Inspection &r) {
                   l.output.scale, l.output.zero_point, ws, sq, 100.0 * l.clipped_share(), 100.0 * l.saturated_share(), se);
     out += line;
   }
+  for (const auto &l : r.layers)
+    if (l.softmax_ceiling && l.saturated > 0) {
+      std::snprintf(line, sizeof line,
+                    "%s: %.3f%% of outputs saturated at 1.0 (expected for softmax: a confident image's top probability "
+                    "is the top int8 step; not clipping)\n",
+                    l.name.c_str(), 100.0 * l.saturated_share());
+      out += line;
+    }
   const Sensitivity *worst = nullptr;
   for (const auto &s : r.sensitivity)
     if (!worst || s.agreement < worst->agreement) worst = &s;
@@ -550,14 +564,22 @@ std::string format_inspection_table(const Inspection &r) {
                   "INT8 margins (top-1 - top-2, int8 steps): min %d, max %d; %d image(s) within 2 steps of a tie\n",
                   r.margin_histogram.front().first, r.margin_histogram.back().first, small);
     out += line;
+    if (r.margin_histogram.front().first == 0) {
+      std::snprintf(line, sizeof line,
+                    "%d image(s) tie for the top INT8 score (margin 0): decided for the first tied class in class order, "
+                    "on the host and the device alike\n",
+                    r.margin_histogram.front().second);
+      out += line;
+    }
   }
   auto cls = [&](int c) {
     return c >= 0 && static_cast<size_t>(c) < r.classes.size() ? r.classes[static_cast<size_t>(c)] : std::to_string(c);
   };
   for (size_t i = 0; i < std::min<size_t>(r.closest.size(), 5); ++i) {
     const auto &c = r.closest[i];
-    std::snprintf(line, sizeof line, "  margin %3d  %s (true %s, FP32 %s, INT8 %s)\n", c.margin, c.file.c_str(),
-                  cls(c.label).c_str(), cls(c.fp32_pred).c_str(), cls(c.int8_pred).c_str());
+    std::snprintf(line, sizeof line, "  margin %3d  %s (true %s, FP32 %s, INT8 %s%s)\n", c.margin, c.file.c_str(),
+                  cls(c.label).c_str(), cls(c.fp32_pred).c_str(), cls(c.int8_pred).c_str(),
+                  c.margin == 0 ? ": a tie, the first tied class" : "");
     out += line;
   }
   return out;

@@ -16,11 +16,14 @@
 //                     i.e. after a fused ReLU/ReLU6).
 //   clipped share     share of those FP32 values that the int8 clamp would change: further than half a
 //                     step outside the calibrated range (values within half a step round to the end
-//                     point anyway, so that is rounding, not clipping).
+//                     point anyway, so that is rounding, not clipping). Not for a softmax output:
+//                     its top step, 127 = probability 255/256, is the probability ~1.0 itself, so a
+//                     confident image above it is saturated at 1.0 (expected), not a clipped range.
 //   saturated share   share of the INT8 engine's outputs at 127, and at -128 only when the zero point
 //                     is above -128: when zp == -128 (ReLU outputs, pools after them, softmax), -128 is
 //                     the real value 0 - the activation's floor - not a clip. For ReLU6, the ceiling
-//                     act_max is the activation, so 127 is not counted when act_max == 127.
+//                     act_max is the activation, so 127 is not counted when act_max == 127. For a
+//                     softmax, 127 is "saturated at 1.0 (expected for softmax)": shown, never a warning.
 //   SQNR (dB)         10 log10(sum fp32^2 / sum (fp32 - dequantized int8)^2), the INT8 engine's output
 //                     compared with the FP32 executor's (same images, NHWC mapped to CHW); +inf when
 //                     the two are identical.
@@ -67,6 +70,7 @@ struct LayerStats {
   double calibrated_lo = 0, calibrated_hi = 0;
   double observed_lo = 0, observed_hi = 0;
   bool count_low_saturation = true;  // whether -128 counts as saturated (see the definitions above)
+  bool softmax_ceiling = false;      // a softmax output: 127 is probability ~1.0, saturation expected, no clipping
   int64_t values = 0;                // output elements compared (images x elements)
   int64_t clipped = 0, saturated = 0;
   double signal = 0, noise = 0;  // sum fp32^2, sum (fp32 - deq)^2
@@ -120,8 +124,9 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
 
 // inspection.json: {"fp32_model", "int8_model", "data", "n_images", "classes", "layers": [...],
 // "sensitivity": [...], "simulated_all_agreement", "int8_agreement", "simulated_all_vs_int8",
-// "simulated_all_output_sqnr_db", "margins": {"histogram": [{"margin", "count"}], "closest": [{"file", "label",
-// "fp32_pred", "int8_pred", "margin"}]}, "seconds"}. Labels and predictions are class indices into "classes". "sqnr_db" is null
+// "simulated_all_output_sqnr_db", "margins": {"histogram": [{"margin", "count"}], "ties", "closest": [{"file", "label",
+// "fp32_pred", "int8_pred", "margin"}]}, "seconds"}. A softmax layer has "saturation": "softmax_ceiling" (else
+// "clip") and "saturation_note": "saturated at 1.0 (expected for softmax)". Labels and predictions are class indices into "classes". "sqnr_db" is null
 // when the SQNR is not finite ("sqnr_exact": true says the outputs were identical).
 nlohmann::ordered_json inspection_json(const Inspection &r);
 void write_inspection_json(const Inspection &r, const std::string &path);

@@ -8,6 +8,7 @@
 #include "common/sha256.h"
 #include "common/stats.h"
 #include "data/image_io.h"
+#include "eval/evaluate.h"
 #include "report/run_data.h"
 #include "report/svg_bars.h"
 
@@ -119,6 +120,10 @@ class Renderer {
   }
   std::string thumb(const std::string &file, const std::string &sha, const std::string &extra_class = "");
   std::string matrix_table(const std::string &title, const std::string &where, const Matrix &m, const std::string &missing);
+  // matrix_table up to eval::kConfusionTableMax classes; above, the largest off-diagonal cells of
+  // the (label, pred) pairs (a K x K table does not fit a page, nor, for thousands of classes, memory).
+  std::string confusion_block(const std::string &title, const std::string &where, const Matrix &m,
+                              const std::vector<std::pair<int, int>> &lp, const std::string &missing);
 
   std::string header();
   std::string summary();
@@ -185,7 +190,7 @@ std::string Renderer::matrix_table(const std::string &title, const std::string &
   int64_t mx = 1;
   for (const auto &row : m)
     for (int64_t v : row) mx = std::max(mx, v);
-  o += "<table class=\"heat\"><thead><tr><th class=\"corner\">True \\ Pred</th>";
+  o += "<div class=\"scroll\"><table class=\"heat\"><thead><tr><th class=\"corner\">True \\ Pred</th>";
   for (size_t c = 0; c < m.size(); ++c) o += "<th>" + cls(static_cast<int>(c)) + "</th>";
   o += "<th class=\"tot\">total</th></tr></thead><tbody>";
   for (size_t i = 0; i < m.size(); ++i) {
@@ -201,10 +206,43 @@ std::string Renderer::matrix_table(const std::string &title, const std::string &
     }
     o += "<td class=\"tot\">" + grouped(row_total) + "</td></tr>";
   }
-  o += "</tbody></table>";
+  o += "</tbody></table></div>";
   const int64_t n = total(m), k = trace(m);
   o += "<div class=\"cap\">n = " + grouped(n) + " &middot; accuracy " + acc_with_ci(k, n) + "</div></div>";
   return o;
+}
+
+std::string Renderer::confusion_block(const std::string &title, const std::string &where, const Matrix &m,
+                                      const std::vector<std::pair<int, int>> &lp, const std::string &missing) {
+  if (r_.classes.size() <= eval::kConfusionTableMax && m.size() <= eval::kConfusionTableMax)
+    return matrix_table(title, where, m, missing);
+  std::string o = "<div class=\"cm\"><h3>" + title + "</h3><div class=\"where\">" + where + "</div>";
+  if (lp.empty()) return o + not_run(missing, "") + "</div>";
+  const auto cells = eval::confusion_cells(lp);
+  std::vector<eval::ConfusionCell> off;
+  int64_t n = 0, right = 0;
+  for (const auto &c : cells) {
+    n += c.count;
+    if (c.truth == c.pred)
+      right += c.count;
+    else
+      off.push_back(c);
+  }
+  std::stable_sort(off.begin(), off.end(), [](const auto &a, const auto &b) { return a.count > b.count; });
+  o += "<p class=\"note\">" + grouped(static_cast<int64_t>(r_.classes.size())) +
+       " classes: too many for a table; the JSON holds the whole matrix. The largest confusions:</p>";
+  if (off.empty()) {
+    o += "<p class=\"good\">No image is confused.</p>";
+  } else {
+    o += "<div class=\"scroll\"><table class=\"data topconf\"><thead><tr><th>True</th><th>Predicted</th><th "
+         "class=\"r\">Images</th></tr></thead><tbody>";
+    for (size_t i = 0; i < std::min<size_t>(off.size(), 10); ++i)
+      o += "<tr><td>" + cls(off[i].truth) + "</td><td>" + cls(off[i].pred) + "</td><td class=\"r\">" + grouped(off[i].count) +
+           "</td></tr>";
+    o += "</tbody></table></div>";
+    if (off.size() > 10) o += "<p class=\"note\">and " + grouped(static_cast<int64_t>(off.size() - 10)) + " more confused pairs.</p>";
+  }
+  return o + "<div class=\"cap\">n = " + grouped(n) + " &middot; accuracy " + acc_with_ci(right, n) + "</div></div>";
 }
 
 std::string Renderer::header() {
@@ -332,6 +370,14 @@ std::string Renderer::pipeline() {
       const bool skipped = tri(s, "skipped") == 1;
       const double sec = num(s, "seconds");
       const double w = mx > 0 && std::isfinite(sec) ? 100.0 * sec / mx : 0;
+      // The report stage is still running while it draws this table: its time is written to
+      // pipeline.json and summary.json ("report") once the page is done.
+      const bool self = str(s, "name") == "report" && !(sec > 0);
+      if (self) {
+        o += "<tr><td>report</td><td class=\"r\">&ndash;</td><td class=\"barcell\"><span class=\"tag\">this page: its time is "
+             "recorded in pipeline.json and summary.json once written</span></td></tr>";
+        continue;
+      }
       o += "<tr" + std::string(skipped ? " class=\"skipped\"" : "") + "><td>" + esc(str(s, "name")) + "</td><td class=\"r\">" +
            number(sec, "%.2f") + "</td><td class=\"barcell\">" +
            (skipped ? "<span class=\"tag\">up to date, skipped</span>"
@@ -349,24 +395,30 @@ std::string Renderer::matrices() {
   std::string o =
       "<section id=\"matrices\"><h2>Confusion matrices</h2><p class=\"lead\">Rows are the true class, columns the "
       "prediction; green cells are correct decisions, red cells errors, darker means more images.</p><div class=\"cms\">";
-  o += matrix_table(
+  const bool big = r_.classes.size() > eval::kConfusionTableMax;
+  o += confusion_block(
       "Full test set &middot; host INT8", "every test image, desktop integer runtime",
-      r_.int8.ok ? matrix(at(r_.int8.j, "confusion")) : Matrix{},
+      r_.int8.ok && !big ? matrix(at(r_.int8.j, "confusion")) : Matrix{},
+      r_.int8.ok && big ? label_pred_of(at(r_.int8.j, "images")) : std::vector<std::pair<int, int>>{},
       r_.int8.present ? "<code>int8-host-results.json</code> is unreadable." : "No <code>int8-host-results.json</code>.");
   const std::string subset_n = r_.eq.available ? grouped(r_.eq.n) + "-image subset" : "subset";
-  o += matrix_table("Subset &middot; host INT8", "the " + subset_n + ", desktop integer runtime", r_.eq.host_cm,
-                    r_.eq.available ? "No host results for the subset (<code>int8-host-results.json</code> missing)."
-                                    : "No device stage (<code>device.json</code>/<code>verdict.json</code>).");
-  o += matrix_table(
+  o += confusion_block("Subset &middot; host INT8", "the " + subset_n + ", desktop integer runtime", r_.eq.host_cm, r_.eq.host_lp,
+                       r_.eq.available ? "No host results for the subset (<code>int8-host-results.json</code> missing)."
+                                       : "No device stage (<code>device.json</code>/<code>verdict.json</code>).");
+  o += confusion_block(
       "Subset &middot; device INT8",
       "the same images on " + esc(str(at(r_.device.j, "device"), "target", str(r_.pipeline.j, "device", "the device"))),
-      r_.eq.device_cm, "No device stage (<code>device.json</code>/<code>verdict.json</code>).");
+      r_.eq.device_cm, r_.eq.device_lp, "No device stage (<code>device.json</code>/<code>verdict.json</code>).");
   o += "</div>";
-  if (!r_.eq.host_cm.empty() && !r_.eq.device_cm.empty())
+  if (big && !r_.eq.host_lp.empty() && !r_.eq.device_lp.empty())
+    o += eval::confusion_cells(r_.eq.host_lp) == eval::confusion_cells(r_.eq.device_lp)
+             ? "<p class=\"good\">&check; The subset's matrices on the host and on the device are identical.</p>"
+             : "<p class=\"badtext\">&cross; The subset's matrices on the host and on the device differ.</p>";
+  else if (!r_.eq.host_cm.empty() && !r_.eq.device_cm.empty())
     o += r_.eq.host_cm == r_.eq.device_cm
              ? "<p class=\"good\">&check; The subset's matrices on the host and on the device are identical.</p>"
              : "<p class=\"badtext\">&cross; The subset's matrices on the host and on the device differ.</p>";
-  if (r_.fp32.ok && !matrix(at(r_.fp32.j, "confusion")).empty())
+  if (r_.fp32.ok && !big && !matrix(at(r_.fp32.j, "confusion")).empty())
     o += "<details><summary>FP32 full test set matrix (host)</summary><div class=\"cms\">" +
          matrix_table("Full test set &middot; host FP32", "the floating-point model", matrix(at(r_.fp32.j, "confusion")), "") +
          "</div></details>";
@@ -402,6 +454,11 @@ std::string Renderer::equivalence() {
   kv("Bit-exact int8 outputs", e.bitexact_outputs >= 0 ? grouped(e.bitexact_outputs) + " / " + grouped(e.n) +
                                                              (e.bitexact == 1 ? " &mdash; every output vector identical" : "")
                                                        : "&ndash; (scores not available)");
+  if (e.ties >= 0)
+    kv("Ties for the top score", grouped(e.ties) + " / " + grouped(e.n) +
+                                     (e.ties > 0 ? " &mdash; margin 0: decided for the first tied class in class order, on the "
+                                                   "host and the device alike"
+                                                 : ""));
   if (!e.host_cm.empty()) kv("Subset accuracy, host", acc_with_ci(trace(e.host_cm), total(e.host_cm)));
   if (!e.device_cm.empty()) kv("Subset accuracy, device", acc_with_ci(trace(e.device_cm), total(e.device_cm)));
   if (r_.int8.ok)
@@ -424,13 +481,13 @@ std::string Renderer::equivalence() {
     o += "</div>";
   }
   if (e.triage.is_array() && !e.triage.empty()) {
-    o += "<h3>Triage: first diverging layer</h3><table class=\"data\"><thead><tr><th>Image</th><th>Layer</th><th>Name</th>"
+    o += "<h3>Triage: first diverging layer</h3><div class=\"scroll\"><table class=\"data\"><thead><tr><th>Image</th><th>Layer</th><th>Name</th>"
          "<th class=\"r\">Max |diff|</th><th class=\"r\">First index</th><th class=\"r\">Differing</th></tr></thead><tbody>";
     for (const auto &t : e.triage)
       o += "<tr><td>" + esc(str(t, "file")) + "</td><td>" + esc(str(t, "layer")) + "</td><td>" + esc(str(t, "layer_name")) +
            "</td><td class=\"r\">" + esc(str(t, "max_abs_diff")) + "</td><td class=\"r\">" + esc(str(t, "first_index")) +
            "</td><td class=\"r\">" + esc(str(t, "differing")) + " / " + esc(str(t, "size")) + "</td></tr>";
-    o += "</tbody></table>";
+    o += "</tbody></table></div>";
   }
   return o + "</section>";
 }
@@ -459,10 +516,14 @@ std::string Renderer::device_log() {
     any_time |= std::isfinite(row.micros) && row.micros > 0;
     any_cycles |= std::isfinite(row.cycles) && row.cycles > 0;
   }
+  // An emulated board has no clock worth reporting: its time is the instruction count at a nominal
+  // clock, an estimate. Only a real board's time is a measurement.
+  const bool emulated = tri(dev, "emulated") == 1 || str(dev, "port").rfind("qemu-", 0) == 0 ||
+                        (tri(dev, "emulated") < 0 && str(dev, "target").rfind("qemu-", 0) == 0);
   o +=
-      "<table class=\"data log\"><thead><tr><th class=\"r\">#</th><th></th><th>File</th><th>True</th><th>Device</th><th>Host</th>"
-      "<th class=\"r\">Conf</th>";
-  if (any_time) o += "<th class=\"r\">Time</th>";
+      "<div class=\"scroll\"><table class=\"data log\"><thead><tr><th class=\"r\">#</th><th></th><th>File</th><th>True</th>"
+      "<th>Device</th><th>Host</th><th class=\"r\">Conf</th>";
+  if (any_time) o += emulated ? "<th class=\"r\" title=\"estimated from the instruction count\">Time (est.)</th>" : "<th class=\"r\">Time</th>";
   if (any_cycles) o += "<th class=\"r\">Instructions</th>";
   o += "<th>Correct</th><th>= host</th><th>Bit-exact</th></tr></thead><tbody>";
   const size_t n = e.rows.size();
@@ -473,9 +534,14 @@ std::string Renderer::device_log() {
     o += "<tr" + std::string(row.has_host && !match ? " class=\"mis\"" : "") + "><td class=\"r\">" + std::to_string(i + 1) + "/" +
          std::to_string(n) + "</td><td>" + thumb(row.file, row.sha256) + "</td><td class=\"file\">" + esc(row.file) +
          "</td><td>" + cls(row.label) + "</td><td>" + cls(row.device_pred) + "</td><td>" +
-         (row.has_host ? cls(row.host_pred) : "&ndash;") + "</td><td class=\"r\">" + number(row.conf, "%.4f") + "</td>";
+         (row.has_host ? cls(row.host_pred) : "&ndash;") + "</td><td class=\"r\">" + number(row.conf, "%.4f") +
+         (row.margin == 0 ? " <span class=\"tag\" title=\"two classes share the top int8 score; the first of them in class "
+                            "order is the decision\">tie</span>"
+                          : "") +
+         "</td>";
     if (any_time)
-      o += "<td class=\"r\">" + (std::isfinite(row.micros) ? fmt("%.2f ms", row.micros / 1000.0) : "&ndash;") + "</td>";
+      o += "<td class=\"r\">" +
+           (std::isfinite(row.micros) ? fmt("%.2f ms", row.micros / 1000.0) + (emulated ? " (est.)" : "") : "&ndash;") + "</td>";
     if (any_cycles)
       o += "<td class=\"r\">" + (std::isfinite(row.cycles) ? grouped(std::llround(row.cycles)) : "&ndash;") + "</td>";
     o += std::string("<td class=\"c\">") +
@@ -489,10 +555,16 @@ std::string Renderer::device_log() {
                            : "<span class=\"badtext\">&cross;</span>") +
          "</td></tr>";
   }
-  o += "</tbody></table><p class=\"note\">&check;/&cross; under <i>Correct</i> compare the device's decision with the true label "
+  o += std::string("</tbody></table></div><p class=\"note\">&check;/&cross; under <i>Correct</i> compare the device's decision with the true label "
        "(as in "
        "the seed's log); <i>= host</i> compares it with the host's decision on the same image, which is what equivalence means. "
-       "Confidence is (q + 128) / 256 of the winning int8 score.</p>";
+       "Confidence is (q + 128) / 256 of the winning int8 score; <i>tie</i>: two classes share it (margin 0) and the first "
+       "of them in class order is the decision, on the host and the device alike.") +
+       (any_time ? emulated ? " <i>Time (est.)</i> is an estimate: the emulated board's instruction count at a nominal 160 MHz, "
+                              "not a measurement."
+                            : " <i>Time</i> is measured on the board."
+                 : "") +
+       "</p>";
   return o + "</section>";
 }
 
@@ -506,7 +578,11 @@ std::string Renderer::fp32_int8() {
            "</section>";
   o += "<p class=\"statement\">The INT8 model makes the FP32 model's decision on <b>" + grouped(f.agree) + " of " + grouped(f.n) +
        "</b> test images (" + pct(f.agreement) + " agreement); <b>" + grouped(static_cast<int64_t>(f.flips.size())) +
-       "</b> flipped.</p>";
+       "</b> flipped" + [&] {
+         int64_t t = 0;
+         for (const auto &x : f.flips) t += x.margin == 0;
+         return t > 0 ? ", " + grouped(t) + " of them INT8 ties (margin 0, decided for the first tied class)" : std::string();
+       }() + ".</p>";
   o += "<table class=\"kv\">";
   if (f.only_fp32 >= 0)
     o += "<tr><th>Right only in FP32</th><td>" + grouped(f.only_fp32) + "</td></tr><tr><th>Right only in INT8</th><td>" +
@@ -524,7 +600,10 @@ std::string Renderer::fp32_int8() {
       const Flip &x = f.flips[i];
       o += "<figure>" + thumb(x.file, x.sha256, "big") + "<figcaption title=\"" + esc(x.file) + "\">" + fname(x.file) +
            "<br>true " + cls(x.label) + "<br>FP32 " + cls(x.fp32_pred) + " &rarr; INT8 " + cls(x.int8_pred) +
-           (x.margin >= 0 ? "<br>margin " + std::to_string(x.margin) : "") + "</figcaption></figure>";
+           (x.margin == 0 ? "<br>margin 0: a tie, the first tied class"
+            : x.margin > 0 ? "<br>margin " + std::to_string(x.margin)
+                           : "") +
+           "</figcaption></figure>";
     }
     o += "</div>";
     if (shown < f.flips.size())
@@ -574,13 +653,23 @@ std::string Renderer::inspection() {
       }
       const double clipped = num(l, "clipped_share"), sat = num(l, "saturated_share"), db = num(l, "sqnr_db");
       const std::string act = str(l, "activation");
+      // A softmax output at its top step is probability ~1.0, the softmax's own ceiling: expected, not a
+      // clipped range (also for inspection.json files written before "saturation" existed).
+      const bool softmax = str(l, "saturation") == "softmax_ceiling" || str(l, "op") == "Softmax";
+      const std::string clipped_cell =
+          softmax ? "<td class=\"r\">&ndash;</td>"
+                  : "<td class=\"r" + std::string(clipped > 0.01 ? " warn" : "") + "\">" + pct(clipped, 2) + "</td>";
+      const std::string sat_cell =
+          softmax ? "<td class=\"r\">" + pct(sat, 2) +
+                        " <span class=\"note\">saturated at 1.0 (expected for softmax)</span></td>"
+                  : "<td class=\"r\">" + pct(sat, 2) + "</td>";
       o += "<tr><td class=\"r\">" + esc(str(l, "index")) + "</td><td>" + esc(str(l, "name")) + "</td><td>" + esc(str(l, "op")) +
            (act.empty() ? "" : "+" + esc(act)) + "</td><td>" + qp(at(l, "input")) + " &rarr; " + qp(at(l, "output")) +
            "</td><td>" +
            (ws.is_object() ? number(num(ws, "min"), "%.3g") + " &hellip; " + number(num(ws, "max"), "%.3g") : "&ndash;") +
            "</td><td>" + wrange + "</td><td>" + range(at(l, "calibrated_range")) + "</td><td>" + range(at(l, "observed_range")) +
-           "</td><td class=\"r" + (clipped > 0.01 ? " warn" : "") + "\">" + pct(clipped, 2) + "</td><td class=\"r\">" +
-           pct(sat, 2) + "</td><td class=\"r\">" + (std::isfinite(db) ? fmt("%.1f dB", db) : "&ndash;") + "</td></tr>";
+           "</td>" + clipped_cell + sat_cell + "<td class=\"r\">" + (std::isfinite(db) ? fmt("%.1f dB", db) : "&ndash;") +
+           "</td></tr>";
       if (std::isfinite(db))
         sqnr.push_back({str(l, "name"), db, db < 20 ? "#dc2626" : db < 30 ? "#d97706" : "#2563eb", fmt("%.1f dB", db)});
     }
@@ -617,7 +706,8 @@ std::string Renderer::inspection() {
       if (++shown > 24) break;
       o += "<figure>" + thumb(str(c, "file"), str(c, "sha256"), "big") + "<figcaption title=\"" + esc(str(c, "file")) + "\">" +
            fname(str(c, "file")) + "<br>true " + cls(static_cast<int>(inum(c, "label"))) + " &middot; INT8 " +
-           cls(static_cast<int>(inum(c, "int8_pred"))) + "<br>margin " + esc(str(c, "margin", "?")) + "</figcaption></figure>";
+           cls(static_cast<int>(inum(c, "int8_pred"))) + "<br>margin " + esc(str(c, "margin", "?")) +
+           (inum(c, "margin") == 0 ? ": a tie, the first tied class" : "") + "</figcaption></figure>";
     }
     o += "</div>";
   }
@@ -646,13 +736,16 @@ std::string Renderer::training() {
     if (!s.y.empty()) acc.push_back(s);
   o += "<div class=\"charts two\"><div>" + svg_line_panel("Loss", "epoch", loss, 460, 240) + "</div><div>" +
        svg_line_panel("Accuracy (%)", "epoch", acc, 460, 240, 0, 100) + "</div></div>";
-  const auto &last = c.rows.back();
-  const int va = c.column("val_acc"), sec = c.column("seconds");
+  const int sec = c.column("seconds");
   double seconds = 0;
   if (sec >= 0)
     for (const auto &row : c.rows) seconds += std::isfinite(row[static_cast<size_t>(sec)]) ? row[static_cast<size_t>(sec)] : 0;
+  // The model that was exported (and quantized) is the best validation epoch's, not the last one's.
+  const BestEpoch be = best_epoch(r_);
   o += "<p class=\"note\">" + grouped(static_cast<int64_t>(c.rows.size())) + " epochs" +
-       (va >= 0 ? " &middot; final validation accuracy " + pct(last[static_cast<size_t>(va)]) : "") +
+       (be.epoch > 0 ? " &middot; exported epoch " + grouped(be.epoch) + ": validation accuracy " + pct(be.val_acc) +
+                           " <span class=\"ci\">(the best validation epoch; from " + esc(be.source) + ")</span>"
+                     : "") +
        (sec >= 0 ? " &middot; " + fmt("%.1f s", seconds) + " training" : "") + "</p>";
   return o + "</section>";
 }
@@ -828,7 +921,7 @@ tr.sum td{font-weight:700;border-top:2px solid var(--line)}
 td.barcell{width:45%}
 .hbar{height:10px;border-radius:3px;background:var(--accent);min-width:2px}
 .tag{font-size:11px;background:#f1f5f9;border-radius:4px;padding:1px 6px;color:var(--mute)}
-.cms{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:18px}
+.cms{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:18px}.cms>.cm{min-width:0}
 .cm h3{margin:0}.cm .where{font-size:12px;color:var(--mute);margin-bottom:6px}
 table.heat th,table.heat td{padding:7px 10px;text-align:center;border:1px solid #fff}
 table.heat td{min-width:56px;font-weight:600;font-variant-numeric:tabular-nums;background:#f8fafc}

@@ -1,6 +1,7 @@
 #include "report/report.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include "common/error.h"
 #include "common/stats.h"
 #include "data/image_io.h"
+#include "eval/evaluate.h"
 #include "model/ir.h"
 #include "model/onnx_io.h"
 #include "quant/qdq_onnx.h"
@@ -193,6 +195,7 @@ Matrix confusion_of(const std::vector<std::pair<int, int>> &label_pred, size_t c
   size_t k = classes;
   for (const auto &[l, p] : label_pred)
     k = std::max({k, static_cast<size_t>(std::max(l, 0)) + 1, static_cast<size_t>(std::max(p, 0)) + 1});
+  if (k > eval::kConfusionDenseMax) return {};  // the (label, pred) pairs give the top confusions instead
   Matrix m(k, std::vector<int64_t>(k, 0));
   for (const auto &[l, p] : label_pred)
     if (l >= 0 && p >= 0) ++m[static_cast<size_t>(l)][static_cast<size_t>(p)];
@@ -250,9 +253,13 @@ Equivalence compute_equivalence(const RunData &r) {
       e.rows.push_back(std::move(row));
     }
   e.n = static_cast<int64_t>(e.rows.size());
+  e.ties = 0;
+  for (const auto &row : e.rows) e.ties += row.margin == 0;
   e.device_cm = confusion_of(dev_lp, r.classes.size());
+  e.device_lp = dev_lp;
   if (r.int8.ok) {
     e.host_cm = confusion_of(host_lp, r.classes.size());
+    e.host_lp = host_lp;
     e.decision_matches = matches;
     if (all_exact_known) e.bitexact_outputs = exact;
     if (e.unmatched == 0 && e.n > 0) {
@@ -282,6 +289,9 @@ Equivalence merge_verdict(const RunData &r, Equivalence c) {
   if (at(v, "mismatches").is_array()) e.mismatches = string_list(at(v, "mismatches"));
   if (at(v, "triage").is_array()) e.triage = at(v, "triage");
   if (at(v, "images").is_array() && !at(v, "images").empty()) {
+    e.host_lp.clear();
+    e.device_lp.clear();
+    e.ties = 0;
     std::map<std::string, const SubsetRow *> computed;
     for (const auto &row : c.rows) computed.emplace(row.sha256 + "|" + row.file, &row);
     e.rows.clear();
@@ -304,9 +314,13 @@ Equivalence merge_verdict(const RunData &r, Equivalence c) {
         if (!std::isfinite(row.micros)) row.micros = it->second->micros;
         if (!std::isfinite(row.conf)) row.conf = it->second->conf;
       }
+      if (row.label >= 0 && row.host_pred >= 0) e.host_lp.emplace_back(row.label, row.host_pred);
+      if (row.label >= 0 && row.device_pred >= 0) e.device_lp.emplace_back(row.label, row.device_pred);
+      e.ties += row.margin == 0;
       e.rows.push_back(std::move(row));
     }
   }
+  if (inum(v, "ties") >= 0) e.ties = inum(v, "ties");
   if (e.decision_matches < 0 && !e.rows.empty()) {
     e.decision_matches = 0;
     for (const auto &row : e.rows) e.decision_matches += row.has_host && row.host_pred == row.device_pred;
@@ -383,6 +397,43 @@ std::string resolve_image(const RunData &r, const std::string &file) {
   return "";
 }
 
+BestEpoch best_epoch(const RunData &r) {
+  BestEpoch b;
+  const auto &md = r.fp32_model.metadata;
+  const auto ep = md.find("qparity.train.best_epoch"), va = md.find("qparity.train.val_accuracy");
+  if (ep != md.end() && va != md.end()) {
+    char *e1 = nullptr, *e2 = nullptr;
+    const long long epoch = std::strtoll(ep->second.c_str(), &e1, 10);
+    const double acc = std::strtod(va->second.c_str(), &e2);
+    if (e1 != ep->second.c_str() && *e1 == '\0' && e2 != va->second.c_str() && *e2 == '\0' && epoch > 0 && std::isfinite(acc)) {
+      b.epoch = epoch;
+      b.val_acc = acc;
+      b.source = "fp32.onnx (the exported epoch)";
+      return b;
+    }
+  }
+  const TrainCurve &c = r.curve;
+  const int ca = c.column("val_acc"), cl = c.column("val_loss"), ce = c.column("epoch");
+  if (ca < 0) return b;
+  double best_acc = kNaN, best_loss = kNaN;
+  for (size_t i = 0; i < c.rows.size(); ++i) {
+    const double a = c.rows[i][static_cast<size_t>(ca)], l = cl >= 0 ? c.rows[i][static_cast<size_t>(cl)] : kNaN;
+    if (!std::isfinite(a)) continue;
+    // The trainer's rule: better accuracy, or the same accuracy at a lower loss.
+    if (!std::isfinite(best_acc) || a > best_acc || (a == best_acc && std::isfinite(l) && (!std::isfinite(best_loss) || l < best_loss))) {
+      best_acc = a;
+      best_loss = l;
+      const double e = ce >= 0 ? c.rows[i][static_cast<size_t>(ce)] : kNaN;
+      b.epoch = std::isfinite(e) ? std::llround(e) : static_cast<int64_t>(i + 1);
+    }
+  }
+  if (std::isfinite(best_acc)) {
+    b.val_acc = best_acc;
+    b.source = "fp32.train.csv (the best validation epoch, which training exports)";
+  }
+  return b;
+}
+
 RunData load_run(const std::string &dir) {
   RunData r;
   r.dir = dir;
@@ -454,10 +505,13 @@ json build_summary(const RunData &r) {
                   {"train", or_null(r.train_count)},
                   {"test", or_null(r.test_count)}};
   auto results = [](const Artifact &a) {
-    if (!a.ok) return json{{"accuracy", nullptr}, {"confusion", nullptr}, {"n", nullptr}, {"accuracy_ci95", nullptr}};
+    if (!a.ok)
+      return json{
+          {"accuracy", nullptr}, {"confusion", nullptr}, {"confusion_cells", nullptr}, {"n", nullptr}, {"accuracy_ci95", nullptr}};
     return json{{"accuracy", or_null(num(a.j, "accuracy"))},
                 {"accuracy_ci95", at(a.j, "accuracy_ci95").is_array() ? at(a.j, "accuracy_ci95") : json(nullptr)},
                 {"confusion", or_null(matrix(at(a.j, "confusion")))},
+                {"confusion_cells", at(a.j, "confusion_cells").is_array() ? at(a.j, "confusion_cells") : json(nullptr)},
                 {"n", or_null(inum(a.j, "n"))}};
   };
   s["fp32"] = results(r.fp32);
@@ -472,8 +526,12 @@ json build_summary(const RunData &r) {
                       {"bitexact", e.bitexact < 0 ? json(nullptr) : json(e.bitexact == 1)},
                       {"mismatch_upper_bound_95", or_null(e.upper95)},
                       {"source", or_null(e.source)}};
+  int64_t flipped_ties = 0;
+  for (const auto &f : r.fi.flips) flipped_ties += f.margin == 0;
+  s["equivalence"]["ties"] = e.available && e.ties >= 0 ? json(e.ties) : json(nullptr);
   s["fp32_vs_int8"] = {{"agreement", r.fi.available ? or_null(r.fi.agreement) : json(nullptr)},
                        {"flipped", r.fi.available ? json(r.fi.flips.size()) : json(nullptr)},
+                       {"flipped_ties", r.fi.available ? json(flipped_ties) : json(nullptr)},
                        {"mcnemar_p", r.fi.available ? or_null(r.fi.mcnemar_p) : json(nullptr)}};
   const ModelFacts &f = r.fp32_model, &q = r.int8_model;
   const double compression =
@@ -501,6 +559,11 @@ json build_summary(const RunData &r) {
                  {"est_ms", at(dev, "est_ms").is_object() ? at(dev, "est_ms") : json(nullptr)},
                  {"arena_bytes", or_null(arena)},
                  {"flash_bytes", or_null(flash)}};
+  const BestEpoch be = best_epoch(r);
+  s["training"] = {{"exported_epoch", or_null(be.epoch)},
+                   {"val_accuracy", or_null(be.val_acc)},
+                   {"epochs", r.curve.rows.empty() ? json(nullptr) : json(r.curve.rows.size())},
+                   {"source", or_null(be.source)}};
   s["missing"] = r.missing;
   s["problems"] = r.problems;
   return s;
@@ -536,10 +599,14 @@ Written write_report(const std::string &run_dir, const std::string &out_html, bo
   if (fs::exists(w.html_path, ec) && !inside_run && !force)
     fail("'" + w.html_path + "' already exists", "choose another --out, or pass --force to replace it");
   if (fs::is_directory(w.html_path, ec)) fail("--out '" + w.html_path + "' is a folder", "name the .html file to write");
+  const auto t0 = std::chrono::steady_clock::now();
   w.report = build_report(run_dir);
   const auto parent = fs::path(w.html_path).parent_path();
   if (!parent.empty()) fs::create_directories(parent, ec);
   data::write_file_atomic(w.html_path, w.report.html.data(), w.report.html.size());
+  // The report stage's own time (reading RUN, drawing, writing the page): the one clock value, kept
+  // out of the HTML so the page stays byte-identical for the same RUN.
+  w.report.summary["report"] = {{"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
   const std::string sj = w.report.summary.dump(2) + "\n";
   data::write_file_atomic(w.summary_path, sj.data(), sj.size());
   return w;

@@ -13,7 +13,8 @@
 // The subset's matrices and equivalence numbers come from verdict.json when present, else they are
 // computed here from device.json and int8-host-results.json (images matched by sha256).
 //
-// Deterministic: the same RUN gives the same bytes (no clock; times only from pipeline.json).
+// Deterministic: the same RUN gives the same HTML bytes (no clock; stage times only from pipeline.json).
+// summary.json differs only in "report": {"seconds"}, the report stage's own time (write_report).
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>

@@ -52,7 +52,9 @@ struct Equivalence {
   int bitexact = -1;       // all outputs bit-exact: 1, 0, -1 unknown
   int64_t n = 0, decision_matches = -1, bitexact_outputs = -1;
   double upper95 = kNaN;
-  Matrix host_cm, device_cm;
+  Matrix host_cm, device_cm;  // empty above eval::kConfusionDenseMax classes
+  std::vector<std::pair<int, int>> host_lp, device_lp;  // (label, pred) per subset image: top confusions
+  int64_t ties = -1;  // subset images whose device top score is shared (margin 0); -1 unknown
   std::vector<SubsetRow> rows;
   std::vector<std::string> mismatches;
   json triage = json::array();
@@ -62,7 +64,7 @@ struct Equivalence {
 struct Flip {
   std::string file, sha256;
   int label = -1, fp32_pred = -1, int8_pred = -1;
-  int64_t margin = -1;
+  int64_t margin = -1;  // INT8, int8 steps; 0 = a tie, decided for the first tied class
 };
 
 struct Fp32VsInt8 {
@@ -97,6 +99,17 @@ struct RunData {
   Fp32VsInt8 fi;
   std::vector<std::string> missing, problems;
 };
+
+// The training epoch whose weights were exported (the best validation epoch, not the last one): from
+// fp32.onnx's qparity.train.best_epoch / qparity.train.val_accuracy when recorded, else the row of
+// fp32.train.csv that training keeps (highest val_acc; on equal accuracy the lower val_loss, then the
+// earlier epoch). epoch -1 when neither is available.
+struct BestEpoch {
+  int64_t epoch = -1;
+  double val_acc = kNaN;
+  std::string source;
+};
+BestEpoch best_epoch(const RunData &r);
 
 RunData load_run(const std::string &dir);
 std::string render_html(const RunData &r);
@@ -157,6 +170,17 @@ inline int tri(const json &j, const char *key) {
   const json &v = at(j, key);
   return v.is_boolean() ? (v.get<bool>() ? 1 : 0) : -1;
 }
+// (label, pred) of every entry of a results file's "images" (entries without both are left out).
+inline std::vector<std::pair<int, int>> label_pred_of(const json &images) {
+  std::vector<std::pair<int, int>> v;
+  if (images.is_array())
+    for (const auto &img : images) {
+      const int64_t l = inum(img, "label"), p = inum(img, "pred");
+      if (l >= 0 && p >= 0 && l <= INT32_MAX && p <= INT32_MAX) v.emplace_back(static_cast<int>(l), static_cast<int>(p));
+    }
+  return v;
+}
+
 // A square-or-not matrix of counts; empty when `v` is not an array of arrays of numbers.
 inline Matrix matrix(const json &v) {
   Matrix m;

@@ -156,6 +156,7 @@ AccuracyCI accuracy_of(int64_t correct, int64_t n) {
 }
 
 std::vector<std::vector<int>> confusion_of(const std::vector<std::pair<int, int>> &label_pred, size_t classes) {
+  if (classes > eval::kConfusionDenseMax) return {};  // the pairs stand in for it (put_confusion_json)
   std::vector<std::vector<int>> m(classes, std::vector<int>(classes, 0));
   for (auto [l, p] : label_pred) ++m[static_cast<size_t>(l)][static_cast<size_t>(p)];
   return m;
@@ -188,7 +189,7 @@ Fp32Comparison compare_fp32(const json &fp32, const Parsed &host) {
     const bool rf = fi.pred == h.label, ri = h.pred == h.label;
     c.fp32_only_right += rf && !ri;
     c.int8_only_right += ri && !rf;
-    if (!same) c.flipped.push_back({h.file, h.label, fi.pred, h.pred, margin_of(h.scores)});
+    if (!same) c.flipped.push_back({h.file, h.label, fi.pred, h.pred, margin_of(h.scores), eval::top_tie(h.scores)});
   }
   c.agreement = c.n ? static_cast<double>(c.same) / static_cast<double>(c.n) : 0.0;
   c.mcnemar_p = mcnemar_exact_p(c.fp32_only_right, c.int8_only_right);
@@ -329,6 +330,11 @@ VerifyReport verify(const json &host_json, const json &device_json, const Verify
     c.device_scores = d.scores;
     c.margin = margin_of(d.scores);
     c.conf = (*std::max_element(d.scores.begin(), d.scores.end()) + 128) / 256.0;
+    c.tie = eval::top_tie(d.scores);
+    c.host_tie = eval::top_tie(h.scores);
+    c.off_rule = d.pred != eval::first_argmax(d.scores);
+    r.ties += c.tie;
+    r.off_rule += c.off_rule;
     c.cycles = opt_int(*d.raw, "cycles");
     c.micros = opt_int(*d.raw, "micros");
     r.decision_matches += c.decision_match;
@@ -360,6 +366,9 @@ VerifyReport verify(const json &host_json, const json &device_json, const Verify
   r.host_full_confusion = confusion_of(host_full, C);
   r.host_subset_confusion = confusion_of(host_sub, C);
   r.device_confusion = confusion_of(dev_sub, C);
+  r.host_full_lp = std::move(host_full);
+  r.host_subset_lp = std::move(host_sub);
+  r.device_lp = std::move(dev_sub);
   r.host_full = accuracy_of(host_full_correct, static_cast<int64_t>(host.images.size()));
   r.host_subset = accuracy_of(host_sub_correct, r.n);
   r.device = accuracy_of(dev_correct, r.n);
@@ -390,16 +399,23 @@ std::string format_summary(const VerifyReport &r) {
   o += "accuracy      host, full set " + fmt_acc(r.host_full) + "\n";
   o += "              host, subset   " + fmt_acc(r.host_subset) + "\n";
   o += "              device         " + fmt_acc(r.device) + "\n";
+  if (r.ties > 0)
+    o += "ties          " + std::to_string(r.ties) + " of " + std::to_string(r.n) +
+         " device outputs share the top score (margin 0): decided for the first tied class in class order, "
+         "on the host and the device alike\n";
+  if (r.off_rule > 0)
+    o += "tie rule      " + std::to_string(r.off_rule) +
+         " device decision(s) are not the first maximum of their own scores: the firmware breaks ties differently\n";
 
-  // The two subset matrices side by side.
+  // The two subset matrices side by side (a top-confusions summary each above kConfusionTableMax classes).
   auto lines = [](const std::string &s) {
     std::vector<std::string> v;
     std::istringstream in(s);
     for (std::string l; std::getline(in, l);) v.push_back(l);
     return v;
   };
-  const auto left = lines(eval::format_confusion(r.classes, r.host_subset_confusion));
-  const auto right = lines(eval::format_confusion(r.classes, r.device_confusion));
+  const auto left = lines(eval::format_confusion_or_top(r.classes, r.host_subset_lp));
+  const auto right = lines(eval::format_confusion_or_top(r.classes, r.device_lp));
   size_t w = 0;
   for (const auto &l : left) w = std::max(w, l.size());
   w += 4;
@@ -418,7 +434,12 @@ std::string format_summary(const VerifyReport &r) {
     header = true;
     o += std::string(im.decision_match ? "  output   " : "  DECISION ") + im.file + ": true " + cls(im.label) + ", host " +
          cls(im.host_pred) + " " + fmt_scores(im.host_scores) + ", device " + cls(im.device_pred) + " " +
-         fmt_scores(im.device_scores) + "\n";
+         fmt_scores(im.device_scores) +
+         (im.tie || im.host_tie ? std::string(" (tie for the top score on the ") +
+                                      (im.tie && im.host_tie ? "host and the device" : im.tie ? "device" : "host") +
+                                      ": the first tied class wins)"
+                                : "") +
+         (im.off_rule ? " (the device's decision is not the first maximum of its scores)" : "") + "\n";
   }
   for (const auto &t : r.triage) {
     if (!t.error.empty()) {
@@ -442,7 +463,8 @@ std::string format_summary(const VerifyReport &r) {
     o += b;
     for (const auto &fl : f.flipped)
       o += "  flipped " + fl.file + ": true " + cls(fl.label) + ", FP32 " + cls(fl.fp32_pred) + ", INT8 " + cls(fl.int8_pred) +
-           ", INT8 margin " + std::to_string(fl.margin) + " int8 steps\n";
+           ", INT8 margin " + std::to_string(fl.margin) + " int8 steps" +
+           (fl.tie ? " (a tie: INT8 decided for the first tied class)" : "") + "\n";
   }
   return o;
 }
@@ -455,16 +477,18 @@ ordered_json verdict_json(const VerifyReport &r, const std::string &host_path, c
   j["n"] = r.n;
   j["decision_matches"] = r.decision_matches;
   j["bitexact_outputs"] = r.bitexact_outputs;
+  j["ties"] = r.ties;
+  j["off_rule"] = r.off_rule;
   j["mismatch_upper_bound_95"] = r.mismatch_upper_bound_95;
   j["mismatch_rate_ci95"] = ci_json(clopper_pearson95(r.n - r.decision_matches, r.n));
   j["classes"] = r.classes;
-  j["host_subset_confusion"] = r.host_subset_confusion;
-  j["device_confusion"] = r.device_confusion;
+  eval::put_confusion_json(j, "host_subset_confusion", r.classes.size(), r.host_subset_lp);
+  eval::put_confusion_json(j, "device_confusion", r.classes.size(), r.device_lp);
   auto acc = [](const AccuracyCI &a) {
     return ordered_json{{"n", a.n}, {"correct", a.correct}, {"accuracy", a.accuracy}, {"ci95", ci_json(a.ci95)}};
   };
   j["host_full"] = acc(r.host_full);
-  j["host_full"]["confusion"] = r.host_full_confusion;
+  eval::put_confusion_json(j["host_full"], "confusion", r.classes.size(), r.host_full_lp);
   j["host_subset"] = acc(r.host_subset);
   j["device"] = acc(r.device);
   auto &imgs = j["images"] = ordered_json::array();
@@ -481,6 +505,8 @@ ordered_json verdict_json(const VerifyReport &r, const std::string &host_path, c
                     {"device_scores", im.device_scores},
                     {"conf", im.conf},
                     {"margin", im.margin},
+                    {"tie", im.tie},
+                    {"host_tie", im.host_tie},
                     {"cycles", im.cycles ? ordered_json(*im.cycles) : ordered_json()},
                     {"micros", im.micros ? ordered_json(*im.micros) : ordered_json()}});
     if (!im.decision_match) mism.push_back(im.file);
@@ -501,7 +527,8 @@ ordered_json verdict_json(const VerifyReport &r, const std::string &host_path, c
     ordered_json fl = ordered_json::array();
     for (const auto &f : r.fp32->flipped)
       fl.push_back(
-          {{"file", f.file}, {"label", f.label}, {"fp32_pred", f.fp32_pred}, {"int8_pred", f.int8_pred}, {"margin", f.margin}});
+          {{"file", f.file}, {"label", f.label}, {"fp32_pred", f.fp32_pred}, {"int8_pred", f.int8_pred}, {"margin", f.margin},
+           {"tie", f.tie}});
     j["fp32"] = {{"n", r.fp32->n},
                  {"agreement", r.fp32->agreement},
                  {"flipped", fl},

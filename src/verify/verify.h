@@ -69,6 +69,11 @@ struct ImageComparison {
   std::vector<int> host_scores, device_scores;
   double conf = 0;  // the device's top-1 confidence, (q + 128) / 256
   int margin = 0;   // the device's top-1 minus top-2 in int8 steps
+  // The device's top score is shared (margin 0): the decision is the first tied class, by the rule
+  // the host and the firmware share (eval::first_argmax). host_tie: the same on the host's scores.
+  bool tie = false, host_tie = false;
+  // The device's decision is not the first maximum of its own scores (it broke the tie rule).
+  bool off_rule = false;
   std::optional<int64_t> cycles, micros;
 };
 
@@ -87,6 +92,7 @@ struct TriageEntry {
 struct Fp32Flip {
   std::string file;
   int label = -1, fp32_pred = -1, int8_pred = -1, margin = 0;  // margin: INT8, in int8 steps
+  bool tie = false;  // the INT8 top score is shared (margin 0): the flip is the tie rule's choice
 };
 
 struct Fp32Comparison {
@@ -101,10 +107,14 @@ struct VerifyReport {
   bool equivalent = false;  // every decision matches
   bool bitexact = false;    // every int8 output vector matches too
   int64_t n = 0, decision_matches = 0, bitexact_outputs = 0;
+  int64_t ties = 0;      // device outputs whose top score is shared (margin 0)
+  int64_t off_rule = 0;  // device decisions that are not the first maximum of their scores
   double mismatch_upper_bound_95 = 1;  // one-sided Clopper-Pearson on the decision mismatch rate
   std::string model_sha256;
   std::vector<std::string> classes;
+  // Empty above eval::kConfusionDenseMax classes; the (label, pred) pairs below always hold them.
   std::vector<std::vector<int>> host_full_confusion, host_subset_confusion, device_confusion;
+  std::vector<std::pair<int, int>> host_full_lp, host_subset_lp, device_lp;
   AccuracyCI host_full, host_subset, device;
   std::vector<ImageComparison> images;  // in the device file's order
   std::vector<TriageEntry> triage;
@@ -126,15 +136,18 @@ std::string format_summary(const VerifyReport &r);
 
 // verdict.json, keys in this order (the report stage reads them):
 //   "verdict": "EQUIVALENT" | "NOT EQUIVALENT", "summary" (verdict_line), "bitexact", "n", "decision_matches",
-//   "bitexact_outputs", "mismatch_upper_bound_95", "mismatch_rate_ci95" (two-sided Clopper-Pearson), "classes",
+//   "bitexact_outputs", "ties", "off_rule", "mismatch_upper_bound_95", "mismatch_rate_ci95" (two-sided
+//   Clopper-Pearson), "classes",
 //   "host_subset_confusion", "device_confusion", "host_full": {"n", "correct", "accuracy", "ci95", "confusion"},
 //   "host_subset" and "device": {"n", "correct", "accuracy", "ci95"}, "images": [{"file", "sha256", "label",
 //   "host_pred", "device_pred", "decision_match", "bitexact", "host_scores", "device_scores", "conf", "margin",
-//   "cycles", "micros"}] (cycles/micros null when the device gave none), "mismatches": [file...] (decisions),
+//   "tie", "host_tie", "cycles", "micros"}] (cycles/micros null when the device gave none), "mismatches": [file...],
 //   "triage": [{"file", "layer", "layer_name", "max_abs_diff", "first_index", "differing", "size", "error"?}],
-//   "fp32": {"n", "agreement", "flipped": [{"file", "label", "fp32_pred", "int8_pred", "margin"}], "mcnemar_p",
+//   "fp32": {"n", "agreement", "flipped": [{"file", "label", "fp32_pred", "int8_pred", "margin", "tie"}], "mcnemar_p",
 //   "fp32_only_right", "int8_only_right"} (only with FP32 results), "host", "device_file" (paths), "model_sha256",
-//   "device_info" and "subset" (the device file's "device" and "subset" objects).
+//   "device_info" and "subset" (the device file's "device" and "subset" objects). Above
+//   eval::kConfusionDenseMax classes each confusion key is null and a "<key>_cells" list of
+//   [true, pred, count] sits beside it (eval::put_confusion_json).
 ordered_json verdict_json(const VerifyReport &r, const std::string &host_path, const std::string &device_path);
 
 // JUnit XML: testsuite "qparity.verify", one testcase per image, a failure for a decision mismatch.
