@@ -71,7 +71,7 @@ static void BM_Int8Inference_RpsCnn(benchmark::State &state, quant::Backend back
 }
 BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, reference, quant::Backend::Reference, quant::OptIsa::Auto);
 BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, optimized, quant::Backend::Optimized, quant::OptIsa::Auto)->ThreadRange(1, 2)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, optimized_avx2, quant::Backend::Optimized, quant::OptIsa::Avx2);
+BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, optimized_avx2, quant::Backend::Optimized, quant::OptIsa::Avx2)->ThreadRange(1, 2)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, optimized_portable, quant::Backend::Optimized, quant::OptIsa::Portable);
 
 // The 30 images as one run_batch call per iteration (per thread); items are images.
