@@ -6,6 +6,7 @@
 #   fuzz/run.sh [BUILD] [SECONDS] [extra libFuzzer flags...]   e.g. fuzz/run.sh build-fuzz 45 -seed=1
 # FUZZ_ONLY="onnx qdq" limits the harnesses; FUZZ_KEEP=DIR keeps each grown corpus in DIR/<name>.
 set -uo pipefail
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build-fuzz}
 SECONDS_EACH=${2:-60}

@@ -418,3 +418,26 @@ TEST(Int8Backends, MissingKernelSetIsRefusedClearly) {
     }
   if (missing == 0) GTEST_SKIP() << "this CPU has every kernel set";
 }
+
+// Found by fuzz_qdq: a ReLU6 layer whose output scale read from a file is tiny (1e-45) put 6/scale through
+// lround, which cannot represent it: LONG_MIN on x86, so the bound became -128 (zero point 0), or a signed
+// overflow adding a negative zero point (UBSan). The bound saturates to 127 instead; ordinary scales give
+// what they always gave.
+TEST(Quantize, Relu6BoundSaturatesAtTinyOutputScale) {
+  quant::QLayer l;
+  l.op = model::Op::MaxPool;
+  l.activation = "relu6";
+  l.output = {1e-45f, 0};
+  quant::derive_requantization(l);
+  EXPECT_EQ(l.act_max, 127);
+  EXPECT_EQ(l.act_min, 0);
+  l.output = {1e-45f, -128};
+  quant::derive_requantization(l);
+  EXPECT_EQ(l.act_max, 127);
+  l.output = {0.1f, -128};  // 6 / 0.1 = 60 steps above the zero point
+  quant::derive_requantization(l);
+  EXPECT_EQ(l.act_max, -68);
+  l.output = {static_cast<float>(6.0 / 255.0), -128};
+  quant::derive_requantization(l);
+  EXPECT_EQ(l.act_max, 127);
+}

@@ -34,8 +34,12 @@ QParams activation_params(double lo, double hi) {
   return p;
 }
 
+// Rounds half away from zero (as lround) and saturates in double, so a value far outside int8 at a tiny scale
+// (6.0 at scale 1e-45: a ReLU6 bound read from a file) saturates instead of overflowing lround's long.
 int32_t quantize_value(double v, const QParams &p) {
-  return static_cast<int32_t>(std::clamp(std::lround(v / p.scale) + p.zero_point, -128L, 127L));
+  const double q = std::round(v / p.scale) + p.zero_point;
+  if (std::isnan(q)) return p.zero_point;
+  return static_cast<int32_t>(std::clamp(q, -128.0, 127.0));
 }
 
 // Stratified, seeded choice of calibration images.
