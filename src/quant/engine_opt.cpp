@@ -17,7 +17,8 @@
 // with TFLite's double rounding in 64-bit lanes (bit-exact to qp_requant_apply_dr_s32), clamped and
 // narrowed to int8. A dense layer is the same GEMM on a 1x1 image.
 //
-// The portable path runs the same packed layout with plain loops and the reference requantization.
+// The AVX2 path runs the same GEMM on 16-bit words with exact vpmaddwd products (see its comment); the
+// portable path runs it with plain loops and the reference requantization.
 #include <algorithm>
 #include <cstring>
 
@@ -171,8 +172,9 @@ void maxpool_portable(const QLayer &l, const int8_t *in, int8_t *out) {
 // case, INT32_MIN * INT32_MIN, is saturated by the caller), so a logical shift gives the same low half.
 QP_AVX2 inline __m256i round_high64_avx2(__m256i ab) {
   const __m256i zero = _mm256_setzero_si256();
-  const __m256i nudge = _mm256_add_epi64(_mm256_set1_epi64x(int64_t{1} << 30),
-                                         _mm256_and_si256(_mm256_cmpgt_epi64(zero, ab), _mm256_set1_epi64x(1 - (int64_t{1} << 31))));
+  const __m256i nudge =
+      _mm256_add_epi64(_mm256_set1_epi64x(int64_t{1} << 30),
+                       _mm256_and_si256(_mm256_cmpgt_epi64(zero, ab), _mm256_set1_epi64x(1 - (int64_t{1} << 31))));
   __m256i v = _mm256_add_epi64(ab, nudge);
   v = _mm256_add_epi64(v, _mm256_and_si256(_mm256_cmpgt_epi64(zero, v), _mm256_set1_epi64x((int64_t{1} << 31) - 1)));
   return _mm256_srli_epi64(v, 31);

@@ -80,15 +80,16 @@ void derive_requantization(QLayer &l);
 int64_t worst_case_accumulator(const QLayer &l, int channel);
 
 // Which kernels run a QModel on the host. Reference: the C99 kernels of src/runtime (the numeric
-// specification). Optimized: conv and dense as a blocked u8 x s8 GEMM (AVX-512 VNNI when the CPU has
-// it) with vectorised requantization, max pooling vectorised; every other op runs the reference
+// specification). Optimized: conv and dense as a blocked u8 x s8 GEMM (AVX-512 VNNI or AVX2 when the
+// CPU has it) with vectorised requantization, max pooling vectorised; every other op runs the reference
 // kernel. Both give identical bytes (tested on every layer of random models of every preset).
 enum class Backend { Reference, Optimized };
 
 // Which kernel set the optimized backend runs. Auto: the fastest this CPU has (AVX-512 VNNI, else
 // AVX2, else portable). Portable: plain C++ loops (the blocked GEMM's rows, one dot product per
 // output channel) built for the baseline ISA. Avx2: a register-blocked GEMM of exact 16-bit
-// vpmaddwd products (never the saturating vpmaddubsw). Avx512Vnni: the register-blocked vpdpbusd GEMM. Naming one the CPU (or the build) lacks throws qp::Error.
+// vpmaddwd products (never the saturating vpmaddubsw). Avx512Vnni: the register-blocked vpdpbusd
+// GEMM. Naming one the CPU (or the build) lacks throws qp::Error.
 enum class OptIsa { Auto, Portable, Avx2, Avx512Vnni };
 bool opt_isa_available(OptIsa isa);
 const char *opt_isa_name(OptIsa isa);  // "auto", "portable", "avx2", "avx512-vnni"
