@@ -213,7 +213,8 @@ Bytes lying_png(uint32_t width, uint32_t height) {
 
 // ---- JPEG through libjpeg-turbo's encoder ----
 
-Bytes jpeg_bytes(int w, int h, int components, J_COLOR_SPACE space, const Bytes &samples, int quality = 95) {
+Bytes jpeg_bytes(int w, int h, int components, J_COLOR_SPACE space, const Bytes &samples, int quality = 95,
+                 bool progressive = false) {
   jpeg_compress_struct c;
   jpeg_error_mgr err;
   c.err = jpeg_std_error(&err);
@@ -227,6 +228,7 @@ Bytes jpeg_bytes(int w, int h, int components, J_COLOR_SPACE space, const Bytes 
   c.in_color_space = space;
   jpeg_set_defaults(&c);
   jpeg_set_quality(&c, quality, TRUE);
+  if (progressive) jpeg_simple_progression(&c);
   jpeg_start_compress(&c, TRUE);
   while (c.next_scanline < c.image_height) {
     JSAMPROW row = const_cast<uint8_t *>(&samples[static_cast<size_t>(c.next_scanline) * w * components]);
@@ -341,6 +343,7 @@ TEST(DecodePng, HeaderClaiming100000x100000IsRefusedBeforeAllocation) {
   const auto t0 = std::chrono::steady_clock::now();
   expect_refused(lying_png(100000, 100000), "huge.png", {"huge.png", "100000x100000", "16384 pixels per side", "--skip-bad"});
   expect_refused(lying_png(8000, 6000), "big.png", {"big.png", "8000x6000", "40 megapixels"});
+  expect_refused(lying_png(0x7FFFFFFF, 1), "wider.png", {"wider.png", "2147483647x1", "16384 pixels per side"});
   expect_refused(lying_png(16384, 1), "wide.png", {"wide.png", "not a readable PNG"});  // within limits: the IDAT is junk
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
 }
@@ -359,6 +362,9 @@ TEST(DecodeJpeg, RgbRoundTripWithinTolerance) {
   ASSERT_EQ(back.height, 40);
   EXPECT_LE(max_abs_diff(back, img), 6);
   EXPECT_EQ(back.pixels, data::decode_image(jpg, "x.jpg").pixels);
+  const Bytes prog = jpeg_bytes(img.width, img.height, 3, JCS_RGB, img.pixels, 95, true);
+  EXPECT_LE(max_abs_diff(data::decode_image(prog, "p.jpg"), img), 6);
+  expect_every_prefix_refused(prog, "p.jpg");
 }
 
 TEST(DecodeJpeg, GrayscaleBecomesRgb) {

@@ -123,6 +123,13 @@ bool png_rows(PngCtx &ctx, png_bytepp rows) {
 }
 
 Image decode_png(const uint8_t *data, size_t size, const std::string &name) {
+  // The IHDR is always first: check its size here too, so a width past libpng's own limits gets our message.
+  if (size >= 24 && std::memcmp(data + 12, "IHDR", 4) == 0) {
+    const auto be32 = [&](size_t at) {
+      return int64_t{data[at]} << 24 | int64_t{data[at + 1]} << 16 | int64_t{data[at + 2]} << 8 | int64_t{data[at + 3]};
+    };
+    check_size(name, be32(16), be32(20));
+  }
   PngCtx ctx;
   ctx.data = data;
   ctx.size = size;
