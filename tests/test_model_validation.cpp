@@ -44,7 +44,8 @@ void expect_error(const std::function<void()> &load, const std::vector<std::stri
     load();
     ADD_FAILURE() << "expected an error mentioning '" << needles.front() << "'";
   } catch (const Error &e) {
-    for (const auto &n : needles) EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << "'" << n << "' not in: " << e.what();
+    for (const auto &n : needles)
+      EXPECT_NE(std::string(e.what()).find(n), std::string::npos) << "'" << n << "' not in: " << e.what();
   }
 }
 

@@ -7,8 +7,8 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <span>
 #include <nlohmann/json.hpp>
+#include <span>
 
 #include "common/error.h"
 #include "common/sha256.h"
@@ -105,7 +105,9 @@ onnx::ModelProto to_proto(const Graph &g_in, const std::map<std::string, std::st
   return model;
 }
 
-std::span<const int64_t> dims_of(const onnx::TensorProto &t) { return {t.dims().data(), static_cast<size_t>(t.dims_size())}; }
+std::span<const int64_t> dims_of(const onnx::TensorProto &t) {
+  return {t.dims().data(), static_cast<size_t>(t.dims_size())};
+}
 
 std::string ints_str(std::span<const int64_t> v) {
   std::string s = "[";
@@ -249,8 +251,8 @@ ModelFile load_onnx(const std::string &path) {
              " channel(s); qparity feeds models RGB images (3 channels)",
          "export the model with a 3-channel [N,3,H,W] input (grayscale models are not supported yet)");
   if (dim_value(2) > kMaxInputSide)
-    fail("'" + path + "': input '" + input->name() + "' is " + std::to_string(dim_value(2)) + " pixels square, above qparity's limit of " +
-             std::to_string(kMaxInputSide),
+    fail("'" + path + "': input '" + input->name() + "' is " + std::to_string(dim_value(2)) +
+             " pixels square, above qparity's limit of " + std::to_string(kMaxInputSide),
          "export the model with a smaller input");
 
   Graph g;

@@ -208,8 +208,8 @@ std::vector<T> read_init(const std::map<std::string, const onnx::TensorProto *> 
 // A JSON integer within [lo, hi] (hi <= INT_MAX): read exactly, never truncated. `what` names it.
 int int_in_range(const nlohmann::json &v, int64_t lo, int64_t hi, const std::string &what) {
   if (!v.is_number_integer()) fail(what + " is not an integer", kRequantize);
-  const bool fits = v.is_number_unsigned() ? v.get<uint64_t>() <= static_cast<uint64_t>(hi)
-                                           : v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
+  const bool fits =
+      v.is_number_unsigned() ? v.get<uint64_t>() <= static_cast<uint64_t>(hi) : v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
   if (!fits) fail(what + " = " + v.dump() + " is not in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]", kRequantize);
   return static_cast<int>(v.get<int64_t>());
 }
@@ -287,7 +287,9 @@ void check_layer_shape(const QLayer &l, const model::Shape &prev_out, const std:
 void check_layer_node(const QLayer &l, const std::string &id, const std::map<std::string, const onnx::NodeProto *> &by_output,
                       const std::string &where) {
   const bool weighted = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D || l.op == Op::Dense;
-  const std::string out = l.op == Op::GlobalAvgPool ? id + "_pooled" : weighted && !l.activation.empty() ? id + "_pre" : id + "_f";
+  const std::string out = l.op == Op::GlobalAvgPool           ? id + "_pooled"
+                          : weighted && !l.activation.empty() ? id + "_pre"
+                                                              : id + "_f";
   const std::string want = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D ? "Conv"
                            : l.op == Op::Dense                               ? "Gemm"
                            : l.op == Op::MaxPool                             ? "MaxPool"
@@ -319,8 +321,9 @@ void check_layer_node(const QLayer &l, const std::string &id, const std::map<std
     const int64_t groups = attr("group") ? attr("group")->i() : 1;
     const bool group_ok = want != "Conv" || groups == (l.op == Op::Conv2D ? 1 : l.in.c);
     if (ints("kernel_shape") != k || ints("strides") != st || !pads_ok || !group_ok)
-      fail(where + ": node '" + n.name() + "' (" + want + ") has a kernel_shape, strides, pads or group other than the layer's (" +
-               std::to_string(l.kernel) + ", " + std::to_string(l.stride) + ", " + std::to_string(l.pad_top) + ")",
+      fail(where + ": node '" + n.name() + "' (" + want +
+               ") has a kernel_shape, strides, pads or group other than the layer's (" + std::to_string(l.kernel) + ", " +
+               std::to_string(l.stride) + ", " + std::to_string(l.pad_top) + ")",
            kRequantize);
   }
 }
@@ -409,8 +412,9 @@ QModelFile load_qdq_onnx(const std::string &path) {
       if (k == 0) {
         m.input = l.in;
         if (m.input.c != 3 || m.input.h > model::kMaxInputSide || m.input.w > model::kMaxInputSide)
-          fail(file + ": the model takes " + model::shape_str(m.input) + " inputs; qparity feeds RGB images (3 channels) of at most " +
-                   std::to_string(model::kMaxInputSide) + " pixels a side",
+          fail(file + ": the model takes " + model::shape_str(m.input) +
+                   " inputs; qparity feeds RGB images (3 channels) of at most " + std::to_string(model::kMaxInputSide) +
+                   " pixels a side",
                "quantize a model with a 3-channel [N,3,H,W] input (grayscale models are not supported yet)");
       }
       check_layer_shape(l, k ? m.layers[k - 1].out : m.input, where);
