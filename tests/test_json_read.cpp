@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/json_read.h"
+#include "pipeline/pipeline.h"
 
 using namespace qp;
 namespace jr = qp::json_read;
@@ -89,4 +90,42 @@ TEST(JsonRead, ParseNamesTheFile) {
   EXPECT_EQ(jr::parse("[1]", kSrc), json::array({1}));
   // nlohmann throws out_of_range (not parse_error) for a number past double: still a qp::Error here.
   EXPECT_NE(error_of([] { jr::parse("{\"n\": 1e400}", kSrc); }).find("device.json is not valid JSON (") , std::string::npos);
+}
+
+// The pipeline's own readers (per-image CSV, device log, config): a label outside the classes used to throw
+// std::out_of_range from classes.at() ("internal error", exit 3); a wrapped integer was printed as another.
+TEST(JsonRead, PipelineReadersNameTheFileAndKey) {
+  const json good = json::parse(R"({"classes": ["rock", "paper"], "platform": "device", "images": [
+      {"file": "a,b.png", "sha256": ")" + std::string(64, 'f') + R"(", "label": 1, "pred": 0, "scores": [5, -3],
+       "conf": 0.52, "margin": 8, "cycles": 6650000, "micros": 41562}]})");
+  const std::string csv = pipeline::results_csv(good, "run/device.json");
+  EXPECT_NE(csv.find("\"a,b.png\"," + std::string(64, 'f') + ",paper,rock,0,0.52,8,5 -3,6650000,41562\n"), std::string::npos) << csv;
+  EXPECT_NE(pipeline::device_log(good, "run/device.json").find("Image 1/1 | True: paper | Pred: rock | Conf: 0.5200 | Time: 41.56ms"),
+            std::string::npos);
+  auto error = [&](const std::function<void(json &)> &edit, bool log) {
+    json j = good;
+    edit(j);
+    try {
+      (void)(log ? pipeline::device_log(j, "run/device.json") : pipeline::results_csv(j, "run/device.json"));
+    } catch (const Error &e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  EXPECT_NE(error([](json &j) { j["images"][0]["label"] = 2; }, false).find("run/device.json: images[0].label is 2, outside [0, 1]"),
+            std::string::npos);
+  EXPECT_NE(error([](json &j) { j["images"][0]["pred"] = 4294967296ll; }, true).find("images[0].pred is 4294967296"),
+            std::string::npos);
+  EXPECT_NE(error([](json &j) { j["images"][0].erase("label"); }, true).find("images[0].label is missing"), std::string::npos);
+  EXPECT_NE(error([](json &j) { j["images"][0]["micros"] = -1; }, true).find("images[0].micros is -1"), std::string::npos);
+  EXPECT_NE(error([](json &j) { j.erase("classes"); }, false).find("run/device.json: classes is missing\n  fix: delete it and rerun"),
+            std::string::npos);
+  // Config values are text, numbers or true/false; a list or an object is named.
+  EXPECT_EQ(pipeline::parse_config(R"({"epochs": 3, "synth": true, "out": "o"})", "c.json").at("epochs"), "3");
+  try {
+    pipeline::parse_config(R"({"subset": [1, 2]})", "c.json");
+    ADD_FAILURE();
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("config file 'c.json': 'subset' is array"), std::string::npos) << e.what();
+  }
 }
