@@ -238,6 +238,7 @@ model::Shape layer_shape(const nlohmann::json &j, const char *key, const std::st
 // One spatial side of a conv output: 'valid' (no padding) or 'same' (TF's split), the only two the
 // quantizer writes. True when (out, pad_before) is one of them for (in, k, stride).
 bool window_side_ok(int in, int k, int stride, int out, int pad_before) {
+  if (k < 1 || stride < 1) return false;  // found by fuzz_qdq: a stride of 0 divided by zero here
   if (in >= k && out == (in - k) / stride + 1 && pad_before == 0) return true;
   const int same = (in + stride - 1) / stride;
   const int total = std::max((same - 1) * stride + k - in, 0);
