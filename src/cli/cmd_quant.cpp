@@ -97,6 +97,9 @@ LoadedResults load_results(const std::string &path) {
   // Checked reading: a missing key, a wrong type or an index outside the classes names the file and the key.
   const json_read::Source src{"results file '" + path + "'", "write it again with 'qparity eval --out'"};
   const auto j = json_read::parse_file(path, src);
+  if (!j.is_object() || !j.contains("classes") || !j.contains("images"))
+    fail("'" + path + "' is not a qparity results file (it has no \"classes\" and \"images\")",
+         "pass a results.json written by 'qparity eval --out'");
   const nlohmann::json *precision = json_read::optional_member(j, "precision", src);
   r.precision = precision ? json_read::as_string(*precision, src, "precision") : "?";
   r.classes = json_read::string_array(j, "classes", src);
