@@ -18,24 +18,15 @@
 #include "model/onnx_io.h"
 #include "quant/qdq_onnx.h"
 #include "quant/qmodel.h"
+#include "test_onnx_util.h"
 #include "test_util.h"
 
 using namespace qp;
 
 namespace {
 
-onnx::ModelProto read_proto(const std::string &path) {
-  const auto bytes = data::read_file_bytes(path);
-  onnx::ModelProto m;
-  EXPECT_TRUE(m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
-  return m;
-}
-
-void write_proto(const onnx::ModelProto &m, const std::string &path) {
-  std::string s;
-  m.SerializeToString(&s);
-  std::ofstream(path, std::ios::binary) << s;
-}
+using test::read_proto;
+using test::write_proto;
 
 // Runs `load` and expects a qp::Error whose text contains every needle. Any other exception fails
 // the test (gtest reports it), as does loading without an error.

@@ -8,6 +8,7 @@
 #include "data/image_io.h"
 #include "model/executor_fp32.h"
 #include "model/onnx_io.h"
+#include "test_onnx_util.h"
 #include "test_util.h"
 
 using namespace qp;
@@ -32,18 +33,8 @@ Graph random_graph(const std::string &arch, uint64_t seed) {
   return g;
 }
 
-onnx::ModelProto read_proto(const std::string &path) {
-  const auto bytes = data::read_file_bytes(path);
-  onnx::ModelProto m;
-  EXPECT_TRUE(m.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
-  return m;
-}
-
-void write_proto(const onnx::ModelProto &m, const std::string &path) {
-  std::string s;
-  m.SerializeToString(&s);
-  std::ofstream(path, std::ios::binary) << s;
-}
+using test::read_proto;
+using test::write_proto;
 
 void expect_load_error(const std::string &path, const std::string &needle) {
   try {
