@@ -62,6 +62,20 @@ class OnnxMutator {
       default: return v[pick(sizeof v / sizeof v[0])];
     }
   }
+  // One element of a tensor's raw bytes set to an interesting value: a float32 when the tensor is
+  // FLOAT and holds one, else one byte.
+  void mutate_one_element(std::string &raw, int32_t data_type) {
+    if (data_type == onnx::TensorProto::FLOAT && raw.size() >= 4) {
+      const size_t i = pick(raw.size() / 4) * 4;
+      float f;
+      std::memcpy(&f, raw.data() + i, 4);
+      f = interesting_float(f);
+      std::memcpy(raw.data() + i, &f, 4);
+    } else if (!raw.empty()) {
+      raw[pick(raw.size())] = static_cast<char>(interesting_int(0));
+    }
+  }
+
   float interesting_float(float old) {
     static const float v[] = {0.f, -0.f, 1.f, -1.f, 1e-38f, 1e-45f, 1e38f, 3.4e38f, 0.5f, 1.f / 255.f,
                               std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
@@ -157,16 +171,7 @@ class OnnxMutator {
         case 1: raw += raw; break;
         case 2: raw.clear(); break;
         case 3: std::shuffle(raw.begin(), raw.end(), rng_); break;
-        default:
-          if (t->data_type() == onnx::TensorProto::FLOAT && raw.size() >= 4) {
-            const size_t i = pick(raw.size() / 4) * 4;
-            float f;
-            std::memcpy(&f, raw.data() + i, 4);
-            f = interesting_float(f);
-            std::memcpy(raw.data() + i, &f, 4);
-          } else if (!raw.empty()) {
-            raw[pick(raw.size())] = static_cast<char>(interesting_int(0));
-          }
+        default: mutate_one_element(raw, t->data_type()); break;
       }
       t->set_raw_data(raw);
       return true;
@@ -248,14 +253,8 @@ class OnnxMutator {
     for (auto &t : *g->mutable_initializer()) {
       if (t.name() != name) continue;
       std::string raw = t.raw_data();
-      if (t.data_type() == onnx::TensorProto::FLOAT && raw.size() >= 4) {
-        const size_t i = pick(raw.size() / 4) * 4;
-        float f;
-        std::memcpy(&f, raw.data() + i, 4);
-        f = interesting_float(f);
-        std::memcpy(raw.data() + i, &f, 4);
-      } else if (!raw.empty()) {
-        raw[pick(raw.size())] = static_cast<char>(interesting_int(0));
+      if (!raw.empty()) {
+        mutate_one_element(raw, t.data_type());
       } else if (t.float_data_size()) {
         t.set_float_data(0, interesting_float(t.float_data(0)));
         return true;
