@@ -103,12 +103,18 @@ TEST_P(QuantizeArch, EveryLayerTracksFp32) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Presets, QuantizeArch, ::testing::Values("rps-cnn", "rps-cnn-bn", "rps-mobile"), [](const auto &info) {
-  std::string n = info.param;
-  for (auto &c : n)
-    if (c == '-') c = '_';
-  return n;
-});
+// A concatenation of three branches (one the identity) with different scales, after a residual block.
+const char *const kConcatSpec =
+    "conv3x3(8) relu add{ conv3x3(8) relu conv3x3(8) | } relu concat{ conv1x1(8) relu | conv3x3(6) | } maxpool2 flatten dense(K) "
+    "softmax";
+
+INSTANTIATE_TEST_SUITE_P(Presets, QuantizeArch, ::testing::Values("rps-cnn", "rps-cnn-bn", "rps-mobile", "rps-resnet", kConcatSpec),
+                         [](const auto &info) {
+                           std::string n = info.param == kConcatSpec ? "concat_spec" : info.param;
+                           for (auto &c : n)
+                             if (c == '-') c = '_';
+                           return n;
+                         });
 
 TEST(Quantize, RefusesAnOverflowProneLayer) {
   // 3 x 160 x 160 = 76,800 inputs per output with every weight at full scale:
@@ -360,6 +366,10 @@ TEST(Int8Backends, OptimizedEqualsReferenceOnEveryLayer) {
       // channels (a last 8-channel group with 1 or 2 channels, a tile with an empty group), 196 and 16
       // pixels (a remainder block), max pooling over 17 and 50 channels (the 32-, 16-byte and scalar parts).
       {"conv1x1(2) relu conv3x3(17) relu maxpool2 conv3x3s2(50) relu maxpool2 flatten dense(9) relu dense(K) softmax", 14},
+      // Residual blocks (Add with a fused ReLU, a projection shortcut) and a Concat: the planned arena keeps
+      // each shortcut alive across its branch.
+      {"rps-resnet", 32},
+      {kConcatSpec, 16},
   };
   for (const auto &[arch, size] : archs) {
     Fixture f(arch, size);

@@ -76,7 +76,12 @@ std::vector<float> rgb_to_chw(const uint8_t *hwc, int h, int w, int c) {
   return x;
 }
 
-Fp32Executor::Fp32Executor(const Graph &g) : g_(fold_for_inference(g)) {}
+Fp32Executor::Fp32Executor(const Graph &g) : g_(fold_for_inference(g)) {
+  last_reader_.assign(g_.layers.size(), -1);
+  for (size_t k = 0; k < g_.layers.size(); ++k)
+    for (const int p : g_.layers[k].inputs)
+      if (p >= 0) last_reader_[static_cast<size_t>(p)] = static_cast<int>(k);
+}
 
 std::vector<float> Fp32Executor::run_rgb(const uint8_t *hwc, std::vector<std::vector<float>> *trace) const {
   const auto x = rgb_to_chw(hwc, g_.input.h, g_.input.w, g_.input.c);
@@ -84,64 +89,80 @@ std::vector<float> Fp32Executor::run_rgb(const uint8_t *hwc, std::vector<std::ve
 }
 
 std::vector<float> Fp32Executor::run(const float *chw, std::vector<std::vector<float>> *trace) const {
-  std::vector<float> cur(chw, chw + g_.input.size()), next;
+  const size_t L = g_.layers.size();
+  const std::vector<float> x(chw, chw + g_.input.size());
+  // vals[k]: layer k's output, released after its last reader (last_reader_) has run.
+  std::vector<std::vector<float>> vals(L);
+  auto input = [&](int p) -> const std::vector<float> & { return p < 0 ? x : vals[static_cast<size_t>(p)]; };
   if (trace) trace->clear();
-  for (const Layer &l : g_.layers) {
+  for (size_t k = 0; k < L; ++k) {
+    const Layer &l = g_.layers[k];
+    const std::vector<float> &in0 = input(l.inputs[0]);
+    std::vector<float> &cur = vals[k];
     switch (l.op) {
       case Op::Conv2D:
-      case Op::DepthwiseConv2D:
-        conv2d(l, cur, next);
-        cur.swap(next);
-        break;
+      case Op::DepthwiseConv2D: conv2d(l, in0, cur); break;
       case Op::MaxPool:
-      case Op::AvgPool:
-        pool2d(l, cur, next);
-        cur.swap(next);
-        break;
+      case Op::AvgPool: pool2d(l, in0, cur); break;
       case Op::ReLU:
+        cur = in0;
         for (auto &v : cur) v = std::max(v, 0.f);
         break;
       case Op::ReLU6:
+        cur = in0;
         for (auto &v : cur) v = std::clamp(v, 0.f, 6.f);
         break;
       case Op::GlobalAvgPool: {
         const size_t hw = static_cast<size_t>(l.in.h) * l.in.w;
-        next.assign(static_cast<size_t>(l.in.c), 0.f);
-        for (size_t c = 0; c < next.size(); ++c) {
+        cur.assign(static_cast<size_t>(l.in.c), 0.f);
+        for (size_t c = 0; c < cur.size(); ++c) {
           double acc = 0;
-          for (size_t i = 0; i < hw; ++i) acc += cur[c * hw + i];
-          next[c] = static_cast<float>(acc / static_cast<double>(hw));
+          for (size_t i = 0; i < hw; ++i) acc += in0[c * hw + i];
+          cur[c] = static_cast<float>(acc / static_cast<double>(hw));
         }
-        cur.swap(next);
         break;
       }
-      case Op::Flatten: break;  // CHW order is already the flattened order
+      case Op::Flatten:
+      case Op::Dropout: cur = in0; break;  // CHW order is already the flattened order
       case Op::Dense: {
-        const size_t in = static_cast<size_t>(l.in.c);
-        next.assign(static_cast<size_t>(l.units), 0.f);
-        for (size_t o = 0; o < next.size(); ++o) {
-          const float *w = &l.weight[o * in];
+        const size_t n = static_cast<size_t>(l.in.c);
+        cur.assign(static_cast<size_t>(l.units), 0.f);
+        for (size_t o = 0; o < cur.size(); ++o) {
+          const float *w = &l.weight[o * n];
           float acc = l.bias[o];
-          for (size_t i = 0; i < in; ++i) acc += w[i] * cur[i];
-          next[o] = acc;
+          for (size_t i = 0; i < n; ++i) acc += w[i] * in0[i];
+          cur[o] = acc;
         }
-        cur.swap(next);
         break;
       }
-      case Op::Softmax: cur = softmax(cur); break;
+      case Op::Softmax: cur = softmax(in0); break;
       case Op::BatchNorm: {
+        cur = in0;
         const size_t hw = static_cast<size_t>(l.in.h) * l.in.w;
         for (size_t c = 0; c < static_cast<size_t>(l.in.c); ++c) {
-          const float k = l.gamma[c] / std::sqrt(l.var[c] + l.eps);
-          for (size_t i = 0; i < hw; ++i) cur[c * hw + i] = (cur[c * hw + i] - l.mean[c]) * k + l.beta[c];
+          const float k2 = l.gamma[c] / std::sqrt(l.var[c] + l.eps);
+          for (size_t i = 0; i < hw; ++i) cur[c * hw + i] = (cur[c * hw + i] - l.mean[c]) * k2 + l.beta[c];
         }
         break;
       }
-      case Op::Dropout: break;
+      case Op::Add: {
+        const std::vector<float> &in1 = input(l.inputs[1]);
+        cur.resize(in0.size());
+        for (size_t i = 0; i < cur.size(); ++i) cur[i] = in0[i] + in1[i];
+        break;
+      }
+      case Op::Concat: {  // CHW: channel blocks one after the other
+        cur.clear();
+        cur.reserve(static_cast<size_t>(l.out.size()));
+        for (const int p : l.inputs) cur.insert(cur.end(), input(p).begin(), input(p).end());
+        break;
+      }
     }
     if (trace) trace->push_back(cur);
+    for (const int p : l.inputs)
+      if (p >= 0 && last_reader_[static_cast<size_t>(p)] == static_cast<int>(k)) std::vector<float>().swap(vals[static_cast<size_t>(p)]);
   }
-  return cur;
+  return L ? vals[L - 1] : x;
 }
 
 }  // namespace qp::model

@@ -26,6 +26,7 @@ class Fp32Executor {
 
  private:
   Graph g_;
+  std::vector<int> last_reader_;  // per layer: the last layer that reads its output (-1: none, the output)
 };
 
 // Numerically stable softmax of a vector.

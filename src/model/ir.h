@@ -1,4 +1,7 @@
-// qparity's model description (the IR): a straight chain of layers with their FP32 parameters.
+// qparity's model description (the IR): a graph of layers (nodes) with their FP32 parameters, kept in
+// topological order. Each layer produces one tensor; `inputs` names the layers whose outputs it reads
+// (-1 = the graph input), so residual branches (Add) and concatenations (Concat) are explicit edges.
+// The graph's output is the last layer's output.
 //
 //   qp::model::Graph g = qp::model::graph_from_spec("rps-cnn", {"rock", "paper", "scissors"});
 //   qp::model::param_count(g);   // 89379
@@ -27,6 +30,8 @@ enum class Op {
   Dense,
   Dropout,  // training only; the identity at inference
   Softmax,
+  Add,     // elementwise sum of two tensors of the same shape (a residual connection)
+  Concat,  // concatenation of two or more tensors along channels (same H and W)
 };
 
 const char *op_name(Op op);
@@ -39,8 +44,14 @@ struct Shape {  // one sample, CHW; after Flatten/Dense: c = features, h = w = 1
   bool operator==(const Shape &) const = default;
 };
 
+// The graph input as a producer index in Layer::inputs.
+constexpr int kGraphInput = -1;
+
 struct Layer {
   Op op = Op::ReLU;
+  // Producers of this layer's inputs: indices of earlier layers, or kGraphInput. Left empty while a
+  // chain is built, it means "the previous layer" (or the graph input for layer 0); infer_shapes fills it.
+  std::vector<int> inputs;
   int units = 0;   // Conv2D filters, Dense units
   int kernel = 0;  // Conv/pool window side (square)
   int stride = 1;
@@ -52,7 +63,8 @@ struct Layer {
   std::vector<float> bias;                    // [out channels]
   std::vector<float> gamma, beta, mean, var;  // BatchNorm [c]
 
-  // Filled by infer_shapes.
+  // Filled by infer_shapes. `in` is the first input's shape (for Add both are equal; for Concat see
+  // input_shape).
   Shape in, out;
   int pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
 
@@ -65,7 +77,15 @@ struct Graph {
   std::vector<std::string> classes;
   std::vector<Layer> layers;
   Shape output() const { return layers.empty() ? input : layers.back().out; }
+  // The shape of tensor `producer` (a layer index or kGraphInput).
+  Shape tensor_shape(int producer) const { return producer == kGraphInput ? input : layers[static_cast<size_t>(producer)].out; }
 };
+
+// For each layer, the layers that read its output, in order (after infer_shapes).
+std::vector<std::vector<int>> consumers(const Graph &g);
+
+// True when the graph is a straight chain (every layer reads only the layer before it).
+bool is_chain(const Graph &g);
 
 // Names of the built-in architectures, and the spec each stands for.
 std::vector<std::string> preset_names();
@@ -88,7 +108,9 @@ constexpr int kMaxWindow = 1024;
 // `what` for a negative dimension, a product that overflows, or one above `cap`.
 int64_t checked_element_count(std::span<const int64_t> dims, const std::string &what, int64_t cap = kMaxTensorElements);
 
-// Computes every layer's input/output shape and padding and checks parameter sizes, windows and
+// Fills empty `inputs` as a chain, checks the edges (producers are earlier layers or the graph input,
+// the right number of inputs per op, every layer but the last is read by some layer), then computes
+// every layer's input/output shape and padding and checks parameter sizes, windows and
 // strides (1..kMaxWindow) and activation sizes (kMaxActivationElements); with
 // allocate_params, empty parameter vectors are first sized (weights/biases 0, BatchNorm gamma/var 1).
 // Throws qp::Error.
@@ -103,8 +125,13 @@ int64_t mac_count(const Layer &l);
 // (`qparity init`) and tests.
 void init_random(Graph &g, uint64_t seed);
 
-// The inference graph: BatchNorm folded into the conv/dense before it, Dropout removed.
+// The inference graph: BatchNorm folded into the conv/dense before it (which must have no other
+// reader), Dropout removed; the edges are rewired accordingly.
 Graph fold_for_inference(const Graph &g);
+
+// Removes the layers marked in `drop` (each must have exactly one input); readers of a dropped layer
+// read its input instead. Then infer_shapes.
+void remove_layers(Graph &g, const std::vector<bool> &drop);
 
 std::string shape_str(const Shape &s);
 

@@ -6,6 +6,12 @@
 //   bn  relu  relu6  gap  flatten  softmax
 //   maxpool2  maxpool3s2  avgpool2                pooling, valid padding, stride defaults to the kernel
 //   dense(64)  dense(K)  dropout(0.25)
+// Blocks with branches (each branch a token sequence applied to the block's input; an empty branch is
+// the identity, i.e. the shortcut), nestable:
+//   add{ conv3x3(16) bn relu conv3x3(16) bn | }          residual block: Add of two branches
+//   add{ conv3x3s2(32) bn relu conv3x3(32) bn | conv1x1s2(32) bn }   with a projection shortcut
+//   concat{ conv1x1(16) relu | conv3x3(16) relu }        Concat of two or more branches along channels
+#include <algorithm>
 #include <cctype>
 #include <map>
 #include <regex>
@@ -35,6 +41,16 @@ const std::map<std::string, std::string> &presets() {
   return p;
 }
 
+// Kept apart from the map above for its length: a ResNet-style network with three stages (16, 32, 64
+// channels, as MLPerf Tiny's ResNet-8), an identity shortcut in the first residual block and strided
+// 1x1 projection shortcuts in the other two.
+const char *const kResnetSpec =
+    "conv3x3(16) bn relu "
+    "add{ conv3x3(16) bn relu conv3x3(16) bn | } relu "
+    "add{ conv3x3s2(32) bn relu conv3x3(32) bn | conv1x1s2(32) bn } relu "
+    "add{ conv3x3s2(64) bn relu conv3x3(64) bn | conv1x1s2(64) bn } relu "
+    "gap dense(K) softmax";
+
 int parse_count(const std::string &text, int classes, const std::string &token) {
   if (text == "K") return classes;
   try {
@@ -46,18 +62,144 @@ int parse_count(const std::string &text, int classes, const std::string &token) 
   fail("architecture token '" + token + "': '" + text + "' is not a positive count", "write e.g. dense(64) or dense(K)");
 }
 
+// One layer token (not a block).
+Layer parse_layer(const std::string &tok, int k) {
+  static const std::regex conv_re(R"((dw)?conv(\d+)x(\d+)(?:s(\d+))?(same|valid)?(?:\((\w+)\))?)");
+  static const std::regex pool_re(R"((max|avg)pool(\d+)(?:s(\d+))?)");
+  static const std::regex dense_re(R"(dense\((\w+)\))");
+  static const std::regex drop_re(R"(dropout\(([0-9.]+)\))");
+  std::smatch m;
+  Layer l;
+  if (std::regex_match(tok, m, conv_re)) {
+    const bool dw = m[1].matched;
+    if (m[2] != m[3]) fail("architecture token '" + tok + "': only square kernels are supported", "write e.g. conv3x3(16)");
+    l.op = dw ? Op::DepthwiseConv2D : Op::Conv2D;
+    l.kernel = std::stoi(m[2]);
+    l.stride = m[4].matched ? std::stoi(m[4]) : 1;
+    l.padding = m[5].matched && m[5] == "valid" ? Padding::Valid : Padding::Same;
+    if (dw && m[6].matched)
+      fail("architecture token '" + tok + "': a depthwise conv keeps its channel count", "write e.g. dwconv3x3");
+    if (!dw && !m[6].matched) fail("architecture token '" + tok + "' needs a filter count", "write e.g. conv3x3(16)");
+    if (!dw) l.units = parse_count(m[6], k, tok);
+    if (l.kernel < 1 || l.kernel > 11 || l.stride < 1 || l.stride > 4)
+      fail("architecture token '" + tok + "': kernel must be 1..11 and stride 1..4");
+  } else if (std::regex_match(tok, m, pool_re)) {
+    l.op = m[1] == "max" ? Op::MaxPool : Op::AvgPool;
+    l.kernel = std::stoi(m[2]);
+    l.stride = m[3].matched ? std::stoi(m[3]) : l.kernel;
+    if (l.kernel < 1 || l.stride < 1) fail("architecture token '" + tok + "': window and stride must be positive");
+  } else if (std::regex_match(tok, m, dense_re)) {
+    l.op = Op::Dense;
+    l.units = parse_count(m[1], k, tok);
+  } else if (std::regex_match(tok, m, drop_re)) {
+    l.op = Op::Dropout;
+    l.rate = std::stof(m[1]);
+    if (!(l.rate >= 0.f && l.rate < 1.f)) fail("architecture token '" + tok + "': the dropout rate must be in [0, 1)");
+  } else if (tok == "bn") {
+    l.op = Op::BatchNorm;
+  } else if (tok == "relu") {
+    l.op = Op::ReLU;
+  } else if (tok == "relu6") {
+    l.op = Op::ReLU6;
+  } else if (tok == "gap") {
+    l.op = Op::GlobalAvgPool;
+  } else if (tok == "flatten") {
+    l.op = Op::Flatten;
+  } else if (tok == "softmax") {
+    l.op = Op::Softmax;
+  } else {
+    std::string known;
+    for (const auto &n : preset_names()) known += (known.empty() ? "" : ", ") + n;
+    fail("unknown architecture or layer token '" + tok + "'",
+         "use a preset (" + known + ") or a spec such as 'conv3x3(16) relu maxpool2 flatten dense(K) softmax'");
+  }
+  return l;
+}
+
 }  // namespace
 
 std::vector<std::string> preset_names() {
   std::vector<std::string> names;
   for (const auto &[k, v] : presets()) names.push_back(k);
+  names.push_back("rps-resnet");
+  std::sort(names.begin(), names.end());
   return names;
 }
 
 std::string preset_spec(const std::string &name) {
+  if (name == "rps-resnet") return kResnetSpec;
   const auto it = presets().find(name);
   return it == presets().end() ? "" : it->second;
 }
+
+namespace {
+
+// Recursive-descent parser over the spec's tokens; appends layers to g in topological order.
+class SpecParser {
+ public:
+  SpecParser(std::vector<std::string> toks, Graph &g, int classes) : t_(std::move(toks)), g_(g), k_(classes) {}
+
+  void parse() {
+    parse_sequence(kGraphInput);
+    if (pos_ < t_.size())
+      fail("architecture spec: unexpected '" + t_[pos_] + "'", "blocks are written add{ A | B } or concat{ A | B }");
+  }
+
+ private:
+  // Parses layers until '|', '}' or the end; returns the producer of the sequence's output.
+  int parse_sequence(int cur) {
+    while (pos_ < t_.size() && t_[pos_] != "|" && t_[pos_] != "}") {
+      const std::string tok = t_[pos_++];
+      if (tok == "add" || tok == "concat") {
+        if (pos_ >= t_.size() || t_[pos_] != "{")
+          fail("architecture token '" + tok + "' must be followed by a block", "write e.g. add{ conv3x3(16) bn | }");
+        ++pos_;
+        if (++depth_ > 16) fail("architecture spec: blocks nested more than 16 deep");
+        std::vector<int> ends;
+        bool identity = false;
+        for (;;) {
+          const int end = parse_sequence(cur);
+          if (end == cur) {
+            if (identity) fail("architecture block '" + tok + "{...}' has more than one empty branch", "a block needs branches with layers");
+            identity = true;
+          }
+          ends.push_back(end);
+          if (pos_ >= t_.size()) fail("architecture block '" + tok + "{' is not closed", "end it with '}'");
+          if (t_[pos_++] == "}") break;
+        }
+        --depth_;
+        if (tok == "add" && ends.size() != 2)
+          fail("architecture block 'add{...}' has " + std::to_string(ends.size()) + " branches, expected 2",
+               "write add{ A | B } (an empty branch is the shortcut)");
+        if (tok == "concat" && ends.size() < 2)
+          fail("architecture block 'concat{...}' needs at least 2 branches", "write concat{ A | B }");
+        Layer l;
+        l.op = tok == "add" ? Op::Add : Op::Concat;
+        l.inputs = ends;
+        cur = push(std::move(l));
+        continue;
+      }
+      if (tok == "{") fail("architecture spec: '{' must follow add or concat", "write add{ A | B } or concat{ A | B }");
+      Layer l = parse_layer(tok, k_);
+      l.inputs = {cur};
+      cur = push(std::move(l));
+    }
+    return cur;
+  }
+
+  int push(Layer l) {
+    g_.layers.push_back(std::move(l));
+    return static_cast<int>(g_.layers.size()) - 1;
+  }
+
+  std::vector<std::string> t_;
+  size_t pos_ = 0;
+  int depth_ = 0;
+  Graph &g_;
+  int k_;
+};
+
+}  // namespace
 
 Graph graph_from_spec(const std::string &arch_or_spec, const std::vector<std::string> &classes, Shape input) {
   if (classes.size() < 2) fail("a classifier needs at least 2 classes, got " + std::to_string(classes.size()));
@@ -77,60 +219,15 @@ Graph graph_from_spec(const std::string &arch_or_spec, const std::vector<std::st
     }
     norm += spec[i] == ',' ? ' ' : spec[i];
   }
-  static const std::regex conv_re(R"((dw)?conv(\d+)x(\d+)(?:s(\d+))?(same|valid)?(?:\((\w+)\))?)");
-  static const std::regex pool_re(R"((max|avg)pool(\d+)(?:s(\d+))?)");
-  static const std::regex dense_re(R"(dense\((\w+)\))");
-  static const std::regex drop_re(R"(dropout\(([0-9.]+)\))");
-  std::istringstream in(norm);
-  std::string tok;
-  std::smatch m;
-  while (in >> tok) {
-    Layer l;
-    if (std::regex_match(tok, m, conv_re)) {
-      const bool dw = m[1].matched;
-      if (m[2] != m[3]) fail("architecture token '" + tok + "': only square kernels are supported", "write e.g. conv3x3(16)");
-      l.op = dw ? Op::DepthwiseConv2D : Op::Conv2D;
-      l.kernel = std::stoi(m[2]);
-      l.stride = m[4].matched ? std::stoi(m[4]) : 1;
-      l.padding = m[5].matched && m[5] == "valid" ? Padding::Valid : Padding::Same;
-      if (dw && m[6].matched)
-        fail("architecture token '" + tok + "': a depthwise conv keeps its channel count", "write e.g. dwconv3x3");
-      if (!dw && !m[6].matched) fail("architecture token '" + tok + "' needs a filter count", "write e.g. conv3x3(16)");
-      if (!dw) l.units = parse_count(m[6], k, tok);
-      if (l.kernel < 1 || l.kernel > 11 || l.stride < 1 || l.stride > 4)
-        fail("architecture token '" + tok + "': kernel must be 1..11 and stride 1..4");
-    } else if (std::regex_match(tok, m, pool_re)) {
-      l.op = m[1] == "max" ? Op::MaxPool : Op::AvgPool;
-      l.kernel = std::stoi(m[2]);
-      l.stride = m[3].matched ? std::stoi(m[3]) : l.kernel;
-      if (l.kernel < 1 || l.stride < 1) fail("architecture token '" + tok + "': window and stride must be positive");
-    } else if (std::regex_match(tok, m, dense_re)) {
-      l.op = Op::Dense;
-      l.units = parse_count(m[1], k, tok);
-    } else if (std::regex_match(tok, m, drop_re)) {
-      l.op = Op::Dropout;
-      l.rate = std::stof(m[1]);
-      if (!(l.rate >= 0.f && l.rate < 1.f)) fail("architecture token '" + tok + "': the dropout rate must be in [0, 1)");
-    } else if (tok == "bn") {
-      l.op = Op::BatchNorm;
-    } else if (tok == "relu") {
-      l.op = Op::ReLU;
-    } else if (tok == "relu6") {
-      l.op = Op::ReLU6;
-    } else if (tok == "gap") {
-      l.op = Op::GlobalAvgPool;
-    } else if (tok == "flatten") {
-      l.op = Op::Flatten;
-    } else if (tok == "softmax") {
-      l.op = Op::Softmax;
-    } else {
-      std::string known;
-      for (const auto &n : preset_names()) known += (known.empty() ? "" : ", ") + n;
-      fail("unknown architecture or layer token '" + tok + "'",
-           "use a preset (" + known + ") or a spec such as 'conv3x3(16) relu maxpool2 flatten dense(K) softmax'");
-    }
-    g.layers.push_back(std::move(l));
+  for (const char ch : {'{', '}', '|'}) {
+    std::string spaced;
+    for (const char c : norm) spaced += c == ch ? std::string(" ") + ch + " " : std::string(1, c);
+    norm = spaced;
   }
+  std::istringstream in(norm);
+  std::vector<std::string> toks;
+  for (std::string tok; in >> tok;) toks.push_back(tok);
+  SpecParser(std::move(toks), g, k).parse();
   if (g.layers.empty()) fail("the architecture '" + arch_or_spec + "' has no layers");
   infer_shapes(g, /*allocate_params=*/true);
   const Shape out = g.output();

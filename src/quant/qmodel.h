@@ -35,11 +35,17 @@ struct QParams {
 };
 
 struct QLayer {
-  model::Op op = model::Op::Flatten;  // Conv2D, DepthwiseConv2D, Dense, MaxPool, AvgPool, GlobalAvgPool, Flatten, Softmax
+  model::Op op = model::Op::Flatten;  // Conv2D, DepthwiseConv2D, Dense, MaxPool, AvgPool, GlobalAvgPool, Flatten, Softmax,
+                                      // Add, Concat
   std::string activation;             // "", "relu" or "relu6" (fused into the clamp)
-  model::Shape in, out;               // the FP32 graph's CHW shapes
+  // Producers of the inputs: indices of earlier layers of the QModel, or model::kGraphInput. Empty means
+  // the previous layer (a chain); QModel::normalize fills it.
+  std::vector<int> inputs;
+  model::Shape in, out;               // the FP32 graph's CHW shapes (`in`: the first input's)
   int kernel = 0, stride = 1, pad_top = 0, pad_left = 0;
-  QParams input, output;
+  QParams input, output;             // input: the first input's quantization
+  std::vector<QParams> input_q;      // every input's quantization (input_q[0] == input); QModel::normalize fills it
+  qp_add_params_t add{};             // Add: TFLite's ADD parameters, derived from input_q, output and the clamp
   std::vector<int8_t> weight;        // Conv OHWI, depthwise [1][KH][KW][C], Dense [OUT][IN] (IN in HWC order)
   std::vector<double> weight_scale;  // one per output channel (equal values when per-tensor)
   std::vector<int32_t> bias;         // scale input_scale * weight_scale[c], zero point 0
@@ -57,6 +63,12 @@ struct QModel {
   std::vector<QLayer> layers;
   QuantOptions options;
   int64_t int8_parameter_bytes() const;  // int8 weights + int32 biases
+  // The quantization and shape of tensor `producer` (a layer index or model::kGraphInput).
+  QParams tensor_params(int producer) const { return producer < 0 ? input_params : layers[static_cast<size_t>(producer)].output; }
+  model::Shape tensor_shape(int producer) const { return producer < 0 ? input : layers[static_cast<size_t>(producer)].out; }
+  // Fills empty `inputs` as a chain and every layer's `input`/`input_q` from its producers; checks the
+  // edges (earlier layers only, input counts per op, shapes of Add/Concat inputs). Throws qp::Error.
+  void normalize();
 };
 
 // Quantizes an FP32 graph (BatchNorm folded, Dropout dropped) with calibration images drawn from
@@ -71,9 +83,9 @@ bool flattens_map(const QLayer *prev, model::Shape *map);
 // Position in HWC order of element i of a CHW-flattened map of shape s.
 size_t chw_to_hwc(size_t i, const model::Shape &s);
 
-// Recomputes the derived integers (multipliers, shifts, softmax parameters, clamps) of a layer from
-// its float32 scales, zero points and activation: what the quantizer computes and what reading a
-// model file rebuilds, bit for bit.
+// Recomputes the derived integers (multipliers, shifts, softmax and add parameters, clamps) of a layer
+// from its float32 scales, zero points and activation (input_q must be set, see QModel::normalize):
+// what the quantizer computes and what reading a model file rebuilds, bit for bit.
 void derive_requantization(QLayer &l);
 
 // The worst-case |accumulator| of a conv/dense output channel: |bias| + sum |w| * 255.
@@ -94,8 +106,9 @@ enum class OptIsa { Auto, Portable, Avx2, Avx512Vnni };
 bool opt_isa_available(OptIsa isa);
 const char *opt_isa_name(OptIsa isa);  // "auto", "portable", "avx2", "avx512-vnni"
 
-// Runs a QModel on one image (or a batch); all activations live in one arena (two ping-pong buffers
-// of the largest activation, plus the largest padded conv/dense input of the optimized backend).
+// Runs a QModel on one image (or a batch); all activations live in one arena laid out by the memory
+// planner (plan.h: tensors whose lifetimes overlap never share bytes; each optimized conv/dense layer's
+// padded input is a scratch tensor of the plan).
 // Thread-safe: run() keeps no state between calls.
 class Int8Engine {
  public:
@@ -106,7 +119,7 @@ class Int8Engine {
   // same bytes as run() on each image, with one arena for the whole batch.
   void run_batch(const uint8_t *rgb, size_t n, int8_t *out) const;
   size_t output_size() const;
-  size_t arena_bytes() const { return 2 * buffer_ + patch_; }
+  size_t arena_bytes() const { return arena_; }
 
   Backend backend() const { return backend_; }
 
@@ -115,8 +128,11 @@ class Int8Engine {
   const QModel &m_;
   Backend backend_;
   OptIsa isa_;
-  size_t buffer_ = 0;
-  size_t patch_ = 0;                    // largest padded conv/dense input, optimized backend
+  size_t arena_ = 0;
+  std::vector<size_t> out_off_;                // per layer: its output's offset in the arena
+  std::vector<std::vector<size_t>> in_off_;    // per layer: each input's offset
+  std::vector<size_t> scratch_off_;            // per layer: its scratch (optimized conv/dense)
+  size_t input_off_ = 0;
   std::vector<struct OptWeights> opt_;  // per layer (empty for layers without weights)
 };
 

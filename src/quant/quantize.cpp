@@ -9,6 +9,7 @@
 #include "common/rng.h"
 #include "model/executor_fp32.h"
 #include "quant/multiplier.h"
+#include "quant/plan.h"
 #include "quant/qmodel.h"
 
 namespace qp::quant {
@@ -19,6 +20,42 @@ int64_t QModel::int8_parameter_bytes() const {
   int64_t n = 0;
   for (const auto &l : layers) n += static_cast<int64_t>(l.weight.size() + 4 * l.bias.size());
   return n;
+}
+
+void QModel::normalize() {
+  for (size_t k = 0; k < layers.size(); ++k) {
+    QLayer &l = layers[k];
+    const std::string where = "INT8 layer " + std::to_string(k) + " (" + model::op_name(l.op) + ")";
+    if (l.inputs.empty()) l.inputs = {static_cast<int>(k) - 1};
+    const size_t want = l.op == Op::Add ? 2 : 1;
+    if (l.op == Op::Concat ? l.inputs.size() < 2 : l.inputs.size() != want)
+      fail(where + " has " + std::to_string(l.inputs.size()) + " input(s), expected " +
+               (l.op == Op::Concat ? std::string("at least 2") : std::to_string(want)),
+           "the model file is corrupt: re-quantize it");
+    l.input_q.clear();
+    for (const int p : l.inputs) {
+      if (p < model::kGraphInput || p >= static_cast<int>(k))
+        fail(where + " reads tensor " + std::to_string(p) + ", which is not the model input or an earlier layer",
+             "the model file is corrupt: re-quantize it");
+      l.input_q.push_back(tensor_params(p));
+    }
+    l.input = l.input_q[0];
+    const model::Shape s0 = tensor_shape(l.inputs[0]);
+    if (!(l.in == s0)) fail(where + ": its input shape " + model::shape_str(l.in) + " differs from its producer's " + model::shape_str(s0),
+                            "the model file is corrupt: re-quantize it");
+    if (l.op == Op::Add && !(tensor_shape(l.inputs[1]) == s0 && l.out == s0))
+      fail(where + " adds tensors of different shapes", "the model file is corrupt: re-quantize it");
+    if (l.op == Op::Concat) {
+      int64_t c = 0;
+      for (const int p : l.inputs) {
+        const model::Shape sj = tensor_shape(p);
+        if (sj.h != l.out.h || sj.w != l.out.w) fail(where + " concatenates tensors of different sizes", "the model file is corrupt: re-quantize it");
+        c += sj.c;
+      }
+      if (c != l.out.c) fail(where + ": its output has " + std::to_string(l.out.c) + " channels, its inputs " + std::to_string(c),
+                             "the model file is corrupt: re-quantize it");
+    }
+  }
 }
 
 namespace {
@@ -110,6 +147,11 @@ void derive_requantization(QLayer &l) {
   if (l.op == Op::Softmax) {
     const auto sp = softmax_params(l.input.scale);
     l.softmax = {sp.input_multiplier, sp.input_left_shift, sp.diff_min};
+  }
+  if (l.op == Op::Add) {
+    if (l.input_q.size() != 2) fail("internal: Add layer without both inputs' quantization");
+    l.add = add_params(l.input_q[0].scale, l.input_q[0].zero_point, l.input_q[1].scale, l.input_q[1].zero_point, l.output.scale,
+                       l.output.zero_point, l.act_min, l.act_max);
   }
   if (l.op != Op::Conv2D && l.op != Op::DepthwiseConv2D && l.op != Op::Dense) return;
   const size_t oc = l.weight_scale.size();
@@ -233,8 +275,16 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
   q.input = g.input;
   q.options = opt;
 
-  // 2. Layers. `cur` is the quantization of the tensor flowing between layers.
-  QParams cur = q.input_params;
+  // 2. Layers, in the graph's order. qidx[k]: the INT8 layer whose output is FP32 layer k's output
+  // (a fused ReLU maps to the layer it is fused into).
+  const auto readers = model::consumers(g);
+  std::vector<int> qidx(nl, model::kGraphInput);
+  auto fused_activation = [&](size_t k) -> int {  // the ReLU/ReLU6 fused into layer k's output, or -1
+    const auto &r = readers[k];
+    if (r.size() != 1) return -1;
+    const Op o = g.layers[static_cast<size_t>(r[0])].op;
+    return o == Op::ReLU || o == Op::ReLU6 ? r[0] : -1;
+  };
   for (size_t k = 0; k < nl; ++k) {
     const model::Layer &l = g.layers[k];
     QLayer ql;
@@ -245,32 +295,59 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
     ql.stride = l.stride;
     ql.pad_top = l.pad_top;
     ql.pad_left = l.pad_left;
-    ql.input = cur;
+    for (const int p : l.inputs) {
+      ql.inputs.push_back(p < 0 ? model::kGraphInput : qidx[static_cast<size_t>(p)]);
+      ql.input_q.push_back(q.tensor_params(ql.inputs.back()));
+    }
+    ql.input = ql.input_q[0];
+    const QParams cur = ql.input;
     ql.fp32_index = static_cast<int>(k);
     switch (l.op) {
       case Op::ReLU:
       case Op::ReLU6: {
-        // Fused into the conv/dense before it (handled there); anywhere else it is not supported.
-        const bool fused = k > 0 && (g.layers[k - 1].op == Op::Conv2D || g.layers[k - 1].op == Op::DepthwiseConv2D ||
-                                     g.layers[k - 1].op == Op::Dense);
+        // Fused into the conv/dense/add before it (handled there) when it is that layer's only reader.
+        const int p = l.inputs[0];
+        const bool fused = p >= 0 && fused_activation(static_cast<size_t>(p)) == static_cast<int>(k) &&
+                           (g.layers[static_cast<size_t>(p)].op == Op::Conv2D || g.layers[static_cast<size_t>(p)].op == Op::DepthwiseConv2D ||
+                            g.layers[static_cast<size_t>(p)].op == Op::Dense || g.layers[static_cast<size_t>(p)].op == Op::Add);
         if (!fused)
-          fail(
-              std::string("layer ") + std::to_string(k) + " (" + model::op_name(l.op) + ") does not follow a conv or dense layer",
-              "INT8 fuses activations into the conv/dense before them");
+          fail(std::string("layer ") + std::to_string(k) + " (" + model::op_name(l.op) +
+                   ") does not follow a conv, dense or add layer that only it reads",
+               "INT8 fuses activations into the conv/dense/add before them");
+        qidx[k] = qidx[static_cast<size_t>(p)];
         continue;
+      }
+      case Op::Add: {
+        const int act = fused_activation(k);
+        const size_t src = act >= 0 ? static_cast<size_t>(act) : k;
+        auto [a, b] = observe(sample[src], lo[src], hi[src], opt);
+        if (act >= 0 && g.layers[src].op == Op::ReLU6) b = std::min(b, 6.0);
+        ql.output = activation_params(act >= 0 ? 0.0 : a, b);
+        if (act >= 0) {
+          ql.activation = g.layers[src].op == Op::ReLU ? "relu" : "relu6";
+          ql.fp32_index = act;
+        }
+        derive_requantization(ql);
+        break;
+      }
+      case Op::Concat: {
+        auto [a, b] = observe(sample[k], lo[k], hi[k], opt);
+        ql.output = activation_params(a, b);
+        break;
       }
       case Op::Conv2D:
       case Op::DepthwiseConv2D:
       case Op::Dense: {
         // A following ReLU/ReLU6 is fused: the output range is the activation's, and the clamp does it.
-        const bool act = k + 1 < nl && (g.layers[k + 1].op == Op::ReLU || g.layers[k + 1].op == Op::ReLU6);
-        const size_t src = act ? k + 1 : k;
+        const int act_k = fused_activation(k);
+        const bool act = act_k >= 0;
+        const size_t src = act ? static_cast<size_t>(act_k) : k;
         auto [a, b] = observe(sample[src], lo[src], hi[src], opt);
-        if (act && g.layers[k + 1].op == Op::ReLU6) b = std::min(b, 6.0);
+        if (act && g.layers[src].op == Op::ReLU6) b = std::min(b, 6.0);
         ql.output = activation_params(act ? 0.0 : a, b);
         if (act) {
-          ql.activation = g.layers[k + 1].op == Op::ReLU ? "relu" : "relu6";
-          ql.fp32_index = static_cast<int>(k + 1);
+          ql.activation = g.layers[src].op == Op::ReLU ? "relu" : "relu6";
+          ql.fp32_index = act_k;
         }
         const int oc = l.out.c;
         for (const auto *v : {&l.weight, &l.bias})
@@ -302,7 +379,8 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
         } else {  // Dense [OUT][IN]; after Flatten of a C x H x W map, IN is permuted CHW -> HWC
           const int in = l.in.c;
           model::Shape map;
-          const bool permute = flattens_map(q.layers.empty() ? nullptr : &q.layers.back(), &map);
+          const bool permute =
+              flattens_map(ql.inputs[0] < 0 ? nullptr : &q.layers[static_cast<size_t>(ql.inputs[0])], &map);
           for (int o = 0; o < oc; ++o)
             for (int i = 0; i < in; ++i) {
               const size_t dst = permute ? chw_to_hwc(static_cast<size_t>(i), map) : static_cast<size_t>(i);
@@ -327,7 +405,6 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
                  "use smaller layers (fewer inputs per output) or retrain with weight decay; qparity refuses models that could "
                  "overflow");
         }
-        cur = ql.output;
         break;
       }
       case Op::MaxPool:
@@ -339,14 +416,15 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
       case Op::Softmax: {
         ql.output = {1.0 / 256.0, -128};
         derive_requantization(ql);
-        cur = ql.output;
         break;
       }
       case Op::BatchNorm:
       case Op::Dropout: fail("internal: unfolded layer in the inference graph");
     }
+    qidx[k] = static_cast<int>(q.layers.size());
     q.layers.push_back(std::move(ql));
   }
+  q.normalize();
   return q;
 }
 
@@ -354,15 +432,23 @@ Int8Engine::Int8Engine(const QModel &m, Backend backend, OptIsa isa) : m_(m), ba
   if (backend == Backend::Optimized && !opt_isa_available(isa))
     fail(std::string("the optimized kernel set '") + opt_isa_name(isa) + "' is not available on this CPU or build",
          "use OptIsa::Auto (the fastest available)");
-  size_t biggest = static_cast<size_t>(m.input.size());
+  std::vector<uint32_t> scratch;
   for (const auto &l : m.layers) {
-    biggest = std::max(biggest, static_cast<size_t>(l.out.size()));
     opt_.push_back(backend == Backend::Optimized && (l.op == Op::Conv2D || l.op == Op::Dense) ? pack_opt_weights(l)
                                                                                               : OptWeights{});
-    patch_ = std::max(patch_, opt_.back().scratch_bytes());
+    scratch.push_back(static_cast<uint32_t>(opt_.back().scratch_bytes()));
   }
-  buffer_ = (biggest + 63) / 64 * 64;
-  patch_ = (patch_ + 63) / 64 * 64;
+  // 64-byte aligned tensors for the SIMD kernels.
+  const ArenaPlan plan = plan_arena(m, scratch, 64);
+  arena_ = std::max<size_t>(plan.arena_bytes, 64);
+  input_off_ = plan.tensor_offset[0];
+  for (size_t k = 0; k < m.layers.size(); ++k) {
+    out_off_.push_back(plan.tensor_offset[static_cast<size_t>(plan.layer_tensor[k])]);
+    std::vector<size_t> ins;
+    for (const int t : plan.layer_inputs[k]) ins.push_back(plan.tensor_offset[static_cast<size_t>(t)]);
+    in_off_.push_back(ins);
+    scratch_off_.push_back(plan.layer_scratch[k] < 0 ? 0 : plan.tensor_offset[static_cast<size_t>(plan.layer_scratch[k])]);
+  }
 }
 
 size_t Int8Engine::output_size() const {
@@ -388,24 +474,24 @@ void Int8Engine::run_batch(const uint8_t *rgb, size_t n, int8_t *out) const {
 }
 
 void Int8Engine::run_into(const uint8_t *rgb, int8_t *arena, std::vector<std::vector<int8_t>> *trace, int8_t **result) const {
-  int8_t *a = arena, *b = arena + buffer_;
-  auto *scratch = reinterpret_cast<uint8_t *>(arena + 2 * buffer_);
+  int8_t *x = arena + input_off_;
   const size_t n_in = static_cast<size_t>(m_.input.size());
-  for (size_t i = 0; i < n_in; ++i) a[i] = static_cast<int8_t>(static_cast<int>(rgb[i]) - 128);
+  for (size_t i = 0; i < n_in; ++i) x[i] = static_cast<int8_t>(static_cast<int>(rgb[i]) - 128);
   if (trace) trace->clear();
   const bool opt = backend_ == Backend::Optimized;
+  int8_t *b = x;
   for (size_t k = 0; k < m_.layers.size(); ++k) {
     const QLayer &l = m_.layers[k];
+    const int8_t *a = arena + in_off_[k][0];
+    b = arena + out_off_[k];
     const qp_dims_t in = {1, l.in.h, l.in.w, l.in.c}, out = {1, l.out.h, l.out.w, l.out.c};
     qp_status_t st = QP_STATUS_OK;
-    bool swap = true;
     if (opt && (l.op == Op::Conv2D || l.op == Op::Dense || l.op == Op::MaxPool)) {
       if (l.op == Op::MaxPool)
         opt_maxpool_s8(l, isa_, a, b);
       else
-        opt_conv_s8(l, opt_[k], isa_, a, b, scratch);
-      std::swap(a, b);
-      if (trace) trace->emplace_back(a, a + l.out.size());
+        opt_conv_s8(l, opt_[k], isa_, a, b, reinterpret_cast<uint8_t *>(arena + scratch_off_[k]));
+      if (trace) trace->emplace_back(b, b + l.out.size());
       continue;
     }
     switch (l.op) {
@@ -431,14 +517,27 @@ void Int8Engine::run_into(const uint8_t *rgb, int8_t *arena, std::vector<std::ve
       }
       case Op::GlobalAvgPool: st = qp_pool_global_avg_s8(-128, 127, &in, a, b); break;
       case Op::Softmax: st = qp_softmax_run_s8(&l.softmax, l.out.c, a, b); break;
-      default: swap = false; break;  // Flatten: HWC data is already in flattened order
+      case Op::Add:
+        st = qp_add_run_s8(&l.add, static_cast<int32_t>(l.out.size()), a, arena + in_off_[k][1], b);
+        break;
+      case Op::Concat: {
+        std::vector<qp_concat_input_t> parts;
+        for (size_t j = 0; j < l.inputs.size(); ++j) {
+          qp_concat_input_t c = concat_input_params(l.input_q[j].scale, l.input_q[j].zero_point, l.output.scale, l.output.zero_point);
+          c.data = arena + in_off_[k][j];
+          c.channels = m_.tensor_shape(l.inputs[j]).c;
+          parts.push_back(c);
+        }
+        st = qp_concat_run_s8(static_cast<int32_t>(parts.size()), parts.data(), l.out.h * l.out.w, l.output.zero_point, b);
+        break;
+      }
+      default: break;  // Flatten: HWC data is already in flattened order (its output aliases its input)
     }
     if (st != QP_STATUS_OK)
       fail("internal: kernel for " + std::string(model::op_name(l.op)) + " returned status " + std::to_string(st));
-    if (swap) std::swap(a, b);
-    if (trace) trace->emplace_back(a, a + l.out.size());
+    if (trace) trace->emplace_back(b, b + l.out.size());
   }
-  *result = a;
+  *result = b;
 }
 
 }  // namespace qp::quant
