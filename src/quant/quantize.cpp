@@ -8,6 +8,7 @@
 #include "common/parallel.h"
 #include "common/rng.h"
 #include "model/executor_fp32.h"
+#include "model/layout.h"
 #include "quant/multiplier.h"
 #include "quant/plan.h"
 #include "quant/qmodel.h"
@@ -356,37 +357,20 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
               fail("layer " + std::to_string(k) + " (" + model::op_name(l.op) + ") has a non-finite weight or bias",
                    "the FP32 model is broken (NaN/Inf parameters): retrain it or export it again");
         ql.weight_scale = choose_weight_scales(l, cur.scale, ql.output.scale, opt.weights, &ql.raised_scales);
-        // Weights into the runtime layout.
-        ql.weight.resize(l.weight.size());
-        auto qw = [&](int c, double w) {
-          return static_cast<int8_t>(std::clamp(std::lround(w / ql.weight_scale[static_cast<size_t>(c)]), -127L, 127L));
-        };
-        const int kk = l.kernel;
-        if (l.op == Op::Conv2D) {  // OIHW -> OHWI
-          const int ic = l.in.c;
-          for (int o = 0; o < oc; ++o)
-            for (int i = 0; i < ic; ++i)
-              for (int y = 0; y < kk; ++y)
-                for (int x = 0; x < kk; ++x)
-                  ql.weight[((static_cast<size_t>(o) * kk + y) * kk + x) * ic + i] =
-                      qw(o, l.weight[((static_cast<size_t>(o) * ic + i) * kk + y) * kk + x]);
-        } else if (l.op == Op::DepthwiseConv2D) {  // [C][1][K][K] -> [1][K][K][C]
-          for (int c = 0; c < oc; ++c)
-            for (int y = 0; y < kk; ++y)
-              for (int x = 0; x < kk; ++x)
-                ql.weight[(static_cast<size_t>(y) * kk + x) * oc + c] =
-                    qw(c, l.weight[(static_cast<size_t>(c) * kk + y) * kk + x]);
-        } else {  // Dense [OUT][IN]; after Flatten of a C x H x W map, IN is permuted CHW -> HWC
-          const int in = l.in.c;
-          model::Shape map;
-          const bool permute =
-              flattens_map(ql.inputs[0] < 0 ? nullptr : &q.layers[static_cast<size_t>(ql.inputs[0])], &map);
-          for (int o = 0; o < oc; ++o)
-            for (int i = 0; i < in; ++i) {
-              const size_t dst = permute ? chw_to_hwc(static_cast<size_t>(i), map) : static_cast<size_t>(i);
-              ql.weight[static_cast<size_t>(o) * in + dst] = qw(o, l.weight[static_cast<size_t>(o) * in + i]);
-            }
-        }
+        // Weights quantized in the FP32 order (channel = element / per), then into the runtime layout.
+        const size_t per = l.weight.size() / static_cast<size_t>(oc);
+        std::vector<int8_t> w(l.weight.size());
+        for (size_t i = 0; i < w.size(); ++i)
+          w[i] = static_cast<int8_t>(std::clamp(std::lround(l.weight[i] / ql.weight_scale[i / per]), -127L, 127L));
+        model::Shape map;
+        if (l.op == Op::Conv2D)
+          ql.weight = model::conv_oihw_to_ohwi(w, oc, l.in.c, l.kernel);
+        else if (l.op == Op::DepthwiseConv2D)
+          ql.weight = model::depthwise_ckk_to_kkc(w, oc, l.kernel);
+        else if (flattens_map(ql.inputs[0] < 0 ? nullptr : &q.layers[static_cast<size_t>(ql.inputs[0])], &map))
+          ql.weight = model::dense_columns_chw_to_hwc(w, oc, map);  // after Flatten of a C x H x W map
+        else
+          ql.weight = std::move(w);
         ql.bias.resize(static_cast<size_t>(oc));
         for (int c = 0; c < oc; ++c) {
           const double b = std::round(l.bias[static_cast<size_t>(c)] / (cur.scale * ql.weight_scale[static_cast<size_t>(c)]));
