@@ -4,68 +4,20 @@
 
 #include "common/error.h"
 #include "common/rng.h"
+#include "ops/op_util.h"
+#include "ops/registry.h"
 
 namespace qp::model {
 
 const char *op_name(Op op) {
-  switch (op) {
-    case Op::Conv2D: return "Conv2D";
-    case Op::DepthwiseConv2D: return "DepthwiseConv2D";
-    case Op::BatchNorm: return "BatchNorm";
-    case Op::ReLU: return "ReLU";
-    case Op::ReLU6: return "ReLU6";
-    case Op::MaxPool: return "MaxPool";
-    case Op::AvgPool: return "AvgPool";
-    case Op::GlobalAvgPool: return "GlobalAvgPool";
-    case Op::Flatten: return "Flatten";
-    case Op::Dense: return "Dense";
-    case Op::Dropout: return "Dropout";
-    case Op::Softmax: return "Softmax";
-    case Op::Add: return "Add";
-    case Op::Concat: return "Concat";
-  }
-  return "?";
+  const ops::OpDef *d = ops::find_op(op);
+  return d != nullptr ? d->name : "?";
 }
 
 std::string shape_str(const Shape &s) {
   if (s.h == 1 && s.w == 1) return "[" + std::to_string(s.c) + "]";
   return "[" + std::to_string(s.c) + "," + std::to_string(s.h) + "," + std::to_string(s.w) + "]";
 }
-
-namespace {
-
-void window_out(int in, int k, int stride, Padding pad, int &out, int &before, int &after, const std::string &where) {
-  if (k <= 0 || stride <= 0) fail(where + ": kernel and stride must be positive");
-  if (k > kMaxWindow || stride > kMaxWindow)
-    fail(where + ": kernel " + std::to_string(k) + " or stride " + std::to_string(stride) + " is above qparity's limit of " +
-         std::to_string(kMaxWindow));
-  if (pad == Padding::Same) {
-    out = (in + stride - 1) / stride;
-    const int total = std::max((out - 1) * stride + k - in, 0);
-    before = total / 2;
-    after = total - before;
-  } else {
-    if (in < k)
-      fail(where + ": input side " + std::to_string(in) + " is smaller than the window " + std::to_string(k),
-           "use fewer pooling/stride-2 layers, 'same' padding, or a larger input");
-    out = (in - k) / stride + 1;
-    before = after = 0;
-  }
-}
-
-void expect_size(std::vector<float> &v, int64_t n, const std::string &what, bool allocate, float fill = 0.f) {
-  if (allocate && v.empty()) v.assign(static_cast<size_t>(n), fill);
-  if (static_cast<int64_t>(v.size()) != n)
-    fail(what + " has " + std::to_string(v.size()) + " values, expected " + std::to_string(n));
-}
-
-// An activation's element count, checked against kMaxActivationElements (the factors are positive ints).
-void check_activation(const Shape &s, const std::string &where) {
-  const int64_t dims[] = {s.c, s.h, s.w};
-  checked_element_count(dims, where, kMaxActivationElements);
-}
-
-}  // namespace
 
 int64_t checked_element_count(std::span<const int64_t> dims, const std::string &what, int64_t cap) {
   int64_t n = 1;
@@ -82,7 +34,7 @@ int64_t checked_element_count(std::span<const int64_t> dims, const std::string &
 
 void infer_shapes(Graph &g, bool allocate) {
   if (g.input.c <= 0 || g.input.h <= 0 || g.input.w <= 0) fail("model input shape " + shape_str(g.input) + " is not valid");
-  check_activation(g.input, "the model input " + shape_str(g.input));
+  ops::check_activation(g.input, "the model input " + shape_str(g.input));
   // Per tensor (index producer + 1): flattened (after Flatten/GAP/Dense) or still a feature map.
   std::vector<bool> flat_of{g.input.h == 1 && g.input.w == 1};
   std::vector<int> readers(g.layers.size(), 0);
@@ -90,10 +42,9 @@ void infer_shapes(Graph &g, bool allocate) {
     Layer &l = g.layers[i];
     const std::string where = "layer " + std::to_string(i) + " (" + op_name(l.op) + ")";
     if (l.inputs.empty()) l.inputs = {static_cast<int>(i) - 1};
-    const size_t want = l.op == Op::Add ? 2 : 1;
-    if (l.op == Op::Concat ? l.inputs.size() < 2 : l.inputs.size() != want)
-      fail(where + " has " + std::to_string(l.inputs.size()) + " input(s), expected " +
-               (l.op == Op::Concat ? std::string("at least 2") : std::to_string(want)),
+    const ops::OpDef &def = ops::op_def(l.op);
+    if (!ops::input_count_ok(def, l.inputs.size()))
+      fail(where + " has " + std::to_string(l.inputs.size()) + " input(s), expected " + ops::inputs_expected(def),
            "the model file is corrupt or uses a graph qparity does not support");
     for (const int p : l.inputs) {
       if (p < kGraphInput || p >= static_cast<int>(i))
@@ -101,89 +52,21 @@ void infer_shapes(Graph &g, bool allocate) {
              "layers must be in topological order (the model file is corrupt)");
       if (p >= 0) ++readers[static_cast<size_t>(p)];
     }
-    const Shape s0 = g.tensor_shape(l.inputs[0]);
-    const bool flat = flat_of[static_cast<size_t>(l.inputs[0] + 1)];
-    bool out_flat = flat;
-    Shape s = s0;
-    l.in = s0;
-    switch (l.op) {
-      case Op::Conv2D:
-      case Op::DepthwiseConv2D: {
-        if (flat) fail(where + " comes after Flatten/Dense", "put convolutions before flatten");
-        int oh, ow;
-        window_out(s.h, l.kernel, l.stride, l.padding, oh, l.pad_top, l.pad_bottom, where);
-        window_out(s.w, l.kernel, l.stride, l.padding, ow, l.pad_left, l.pad_right, where);
-        const int oc = l.op == Op::Conv2D ? l.units : s.c;
-        if (l.op == Op::DepthwiseConv2D) l.units = s.c;
-        if (oc <= 0) fail(where + ": needs a positive number of filters");
-        check_activation({oc, oh, ow}, where + " output");
-        const int64_t wdims[] = {oc, l.op == Op::Conv2D ? s.c : 1, l.kernel, l.kernel};
-        expect_size(l.weight, checked_element_count(wdims, where + " weight"), where + " weight", allocate);
-        expect_size(l.bias, oc, where + " bias", allocate);
-        s = {oc, oh, ow};
-        break;
-      }
-      case Op::MaxPool:
-      case Op::AvgPool: {
-        if (flat) fail(where + " comes after Flatten/Dense", "put pooling before flatten");
-        int oh, ow, a, b;
-        window_out(s.h, l.kernel, l.stride, Padding::Valid, oh, a, b, where);
-        window_out(s.w, l.kernel, l.stride, Padding::Valid, ow, a, b, where);
-        s = {s.c, oh, ow};
-        break;
-      }
-      case Op::GlobalAvgPool:
-        if (flat) fail(where + " comes after Flatten/Dense");
-        s = {s.c, 1, 1};
-        out_flat = true;
-        break;
-      case Op::Flatten:
-        s = {static_cast<int>(s.size()), 1, 1};
-        out_flat = true;
-        break;
-      case Op::Dense:
-        if (!flat) fail(where + " needs a flat input", "insert 'flatten' or 'gap' before dense");
-        if (l.units <= 0) fail(where + ": needs a positive number of units");
-        check_activation({l.units, 1, 1}, where + " output");
-        expect_size(l.weight, checked_element_count(std::vector<int64_t>{l.units, s.c}, where + " weight"), where + " weight",
-                    allocate);
-        expect_size(l.bias, l.units, where + " bias", allocate);
-        s = {l.units, 1, 1};
-        break;
-      case Op::BatchNorm:
-        expect_size(l.gamma, s.c, where + " gamma", allocate, 1.f);
-        expect_size(l.beta, s.c, where + " beta", allocate);
-        expect_size(l.mean, s.c, where + " mean", allocate);
-        expect_size(l.var, s.c, where + " variance", allocate, 1.f);
-        break;
-      case Op::Softmax:
-        if (!flat) fail(where + " needs a flat input", "softmax goes after the last dense layer");
-        break;
-      case Op::Add: {
-        const Shape s1 = g.tensor_shape(l.inputs[1]);
-        if (!(s1 == s0) || flat_of[static_cast<size_t>(l.inputs[1] + 1)] != flat)
-          fail(where + " adds tensors of different shapes " + shape_str(s0) + " and " + shape_str(s1),
-               "both branches of a residual block must end with the same shape (use a 1x1 projection on the shortcut)");
-        break;
-      }
-      case Op::Concat: {
-        int64_t c = 0;
-        for (const int p : l.inputs) {
-          const Shape sj = g.tensor_shape(p);
-          if (sj.h != s0.h || sj.w != s0.w || flat_of[static_cast<size_t>(p + 1)] != flat)
-            fail(where + " concatenates tensors of different sizes " + shape_str(s0) + " and " + shape_str(sj),
-                 "concatenated branches must keep the same height and width");
-          c += sj.c;
-        }
-        if (c > kMaxActivationElements) fail(where + ": too many channels (" + std::to_string(c) + ")");
-        s = {static_cast<int>(c), s0.h, s0.w};
-        break;
-      }
-      case Op::ReLU:
-      case Op::ReLU6:
-      case Op::Dropout: break;
+    // The op's own rule (src/ops/<op>.cpp): checks its parameters, sets its output shape.
+    ops::ShapeArgs args;
+    args.where = where;
+    args.allocate = allocate;
+    for (const int p : l.inputs) {
+      args.in.push_back(g.tensor_shape(p));
+      args.flat.push_back(flat_of[static_cast<size_t>(p + 1)]);
     }
-    check_activation(s, where + " output " + shape_str(s));
+    l.in = args.in[0];
+    args.out = args.in[0];
+    args.out_flat = args.flat[0];
+    def.infer(l, args);
+    const Shape s = args.out;
+    const bool out_flat = args.out_flat;
+    ops::check_activation(s, where + " output " + shape_str(s));
     l.out = s;
     flat_of.push_back(out_flat);
   }
@@ -235,12 +118,8 @@ int64_t param_count(const Layer &l) {
 }
 
 int64_t mac_count(const Layer &l) {
-  switch (l.op) {
-    case Op::Conv2D: return l.out.size() * l.in.c * l.kernel * l.kernel;
-    case Op::DepthwiseConv2D: return l.out.size() * l.kernel * l.kernel;
-    case Op::Dense: return static_cast<int64_t>(l.in.c) * l.units;
-    default: return 0;
-  }
+  const auto macs = ops::op_def(l.op).macs;
+  return macs != nullptr ? macs(l) : 0;
 }
 
 int64_t param_count(const Graph &g) {

@@ -8,6 +8,7 @@
 #include "common/parallel.h"
 #include "common/rng.h"
 #include "model/executor_fp32.h"
+#include "ops/registry.h"
 #include "model/layout.h"
 #include "quant/multiplier.h"
 #include "quant/plan.h"
@@ -28,10 +29,9 @@ void QModel::normalize() {
     QLayer &l = layers[k];
     const std::string where = "INT8 layer " + std::to_string(k) + " (" + model::op_name(l.op) + ")";
     if (l.inputs.empty()) l.inputs = {static_cast<int>(k) - 1};
-    const size_t want = l.op == Op::Add ? 2 : 1;
-    if (l.op == Op::Concat ? l.inputs.size() < 2 : l.inputs.size() != want)
-      fail(where + " has " + std::to_string(l.inputs.size()) + " input(s), expected " +
-               (l.op == Op::Concat ? std::string("at least 2") : std::to_string(want)),
+    const ops::OpDef &def = ops::op_def(l.op);
+    if (!ops::input_count_ok(def, l.inputs.size()))
+      fail(where + " has " + std::to_string(l.inputs.size()) + " input(s), expected " + ops::inputs_expected(def),
            "the model file is corrupt: re-quantize it");
     l.input_q.clear();
     for (const int p : l.inputs) {
@@ -468,7 +468,6 @@ void Int8Engine::run_into(const uint8_t *rgb, int8_t *arena, std::vector<std::ve
     const QLayer &l = m_.layers[k];
     const int8_t *a = arena + in_off_[k][0];
     b = arena + out_off_[k];
-    const qp_dims_t in = {1, l.in.h, l.in.w, l.in.c}, out = {1, l.out.h, l.out.w, l.out.c};
     qp_status_t st = QP_STATUS_OK;
     if (opt && (l.op == Op::Conv2D || l.op == Op::Dense || l.op == Op::MaxPool)) {
       if (l.op == Op::MaxPool)
@@ -478,45 +477,9 @@ void Int8Engine::run_into(const uint8_t *rgb, int8_t *arena, std::vector<std::ve
       if (trace) trace->emplace_back(b, b + l.out.size());
       continue;
     }
-    switch (l.op) {
-      case Op::Conv2D:
-      case Op::DepthwiseConv2D: {
-        const qp_conv_params_t p = {-l.input.zero_point, l.output.zero_point, l.stride, l.pad_top,
-                                    l.pad_left,          l.act_min,           l.act_max};
-        const qp_dims_t f = {l.op == Op::Conv2D ? l.out.c : 1, l.kernel, l.kernel, l.in.c};
-        st = l.op == Op::Conv2D
-                 ? qp_conv_run_s8(&p, l.multiplier.data(), l.shift.data(), &in, a, &f, l.weight.data(), l.bias.data(), &out, b)
-                 : qp_dwconv_run_s8(&p, l.multiplier.data(), l.shift.data(), &in, a, &f, l.weight.data(), l.bias.data(), &out, b);
-        break;
-      }
-      case Op::Dense:
-        st = qp_fc_run_s8(-l.input.zero_point, l.output.zero_point, l.act_min, l.act_max, l.multiplier.data(), l.shift.data(),
-                          l.in.c, l.out.c, a, l.weight.data(), l.bias.data(), b);
-        break;
-      case Op::MaxPool:
-      case Op::AvgPool: {
-        const qp_pool_params_t p = {l.kernel, l.stride, -128, 127};
-        st = l.op == Op::MaxPool ? qp_pool_max_s8(&p, &in, a, &out, b) : qp_pool_avg_s8(&p, &in, a, &out, b);
-        break;
-      }
-      case Op::GlobalAvgPool: st = qp_pool_global_avg_s8(-128, 127, &in, a, b); break;
-      case Op::Softmax: st = qp_softmax_run_s8(&l.softmax, l.out.c, a, b); break;
-      case Op::Add:
-        st = qp_add_run_s8(&l.add, static_cast<int32_t>(l.out.size()), a, arena + in_off_[k][1], b);
-        break;
-      case Op::Concat: {
-        std::vector<qp_concat_input_t> parts;
-        for (size_t j = 0; j < l.inputs.size(); ++j) {
-          qp_concat_input_t c = concat_input_params(l.input_q[j].scale, l.input_q[j].zero_point, l.output.scale, l.output.zero_point);
-          c.data = arena + in_off_[k][j];
-          c.channels = m_.tensor_shape(l.inputs[j]).c;
-          parts.push_back(c);
-        }
-        st = qp_concat_run_s8(static_cast<int32_t>(parts.size()), parts.data(), l.out.h * l.out.w, l.output.zero_point, b);
-        break;
-      }
-      default: break;  // Flatten: HWC data is already in flattened order (its output aliases its input)
-    }
+    // The op's INT8 reference run (src/ops/<op>.cpp); Flatten has none: HWC data is already in
+    // flattened order (its output aliases its input).
+    if (const auto run = ops::op_def(l.op).int8) st = run({m_, l, arena, in_off_[k], b});
     if (st != QP_STATUS_OK)
       fail("internal: kernel for " + std::string(model::op_name(l.op)) + " returned status " + std::to_string(st));
     if (trace) trace->emplace_back(b, b + l.out.size());

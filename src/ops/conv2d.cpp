@@ -1,0 +1,82 @@
+// Conv2D and DepthwiseConv2D (channel multiplier 1): NCHW FP32, OIHW weights ([C][1][K][K] depthwise);
+// INT8 through qp_conv_run_s8 / qp_dwconv_run_s8 (src/runtime/qp_conv_s8.c).
+#include "common/error.h"
+#include "ops/op_util.h"
+#include "ops/registry.h"
+
+namespace qp::ops {
+namespace {
+
+using model::Layer;
+using model::Op;
+
+void infer(Layer &l, ShapeArgs &a) {
+  const model::Shape s = a.in[0];
+  if (a.flat[0]) fail(a.where + " comes after Flatten/Dense", "put convolutions before flatten");
+  const bool dw = l.op == Op::DepthwiseConv2D;
+  int oh, ow;
+  window_out(s.h, l.kernel, l.stride, l.padding, oh, l.pad_top, l.pad_bottom, a.where);
+  window_out(s.w, l.kernel, l.stride, l.padding, ow, l.pad_left, l.pad_right, a.where);
+  const int oc = dw ? s.c : l.units;
+  if (dw) l.units = s.c;
+  if (oc <= 0) fail(a.where + ": needs a positive number of filters");
+  check_activation({oc, oh, ow}, a.where + " output");
+  const int64_t wdims[] = {oc, dw ? 1 : s.c, l.kernel, l.kernel};
+  expect_size(l.weight, model::checked_element_count(wdims, a.where + " weight"), a.where + " weight", a.allocate);
+  expect_size(l.bias, oc, a.where + " bias", a.allocate);
+  a.out = {oc, oh, ow};
+}
+
+void fp32(const Layer &l, std::span<const std::vector<float> *const> ins, std::vector<float> &out) {
+  const std::vector<float> &in = *ins[0];
+  const int ic = l.in.c, ih = l.in.h, iw = l.in.w, oc = l.out.c, oh = l.out.h, ow = l.out.w, k = l.kernel, s = l.stride;
+  const bool dw = l.op == Op::DepthwiseConv2D;
+  const int ipg = dw ? 1 : ic;
+  out.assign(static_cast<size_t>(oc) * oh * ow, 0.f);
+  for (int o = 0; o < oc; ++o) {
+    float *dst = &out[static_cast<size_t>(o) * oh * ow];
+    std::fill(dst, dst + oh * ow, l.bias[static_cast<size_t>(o)]);
+    for (int g = 0; g < ipg; ++g) {
+      const int c = dw ? o : g;
+      const float *src = &in[static_cast<size_t>(c) * ih * iw];
+      for (int ky = 0; ky < k; ++ky)
+        for (int kx = 0; kx < k; ++kx) {
+          const float wv = l.weight[((static_cast<size_t>(o) * ipg + g) * k + ky) * k + kx];
+          for (int y = 0; y < oh; ++y) {
+            const int sy = y * s + ky - l.pad_top;
+            if (sy < 0 || sy >= ih) continue;
+            const float *row = src + static_cast<size_t>(sy) * iw;
+            float *drow = dst + static_cast<size_t>(y) * ow;
+            for (int x = 0; x < ow; ++x) {
+              const int sx = x * s + kx - l.pad_left;
+              if (sx >= 0 && sx < iw) drow[x] += wv * row[sx];
+            }
+          }
+        }
+    }
+  }
+}
+
+int64_t macs(const Layer &l) {
+  return l.op == Op::Conv2D ? l.out.size() * l.in.c * l.kernel * l.kernel : l.out.size() * l.kernel * l.kernel;
+}
+
+qp_status_t int8(const Int8Args &a) {
+  const quant::QLayer &l = a.l;
+  const qp_dims_t in = {1, l.in.h, l.in.w, l.in.c}, out = {1, l.out.h, l.out.w, l.out.c};
+  const qp_conv_params_t p = {-l.input.zero_point, l.output.zero_point, l.stride, l.pad_top, l.pad_left, l.act_min, l.act_max};
+  const qp_dims_t f = {l.op == Op::Conv2D ? l.out.c : 1, l.kernel, l.kernel, l.in.c};
+  const int8_t *x = a.arena + a.in_off[0];
+  return l.op == Op::Conv2D
+             ? qp_conv_run_s8(&p, l.multiplier.data(), l.shift.data(), &in, x, &f, l.weight.data(), l.bias.data(), &out, a.out)
+             : qp_dwconv_run_s8(&p, l.multiplier.data(), l.shift.data(), &in, x, &f, l.weight.data(), l.bias.data(), &out, a.out);
+}
+
+}  // namespace
+
+extern const OpDef kConv2D{.op = Op::Conv2D, .name = "Conv2D", .infer = infer, .fp32 = fp32, .macs = macs,
+                           .fuses_activation = true, .int8 = int8};
+extern const OpDef kDepthwiseConv2D{.op = Op::DepthwiseConv2D, .name = "DepthwiseConv2D", .infer = infer, .fp32 = fp32,
+                                    .macs = macs, .fuses_activation = true, .int8 = int8};
+
+}  // namespace qp::ops

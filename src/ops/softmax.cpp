@@ -1,0 +1,24 @@
+// Softmax over a flat vector (the classifier's last layer). INT8: TFLite's integer softmax
+// (qp_softmax_run_s8, src/runtime/qp_softmax_s8.c), output scale 1/256, zero point -128.
+#include "common/error.h"
+#include "model/executor_fp32.h"
+#include "ops/registry.h"
+
+namespace qp::ops {
+namespace {
+
+void infer(model::Layer &, ShapeArgs &a) {
+  if (!a.flat[0]) fail(a.where + " needs a flat input", "softmax goes after the last dense layer");
+}
+
+void fp32(const model::Layer &, std::span<const std::vector<float> *const> ins, std::vector<float> &out) {
+  out = model::softmax(*ins[0]);
+}
+
+qp_status_t int8(const Int8Args &a) { return qp_softmax_run_s8(&a.l.softmax, a.l.out.c, a.arena + a.in_off[0], a.out); }
+
+}  // namespace
+
+extern const OpDef kSoftmax{.op = model::Op::Softmax, .name = "Softmax", .infer = infer, .fp32 = fp32, .int8 = int8};
+
+}  // namespace qp::ops
