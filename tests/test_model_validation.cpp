@@ -209,14 +209,16 @@ struct QdqFile {
   test::TempDir dir;
   std::string good;
   onnx::ModelProto proto;
-  QdqFile() {
+  explicit QdqFile(const std::string &arch = "rps-cnn", int size = 32) {
     data::SynthOptions so;
     so.out_dir = (dir / "d").string();
     so.train = 30;
     so.test = 3;
     data::synth_dataset(so);
-    const data::Split split = data::load_split((dir / "d/train").string(), {});
-    model::Graph g = model::graph_from_spec("rps-cnn", data::synth_class_names());
+    data::LoadOptions lo;
+    lo.size = size;
+    const data::Split split = data::load_split((dir / "d/train").string(), lo);
+    model::Graph g = model::graph_from_spec(arch, data::synth_class_names(), {3, size, size});
     model::init_random(g, 7);
     quant::QuantOptions opt;
     opt.calib_count = 10;
@@ -350,4 +352,103 @@ TEST(QdqValidation, OnlyThreeChannelInputs) {
   layers[0]["in"][0] = 1;
   f.set_meta("qparity.int8.layers", layers.dump());
   f.expect({"qparity feeds RGB images (3 channels)"});
+}
+
+// ---- INT8 (QDQ) files with a residual Add and a Concat ----
+
+namespace {
+
+// Layers: conv0 (relu), conv1 (relu), conv2, add3 (relu) of conv2 and conv0, conv4 (relu), conv5,
+// concat6 of conv4, conv5 and add3, maxpool7, flatten8, dense9, softmax10; 16x16 inputs.
+const char *const kQdqGraphSpec =
+    "conv3x3(8) relu add{ conv3x3(8) relu conv3x3(8) | } relu concat{ conv1x1(8) relu | conv3x3(6) | } maxpool2 flatten dense(K) "
+    "softmax";
+
+// The index of the first layer of the metadata with op `op`.
+int layer_index(const nlohmann::json &layers, const std::string &op) {
+  for (size_t k = 0; k < layers.size(); ++k)
+    if (layers[k]["op"] == op) return static_cast<int>(k);
+  ADD_FAILURE() << "no " << op << " layer";
+  return 0;
+}
+
+}  // namespace
+
+TEST(QdqValidation, TheGraphFileLoads) {
+  QdqFile f(kQdqGraphSpec, 16);
+  const auto m = quant::load_qdq_onnx(f.good).model;
+  ASSERT_EQ(m.layers.size(), 11u);
+  EXPECT_EQ(m.layers[3].op, model::Op::Add);
+  EXPECT_EQ(m.layers[3].activation, "relu");
+  EXPECT_EQ(m.layers[3].inputs, (std::vector<int>{2, 0}));
+  EXPECT_EQ(m.layers[6].op, model::Op::Concat);
+  EXPECT_EQ(m.layers[6].inputs, (std::vector<int>{4, 5, 3}));
+  EXPECT_EQ(m.layers[6].out, (model::Shape{22, 16, 16}));
+}
+
+TEST(QdqValidation, AddWiringMustMatch) {
+  QdqFile f(kQdqGraphSpec, 16);
+  auto layers = f.layers();
+  const int a = layer_index(layers, "Add");
+  const std::string at = "layer " + std::to_string(a) + " (Add)";
+  // The graph adds the first input to itself: ONNX Runtime would compute 2x, not the residual sum.
+  auto *add = find_node(f.proto, "Add");
+  add->set_input(1, add->input(0));
+  f.expect({at, "node '" + add->name() + "' (Add) reads (", "but the metadata's layer reads"});
+  // The metadata names a later layer, the model input (another shape), or three inputs.
+  layers[a]["inputs"][1] = a + 1;
+  f.set_meta("qparity.int8.layers", layers.dump());
+  f.expect({at, "input = " + std::to_string(a + 1) + " is not in [-1, " + std::to_string(a - 1) + "]"});
+  layers = f.layers();
+  layers[a]["inputs"][1] = -1;
+  f.set_meta("qparity.int8.layers", layers.dump());
+  f.expect({at, "is not the model input [3,16,16]", "Add takes two tensors of the same shape"});
+  layers = f.layers();
+  layers[a]["inputs"].push_back(0);
+  f.set_meta("qparity.int8.layers", layers.dump());
+  f.expect({at, "3 input(s), but Add takes 2"});
+}
+
+TEST(QdqValidation, ConcatWiringMustMatch) {
+  QdqFile f(kQdqGraphSpec, 16);
+  auto layers = f.layers();
+  const int c = layer_index(layers, "Concat");
+  const std::string at = "layer " + std::to_string(c) + " (Concat)";
+  // Branches swapped in the graph: the channels would come out in another order.
+  auto *cat = find_node(f.proto, "Concat");
+  const std::string first = cat->input(0);
+  cat->set_input(0, cat->input(1));
+  cat->set_input(1, first);
+  f.expect({at, "(Concat) reads (", "but the metadata's layer reads"});
+  cat = find_node(f.proto, "Concat");
+  find_attr(cat, "axis")->set_i(2);
+  f.expect({at, "has axis = 2, expected 1"});
+  // Declared output of another height and width than its inputs; inputs whose channels do not add up.
+  layers[c]["out"] = {22, 8, 8};
+  f.set_meta("qparity.int8.layers", layers.dump());
+  f.expect({at, "of another height or width"});
+  layers = f.layers();
+  layers[c]["inputs"][2] = -1;  // the model input: 16x16 too, but 3 channels where the add gave 8
+  f.set_meta("qparity.int8.layers", layers.dump());
+  f.expect({at, "does not follow from input"});
+}
+
+TEST(QdqValidation, EveryNodeBelongsToALayer) {
+  QdqFile f(kQdqGraphSpec, 16);
+  auto *extra = f.proto.mutable_graph()->add_node();
+  extra->set_op_type("Relu");
+  extra->set_name("stray");
+  extra->add_input("l0_dq");
+  extra->add_output("stray_out");
+  f.expect({"node 'stray' (Relu) is not part of any layer"});
+  // The relu fused into the Add removed from the graph (the Add feeds its QuantizeLinear directly):
+  // ONNX Runtime would not clamp, the metadata says relu.
+  auto *nodes = f.proto.mutable_graph()->mutable_node();
+  for (int i = 0; i < nodes->size(); ++i)
+    if (nodes->Get(i).op_type() == "Relu" && nodes->Get(i).input(0) == "l3_pre") {
+      find_node(f.proto, "Add")->set_output(0, nodes->Get(i).output(0));
+      nodes->DeleteSubrange(i, 1);
+      break;
+    }
+  f.expect({"layer 3 (Add)", "the graph has no Add node computing 'l3_pre'"});
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -11,6 +12,7 @@
 #include "common/rng.h"
 #include "data/synth.h"
 #include "model/executor_fp32.h"
+#include "model/layout.h"
 #include "model/onnx_io.h"
 #include "quant/qdq_onnx.h"
 #include "quant/qmodel.h"
@@ -248,6 +250,14 @@ TEST_P(QdqRoundTrip, FileRebuildsTheExactIntegers) {
   for (size_t k = 0; k < q.layers.size(); ++k) {
     const auto &a = q.layers[k], &b = back.model.layers[k];
     EXPECT_EQ(a.op, b.op) << k;
+    EXPECT_EQ(a.activation, b.activation) << k;
+    EXPECT_EQ(a.inputs, b.inputs) << k;
+    ASSERT_EQ(a.input_q.size(), b.input_q.size()) << k;
+    for (size_t j = 0; j < a.input_q.size(); ++j) {
+      EXPECT_EQ(a.input_q[j].scale, b.input_q[j].scale) << k << " input " << j;
+      EXPECT_EQ(a.input_q[j].zero_point, b.input_q[j].zero_point) << k << " input " << j;
+    }
+    EXPECT_EQ(std::memcmp(&a.add, &b.add, sizeof a.add), 0) << k;  // Add: TFLite's ADD parameters
     EXPECT_EQ(a.weight, b.weight) << k;
     EXPECT_EQ(a.bias, b.bias) << k;
     EXPECT_EQ(a.multiplier, b.multiplier) << k;
@@ -259,18 +269,74 @@ TEST_P(QdqRoundTrip, FileRebuildsTheExactIntegers) {
     EXPECT_EQ(a.softmax.input_multiplier, b.softmax.input_multiplier) << k;
     EXPECT_EQ(a.softmax.diff_min, b.softmax.diff_min) << k;
   }
-  const quant::Int8Engine e1(q), e2(back.model);
-  for (size_t i = 0; i < 10; ++i) EXPECT_EQ(e1.run(f.split.image(i)), e2.run(f.split.image(i)));
+  // Both engines give the same bytes on every layer (the Add/Concat layers and their branches included).
+  for (const auto backend : {quant::Backend::Reference, quant::Backend::Optimized}) {
+    const quant::Int8Engine e1(q, backend), e2(back.model, backend);
+    for (size_t i = 0; i < 10; ++i) {
+      std::vector<std::vector<int8_t>> t1, t2;
+      EXPECT_EQ(e1.run(f.split.image(i), &t1), e2.run(f.split.image(i), &t2));
+      ASSERT_EQ(t1.size(), q.layers.size());
+      for (size_t k = 0; k < t1.size(); ++k) EXPECT_EQ(t1[k], t2[k]) << "layer " << k << " image " << i;
+    }
+  }
+  // Writing what was read gives the same file, byte for byte.
+  const std::string again = (f.dir / "q2.onnx").string();
+  quant::save_qdq_onnx(back.model, again, back.metadata);  // the metadata as read (calibration options)
+  EXPECT_EQ(data::read_file_bytes(again), data::read_file_bytes(path));
   // INT8 is smaller than FP32 on parameters: int8 weights + int32 biases vs 4 bytes each.
   EXPECT_LT(q.int8_parameter_bytes() * 3, model::param_count(model::fold_for_inference(f.graph)) * 4);
 }
 
-INSTANTIATE_TEST_SUITE_P(Presets, QdqRoundTrip, ::testing::Values("rps-cnn", "rps-mobile"), [](const auto &info) {
-  std::string n = info.param;
-  for (auto &c : n)
-    if (c == '-') c = '_';
-  return n;
-});
+INSTANTIATE_TEST_SUITE_P(Presets, QdqRoundTrip, ::testing::Values("rps-cnn", "rps-mobile", "rps-resnet", kConcatSpec),
+                         [](const auto &info) {
+                           std::string n = info.param == kConcatSpec ? "concat_spec" : info.param;
+                           for (auto &c : n)
+                             if (c == '-') c = '_';
+                           return n;
+                         });
+
+// The weight layout conversions (model/layout.h) over random shapes: each pair is inverse both ways,
+// and the runtime side is the layout the kernels index (OHWI, [1][K][K][C], HWC columns).
+TEST(Layout, ConversionsAreInversePermutations) {
+  Rng r(11);
+  auto dim = [&](int hi) { return 1 + static_cast<int>(r.below(static_cast<uint32_t>(hi))); };
+  for (int trial = 0; trial < 200; ++trial) {
+    const int oc = dim(9), ic = dim(7), k = dim(5);
+    const model::Shape map{dim(6), dim(5), dim(5)};
+    auto random_vec = [&](size_t n) {
+      std::vector<int8_t> v(n);
+      for (auto &x : v) x = static_cast<int8_t>(r.below(256) - 128);
+      return v;
+    };
+    const auto conv = random_vec(static_cast<size_t>(oc) * ic * k * k);
+    const auto ohwi = model::conv_oihw_to_ohwi(conv, oc, ic, k);
+    EXPECT_EQ(model::conv_ohwi_to_oihw(ohwi, oc, ic, k), conv);
+    EXPECT_EQ(model::conv_oihw_to_ohwi(model::conv_ohwi_to_oihw(conv, oc, ic, k), oc, ic, k), conv);
+    const int o = static_cast<int>(r.below(static_cast<uint32_t>(oc))), i = static_cast<int>(r.below(static_cast<uint32_t>(ic)));
+    const int y = static_cast<int>(r.below(static_cast<uint32_t>(k))), x = static_cast<int>(r.below(static_cast<uint32_t>(k)));
+    EXPECT_EQ(ohwi[((static_cast<size_t>(o) * k + y) * k + x) * ic + i], conv[((static_cast<size_t>(o) * ic + i) * k + y) * k + x]);
+
+    const auto dw = random_vec(static_cast<size_t>(oc) * k * k);
+    const auto kkc = model::depthwise_ckk_to_kkc(dw, oc, k);
+    EXPECT_EQ(model::depthwise_kkc_to_ckk(kkc, oc, k), dw);
+    EXPECT_EQ(model::depthwise_ckk_to_kkc(model::depthwise_kkc_to_ckk(dw, oc, k), oc, k), dw);
+    EXPECT_EQ(kkc[(static_cast<size_t>(y) * k + x) * oc + o], dw[(static_cast<size_t>(o) * k + y) * k + x]);
+
+    const auto dense = random_vec(static_cast<size_t>(oc) * map.size());
+    const auto hwc = model::dense_columns_chw_to_hwc(dense, oc, map);
+    EXPECT_EQ(model::dense_columns_hwc_to_chw(hwc, oc, map), dense);
+    EXPECT_EQ(model::dense_columns_chw_to_hwc(model::dense_columns_hwc_to_chw(dense, oc, map), oc, map), dense);
+    const size_t e = r.below(static_cast<uint32_t>(map.size()));  // column e of row o, in CHW order
+    const size_t c = e / (static_cast<size_t>(map.h) * map.w), hw = e % (static_cast<size_t>(map.h) * map.w);
+    EXPECT_EQ(hwc[static_cast<size_t>(o) * map.size() + hw * map.c + c], dense[static_cast<size_t>(o) * map.size() + e]);
+    EXPECT_EQ(model::hwc_to_chw_index(model::chw_to_hwc_index(e, map), map), e);
+    EXPECT_EQ(model::chw_to_hwc_index(e, map), quant::chw_to_hwc(e, map));
+  }
+  // Floats too (the templates serve any element type), and a size that does not fit is an internal error.
+  const std::vector<float> f = {1, 2, 3, 4, 5, 6};
+  EXPECT_EQ(model::dense_columns_chw_to_hwc(f, 1, {2, 1, 3}), (std::vector<float>{1, 4, 2, 5, 3, 6}));
+  EXPECT_THROW(model::conv_oihw_to_ohwi(f, 1, 2, 1), Error);  // 1x2x1x1 is 2 elements, not 6
+}
 
 TEST(QdqOnnx, WrongModelsGiveClearErrors) {
   Fixture f("rps-cnn");

@@ -9,12 +9,15 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/sha256.h"
 #include "data/image_io.h"
+#include "model/layout.h"
 #include "model/onnx_proto.h"
+#include "quant/multiplier.h"
 
 namespace qp::quant {
 
@@ -50,19 +53,39 @@ nlohmann::ordered_json layer_json(const QLayer &l) {
           {"pad_left", l.pad_left},
           {"in", {l.in.c, l.in.h, l.in.w}},
           {"out", {l.out.c, l.out.h, l.out.w}},
+          {"inputs", l.inputs},
           {"fp32_index", l.fp32_index}};
 }
 
 Op op_from_name(const std::string &s, const std::string &path) {
   for (Op op :
-       {Op::Conv2D, Op::DepthwiseConv2D, Op::Dense, Op::MaxPool, Op::AvgPool, Op::GlobalAvgPool, Op::Flatten, Op::Softmax})
+       {Op::Conv2D, Op::DepthwiseConv2D, Op::Dense, Op::MaxPool, Op::AvgPool, Op::GlobalAvgPool, Op::Flatten, Op::Softmax,
+        Op::Add, Op::Concat})
     if (s == model::op_name(op)) return op;
   fail("'" + path + "': unknown layer '" + s + "' in qparity.int8.layers", "re-quantize the model with this qparity");
 }
 
+// The fused activation of a conv/dense/add layer: Relu or Clip(0, 6) from `pre` to `out`.
+void activation_node(onnx::GraphProto *g, const QLayer &l, const std::string &id, const std::string &pre,
+                     const std::string &out) {
+  if (l.activation == "relu") node(g, "Relu", {pre}, out);
+  if (l.activation == "relu6") {
+    add_initializer<float>(g, id + ".min", onnx::TensorProto::FLOAT, {}, {0.f});
+    add_initializer<float>(g, id + ".max", onnx::TensorProto::FLOAT, {}, {6.f});
+    node(g, "Clip", {pre, id + ".min", id + ".max"}, out);
+  }
+}
+
+// The layer producing l's first input; nullptr for the model input.
+const QLayer *producer_layer(const QModel &m, const QLayer &l) {
+  return l.inputs.empty() || l.inputs[0] < 0 ? nullptr : &m.layers[static_cast<size_t>(l.inputs[0])];
+}
+
 }  // namespace
 
-void save_qdq_onnx(const QModel &m, const std::string &path, const std::map<std::string, std::string> &extra) {
+void save_qdq_onnx(const QModel &model_in, const std::string &path, const std::map<std::string, std::string> &extra) {
+  QModel m = model_in;
+  m.normalize();  // every layer's inputs explicit (a chain's too) and checked
   onnx::ModelProto model;
   nlohmann::ordered_json layers = nlohmann::json::array();
   for (const auto &l : m.layers) layers.push_back(layer_json(l));
@@ -84,41 +107,31 @@ void save_qdq_onnx(const QModel &m, const std::string &path, const std::map<std:
   auto *g = model.mutable_graph();
   g->set_name("qparity_int8");
   model::onnxp::set_float_value_info(g->add_input(), "input", {m.input.c, m.input.h, m.input.w});
-  std::string cur = qdq(g, "input", m.input_params, "in");
+  const std::string input_dq = qdq(g, "input", m.input_params, "in");
+  std::vector<std::string> tensor(m.layers.size());  // each layer's dequantized output
+  auto name_of = [&](int p) { return p < 0 ? input_dq : tensor[static_cast<size_t>(p)]; };
   for (size_t k = 0; k < m.layers.size(); ++k) {
     const QLayer &l = m.layers[k];
     const std::string id = "l" + std::to_string(k);
+    const std::string cur = name_of(l.inputs[0]);
     std::string out = id + "_f";
     switch (l.op) {
       case Op::Conv2D:
       case Op::DepthwiseConv2D:
       case Op::Dense: {
         const int64_t oc = l.out.c;
-        std::vector<int8_t> w(l.weight.size());
+        std::vector<int8_t> w;
         std::vector<int64_t> dims;
-        if (l.op == Op::Conv2D) {  // OHWI -> OIHW
-          const int ic = l.in.c, kk = l.kernel;
-          for (int o = 0; o < oc; ++o)
-            for (int y = 0; y < kk; ++y)
-              for (int x = 0; x < kk; ++x)
-                for (int i = 0; i < ic; ++i)
-                  w[((static_cast<size_t>(o) * ic + i) * kk + y) * kk + x] =
-                      l.weight[((static_cast<size_t>(o) * kk + y) * kk + x) * ic + i];
-          dims = {oc, ic, kk, kk};
-        } else if (l.op == Op::DepthwiseConv2D) {  // [1][K][K][C] -> [C][1][K][K]
-          const int kk = l.kernel;
-          for (int c = 0; c < oc; ++c)
-            for (int y = 0; y < kk; ++y)
-              for (int x = 0; x < kk; ++x)
-                w[(static_cast<size_t>(c) * kk + y) * kk + x] = l.weight[(static_cast<size_t>(y) * kk + x) * oc + c];
-          dims = {oc, 1, kk, kk};
+        if (l.op == Op::Conv2D) {
+          w = model::conv_ohwi_to_oihw(l.weight, l.out.c, l.in.c, l.kernel);
+          dims = {oc, l.in.c, l.kernel, l.kernel};
+        } else if (l.op == Op::DepthwiseConv2D) {
+          w = model::depthwise_kkc_to_ckk(l.weight, l.out.c, l.kernel);
+          dims = {oc, 1, l.kernel, l.kernel};
         } else {  // Dense: columns back to CHW order when the input was a flattened map
           model::Shape map;
-          const bool permute = flattens_map(k ? &m.layers[k - 1] : nullptr, &map);
-          const size_t in = static_cast<size_t>(l.in.c);
-          for (size_t o = 0; o < static_cast<size_t>(oc); ++o)
-            for (size_t i = 0; i < in; ++i) w[o * in + i] = l.weight[o * in + (permute ? chw_to_hwc(i, map) : i)];
-          dims = {oc, static_cast<int64_t>(in)};
+          w = flattens_map(producer_layer(m, l), &map) ? model::dense_columns_hwc_to_chw(l.weight, l.out.c, map) : l.weight;
+          dims = {oc, l.in.c};
         }
         std::vector<float> ws(l.weight_scale.begin(), l.weight_scale.end()), bs(static_cast<size_t>(oc));
         for (size_t c = 0; c < bs.size(); ++c) bs[c] = static_cast<float>(l.input.scale * l.weight_scale[c]);
@@ -143,12 +156,19 @@ void save_qdq_onnx(const QModel &m, const std::string &path, const std::map<std:
           ints(n, "pads", {l.pad_top, l.pad_left, std::max(pb, 0), std::max(pr, 0)});
           one_int(n, "group", l.op == Op::Conv2D ? 1 : l.in.c);
         }
-        if (l.activation == "relu") node(g, "Relu", {pre}, out);
-        if (l.activation == "relu6") {
-          add_initializer<float>(g, id + ".min", onnx::TensorProto::FLOAT, {}, {0.f});
-          add_initializer<float>(g, id + ".max", onnx::TensorProto::FLOAT, {}, {6.f});
-          node(g, "Clip", {pre, id + ".min", id + ".max"}, out);
-        }
+        activation_node(g, l, id, pre, out);
+        break;
+      }
+      case Op::Add: {  // float Add of the two dequantized inputs; the QuantizeLinear after it requantizes
+        const std::string pre = l.activation.empty() ? out : id + "_pre";
+        node(g, "Add", {cur, name_of(l.inputs[1])}, pre);
+        activation_node(g, l, id, pre, out);
+        break;
+      }
+      case Op::Concat: {
+        std::vector<std::string> ins;
+        for (const int p : l.inputs) ins.push_back(name_of(p));
+        one_int(node(g, "Concat", ins, out), "axis", 1);
         break;
       }
       case Op::MaxPool:
@@ -166,9 +186,9 @@ void save_qdq_onnx(const QModel &m, const std::string &path, const std::map<std:
       case Op::Softmax: one_int(node(g, "Softmax", {cur}, out), "axis", 1); break;
       default: fail("internal: unexpected layer in a QModel");
     }
-    cur = qdq(g, out, l.output, id, k + 1 == m.layers.size() ? "probs" : "");
+    tensor[k] = qdq(g, out, l.output, id, k + 1 == m.layers.size() ? "probs" : "");
   }
-  model::onnxp::set_float_value_info(g->add_output(), cur, {m.layers.back().out.c});
+  model::onnxp::set_float_value_info(g->add_output(), tensor.back(), {m.layers.back().out.c});
   model::onnxp::check_and_write(model, path, "INT8 model");
 }
 
@@ -208,8 +228,10 @@ std::vector<T> read_init(const std::map<std::string, const onnx::TensorProto *> 
 // A JSON integer within [lo, hi] (hi <= INT_MAX): read exactly, never truncated. `what` names it.
 int int_in_range(const nlohmann::json &v, int64_t lo, int64_t hi, const std::string &what) {
   if (!v.is_number_integer()) fail(what + " is not an integer", kRequantize);
-  const bool fits =
-      v.is_number_unsigned() ? v.get<uint64_t>() <= static_cast<uint64_t>(hi) : v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
+  // nlohmann stores every non-negative integer as unsigned: compare it as one against both bounds.
+  const bool fits = v.is_number_unsigned() ? hi >= 0 && v.get<uint64_t>() <= static_cast<uint64_t>(hi) &&
+                                                 (lo <= 0 || v.get<uint64_t>() >= static_cast<uint64_t>(lo))
+                                           : v.get<int64_t>() >= lo && v.get<int64_t>() <= hi;
   if (!fits) fail(what + " = " + v.dump() + " is not in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]", kRequantize);
   return static_cast<int>(v.get<int64_t>());
 }
@@ -245,16 +267,42 @@ bool window_side_ok(int in, int k, int stride, int out, int pad_before) {
   return out == same && pad_before == total / 2;
 }
 
-// Checks a layer's shapes, window and activation against its op, and that it takes what the layer
-// before it gives (`prev_out`): the kernels index with these numbers, so a file that does not chain
-// would read out of bounds. qp::Error naming the layer.
-void check_layer_shape(const QLayer &l, const model::Shape &prev_out, const std::string &where) {
-  if (!(l.in == prev_out))
-    fail(where + ": declared input " + model::shape_str(l.in) + " is not the previous layer's output " +
-             model::shape_str(prev_out),
+// The producers a layer entry of the metadata names ("inputs"; a file without it is a chain): each the
+// model input (-1) or an earlier layer, as many as the op takes. qp::Error naming the layer otherwise.
+std::vector<int> layer_inputs(const nlohmann::json &j, Op op, size_t k, const std::string &where) {
+  const auto it = j.find("inputs");
+  if (it == j.end()) return {static_cast<int>(k) - 1};
+  if (!it->is_array()) fail(where + ": 'inputs' is not a list of layer indices", kRequantize);
+  std::vector<int> v;
+  for (const auto &p : *it) v.push_back(int_in_range(p, model::kGraphInput, static_cast<int64_t>(k) - 1, where + ": input"));
+  const bool count_ok = op == Op::Add ? v.size() == 2 : op == Op::Concat ? v.size() >= 2 && v.size() <= 64 : v.size() == 1;
+  if (!count_ok)
+    fail(where + ": " + std::to_string(v.size()) + " input(s), but " + model::op_name(op) + " takes " +
+             (op == Op::Add ? "2" : op == Op::Concat ? "2 to 64" : "1"),
          kRequantize);
+  return v;
+}
+
+// "the previous layer's output", "the model input" or "layer j's output".
+std::string tensor_name(int p, size_t k) {
+  if (p < 0) return "the model input";
+  return p + 1 == static_cast<int>(k) ? "the previous layer's output" : "layer " + std::to_string(p) + "'s output";
+}
+
+// Checks a layer's shapes, window and activation against its op, and that it takes what its producers
+// give (layers before it in `m`): the kernels index with these numbers, so a file whose layers do not
+// fit together would read out of bounds. qp::Error naming the layer.
+void check_layer_shape(const QLayer &l, const QModel &m, size_t k, const std::string &where) {
+  for (size_t j = 0; j < l.inputs.size(); ++j) {
+    const model::Shape s = m.tensor_shape(l.inputs[j]);
+    // Add's inputs are both `in`; a Concat's share `out`'s height and width (checked below).
+    if ((j == 0 || l.op == Op::Add) && !(l.in == s))
+      fail(where + ": declared input " + model::shape_str(l.in) + " is not " + tensor_name(l.inputs[j], k) + " " +
+               model::shape_str(s) + (l.op == Op::Add ? " (Add takes two tensors of the same shape)" : ""),
+           kRequantize);
+  }
   const bool weighted = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D || l.op == Op::Dense;
-  if (!l.activation.empty() && (!weighted || (l.activation != "relu" && l.activation != "relu6")))
+  if (!l.activation.empty() && (!(weighted || l.op == Op::Add) || (l.activation != "relu" && l.activation != "relu6")))
     fail(where + ": activation '" + l.activation + "' is not supported here", kRequantize);
   const bool flat_in = l.in.h == 1 && l.in.w == 1;
   bool ok = true;
@@ -274,6 +322,20 @@ void check_layer_shape(const QLayer &l, const model::Shape &prev_out, const std:
     case Op::Flatten: ok = l.out == model::Shape{static_cast<int>(l.in.size()), 1, 1}; break;
     case Op::Dense: ok = flat_in && l.out.h == 1 && l.out.w == 1; break;
     case Op::Softmax: ok = flat_in && l.out == l.in; break;
+    case Op::Add: ok = l.out == l.in; break;
+    case Op::Concat: {
+      int64_t c = 0;
+      for (const int p : l.inputs) {
+        const model::Shape s = m.tensor_shape(p);
+        if (s.h != l.out.h || s.w != l.out.w)
+          fail(where + ": concatenates " + tensor_name(p, k) + " " + model::shape_str(s) + " into an output " +
+                   model::shape_str(l.out) + " of another height or width (Concat joins channels of equal H and W)",
+               kRequantize);
+        c += s.c;
+      }
+      ok = c == l.out.c;
+      break;
+    }
     default: ok = false; break;
   }
   if (!ok)
@@ -283,50 +345,109 @@ void check_layer_shape(const QLayer &l, const model::Shape &prev_out, const std:
          kRequantize);
 }
 
-// The ONNX node that computes a layer must say what the metadata says (ONNX Runtime runs the graph,
-// qparity the metadata): op, and for conv/pool the window, stride and padding.
-void check_layer_node(const QLayer &l, const std::string &id, const std::map<std::string, const onnx::NodeProto *> &by_output,
-                      const std::string &where) {
+// The graph's nodes, looked up by output; `used` collects those a layer accounts for, so that a node
+// no layer explains (ONNX Runtime would run it, qparity would not) is refused at the end.
+struct GraphIndex {
+  std::map<std::string, const onnx::NodeProto *> by_output;
+  std::set<const onnx::NodeProto *> used;
+
+  // The node computing `out`: of type `op`, reading exactly `inputs`. qp::Error naming the layer otherwise.
+  const onnx::NodeProto &expect(const std::string &out, const std::string &op, const std::vector<std::string> &inputs,
+                                const std::string &where) {
+    const auto it = by_output.find(out);
+    if (it == by_output.end() || it->second->op_type() != op)
+      fail(where + ": the graph has no " + op + " node computing '" + out + "'", kRequantize);
+    const auto &n = *it->second;
+    if (n.output_size() != 1 || !std::equal(n.input().begin(), n.input().end(), inputs.begin(), inputs.end())) {
+      std::string want, got;
+      for (const auto &s : inputs) want += (want.empty() ? "" : ", ") + s;
+      for (const auto &s : n.input()) got += (got.empty() ? "" : ", ") + s;
+      fail(where + ": node '" + n.name() + "' (" + op + ") reads (" + got + "), but the metadata's layer reads (" + want + ")",
+           kRequantize);
+    }
+    used.insert(&n);
+    return n;
+  }
+};
+
+const onnx::AttributeProto *find_attr(const onnx::NodeProto &n, const char *name) {
+  for (const auto &a : n.attribute())
+    if (a.name() == name) return &a;
+  return nullptr;
+}
+
+std::vector<int64_t> attr_ints(const onnx::NodeProto &n, const char *name) {
+  const auto *a = find_attr(n, name);
+  return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : std::vector<int64_t>{};
+}
+
+// An INT attribute equal to `want` (`dflt`: its value when absent, as ONNX defines it).
+void expect_int_attr(const onnx::NodeProto &n, const char *name, int64_t want, int64_t dflt, const std::string &where) {
+  const auto *a = find_attr(n, name);
+  const int64_t got = a ? a->i() : dflt;
+  if (got != want)
+    fail(where + ": node '" + n.name() + "' (" + n.op_type() + ") has " + name + " = " + std::to_string(got) + ", expected " +
+             std::to_string(want),
+         kRequantize);
+}
+
+// The ONNX nodes that compute a layer must say what the metadata says (ONNX Runtime runs the graph,
+// qparity the metadata): op, inputs (`in`: the producers' dequantized tensors), the fused activation,
+// for conv/pool the window, stride and padding, and the QuantizeLinear/DequantizeLinear pair of the
+// output (whose dequantized tensor is `dq`).
+void check_layer_nodes(const QLayer &l, const std::string &id, const std::vector<std::string> &in, const std::string &dq,
+                       GraphIndex &gi, const std::map<std::string, const onnx::TensorProto *> &inits, const std::string &path,
+                       const std::string &where) {
   const bool weighted = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D || l.op == Op::Dense;
-  const std::string out = l.op == Op::GlobalAvgPool           ? id + "_pooled"
-                          : weighted && !l.activation.empty() ? id + "_pre"
-                                                              : id + "_f";
+  const std::string out = id + "_f";
+  const std::string pre = l.op == Op::GlobalAvgPool ? id + "_pooled" : l.activation.empty() ? out : id + "_pre";
   const std::string want = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D ? "Conv"
                            : l.op == Op::Dense                               ? "Gemm"
                            : l.op == Op::MaxPool                             ? "MaxPool"
                            : l.op == Op::AvgPool                             ? "AveragePool"
                            : l.op == Op::GlobalAvgPool                       ? "GlobalAveragePool"
                            : l.op == Op::Flatten                             ? "Flatten"
+                           : l.op == Op::Add                                 ? "Add"
+                           : l.op == Op::Concat                              ? "Concat"
                                                                              : "Softmax";
-  const auto it = by_output.find(out);
-  if (it == by_output.end() || it->second->op_type() != want)
-    fail(where + ": the graph has no " + want + " node computing '" + out + "'", kRequantize);
-  const auto &n = *it->second;
-  auto attr = [&](const char *name) -> const onnx::AttributeProto * {
-    for (const auto &a : n.attribute())
-      if (a.name() == name) return &a;
-    return nullptr;
-  };
-  auto ints = [&](const char *name) {
-    const auto *a = attr(name);
-    return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : std::vector<int64_t>{};
-  };
+  std::vector<std::string> reads = in;
+  if (weighted) {
+    reads.push_back(id + ".w");
+    reads.push_back(id + ".b");
+    for (const char *t : {"w", "b"}) {
+      const std::string s = id + "." + t;
+      expect_int_attr(gi.expect(s, "DequantizeLinear", {s + "_q", s + "_scale", s + "_zp"}, where), "axis", 0, 1, where);
+    }
+  }
+  const auto &n = gi.expect(pre, want, reads, where);
   if (want == "Conv" || want == "MaxPool" || want == "AveragePool") {
     const std::vector<int64_t> k = {l.kernel, l.kernel}, st = {l.stride, l.stride};
     // The padding save_qdq_onnx writes: before as stored, after what makes the output size.
     const int64_t pb = std::max((l.out.h - 1) * l.stride + l.kernel - l.in.h - l.pad_top, 0);
     const int64_t pr = std::max((l.out.w - 1) * l.stride + l.kernel - l.in.w - l.pad_left, 0);
-    const auto pads = ints("pads");
+    const auto pads = attr_ints(n, "pads");
     const bool pads_ok = want != "Conv" ? std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; })
                                         : pads == std::vector<int64_t>{l.pad_top, l.pad_left, pb, pr};
-    const int64_t groups = attr("group") ? attr("group")->i() : 1;
+    const int64_t groups = find_attr(n, "group") ? find_attr(n, "group")->i() : 1;
     const bool group_ok = want != "Conv" || groups == (l.op == Op::Conv2D ? 1 : l.in.c);
-    if (ints("kernel_shape") != k || ints("strides") != st || !pads_ok || !group_ok)
+    if (attr_ints(n, "kernel_shape") != k || attr_ints(n, "strides") != st || !pads_ok || !group_ok)
       fail(where + ": node '" + n.name() + "' (" + want +
                ") has a kernel_shape, strides, pads or group other than the layer's (" + std::to_string(l.kernel) + ", " +
                std::to_string(l.stride) + ", " + std::to_string(l.pad_top) + ")",
            kRequantize);
   }
+  if (want == "Concat") expect_int_attr(n, "axis", 1, 1, where);  // channels (Concat has no default: 1 is required)
+  if (want == "Gemm") expect_int_attr(n, "transB", 1, 0, where);
+  if (l.op == Op::GlobalAvgPool) expect_int_attr(gi.expect(out, "Flatten", {pre}, where), "axis", 1, 1, where);
+  if (l.activation == "relu") gi.expect(out, "Relu", {pre}, where);
+  if (l.activation == "relu6") {
+    gi.expect(out, "Clip", {pre, id + ".min", id + ".max"}, where);
+    if (read_init<float>(inits, id + ".min", onnx::TensorProto::FLOAT, {}, path)[0] != 0.f ||
+        read_init<float>(inits, id + ".max", onnx::TensorProto::FLOAT, {}, path)[0] != 6.f)
+      fail(where + ": the Clip of a relu6 layer must clip to [0, 6]", kRequantize);
+  }
+  gi.expect(id + "_q", "QuantizeLinear", {out, id + ".y_scale", id + ".y_zp"}, where);
+  gi.expect(dq, "DequantizeLinear", {id + "_q", id + ".y_scale", id + ".y_zp"}, where);
 }
 
 }  // namespace
@@ -364,11 +485,12 @@ QModelFile load_qdq_onnx(const std::string &path) {
   for (const auto &p : model.metadata_props()) f.metadata[p.key()] = p.value();
   std::map<std::string, const onnx::TensorProto *> inits;
   for (const auto &t : model.graph().initializer()) inits[t.name()] = &t;
-  std::map<std::string, const onnx::NodeProto *> by_output;
+  GraphIndex gi;
   for (const auto &n : model.graph().node())
-    for (const auto &o : n.output()) by_output[o] = &n;
+    for (const auto &o : n.output()) gi.by_output[o] = &n;
   QModel &m = f.model;
   const std::string file = "'" + path + "'";
+  std::vector<std::string> where_of;  // per layer: "'path' layer k (Op)"
   try {
     m.classes = nlohmann::json::parse(f.metadata["qparity.classes"]).get<std::vector<std::string>>();
     const auto layers = nlohmann::json::parse(f.metadata["qparity.int8.layers"]);
@@ -390,7 +512,7 @@ QModelFile load_qdq_onnx(const std::string &path) {
       fail(file + ": the input quantization (scale " + std::to_string(m.input_params.scale) + ", zero point " +
                std::to_string(m.input_params.zero_point) + ") is not qparity's q = p - 128 (scale 1/255, zero point -128)",
            kRequantize);
-    QParams cur = m.input_params;
+    // 1. The layer list: ops, shapes and edges, checked to fit together; every output's quantization.
     for (size_t k = 0; k < layers.size(); ++k) {
       const auto &j = layers[k];
       const std::string id = "l" + std::to_string(k);
@@ -401,7 +523,6 @@ QModelFile load_qdq_onnx(const std::string &path) {
       l.op = op_from_name(j.at("op").get<std::string>(), path);
       where += " (" + std::string(model::op_name(l.op)) + ")";
       l.activation = j.at("activation").get<std::string>();
-      const bool weighted = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D || l.op == Op::Dense;
       const bool windowed = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D || l.op == Op::MaxPool || l.op == Op::AvgPool;
       l.kernel = layer_int(j, "kernel", windowed ? 1 : 0, model::kMaxWindow, where);
       l.stride = layer_int(j, "stride", 1, model::kMaxWindow, where);
@@ -410,6 +531,7 @@ QModelFile load_qdq_onnx(const std::string &path) {
       l.in = layer_shape(j, "in", where);
       l.out = layer_shape(j, "out", where);
       l.fp32_index = layer_int(j, "fp32_index", -1, 1 << 20, where);
+      l.inputs = layer_inputs(j, l.op, k, where);
       if (k == 0) {
         m.input = l.in;
         if (m.input.c != 3 || m.input.h > model::kMaxInputSide || m.input.w > model::kMaxInputSide)
@@ -418,79 +540,106 @@ QModelFile load_qdq_onnx(const std::string &path) {
                    " pixels a side",
                "quantize a model with a 3-channel [N,3,H,W] input (grayscale models are not supported yet)");
       }
-      check_layer_shape(l, k ? m.layers[k - 1].out : m.input, where);
-      check_layer_node(l, id, by_output, where);
-      l.input = cur;
+      check_layer_shape(l, m, k, where);
       l.output = qparams(id);
-      if (weighted) {
-        const int64_t oc = l.out.c, ic = l.in.c, kk = l.kernel;
-        const std::vector<int64_t> wdims = l.op == Op::Dense    ? std::vector<int64_t>{oc, ic}
-                                           : l.op == Op::Conv2D ? std::vector<int64_t>{oc, ic, kk, kk}
-                                                                : std::vector<int64_t>{oc, 1, kk, kk};
-        const size_t n = static_cast<size_t>(model::checked_element_count(wdims, where + " weights"));
-        const auto w = read_init<int8_t>(inits, id + ".w_q", onnx::TensorProto::INT8, wdims, path);
-        const auto ws = read_init<float>(inits, id + ".w_scale", onnx::TensorProto::FLOAT, {oc}, path);
-        const auto wzp = read_init<int8_t>(inits, id + ".w_zp", onnx::TensorProto::INT8, {oc}, path);
-        l.bias = read_init<int32_t>(inits, id + ".b_q", onnx::TensorProto::INT32, {oc}, path);
-        const auto bs = read_init<float>(inits, id + ".b_scale", onnx::TensorProto::FLOAT, {oc}, path);
-        const auto bzp = read_init<int32_t>(inits, id + ".b_zp", onnx::TensorProto::INT32, {oc}, path);
-        for (size_t c = 0; c < static_cast<size_t>(oc); ++c) {
-          const std::string ch = where + " channel " + std::to_string(c);
-          if (!(std::isfinite(ws[c]) && ws[c] >= 0))
-            fail(ch + ": weight scale " + std::to_string(ws[c]) + " is not a finite number >= 0", kRequantize);
-          // The integer kernels take symmetric weights and the bias at input_scale * weight_scale.
-          if (wzp[c] != 0 || bzp[c] != 0) fail(ch + ": weight and bias zero points must be 0 (symmetric int8)", kRequantize);
-          if (bs[c] != static_cast<float>(cur.scale * ws[c]))
-            fail(ch + ": bias scale " + std::to_string(bs[c]) + " is not input scale x weight scale", kRequantize);
-        }
-        l.weight_scale.assign(ws.begin(), ws.end());
-        l.weight.resize(n);
-        const int ick = l.in.c, kki = l.kernel;
-        const size_t ocs = static_cast<size_t>(oc);
-        if (l.op == Op::Conv2D) {
-          for (size_t o = 0; o < ocs; ++o)
-            for (int i = 0; i < ick; ++i)
-              for (int y = 0; y < kki; ++y)
-                for (int x = 0; x < kki; ++x)
-                  l.weight[((o * kki + y) * kki + x) * ick + i] = w[((o * ick + i) * kki + y) * kki + x];
-        } else if (l.op == Op::DepthwiseConv2D) {
-          for (size_t c = 0; c < ocs; ++c)
-            for (int y = 0; y < kki; ++y)
-              for (int x = 0; x < kki; ++x) l.weight[(static_cast<size_t>(y) * kki + x) * ocs + c] = w[(c * kki + y) * kki + x];
-        } else {
-          model::Shape map;
-          const bool permute = flattens_map(k ? &m.layers[k - 1] : nullptr, &map);
-          const size_t in = static_cast<size_t>(ick);
-          for (size_t o = 0; o < ocs; ++o)
-            for (size_t i = 0; i < in; ++i) l.weight[o * in + (permute ? chw_to_hwc(i, map) : i)] = w[o * in + i];
-        }
-      } else if (l.op == Op::Softmax) {
-        if (l.output.scale != 1.0 / 256.0 || l.output.zero_point != -128)
-          fail(where + ": the softmax output must be scale 1/256, zero point -128 (what the kernel writes)", kRequantize);
-      } else if (l.output.scale != cur.scale || l.output.zero_point != cur.zero_point) {
-        // Pooling and flatten pass their input's quantization through unchanged.
-        fail(where + ": output scale/zero point differ from its input's, but this layer does not requantize", kRequantize);
-      }
-      try {
-        derive_requantization(l);
-      } catch (const Error &e) {
-        fail(where + ": " + e.what(), kRequantize);
-      }
-      // The int32 accumulator must not overflow for any input (what the quantizer proves).
-      if (weighted)
-        for (int c = 0; c < l.out.c; ++c)
-          if (worst_case_accumulator(l, c) > std::numeric_limits<int32_t>::max())
-            fail(where + " channel " + std::to_string(c) + ": the int32 accumulator could overflow (worst case " +
-                     std::to_string(worst_case_accumulator(l, c)) + ")",
-                 kRequantize);
-      cur = l.output;
       m.layers.push_back(std::move(l));
+      where_of.push_back(where);
     }
   } catch (const nlohmann::json::exception &e) {
     fail("'" + path + "': the qparity.int8.layers metadata is malformed (" + std::string(e.what()) + ")",
          "re-quantize the model");
   }
-  if (m.layers.empty() || m.layers.back().op != Op::Softmax) fail("'" + path + "': the INT8 model does not end in Softmax");
+  try {
+    m.normalize();  // each layer's input quantization from its producers (the edges are checked above)
+  } catch (const Error &e) {
+    fail(file + ": " + e.what());
+  }
+  // 2. Per layer: the graph's nodes, the weights into the runtime layout, and the derived integers.
+  std::vector<std::string> dq(m.layers.size());
+  for (size_t k = 0; k < m.layers.size(); ++k) dq[k] = k + 1 == m.layers.size() ? "probs" : "l" + std::to_string(k) + "_dq";
+  gi.expect("in_q", "QuantizeLinear", {"input", "in.y_scale", "in.y_zp"}, file + " input");
+  gi.expect("in_dq", "DequantizeLinear", {"in_q", "in.y_scale", "in.y_zp"}, file + " input");
+  for (size_t k = 0; k < m.layers.size(); ++k) {
+    QLayer &l = m.layers[k];
+    const std::string id = "l" + std::to_string(k), &where = where_of[k];
+    std::vector<std::string> in;
+    for (const int p : l.inputs) in.push_back(p < 0 ? "in_dq" : dq[static_cast<size_t>(p)]);
+    check_layer_nodes(l, id, in, dq[k], gi, inits, path, where);
+    const bool weighted = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D || l.op == Op::Dense;
+    if (weighted) {
+      const int64_t oc = l.out.c, ic = l.in.c, kk = l.kernel;
+      const std::vector<int64_t> wdims = l.op == Op::Dense    ? std::vector<int64_t>{oc, ic}
+                                         : l.op == Op::Conv2D ? std::vector<int64_t>{oc, ic, kk, kk}
+                                                              : std::vector<int64_t>{oc, 1, kk, kk};
+      model::checked_element_count(wdims, where + " weights");
+      const auto w = read_init<int8_t>(inits, id + ".w_q", onnx::TensorProto::INT8, wdims, path);
+      const auto ws = read_init<float>(inits, id + ".w_scale", onnx::TensorProto::FLOAT, {oc}, path);
+      const auto wzp = read_init<int8_t>(inits, id + ".w_zp", onnx::TensorProto::INT8, {oc}, path);
+      l.bias = read_init<int32_t>(inits, id + ".b_q", onnx::TensorProto::INT32, {oc}, path);
+      const auto bs = read_init<float>(inits, id + ".b_scale", onnx::TensorProto::FLOAT, {oc}, path);
+      const auto bzp = read_init<int32_t>(inits, id + ".b_zp", onnx::TensorProto::INT32, {oc}, path);
+      for (size_t c = 0; c < static_cast<size_t>(oc); ++c) {
+        const std::string ch = where + " channel " + std::to_string(c);
+        if (!(std::isfinite(ws[c]) && ws[c] >= 0))
+          fail(ch + ": weight scale " + std::to_string(ws[c]) + " is not a finite number >= 0", kRequantize);
+        // The integer kernels take symmetric weights and the bias at input_scale * weight_scale.
+        if (wzp[c] != 0 || bzp[c] != 0) fail(ch + ": weight and bias zero points must be 0 (symmetric int8)", kRequantize);
+        if (bs[c] != static_cast<float>(l.input.scale * ws[c]))
+          fail(ch + ": bias scale " + std::to_string(bs[c]) + " is not input scale x weight scale", kRequantize);
+      }
+      l.weight_scale.assign(ws.begin(), ws.end());
+      model::Shape map;
+      if (l.op == Op::Conv2D)
+        l.weight = model::conv_oihw_to_ohwi(w, l.out.c, l.in.c, l.kernel);
+      else if (l.op == Op::DepthwiseConv2D)
+        l.weight = model::depthwise_ckk_to_kkc(w, l.out.c, l.kernel);
+      else if (flattens_map(l.inputs[0] < 0 ? nullptr : &m.layers[static_cast<size_t>(l.inputs[0])], &map))
+        l.weight = model::dense_columns_chw_to_hwc(w, l.out.c, map);
+      else
+        l.weight = w;
+    } else if (l.op == Op::Softmax) {
+      if (l.output.scale != 1.0 / 256.0 || l.output.zero_point != -128)
+        fail(where + ": the softmax output must be scale 1/256, zero point -128 (what the kernel writes)", kRequantize);
+    } else if (l.op != Op::Add && l.op != Op::Concat &&
+               (l.output.scale != l.input.scale || l.output.zero_point != l.input.zero_point)) {
+      // Pooling and flatten pass their input's quantization through unchanged (Add and Concat requantize).
+      fail(where + ": output scale/zero point differ from its input's, but this layer does not requantize", kRequantize);
+    }
+    try {
+      derive_requantization(l);
+      const auto shift_ok = [](int32_t s) { return s >= -31 && s <= 30; };
+      if (l.op == Op::Add && !(shift_ok(l.add.input1_shift) && shift_ok(l.add.input2_shift)))
+        fail("the input scales " + std::to_string(l.input_q[0].scale) + " and " + std::to_string(l.input_q[1].scale) +
+             " are too far apart for the ADD kernel's shifts");
+      if (l.op == Op::Concat)
+        for (size_t j = 0; j < l.input_q.size(); ++j) {
+          const auto c = concat_input_params(l.input_q[j].scale, l.input_q[j].zero_point, l.output.scale, l.output.zero_point);
+          if (c.requantize && !shift_ok(c.shift))
+            fail("input " + std::to_string(j) + "'s scale " + std::to_string(l.input_q[j].scale) +
+                 " is too far from the output's " + std::to_string(l.output.scale) + " (requantization shift " +
+                 std::to_string(c.shift) + ")");
+        }
+    } catch (const Error &e) {
+      fail(where + ": " + e.what(), kRequantize);
+    }
+    // The int32 accumulator must not overflow for any input (what the quantizer proves).
+    if (weighted)
+      for (int c = 0; c < l.out.c; ++c)
+        if (worst_case_accumulator(l, c) > std::numeric_limits<int32_t>::max())
+          fail(where + " channel " + std::to_string(c) + ": the int32 accumulator could overflow (worst case " +
+                   std::to_string(worst_case_accumulator(l, c)) + ")",
+               kRequantize);
+  }
+  // Nothing else runs in the graph, and its one output is the softmax's dequantized probabilities.
+  for (const auto &n : model.graph().node())
+    if (!gi.used.count(&n))
+      fail(file + ": node '" + n.name() + "' (" + n.op_type() + ") is not part of any layer of the qparity.int8.layers metadata",
+           kRequantize);
+  if (model.graph().output_size() != 1 || model.graph().output(0).name() != "probs" || model.graph().input_size() != 1 ||
+      model.graph().input(0).name() != "input")
+    fail(file + ": the graph must have the one input 'input' and the one output 'probs' (the softmax's dequantized output)",
+         kRequantize);
+  if (m.layers.back().op != Op::Softmax) fail("'" + path + "': the INT8 model does not end in Softmax");
   if (m.classes.empty() || m.classes.size() != static_cast<size_t>(m.layers.back().out.c))
     fail(file + ": metadata names " + std::to_string(m.classes.size()) + " classes but the model outputs " +
              std::to_string(m.layers.back().out.c),
@@ -533,6 +682,12 @@ std::string describe_int8_model(const QModelFile &f) {
                   l.activation.empty() ? "-" : l.activation.c_str(), model::shape_str(l.out).c_str(), l.input.scale,
                   l.input.zero_point, l.output.scale, l.output.zero_point, ws.c_str());
     out += line;
+    if (!(l.inputs.size() == 1 && l.inputs[0] + 1 == static_cast<int>(k))) {  // not just the previous layer: name the inputs
+      out.pop_back();
+      std::string reads;
+      for (const int p : l.inputs) reads += (reads.empty() ? "" : ", ") + (p < 0 ? std::string("input") : std::to_string(p));
+      out += "  <- " + reads + "\n";
+    }
   }
   const int64_t int8_bytes = m.int8_parameter_bytes();
   std::snprintf(line, sizeof line,
