@@ -23,6 +23,7 @@
 #include "quant/qdq_onnx.h"
 #include "quant/qmodel.h"
 #include "test_util.h"
+#include "verify/verify.h"
 
 using namespace qp;
 namespace fs = std::filesystem;
@@ -82,6 +83,75 @@ quant::QModel tiny_model() {
   sm.output = {1.0 / 256.0, -128};
   quant::derive_requantization(sm);
   m.layers = {conv, pool, flat, dense, sm};
+  return m;
+}
+
+// A hand-built tiny residual INT8 model on 4x4x3: conv 3x3 (3 -> 4, ReLU), conv 3x3 (4 -> 4, Winograd on
+// the MCU), add (ReLU) of the two, conv 1x1 (4 -> 2) of the sum, concat of the sum and that conv (one
+// part copied, one requantized), max pool 2, global average pool, dense 6 -> 3, softmax.
+quant::QModel tiny_residual_model() {
+  using model::Op;
+  quant::QModel m;
+  m.classes = {"rock", "paper", "scissors"};
+  m.input = {3, 4, 4};
+  auto conv = [](int in_c, int out_c, int kernel, const std::string &act, quant::QParams out, int seed) {
+    quant::QLayer l;
+    l.op = Op::Conv2D;
+    l.activation = act;
+    l.in = {in_c, 4, 4};
+    l.out = {out_c, 4, 4};
+    l.kernel = kernel;
+    l.pad_top = l.pad_left = kernel / 2;
+    l.output = out;
+    for (int i = 0; i < out_c * kernel * kernel * in_c; ++i) l.weight.push_back(static_cast<int8_t>((i * seed) % 255 - 127));
+    for (int c = 0; c < out_c; ++c) {
+      l.weight_scale.push_back(0.003f + 0.001f * static_cast<float>(c));
+      l.bias.push_back((c * seed) % 400 - 200);
+    }
+    return l;
+  };
+  quant::QLayer c0 = conv(3, 4, 3, "relu", {0.05f, -128}, 37), c1 = conv(4, 4, 3, "", {0.04f, 5}, 41);
+  c1.inputs = {0};
+  quant::QLayer add;
+  add.op = Op::Add;
+  add.activation = "relu";
+  add.in = add.out = c0.out;
+  add.inputs = {0, 1};
+  add.output = {0.06f, -128};
+  quant::QLayer c3 = conv(4, 2, 1, "", {0.03f, -10}, 29);
+  c3.inputs = {2};
+  quant::QLayer cat;
+  cat.op = Op::Concat;
+  cat.in = add.out;
+  cat.out = {6, 4, 4};
+  cat.inputs = {2, 3};
+  cat.output = add.output;
+  quant::QLayer pool;
+  pool.op = Op::MaxPool;
+  pool.in = cat.out;
+  pool.out = {6, 2, 2};
+  pool.kernel = pool.stride = 2;
+  pool.output = cat.output;
+  quant::QLayer gap;
+  gap.op = Op::GlobalAvgPool;
+  gap.in = pool.out;
+  gap.out = {6, 1, 1};
+  gap.output = cat.output;
+  quant::QLayer dense;
+  dense.op = Op::Dense;
+  dense.in = gap.out;
+  dense.out = {3, 1, 1};
+  dense.output = {0.1f, 3};
+  for (int i = 0; i < 18; ++i) dense.weight.push_back(static_cast<int8_t>((i * 53) % 200 - 100));
+  dense.weight_scale = {0.01f, 0.012f, 0.008f};
+  dense.bias = {-50, 75, 10};
+  quant::QLayer sm;
+  sm.op = Op::Softmax;
+  sm.in = sm.out = dense.out;
+  sm.output = {1.0 / 256.0, -128};
+  m.layers = {c0, c1, add, c3, cat, pool, gap, dense, sm};
+  m.normalize();
+  for (auto &l : m.layers) quant::derive_requantization(l);
   return m;
 }
 
@@ -179,13 +249,91 @@ void expect_bit_exact_on(const std::string &target) {
   EXPECT_EQ(client.layer_output(rgb, 0, static_cast<uint32_t>(trace[0].size())), trace[0]);
 }
 
+// A small untrained residual + concat model (identity and strided projection shortcuts, a concat of three
+// branches with different scales, one the identity), calibrated on a few synthetic images.
+const char *const kResidualSpec =
+    "conv3x3(8) relu add{ conv3x3(8) relu conv3x3(8) | } relu add{ conv3x3s2(12) relu conv3x3(12) | conv1x1s2(12) } relu "
+    "concat{ conv1x1(8) relu | conv3x3(6) | } maxpool2 gap dense(K) softmax";
+
+quant::QModel residual_qmodel(const test::TempDir &dir, int size) {
+  data::SynthOptions so;
+  so.out_dir = (dir / "d").string();
+  so.train = 12;
+  so.test = 3;
+  data::synth_dataset(so);
+  data::LoadOptions lo;
+  lo.size = size;
+  const auto split = data::load_split((dir / "d/train").string(), lo);
+  auto g = model::graph_from_spec(kResidualSpec, data::synth_class_names(), {3, size, size});
+  model::init_random(g, 21);
+  model::fold_for_inference(g);
+  quant::QuantOptions qo;
+  qo.calib_count = 12;
+  auto m = quant::quantize_graph(g, split, qo);
+  m.normalize();
+  return m;
+}
+
+// Generates and builds the firmware for the residual model (one kernel set), boots it, and compares
+// every node's output (TRACE CRCs), the scores and two fetched layer outputs (an Add, a Concat) with the host.
+void expect_residual_bit_exact_on(const std::string &target, firmware::Kernels kernels) {
+  if (!have(target == "qemu-rv32" ? "qemu-system-riscv32" : "qemu-system-xtensa"))
+    GTEST_SKIP() << "QEMU for " << target << " is not installed (scripts/install-deps.sh build installs it)";
+  test::TempDir dir;
+  const int size = 16;
+  const auto m = residual_qmodel(dir, size);
+  ASSERT_LE(m.layers.size(), 32u);
+  const quant::Int8Engine engine(m, quant::Backend::Reference);
+  {
+    const std::string name = kernels == firmware::Kernels::Mcu ? "mcu" : "reference";
+    firmware::MemoryPlan plan;
+    const auto files = firmware::generate_project(firmware::find_target(target), m, kSha, {}, &plan, kernels);
+    firmware::write_project(files, (dir / ("fw-" + name)).string(), false);
+    const std::string elf = firmware::build_firmware((dir / ("fw-" + name)).string());
+    device::EmulatorOptions eo;
+    eo.target = target;
+    eo.elf = elf;
+    eo.workdir = (dir / ("logs-" + name)).string();
+    eo.icount = false;
+    device::Emulator emu(eo);
+    device::Client client(emu.stream());
+    const auto hello = client.wait_ready(60000);
+    EXPECT_EQ(hello.layers, static_cast<int>(m.layers.size()));
+    EXPECT_EQ(hello.arena_bytes, plan.arena_bytes);
+    EXPECT_LT(plan.arena_bytes, plan.naive_bytes);
+    for (uint64_t s = 0; s < 4; ++s) {
+      const auto img = test::random_image(size, size, 300 + s);
+      std::vector<std::vector<int8_t>> trace;
+      const auto host = engine.run(img.pixels.data(), &trace);
+      EXPECT_EQ(client.infer(img.pixels).scores, host) << name << " image " << s;
+      const auto t = client.trace(img.pixels);
+      ASSERT_EQ(t.crc.size(), trace.size());
+      for (size_t k = 0; k < trace.size(); ++k) {
+        EXPECT_EQ(t.size[k], trace[k].size()) << name << " layer " << k;
+        const auto *bytes = reinterpret_cast<const uint8_t *>(trace[k].data());
+        EXPECT_EQ(t.crc[k], qp_proto_crc32(0, bytes, static_cast<uint32_t>(trace[k].size())))
+            << name << " image " << s << " layer " << k << " (" << model::op_name(m.layers[k].op) << ")";
+      }
+      if (s == 0) {
+        for (size_t k = 0; k < m.layers.size(); ++k) {
+          if (m.layers[k].op != model::Op::Add && m.layers[k].op != model::Op::Concat) continue;
+          EXPECT_EQ(client.layer_output(img.pixels, static_cast<int>(k), static_cast<uint32_t>(trace[k].size())), trace[k])
+              << name << " layer " << k;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 TEST(Firmware, GeneratedModelMatchesGoldenFile) {
   const fs::path golden = fs::path(QP_SOURCE_DIR) / "tests/golden";
-  for (const std::string name : {"qp_model.h", "qp_model.c", "reference/qp_model.c"}) {
+  // tiny_*: the chain model; tiny_residual_*: the residual model (Add, Concat, a shortcut kept alive).
+  for (const std::string name : {"qp_model.h", "qp_model.c", "reference/qp_model.c", "residual/qp_model.c"}) {
     const auto kernels = name.starts_with("reference/") ? firmware::Kernels::Reference : firmware::Kernels::Mcu;
-    const auto files = firmware::generate_model_package(tiny_model(), kSha, {}, nullptr, kernels);
+    const auto model = name.starts_with("residual/") ? tiny_residual_model() : tiny_model();
+    const auto files = firmware::generate_model_package(model, kSha, {}, nullptr, kernels);
     const std::string got = files.at(name.substr(name.find('/') + 1));
     // Version-independent: the provenance line names the generator version.
     const std::string norm = std::regex_replace(got, std::regex("qparity [0-9.]+ "), "qparity X ");
@@ -197,6 +345,42 @@ TEST(Firmware, GeneratedModelMatchesGoldenFile) {
     }
     EXPECT_EQ(norm, read_text(golden / ("tiny_" + file)))
         << name << " differs from tests/golden/tiny_" << file << " (if the change is intended: QP_UPDATE_GOLDEN=1 core_tests)";
+  }
+}
+
+// Triage in a graph: nodes that read more than the layer before them name their producers, and a node
+// perturbed on a branch is named even though the Add/Concat after it (and everything downstream) differs too.
+TEST(Firmware, TriageNamesTheDivergingNodeOfAResidualGraph) {
+  const auto m = tiny_residual_model();
+  const auto names = verify::trace_layer_names(m);
+  ASSERT_EQ(names.size(), 9u);
+  EXPECT_EQ(names[1], "1 Conv2D");
+  EXPECT_EQ(names[2], "2 Add+relu <- 0,1");
+  EXPECT_EQ(names[3], "3 Conv2D");
+  EXPECT_EQ(names[4], "4 Concat <- 2,3");
+  const auto img = test::random_image(4, 4, 7);
+  std::vector<std::vector<int8_t>> host;
+  quant::Int8Engine(m, quant::Backend::Reference).run(img.pixels.data(), &host);
+  for (const size_t k : {size_t{1}, size_t{3}}) {
+    auto dev = host;
+    dev[k][2] = static_cast<int8_t>(dev[k][2] ^ 0x20);
+    for (size_t later = k + 1; later < dev.size(); ++later) dev[later][0] = static_cast<int8_t>(dev[later][0] ^ 0x01);
+    std::vector<uint32_t> sizes, crcs;
+    for (const auto &t : dev) {
+      sizes.push_back(static_cast<uint32_t>(t.size()));
+      crcs.push_back(qp_proto_crc32(0, reinterpret_cast<const uint8_t *>(t.data()), static_cast<uint32_t>(t.size())));
+    }
+    std::vector<int> fetched;
+    const auto r = verify::compare_trace_crcs(host, sizes, crcs, names, [&](int l) {
+      fetched.push_back(l);
+      return dev[static_cast<size_t>(l)];
+    });
+    EXPECT_EQ(r.layer, static_cast<int>(k));
+    EXPECT_EQ(r.layer_name, names[k]);
+    EXPECT_EQ(r.max_abs_diff, 32);
+    EXPECT_EQ(r.first_index, 2u);
+    EXPECT_EQ(fetched, std::vector<int>{static_cast<int>(k)});
+    EXPECT_EQ(verify::compare_traces(host, dev, names).layer, static_cast<int>(k));
   }
 }
 
@@ -282,6 +466,14 @@ TEST(Firmware, RefusesToOverwriteAUsersFolder) {
 TEST(FirmwareBuild, QemuRv32IsBitExactToTheHost) { expect_bit_exact_on("qemu-rv32"); }
 
 TEST(FirmwareBuild, QemuXtensaIsBitExactToTheHost) { expect_bit_exact_on("qemu-xtensa"); }
+
+TEST(FirmwareBuild, QemuRv32RunsAResidualModelBitExact) { expect_residual_bit_exact_on("qemu-rv32", firmware::Kernels::Mcu); }
+
+TEST(FirmwareBuild, QemuXtensaRunsAResidualModelBitExact) { expect_residual_bit_exact_on("qemu-xtensa", firmware::Kernels::Mcu); }
+
+TEST(FirmwareBuild, QemuRv32RunsAResidualModelBitExactOnReferenceKernels) {
+  expect_residual_bit_exact_on("qemu-rv32", firmware::Kernels::Reference);
+}
 
 TEST(FirmwareBuild, FloatHeapAndBudgetChecksFailTheBuild) {
   if (!have("riscv64-unknown-elf-gcc") || !have("xtensa-lx106-elf-gcc")) GTEST_SKIP() << "cross compilers not installed";

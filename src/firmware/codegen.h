@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "quant/plan.h"
 #include "quant/qmodel.h"
 
 namespace qp::firmware {
@@ -34,15 +35,12 @@ const Target &find_target(const std::string &name);
 // reference kernels of qp_runtime.h (the numeric specification). Both give identical bytes.
 enum class Kernels { Mcu, Reference };
 
-// The static tensor arena: one tensor per layer output (Flatten aliases its input) plus the input
-// image; tensors whose lifetimes overlap never share bytes. First-fit by decreasing size.
-struct MemoryPlan {
-  std::vector<uint32_t> tensor_offset, tensor_bytes;  // tensor 0 = input, tensor k+1 = layer k's output
-  std::vector<int> layer_tensor;                      // which tensor holds layer k's output
-  std::vector<int> layer_scratch;                     // the tensor that is layer k's scratch (-1: none)
-  uint32_t arena_bytes = 0;                           // peak: what the firmware allocates
-  uint32_t naive_bytes = 0;                           // the sum of all tensors (no reuse)
-};
+// The static tensor arena, laid out by the planner the host engines use (quant::plan_arena): one tensor
+// per layer output (Flatten aliases its input) plus the input image and each MCU conv's scratch; a tensor
+// lives from the layer that writes it to the last layer that reads it, and tensors whose lifetimes overlap
+// never share bytes. First fit by decreasing size, 4-byte aligned. layer_inputs[k] names the tensors
+// layer k reads (two for Add, one per part for Concat).
+using MemoryPlan = quant::ArenaPlan;
 MemoryPlan plan_memory(const quant::QModel &m, Kernels kernels = Kernels::Mcu);
 
 struct SubsetImage {
