@@ -22,7 +22,9 @@ enc() { protoc -I"$PROTO_INC" --encode=onnx.ModelProto onnx/onnx.proto >"$1"; }
 "$QP" init --arch "conv3x3s2(4) relu6 dwconv3x3 relu maxpool2 conv1x1(4) relu gap dense(K) softmax" --size 12 --out mobile.onnx >/dev/null
 "$QP" init --arch "conv5x5valid(3) relu avgpool2 flatten dense(5) relu dense(K) softmax" --size 10 --out avg.onnx >/dev/null
 "$QP" init --arch "conv3x3(4) bn relu maxpool2 flatten dropout(0.5) dense(K) softmax" --size 8 --out bn.onnx >/dev/null
-for m in small mobile avg bn; do
+"$QP" init --arch "conv3x3(4) relu add{ conv3x3(4) | } relu concat{ conv1x1(4) relu | } maxpool2 flatten dense(K) softmax" \
+  --size 8 --out graph.onnx >/dev/null
+for m in small mobile avg bn graph; do
   cp $m.onnx "$C/onnx/valid_$m.onnx"
   "$QP" quantize --model $m.onnx --calib data/train --out q_$m.onnx --calib-count 20 --threads 1 >/dev/null
   cp q_$m.onnx "$C/qdq/valid_$m.onnx"
