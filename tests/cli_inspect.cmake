@@ -23,3 +23,13 @@ qp_cli_test(inspect_no_overwrite 1 "already exists" ${QP} inspect --fp32 ${TD}/u
   --out ${TD}/keep.json)
 set_tests_properties(cli.inspect_ok cli.inspect_fp32_as_int8 cli.inspect_int8_as_fp32 cli.inspect_no_overwrite
   PROPERTIES FIXTURES_REQUIRED "cli_data;cli_int8")
+
+# A graph with residual Adds (rps-resnet, untrained): quantized, then inspected; the table has a row per Add
+# (with its fused ReLU) and the JSON lists each Add's two inputs.
+qp_cli_test(inspect_resnet_quantize 0 "INT8 [0-9]+ bytes" ${QP} quantize --model ${TD}/resnet.onnx --calib ${TD}/small/train
+  --out ${TD}/resnet-int8.onnx --calib-count 20 --force)
+set_tests_properties(cli.inspect_resnet_quantize PROPERTIES FIXTURES_REQUIRED "cli_data;cli_resnet"
+  FIXTURES_SETUP cli_resnet_int8)
+qp_cli_test(inspect_resnet 0 "add3 +Add +relu" ${QP} inspect --fp32 ${TD}/resnet.onnx --int8 ${TD}/resnet-int8.onnx
+  --data ${TD}/small/test --threads 2 --out ${TD}/inspection-resnet.json --force)
+set_tests_properties(cli.inspect_resnet PROPERTIES FIXTURES_REQUIRED "cli_data;cli_resnet;cli_resnet_int8")

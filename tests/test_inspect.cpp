@@ -329,3 +329,122 @@ TEST(Inspect, TiesAreCountedAndSaid) {
   EXPECT_EQ(inspect::inspection_json(r)["margins"]["ties"], 0);
   EXPECT_EQ(inspect::format_inspection_table(r).find("tie for the top"), std::string::npos);
 }
+
+namespace {
+
+// Every `step`-th image of a split (all classes, fewer images: the deeper graphs cost more per image).
+data::Split every_nth(const data::Split &s, size_t step) {
+  data::Split r = s;
+  r.samples.clear();
+  r.pixels.clear();
+  const size_t bytes = static_cast<size_t>(s.size) * s.size * 3;
+  for (size_t i = 0; i < s.samples.size(); i += step) {
+    r.samples.push_back(s.samples[i]);
+    r.pixels.insert(r.pixels.end(), s.image(i), s.image(i) + bytes);
+  }
+  return r;
+}
+
+// Checks shared by the graph tests: a row per INT8 layer with its edges, finite SQNR, no clipping (the
+// calibration saw every image), a sensitivity entry per conv/dense/add/concat layer, and the all-layers
+// simulation deciding like the engine.
+void expect_graph_inspection(const Fixture &f, const inspect::Inspection &r, double min_sqnr) {
+  ASSERT_EQ(r.layers.size(), f.q.layers.size());
+  std::vector<int> simulated;
+  for (size_t k = 0; k < r.layers.size(); ++k) {
+    const auto &l = r.layers[k];
+    const auto &ql = f.q.layers[k];
+    EXPECT_EQ(l.inputs, ql.inputs) << l.name;
+    ASSERT_EQ(l.inputs_q.size(), ql.inputs.size()) << l.name;
+    for (size_t i = 0; i < ql.inputs.size(); ++i) {
+      EXPECT_EQ(l.inputs_q[i].scale, f.q.tensor_params(ql.inputs[i]).scale) << l.name;
+      EXPECT_EQ(l.inputs_q[i].zero_point, f.q.tensor_params(ql.inputs[i]).zero_point) << l.name;
+    }
+    EXPECT_TRUE(std::isfinite(l.sqnr_db())) << l.name;
+    EXPECT_GT(l.sqnr_db(), min_sqnr) << l.name;
+    EXPECT_EQ(l.clipped, 0) << l.name;
+    EXPECT_EQ(l.values, static_cast<int64_t>(r.n_images) * ql.out.size()) << l.name;
+    EXPECT_LE(l.observed_hi, l.calibrated_hi + l.output.scale / 2) << l.name;
+    if (ql.op == model::Op::Conv2D || ql.op == model::Op::DepthwiseConv2D || ql.op == model::Op::Dense ||
+        ql.op == model::Op::Add || ql.op == model::Op::Concat)
+      simulated.push_back(static_cast<int>(k));
+  }
+  ASSERT_EQ(r.sensitivity.size(), simulated.size());
+  for (size_t j = 0; j < simulated.size(); ++j) {
+    EXPECT_EQ(r.sensitivity[j].layer, simulated[j]);
+    EXPECT_EQ(r.sensitivity[j].name, r.layers[static_cast<size_t>(simulated[j])].name);
+    EXPECT_GE(r.sensitivity[j].agreement, 0.0);
+    EXPECT_LE(r.sensitivity[j].agreement, 1.0);
+  }
+  EXPECT_NEAR(r.simulated_all_agreement, r.int8_agreement, 0.1);
+  EXPECT_GE(r.simulated_all_vs_int8, 0.9);
+  EXPECT_GT(r.simulated_all_output_sqnr_db, 25.0);
+}
+
+}  // namespace
+
+// rps-resnet: residual Adds with a fused ReLU (identity and projection shortcuts). Each Add has its own row
+// (both inputs' parameters, its output's ranges, clipping, saturation and SQNR) and its own sensitivity
+// entry; the whole-graph simulation follows the edges and decides like the engine.
+TEST(Inspect, ResnetHasARowPerLayerIncludingTheAdds) {
+  const Fixture f("rps-resnet");
+  const data::Split split = every_nth(f.split, 3);
+  const auto r = inspect::inspect_models(f.graph, f.q, split, {});
+  expect_graph_inspection(f, r, 20.0);
+  int adds = 0;
+  for (const auto &l : r.layers) {
+    if (l.op != model::Op::Add) continue;
+    ++adds;
+    EXPECT_EQ(l.name, "add" + std::to_string(adds));
+    EXPECT_EQ(l.activation, "relu");
+    EXPECT_FALSE(l.count_low_saturation) << "a ReLU output's -128 is the real 0";
+    EXPECT_EQ(l.inputs.size(), 2u);
+    EXPECT_FALSE(l.weighted);
+  }
+  EXPECT_EQ(adds, 3);
+  int add_sens = 0;
+  for (const auto &s : r.sensitivity) add_sens += r.layers[static_cast<size_t>(s.layer)].op == model::Op::Add;
+  EXPECT_EQ(add_sens, 3);
+
+  const auto j = inspect::inspection_json(r);
+  for (const auto &l : j["layers"])
+    if (l["op"] == "Add") {
+      ASSERT_EQ(l["inputs"].size(), 2u);
+      EXPECT_TRUE(l["inputs"][1].contains("scale"));
+      EXPECT_TRUE(l["sqnr_db"].is_number());
+    }
+  EXPECT_NE(inspect::format_inspection_table(r).find("add3"), std::string::npos);
+
+  // An Add wired to other tensors than the FP32 graph's (both inputs the same branch) is refused.
+  quant::QModel rewired = f.q;
+  for (auto &l : rewired.layers)
+    if (l.op == model::Op::Add) {
+      l.inputs[1] = l.inputs[0];
+      break;
+    }
+  try {
+    inspect::inspect_models(f.graph, rewired, split, {});
+    FAIL() << "expected a mapping error";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("its inputs come from other layers"), std::string::npos) << e.what();
+  }
+}
+
+// A Concat of three branches (one the identity) after a residual block: the Concat's row lists
+// its three inputs, whose parameters differ from its output's (the engine requantizes them).
+TEST(Inspect, ConcatHasARowWithEveryInput) {
+  const char *spec =
+      "conv3x3(8) relu add{ conv3x3(8) relu conv3x3(8) | } relu concat{ conv1x1(8) relu | conv3x3(6) | } maxpool2 flatten "
+      "dense(K) softmax";
+  const Fixture f(spec);
+  const auto r = inspect::inspect_models(f.graph, f.q, f.split, {});
+  expect_graph_inspection(f, r, 15.0);
+  int concats = 0;
+  for (const auto &l : r.layers)
+    if (l.op == model::Op::Concat) {
+      ++concats;
+      EXPECT_EQ(l.name, "concat1");
+      EXPECT_EQ(l.inputs.size(), 3u);
+    }
+  EXPECT_EQ(concats, 1);
+}

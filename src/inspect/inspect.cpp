@@ -26,7 +26,13 @@ bool is_weighted(Op op) {
   return op == Op::Conv2D || op == Op::DepthwiseConv2D || op == Op::Dense;
 }
 
-// Short names counted per kind: conv1, conv2, dwconv1, pool1, gap1, flatten1, dense1, softmax1.
+// The INT8 layers the simulation quantizes (and sensitivity measures one at a time): the ones that compute
+// new values on their own grid. Pools and Flatten keep their input's grid; the softmax is handled apart.
+bool is_simulated(Op op) {
+  return is_weighted(op) || op == Op::Add || op == Op::Concat;
+}
+
+// Short names counted per kind: conv1, conv2, dwconv1, pool1, gap1, flatten1, dense1, softmax1, add1, concat1.
 std::vector<std::string> layer_names(const quant::QModel &q) {
   std::map<std::string, int> count;
   std::vector<std::string> names;
@@ -41,6 +47,8 @@ std::vector<std::string> layer_names(const quant::QModel &q) {
       case Op::GlobalAvgPool: kind = "gap"; break;
       case Op::Flatten: kind = "flatten"; break;
       case Op::Softmax: kind = "softmax"; break;
+      case Op::Add: kind = "add"; break;
+      case Op::Concat: kind = "concat"; break;
       default: kind = "layer"; break;
     }
     names.push_back(kind + std::to_string(++count[kind]));
@@ -48,12 +56,38 @@ std::vector<std::string> layer_names(const quant::QModel &q) {
   return names;
 }
 
-// The FP32 layer a weighted INT8 layer's weights belong to (before its fused activation).
-int weights_fp32_index(const quant::QLayer &l) {
-  return l.activation.empty() ? l.fp32_index : l.fp32_index - 1;
+// The producers of INT8 layer k's inputs (INT8 layer indices, model::kGraphInput for the image); empty
+// `inputs` is a chain, as QModel::normalize reads it.
+std::vector<int> producers(const quant::QModel &q, size_t k) {
+  const auto &l = q.layers[k];
+  if (!l.inputs.empty()) return l.inputs;
+  return {k == 0 ? model::kGraphInput : static_cast<int>(k) - 1};
 }
 
-// Checks that every INT8 layer maps onto the FP32 (folded) graph; qp::Error naming the first that does not.
+// The quantization of each input of INT8 layer k (input_q when QModel::normalize filled it).
+std::vector<quant::QParams> input_params(const quant::QModel &q, size_t k) {
+  const auto &l = q.layers[k];
+  const auto ps = producers(q, k);
+  if (l.input_q.size() == ps.size()) return l.input_q;
+  std::vector<quant::QParams> v;
+  for (const int p : ps) v.push_back(q.tensor_params(p));
+  if (!v.empty()) v[0] = l.input;
+  return v;
+}
+
+// The FP32 layer that performs INT8 layer l's op: l.fp32_index, or with a fused activation the layer the
+// ReLU/ReLU6 at l.fp32_index reads. -1 when the graph has no such layer (check_mapping reports it).
+int op_fp32_index(const model::Graph &g, const quant::QLayer &l) {
+  const int f = l.fp32_index;
+  if (f < 0 || static_cast<size_t>(f) >= g.layers.size()) return -1;
+  if (l.activation.empty()) return f;
+  const auto &act = g.layers[static_cast<size_t>(f)];
+  if (act.inputs.size() != 1) return -1;
+  return act.inputs[0];
+}
+
+// Checks that every INT8 layer maps onto the FP32 (folded) graph, edges included; qp::Error naming the
+// first that does not.
 void check_mapping(const model::Graph &g, const quant::QModel &q) {
   const std::string fix = "pass the FP32 model the INT8 model was quantized from";
   if (q.layers.empty()) fail("the INT8 model has no layers", "re-quantize the model with 'qparity quantize'");
@@ -71,19 +105,32 @@ void check_mapping(const model::Graph &g, const quant::QModel &q) {
       fail(where + " maps to FP32 layer " + std::to_string(f) + ", which the FP32 model does not have", fix);
     const auto &fl = g.layers[static_cast<size_t>(f)];
     bool ok = fl.out.size() == l.out.size();
+    const int w = op_fp32_index(g, l);
     if (l.activation.empty()) {
       ok = ok && fl.op == l.op;
     } else {
       const Op act = l.activation == "relu" ? Op::ReLU : Op::ReLU6;
-      ok = ok && f > 0 && fl.op == act && g.layers[static_cast<size_t>(f) - 1].op == l.op;
+      ok = ok && fl.op == act && w >= 0 && g.layers[static_cast<size_t>(w)].op == l.op;
     }
     if (ok && is_weighted(l.op)) {
-      const auto &wl = g.layers[static_cast<size_t>(weights_fp32_index(l))];
+      const auto &wl = g.layers[static_cast<size_t>(w)];
       ok = wl.weight.size() == l.weight.size() && wl.bias.size() == l.bias.size() && l.weight_scale.size() == l.bias.size();
+    }
+    std::string edges;
+    if (ok) {  // the same edges: input i of the INT8 layer is the INT8 tensor of the FP32 layer's input i
+      const auto &ins = g.layers[static_cast<size_t>(w)].inputs;
+      const auto ps = producers(q, k);
+      ok = ins.size() == ps.size();
+      for (size_t i = 0; ok && i < ps.size(); ++i) {
+        const int p = ps[i];
+        const int want = p < 0 ? model::kGraphInput : p < static_cast<int>(k) ? q.layers[static_cast<size_t>(p)].fp32_index : -2;
+        ok = want == ins[i];
+      }
+      if (!ok) edges = ": its inputs come from other layers";
     }
     if (!ok)
       fail(where + " does not match FP32 layer " + std::to_string(f) + " (" + model::op_name(fl.op) + ", output " +
-               model::shape_str(fl.out) + ")",
+               model::shape_str(fl.out) + ")" + edges,
            fix);
   }
 }
@@ -95,6 +142,7 @@ inline float fake_quant(float v, const quant::QParams &p) {
 }
 
 // The FP32 layer of a weighted INT8 layer, with the layer's dequantized int8 weights and int32 biases.
+// `prev` is the INT8 layer the Dense layer reads (for the CHW/HWC column order after a Flatten).
 model::Layer dequantized_layer(const model::Layer &fl, const quant::QLayer &l, const quant::QLayer *prev) {
   model::Layer out = fl;
   const int oc = l.out.c;
@@ -129,65 +177,106 @@ model::Layer dequantized_layer(const model::Layer &fl, const quant::QLayer &l, c
   return out;
 }
 
-// Runs the FP32 graph layer by layer so that chosen layers can swap in dequantized weights and
-// fake-quantize their inputs/outputs.
+// Runs the FP32 graph layer by layer, along its edges, so that chosen layers can swap in dequantized
+// weights and fake-quantize what they read and what they write. Layers whose inputs did not change take
+// their output from the FP32 trace of the same image instead of recomputing it.
 class Simulator {
  public:
   struct Plan {
-    std::vector<const quant::QParams *> in_q, out_q;  // per FP32 layer: fake-quantize before / after it
-    std::vector<char> dequantized;                    // per FP32 layer: use the dequantized weights
+    std::vector<std::vector<const quant::QParams *>> in_q;  // per FP32 layer, per input: fake-quantize that read
+    std::vector<const quant::QParams *> out_q;              // per FP32 layer: fake-quantize its output
+    std::vector<char> dequantized;                          // per FP32 layer: use the dequantized weights
   };
 
-  Simulator(const model::Graph &g, const quant::QModel &q) {
-    for (const auto &l : g.layers) plain_.emplace_back(single(g, l));
+  Simulator(const model::Graph &g, const quant::QModel &q) : g_(g) {
+    for (const auto &l : g.layers)
+      plain_.push_back(l.op == Op::Add || l.op == Op::Concat ? nullptr : std::make_unique<model::Fp32Executor>(single(g, l)));
     quantized_.resize(g.layers.size());
     for (size_t k = 0; k < q.layers.size(); ++k) {
       const auto &l = q.layers[k];
       if (!is_weighted(l.op)) continue;
-      const auto f = static_cast<size_t>(weights_fp32_index(l));
-      quantized_[f] =
-          std::make_unique<model::Fp32Executor>(single(g, dequantized_layer(g.layers[f], l, k > 0 ? &q.layers[k - 1] : nullptr)));
+      const int p = producers(q, k)[0];
+      const auto f = static_cast<size_t>(op_fp32_index(g, l));
+      quantized_[f] = std::make_unique<model::Fp32Executor>(
+          single(g, dequantized_layer(g.layers[f], l, p < 0 ? nullptr : &q.layers[static_cast<size_t>(p)])));
     }
   }
 
   Plan empty_plan() const {
     Plan p;
-    p.in_q.assign(plain_.size(), nullptr);
-    p.out_q.assign(plain_.size(), nullptr);
-    p.dequantized.assign(plain_.size(), 0);
+    p.in_q.resize(g_.layers.size());
+    for (size_t k = 0; k < g_.layers.size(); ++k) p.in_q[k].assign(g_.layers[k].inputs.size(), nullptr);
+    p.out_q.assign(g_.layers.size(), nullptr);
+    p.dequantized.assign(g_.layers.size(), 0);
     return p;
   }
 
-  // Adds INT8 layer `l` (weighted) to the plan: dequantized weights, fake-quantized input and output.
-  static void quantize_layer(Plan &p, const quant::QLayer &l) {
-    const auto f = static_cast<size_t>(weights_fp32_index(l));
-    p.dequantized[f] = 1;
-    p.in_q[f] = &l.input;
+  // Adds INT8 layer `l` (conv/dense/add/concat) to the plan: dequantized weights, every input
+  // fake-quantized with its parameters as the layer reads it, the (post-activation) output with the layer's.
+  // `input_q` holds the layer's input parameters and must outlive the plan.
+  void quantize_layer(Plan &p, const quant::QLayer &l, const std::vector<quant::QParams> &input_q) const {
+    const auto f = static_cast<size_t>(op_fp32_index(g_, l));
+    p.dequantized[f] = is_weighted(l.op);
+    for (size_t i = 0; i < p.in_q[f].size() && i < input_q.size(); ++i) p.in_q[f][i] = &input_q[i];
     p.out_q[static_cast<size_t>(l.fp32_index)] = &l.output;
   }
 
-  // x is the input of FP32 layer `start`; returns the last layer's output.
-  std::vector<float> run(size_t start, std::vector<float> x, const Plan &p) const {
-    for (size_t k = start; k < plain_.size(); ++k) {
-      if (p.in_q[k])
-        for (auto &v : x) v = fake_quant(v, *p.in_q[k]);
-      x = (p.dequantized[k] ? *quantized_[k] : plain_[k]).run(x.data());
+  // The graph's output for input `chw` under plan p; `trace` is the FP32 executor's trace of the same input.
+  std::vector<float> run(const std::vector<float> &chw, const std::vector<std::vector<float>> &trace, const Plan &p) const {
+    const size_t n = g_.layers.size();
+    std::vector<std::vector<float>> own(n);
+    std::vector<const std::vector<float> *> view(n, nullptr);
+    std::vector<char> changed(n, 0);
+    for (size_t k = 0; k < n; ++k) {
+      const auto &l = g_.layers[k];
+      bool touched = p.dequantized[k] || p.out_q[k];
+      for (size_t i = 0; i < l.inputs.size(); ++i)
+        touched = touched || p.in_q[k][i] || (l.inputs[i] >= 0 && changed[static_cast<size_t>(l.inputs[i])]);
+      if (!touched) {
+        view[k] = &trace[k];
+        continue;
+      }
+      changed[k] = 1;
+      std::vector<std::vector<float>> read(l.inputs.size());  // fake-quantized copies, when asked for
+      std::vector<const std::vector<float> *> in(l.inputs.size());
+      for (size_t i = 0; i < l.inputs.size(); ++i) {
+        in[i] = l.inputs[i] < 0 ? &chw : view[static_cast<size_t>(l.inputs[i])];
+        if (p.in_q[k][i]) {
+          read[i] = *in[i];
+          for (auto &v : read[i]) v = fake_quant(v, *p.in_q[k][i]);
+          in[i] = &read[i];
+        }
+      }
+      std::vector<float> &x = own[k];
+      if (l.op == Op::Add) {
+        x = *in[0];
+        for (size_t i = 1; i < in.size(); ++i)
+          for (size_t e = 0; e < x.size(); ++e) x[e] += (*in[i])[e];
+      } else if (l.op == Op::Concat) {  // CHW: along channels is one block after the other
+        for (const auto *t : in) x.insert(x.end(), t->begin(), t->end());
+      } else {
+        x = (p.dequantized[k] ? *quantized_[k] : *plain_[k]).run(in[0]->data());
+      }
       if (p.out_q[k])
         for (auto &v : x) v = fake_quant(v, *p.out_q[k]);
+      view[k] = &x;
     }
-    return x;
+    return *view[n - 1];
   }
 
  private:
-  static model::Fp32Executor single(const model::Graph &g, const model::Layer &l) {
+  // A one-layer graph reading the graph input.
+  static model::Graph single(const model::Graph &g, const model::Layer &l) {
     model::Graph s;
     s.arch = g.arch;
     s.classes = g.classes;
     s.input = l.in;
     s.layers = {l};
-    return model::Fp32Executor(s);
+    s.layers[0].inputs = {model::kGraphInput};
+    return s;
   }
-  std::vector<model::Fp32Executor> plain_;
+  const model::Graph &g_;
+  std::vector<std::unique_ptr<model::Fp32Executor>> plain_;  // null for Add/Concat (computed here)
   std::vector<std::unique_ptr<model::Fp32Executor>> quantized_;
 };
 
@@ -218,7 +307,7 @@ struct LayerAcc {
 struct ImageOut {
   int fp32_pred = -1, int8_pred = -1, margin = 0, all_pred = -1;
   double all_signal = 0, all_noise = 0;  // the engine's dequantized output vs the all-layers simulation's
-  std::vector<int> single_pred;          // per weighted layer
+  std::vector<int> single_pred;          // per simulated layer (conv/dense/add/concat)
   std::vector<LayerAcc> layers;
 };
 
@@ -267,9 +356,12 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
     fail("internal: split resized to " + std::to_string(split.size) + " but the model takes " + std::to_string(g.input.h));
 
   const size_t nq = q.layers.size(), n = split.samples.size();
-  std::vector<size_t> weighted;  // INT8 indices of conv/dense layers
-  for (size_t k = 0; k < nq; ++k)
-    if (is_weighted(q.layers[k].op)) weighted.push_back(k);
+  std::vector<size_t> simulated;  // INT8 indices of conv/dense/add/concat layers
+  std::vector<std::vector<quant::QParams>> in_params(nq);
+  for (size_t k = 0; k < nq; ++k) {
+    in_params[k] = input_params(q, k);
+    if (is_simulated(q.layers[k].op)) simulated.push_back(k);
+  }
   // Element maps NHWC (INT8) -> CHW (FP32), per layer; a Flatten's output is the flattened map.
   std::vector<model::Shape> map_shape(nq);
   for (size_t k = 0; k < nq; ++k) {
@@ -288,12 +380,12 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
   const quant::Int8Engine engine(q, quant::Backend::Optimized);
   const Simulator sim(g, q);
   std::vector<Simulator::Plan> single_plans;
-  for (size_t k : weighted) {
+  for (size_t k : simulated) {
     single_plans.push_back(sim.empty_plan());
-    Simulator::quantize_layer(single_plans.back(), q.layers[k]);
+    sim.quantize_layer(single_plans.back(), q.layers[k], in_params[k]);
   }
   Simulator::Plan all_plan = sim.empty_plan();
-  for (size_t k : weighted) Simulator::quantize_layer(all_plan, q.layers[k]);
+  for (size_t k : simulated) sim.quantize_layer(all_plan, q.layers[k], in_params[k]);
   for (const auto &l : q.layers)
     if (l.op == Op::Softmax) all_plan.out_q[static_cast<size_t>(l.fp32_index)] = &l.output;
 
@@ -336,11 +428,8 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
         }
         a.values = static_cast<int64_t>(fp.size());
       }
-      for (size_t j = 0; j < weighted.size(); ++j) {
-        const auto f = static_cast<size_t>(weights_fp32_index(q.layers[weighted[j]]));
-        o.single_pred.push_back(argmax_first(sim.run(f, f == 0 ? chw : ft[f - 1], single_plans[j])));
-      }
-      const auto so = sim.run(0, chw, all_plan);
+      for (const auto &plan : single_plans) o.single_pred.push_back(argmax_first(sim.run(chw, ft, plan)));
+      const auto so = sim.run(chw, ft, all_plan);
       o.all_pred = argmax_first(so);
       const auto &ol = q.layers.back().output;
       for (size_t c = 0; c < so.size(); ++c) {
@@ -373,6 +462,8 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
     st.fp32_index = l.fp32_index;
     st.activation = l.activation;
     st.input = l.input;
+    st.inputs = producers(q, k);
+    st.inputs_q = in_params[k];
     st.output = l.output;
     st.calibrated_lo = (-128 - l.output.zero_point) * l.output.scale;
     st.calibrated_hi = (127 - l.output.zero_point) * l.output.scale;
@@ -413,9 +504,9 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
     for (const auto &o : out) same += pred_of(o) == o.fp32_pred;
     return same;
   };
-  for (size_t j = 0; j < weighted.size(); ++j) {
+  for (size_t j = 0; j < simulated.size(); ++j) {
     const size_t same = agree([j](const ImageOut &o) { return o.single_pred[j]; });
-    r.sensitivity.push_back({static_cast<int>(weighted[j]), names[weighted[j]],
+    r.sensitivity.push_back({static_cast<int>(simulated[j]), names[simulated[j]],
                              static_cast<double>(same) / static_cast<double>(n), static_cast<int>(n - same)});
   }
   r.simulated_all_agreement = static_cast<double>(agree([](const ImageOut &o) { return o.all_pred; })) / static_cast<double>(n);
@@ -462,6 +553,10 @@ nlohmann::ordered_json inspection_json(const Inspection &r) {
     e["fp32_index"] = l.fp32_index;
     e["activation"] = l.activation;
     e["input"] = qp_json(l.input);
+    J ins = J::array();
+    for (size_t i = 0; i < l.inputs.size() && i < l.inputs_q.size(); ++i)
+      ins.push_back({{"layer", l.inputs[i]}, {"scale", l.inputs_q[i].scale}, {"zero_point", l.inputs_q[i].zero_point}});
+    e["inputs"] = std::move(ins);
     e["output"] = qp_json(l.output);
     if (l.weighted) {
       e["weight_scale"] = {{"min", l.weight_scale_min}, {"max", l.weight_scale_max}};
@@ -554,7 +649,7 @@ std::string format_inspection_table(const Inspection &r) {
                   worst->name.c_str(), 100.0 * worst->agreement, worst->flipped);
     out += line;
   } else if (worst) {
-    out += "no conv/dense layer quantized alone flips a decision\n";
+    out += "no layer quantized alone flips a decision\n";
   }
   if (!r.margin_histogram.empty()) {
     int small = 0;

@@ -27,13 +27,15 @@
 //   SQNR (dB)         10 log10(sum fp32^2 / sum (fp32 - dequantized int8)^2), the INT8 engine's output
 //                     compared with the FP32 executor's (same images, NHWC mapped to CHW); +inf when
 //                     the two are identical.
-//   sensitivity       for each conv/dense layer alone, a float simulation of the FP32 model in which
-//                     only that layer uses its dequantized int8 weights and int32 biases and
-//                     fake-quantizes (round, clamp to [-128, 127]) its input and its (post-activation)
-//                     output with the INT8 model's scales and zero points; agreement of the simulated
-//                     decisions with FP32. "All layers" quantizes every conv/dense layer that way and
-//                     puts the softmax output on its int8 grid (ties go to the first class, as in the
-//                     engine); it should agree with FP32 about as often as the real INT8 engine does.
+//   sensitivity       for each conv/dense/add/concat layer alone, a float simulation of the whole FP32
+//                     graph (along its edges) in which only that layer uses its dequantized int8 weights
+//                     and int32 biases (conv/dense) and fake-quantizes (round, clamp to [-128, 127]) each
+//                     input as it reads it and its (post-activation) output with the INT8 model's scales
+//                     and zero points; agreement of the simulated decisions with FP32. "All layers"
+//                     quantizes every such layer that way and puts the softmax output on its int8 grid
+//                     (ties go to the first class, as in the engine); it should agree with FP32 about as
+//                     often as the real INT8 engine does. Pools and Flatten keep their input's grid and
+//                     are not simulated apart.
 //   margin            INT8 top-1 minus top-2 score, in int8 steps (steps of 1/256 probability).
 #pragma once
 #include <cstdint>
@@ -63,7 +65,9 @@ struct LayerStats {
   model::Op op = model::Op::Flatten;
   int fp32_index = -1;
   std::string activation;  // "", "relu", "relu6"
-  quant::QParams input, output;
+  quant::QParams input, output;          // input: the first input's
+  std::vector<int> inputs;               // producers: INT8 layer indices, -1 = the image (an Add has 2, a Concat >= 2)
+  std::vector<quant::QParams> inputs_q;  // each input's scale and zero point
   bool weighted = false;  // conv / depthwise / dense: weight fields are filled
   double weight_scale_min = 0, weight_scale_max = 0;
   std::vector<std::pair<double, double>> weight_range;  // per output channel: dequantized min, max
@@ -96,8 +100,8 @@ struct Inspection {
   std::vector<std::string> classes;
   size_t n_images = 0;
   std::vector<LayerStats> layers;
-  std::vector<Sensitivity> sensitivity;               // one per conv/dense layer, in model order
-  double simulated_all_agreement = 0;                 // all conv/dense layers simulated, vs FP32
+  std::vector<Sensitivity> sensitivity;               // one per conv/dense/add/concat layer, in model order
+  double simulated_all_agreement = 0;                 // all those layers simulated, vs FP32
   double int8_agreement = 0;                          // the INT8 engine vs FP32
   double simulated_all_vs_int8 = 0;                   // decisions of the all-layers simulation vs the engine
   double simulated_all_output_sqnr_db = 0;            // the engine's dequantized output vs the all-layers simulation's
@@ -122,12 +126,14 @@ void check_provenance(const model::ModelFile &fp32, const quant::QModelFile &int
 Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, const data::Split &split,
                           const InspectOptions &opt = {});
 
-// inspection.json: {"fp32_model", "int8_model", "data", "n_images", "classes", "layers": [...],
+// inspection.json: {"fp32_model", "int8_model", "data", "n_images", "classes", "layers": [...] (each with
+// "input" (the first input's parameters) and "inputs": [{"layer", "scale", "zero_point"}], layer -1 = the image),
 // "sensitivity": [...], "simulated_all_agreement", "int8_agreement", "simulated_all_vs_int8",
 // "simulated_all_output_sqnr_db", "margins": {"histogram": [{"margin", "count"}], "ties", "closest": [{"file", "label",
 // "fp32_pred", "int8_pred", "margin"}]}, "seconds"}. A softmax layer has "saturation": "softmax_ceiling" (else
-// "clip") and "saturation_note": "saturated at 1.0 (expected for softmax)". Labels and predictions are class indices into "classes". "sqnr_db" is null
-// when the SQNR is not finite ("sqnr_exact": true says the outputs were identical).
+// "clip") and "saturation_note": "saturated at 1.0 (expected for softmax)". Labels and predictions are class
+// indices into "classes". "sqnr_db" is null when the SQNR is not finite ("sqnr_exact": true says the outputs
+// were identical).
 nlohmann::ordered_json inspection_json(const Inspection &r);
 void write_inspection_json(const Inspection &r, const std::string &path);
 
