@@ -428,33 +428,94 @@ TEST(RuntimeAdd, WorkedValues) {
   }
 }
 
+// Random lengths, scales (three decades each), zero points and each fused activation (none, ReLU,
+// ReLU6), every input pair at the int8 extremes included: equal to the int64 reference, within one step
+// of real arithmetic, the same with the inputs swapped; and the trials do reach the clamps (saturation at
+// -128/127, the ReLU floor, the ReLU6 ceiling).
 TEST(RuntimeAdd, RandomAgainstInt64ReferenceAndRealArithmetic) {
   Rng rng(41);
-  std::vector<int8_t> a(257), b(257), out(257);
+  int64_t sat_hi = 0, sat_lo = 0, relu_floor = 0, relu6_ceiling = 0;
   for (int trial = 0; trial < 400; ++trial) {
+    const size_t n = 4 + rng.below(300);
+    std::vector<int8_t> a(n), b(n), out(n), swapped(n);
     const double s1 = log_uniform(rng, 1e-3, 1.0), s2 = log_uniform(rng, 1e-3, 1.0), so = log_uniform(rng, 1e-3, 1.0);
     const auto zp = [&] { return static_cast<int32_t>(rng.below(256)) - 128; };
     const int32_t z1 = zp(), z2 = zp(), zo = zp();
     int32_t lo = -128, hi = 127;
-    switch (trial % 3) {
+    const int act = trial % 3;
+    switch (act) {
       case 1: lo = zo; break;  // ReLU
       case 2: lo = zo; hi = static_cast<int32_t>(std::clamp<long>(std::lround(6.0 / so) + zo, zo, 127)); break;  // ReLU6
       default: break;
     }
     const auto p = quant::add_params(s1, z1, s2, z2, so, zo, lo, hi);
-    for (size_t i = 0; i < a.size(); ++i) {
-      // Include the extremes: every trial sees -128 and 127 on both inputs.
-      a[i] = static_cast<int8_t>(i < 2 ? (i ? 127 : -128) : static_cast<int>(rng.below(256)) - 128);
-      b[i] = static_cast<int8_t>(i < 2 ? (i ? 127 : -128) : static_cast<int>(rng.below(256)) - 128);
+    const auto ps = quant::add_params(s2, z2, s1, z1, so, zo, lo, hi);
+    for (size_t i = 0; i < n; ++i) {
+      // Every trial sees the four pairs of extremes (-128/127 on each input).
+      a[i] = static_cast<int8_t>(i < 4 ? (i & 1 ? 127 : -128) : static_cast<int>(rng.below(256)) - 128);
+      b[i] = static_cast<int8_t>(i < 4 ? (i & 2 ? 127 : -128) : static_cast<int>(rng.below(256)) - 128);
     }
-    ASSERT_EQ(qp_add_run_s8(&p, static_cast<int32_t>(a.size()), a.data(), b.data(), out.data()), QP_STATUS_OK);
-    for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(qp_add_run_s8(&p, static_cast<int32_t>(n), a.data(), b.data(), out.data()), QP_STATUS_OK);
+    ASSERT_EQ(qp_add_run_s8(&ps, static_cast<int32_t>(n), b.data(), a.data(), swapped.data()), QP_STATUS_OK);
+    EXPECT_EQ(out, swapped) << "trial " << trial << ": a + b == b + a";
+    for (size_t i = 0; i < n; ++i) {
       ASSERT_EQ(out[i], ref_add(p, a[i], b[i])) << "trial " << trial << " i " << i;
       const double real = (a[i] - z1) * s1 + (b[i] - z2) * s2;
-      const double ideal = std::clamp<double>(std::round(real / so) + zo, lo, hi);
+      const double unclamped = std::round(real / so) + zo;
+      const double ideal = std::clamp<double>(unclamped, lo, hi);
       ASSERT_LE(std::fabs(out[i] - ideal), 1.0) << "trial " << trial << ": within one step of real arithmetic";
+      ASSERT_GE(out[i], lo);
+      ASSERT_LE(out[i], hi);
+      // Far outside the range (more than a step, so rounding cannot decide it): the clamp's value exactly.
+      if (unclamped > hi + 1) {
+        EXPECT_EQ(out[i], hi);
+        sat_hi += hi == 127;
+        relu6_ceiling += act == 2 && hi < 127;
+      }
+      if (unclamped < lo - 1) {
+        EXPECT_EQ(out[i], lo);
+        sat_lo += act == 0;
+        relu_floor += act != 0 && lo > -128;
+      }
     }
   }
+  EXPECT_GT(sat_hi, 0);
+  EXPECT_GT(sat_lo, 0);
+  EXPECT_GT(relu_floor, 0);
+  EXPECT_GT(relu6_ceiling, 0);
+}
+
+// ReLU6 worked by hand: scales 0.1 and 0.1, output 0.05 with zero point -128 (real 0), so 6.0 is
+// 120 - 128 = -8 = act_max.
+TEST(RuntimeAdd, WorkedRelu6) {
+  const auto p = quant::add_params(0.1, 0, 0.1, 0, 0.05, -128, -128, -8);
+  const int8_t a[4] = {30, 10, -50, 127}, b[4] = {40, 15, 10, 127};
+  int8_t out[4];
+  ASSERT_EQ(qp_add_run_s8(&p, 4, a, b, out), QP_STATUS_OK);
+  EXPECT_EQ(out[0], -8);    // 3.0 + 4.0 = 7.0 -> 140 - 128 = 12, the ReLU6 ceiling -8 (6.0)
+  EXPECT_EQ(out[1], -78);   // 1.0 + 1.5 = 2.5 -> 50 - 128
+  EXPECT_EQ(out[2], -128);  // -5.0 + 1.0 = -4.0 -> the ReLU floor (0.0)
+  EXPECT_EQ(out[3], -8);    // 25.4 -> 6.0
+}
+
+// Found reviewing the kernels: when the output multiplier's left shift wraps (output_shift > 2 in ADD,
+// shift > 22 in a requantizing CONCATENATION input: only from a crafted model's scales), the requantized
+// value lands near -2^31 and adding the output zero point was a signed int32 overflow (undefined
+// behaviour, reported by UBSan). It wraps now by definition, as the reference's int32 arithmetic does:
+// 2^19 << 12 wraps to -2^31, times (2^31 - 1) / 2^31 is -2147483647, minus 128 wraps to 2147483521: 127.
+TEST(RuntimeAdd, WrappedOutputShiftAddsTheZeroPointWithoutOverflow) {
+  auto p = quant::add_params(1.0, 0, 1.0, 0, 0.5, -128);
+  p.output_multiplier = INT32_MAX;
+  p.output_shift = 12;
+  const int8_t a[1] = {1}, b[1] = {0};  // (1 * 2^20) / 2 + 0 = 2^19
+  int8_t out[1];
+  ASSERT_EQ(qp_add_run_s8(&p, 1, a, b, out), QP_STATUS_OK);
+  EXPECT_EQ(out[0], 127);
+  // CONCATENATION: (127 + 1) << 24 wraps to -2^31 the same way.
+  const int8_t x[1] = {127};
+  qp_concat_input_t c{x, 1, 1, 1, INT32_MAX, 24};
+  ASSERT_EQ(qp_concat_run_s8(1, &c, 1, -128, out), QP_STATUS_OK);
+  EXPECT_EQ(out[0], 127);
 }
 
 TEST(RuntimeAdd, BadArguments) {
@@ -534,4 +595,61 @@ TEST(RuntimeConcat, RandomRequantizationAgainstReference) {
   int8_t o[1];
   EXPECT_EQ(qp_concat_run_s8(1, &bad, 1, 0, o), QP_STATUS_BAD_ARGUMENT);  // no data
   EXPECT_EQ(qp_concat_run_s8(0, &bad, 1, 0, o), QP_STATUS_BAD_ARGUMENT);
+}
+
+// Random shapes (1..4 inputs, 1..40 channels each, 1..20 rows), each input copied (the output's own
+// parameters) or requantized (random scale and zero point), against a straightforward int64
+// concatenation; the trials reach both saturation ends.
+TEST(RuntimeConcat, RandomShapesAndMixedInputsAgainstInt64Reference) {
+  Rng rng(47);
+  int64_t sat_hi = 0, sat_lo = 0, copied = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    const int count = 1 + static_cast<int>(rng.below(4)), outer = 1 + static_cast<int>(rng.below(20));
+    const double so = log_uniform(rng, 1e-3, 1.0);
+    const int32_t zo = static_cast<int32_t>(rng.below(256)) - 128;
+    std::vector<std::vector<int8_t>> data(static_cast<size_t>(count));
+    std::vector<qp_concat_input_t> in(static_cast<size_t>(count));
+    std::vector<double> si(static_cast<size_t>(count));
+    std::vector<int32_t> zi(static_cast<size_t>(count));
+    int total = 0;
+    for (size_t i = 0; i < in.size(); ++i) {
+      const bool same = rng.below(3) == 0;
+      si[i] = same ? so : log_uniform(rng, 1e-3, 1.0);
+      zi[i] = same ? zo : static_cast<int32_t>(rng.below(256)) - 128;
+      in[i] = quant::concat_input_params(si[i], zi[i], so, zo);
+      ASSERT_EQ(in[i].requantize, same ? 0 : 1);
+      copied += same;
+      const int ch = 1 + static_cast<int>(rng.below(40));
+      data[i].resize(static_cast<size_t>(outer) * static_cast<size_t>(ch));
+      for (size_t e = 0; e < data[i].size(); ++e)
+        data[i][e] = static_cast<int8_t>(e < 2 ? (e ? 127 : -128) : static_cast<int>(rng.below(256)) - 128);
+      in[i].data = data[i].data();
+      in[i].channels = ch;
+      total += ch;
+    }
+    std::vector<int8_t> out(static_cast<size_t>(outer) * static_cast<size_t>(total), 0);
+    ASSERT_EQ(qp_concat_run_s8(count, in.data(), outer, zo, out.data()), QP_STATUS_OK);
+    for (int r = 0; r < outer; ++r) {
+      int col = 0;
+      for (size_t i = 0; i < in.size(); ++i) {
+        for (int c = 0; c < in[i].channels; ++c, ++col) {
+          const int x = data[i][static_cast<size_t>(r) * static_cast<size_t>(in[i].channels) + static_cast<size_t>(c)];
+          int64_t want = x;
+          if (in[i].requantize)
+            want = std::clamp<int64_t>(int64_t{ref_requant(x - zi[i], in[i].multiplier, in[i].shift)} + zo, -128, 127);
+          const int got = out[static_cast<size_t>(r) * static_cast<size_t>(total) + static_cast<size_t>(col)];
+          ASSERT_EQ(got, want) << "trial " << trial << " row " << r << " input " << i << " channel " << c;
+          const double ideal = std::round((x - zi[i]) * si[i] / so) + zo;
+          ASSERT_LE(std::fabs(got - std::clamp(ideal, -128.0, 127.0)), 1.0);
+          sat_hi += ideal > 128;
+          sat_lo += ideal < -129;
+          if (ideal > 128) EXPECT_EQ(got, 127);
+          if (ideal < -129) EXPECT_EQ(got, -128);
+        }
+      }
+    }
+  }
+  EXPECT_GT(sat_hi, 0);
+  EXPECT_GT(sat_lo, 0);
+  EXPECT_GT(copied, 0);
 }

@@ -26,7 +26,11 @@ qp_status_t qp_add_run_s8(const qp_add_params_t *p, int32_t length, const int8_t
     const int32_t b = (int32_t)((uint32_t)(input2[i] + p->input2_offset) << QP_ADD_LEFT_SHIFT);
     const int32_t sa = qp_requant_apply_dr_s32(a, p->input1_multiplier, p->input1_shift);
     const int32_t sb = qp_requant_apply_dr_s32(b, p->input2_multiplier, p->input2_shift);
-    int32_t v = qp_requant_apply_dr_s32(sa + sb, p->output_multiplier, p->output_shift) + p->output_offset;
+    /* The output zero point is added with int32 wrap-around, never a signed overflow: |sa + sb| < 2^28,
+     * so a result near +-2^31 only comes from a left shift that already wrapped (output_shift > 2, a real
+     * output multiplier >= 4: an output scale below 2^-21 of the larger input's; only a crafted model). */
+    int32_t v = (int32_t)((uint32_t)qp_requant_apply_dr_s32(sa + sb, p->output_multiplier, p->output_shift) +
+                          (uint32_t)p->output_offset);
     if (v < p->act_min) v = p->act_min;
     if (v > p->act_max) v = p->act_max;
     output[i] = (int8_t)v;

@@ -30,7 +30,9 @@ qp_status_t qp_concat_run_s8(int32_t count, const qp_concat_input_t *inputs, int
         memcpy(dst, src, (size_t)in->channels);
       } else {
         for (c = 0; c < in->channels; ++c) {
-          int32_t v = qp_requant_apply_dr_s32(src[c] + in->input_offset, in->multiplier, in->shift) + output_offset;
+          /* int32 wrap-around, never a signed overflow (see qp_add_s8.c): only a wrapped left shift gets near 2^31. */
+          int32_t v = (int32_t)((uint32_t)qp_requant_apply_dr_s32(src[c] + in->input_offset, in->multiplier, in->shift) +
+                                (uint32_t)output_offset);
           if (v < -128) v = -128;
           if (v > 127) v = 127;
           dst[c] = (int8_t)v;
