@@ -460,24 +460,28 @@ TEST(Int8Backends, OptimizedEqualsReferenceOnEveryLayer) {
   }
 }
 
-// run_batch gives run()'s scores for every image of the batch, in order.
+// run_batch gives run()'s scores for every image of the batch, in order; on a chain and on graphs (residual
+// Adds, a Concat), whose shortcut tensors stay alive in the one arena from image to image.
 TEST(Int8Backends, RunBatchEqualsRun) {
-  Fixture f("rps-cnn");
-  auto q = quant::quantize_graph(f.graph, f.split, {});
-  const auto images = test_images(f.split, 6);
-  std::vector<uint8_t> all;
-  for (const auto &img : images) all.insert(all.end(), img.begin(), img.end());
-  for (const auto backend : {quant::Backend::Reference, quant::Backend::Optimized}) {
-    const quant::Int8Engine e(q, backend);
-    std::vector<int8_t> batch(images.size() * e.output_size(), 0);
-    e.run_batch(all.data(), images.size(), batch.data());
-    for (size_t i = 0; i < images.size(); ++i) {
-      const auto one = e.run(images[i].data());
-      ASSERT_EQ(one.size(), e.output_size());
-      EXPECT_EQ(std::vector<int8_t>(batch.begin() + static_cast<std::ptrdiff_t>(i * one.size()),
-                                    batch.begin() + static_cast<std::ptrdiff_t>((i + 1) * one.size())),
-                one)
-          << "image " << i;
+  const std::vector<std::pair<std::string, int>> archs = {{"rps-cnn", 32}, {"rps-resnet", 32}, {kConcatSpec, 16}};
+  for (const auto &[arch, size] : archs) {
+    Fixture f(arch, size);
+    auto q = quant::quantize_graph(f.graph, f.split, {});
+    const auto images = test_images(f.split, 6);
+    std::vector<uint8_t> all;
+    for (const auto &img : images) all.insert(all.end(), img.begin(), img.end());
+    for (const auto backend : {quant::Backend::Reference, quant::Backend::Optimized}) {
+      const quant::Int8Engine e(q, backend);
+      std::vector<int8_t> batch(images.size() * e.output_size(), 0);
+      e.run_batch(all.data(), images.size(), batch.data());
+      for (size_t i = 0; i < images.size(); ++i) {
+        const auto one = e.run(images[i].data());
+        ASSERT_EQ(one.size(), e.output_size());
+        EXPECT_EQ(std::vector<int8_t>(batch.begin() + static_cast<std::ptrdiff_t>(i * one.size()),
+                                      batch.begin() + static_cast<std::ptrdiff_t>((i + 1) * one.size())),
+                  one)
+            << arch << " image " << i;
+      }
     }
   }
 }
