@@ -4,6 +4,7 @@
 #include "common/error.h"
 #include "ops/op_util.h"
 #include "ops/registry.h"
+#include "quant/multiplier.h"
 
 namespace qp::ops {
 namespace {
@@ -20,6 +21,26 @@ void fp32(const model::Layer &, std::span<const std::vector<float> *const> ins, 
   for (size_t i = 0; i < out.size(); ++i) out[i] = a[i] + b[i];
 }
 
+// Output range observed at its output (or at the fused activation's); ADD parameters derived from both
+// inputs' and the output's parameters.
+bool quantize(const QuantArgs &a, quant::QLayer &ql) {
+  quantize_output_with_activation(a, ql);
+  quant::derive_requantization(ql);
+  return true;
+}
+
+void derive(quant::QLayer &l) {
+  if (l.input_q.size() != 2) fail("internal: Add layer without both inputs' quantization");
+  l.add = quant::add_params(l.input_q[0].scale, l.input_q[0].zero_point, l.input_q[1].scale, l.input_q[1].zero_point,
+                            l.output.scale, l.output.zero_point, l.act_min, l.act_max);
+}
+
+void check_int8(const quant::QModel &m, const quant::QLayer &l, const std::string &where) {
+  const model::Shape s0 = m.tensor_shape(l.inputs[0]);
+  if (!(m.tensor_shape(l.inputs[1]) == s0 && l.out == s0))
+    fail(where + " adds tensors of different shapes", "the model file is corrupt: re-quantize it");
+}
+
 qp_status_t int8(const Int8Args &a) {
   return qp_add_run_s8(&a.l.add, static_cast<int32_t>(a.l.out.size()), a.arena + a.in_off[0], a.arena + a.in_off[1], a.out);
 }
@@ -27,6 +48,7 @@ qp_status_t int8(const Int8Args &a) {
 }  // namespace
 
 extern const OpDef kAdd{.op = model::Op::Add, .name = "Add", .min_inputs = 2, .max_inputs = 2, .infer = infer, .fp32 = fp32,
-                        .fuses_activation = true, .int8 = int8};
+                        .fuses_activation = true, .quantize = quantize,
+                        .derive = derive, .check_int8 = check_int8, .int8 = int8};
 
 }  // namespace qp::ops

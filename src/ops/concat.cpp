@@ -2,6 +2,7 @@
 // TFLite's CONCATENATION (qp_concat_run_s8, src/runtime/qp_concat_s8.c), each input requantized to the
 // output's parameters (quant::concat_input_params).
 #include "common/error.h"
+#include "ops/op_util.h"
 #include "ops/registry.h"
 #include "quant/multiplier.h"
 
@@ -28,6 +29,25 @@ void fp32(const model::Layer &l, std::span<const std::vector<float> *const> ins,
   for (const auto *in : ins) out.insert(out.end(), in->begin(), in->end());
 }
 
+// Output parameters from the observed range of its output; each input is requantized to them at run time.
+bool quantize(const QuantArgs &a, quant::QLayer &ql) {
+  const auto [lo, hi] = a.range(a.k);
+  ql.output = activation_params(lo, hi);
+  return true;
+}
+
+void check_int8(const quant::QModel &m, const quant::QLayer &l, const std::string &where) {
+  int64_t c = 0;
+  for (const int p : l.inputs) {
+    const model::Shape sj = m.tensor_shape(p);
+    if (sj.h != l.out.h || sj.w != l.out.w) fail(where + " concatenates tensors of different sizes", "the model file is corrupt: re-quantize it");
+    c += sj.c;
+  }
+  if (c != l.out.c)
+    fail(where + ": its output has " + std::to_string(l.out.c) + " channels, its inputs " + std::to_string(c),
+         "the model file is corrupt: re-quantize it");
+}
+
 qp_status_t int8(const Int8Args &a) {
   const quant::QLayer &l = a.l;
   std::vector<qp_concat_input_t> parts;
@@ -43,6 +63,6 @@ qp_status_t int8(const Int8Args &a) {
 }  // namespace
 
 extern const OpDef kConcat{.op = model::Op::Concat, .name = "Concat", .min_inputs = 2, .max_inputs = -1, .infer = infer, .fp32 = fp32,
-                           .int8 = int8};
+                           .quantize = quantize, .check_int8 = check_int8, .int8 = int8};
 
 }  // namespace qp::ops

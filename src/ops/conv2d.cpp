@@ -1,6 +1,7 @@
 // Conv2D and DepthwiseConv2D (channel multiplier 1): NCHW FP32, OIHW weights ([C][1][K][K] depthwise);
 // INT8 through qp_conv_run_s8 / qp_dwconv_run_s8 (src/runtime/qp_conv_s8.c).
 #include "common/error.h"
+#include "model/layout.h"
 #include "ops/op_util.h"
 #include "ops/registry.h"
 
@@ -61,6 +62,16 @@ int64_t macs(const Layer &l) {
   return l.op == Op::Conv2D ? l.out.size() * l.in.c * l.kernel * l.kernel : l.out.size() * l.kernel * l.kernel;
 }
 
+// Weights OIHW -> OHWI (depthwise [C][1][K][K] -> [1][K][K][C]), per-channel scales; a following
+// ReLU/ReLU6 fused (op_util: quantize_weighted).
+bool quantize(const QuantArgs &a, quant::QLayer &ql) {
+  const Layer &l = a.g.layers[a.k];
+  quantize_weighted(a, ql, [&](std::vector<int8_t> w) {
+    return l.op == Op::Conv2D ? model::conv_oihw_to_ohwi(w, l.out.c, l.in.c, l.kernel) : model::depthwise_ckk_to_kkc(w, l.out.c, l.kernel);
+  });
+  return true;
+}
+
 qp_status_t int8(const Int8Args &a) {
   const quant::QLayer &l = a.l;
   const qp_dims_t in = {1, l.in.h, l.in.w, l.in.c}, out = {1, l.out.h, l.out.w, l.out.c};
@@ -75,8 +86,10 @@ qp_status_t int8(const Int8Args &a) {
 }  // namespace
 
 extern const OpDef kConv2D{.op = Op::Conv2D, .name = "Conv2D", .infer = infer, .fp32 = fp32, .macs = macs,
-                           .fuses_activation = true, .int8 = int8};
+                           .fuses_activation = true, .quantize = quantize,
+    .derive = derive_weighted, .int8 = int8};
 extern const OpDef kDepthwiseConv2D{.op = Op::DepthwiseConv2D, .name = "DepthwiseConv2D", .infer = infer, .fp32 = fp32,
-                                    .macs = macs, .fuses_activation = true, .int8 = int8};
+                                    .macs = macs, .fuses_activation = true, .quantize = quantize,
+    .derive = derive_weighted, .int8 = int8};
 
 }  // namespace qp::ops

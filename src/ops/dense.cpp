@@ -1,6 +1,7 @@
 // Dense (fully connected): [out][in] weights over a flat input; INT8 through qp_fc_run_s8
 // (src/runtime/qp_fc_s8.c), its columns in HWC order after a Flatten of a feature map.
 #include "common/error.h"
+#include "model/layout.h"
 #include "ops/op_util.h"
 #include "ops/registry.h"
 
@@ -35,6 +36,19 @@ void fp32(const Layer &l, std::span<const std::vector<float> *const> ins, std::v
 
 int64_t macs(const Layer &l) { return static_cast<int64_t>(l.in.c) * l.units; }
 
+// Weights [out][in], per-channel scales, a following ReLU/ReLU6 fused (op_util: quantize_weighted); after
+// a Flatten of a C x H x W map the columns move from CHW to HWC order (the INT8 data's order).
+bool quantize(const QuantArgs &a, quant::QLayer &ql) {
+  const Layer &l = a.g.layers[a.k];
+  quantize_weighted(a, ql, [&](std::vector<int8_t> w) {
+    model::Shape map;
+    if (quant::flattens_map(ql.inputs[0] < 0 ? nullptr : &a.q.layers[static_cast<size_t>(ql.inputs[0])], &map))
+      return model::dense_columns_chw_to_hwc(w, l.out.c, map);
+    return w;
+  });
+  return true;
+}
+
 qp_status_t int8(const Int8Args &a) {
   const quant::QLayer &l = a.l;
   return qp_fc_run_s8(-l.input.zero_point, l.output.zero_point, l.act_min, l.act_max, l.multiplier.data(), l.shift.data(), l.in.c,
@@ -44,6 +58,7 @@ qp_status_t int8(const Int8Args &a) {
 }  // namespace
 
 extern const OpDef kDense{.op = Op::Dense, .name = "Dense", .infer = infer, .fp32 = fp32, .macs = macs, .fuses_activation = true,
-                          .int8 = int8};
+                          .quantize = quantize,
+    .derive = derive_weighted, .int8 = int8};
 
 }  // namespace qp::ops

@@ -13,8 +13,13 @@ void infer(model::Layer &, ShapeArgs &a) {
 
 void fp32(const model::Layer &, std::span<const std::vector<float> *const> ins, std::vector<float> &out) { out = *ins[0]; }
 
+bool quantize(const QuantArgs &, quant::QLayer &ql) {
+  ql.output = ql.input;
+  return true;
+}
+
 }  // namespace
 
-extern const OpDef kFlatten{.op = model::Op::Flatten, .name = "Flatten", .infer = infer, .fp32 = fp32};
+extern const OpDef kFlatten{.op = model::Op::Flatten, .name = "Flatten", .infer = infer, .fp32 = fp32, .quantize = quantize};
 
 }  // namespace qp::ops

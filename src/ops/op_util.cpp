@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "ops/registry.h"
+#include "quant/multiplier.h"
 
 namespace qp::ops {
 namespace {
@@ -124,6 +125,18 @@ void quantize_output_with_activation(const QuantArgs &args, quant::QLayer &ql) {
     ql.fp32_index = act;
   }
   ql.output = activation_params(act >= 0 ? 0.0 : a, b);
+}
+
+void derive_weighted(quant::QLayer &l) {
+  const size_t oc = l.weight_scale.size();
+  l.multiplier.resize(oc);
+  l.shift.resize(oc);
+  for (size_t c = 0; c < oc; ++c) {
+    const auto m = quant::quantize_multiplier(l.input.scale * l.weight_scale[c] / l.output.scale);
+    if (m.shift > 30 || m.shift < -31) fail("requantization shift " + std::to_string(m.shift) + " is out of range [-31, 30]");
+    l.multiplier[c] = m.multiplier;
+    l.shift[c] = m.shift;
+  }
 }
 
 void quantize_weighted(const QuantArgs &args, quant::QLayer &ql, const WeightLayout &layout) {

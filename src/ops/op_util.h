@@ -42,4 +42,8 @@ using WeightLayout = std::function<std::vector<int8_t>(std::vector<int8_t> fp32_
 // overflow. Throws qp::Error naming the layer.
 void quantize_weighted(const QuantArgs &args, quant::QLayer &ql, const WeightLayout &layout);
 
+// The per-channel requantization multiplier and shift of a conv/dense layer: input_scale *
+// weight_scale[c] / output_scale. qp::Error for a shift outside [-31, 30].
+void derive_weighted(quant::QLayer &l);
+
 }  // namespace qp::ops

@@ -58,6 +58,11 @@ void fp32_global(const Layer &l, std::span<const std::vector<float> *const> ins,
   }
 }
 
+bool quantize(const QuantArgs &, quant::QLayer &ql) {
+  ql.output = ql.input;  // pooling keeps its input's parameters
+  return true;
+}
+
 qp_status_t int8_window(const Int8Args &a) {
   const quant::QLayer &l = a.l;
   const qp_dims_t in = {1, l.in.h, l.in.w, l.in.c}, out = {1, l.out.h, l.out.w, l.out.c};
@@ -73,9 +78,11 @@ qp_status_t int8_global(const Int8Args &a) {
 
 }  // namespace
 
-extern const OpDef kMaxPool{.op = Op::MaxPool, .name = "MaxPool", .infer = infer_window, .fp32 = fp32_window, .int8 = int8_window};
-extern const OpDef kAvgPool{.op = Op::AvgPool, .name = "AvgPool", .infer = infer_window, .fp32 = fp32_window, .int8 = int8_window};
+extern const OpDef kMaxPool{.op = Op::MaxPool, .name = "MaxPool", .infer = infer_window, .fp32 = fp32_window, .quantize = quantize,
+                            .int8 = int8_window};
+extern const OpDef kAvgPool{.op = Op::AvgPool, .name = "AvgPool", .infer = infer_window, .fp32 = fp32_window, .quantize = quantize,
+                            .int8 = int8_window};
 extern const OpDef kGlobalAvgPool{.op = Op::GlobalAvgPool, .name = "GlobalAvgPool", .infer = infer_global, .fp32 = fp32_global,
-                                  .int8 = int8_global};
+                                  .quantize = quantize, .int8 = int8_global};
 
 }  // namespace qp::ops

@@ -68,6 +68,12 @@ struct OpDef {
   // Quantization: fills ql (inputs, input_q, shapes already set) and returns true, or returns false when
   // the layer becomes no INT8 layer (a fused activation: its output is its input's).
   bool (*quantize)(const QuantArgs &args, quant::QLayer &ql) = nullptr;
+  // Recomputes the op's derived integers (multipliers, shifts, kernel parameters) from the layer's float32
+  // scales and zero points, after the generic clamp (act_min/act_max): quant::derive_requantization.
+  void (*derive)(quant::QLayer &l) = nullptr;
+  // Checks an INT8 layer against its producers beyond the generic edge/shape checks of
+  // quant::QModel::normalize (e.g. the shapes an Add or Concat reads); qp::Error naming `where`.
+  void (*check_int8)(const quant::QModel &m, const quant::QLayer &l, const std::string &where) = nullptr;
   // The INT8 reference run (the C99 kernel); nullptr: nothing to compute (the output aliases the input).
   qp_status_t (*int8)(const Int8Args &args) = nullptr;
 };

@@ -8,6 +8,7 @@
 #include "common/parallel.h"
 #include "common/rng.h"
 #include "model/executor_fp32.h"
+#include "ops/op_util.h"
 #include "ops/registry.h"
 #include "model/layout.h"
 #include "quant/multiplier.h"
@@ -17,6 +18,8 @@
 namespace qp::quant {
 
 using model::Op;
+using ops::activation_params;
+using ops::quantize_value;
 
 int64_t QModel::int8_parameter_bytes() const {
   int64_t n = 0;
@@ -44,41 +47,11 @@ void QModel::normalize() {
     const model::Shape s0 = tensor_shape(l.inputs[0]);
     if (!(l.in == s0)) fail(where + ": its input shape " + model::shape_str(l.in) + " differs from its producer's " + model::shape_str(s0),
                             "the model file is corrupt: re-quantize it");
-    if (l.op == Op::Add && !(tensor_shape(l.inputs[1]) == s0 && l.out == s0))
-      fail(where + " adds tensors of different shapes", "the model file is corrupt: re-quantize it");
-    if (l.op == Op::Concat) {
-      int64_t c = 0;
-      for (const int p : l.inputs) {
-        const model::Shape sj = tensor_shape(p);
-        if (sj.h != l.out.h || sj.w != l.out.w) fail(where + " concatenates tensors of different sizes", "the model file is corrupt: re-quantize it");
-        c += sj.c;
-      }
-      if (c != l.out.c) fail(where + ": its output has " + std::to_string(l.out.c) + " channels, its inputs " + std::to_string(c),
-                             "the model file is corrupt: re-quantize it");
-    }
+    if (def.check_int8 != nullptr) def.check_int8(*this, l, where);
   }
 }
 
 namespace {
-
-// Asymmetric int8 parameters covering [lo, hi] (widened to include 0).
-QParams activation_params(double lo, double hi) {
-  lo = std::min(lo, 0.0);
-  hi = std::max(hi, 0.0);
-  if (hi - lo < 1e-8) hi = lo + 1e-8;
-  QParams p;
-  p.scale = static_cast<float>((hi - lo) / 255.0);  // scales are float32, as stored in the model file
-  p.zero_point = static_cast<int32_t>(std::clamp(std::lround(-128.0 - lo / p.scale), -128L, 127L));
-  return p;
-}
-
-// Rounds half away from zero (as lround) and saturates in double, so a value far outside int8 at a tiny scale
-// (6.0 at scale 1e-45: a ReLU6 bound read from a file) saturates instead of overflowing lround's long.
-int32_t quantize_value(double v, const QParams &p) {
-  const double q = std::round(v / p.scale) + p.zero_point;
-  if (std::isnan(q)) return p.zero_point;
-  return static_cast<int32_t>(std::clamp(q, -128.0, 127.0));
-}
 
 // Stratified, seeded choice of calibration images.
 std::vector<size_t> choose_calibration(const data::Split &s, int count, uint64_t seed) {
@@ -145,25 +118,8 @@ void derive_requantization(QLayer &l) {
   l.act_max = 127;
   if (l.activation == "relu" || l.activation == "relu6") l.act_min = std::max<int32_t>(-128, l.output.zero_point);
   if (l.activation == "relu6") l.act_max = std::min<int32_t>(127, quantize_value(6.0, l.output));
-  if (l.op == Op::Softmax) {
-    const auto sp = softmax_params(l.input.scale);
-    l.softmax = {sp.input_multiplier, sp.input_left_shift, sp.diff_min};
-  }
-  if (l.op == Op::Add) {
-    if (l.input_q.size() != 2) fail("internal: Add layer without both inputs' quantization");
-    l.add = add_params(l.input_q[0].scale, l.input_q[0].zero_point, l.input_q[1].scale, l.input_q[1].zero_point, l.output.scale,
-                       l.output.zero_point, l.act_min, l.act_max);
-  }
-  if (l.op != Op::Conv2D && l.op != Op::DepthwiseConv2D && l.op != Op::Dense) return;
-  const size_t oc = l.weight_scale.size();
-  l.multiplier.resize(oc);
-  l.shift.resize(oc);
-  for (size_t c = 0; c < oc; ++c) {
-    const auto m = quantize_multiplier(l.input.scale * l.weight_scale[c] / l.output.scale);
-    if (m.shift > 30 || m.shift < -31) fail("requantization shift " + std::to_string(m.shift) + " is out of range [-31, 30]");
-    l.multiplier[c] = m.multiplier;
-    l.shift[c] = m.shift;
-  }
+  // The op's derived integers (src/ops/<op>.cpp); an op number from a corrupt file has none.
+  if (const ops::OpDef *d = ops::find_op(l.op); d != nullptr && d->derive != nullptr) d->derive(l);
 }
 
 int64_t worst_case_accumulator(const QLayer &l, int c) {
@@ -177,63 +133,6 @@ int64_t worst_case_accumulator(const QLayer &l, int c) {
   }
   return sum;
 }
-
-namespace {
-
-// The smallest float32 >= v (scales are stored as float32; rounding one down could undo a floor).
-double float32_at_least(double v) {
-  float f = static_cast<float>(v);
-  if (static_cast<double>(f) < v) f = std::nextafter(f, std::numeric_limits<float>::infinity());
-  return f;
-}
-
-// The weight scale of each output channel of a conv/dense layer: max|w| / 127 (symmetric int8 in
-// [-127, 127]; per channel, or the tensor's max for every channel), raised to a floor where a channel's
-// weights are (near) zero, so the quantizer never refuses a healthy network: a near-dead channel's
-// bias / (input_scale * max|w| / 127) overflows int32 otherwise. `raised` gets the number of channels
-// whose scale was raised.
-std::vector<double> choose_weight_scales(const model::Layer &l, double input_scale, double output_scale, WeightMode mode,
-                                         int *raised) {
-  const int oc = l.out.c;
-  const size_t per = l.weight.size() / static_cast<size_t>(oc);
-  // Room the bias may take in the accumulator: int32 less the worst case of the weights at full scale
-  // (|w| <= 127 against |x - zp| <= 255 over `per` inputs), so the accumulator bound holds whatever
-  // the weights round to.
-  const double room = std::max(2147483647.0 - 255.0 * 127.0 * static_cast<double>(per), 1073741824.0);
-  std::vector<double> natural(static_cast<size_t>(oc)), floor(static_cast<size_t>(oc));
-  for (int c = 0; c < oc; ++c) {
-    double m = 0;
-    for (size_t i = 0; i < per; ++i)
-      m = std::max(m, std::fabs(static_cast<double>(l.weight[static_cast<size_t>(c) * per + i])));
-    natural[static_cast<size_t>(c)] = m / 127.0;
-    const double bias = l.bias.empty() ? 0.0 : std::fabs(static_cast<double>(l.bias[static_cast<size_t>(c)]));
-    // (a) the int32 bias bias / (input_scale * s) fits in `room`;
-    // (b) the real multiplier input_scale * s / output_scale stays >= 2^-31, so it is never rounded to 0.
-    floor[static_cast<size_t>(c)] =
-        std::max(bias / (input_scale * room), std::ldexp(output_scale / input_scale, -31));
-  }
-  std::vector<double> scale(static_cast<size_t>(oc));
-  int count = 0;
-  for (int c = 0; c < oc; ++c) {
-    double s = natural[static_cast<size_t>(c)], fl = floor[static_cast<size_t>(c)];
-    if (mode == WeightMode::PerTensor) {
-      s = *std::max_element(natural.begin(), natural.end());
-      fl = *std::max_element(floor.begin(), floor.end());
-    }
-    // A dead channel (all weights 0) outputs its bias alone: its scale puts the bias at 1/256 of an
-    // output step (multiplier 2^-8), unless the floors ask for more.
-    if (s == 0) s = std::ldexp(output_scale / input_scale, -8);
-    if (s < fl) {
-      s = fl;  // near-dead channel: its weights round to (almost) zero, as TFLite's converter does
-      ++count;
-    }
-    scale[static_cast<size_t>(c)] = float32_at_least(s);
-  }
-  if (raised) *raised = count;
-  return scale;
-}
-
-}  // namespace
 
 QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const QuantOptions &opt) {
   const model::Graph g = model::fold_for_inference(graph);
@@ -280,12 +179,16 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
   // (a fused ReLU maps to the layer it is fused into).
   const auto readers = model::consumers(g);
   std::vector<int> qidx(nl, model::kGraphInput);
-  auto fused_activation = [&](size_t k) -> int {  // the ReLU/ReLU6 fused into layer k's output, or -1
+  // fused[k]: the activation (ReLU/ReLU6) fused into layer k's output when k is an op that fuses one and
+  // the activation is its only reader; -1 otherwise.
+  std::vector<int> fused(nl, -1);
+  for (size_t k = 0; k < nl; ++k) {
     const auto &r = readers[k];
-    if (r.size() != 1) return -1;
-    const Op o = g.layers[static_cast<size_t>(r[0])].op;
-    return o == Op::ReLU || o == Op::ReLU6 ? r[0] : -1;
-  };
+    if (ops::op_def(g.layers[k].op).fuses_activation && r.size() == 1 &&
+        ops::op_def(g.layers[static_cast<size_t>(r[0])].op).fused_as != nullptr)
+      fused[k] = r[0];
+  }
+  auto range = [&](size_t j) { return observe(sample[j], lo[j], hi[j], opt); };
   for (size_t k = 0; k < nl; ++k) {
     const model::Layer &l = g.layers[k];
     QLayer ql;
@@ -301,109 +204,15 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
       ql.input_q.push_back(q.tensor_params(ql.inputs.back()));
     }
     ql.input = ql.input_q[0];
-    const QParams cur = ql.input;
     ql.fp32_index = static_cast<int>(k);
-    switch (l.op) {
-      case Op::ReLU:
-      case Op::ReLU6: {
-        // Fused into the conv/dense/add before it (handled there) when it is that layer's only reader.
-        const int p = l.inputs[0];
-        const bool fused = p >= 0 && fused_activation(static_cast<size_t>(p)) == static_cast<int>(k) &&
-                           (g.layers[static_cast<size_t>(p)].op == Op::Conv2D || g.layers[static_cast<size_t>(p)].op == Op::DepthwiseConv2D ||
-                            g.layers[static_cast<size_t>(p)].op == Op::Dense || g.layers[static_cast<size_t>(p)].op == Op::Add);
-        if (!fused)
-          fail(std::string("layer ") + std::to_string(k) + " (" + model::op_name(l.op) +
-                   ") does not follow a conv, dense or add layer that only it reads",
-               "INT8 fuses activations into the conv/dense/add before them");
-        qidx[k] = qidx[static_cast<size_t>(p)];
-        continue;
-      }
-      case Op::Add: {
-        const int act = fused_activation(k);
-        const size_t src = act >= 0 ? static_cast<size_t>(act) : k;
-        auto [a, b] = observe(sample[src], lo[src], hi[src], opt);
-        if (act >= 0 && g.layers[src].op == Op::ReLU6) b = std::min(b, 6.0);
-        ql.output = activation_params(act >= 0 ? 0.0 : a, b);
-        if (act >= 0) {
-          ql.activation = g.layers[src].op == Op::ReLU ? "relu" : "relu6";
-          ql.fp32_index = act;
-        }
-        derive_requantization(ql);
-        break;
-      }
-      case Op::Concat: {
-        auto [a, b] = observe(sample[k], lo[k], hi[k], opt);
-        ql.output = activation_params(a, b);
-        break;
-      }
-      case Op::Conv2D:
-      case Op::DepthwiseConv2D:
-      case Op::Dense: {
-        // A following ReLU/ReLU6 is fused: the output range is the activation's, and the clamp does it.
-        const int act_k = fused_activation(k);
-        const bool act = act_k >= 0;
-        const size_t src = act ? static_cast<size_t>(act_k) : k;
-        auto [a, b] = observe(sample[src], lo[src], hi[src], opt);
-        if (act && g.layers[src].op == Op::ReLU6) b = std::min(b, 6.0);
-        ql.output = activation_params(act ? 0.0 : a, b);
-        if (act) {
-          ql.activation = g.layers[src].op == Op::ReLU ? "relu" : "relu6";
-          ql.fp32_index = act_k;
-        }
-        const int oc = l.out.c;
-        for (const auto *v : {&l.weight, &l.bias})
-          for (float x : *v)
-            if (!std::isfinite(x))
-              fail("layer " + std::to_string(k) + " (" + model::op_name(l.op) + ") has a non-finite weight or bias",
-                   "the FP32 model is broken (NaN/Inf parameters): retrain it or export it again");
-        ql.weight_scale = choose_weight_scales(l, cur.scale, ql.output.scale, opt.weights, &ql.raised_scales);
-        // Weights quantized in the FP32 order (channel = element / per), then into the runtime layout.
-        const size_t per = l.weight.size() / static_cast<size_t>(oc);
-        std::vector<int8_t> w(l.weight.size());
-        for (size_t i = 0; i < w.size(); ++i)
-          w[i] = static_cast<int8_t>(std::clamp(std::lround(l.weight[i] / ql.weight_scale[i / per]), -127L, 127L));
-        model::Shape map;
-        if (l.op == Op::Conv2D)
-          ql.weight = model::conv_oihw_to_ohwi(w, oc, l.in.c, l.kernel);
-        else if (l.op == Op::DepthwiseConv2D)
-          ql.weight = model::depthwise_ckk_to_kkc(w, oc, l.kernel);
-        else if (flattens_map(ql.inputs[0] < 0 ? nullptr : &q.layers[static_cast<size_t>(ql.inputs[0])], &map))
-          ql.weight = model::dense_columns_chw_to_hwc(w, oc, map);  // after Flatten of a C x H x W map
-        else
-          ql.weight = std::move(w);
-        ql.bias.resize(static_cast<size_t>(oc));
-        for (int c = 0; c < oc; ++c) {
-          const double b = std::round(l.bias[static_cast<size_t>(c)] / (cur.scale * ql.weight_scale[static_cast<size_t>(c)]));
-          if (std::fabs(b) > 2147483647.0)
-            fail("layer " + std::to_string(k) + " (" + model::op_name(l.op) + "): bias of channel " + std::to_string(c) +
-                     " does not fit int32 at its scale",
-                 "check the FP32 model for exploding weights");
-          ql.bias[static_cast<size_t>(c)] = static_cast<int32_t>(b);
-        }
-        derive_requantization(ql);
-        for (int c = 0; c < oc; ++c) {
-          const int64_t worst = worst_case_accumulator(ql, c);
-          if (worst > std::numeric_limits<int32_t>::max())
-            fail("layer " + std::to_string(k) + " (" + model::op_name(l.op) + "), output channel " + std::to_string(c) +
-                     ": the int32 accumulator could overflow (worst case " + std::to_string(worst) + " > 2^31 - 1)",
-                 "use smaller layers (fewer inputs per output) or retrain with weight decay; qparity refuses models that could "
-                 "overflow");
-        }
-        break;
-      }
-      case Op::MaxPool:
-      case Op::AvgPool:
-      case Op::GlobalAvgPool:
-        ql.output = cur;  // pooling keeps its input's parameters
-        break;
-      case Op::Flatten: ql.output = cur; break;
-      case Op::Softmax: {
-        ql.output = {1.0 / 256.0, -128};
-        derive_requantization(ql);
-        break;
-      }
-      case Op::BatchNorm:
-      case Op::Dropout: fail("internal: unfolded layer in the inference graph");
+    // The op's quantization rule (src/ops/<op>.cpp). No INT8 layer (a fused activation): its output is
+    // its input's.
+    const auto rule = ops::op_def(l.op).quantize;
+    if (rule == nullptr)
+      fail("internal: layer " + std::to_string(k) + " (" + model::op_name(l.op) + ") has no INT8 rule (an unfolded layer?)");
+    if (!rule({g, k, opt, q, fused, range}, ql)) {
+      qidx[k] = ql.inputs[0];
+      continue;
     }
     qidx[k] = static_cast<int>(q.layers.size());
     q.layers.push_back(std::move(ql));
