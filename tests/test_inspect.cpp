@@ -415,6 +415,24 @@ TEST(Inspect, ResnetHasARowPerLayerIncludingTheAdds) {
     }
   EXPECT_NE(inspect::format_inspection_table(r).find("add3"), std::string::npos);
 
+  // The last Add's output step made larger than its whole FP32 range (every output rounds to 0, the
+  // logits collapse to the dense biases): quantized alone it costs decisions; the first conv alone does not
+  // change. Only the simulation reads these parameters, so the rest of the model is left as it is.
+  size_t add3 = 0, s_add3 = 0;
+  for (size_t j = 0; j < r.sensitivity.size(); ++j)
+    if (r.sensitivity[j].name == "add3") {
+      s_add3 = j;
+      add3 = static_cast<size_t>(r.sensitivity[j].layer);
+    }
+  ASSERT_GT(add3, 0u);
+  quant::QModel coarse = f.q;
+  coarse.layers[add3].output.scale = r.layers[add3].observed_hi * 4;
+  quant::derive_requantization(coarse.layers[add3]);
+  const auto rc = inspect::inspect_models(f.graph, coarse, split, {});
+  EXPECT_LT(rc.sensitivity[s_add3].agreement, r.sensitivity[s_add3].agreement);
+  EXPECT_GT(rc.sensitivity[s_add3].flipped, 0);
+  EXPECT_EQ(rc.sensitivity[0].flipped, r.sensitivity[0].flipped);
+
   // An Add wired to other tensors than the FP32 graph's (both inputs the same branch) is refused.
   quant::QModel rewired = f.q;
   for (auto &l : rewired.layers)
