@@ -46,9 +46,15 @@ TEST_P(ExecutorVsTorch, LogitsAgreeWithin1e4On60Images) {
   RecordProperty("max_abs_logit_diff", std::to_string(worst));
 }
 
-INSTANTIATE_TEST_SUITE_P(Presets, ExecutorVsTorch, ::testing::Values("rps-cnn", "rps-cnn-bn", "rps-mobile"),
+// Graphs with branches: rps-resnet (Add, identity and projection shortcuts) and a Concat of three
+// branches, one of them the identity.
+const char *const kConcatSpec = "conv3x3(8) relu concat{ conv1x1(8) relu | conv3x3(6) | } maxpool2 flatten dense(K) softmax";
+
+INSTANTIATE_TEST_SUITE_P(Presets, ExecutorVsTorch,
+                         ::testing::Values("rps-cnn", "rps-cnn-bn", "rps-mobile", "rps-resnet", kConcatSpec),
                          [](const auto &info) {
                            std::string n = info.param;
+                           if (n == kConcatSpec) return std::string("concat_spec");
                            for (auto &c : n)
                              if (c == '-') c = '_';
                            return n;

@@ -118,3 +118,113 @@ TEST(Executor, HandCheckedConvPoolDense) {
   EXPECT_FLOAT_EQ(out[0], 6.f);
   EXPECT_FLOAT_EQ(out[1], 16.f);
 }
+
+// Blocks with branches: each layer's producers (`inputs`) as the spec says.
+TEST(Ir, SpecResidualBlock) {
+  const Graph g = graph_from_spec("conv3x3(8) add{ conv3x3(8) relu conv3x3(8) | } relu gap dense(K)", kRps);
+  ASSERT_EQ(g.layers.size(), 8u);
+  EXPECT_EQ(g.layers[0].inputs, (std::vector<int>{kGraphInput}));
+  EXPECT_EQ(g.layers[1].inputs, (std::vector<int>{0}));  // the branch starts from the block's input
+  EXPECT_EQ(g.layers[3].inputs, (std::vector<int>{2}));
+  EXPECT_EQ(g.layers[4].op, Op::Add);
+  EXPECT_EQ(g.layers[4].inputs, (std::vector<int>{3, 0}));  // branch end + identity shortcut
+  EXPECT_EQ(g.layers[4].out, (Shape{8, 32, 32}));
+  EXPECT_EQ(g.layers[5].inputs, (std::vector<int>{4}));
+  EXPECT_FALSE(is_chain(g));
+  const auto readers = consumers(g);
+  EXPECT_EQ(readers[0], (std::vector<int>{1, 4}));
+}
+
+TEST(Ir, SpecProjectionShortcut) {
+  const Graph g = graph_from_spec("conv3x3(8) add{ conv3x3s2(16) bn relu conv3x3(16) | conv1x1s2(16) bn } gap dense(K)", kRps);
+  ASSERT_EQ(g.layers.size(), 10u);
+  EXPECT_EQ(g.layers[5].op, Op::Conv2D);  // the projection reads the block input
+  EXPECT_EQ(g.layers[5].inputs, (std::vector<int>{0}));
+  EXPECT_EQ(g.layers[5].out, (Shape{16, 16, 16}));
+  EXPECT_EQ(g.layers[7].op, Op::Add);
+  EXPECT_EQ(g.layers[7].inputs, (std::vector<int>{4, 6}));
+  EXPECT_EQ(g.layers[7].out, (Shape{16, 16, 16}));
+  // Folding removes both BatchNorms and rewires the Add to the convs.
+  const Graph f = fold_for_inference(g);
+  ASSERT_EQ(f.layers.size(), 8u);
+  EXPECT_EQ(f.layers[5].op, Op::Add);
+  EXPECT_EQ(f.layers[5].inputs, (std::vector<int>{3, 4}));
+}
+
+TEST(Ir, SpecConcat) {
+  const Graph g =
+      graph_from_spec("conv3x3(8) relu concat{ conv1x1(8) relu | conv3x3(6) | } maxpool2 flatten dense(K) softmax", kRps);
+  ASSERT_EQ(g.layers.size(), 10u);
+  EXPECT_EQ(g.layers[5].op, Op::Concat);
+  // The branch ends in order; the empty branch is the block's input.
+  EXPECT_EQ(g.layers[5].inputs, (std::vector<int>{3, 4, 1}));
+  EXPECT_EQ(g.layers[5].out, (Shape{8 + 6 + 8, 32, 32}));
+  EXPECT_EQ(g.layers[6].out, (Shape{22, 16, 16}));
+  EXPECT_EQ(g.layers[8].weight.size(), 3u * 22 * 16 * 16);
+}
+
+TEST(Ir, SpecNestedBlocks) {
+  const Graph g =
+      graph_from_spec("conv3x3(8) add{ add{ conv3x3(8) | } relu concat{ conv1x1(4) | conv1x1(4) } | } gap dense(K)", kRps);
+  ASSERT_EQ(g.layers.size(), 10u);
+  EXPECT_EQ(g.layers[1].inputs, (std::vector<int>{0}));
+  EXPECT_EQ(g.layers[2].op, Op::Add);
+  EXPECT_EQ(g.layers[2].inputs, (std::vector<int>{1, 0}));
+  EXPECT_EQ(g.layers[3].inputs, (std::vector<int>{2}));
+  EXPECT_EQ(g.layers[4].inputs, (std::vector<int>{3}));
+  EXPECT_EQ(g.layers[5].inputs, (std::vector<int>{3}));
+  EXPECT_EQ(g.layers[6].op, Op::Concat);
+  EXPECT_EQ(g.layers[6].inputs, (std::vector<int>{4, 5}));
+  EXPECT_EQ(g.layers[7].op, Op::Add);
+  EXPECT_EQ(g.layers[7].inputs, (std::vector<int>{6, 0}));  // the outer shortcut skips the inner blocks
+}
+
+TEST(Ir, BadBlocksAreNamed) {
+  auto expect = [](const std::string &spec, const std::string &needle) {
+    try {
+      graph_from_spec(spec, kRps);
+      FAIL() << spec;
+    } catch (const Error &e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect("conv3x3(8) add{ conv3x3(8) | gap dense(K)", "'add{' is not closed");
+  expect("conv3x3(8) add{ conv3x3(8) | conv3x3(8) | } gap dense(K)", "has 3 branches, expected 2");
+  expect("conv3x3(8) add{ | } gap dense(K)", "more than one empty branch");
+  expect("conv3x3(8) concat{ | | conv1x1(4) } gap dense(K)", "more than one empty branch");
+  expect("conv3x3(8) add{ conv3x3(16) | } gap dense(K)", "adds tensors of different shapes");
+  expect("conv3x3(8) add{ conv3x3s2(8) | } gap dense(K)", "adds tensors of different shapes");
+  expect("conv3x3(8) { conv3x3(8) | } gap dense(K)", "'{' must follow add or concat");
+  expect("conv3x3(8) add conv3x3(8) gap dense(K)", "must be followed by a block");
+  expect("conv3x3(8) concat{ conv3x3(8) } gap dense(K)", "at least 2 branches");
+  expect("conv3x3(8) concat{ conv3x3s2(8) | } gap dense(K)", "concatenates tensors of different sizes");
+  expect("conv3x3(8) } gap dense(K)", "unexpected '}'");
+}
+
+// rps-resnet at 32x32x3, K = 3, counted by hand (params: weights + biases + BatchNorm gamma/beta;
+// MACs: out_h * out_w * out_c * in_c * k * k per conv, in * out per dense):
+//   stem conv3x3(16) on 3:      16*3*9 + 16   =    448 params   32*32*16 * 3*9   =   442,368 MACs
+//   block 1, 2x conv3x3(16):    2 * (2304+16) =  4,640          2 * 32*32*16*144 = 4,718,592
+//   block 2, conv3x3s2(32):     4608+32       =  4,640          16*16*32 * 144   = 1,179,648
+//            conv3x3(32):       9216+32       =  9,248          16*16*32 * 288   = 2,359,296
+//            conv1x1s2(32):     512+32        =    544          16*16*32 * 16    =   131,072
+//   block 3, conv3x3s2(64):     18432+64      = 18,496          8*8*64 * 288     = 1,179,648
+//            conv3x3(64):       36864+64      = 36,928          8*8*64 * 576     = 2,359,296
+//            conv1x1s2(64):     2048+64       =  2,112          8*8*64 * 32      =   131,072
+//   dense(3) on 64:             192+3         =    195          64*3             =       192
+//   convs + dense = 77,251 params; 9 BatchNorms (3 each of 16, 32, 64 channels) add 2*(48+96+192) = 672
+//   -> 77,923 before folding, 77,251 after; MACs 12,501,184.
+TEST(Ir, RpsResnetCountsByHand) {
+  const Graph g = graph_from_spec("rps-resnet", kRps);
+  ASSERT_EQ(g.layers.size(), 31u);
+  EXPECT_EQ(param_count(g), 77923);
+  EXPECT_EQ(mac_count(g), 12501184);
+  const Graph f = fold_for_inference(g);
+  EXPECT_EQ(param_count(f), 77251);
+  EXPECT_EQ(mac_count(f), 12501184);
+  ASSERT_EQ(f.layers.size(), 22u);  // 9 BatchNorms folded away
+  int adds = 0;
+  for (const auto &l : f.layers) adds += l.op == Op::Add;
+  EXPECT_EQ(adds, 3);
+  EXPECT_EQ(f.output(), (Shape{3, 1, 1}));
+}

@@ -189,6 +189,76 @@ TEST(ModelValidation, OnlyThreeChannelInputs) {
   expect_error([&] { model::load_onnx(four.good); }, {"has 4 channel(s)"});
 }
 
+// Graphs with branches (issue 10): the reader follows tensors by name, so a file whose Add, Concat or
+// wiring does not mean what it says is refused, naming the node and the tensors.
+const char *const kConcatSpec = "conv3x3(8) relu concat{ conv1x1(8) relu | conv3x3(6) | } maxpool2 flatten dense(K) softmax";
+
+TEST(ModelValidation, ResidualAndConcatFilesLoad) {
+  Fp32File resnet("rps-resnet");
+  EXPECT_EQ(model::load_onnx(resnet.good).graph.layers.size(), 22u);
+  Fp32File concat(kConcatSpec);
+  EXPECT_EQ(model::load_onnx(concat.good).graph.layers[5].inputs, (std::vector<int>{3, 4, 1}));
+}
+
+TEST(ModelValidation, AddInputsMustHaveTheSameShape) {
+  Fp32File f("rps-resnet");
+  // The second block's 1x1 projection with stride 1 instead of 2: [32,32,32] added to [32,16,16].
+  auto *proj = find_node(f.proto, "Conv", 5);
+  ASSERT_EQ(find_attr(proj, "kernel_shape")->ints(0), 1);
+  find_attr(proj, "strides")->set_ints(0, 1);
+  find_attr(proj, "strides")->set_ints(1, 1);
+  auto *add = find_node(f.proto, "Add", 1);
+  f.expect({add->name(), "[32,16,16] and", "[32,32,32]", "different shapes", "no broadcasting"});
+  // An Add with a constant operand (a broadcast bias) is not a residual connection.
+  f.proto = read_proto(f.good);
+  auto *relu = find_node(f.proto, "Relu");
+  relu->set_op_type("Add");
+  relu->add_input(find_node(f.proto, "Conv")->input(2));
+  f.expect({relu->name(), "input 1", "is a constant initializer"});
+}
+
+TEST(ModelValidation, ConcatAlongChannelsWithTheSameHeightAndWidth) {
+  Fp32File f(kConcatSpec);
+  auto *cat = find_node(f.proto, "Concat");
+  find_attr(cat, "axis")->set_i(2);
+  f.expect({cat->name(), "axis 2 is not the channel axis"});
+  // The first branch's 1x1 conv with stride 2: [8,16,16] next to [6,32,32].
+  f.proto = read_proto(f.good);
+  auto *conv = find_node(f.proto, "Conv", 1);
+  find_attr(conv, "strides")->set_ints(0, 2);
+  find_attr(conv, "strides")->set_ints(1, 2);
+  cat = find_node(f.proto, "Concat");
+  f.expect({cat->name(), "input 1", "[6,32,32]", "[8,16,16]", "differ in height or width"});
+}
+
+TEST(ModelValidation, EveryNodeFeedsTheOutputInTopologicalOrder) {
+  Fp32File f("rps-resnet");
+  // A node whose output nobody reads.
+  auto *extra = f.proto.mutable_graph()->add_node();
+  extra->set_op_type("Relu");
+  extra->set_name("stray");
+  extra->add_input(find_node(f.proto, "Relu")->output(0));
+  extra->add_output("stray_out");
+  f.expect({"node 'stray' (Relu)", "'stray_out' is never used"});
+  // An Add moved before the node that computes its second input: ONNX's checker refuses the order,
+  // and the error says so.
+  f.proto = read_proto(f.good);
+  auto *nodes = f.proto.mutable_graph()->mutable_node();
+  int add = -1;
+  for (int i = 0; i < nodes->size(); ++i)
+    if (nodes->Get(i).op_type() == "Add") {
+      add = i;
+      break;
+    }
+  ASSERT_GT(add, 2);
+  nodes->SwapElements(add, add - 1);
+  f.expect({"topologically"}, /*checker_accepts=*/false);
+  // The graph's output named as an earlier tensor: the last node would dangle.
+  f.proto = read_proto(f.good);
+  f.proto.mutable_graph()->mutable_output(0)->set_name(find_node(f.proto, "Gemm")->output(0));
+  f.expect({"Softmax", "is never used"});
+}
+
 TEST(ModelValidation, CheckedElementCount) {
   EXPECT_EQ(model::checked_element_count(std::vector<int64_t>{}, "t"), 1);
   EXPECT_EQ(model::checked_element_count(std::vector<int64_t>{2, 0, 5}, "t"), 0);

@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "data/image_io.h"
 #include "model/executor_fp32.h"
+#include "model/info.h"
 #include "model/onnx_io.h"
 #include "test_onnx_util.h"
 #include "test_util.h"
@@ -62,9 +63,17 @@ TEST_P(OnnxRoundTrip, SameWeightsSameOutputsCheckerAccepts) {
   EXPECT_EQ(mf.graph.arch, GetParam());
   const Graph folded = fold_for_inference(g);
   ASSERT_EQ(mf.graph.layers.size(), folded.layers.size());
+  EXPECT_EQ(mf.graph.input, folded.input);
   for (size_t i = 0; i < folded.layers.size(); ++i) {
-    EXPECT_EQ(mf.graph.layers[i].op, folded.layers[i].op) << i;
-    EXPECT_EQ(mf.graph.layers[i].out, folded.layers[i].out) << i;
+    const Layer &r = mf.graph.layers[i], &w = folded.layers[i];
+    EXPECT_EQ(r.op, w.op) << i;
+    EXPECT_EQ(r.inputs, w.inputs) << i;  // the same DAG edges (Add/Concat read the same layers)
+    EXPECT_EQ(r.in, w.in) << i;
+    EXPECT_EQ(r.out, w.out) << i;
+    EXPECT_EQ(r.kernel, w.kernel) << i;
+    EXPECT_EQ(r.stride, w.stride) << i;
+    EXPECT_EQ(r.units, w.units) << i;
+    EXPECT_EQ(r.padding, w.padding) << i;
     EXPECT_EQ(mf.graph.layers[i].weight, folded.layers[i].weight) << i;  // bit-identical floats
     EXPECT_EQ(mf.graph.layers[i].bias, folded.layers[i].bias) << i;
   }
@@ -78,12 +87,56 @@ TEST_P(OnnxRoundTrip, SameWeightsSameOutputsCheckerAccepts) {
   EXPECT_EQ(onnx_bytes(g), std::string(reinterpret_cast<const char *>(data::read_file_bytes(path).data()), mf.file_bytes));
 }
 
-INSTANTIATE_TEST_SUITE_P(Presets, OnnxRoundTrip, ::testing::Values("rps-cnn", "rps-cnn-bn", "rps-mobile"), [](const auto &info) {
-  std::string n = info.param;
-  for (auto &c : n)
-    if (c == '-') c = '_';
-  return n;
-});
+// A Concat of three branches (one the identity) after a conv, then pooling and a dense layer.
+const char *const kConcatSpec = "conv3x3(8) relu concat{ conv1x1(8) relu | conv3x3(6) | } maxpool2 flatten dense(K) softmax";
+
+INSTANTIATE_TEST_SUITE_P(Presets, OnnxRoundTrip,
+                         ::testing::Values("rps-cnn", "rps-cnn-bn", "rps-mobile", "rps-resnet", kConcatSpec),
+                         [](const auto &info) {
+                           std::string n = info.param;
+                           if (n == kConcatSpec) return std::string("concat_spec");
+                           for (auto &c : n)
+                             if (c == '-') c = '_';
+                           return n;
+                         });
+
+// The DAG as ONNX: Add and Concat(axis=1) nodes reading the tensors their IR inputs name.
+TEST(OnnxIo, ResidualAndConcatNodesNameTheirInputs) {
+  test::TempDir t;
+  const std::string path = (t / "m.onnx").string();
+  save_onnx(random_graph("rps-resnet", 2), path);
+  const auto proto = read_proto(path);
+  int adds = 0;
+  for (const auto &n : proto.graph().node())
+    if (n.op_type() == "Add") {
+      ++adds;
+      ASSERT_EQ(n.input_size(), 2);
+      EXPECT_NE(n.input(0), n.input(1));
+    }
+  EXPECT_EQ(adds, 3);
+  // The first residual block adds the stem's ReLU output (its identity shortcut).
+  const auto &nodes = proto.graph().node();
+  std::string stem_relu;
+  for (const auto &n : nodes)
+    if (n.op_type() == "Relu") {
+      stem_relu = n.output(0);
+      break;
+    }
+  bool shortcut = false;
+  for (const auto &n : nodes)
+    if (n.op_type() == "Add" && n.input(1) == stem_relu) shortcut = true;
+  EXPECT_TRUE(shortcut) << stem_relu;
+
+  save_onnx(random_graph(kConcatSpec, 2), path);
+  const auto cp = read_proto(path);
+  for (const auto &n : cp.graph().node())
+    if (n.op_type() == "Concat") {
+      ASSERT_EQ(n.input_size(), 3);
+      ASSERT_EQ(n.attribute_size(), 1);
+      EXPECT_EQ(n.attribute(0).name(), "axis");
+      EXPECT_EQ(n.attribute(0).i(), 1);
+    }
+}
 
 TEST(OnnxIo, BadFilesGiveClearErrors) {
   test::TempDir t;
@@ -118,4 +171,22 @@ TEST(OnnxIo, BadFilesGiveClearErrors) {
   proto.mutable_graph()->mutable_node(0)->set_op_type("QuantizeLinear");
   write_proto(proto, (t / "q.onnx").string());
   EXPECT_THROW(load_onnx((t / "q.onnx").string()), Error);
+}
+
+// `qparity info` on a graph with branches lists each layer's inputs; a chain's table stays as it was.
+TEST(OnnxIo, InfoShowsTheInputsOfADag) {
+  test::TempDir t;
+  const std::string path = (t / "m.onnx").string();
+  save_onnx(random_graph("rps-resnet", 4), path);
+  const std::string text = describe_model(load_onnx(path));
+  EXPECT_NE(text.find("inputs"), std::string::npos) << text;
+  EXPECT_NE(text.find("<- input\n"), std::string::npos) << text;  // the stem conv reads the image
+  // Folded rps-resnet: layer 5 is the first Add (the second conv of block 1 + the stem's ReLU), layer
+  // 10 the strided projection reading block 1's ReLU (layer 6), layer 11 the second Add.
+  EXPECT_NE(text.find("<- 4, 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("<- 9, 10\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("parameters  77,251"), std::string::npos) << text;
+  save_onnx(random_graph("rps-cnn", 4), path);
+  const std::string chain = describe_model(load_onnx(path));
+  EXPECT_EQ(chain.find("<-"), std::string::npos) << chain;
 }

@@ -26,7 +26,8 @@ void add_train(CLI::App &app) {
   cmd->add_option("--data", opt->data_dir, "Dataset root holding train/ (and optionally test/)")->required();
   cmd->add_option("--out", opt->out, "Model file to write (.onnx); <stem>.train.csv and <stem>.curve.svg go beside it")
       ->required();
-  cmd->add_option("--arch", opt->arch, "Preset (rps-cnn, rps-cnn-bn, rps-mobile) or a layer spec")->capture_default_str();
+  cmd->add_option("--arch", opt->arch, "Preset (rps-cnn, rps-cnn-bn, rps-mobile, rps-resnet) or a layer spec")
+      ->capture_default_str();
   cmd->add_option("--epochs", opt->epochs, "Maximum epochs")->capture_default_str();
   cmd->add_option("--batch", opt->batch, "Batch size")->capture_default_str();
   cmd->add_option("--lr", opt->lr, "Initial learning rate (cosine decay to 0)")->capture_default_str();
@@ -131,7 +132,8 @@ void add_init(CLI::App &app) {
   };
   auto a = std::make_shared<Args>();
   auto *cmd = app.add_subcommand("init", "Write an untrained (randomly initialised) FP32 model, e.g. to try later stages");
-  cmd->add_option("--arch", a->arch, "Preset or layer spec")->capture_default_str();
+  cmd->add_option("--arch", a->arch, "Preset (rps-cnn, rps-cnn-bn, rps-mobile, rps-resnet) or a layer spec")
+      ->capture_default_str();
   cmd->add_option("--classes", a->classes, "Comma-separated class names")->capture_default_str();
   cmd->add_option("--size", a->size, "Input side in pixels")->capture_default_str();
   cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();

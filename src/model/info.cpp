@@ -29,7 +29,7 @@ std::string thousands(long long v) {
 std::string describe_model(const ModelFile &m) {
   const Graph &g = m.graph;
   std::string out;
-  char line[256];
+  char line[512];
   std::snprintf(line, sizeof line,
                 "model     %s\narch      %s\nproducer  %s (opset %d)\ninput     float32 [N,%d,%d,%d] (p/255)\n", m.path.c_str(),
                 g.arch.c_str(), m.producer.empty() ? "?" : m.producer.c_str(), m.opset, g.input.c, g.input.h, g.input.w);
@@ -37,12 +37,20 @@ std::string describe_model(const ModelFile &m) {
   std::string classes;
   for (const auto &c : g.classes) classes += (classes.empty() ? "" : ", ") + c;
   out += "classes   " + (classes.empty() ? std::string("(not recorded in the file)") : classes) + "\n\n";
-  std::snprintf(line, sizeof line, "  #  %-16s %-14s %-14s %10s %12s\n", "layer", "detail", "output", "params", "MACs");
+  // A graph with branches (Add/Concat) also lists each layer's inputs: "<- 3, 7" (layer numbers, or "input").
+  const bool dag = !is_chain(g);
+  std::snprintf(line, sizeof line, "  #  %-16s %-14s %-14s %10s %12s%s\n", "layer", "detail", "output", "params", "MACs",
+                dag ? "  inputs" : "");
   out += line;
   for (size_t i = 0; i < g.layers.size(); ++i) {
     const Layer &l = g.layers[i];
-    std::snprintf(line, sizeof line, "%3zu  %-16s %-14s %-14s %10s %12s\n", i, op_name(l.op), layer_detail(l).c_str(),
-                  shape_str(l.out).c_str(), thousands(param_count(l)).c_str(), thousands(mac_count(l)).c_str());
+    std::string inputs;
+    if (dag) {
+      for (const int p : l.inputs)
+        inputs += (inputs.empty() ? "  <- " : ", ") + (p == kGraphInput ? std::string("input") : std::to_string(p));
+    }
+    std::snprintf(line, sizeof line, "%3zu  %-16s %-14s %-14s %10s %12s%s\n", i, op_name(l.op), layer_detail(l).c_str(),
+                  shape_str(l.out).c_str(), thousands(param_count(l)).c_str(), thousands(mac_count(l)).c_str(), inputs.c_str());
     out += line;
   }
   const long long params = param_count(g);

@@ -6,7 +6,8 @@
 
 namespace qp::model {
 
-// Layer table (op, output shape, parameters, MACs), totals, classes, file size and hash.
+// Layer table (op, output shape, parameters, MACs; for a graph with branches each layer's inputs, "<- 3, 7"),
+// totals, classes, file size and hash.
 std::string describe_model(const ModelFile &m);
 
 }  // namespace qp::model

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <span>
 
 #include "common/error.h"
@@ -46,12 +47,17 @@ onnx::ModelProto to_proto(const Graph &g_in, const std::map<std::string, std::st
   graph->set_name("qparity_" + g.arch.substr(0, g.arch.find(' ')));
   onnxp::set_float_value_info(graph->add_input(), "input", {g.input.c, g.input.h, g.input.w});
 
-  std::string cur = "input";
+  // The ONNX tensor each layer's output is written as (a graph DAG: Add/Concat read several).
+  std::vector<std::string> names(g.layers.size());
+  auto tensor_name = [&](int producer) {
+    return producer == kGraphInput ? std::string("input") : names[static_cast<size_t>(producer)];
+  };
   for (size_t i = 0; i < g.layers.size(); ++i) {
     const Layer &l = g.layers[i];
     const std::string id = "l" + std::to_string(i) + "_" + op_name(l.op);
     const bool last = i + 1 == g.layers.size();
     const std::string out = last ? (l.op == Op::Softmax ? "probs" : "logits") : id + "_out";
+    const std::string cur = tensor_name(l.inputs.at(0));
     switch (l.op) {
       case Op::Conv2D:
       case Op::DepthwiseConv2D: {
@@ -95,13 +101,20 @@ onnx::ModelProto to_proto(const Graph &g_in, const std::map<std::string, std::st
         break;
       }
       case Op::Softmax: attr_int(add_node(graph, "Softmax", {cur}, out, id), "axis", 1); break;
+      case Op::Add: add_node(graph, "Add", {cur, tensor_name(l.inputs.at(1))}, out, id); break;
+      case Op::Concat: {
+        std::vector<std::string> ins;
+        for (const int p : l.inputs) ins.push_back(tensor_name(p));
+        attr_int(add_node(graph, "Concat", ins, out, id), "axis", 1);  // NCHW channels ([N,C] when flat)
+        break;
+      }
       case Op::BatchNorm:
       case Op::Dropout: fail("internal: unfolded " + std::string(op_name(l.op)) + " in inference graph");
     }
-    cur = out;
+    names[i] = out;
   }
   const Shape o = g.output();
-  onnxp::set_float_value_info(graph->add_output(), cur, {o.c});
+  onnxp::set_float_value_info(graph->add_output(), names.back(), {o.c});
   return model;
 }
 
@@ -171,7 +184,34 @@ int window_attr(int64_t v, const std::string &what, const std::string &where) {
 
 const char *kSupported =
     "Conv (incl. depthwise), Relu, Clip(0,6), MaxPool, AveragePool, GlobalAveragePool, Flatten, "
-    "Gemm, BatchNormalization, Dropout, Identity, Softmax";
+    "Gemm, BatchNormalization, Dropout, Identity, Softmax, Add, Concat";
+
+// The shapes (in, out, padding) of single-input layer `l` reading a tensor of shape `in`, computed by
+// infer_shapes on a one-layer graph (the whole graph's shapes are checked again at the end). A
+// feature map of 1x1 is not flat (convolution and pooling may follow it), but a graph input of 1x1
+// would count as flat, so such an input is made by a 2x2 max pooling in front.
+Layer with_shapes(Layer l, Shape in, bool flat, const std::string &where) {
+  const std::vector<int> inputs = l.inputs;
+  Graph probe;
+  probe.input = in;
+  if (in.h == 1 && in.w == 1 && !flat) {
+    probe.input = {in.c, 2, 2};
+    Layer pool;
+    pool.op = Op::MaxPool;
+    pool.kernel = pool.stride = 2;
+    probe.layers.push_back(pool);
+  }
+  l.inputs.clear();
+  probe.layers.push_back(std::move(l));
+  try {
+    infer_shapes(probe);
+  } catch (const Error &e) {
+    fail(where + ": " + e.what());
+  }
+  Layer out = std::move(probe.layers.back());
+  out.inputs = inputs;
+  return out;
+}
 
 }  // namespace
 
@@ -259,16 +299,58 @@ ModelFile load_onnx(const std::string &path) {
   g.input = {static_cast<int>(dim_value(1)), static_cast<int>(dim_value(2)), static_cast<int>(dim_value(3))};
   g.arch = mf.metadata.count("qparity.arch") ? mf.metadata["qparity.arch"] : "imported";
 
-  std::string cur = input->name();
-  Shape s = g.input;
+  // The graph is a DAG of tensors named by the nodes' inputs and outputs. `produced` maps each tensor
+  // read so far to the IR layer that computes it (kGraphInput for the image); Identity and Dropout
+  // alias their input, as does a Flatten of a GlobalAveragePool (the IR's pooling is already flat).
   const auto &nodes = graph.node();
+  const auto node_where = [&](int ni) {
+    return "'" + path + "' node '" + nodes[ni].name() + "' (" + nodes[ni].op_type() + ")";
+  };
+  std::map<std::string, int> produced = {{input->name(), kGraphInput}};
+  std::vector<bool> flat_of{g.input.h == 1 && g.input.w == 1};  // per producer + 1: flat (after Flatten/GAP/Dense)
+  std::map<std::string, int> node_of;  // tensor name -> the node that outputs it
+  std::set<std::string> read;          // every tensor some node reads, and the graph's outputs
+  for (int ni = 0; ni < nodes.size(); ++ni) {
+    for (const auto &o : nodes[ni].output())
+      if (!o.empty() && !node_of.emplace(o, ni).second)
+        fail(node_where(ni) + " writes tensor '" + o + "', which node '" + nodes[node_of[o]].name() + "' already writes",
+             "every tensor must have one producer (re-export the model; the file is corrupt)");
+    for (const auto &in : nodes[ni].input()) read.insert(in);
+  }
+  for (const auto &o : graph.output()) read.insert(o.name());
+  for (int ni = 0; ni < nodes.size(); ++ni)
+    if (nodes[ni].output_size() > 0 && !nodes[ni].output(0).empty() && !read.count(nodes[ni].output(0)))
+      fail(node_where(ni) + ": its output '" + nodes[ni].output(0) + "' is never used (a dangling node)",
+           "remove the node or connect it: every node must feed another node or the graph's single output");
   for (int ni = 0; ni < nodes.size(); ++ni) {
     const auto &n = nodes[ni];
     const std::string &op = n.op_type();
-    const std::string where = "'" + path + "' node '" + n.name() + "' (" + op + ")";
-    if (n.input_size() == 0 || n.input(0) != cur)
-      fail(where + " does not continue the chain from '" + cur + "'", "qparity supports sequential (single-branch) networks");
+    const std::string where = node_where(ni);
     if (n.output_size() == 0 || n.output(0).empty()) fail(where + " has no output");
+    if (produced.count(n.output(0)) || inits.count(n.output(0)))
+      fail(where + " writes tensor '" + n.output(0) + "', which is already the graph input or an initializer",
+           "every tensor must have one producer (re-export the model; the file is corrupt)");
+    // Input k as a tensor computed by an earlier node (or the graph input): its producer layer.
+    auto data_input = [&](int k) -> int {
+      if (n.input_size() <= k || n.input(k).empty()) fail(where + ": input " + std::to_string(k) + " is missing");
+      const std::string &name = n.input(k);
+      const auto it = produced.find(name);
+      if (it != produced.end()) return it->second;
+      if (inits.count(name))
+        fail(where + ": input " + std::to_string(k) + " ('" + name +
+                 "') is a constant initializer, but qparity needs a tensor computed by the layers before it here",
+             "qparity supports " + op + " of computed tensors only (no constant operands); re-export the model");
+      const auto pn = node_of.find(name);
+      if (pn != node_of.end())
+        fail(where + " reads tensor '" + name + "' before node '" + nodes[pn->second].name() +
+                 "' computes it: the nodes are not in topological order",
+             "re-export the model; ONNX requires every tensor to be produced before a node uses it");
+      fail(where + " reads tensor '" + name + "', which no node produces and which is not the graph input",
+           "re-export the model; the file is corrupt");
+    };
+    const int in0 = data_input(0);
+    const Shape s = g.tensor_shape(in0);
+    const bool in_flat = flat_of[static_cast<size_t>(in0 + 1)];
     // Inputs that must be constants (weights, biases, BatchNorm statistics, Clip bounds): initializers,
     // not tensors another node computes or the graph is fed.
     auto tensor = [&](int k) -> const onnx::TensorProto & {
@@ -339,15 +421,7 @@ ModelFile load_onnx(const std::string &path) {
       // Padding: none = valid; the TF 'same' split = same; anything else is unsupported.
       const bool zero = pads.empty() || std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; });
       l.padding = Padding::Same;
-      Graph probe;
-      probe.input = s;
-      probe.layers = {l};
-      try {
-        infer_shapes(probe);
-      } catch (const Error &e) {
-        fail(where + ": " + e.what());
-      }
-      const Layer &p = probe.layers[0];
+      const Layer p = with_shapes(l, s, in_flat, where);
       const bool same =
           pads.size() == 4 && pads[0] == p.pad_top && pads[1] == p.pad_left && pads[2] == p.pad_bottom && pads[3] == p.pad_right;
       if (zero && !(same && p.pad_top + p.pad_bottom + p.pad_left + p.pad_right == 0))
@@ -379,19 +453,11 @@ ModelFile load_onnx(const std::string &path) {
       if (n.output_size() > 1 && !n.output(1).empty()) fail(where + ": MaxPool indices output is not supported");
     } else if (op == "GlobalAveragePool") {
       l.op = Op::GlobalAvgPool;
-      // A following Flatten/Reshape is absorbed: the IR's GlobalAvgPool is already flat.
-      if (ni + 1 < nodes.size() && nodes[ni + 1].op_type() == "Flatten" && nodes[ni + 1].input_size() > 0 &&
-          nodes[ni + 1].output_size() > 0 && nodes[ni + 1].input(0) == n.output(0) && attr_i(nodes[ni + 1], "axis", 1) == 1) {
-        cur = nodes[ni + 1].output(0);
-        ++ni;
-        g.layers.push_back(l);
-        infer_shapes(g);
-        s = g.output();
-        continue;
-      }
     } else if (op == "Flatten") {
       if (attr_i(n, "axis", 1) != 1) fail(where + ": only Flatten with axis=1 is supported");
       l.op = Op::Flatten;
+      // A Flatten of a GlobalAveragePool is absorbed: the IR's GlobalAvgPool is already flat.
+      skip = in0 != kGraphInput && g.layers[static_cast<size_t>(in0)].op == Op::GlobalAvgPool;
     } else if (op == "Reshape") {
       fail(where + ": Reshape is not supported", "export the flattening step as Flatten(axis=1)");
     } else if (op == "Gemm") {
@@ -435,25 +501,68 @@ ModelFile load_onnx(const std::string &path) {
       const int64_t axis = attr_i(n, "axis", -1);
       if (axis != 1 && axis != -1) fail(where + ": only Softmax over the class axis is supported");
       l.op = Op::Softmax;
+    } else if (op == "Add") {
+      const int in1 = data_input(1);
+      const Shape s1 = g.tensor_shape(in1);
+      if (!(s1 == s) || flat_of[static_cast<size_t>(in1 + 1)] != in_flat)
+        fail(where + " adds '" + n.input(0) + "' " + shape_str(s) + " and '" + n.input(1) + "' " + shape_str(s1) +
+                 ", tensors of different shapes",
+             "qparity adds two tensors of the same shape (no broadcasting); give the shortcut a 1x1 projection");
+      l.op = Op::Add;
+      l.inputs = {in0, in1};
+    } else if (op == "Concat") {
+      const int64_t axis = attr_i(n, "axis", 1);
+      if (!(axis == 1 || axis == (in_flat ? -1 : -3)))
+        fail(where + ": axis " + std::to_string(axis) + " is not the channel axis",
+             "qparity concatenates along channels only (NCHW axis=1)");
+      if (n.input_size() < 2) fail(where + " has " + std::to_string(n.input_size()) + " input, needs at least 2");
+      l.op = Op::Concat;
+      int64_t channels = 0;
+      for (int k = 0; k < n.input_size(); ++k) {
+        const int pk = data_input(k);
+        const Shape sk = g.tensor_shape(pk);
+        if (sk.h != s.h || sk.w != s.w || flat_of[static_cast<size_t>(pk + 1)] != in_flat)
+          fail(where + ": input " + std::to_string(k) + " '" + n.input(k) + "' " + shape_str(sk) + " and input 0 '" +
+                   n.input(0) + "' " + shape_str(s) + " differ in height or width",
+               "concatenated tensors must have the same height and width");
+        channels += sk.c;
+        l.inputs.push_back(pk);
+      }
+      if (channels > kMaxActivationElements) fail(where + ": too many channels (" + std::to_string(channels) + ")");
+      l.in = s;
+      l.out = {static_cast<int>(channels), s.h, s.w};
+      if (l.out.size() > kMaxActivationElements) fail(where + ": the output " + shape_str(l.out) + " is too large");
     } else if (op == "Dropout" || op == "Identity") {
       skip = true;
     } else {
       fail(where + ": operator '" + op + "' is not supported", std::string("qparity supports ") + kSupported);
     }
-    cur = n.output(0);
-    if (skip) continue;
-    g.layers.push_back(std::move(l));
-    try {
-      infer_shapes(g);
-    } catch (const Error &e) {
-      fail(where + ": " + e.what());
+    if (skip) {
+      produced[n.output(0)] = in0;
+      continue;
     }
-    s = g.output();
+    if (l.op == Op::Add) {
+      l.in = l.out = s;
+    } else if (l.op != Op::Concat) {
+      l.inputs = {in0};
+      l = with_shapes(std::move(l), s, in_flat, where);
+    }
+    const bool out_flat = l.op == Op::GlobalAvgPool || l.op == Op::Flatten || l.op == Op::Dense ? true : in_flat;
+    g.layers.push_back(std::move(l));
+    flat_of.push_back(out_flat);
+    produced[n.output(0)] = static_cast<int>(g.layers.size()) - 1;
   }
   if (g.layers.empty()) fail("'" + path + "' has no layers qparity can run");
-  if (graph.output_size() != 1 || graph.output(0).name() != cur)
-    fail("'" + path + "': the graph's output is not the end of its layer chain",
-         "qparity supports sequential networks with one output");
+  if (graph.output_size() != 1 || !produced.count(graph.output(0).name()) ||
+      produced[graph.output(0).name()] != static_cast<int>(g.layers.size()) - 1)
+    fail("'" + path + "': the graph's output is not the output of its last layer",
+         "qparity supports networks with one output, computed by the last node");
+  // The whole graph once more: edges, shapes and parameter sizes together.
+  try {
+    infer_shapes(g);
+  } catch (const Error &e) {
+    fail("'" + path + "': " + e.what());
+  }
   const Shape out = g.output();
   if (!(out.h == 1 && out.w == 1)) fail("'" + path + "': the output is not a flat class vector (shape " + shape_str(out) + ")");
   if (mf.metadata.count("qparity.classes")) {

@@ -5,7 +5,9 @@
 //
 // Written graphs: input "input" float32 [N,C,H,W] (pixels p/255), output "probs" [N,K] when the model
 // ends in Softmax (else "logits"); ops Conv, Relu, Clip (ReLU6), MaxPool, AveragePool,
-// GlobalAveragePool, Flatten, Gemm, Softmax. BatchNorm is folded, Dropout dropped. Metadata keys:
+// GlobalAveragePool, Flatten, Gemm, Softmax, Add and Concat (axis 1): a layer's inputs are the tensors
+// its IR producers wrote, so residual/concat graphs are DAGs of named tensors. BatchNorm is folded,
+// Dropout dropped. Metadata keys:
 //   qparity.classes   JSON array of class names, in output order
 //   qparity.arch      the preset or spec the model was built from
 //   qparity.input     the input convention, in words
@@ -37,7 +39,9 @@ std::string onnx_bytes(const Graph &g, const std::map<std::string, std::string> 
 
 // Reads an FP32 ONNX model. Clear qp::Error for: a missing file, a file that is not ONNX or is
 // truncated, a model the checker rejects, an op qparity does not support (named, with the list), an
-// INT8 (QDQ) model, and an input that is not float32 [N,C,H,W] with square H = W.
+// INT8 (QDQ) model, an input that is not float32 [N,C,H,W] with square H = W, an Add of tensors of
+// different shapes or of a constant, a Concat not along channels or of different H/W, a node reading a
+// tensor no earlier node computed, and a node whose output nothing reads.
 ModelFile load_onnx(const std::string &path);
 
 }  // namespace qp::model

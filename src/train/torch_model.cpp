@@ -20,6 +20,10 @@ void he_init(torch::Tensor &weight, torch::Tensor &bias) {
 TorchNetImpl::TorchNetImpl(const model::Graph &g) : g_(g) {
   model::infer_shapes(g_);
   slot_.assign(g_.layers.size(), -1);
+  last_reader_.assign(g_.layers.size(), -1);
+  for (size_t i = 0; i < g_.layers.size(); ++i)
+    for (const int p : g_.layers[i].inputs)
+      if (p != model::kGraphInput) last_reader_[static_cast<size_t>(p)] = static_cast<int>(i);
   for (size_t i = 0; i < g_.layers.size(); ++i) {
     const auto &l = g_.layers[i];
     const std::string name = "l" + std::to_string(i);
@@ -51,33 +55,54 @@ TorchNetImpl::TorchNetImpl(const model::Graph &g) : g_(g) {
 
 torch::Tensor TorchNetImpl::forward(torch::Tensor x, bool with_softmax) {
   namespace F = torch::nn::functional;
-  for (size_t i = 0; i < g_.layers.size(); ++i) {
+  // The graph is a DAG in topological order: each layer's output is kept until its last reader has
+  // run, so residual (Add) and Concat layers can read earlier tensors.
+  const size_t n = g_.layers.size();
+  std::vector<torch::Tensor> outs(n);
+  auto input = [&](int producer) -> const torch::Tensor & {
+    return producer == model::kGraphInput ? x : outs[static_cast<size_t>(producer)];
+  };
+  for (size_t i = 0; i < n; ++i) {
     const auto &l = g_.layers[i];
+    torch::Tensor y = input(l.inputs[0]);
     switch (l.op) {
       case Op::Conv2D:
       case Op::DepthwiseConv2D:
         if (l.pad_top != l.pad_bottom || l.pad_left != l.pad_right)
-          x = F::pad(x, F::PadFuncOptions({l.pad_left, l.pad_right, l.pad_top, l.pad_bottom}));
-        x = convs_[static_cast<size_t>(slot_[i])]->forward(x);
+          y = F::pad(y, F::PadFuncOptions({l.pad_left, l.pad_right, l.pad_top, l.pad_bottom}));
+        y = convs_[static_cast<size_t>(slot_[i])]->forward(y);
         break;
-      case Op::Dense: x = denses_[static_cast<size_t>(slot_[i])]->forward(x); break;
+      case Op::Dense: y = denses_[static_cast<size_t>(slot_[i])]->forward(y); break;
       case Op::BatchNorm:
-        x = l.in.h == 1 && l.in.w == 1 ? bns1d_[static_cast<size_t>(slot_[i])]->forward(x)
-                                       : bns2d_[static_cast<size_t>(slot_[i])]->forward(x);
+        y = l.in.h == 1 && l.in.w == 1 ? bns1d_[static_cast<size_t>(slot_[i])]->forward(y)
+                                       : bns2d_[static_cast<size_t>(slot_[i])]->forward(y);
         break;
-      case Op::ReLU: x = torch::relu(x); break;
-      case Op::ReLU6: x = torch::clamp(x, 0.0, 6.0); break;
-      case Op::MaxPool: x = F::max_pool2d(x, F::MaxPool2dFuncOptions(l.kernel).stride(l.stride)); break;
-      case Op::AvgPool: x = F::avg_pool2d(x, F::AvgPool2dFuncOptions(l.kernel).stride(l.stride)); break;
-      case Op::GlobalAvgPool: x = x.mean({2, 3}); break;
-      case Op::Flatten: x = x.flatten(1); break;
-      case Op::Dropout: x = F::dropout(x, F::DropoutFuncOptions().p(l.rate).training(is_training())); break;
+      case Op::ReLU: y = torch::relu(y); break;
+      case Op::ReLU6: y = torch::clamp(y, 0.0, 6.0); break;
+      case Op::MaxPool: y = F::max_pool2d(y, F::MaxPool2dFuncOptions(l.kernel).stride(l.stride)); break;
+      case Op::AvgPool: y = F::avg_pool2d(y, F::AvgPool2dFuncOptions(l.kernel).stride(l.stride)); break;
+      case Op::GlobalAvgPool: y = y.mean({2, 3}); break;
+      case Op::Flatten: y = y.flatten(1); break;
+      case Op::Dropout: y = F::dropout(y, F::DropoutFuncOptions().p(l.rate).training(is_training())); break;
       case Op::Softmax:
-        if (with_softmax) x = torch::softmax(x, 1);
+        if (with_softmax) y = torch::softmax(y, 1);
         break;
+      case Op::Add: y = y + input(l.inputs[1]); break;
+      case Op::Concat: {
+        std::vector<torch::Tensor> parts;
+        parts.reserve(l.inputs.size());
+        for (const int p : l.inputs) parts.push_back(input(p));
+        y = torch::cat(parts, 1);  // NCHW: along channels
+        break;
+      }
     }
+    outs[i] = std::move(y);
+    // Free tensors no later layer reads (keeps training memory at the chain's level for chains).
+    for (const int p : l.inputs)
+      if (p != model::kGraphInput && last_reader_[static_cast<size_t>(p)] == static_cast<int>(i))
+        outs[static_cast<size_t>(p)] = torch::Tensor();
   }
-  return x;
+  return outs.empty() ? x : outs.back();
 }
 
 namespace {

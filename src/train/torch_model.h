@@ -1,5 +1,6 @@
 // The libtorch twin of an IR graph: same layers, same parameter layout, so weights copy both ways
-// without reshaping. Only the training stage includes this header (libtorch is slow to compile).
+// without reshaping. forward() runs the graph's DAG (Add = elementwise sum, Concat = torch::cat along
+// channels) in the IR's topological order. Only the training stage includes this header (libtorch is slow to compile).
 #pragma once
 #include <torch/torch.h>
 
@@ -21,7 +22,8 @@ class TorchNetImpl : public torch::nn::Module {
   std::vector<torch::nn::Linear> denses_;
   std::vector<torch::nn::BatchNorm2d> bns2d_;
   std::vector<torch::nn::BatchNorm1d> bns1d_;
-  std::vector<int> slot_;  // per layer: index into its kind's vector, or -1
+  std::vector<int> slot_;         // per layer: index into its kind's vector, or -1
+  std::vector<int> last_reader_;  // per layer: the last layer that reads its output (-1: none, the output)
 };
 TORCH_MODULE(TorchNet);
 
