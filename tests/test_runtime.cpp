@@ -445,7 +445,10 @@ TEST(RuntimeAdd, RandomAgainstInt64ReferenceAndRealArithmetic) {
     const int act = trial % 3;
     switch (act) {
       case 1: lo = zo; break;  // ReLU
-      case 2: lo = zo; hi = static_cast<int32_t>(std::clamp<long>(std::lround(6.0 / so) + zo, zo, 127)); break;  // ReLU6
+      case 2:
+        lo = zo;
+        hi = static_cast<int32_t>(std::clamp<long>(std::lround(6.0 / so) + zo, zo, 127));
+        break;  // ReLU6
       default: break;
     }
     const auto p = quant::add_params(s1, z1, s2, z2, so, zo, lo, hi);

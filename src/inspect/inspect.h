@@ -64,11 +64,11 @@ struct LayerStats {
   std::string name;  // e.g. "conv1", "pool2", "dense1", "softmax1"
   model::Op op = model::Op::Flatten;
   int fp32_index = -1;
-  std::string activation;  // "", "relu", "relu6"
+  std::string activation;                // "", "relu", "relu6"
   quant::QParams input, output;          // input: the first input's
   std::vector<int> inputs;               // producers: INT8 layer indices, -1 = the image (an Add has 2, a Concat >= 2)
   std::vector<quant::QParams> inputs_q;  // each input's scale and zero point
-  bool weighted = false;  // conv / depthwise / dense: weight fields are filled
+  bool weighted = false;                 // conv / depthwise / dense: weight fields are filled
   double weight_scale_min = 0, weight_scale_max = 0;
   std::vector<std::pair<double, double>> weight_range;  // per output channel: dequantized min, max
   double calibrated_lo = 0, calibrated_hi = 0;
