@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/rng.h"
 #include "common/sha256.h"
@@ -74,4 +77,44 @@ TEST(McNemar, WorkedExamples) {
   EXPECT_DOUBLE_EQ(mcnemar_exact_p(3, 3), 1.0);  // symmetric: capped at 1
   EXPECT_DOUBLE_EQ(mcnemar_exact_p(0, 0), 1.0);
   EXPECT_LT(mcnemar_exact_p(10, 40), 1e-4);
+}
+
+// The one one-sided Clopper-Pearson bound (verify, the report and the pipeline's summary all call it).
+TEST(ClopperPearson, UpperBoundKnownValues) {
+  EXPECT_NEAR(clopper_pearson_upper95(0, 427), 1 - std::pow(0.05, 1.0 / 427), 1e-12);  // 0.00699
+  EXPECT_NEAR(clopper_pearson_upper95(0, 427), 0.006991, 5e-7);
+  EXPECT_NEAR(clopper_pearson_upper95(0, 50), 1 - std::pow(0.05, 1.0 / 50), 1e-12);  // 0.0582
+  EXPECT_NEAR(clopper_pearson_upper95(1, 10), 0.3942, 5e-4);
+  EXPECT_NEAR(clopper_pearson_upper95(1, 4), 0.7514, 5e-4);
+  // At the bound, P(X <= k | n, p) is exactly 5%.
+  for (const auto &[k, n] : std::vector<std::pair<int, int>>{{0, 1}, {1, 10}, {3, 30}, {5, 427}})
+    EXPECT_NEAR(binomial_cdf(k, n, clopper_pearson_upper95(k, n)), 0.05, 1e-9) << k << "/" << n;
+  EXPECT_DOUBLE_EQ(clopper_pearson_upper95(10, 10), 1.0);
+  // n = 0: no trial bounds nothing, so the bound is 1 (never NaN): every rate up to 1 is consistent.
+  EXPECT_DOUBLE_EQ(clopper_pearson_upper95(0, 0), 1.0);
+  EXPECT_DOUBLE_EQ(clopper_pearson_upper95(0, -3), 1.0);
+  // The one-sided 95% bound lies inside the two-sided 95% interval's upper end (that one is a 97.5% bound).
+  EXPECT_LT(clopper_pearson_upper95(2, 40), clopper_pearson95(2, 40).hi);
+}
+
+TEST(ClopperPearson, UpperBoundIsMonotoneInKAndN) {
+  for (int n = 1; n <= 60; n += 7) {
+    double prev = -1;
+    for (int k = 0; k <= n; ++k) {  // more mismatches in the same n: a higher bound
+      const double u = clopper_pearson_upper95(k, n);
+      EXPECT_GT(u, prev) << k << "/" << n;
+      EXPECT_GE(u, static_cast<double>(k) / n) << k << "/" << n;  // never below the observed rate
+      EXPECT_LE(u, 1.0);
+      prev = u;
+    }
+  }
+  for (int k = 0; k <= 5; ++k) {  // the same mismatches in more images: a lower bound
+    double prev = 2;
+    for (int n = std::max(k, 1); n <= 500; n += 17) {
+      const double u = clopper_pearson_upper95(k, n);
+      EXPECT_LE(u, prev) << k << "/" << n;
+      prev = u;
+    }
+  }
+  EXPECT_LE(clopper_pearson_upper95(0, 1), clopper_pearson_upper95(0, 0));  // n = 0 continues the sequence at 1
 }

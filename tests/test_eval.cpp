@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "data/synth.h"
 #include "eval/evaluate.h"
+#include "eval/results_io.h"
 #include "model/onnx_io.h"
 #include "test_util.h"
 
@@ -199,4 +200,172 @@ TEST(Eval, ManyClassesAreSummarisedAndStoredSparse) {
   const auto j2 = nlohmann::json::parse(in2);
   EXPECT_EQ(j2["confusion"], (nlohmann::json{{0, 1, 0}, {0, 0, 0}, {0, 0, 0}}));
   EXPECT_FALSE(j2.contains("confusion_cells"));
+}
+
+namespace {
+
+eval::ResultsFile small_device_file() {
+  eval::ResultsFile f;
+  f.results.model = "int8.onnx";
+  f.results.model_sha256 = std::string(64, 'a');
+  f.results.precision = "int8";
+  f.results.classes = {"rock", "paper", "scissors"};
+  f.platform = "device";
+  const std::vector<std::vector<int>> scores = {{100, -20, -128}, {-128, 90, 90}, {5, 6, 7}};
+  for (int i = 0; i < 3; ++i) {
+    eval::ImageResult im;
+    im.file = "test/" + f.results.classes[static_cast<size_t>(i)] + "/" + std::to_string(i) + ".png";
+    im.sha256 = std::string(63, 'b') + std::to_string(i);
+    im.label = i;
+    im.qscores = scores[static_cast<size_t>(i)];
+    im.pred = eval::first_argmax(im.qscores);
+    im.cycles = 6650000 + i;
+    im.micros = 41560;
+    f.results.images.push_back(im);
+  }
+  f.subset = nlohmann::ordered_json{{"seed", 1}, {"requested", "3"}, {"n", 3}, {"of", 30}};
+  f.device = nlohmann::ordered_json{{"target", "qemu-rv32"}, {"arena_bytes", 20480}};
+  return f;
+}
+
+// Expects read_results to refuse `j` with a message containing `needle`.
+void expect_refused(const nlohmann::json &j, const std::string &needle, const eval::ReadOptions &opt = {}) {
+  try {
+    (void)eval::read_results(j, json_read::Source{"device.json", "write it again", 2}, opt);
+    ADD_FAILURE() << "expected a refusal: " << needle;
+  } catch (const Error &e) {
+    EXPECT_EQ(e.exit_code(), 2);
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what() << "\nexpected: " << needle;
+    EXPECT_NE(std::string(e.what()).find("fix:"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+
+// results.json / device.json: what the codec writes it reads back to the same values, and writes again to
+// the same bytes; the derived keys are recomputed, not trusted.
+TEST(ResultsCodec, RoundTripIsExactAndKeysKeepTheirOrder) {
+  test::TempDir t;
+  const eval::ResultsFile f = small_device_file();
+  const std::string path = (t / "device.json").string();
+  eval::write_results_file(f, path);
+  const auto back = eval::read_results_file(path, json_read::Source{"device.json", "", 1});
+  EXPECT_EQ(back.platform, "device");
+  EXPECT_EQ(back.results.model_sha256, f.results.model_sha256);
+  EXPECT_EQ(back.results.classes, f.results.classes);
+  ASSERT_EQ(back.results.images.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(back.results.images[i].qscores, f.results.images[i].qscores);
+    EXPECT_EQ(back.results.images[i].cycles, f.results.images[i].cycles);
+    EXPECT_EQ(back.results.images[i].micros, f.results.images[i].micros);
+    EXPECT_EQ(back.results.images[i].sha256, f.results.images[i].sha256);
+  }
+  EXPECT_EQ(back.results.confusion, (std::vector<std::vector<int>>{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}));
+  const std::string a = eval::results_json(f).dump(1), b = eval::results_json(back).dump(1);
+  EXPECT_EQ(nlohmann::json::parse(a), nlohmann::json::parse(b));  // the same values (nested objects may reorder)
+  const std::string again = eval::results_json(eval::read_results(nlohmann::json::parse(b), json_read::Source{"x", "", 1})).dump(1);
+  EXPECT_EQ(again, b);  // and a second round trip changes no byte
+  // The schema's key order, top level and per image; the device's own keys stay in their order.
+  const auto j = eval::results_json(f);
+  std::vector<std::string> keys;
+  for (const auto &[k, v] : j.items()) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"model", "model_sha256", "precision", "platform", "n", "classes", "accuracy",
+                                            "accuracy_ci95", "confusion", "ties", "images", "subset", "device"}));
+  keys.clear();
+  for (const auto &[k, v] : j["images"][1].items()) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"file", "sha256", "label", "pred", "scores", "margin", "conf", "cycles", "micros", "tie"}));
+  EXPECT_EQ(j["images"][1]["margin"], 0);
+  EXPECT_EQ(j["ties"], 1);
+  EXPECT_EQ(j["device"].begin().key(), "target");
+  // A claimed margin or accuracy does not survive a read: the images decide.
+  nlohmann::json edited = nlohmann::json::parse(a);
+  edited["images"][0]["margin"] = 3;
+  edited["accuracy"] = 0.1;
+  const auto re = eval::read_results(edited, json_read::Source{"device.json", "", 1});
+  EXPECT_EQ(re.results.images[0].margin(), 120);
+  EXPECT_DOUBLE_EQ(re.results.accuracy(), 1.0);
+}
+
+TEST(ResultsCodec, RefusesWhatItCannotReadExactly) {
+  const nlohmann::json good = nlohmann::json::parse(eval::results_json(small_device_file()).dump());
+  auto with = [&](auto edit) {
+    nlohmann::json j = good;
+    edit(j);
+    return j;
+  };
+  expect_refused(nlohmann::json{{"keep", true}}, "device.json is not a qparity results file");
+  expect_refused(with([](nlohmann::json &j) { j["classes"] = nlohmann::json::array(); }), "device.json lists no classes");
+  expect_refused(with([](nlohmann::json &j) { j["images"][1]["scores"][2] = 128; }), "images[1].scores[2] is 128, outside [-128, 127]");
+  expect_refused(with([](nlohmann::json &j) { j["images"][1]["scores"].erase(0); }), "images[1].scores");
+  expect_refused(with([](nlohmann::json &j) { j["images"][0]["label"] = 4294967296ull; }), "images[0].label is 4294967296");
+  expect_refused(with([](nlohmann::json &j) { j["images"][2]["file"] = j["images"][0]["file"]; }), "twice (images 0 and 2)");
+  expect_refused(with([](nlohmann::json &j) { j["n"] = 4; }), "says n = 4 but lists 3 images");
+  expect_refused(with([](nlohmann::json &j) { j["images"][0]["cycles"] = -1; }), "images[0].cycles is -1");
+  expect_refused(with([](nlohmann::json &j) { j["images"][0].erase("sha256"); }), "images[0].sha256 is missing",
+                 eval::ReadOptions{false, true});
+  expect_refused(with([](nlohmann::json &j) { j["precision"] = "fp32"; }), "holds fp32 results, not INT8 ones",
+                 eval::ReadOptions{true, false});
+  // Optional keys may be absent: no sha256, no model hash, no platform.
+  const auto lax = eval::read_results(with([](nlohmann::json &j) {
+    j["images"][0].erase("sha256");
+    j.erase("model_sha256");
+    j.erase("platform");
+  }), json_read::Source{"x", "", 1});
+  EXPECT_EQ(lax.results.images[0].sha256, "");
+  EXPECT_FALSE(lax.is_device());
+}
+
+// One margin, one confusion matrix, one agreement.
+TEST(ResultsCodec, OneMarginOneConfusionOneAgreement) {
+  EXPECT_EQ(eval::int8_margin({}), 0);
+  EXPECT_EQ(eval::int8_margin({5}), 0);
+  EXPECT_EQ(eval::int8_margin({-128, 127}), 255);
+  EXPECT_EQ(eval::int8_margin({3, 9, 9, 1}), 0);
+  EXPECT_EQ(eval::int8_margin({9, 3, 7, 1}), 2);
+  EXPECT_EQ(eval::int8_margin({1, 3, 7, 9}), 2);
+  EXPECT_EQ(eval::confusion_matrix(std::vector<std::pair<int, int>>{{0, 1}, {1, 1}, {0, 1}}, 2),
+            (std::vector<std::vector<int>>{{0, 2}, {0, 1}}));
+  EXPECT_THROW((void)eval::confusion_matrix(std::vector<std::pair<int, int>>{{0, 2}}, 2), Error);
+  EXPECT_TRUE(eval::confusion_matrix(std::vector<std::pair<int, int>>{{0, 300}}, 301).empty());  // above the dense limit
+
+  // a: FP32, b: INT8; image 1 flips (FP32 right), image 3 flips (INT8 right).
+  std::vector<eval::ImageResult> a(4), b(4);
+  const int labels[] = {0, 1, 2, 0}, pa[] = {0, 1, 2, 1}, pb[] = {0, 2, 2, 0};
+  for (size_t i = 0; i < 4; ++i) {
+    a[i].file = b[i].file = "f" + std::to_string(i);
+    a[i].label = b[i].label = labels[i];
+    a[i].pred = pa[i];
+    b[i].pred = pb[i];
+  }
+  const auto d = eval::decision_agreement(a, b, {{0, 0}, {1, 1}, {2, 2}, {3, 3}});
+  EXPECT_EQ(d.n, 4);
+  EXPECT_EQ(d.same, 2);
+  EXPECT_DOUBLE_EQ(d.agreement, 0.5);
+  EXPECT_EQ(d.only_a_right, 1);
+  EXPECT_EQ(d.only_b_right, 1);
+  EXPECT_EQ(d.flipped, (std::vector<size_t>{1, 3}));
+  EXPECT_DOUBLE_EQ(d.mcnemar_p, 1.0);
+  const auto none = eval::decision_agreement(a, b, {});
+  EXPECT_EQ(none.n, 0);
+  EXPECT_DOUBLE_EQ(none.agreement, 0.0);
+  EXPECT_DOUBLE_EQ(none.mcnemar_p, 1.0);
+}
+
+// verify's image matching: pixels first, then the same file, then the same class-folder/file tail; each once.
+TEST(ResultsCodec, ImageMatcherPrefersTheSameNameAndClaimsEachImageOnce) {
+  std::vector<eval::ImageResult> pool(3);
+  pool[0].file = "/data/a/test/rock/1.png";
+  pool[1].file = "/data/b/test/paper/1.png";
+  pool[2].file = "other/x.png";
+  pool[0].sha256 = pool[1].sha256 = "same";
+  pool[2].sha256 = "x";
+  eval::ImageMatcher m(pool);
+  eval::ImageResult want;
+  want.sha256 = "same";
+  want.file = "run/test/paper/1.png";  // same tail as pool[1]
+  EXPECT_EQ(m.find(want), 1);
+  EXPECT_EQ(m.find(want), 0);   // pool[1] is claimed: the other image with these pixels
+  EXPECT_EQ(m.find(want), -2);  // every image with these pixels is claimed
+  want.sha256 = "unknown";
+  EXPECT_EQ(m.find(want), -1);
 }

@@ -95,12 +95,14 @@ TEST(JsonRead, ParseNamesTheFile) {
 // The pipeline's own readers (per-image CSV, device log, config): a label outside the classes used to throw
 // std::out_of_range from classes.at() ("internal error", exit 3); a wrapped integer was printed as another.
 TEST(JsonRead, PipelineReadersNameTheFileAndKey) {
-  const json good = json::parse(R"({"classes": ["rock", "paper"], "platform": "device", "images": [
+  // (conf and margin are recomputed from the int8 scores by the results codec: (5 + 128) / 256 and 5 - (-3).)
+  const json good = json::parse(R"({"classes": ["rock", "paper"], "precision": "int8", "platform": "device", "images": [
       {"file": "a,b.png", "sha256": ")" + std::string(64, 'f') + R"(", "label": 1, "pred": 0, "scores": [5, -3],
-       "conf": 0.52, "margin": 8, "cycles": 6650000, "micros": 41562}]})");
+       "conf": 0.51953125, "margin": 8, "cycles": 6650000, "micros": 41562}]})");
   const std::string csv = pipeline::results_csv(good, "run/device.json");
-  EXPECT_NE(csv.find("\"a,b.png\"," + std::string(64, 'f') + ",paper,rock,0,0.52,8,5 -3,6650000,41562\n"), std::string::npos) << csv;
-  EXPECT_NE(pipeline::device_log(good, "run/device.json").find("Image 1/1 | True: paper | Pred: rock | Conf: 0.5200 | Time: 41.56ms"),
+  EXPECT_NE(csv.find("\"a,b.png\"," + std::string(64, 'f') + ",paper,rock,0,0.519531,8,5 -3,6650000,41562\n"), std::string::npos)
+      << csv;
+  EXPECT_NE(pipeline::device_log(good, "run/device.json").find("Image 1/1 | True: paper | Pred: rock | Conf: 0.5195 | Time: 41.56ms"),
             std::string::npos);
   auto error = [&](const std::function<void(json &)> &edit, bool log) {
     json j = good;

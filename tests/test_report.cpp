@@ -1,6 +1,7 @@
 // qparity report: the HTML page and summary.json from small synthetic run folders.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -8,6 +9,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/stats.h"
 #include "common/sha256.h"
 #include "data/image_io.h"
 #include "model/ir.h"
@@ -15,6 +17,7 @@
 #include "pipeline/pipeline.h"
 #include "report/report.h"
 #include "test_util.h"
+#include "verify/verify.h"
 
 namespace qp {
 namespace {
@@ -58,7 +61,7 @@ std::vector<std::vector<std::vector<long>>> heat_tables(const std::string &html)
 }
 
 // A run folder with 6 test images (one named a<b>&.png), FP32 and INT8 host results, a 4-image
-// device subset, and (optionally) verify's verdict.
+// device subset, and (optionally) verify's verdict on them (`verdict` holds keys that replace verify's).
 struct FakeRun {
   test::TempDir tmp;
   fs::path run;
@@ -86,7 +89,7 @@ struct FakeRun {
     for (size_t i : {1, 2, 4, 5}) {
       json im = int8["images"][i];
       im["cycles"] = 1000000 + i;
-      im["micros"] = 39680.0;
+      im["micros"] = 39680;
       if (device_flip && i == 2) {
         im["pred"] = 0;
         im["scores"] = json::array({100, -120, -128});
@@ -102,18 +105,14 @@ struct FakeRun {
                         {"est_ms", {{"160", 37.5}, {"240", 25.0}}},
                         {"arena_bytes", 24576},
                         {"flash_bytes", 180000}};
-    verdict = {{"verdict", "EQUIVALENT"},
-               {"bitexact", true},
-               {"n", 4},
-               {"decision_matches", 4},
-               {"bitexact_outputs", 4},
-               {"mismatch_upper_bound_95", 0.527},
-               {"host_subset_confusion", {{0, 1, 0}, {0, 1, 0}, {1, 0, 1}}},
-               {"device_confusion", {{0, 1, 0}, {0, 1, 0}, {1, 0, 1}}}};
+    verdict = json::object();
   }
 
   json results(const std::string &precision, const std::vector<int> &pred, bool int8_scores) {
-    json j = {{"model", precision + ".onnx"}, {"precision", precision}, {"classes", {"rock", "paper", "scissors"}}};
+    json j = {{"model", precision + ".onnx"},
+              {"model_sha256", std::string(64, precision == "int8" ? 'c' : 'f')},
+              {"precision", precision},
+              {"classes", {"rock", "paper", "scissors"}}};
     json imgs = json::array();
     std::vector<std::vector<int>> cm(3, std::vector<int>(3, 0));
     int correct = 0;
@@ -137,7 +136,11 @@ struct FakeRun {
     write_text(run / "int8-host-results.json", int8.dump());
     write_text(run / "fp32-results.json", fp32.dump());
     write_text(run / "device.json", device.dump());
-    if (with_verdict) write_text(run / "verdict.json", verdict.dump());
+    if (with_verdict) {  // what `qparity verify --json` writes for these files
+      json v = json::parse(verify::verdict_json(verify::verify(int8, device, {}), "int8-host-results.json", "device.json").dump());
+      for (const auto &[k, x] : verdict.items()) v[k] = x;
+      write_text(run / "verdict.json", v.dump());
+    }
     write_text(run / "pipeline.json", json{{"version", "0.0-test"},
                                            {"command", "qparity pipeline --synth --out run"},
                                            {"seed", 7},
@@ -232,7 +235,9 @@ TEST(Report, ComputesTheSubsetFromDeviceJsonWithoutAVerdict) {
   EXPECT_EQ(tables[2], (std::vector<std::vector<long>>{{0, 1, 0}, {1, 0, 0}, {1, 0, 1}}));  // device: p0 -> rock
   EXPECT_EQ(r.summary["equivalence"]["decision_matches"], 3);
   EXPECT_EQ(r.summary["equivalence"]["bitexact_outputs"], 3);
-  EXPECT_NEAR(r.summary["equivalence"]["mismatch_upper_bound_95"].get<double>(), report::clopper_pearson_upper95(1, 4), 1e-12);
+  EXPECT_NEAR(r.summary["equivalence"]["mismatch_upper_bound_95"].get<double>(), clopper_pearson_upper95(1, 4), 1e-12);
+  // The numbers are verify's own (its verdict computed here), not a second matching rule.
+  EXPECT_EQ(r.summary["equivalence"]["source"], "qparity verify on device.json and int8-host-results.json (no verdict.json)");
   EXPECT_NE(r.html.find("image not found"), std::string::npos);
   EXPECT_NE(r.html.find("Mismatched images"), std::string::npos);
 }
@@ -266,13 +271,13 @@ TEST(Report, OutsideTheRunNeedsForce) {
   EXPECT_NE(read_text(out).find("EQUIVALENT"), std::string::npos);
 }
 
-TEST(Report, ClopperPearsonUpperBound) {
-  EXPECT_NEAR(report::clopper_pearson_upper95(0, 50), 1 - std::pow(0.05, 1.0 / 50), 1e-9);  // 0.0582
-  EXPECT_NEAR(report::clopper_pearson_upper95(0, 50), 0.0582, 5e-5);
-  EXPECT_NEAR(report::clopper_pearson_upper95(1, 10), 0.3942, 5e-4);
-  EXPECT_DOUBLE_EQ(report::clopper_pearson_upper95(10, 10), 1.0);
-  EXPECT_TRUE(std::isnan(report::clopper_pearson_upper95(0, 0)));
-  EXPECT_LT(report::clopper_pearson_upper95(0, 427), report::clopper_pearson_upper95(0, 50));
+// The report's bound is the one of common/stats (also at n = 0: 1, not NaN); an empty subset shows no bound.
+TEST(Report, UsesTheOneClopperPearsonBound) {
+  FakeRun f;
+  f.write();
+  const auto r = report::build_report(f.run.string());
+  EXPECT_NEAR(r.summary["equivalence"]["mismatch_upper_bound_95"].get<double>(), clopper_pearson_upper95(0, 4), 1e-12);
+  EXPECT_NEAR(clopper_pearson_upper95(0, 4), 1 - std::pow(0.05, 0.25), 1e-12);
 }
 
 // The validation accuracy shown is the exported (best) epoch's, not the last epoch's: from fp32.onnx's
@@ -346,11 +351,8 @@ TEST(Report, EmulatedTimeIsMarkedAsAnEstimate) {
 // stage's own row in the timing table is not a fake 0.00 s.
 TEST(Report, TiesAreMarkedAndTheReportRowIsNotAFakeZero) {
   FakeRun f;
-  f.device["images"][1]["margin"] = 0;
   f.device["images"][1]["scores"] = {-128, 90, 90};  // paper and scissors tie; paper, the first, wins
-  for (auto &im : f.device["images"])
-    if (!im.contains("margin")) im["margin"] = 200;
-  f.int8["images"][3]["margin"] = 0;  // the FP32 <-> INT8 flip (image 3) is a tie
+  f.int8["images"][3]["scores"] = {-128, 90, 90};    // the FP32 <-> INT8 flip (image 3) is a tie
   f.write(/*with_verdict=*/false);
   json p = json::parse(read_text(f.run / "pipeline.json"));
   p["stages"].push_back({{"name", "report"}, {"seconds", 0.0}, {"skipped", false}});
@@ -394,6 +396,34 @@ TEST(Report, SoftmaxSaturationIsNotAClippingWarning) {
   EXPECT_NE(sm.find("40.00% <span class=\"note\">saturated at 1.0 (expected for softmax)</span>"), std::string::npos) << sm;
 }
 
+// A residual model's per-layer table: every node is named by its one label (quant::format_layer_label, as in
+// verify's triage), and a node with two inputs shows both inputs' quantization, named by their producers.
+TEST(Report, ResidualLayersShowTheirLabelAndEveryInput) {
+  FakeRun f;
+  f.write();
+  auto layer = [](int index, const char *name, const char *op, const char *act, json inputs) {
+    return json{{"index", index}, {"name", name}, {"op", op}, {"activation", act}, {"inputs", inputs},
+                {"input", {{"scale", 0.5}, {"zero_point", -1}}}, {"output", {{"scale", 0.25}, {"zero_point", -7}}},
+                {"clipped_share", 0.0}, {"saturated_share", 0.0}, {"sqnr_db", 31.5}};
+  };
+  json insp = {{"n_images", 6},
+               {"layers",
+                {layer(0, "conv1", "Conv2D", "relu", {{{"layer", -1}, {"scale", 0.0039}, {"zero_point", -128}}}),
+                 layer(1, "conv2", "Conv2D", "", {{{"layer", 0}, {"scale", 0.5}, {"zero_point", -1}}}),
+                 layer(2, "add1", "Add", "relu",
+                       {{{"layer", 0}, {"scale", 0.125}, {"zero_point", -3}}, {{"layer", 1}, {"scale", 0.0625}, {"zero_point", 4}}})}},
+               {"sensitivity", {{{"layer", 2}, {"name", "add1"}, {"agreement", 0.98}, {"flipped", 1}}}}};
+  write_text(f.run / "inspection.json", insp.dump());
+  const auto r = report::build_report(f.run.string());
+  EXPECT_NE(r.html.find("<td>0 Conv2D+relu</td><td>conv1</td>"), std::string::npos);
+  EXPECT_NE(r.html.find("<td>1 Conv2D</td><td>conv2</td>"), std::string::npos);
+  const size_t at = r.html.find("<td>2 Add+relu &lt;- 0,1</td><td>add1</td>");
+  ASSERT_NE(at, std::string::npos) << "the Add node's label names its producers";
+  const std::string row = r.html.substr(at, r.html.find("</tr>", at) - at);
+  EXPECT_NE(row.find("0: 0.125 / -3 + 1: 0.0625 / 4 &rarr; 0.25 / -7"), std::string::npos) << row;
+  EXPECT_NE(r.html.find("2 Add+relu &lt;- 0,1"), std::string::npos);
+}
+
 // Above 20 classes the page lists the largest confusions instead of a K x K table.
 TEST(Report, ManyClassesShowTopConfusionsNotATable) {
   test::TempDir tmp;
@@ -403,7 +433,9 @@ TEST(Report, ManyClassesShowTopConfusionsNotATable) {
   for (int i = 0; i < 40; ++i) {
     const int label = i % 30;
     const int pred = i < 3 ? 4 : i == 5 ? 6 : label;  // c0, c1, c2 taken for c4; c5 for c6
-    imgs.push_back({{"file", "f" + std::to_string(i) + ".png"}, {"label", label}, {"pred", pred}, {"scores", json::array()}});
+    std::vector<int> scores(30, -128);
+    scores[static_cast<size_t>(pred)] = 127;
+    imgs.push_back({{"file", "f" + std::to_string(i) + ".png"}, {"label", label}, {"pred", pred}, {"scores", scores}});
   }
   json res = {{"precision", "int8"}, {"classes", classes}, {"n", 40}, {"images", imgs}, {"accuracy", 36.0 / 40}};
   write_text(tmp / "int8-host-results.json", res.dump());

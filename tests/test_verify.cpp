@@ -11,6 +11,7 @@
 #include "data/synth.h"
 #include "model/ir.h"
 #include "qp_proto.h"
+#include "quant/labels.h"
 #include "quant/qmodel.h"
 #include "test_util.h"
 #include "verify/verify.h"
@@ -296,7 +297,8 @@ TEST(VerifyInputs, UnusableInputsExitWithCodeTwoAndAReason) {
                          j["platform"] = 3;
                          j["precision"] = json::array();
                        }),
-                  "results of unknown precision");
+                  "device results: precision is [] (array), not a string");  // the codec names the key
+  expect_unusable(host, with(device, [](json &j) { j.erase("precision"); }), "holds results of unknown precision");
   expect_unusable(with(host, [](json &j) { j["platform"] = "device"; }), device, "came from a device");
   expect_unusable(host, with(device, [](json &j) { j["model_sha256"] = std::string(64, 'd'); }), "different models");
   expect_unusable(host, with(device, [](json &j) { j["device"]["model_hash"] = std::string(64, 'e'); }),
@@ -657,4 +659,25 @@ TEST(VerifyVerdict, ManyClassesAreSummarisedNotPrintedInFull) {
   const auto small = verify::verdict_json(verify::verify(make_host(6), make_device(make_host(6), 1), {}), "h", "d");
   EXPECT_TRUE(small["device_confusion"].is_array());
   EXPECT_FALSE(small.contains("device_confusion_cells"));
+}
+
+// One label per node: verify's triage names layers with quant::layer_label, which shows a DAG node's producers.
+TEST(LayerLabel, ChainNodesShowNoEdgesDagNodesNameTheirProducers) {
+  EXPECT_EQ(quant::format_layer_label(3, "Conv2D", "relu", {}), "3 Conv2D+relu");
+  EXPECT_EQ(quant::format_layer_label(3, "Conv2D", "relu", {2}), "3 Conv2D+relu");
+  EXPECT_EQ(quant::format_layer_label(0, "Conv2D", "", {model::kGraphInput}), "0 Conv2D");
+  EXPECT_EQ(quant::format_layer_label(7, "Add", "relu", {3, 6}), "7 Add+relu <- 3,6");
+  EXPECT_EQ(quant::format_layer_label(5, "Conv2D", "", {model::kGraphInput}), "5 Conv2D <- in");
+  EXPECT_EQ(quant::format_layer_label(9, "Concat", "", {8, model::kGraphInput, 2}), "9 Concat <- 8,in,2");
+  quant::QModel q;
+  q.layers.resize(3);
+  q.layers[0].op = model::Op::Conv2D;
+  q.layers[0].activation = "relu";
+  q.layers[1].op = model::Op::Conv2D;
+  q.layers[1].inputs = {model::kGraphInput};
+  q.layers[2].op = model::Op::Add;
+  q.layers[2].inputs = {0, 1};
+  EXPECT_EQ(quant::layer_labels(q), (std::vector<std::string>{"0 Conv2D+relu", "1 Conv2D <- in", "2 Add <- 0,1"}));
+  EXPECT_EQ(verify::trace_layer_names(q), quant::layer_labels(q));
+  EXPECT_THROW((void)quant::layer_label(q, 3), Error);
 }

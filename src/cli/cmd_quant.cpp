@@ -9,6 +9,7 @@
 #include "common/json_read.h"
 #include "common/stats.h"
 #include "data/image_folder.h"
+#include "eval/results_io.h"
 #include "model/onnx_io.h"
 #include "quant/qdq_onnx.h"
 #include "quant/qmodel.h"
@@ -84,38 +85,9 @@ void add_quantize(CLI::App &app) {
   });
 }
 
-struct LoadedResults {
-  std::string path, precision;
-  std::vector<std::string> files, classes;
-  std::vector<int> label, pred, margin;
-};
-
-LoadedResults load_results(const std::string &path) {
-  if (!fs::is_regular_file(path)) fail("results file '" + path + "' does not exist", "write one with 'qparity eval --out'");
-  LoadedResults r;
-  r.path = path;
-  // Checked reading: a missing key, a wrong type or an index outside the classes names the file and the key.
-  const json_read::Source src{"results file '" + path + "'", "write it again with 'qparity eval --out'"};
-  const auto j = json_read::parse_file(path, src);
-  if (!j.is_object() || !j.contains("classes") || !j.contains("images"))
-    fail("'" + path + "' is not a qparity results file (it has no \"classes\" and \"images\")",
-         "pass a results.json written by 'qparity eval --out'");
-  const nlohmann::json *precision = json_read::optional_member(j, "precision", src);
-  r.precision = precision ? json_read::as_string(*precision, src, "precision") : "?";
-  r.classes = json_read::string_array(j, "classes", src);
-  if (r.classes.empty()) json_read::fail_at(src, "classes", "is empty");
-  const auto last = static_cast<int64_t>(r.classes.size()) - 1;
-  const auto &images = json_read::array(j, "images", src);
-  for (size_t k = 0; k < images.size(); ++k) {
-    const auto &img = images[k];
-    const std::string at = json_read::index_path("images", k);
-    r.files.push_back(json_read::to_string(img, "file", src, at));
-    r.label.push_back(static_cast<int>(json_read::to_int(img, "label", 0, last, src, at)));
-    r.pred.push_back(static_cast<int>(json_read::to_int(img, "pred", 0, last, src, at)));
-    const nlohmann::json *margin = json_read::optional_member(img, "margin", src, at);
-    r.margin.push_back(margin ? static_cast<int>(json_read::as_int(*margin, 0, 255, src, at + ".margin")) : -1);
-  }
-  return r;
+eval::ResultsFile load_results(const std::string &path) {
+  // The results codec: a missing key, a wrong type or an index outside the classes names the file and the key.
+  return eval::read_results_file(path, json_read::Source{"results file '" + path + "'", "write it with 'qparity eval --out'"});
 }
 
 void add_compare(CLI::App &app) {
@@ -124,36 +96,37 @@ void add_compare(CLI::App &app) {
   cmd->add_option("--a", *pa, "First results.json (e.g. FP32)")->required();
   cmd->add_option("--b", *pb, "Second results.json (e.g. INT8)")->required();
   cmd->callback([pa, pb] {
-    const auto a = load_results(*pa), b = load_results(*pb);
-    if (a.files != b.files)
+    const auto fa = load_results(*pa), fb = load_results(*pb);
+    const eval::Results &a = fa.results, &b = fb.results;
+    const size_t n = a.images.size();
+    bool same_files = n == b.images.size(), same_labels = a.classes == b.classes;
+    std::vector<std::pair<size_t, size_t>> pairs;
+    for (size_t i = 0; i < n && same_files; ++i) {
+      same_files = a.images[i].file == b.images[i].file;
+      same_labels = same_labels && a.images[i].label == b.images[i].label;
+      pairs.emplace_back(i, i);
+    }
+    if (!same_files)
       fail("'" + *pa + "' and '" + *pb + "' do not cover the same images in the same order",
            "evaluate both models on the same --data");
-    if (a.classes != b.classes || a.label != b.label)
+    if (!same_labels)
       fail("'" + *pa + "' and '" + *pb + "' do not have the same classes and labels",
            "evaluate both models on the same --data with the same class order");
-    const size_t n = a.files.size();
-    int64_t same = 0, only_a = 0, only_b = 0;
-    std::vector<size_t> flipped;
-    for (size_t i = 0; i < n; ++i) {
-      same += a.pred[i] == b.pred[i];
-      if (a.pred[i] != b.pred[i]) flipped.push_back(i);
-      const bool ra = a.pred[i] == a.label[i], rb = b.pred[i] == b.label[i];
-      only_a += ra && !rb;
-      only_b += rb && !ra;
-    }
-    std::printf("%s (%s) vs %s (%s): %zu images\n", a.path.c_str(), a.precision.c_str(), b.path.c_str(), b.precision.c_str(), n);
-    std::printf("decision agreement %.2f%% (%lld/%zu), %zu flipped\n",
-                n ? 100.0 * static_cast<double>(same) / static_cast<double>(n) : 0.0, static_cast<long long>(same), n,
-                flipped.size());
-    std::printf("right only in A: %lld, right only in B: %lld, McNemar exact p = %.4g\n", static_cast<long long>(only_a),
-                static_cast<long long>(only_b), mcnemar_exact_p(only_a, only_b));
+    const eval::DecisionAgreement d = eval::decision_agreement(a.images, b.images, pairs);
+    auto prec = [](const eval::Results &r) { return r.precision.empty() ? std::string("?") : r.precision; };
+    std::printf("%s (%s) vs %s (%s): %zu images\n", pa->c_str(), prec(a).c_str(), pb->c_str(), prec(b).c_str(), n);
+    std::printf("decision agreement %.2f%% (%lld/%zu), %zu flipped\n", 100.0 * d.agreement, static_cast<long long>(d.same), n,
+                d.flipped.size());
+    std::printf("right only in A: %lld, right only in B: %lld, McNemar exact p = %.4g\n", static_cast<long long>(d.only_a_right),
+                static_cast<long long>(d.only_b_right), d.mcnemar_p);
     auto name = [&](int c) {
       return c >= 0 && c < static_cast<int>(a.classes.size()) ? a.classes[static_cast<size_t>(c)] : std::to_string(c);
     };
-    for (size_t i : flipped)
-      std::printf("  flipped %s: true %s, A %s, B %s%s\n", a.files[i].c_str(), name(a.label[i]).c_str(), name(a.pred[i]).c_str(),
-                  name(b.pred[i]).c_str(),
-                  b.margin[i] >= 0 ? (", B margin " + std::to_string(b.margin[i]) + " int8 steps").c_str() : "");
+    for (size_t i : d.flipped) {
+      const auto &x = a.images[i], &y = b.images[i];
+      std::printf("  flipped %s: true %s, A %s, B %s%s\n", x.file.c_str(), name(x.label).c_str(), name(x.pred).c_str(),
+                  name(y.pred).c_str(), y.qscores.empty() ? "" : (", B margin " + std::to_string(y.margin()) + " int8 steps").c_str());
+    }
   });
 }
 

@@ -22,6 +22,7 @@
 #include "device/journal.h"
 #include "device/subset.h"
 #include "eval/evaluate.h"
+#include "eval/results_io.h"
 #include "firmware/firmware.h"
 #include "quant/qdq_onnx.h"
 
@@ -208,7 +209,6 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
   res.model_sha256 = mf.sha256;
   res.precision = "int8";
   res.classes = m.classes;
-  nlohmann::ordered_json images = nlohmann::ordered_json::array();
   uint64_t cycles_sum = 0;
   for (size_t i : subset) {
     // Every entry, resumed or written by this run, is checked against the model before it is counted.
@@ -224,19 +224,10 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
       fail("journal " + journal.path() + ": the cycle counts add up past 2^64 (entry '" + split.samples[i].path + "': " +
                std::to_string(e.cycles) + ")",
            "delete it or pass --fresh to start over; if a fresh run does the same, the board's cycle counter is broken");
-    images.push_back({{"file", ir.file},
-                      {"sha256", ir.sha256},
-                      {"label", ir.label},
-                      {"pred", ir.pred},
-                      {"scores", ir.qscores},
-                      {"margin", ir.margin()},
-                      {"conf", ir.conf()},
-                      {"cycles", e.cycles},
-                      {"micros", e.micros}});
-    if (ir.tie()) images.back()["tie"] = true;  // decided for the first tied class
+    ir.cycles = static_cast<int64_t>(std::min<uint64_t>(e.cycles, INT64_MAX));
+    ir.micros = e.micros;
     res.images.push_back(std::move(ir));
   }
-  const auto ci = wilson95(res.correct(), static_cast<int64_t>(n));
   const double per_inf = n ? static_cast<double>(cycles_sum) / static_cast<double>(n) : 0.0;
   nlohmann::ordered_json dev = {{"target", hello.target},
                                 {"port", o.port},
@@ -258,22 +249,16 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
   for (const char *k : {"flash_bytes", "code_bytes", "runtime_code_bytes", "weights_bytes", "ram_bytes", "stack_bytes",
                         "naive_arena_bytes", "flash_budget", "ram_budget"})
     if (footprint.contains(k)) dev[k] = nlohmann::ordered_json::parse(footprint[k].dump());
-  nlohmann::ordered_json j;
-  j["model"] = o.model;
-  j["model_sha256"] = mf.sha256;
-  j["precision"] = "int8";
-  j["platform"] = "device";
-  j["n"] = n;
-  j["classes"] = m.classes;
-  j["accuracy"] = res.accuracy();
-  j["accuracy_ci95"] = {ci.lo, ci.hi};
-  eval::put_confusion_json(j, "confusion", m.classes.size(), eval::label_pred(res.images));
-  j["ties"] = res.ties();
-  j["images"] = images;
-  j["subset"] = {{"seed", o.seed}, {"requested", o.subset}, {"n", n}, {"of", split.samples.size()}, {"data", o.data}};
-  j["device"] = dev;
-  const std::string text = j.dump(1) + "\n";
-  data::write_file_atomic(o.out, text.data(), text.size());
+  // device.json through the results codec (eval/results_io.h): the schema of `qparity eval` plus
+  // "platform", per-image cycles/micros, "subset" and "device".
+  eval::ResultsFile file;
+  file.results = res;
+  file.platform = "device";
+  file.subset = nlohmann::ordered_json{{"seed", o.seed}, {"requested", o.subset}, {"n", n}, {"of", split.samples.size()},
+                                       {"data", o.data}};
+  file.device = dev;
+  nlohmann::ordered_json j = eval::results_json(file);
+  eval::write_results_file(file, o.out);
   std::error_code ec;
   fs::remove(journal.path(), ec);
   if (!o.quiet) {

@@ -9,6 +9,7 @@
 #include "common/parallel.h"
 #include "common/stats.h"
 #include "data/image_io.h"
+#include "eval/results_io.h"
 #include "model/executor_fp32.h"
 
 namespace qp::eval {
@@ -18,11 +19,22 @@ double ImageResult::conf() const {
   return scores.empty() ? 0.0 : *std::max_element(scores.begin(), scores.end());
 }
 
+int int8_margin(const std::vector<int> &scores) {
+  if (scores.size() < 2) return 0;
+  int top = std::max(scores[0], scores[1]), second = std::min(scores[0], scores[1]);
+  for (size_t k = 2; k < scores.size(); ++k) {
+    if (scores[k] > top) {
+      second = top;
+      top = scores[k];
+    } else if (scores[k] > second) {
+      second = scores[k];
+    }
+  }
+  return top - second;
+}
+
 int ImageResult::margin() const {
-  if (qscores.size() < 2) return 0;
-  std::vector<int> s = qscores;
-  std::partial_sort(s.begin(), s.begin() + 2, s.end(), std::greater<int>());
-  return s[0] - s[1];
+  return int8_margin(qscores);
 }
 
 bool ImageResult::tie() const {
@@ -45,18 +57,35 @@ int Results::ties() const {
   return t;
 }
 
-std::vector<std::vector<int>> confusion_matrix(const std::vector<ImageResult> &images, size_t classes) {
+namespace {
+
+bool outside(int label, int pred, size_t classes) {
+  return label < 0 || pred < 0 || static_cast<size_t>(label) >= classes || static_cast<size_t>(pred) >= classes;
+}
+
+}  // namespace
+
+std::vector<std::vector<int>> confusion_matrix(const std::vector<std::pair<int, int>> &lp, size_t classes) {
   // An index outside the classes is refused, never skipped or written out of bounds: results read back from a
   // journal or a device are checked on the way in, so this is the last line of defence.
-  for (const auto &i : images)
-    if (i.label < 0 || i.pred < 0 || static_cast<size_t>(i.label) >= classes || static_cast<size_t>(i.pred) >= classes)
-      fail("image '" + i.file + "' has label " + std::to_string(i.label) + " and prediction " + std::to_string(i.pred) +
-               ", outside the model's " + std::to_string(classes) + " classes",
+  for (size_t k = 0; k < lp.size(); ++k)
+    if (outside(lp[k].first, lp[k].second, classes))
+      fail("image " + std::to_string(k) + " has label " + std::to_string(lp[k].first) + " and prediction " +
+               std::to_string(lp[k].second) + ", outside the model's " + std::to_string(classes) + " classes",
            "its results were damaged or come from another model: evaluate it again with this model");
   if (classes > kConfusionDenseMax) return {};
   std::vector<std::vector<int>> m(classes, std::vector<int>(classes, 0));
-  for (const auto &i : images) ++m[static_cast<size_t>(i.label)][static_cast<size_t>(i.pred)];
+  for (const auto &[l, p] : lp) ++m[static_cast<size_t>(l)][static_cast<size_t>(p)];
   return m;
+}
+
+std::vector<std::vector<int>> confusion_matrix(const std::vector<ImageResult> &images, size_t classes) {
+  for (const auto &i : images)
+    if (outside(i.label, i.pred, classes))
+      fail("image '" + i.file + "' has label " + std::to_string(i.label) + " and prediction " + std::to_string(i.pred) +
+               ", outside the model's " + std::to_string(classes) + " classes",
+           "its results were damaged or come from another model: evaluate it again with this model");
+  return confusion_matrix(label_pred(images), classes);
 }
 
 std::vector<std::pair<int, int>> label_pred(const std::vector<ImageResult> &images) {
@@ -182,12 +211,12 @@ Results evaluate_int8(const quant::QModel &m, const std::string &model_path, con
 
 double agreement(const Results &a, const Results &b) {
   if (a.images.size() != b.images.size() || a.images.empty()) fail("the two result sets cover different images");
-  size_t same = 0;
+  std::vector<std::pair<size_t, size_t>> pairs;
   for (size_t i = 0; i < a.images.size(); ++i) {
     if (a.images[i].file != b.images[i].file) fail("the two result sets list different images at position " + std::to_string(i));
-    same += a.images[i].pred == b.images[i].pred;
+    pairs.emplace_back(i, i);
   }
-  return static_cast<double>(same) / static_cast<double>(a.images.size());
+  return decision_agreement(a.images, b.images, pairs).agreement;
 }
 
 std::string format_confusion(const std::vector<std::string> &classes, const std::vector<std::vector<int>> &confusion) {
@@ -230,32 +259,9 @@ std::string format_accuracy(const Results &r) {
 }
 
 void write_results_json(const Results &r, const std::string &path) {
-  nlohmann::ordered_json j;
-  const auto ci = wilson95(r.correct(), static_cast<int64_t>(r.images.size()));
-  j["model"] = r.model;
-  j["model_sha256"] = r.model_sha256;
-  j["precision"] = r.precision;
-  j["n"] = r.images.size();
-  j["classes"] = r.classes;
-  j["accuracy"] = r.accuracy();
-  j["accuracy_ci95"] = {ci.lo, ci.hi};
-  put_confusion_json(j, "confusion", r.classes.size(), label_pred(r.images));
-  j["ties"] = r.ties();
-  auto &imgs = j["images"] = nlohmann::json::array();
-  for (const auto &i : r.images) {
-    nlohmann::ordered_json e = {{"file", i.file}, {"sha256", i.sha256}, {"label", i.label}, {"pred", i.pred}};
-    if (i.qscores.empty()) {
-      e["scores"] = i.scores;
-    } else {
-      e["scores"] = i.qscores;
-      e["margin"] = i.margin();
-    }
-    e["conf"] = i.conf();
-    if (i.tie()) e["tie"] = true;
-    imgs.push_back(std::move(e));
-  }
-  const std::string text = j.dump(1) + "\n";
-  data::write_file_atomic(path, text.data(), text.size());
+  ResultsFile f;
+  f.results = r;
+  write_results_file(f, path);
 }
 
 }  // namespace qp::eval

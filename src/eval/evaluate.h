@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,7 +26,12 @@ struct ImageResult {
   // Two classes share the top score (INT8: margin 0; FP32: equal probabilities). The decision is then
   // the first of them in class order, on the host and on the device alike (first_argmax).
   bool tie() const;
+  std::optional<int64_t> cycles, micros;  // device results: the board's cycle count and time for this image
 };
+
+// The decision margin of an int8 output vector: top-1 minus top-2 in int8 steps (0 for a tie or fewer than
+// two values). The one definition (ImageResult::margin, verify, device run, the report's rows).
+int int8_margin(const std::vector<int> &scores);
 
 // The decision rule everywhere (host engines, eval, verify, inspect, the firmware's qp_app_argmax):
 // the index of the first maximum, so a tie goes to the class that comes first. -1 for no values.
@@ -100,10 +106,15 @@ Results evaluate_fp32(const model::ModelFile &model, const data::Split &split, i
 Results evaluate_int8(const quant::QModel &model, const std::string &model_path, const std::string &model_sha256,
                       const data::Split &split, int threads = 0, quant::Backend backend = quant::Backend::Optimized);
 
-// Decision agreement of two result sets over the same images (same files in the same order).
+// Decision agreement of two result sets over the same images (same files in the same order):
+// decision_agreement (results_io.h) over the pairs (i, i).
 double agreement(const Results &a, const Results &b);
 
-// Confusion matrix from results (the images' label/pred); empty above kConfusionDenseMax classes.
+// The confusion matrix [true][pred] of (label, pred) pairs; empty above kConfusionDenseMax classes (the
+// pairs stand in for it: confusion_cells). A pair outside the classes is a qp::Error, never skipped or
+// written out of bounds. The one definition (eval, device run, verify, the report).
+std::vector<std::vector<int>> confusion_matrix(const std::vector<std::pair<int, int>> &label_pred, size_t classes);
+// The same from results (the images' label/pred); the error names the image.
 std::vector<std::vector<int>> confusion_matrix(const std::vector<ImageResult> &images, size_t classes);
 
 // The seed's table: "True \ Pred" header, one row per true class.
@@ -112,7 +123,7 @@ std::string format_confusion(const std::vector<std::string> &classes, const std:
 // Accuracy line with the Wilson 95% interval, e.g. "accuracy 96.49% (412/427), 95% CI [94.3%, 97.9%]".
 std::string format_accuracy(const Results &r);
 
-// results.json: {"model", "model_sha256", "precision", "n", "classes", "accuracy", "accuracy_ci95",
+// results.json through the codec (results_io.h): {"model", "model_sha256", "precision", "n", "classes", "accuracy", "accuracy_ci95",
 // "confusion", "ties", "images": [{"file", "sha256", "label", "pred", "scores", "conf"}]}; INT8 results carry
 // integer scores and a "margin" per image; an image whose top score is shared has "tie": true. Above
 // kConfusionDenseMax classes "confusion" is null and "confusion_cells" holds [true, pred, count] cells.

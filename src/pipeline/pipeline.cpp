@@ -20,6 +20,7 @@
 #include "data/image_io.h"
 #include "device/emulator.h"
 #include "device/subset.h"
+#include "eval/results_io.h"
 #include "firmware/codegen.h"
 #include "model/ir.h"
 #include "quant/qdq_onnx.h"
@@ -130,45 +131,20 @@ json read_state(const fs::path &p) {
 
 namespace {
 
-// One image of a results file the pipeline's own stages wrote, checked (json_read) before it is printed.
-struct Row {
-  std::string file, sha256, scores;
-  int label = 0, pred = 0;
-  double conf = 0;
-  int64_t margin = 0;
-  uint64_t cycles = 0, micros = 0;
-};
+// The images of a results file the pipeline's own stages wrote, read through the codec (eval/results_io.h).
+eval::ResultsFile read_rows(const json &j, const std::string &name) {
+  return eval::read_results(j, json_read::Source{name, kResultsFix});
+}
 
-std::vector<Row> read_rows(const json &j, const json_read::Source &src, std::vector<std::string> *classes, bool device) {
-  *classes = json_read::string_array(j, "classes", src);
-  if (classes->empty()) json_read::fail_at(src, "classes", "is empty");
-  const auto last = static_cast<int64_t>(classes->size()) - 1;
-  const json &images = json_read::array(j, "images", src);
-  std::vector<Row> rows;
-  rows.reserve(images.size());
-  for (size_t k = 0; k < images.size(); ++k) {
-    const json &i = images[k];
-    const std::string at = json_read::index_path("images", k);
-    Row r;
-    r.file = json_read::to_string(i, "file", src, at);
-    if (json_read::optional_member(i, "sha256", src, at)) r.sha256 = json_read::sha256(i, "sha256", src, at);
-    r.label = static_cast<int>(json_read::to_int(i, "label", 0, last, src, at));
-    r.pred = static_cast<int>(json_read::to_int(i, "pred", 0, last, src, at));
-    const json &sc = json_read::array(i, "scores", src, at);
-    for (size_t c = 0; c < sc.size(); ++c) {
-      json_read::as_number(sc[c], src, json_read::index_path(at + ".scores", c));
-      r.scores += (c ? " " : "") + sc[c].dump();
-    }
-    if (const json *v = json_read::optional_member(i, "conf", src, at)) r.conf = json_read::as_number(*v, src, at + ".conf");
-    if (const json *v = json_read::optional_member(i, "margin", src, at))
-      r.margin = json_read::as_int(*v, 0, 255, src, at + ".margin");
-    if (device) {
-      if (const json *v = json_read::optional_member(i, "cycles", src, at)) r.cycles = json_read::as_uint(*v, UINT64_MAX, src, at + ".cycles");
-      if (const json *v = json_read::optional_member(i, "micros", src, at)) r.micros = json_read::as_uint(*v, UINT32_MAX, src, at + ".micros");
-    }
-    rows.push_back(std::move(r));
+// A score as the file holds it (the codec keeps FP32 scores as float, which prints back to the same text).
+std::string scores_text(const eval::ImageResult &i) {
+  std::string s;
+  if (!i.qscores.empty()) {
+    for (size_t c = 0; c < i.qscores.size(); ++c) s += (c ? " " : "") + std::to_string(i.qscores[c]);
+  } else {
+    for (size_t c = 0; c < i.scores.size(); ++c) s += (c ? " " : "") + json(static_cast<double>(i.scores[c])).dump();
   }
-  return rows;
+  return s;
 }
 
 }  // namespace
@@ -177,13 +153,13 @@ std::string results_csv(const json &j, const std::string &name) {
   const json_read::Source src{name, kResultsFix};
   json_read::as_object(j, src, "");
   const bool dev = j.contains("platform");
-  std::vector<std::string> classes;
-  const auto rows = read_rows(j, src, &classes, dev);
+  const eval::ResultsFile f = read_rows(j, name);
+  const auto &classes = f.results.classes;
   std::ostringstream o;
   o << "file,sha256,true,pred,correct,conf,margin,scores";
   if (dev) o << ",cycles,micros";
   o << "\n";
-  for (const auto &r : rows) {
+  for (const auto &r : f.results.images) {
     std::string file = r.file;
     if (file.find_first_of(",\"\n\r") != std::string::npos) {
       std::string q = "\"";
@@ -191,8 +167,8 @@ std::string results_csv(const json &j, const std::string &name) {
       file = q + "\"";
     }
     o << file << "," << r.sha256 << "," << classes[static_cast<size_t>(r.label)] << "," << classes[static_cast<size_t>(r.pred)]
-      << "," << (r.label == r.pred ? 1 : 0) << "," << r.conf << "," << r.margin << "," << r.scores;
-    if (dev) o << "," << r.cycles << "," << r.micros;
+      << "," << (r.label == r.pred ? 1 : 0) << "," << r.conf() << "," << r.margin() << "," << scores_text(r);
+    if (dev) o << "," << r.cycles.value_or(0) << "," << r.micros.value_or(0);
     o << "\n";
   }
   return o.str();
@@ -201,11 +177,12 @@ std::string results_csv(const json &j, const std::string &name) {
 std::string device_log(const json &j, const std::string &name) {
   const json_read::Source src{name, kResultsFix};
   json_read::as_object(j, src, "");
-  std::vector<std::string> classes;
-  const auto rows = read_rows(j, src, &classes, true);
+  const eval::ResultsFile f = read_rows(j, name);
+  const auto &classes = f.results.classes;
+  const auto &rows = f.results.images;
   // An emulated board's time is its instruction count at a nominal clock: an estimate, marked "(est.)".
   // Only a real board's time is a measurement.
-  const json &dev = j.contains("device") && j["device"].is_object() ? j["device"] : json::object();
+  const json dev = f.device.is_object() ? json::parse(f.device.dump()) : json::object();
   auto text = [&](const char *key) {
     return dev.contains(key) && dev[key].is_string() ? dev[key].get<std::string>() : std::string();
   };
@@ -219,8 +196,8 @@ std::string device_log(const json &j, const std::string &name) {
     o << "Image " << ++k << "/" << rows.size() << " | True: " << classes[static_cast<size_t>(r.label)]
       << " | Pred: " << classes[static_cast<size_t>(r.pred)] << " | ";
     char line[128];
-    std::snprintf(line, sizeof line, "Conf: %.4f | Time: %.2fms%s %s\n", r.conf, static_cast<double>(r.micros) / 1000.0,
-                  emulated ? " (est.)" : "", r.label == r.pred ? "✓" : "✗");
+    std::snprintf(line, sizeof line, "Conf: %.4f | Time: %.2fms%s %s\n", r.conf(),
+                  static_cast<double>(r.micros.value_or(0)) / 1000.0, emulated ? " (est.)" : "", r.label == r.pred ? "✓" : "✗");
     o << line;
   }
   o << "Accuracy: " << correct << "/" << rows.size() << "\n";

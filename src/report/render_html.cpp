@@ -9,6 +9,7 @@
 #include "common/stats.h"
 #include "data/image_io.h"
 #include "eval/evaluate.h"
+#include "quant/labels.h"
 #include "report/run_data.h"
 #include "report/svg_bars.h"
 
@@ -624,6 +625,19 @@ std::string Renderer::inspection() {
     o += " &middot; all layers simulated " + pct(num(in, "simulated_all_agreement"));
   o += "</p>";
   const json &layers = at(in, "layers");
+  // One label per node, as verify's triage and the firmware name it (quant::format_layer_label): "3 Conv2D+relu",
+  // "7 Add+relu <- 3,6" for a node with inputs other than the layer before it.
+  std::map<int64_t, std::string> label_of;
+  auto label = [](const json &l) {
+    if (!str(l, "label").empty()) return str(l, "label");
+    std::vector<int> ins;
+    if (at(l, "inputs").is_array())
+      for (const auto &x : at(l, "inputs")) ins.push_back(static_cast<int>(inum(x, "layer", -1)));
+    const int64_t index = inum(l, "index");
+    return index < 0 ? str(l, "name") : quant::format_layer_label(static_cast<int>(index), str(l, "op"), str(l, "activation"), ins);
+  };
+  if (layers.is_array())
+    for (const auto &l : layers) label_of[inum(l, "index")] = label(l);
   std::vector<Bar> sqnr;
   if (layers.is_array() && !layers.empty()) {
     auto range = [](const json &v) {
@@ -634,7 +648,7 @@ std::string Renderer::inspection() {
       return v.is_object() ? number(num(v, "scale"), "%.4g") + " / " + esc(str(v, "zero_point", "&ndash;"))
                            : std::string("&ndash;");
     };
-    o += "<div class=\"scroll\"><table class=\"data insp\"><thead><tr><th class=\"r\">#</th><th>Layer</th><th>Op</th><th>Scale / "
+    o += "<div class=\"scroll\"><table class=\"data insp\"><thead><tr><th>Node</th><th>FP32 layer</th><th>Scale / "
          "zp: in &rarr; out</th>"
          "<th>Weight scales</th><th>Weights</th><th>Calibrated range</th><th>Observed range</th>"
          "<th class=\"r\">Clipped</th><th class=\"r\">Saturated</th><th class=\"r\">SQNR</th></tr></thead><tbody>";
@@ -652,7 +666,6 @@ std::string Renderer::inspection() {
         if (lo <= hi) wrange = std::to_string(pc.size()) + " ch, " + fmt("%.3g", lo) + " &hellip; " + fmt("%.3g", hi);
       }
       const double clipped = num(l, "clipped_share"), sat = num(l, "saturated_share"), db = num(l, "sqnr_db");
-      const std::string act = str(l, "activation");
       // A softmax output at its top step is probability ~1.0, the softmax's own ceiling: expected, not a
       // clipped range (also for inspection.json files written before "saturation" existed).
       const bool softmax = str(l, "saturation") == "softmax_ceiling" || str(l, "op") == "Softmax";
@@ -663,15 +676,25 @@ std::string Renderer::inspection() {
           softmax ? "<td class=\"r\">" + pct(sat, 2) +
                         " <span class=\"note\">saturated at 1.0 (expected for softmax)</span></td>"
                   : "<td class=\"r\">" + pct(sat, 2) + "</td>";
-      o += "<tr><td class=\"r\">" + esc(str(l, "index")) + "</td><td>" + esc(str(l, "name")) + "</td><td>" + esc(str(l, "op")) +
-           (act.empty() ? "" : "+" + esc(act)) + "</td><td>" + qp(at(l, "input")) + " &rarr; " + qp(at(l, "output")) +
-           "</td><td>" +
+      // A node with two or more inputs (Add, Concat) shows each input's quantization, named by its producer.
+      std::string in_q = qp(at(l, "input"));
+      const json &ins = at(l, "inputs");
+      if (ins.is_array() && ins.size() >= 2) {
+        in_q.clear();
+        for (size_t k = 0; k < ins.size(); ++k) {
+          const int64_t from = inum(ins[k], "layer", -2);
+          in_q += std::string(k ? " + " : "") + (from == -1 ? std::string("in") : from >= 0 ? std::to_string(from) : "?") + ": " +
+                  qp(ins[k]);
+        }
+      }
+      o += "<tr><td>" + esc(label(l)) + "</td><td>" + esc(str(l, "name")) + "</td><td>" + in_q + " &rarr; " +
+           qp(at(l, "output")) + "</td><td>" +
            (ws.is_object() ? number(num(ws, "min"), "%.3g") + " &hellip; " + number(num(ws, "max"), "%.3g") : "&ndash;") +
            "</td><td>" + wrange + "</td><td>" + range(at(l, "calibrated_range")) + "</td><td>" + range(at(l, "observed_range")) +
            "</td>" + clipped_cell + sat_cell + "<td class=\"r\">" + (std::isfinite(db) ? fmt("%.1f dB", db) : "&ndash;") +
            "</td></tr>";
       if (std::isfinite(db))
-        sqnr.push_back({str(l, "name"), db, db < 20 ? "#dc2626" : db < 30 ? "#d97706" : "#2563eb", fmt("%.1f dB", db)});
+        sqnr.push_back({label(l), db, db < 20 ? "#dc2626" : db < 30 ? "#d97706" : "#2563eb", fmt("%.1f dB", db)});
     }
     o += "</tbody></table></div>";
   }
@@ -684,7 +707,8 @@ std::string Renderer::inspection() {
     for (const auto &s : sens) {
       const double a = num(s, "agreement");
       if (std::isfinite(a)) lo = std::min(lo, a);
-      bars.push_back({str(s, "name", str(s, "layer")), 100.0 * a, "#7c3aed",
+      const auto known = label_of.find(inum(s, "layer"));
+      bars.push_back({known != label_of.end() ? known->second : str(s, "name", str(s, "layer")), 100.0 * a, "#7c3aed",
                       pct(a, 2) + (inum(s, "flipped") >= 0 ? " (" + std::to_string(inum(s, "flipped")) + " flipped)" : "")});
     }
     const double axis_lo = std::max(0.0, std::floor(100.0 * lo - 1.0));

@@ -13,38 +13,17 @@
 #include "common/stats.h"
 #include "data/image_io.h"
 #include "eval/evaluate.h"
+#include "eval/results_io.h"
 #include "model/ir.h"
 #include "model/onnx_io.h"
 #include "quant/qdq_onnx.h"
 #include "report/run_data.h"
+#include "verify/verify.h"
 
 namespace qp::report {
 
 namespace fs = std::filesystem;
 using namespace detail;
-
-double clopper_pearson_upper95(int64_t k, int64_t n) {
-  if (n <= 0) return kNaN;
-  if (k >= n) return 1.0;
-  k = std::max<int64_t>(k, 0);
-  // P(X <= k | n, p) falls from 1 to 0 as p goes from 0 to 1: bisect for the p where it is 0.05.
-  auto cdf = [&](double p) {
-    double sum = 0;
-    const double nn = static_cast<double>(n);
-    for (int64_t i = 0; i <= k; ++i) {
-      const double ii = static_cast<double>(i);
-      sum += std::exp(std::lgamma(nn + 1) - std::lgamma(ii + 1) - std::lgamma(nn - ii + 1) + ii * std::log(p) +
-                      (nn - ii) * std::log1p(-p));
-    }
-    return sum;
-  };
-  double lo = 0, hi = 1;
-  for (int it = 0; it < 100; ++it) {
-    const double mid = 0.5 * (lo + hi);
-    (cdf(mid) > 0.05 ? lo : hi) = mid;
-  }
-  return 0.5 * (lo + hi);
-}
 
 namespace detail {
 
@@ -117,6 +96,22 @@ ModelFacts read_model(const fs::path &dir, const std::string &name, bool int8, R
   return m;
 }
 
+// Reads a results artifact through the codec and replaces its JSON by the codec's own rendering of it, so every
+// derived number the page shows (accuracy, its interval, confusion, margins, conf) has the one definition of
+// src/eval, whatever the file claimed. A file the codec refuses becomes unreadable, with the codec's message.
+void read_results(Artifact &a, RunData &r) {
+  if (!a.ok) return;
+  try {
+    const eval::ResultsFile f = eval::read_results(a.j, json_read::Source{a.name, "write it again with qparity eval / device run"});
+    a.j = json::parse(eval::results_json(f).dump());
+  } catch (const std::exception &e) {
+    a.ok = false;
+    a.error = std::string(e.what()).substr(0, 300);
+    a.j = json::object();
+    r.problems.push_back(a.name + ": " + a.error);
+  }
+}
+
 TrainCurve read_curve(const fs::path &dir, RunData &r) {
   TrainCurve c;
   std::ifstream in(dir / "fp32.train.csv");
@@ -180,121 +175,22 @@ std::vector<std::string> string_list(const json &v) {
   return out;
 }
 
-std::vector<int64_t> int_list(const json &v) {
-  std::vector<int64_t> out;
-  if (!v.is_array()) return out;
-  for (const auto &x : v) {
-    int64_t i = 0;
-    if (!exact_int(x, &i)) return {};
-    out.push_back(i);
-  }
-  return out;
-}
-
-Matrix confusion_of(const std::vector<std::pair<int, int>> &label_pred, size_t classes) {
-  size_t k = classes;
-  for (const auto &[l, p] : label_pred)
-    k = std::max({k, static_cast<size_t>(std::max(l, 0)) + 1, static_cast<size_t>(std::max(p, 0)) + 1});
-  if (k > eval::kConfusionDenseMax) return {};  // the (label, pred) pairs give the top confusions instead
-  Matrix m(k, std::vector<int64_t>(k, 0));
-  for (const auto &[l, p] : label_pred)
-    if (l >= 0 && p >= 0) ++m[static_cast<size_t>(l)][static_cast<size_t>(p)];
-  return m;
-}
-
-// The subset numbers from device.json and the host's INT8 results, matched by sha256 (else by file).
-Equivalence compute_equivalence(const RunData &r) {
+// The subset numbers from a verdict (verify's verdict.json, or verify run here): read as verify wrote them.
+Equivalence from_verdict(const json &v) {
   Equivalence e;
-  if (!r.device.ok) return e;
   e.available = true;
-  e.source = "computed from device.json and int8-host-results.json";
-  std::map<std::string, const json *> by_sha, by_file;
-  if (r.int8.ok && at(r.int8.j, "images").is_array())
-    for (const auto &img : at(r.int8.j, "images")) {
-      if (!str(img, "sha256").empty()) by_sha.emplace(str(img, "sha256"), &img);
-      by_file.emplace(str(img, "file"), &img);
-    }
-  std::vector<std::pair<int, int>> host_lp, dev_lp;
-  int64_t matches = 0, exact = 0;
-  bool all_exact_known = true;
-  if (at(r.device.j, "images").is_array())
-    for (const auto &img : at(r.device.j, "images")) {
-      SubsetRow row;
-      row.file = str(img, "file");
-      row.sha256 = str(img, "sha256");
-      row.label = class_index(img, "label");
-      row.device_pred = class_index(img, "pred");
-      row.conf = num(img, "conf");
-      row.margin = inum(img, "margin");
-      row.cycles = num(img, "cycles");
-      row.micros = num(img, "micros");
-      const json *host = nullptr;
-      if (!row.sha256.empty() && by_sha.count(row.sha256))
-        host = by_sha[row.sha256];
-      else if (by_file.count(row.file))
-        host = by_file[row.file];
-      if (host) {
-        row.has_host = true;
-        row.host_pred = class_index(*host, "pred");
-        const auto hs = int_list(at(*host, "scores")), ds = int_list(at(img, "scores"));
-        if (!hs.empty() && !ds.empty())
-          row.bitexact = hs == ds ? 1 : 0;
-        else
-          all_exact_known = false;
-        matches += row.host_pred == row.device_pred;
-        exact += row.bitexact == 1;
-        host_lp.emplace_back(row.label, row.host_pred);
-        if (row.host_pred != row.device_pred) e.mismatches.push_back(row.file);
-      } else {
-        ++e.unmatched;
-        all_exact_known = false;
-      }
-      dev_lp.emplace_back(row.label, row.device_pred);
-      e.rows.push_back(std::move(row));
-    }
-  e.n = static_cast<int64_t>(e.rows.size());
-  e.ties = 0;
-  for (const auto &row : e.rows) e.ties += row.margin == 0;
-  e.device_cm = confusion_of(dev_lp, r.classes.size());
-  e.device_lp = dev_lp;
-  if (r.int8.ok) {
-    e.host_cm = confusion_of(host_lp, r.classes.size());
-    e.host_lp = host_lp;
-    e.decision_matches = matches;
-    if (all_exact_known) e.bitexact_outputs = exact;
-    if (e.unmatched == 0 && e.n > 0) {
-      e.verdict = matches == e.n ? "EQUIVALENT" : "NOT EQUIVALENT";
-      e.upper95 = clopper_pearson_upper95(e.n - matches, e.n);
-      if (all_exact_known) e.bitexact = exact == e.n ? 1 : 0;
-    }
-  }
-  return e;
-}
-
-// verify's verdict.json, falling back field by field on the computed numbers.
-Equivalence merge_verdict(const RunData &r, Equivalence c) {
-  if (!r.verdict.ok) return c;
-  const json &v = r.verdict.j;
-  Equivalence e = c;
-  e.available = true;
-  e.source = "verdict.json (qparity verify)";
   if (!str(v, "verdict").empty()) e.verdict = str(v, "verdict");
   if (tri(v, "bitexact") >= 0) e.bitexact = tri(v, "bitexact");
   if (inum(v, "n") >= 0) e.n = inum(v, "n");
   if (inum(v, "decision_matches") >= 0) e.decision_matches = inum(v, "decision_matches");
   if (inum(v, "bitexact_outputs") >= 0) e.bitexact_outputs = inum(v, "bitexact_outputs");
   if (std::isfinite(num(v, "mismatch_upper_bound_95"))) e.upper95 = num(v, "mismatch_upper_bound_95");
-  if (!matrix(at(v, "host_subset_confusion")).empty()) e.host_cm = matrix(at(v, "host_subset_confusion"));
-  if (!matrix(at(v, "device_confusion")).empty()) e.device_cm = matrix(at(v, "device_confusion"));
+  e.host_cm = matrix(at(v, "host_subset_confusion"));
+  e.device_cm = matrix(at(v, "device_confusion"));
   if (at(v, "mismatches").is_array()) e.mismatches = string_list(at(v, "mismatches"));
   if (at(v, "triage").is_array()) e.triage = at(v, "triage");
-  if (at(v, "images").is_array() && !at(v, "images").empty()) {
-    e.host_lp.clear();
-    e.device_lp.clear();
-    e.ties = 0;
-    std::map<std::string, const SubsetRow *> computed;
-    for (const auto &row : c.rows) computed.emplace(row.sha256 + "|" + row.file, &row);
-    e.rows.clear();
+  e.ties = 0;
+  if (at(v, "images").is_array())
     for (const auto &img : at(v, "images")) {
       SubsetRow row;
       row.file = str(img, "file");
@@ -308,18 +204,11 @@ Equivalence merge_verdict(const RunData &r, Equivalence c) {
       row.margin = inum(img, "margin");
       row.cycles = num(img, "cycles");
       row.micros = num(img, "micros");
-      auto it = computed.find(row.sha256 + "|" + row.file);
-      if (it != computed.end()) {  // device-side numbers verify may not carry
-        if (!std::isfinite(row.cycles)) row.cycles = it->second->cycles;
-        if (!std::isfinite(row.micros)) row.micros = it->second->micros;
-        if (!std::isfinite(row.conf)) row.conf = it->second->conf;
-      }
       if (row.label >= 0 && row.host_pred >= 0) e.host_lp.emplace_back(row.label, row.host_pred);
       if (row.label >= 0 && row.device_pred >= 0) e.device_lp.emplace_back(row.label, row.device_pred);
       e.ties += row.margin == 0;
       e.rows.push_back(std::move(row));
     }
-  }
   if (inum(v, "ties") >= 0) e.ties = inum(v, "ties");
   if (e.decision_matches < 0 && !e.rows.empty()) {
     e.decision_matches = 0;
@@ -330,34 +219,80 @@ Equivalence merge_verdict(const RunData &r, Equivalence c) {
   return e;
 }
 
+// The subset's equivalence as verify decides it: verdict.json when the run has one; else verify itself on
+// device.json and the host's INT8 results (the same image matching, statistics and verdict, never a second
+// rule here). When verify refuses the pair (other model, unknown image, ...) the page shows why and only the
+// device's own numbers.
+Equivalence equivalence(RunData &r) {
+  if (r.verdict.ok) {
+    Equivalence e = from_verdict(r.verdict.j);
+    e.source = "verdict.json (qparity verify)";
+    return e;
+  }
+  if (!r.device.ok) return {};
+  if (r.int8.ok) {
+    try {
+      verify::VerifyOptions opt;
+      opt.host_name = r.int8.name;
+      opt.device_name = r.device.name;
+      const auto v = verify::verdict_json(verify::verify(r.int8.j, r.device.j, opt), r.int8.name, r.device.name);
+      Equivalence e = from_verdict(json::parse(v.dump()));
+      e.source = "qparity verify on device.json and " + r.int8.name + " (no verdict.json)";
+      return e;
+    } catch (const std::exception &ex) {
+      std::string msg = ex.what();
+      r.problems.push_back("verify on device.json and " + r.int8.name + ": " + msg.substr(0, msg.find('\n')));
+    }
+  }
+  // The device alone: its decisions and times, no verdict.
+  Equivalence e;
+  e.available = true;
+  e.source = "device.json only (no host comparison)";
+  e.ties = 0;
+  for (const auto &img : at(r.device.j, "images")) {
+    SubsetRow row;
+    row.file = str(img, "file");
+    row.sha256 = str(img, "sha256");
+    row.label = class_index(img, "label");
+    row.device_pred = class_index(img, "pred");
+    row.conf = num(img, "conf");
+    row.margin = inum(img, "margin");
+    row.cycles = num(img, "cycles");
+    row.micros = num(img, "micros");
+    e.device_lp.emplace_back(row.label, row.device_pred);
+    e.ties += row.margin == 0;
+    e.rows.push_back(std::move(row));
+  }
+  e.n = static_cast<int64_t>(e.rows.size());
+  for (const auto &row : eval::confusion_matrix(e.device_lp, r.classes.size())) e.device_cm.emplace_back(row.begin(), row.end());
+  return e;
+}
+
+// FP32 <-> INT8 agreement: eval::decision_agreement over the images eval::ImageMatcher pairs (verify's rule),
+// from the two results files; else verify's own numbers in verdict.json.
 Fp32VsInt8 compare_fp32_int8(const RunData &r) {
   Fp32VsInt8 f;
-  const json &a = at(r.fp32.j, "images"), &b = at(r.int8.j, "images");
-  if (r.fp32.ok && r.int8.ok && a.is_array() && b.is_array() && !a.empty()) {
-    std::map<std::string, const json *> by_key;
-    for (const auto &img : b) by_key.emplace(str(img, "sha256") + "|" + str(img, "file"), &img);
-    int64_t agree = 0, only_a = 0, only_b = 0, n = 0;
-    for (const auto &ia : a) {
-      auto it = by_key.find(str(ia, "sha256") + "|" + str(ia, "file"));
-      if (it == by_key.end()) continue;
-      const json &ib = *it->second;
-      ++n;
-      const int label = class_index(ia, "label"), pa = class_index(ia, "pred"),
-                pb = class_index(ib, "pred");
-      agree += pa == pb;
-      only_a += pa == label && pb != label;
-      only_b += pb == label && pa != label;
-      if (pa != pb) f.flips.push_back({str(ia, "file"), str(ia, "sha256"), label, pa, pb, inum(ib, "margin")});
-    }
-    if (n > 0) {
+  if (r.fp32.ok && r.int8.ok) {
+    const json_read::Source src{"results", ""};
+    const auto a = eval::read_results(r.fp32.j, src), b = eval::read_results(r.int8.j, src);
+    eval::ImageMatcher m(a.results.images);
+    std::vector<std::pair<size_t, size_t>> pairs;
+    for (size_t i = 0; i < b.results.images.size(); ++i)
+      if (const long k = m.find(b.results.images[i]); k >= 0) pairs.emplace_back(static_cast<size_t>(k), i);
+    if (!pairs.empty()) {
+      const auto d = eval::decision_agreement(a.results.images, b.results.images, pairs);
       f.available = true;
-      f.source = "fp32-results.json and int8-host-results.json";
-      f.n = n;
-      f.agree = agree;
-      f.agreement = static_cast<double>(agree) / static_cast<double>(n);
-      f.only_fp32 = only_a;
-      f.only_int8 = only_b;
-      f.mcnemar_p = mcnemar_exact_p(only_a, only_b);
+      f.source = r.fp32.name + " and " + r.int8.name;
+      f.n = d.n;
+      f.agree = d.same;
+      f.agreement = d.agreement;
+      f.only_fp32 = d.only_a_right;
+      f.only_int8 = d.only_b_right;
+      f.mcnemar_p = d.mcnemar_p;
+      for (size_t k : d.flipped) {
+        const auto &x = a.results.images[pairs[k].first], &y = b.results.images[pairs[k].second];
+        f.flips.push_back({x.file, x.sha256, x.label, x.pred, y.pred, y.margin()});
+      }
       return f;
     }
   }
@@ -447,6 +382,10 @@ RunData load_run(const std::string &dir) {
     r.int8 = read_artifact(d, legacy ? "int8-results.json" : "int8-host-results.json", r);
   }
   r.device = read_artifact(d, "device.json", r);
+  // The three results files go through the one codec (eval/results_io.h): a file it refuses is unreadable.
+  read_results(r.fp32, r);
+  read_results(r.int8, r);
+  read_results(r.device, r);
   r.verdict = read_artifact(d, "verdict.json", r);
   r.inspection = read_artifact(d, "inspection.json", r);
   r.footprint = read_artifact(d, "firmware/footprint.json", r);
@@ -473,7 +412,7 @@ RunData load_run(const std::string &dir) {
   r.test_count = inum(r.int8.j, "n", inum(r.fp32.j, "n"));
   if (r.test_count < 0 && !r.data_dir.empty()) r.test_count = count_images(fs::path(r.data_dir) / "test");
 
-  r.eq = merge_verdict(r, compute_equivalence(r));
+  r.eq = equivalence(r);
   r.fi = compare_fp32_int8(r);
   return r;
 }

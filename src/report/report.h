@@ -10,8 +10,9 @@
 // RUN/int8-host-results.json, RUN/device.json, RUN/verdict.json, RUN/inspection.json,
 // RUN/firmware/footprint.json, RUN/fp32.onnx, RUN/int8.onnx, RUN/fp32.train.csv (or fp32.curve.svg),
 // and the images named in the results files (for thumbnails; a placeholder when one is gone).
-// The subset's matrices and equivalence numbers come from verdict.json when present, else they are
-// computed here from device.json and int8-host-results.json (images matched by sha256).
+// The results files are read through the one codec (eval/results_io.h; a file it refuses is unreadable).
+// The subset's matrices and equivalence numbers are verify's: verdict.json when present, else verify itself
+// run on device.json and int8-host-results.json (the same image matching and statistics, never a second rule).
 //
 // Deterministic: the same RUN gives the same HTML bytes (no clock; stage times only from pipeline.json).
 // summary.json differs only in "report": {"seconds"}, the report stage's own time (write_report).
@@ -42,9 +43,5 @@ struct Written {
 // RUN/summary.json, atomically. Files inside RUN are derived and are replaced freely; an existing
 // `out_html` elsewhere needs `force` (qp::Error otherwise).
 Written write_report(const std::string &run_dir, const std::string &out_html = "", bool force = false);
-
-// One-sided 95% Clopper-Pearson upper bound on a rate from k events in n trials: the p with
-// P(X <= k | n, p) = 0.05 (1 when k >= n, NaN when n <= 0). k = 0, n = 50 gives 0.0582.
-double clopper_pearson_upper95(int64_t k, int64_t n);
 
 }  // namespace qp::report

@@ -12,6 +12,8 @@
 #include "common/error.h"
 #include "common/json_read.h"
 #include "eval/evaluate.h"
+#include "eval/results_io.h"
+#include "quant/labels.h"
 
 namespace qp::verify {
 
@@ -22,19 +24,16 @@ namespace {
   throw Error(what + (fix.empty() ? "" : "\n  fix: " + fix), 2);
 }
 
-// One image entry of a results file, checked.
-struct Img {
-  std::string file, sha256;
-  int label = -1, pred = -1;
-  std::vector<int> scores;
-  const json *raw = nullptr;
-};
+using eval::ImageResult;
 
+// A results file as verify reads it: the codec's typed form (eval/results_io.h), named for messages.
 struct Parsed {
   std::string name;  // "host results 'host.json'", for messages
-  std::string precision, model_sha256;
-  std::vector<std::string> classes;
-  std::vector<Img> images;
+  eval::ResultsFile file;
+  const std::string &precision() const { return file.results.precision; }
+  const std::string &model_sha256() const { return file.results.model_sha256; }
+  const std::vector<std::string> &classes() const { return file.results.classes; }
+  const std::vector<ImageResult> &images() const { return file.results.images; }
 };
 
 std::string short_hash(const std::string &h) {
@@ -46,105 +45,23 @@ std::string lower(std::string s) {
   return s;
 }
 
-// j[key] when it is a string, else `def` (a wrong type reads as absent and fails the checks below).
-std::string str_or(const json &j, const char *key, const std::string &def) {
-  return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : def;
-}
-
 std::string join(const std::vector<std::string> &v) {
   std::string s;
   for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
   return s;
 }
 
-// Checks the shape of a results file and reads its images. `int8` requires integer score vectors.
+// Reads a results file through the codec; `int8` requires INT8 results (integer score vectors). Every
+// image must carry its pixel hash, which verify matches on. Unusable input exits with code 2.
 Parsed parse_results(const json &j, const std::string &name, bool int8, const std::string &fix) {
   Parsed p;
   p.name = name;
-  if (!j.is_object() || !j.contains("images") || !j["images"].is_array() || !j.contains("classes") || !j["classes"].is_array())
-    unusable(name + " is not a qparity results file (no \"classes\" and \"images\" lists)", fix);
-  p.classes = json_read::string_array(j, "classes", json_read::Source{name, fix, 2});
-  if (p.classes.empty()) unusable(name + " lists no classes", fix);
-  p.precision = str_or(j, "precision", "");
-  p.model_sha256 = lower(str_or(j, "model_sha256", ""));
-  if (int8 && p.precision != "int8")
-    unusable(
-        name + " holds " + (p.precision.empty() ? "results of unknown precision" : p.precision + " results") + ", not INT8 ones",
-        "verify compares INT8 results: evaluate the quantized model (qparity eval --model int8.onnx)");
-  // Every value is read exactly (json_read): an integer that does not fit is refused, never truncated, so a
-  // score of 2^32 + s cannot pass for s. Messages name the key path, e.g. "images[12].scores[3]".
-  const json_read::Source src{name, fix, 2};
-  if (!p.model_sha256.empty()) p.model_sha256 = json_read::sha256(j, "model_sha256", src);
-  const auto classes = static_cast<int64_t>(p.classes.size());
-  std::map<std::string, size_t> seen_file;
-  const auto &images = j["images"];
-  for (size_t i = 0; i < images.size(); ++i) {
-    const auto &e = images[i];
-    const std::string where = json_read::index_path("images", i);
-    json_read::as_object(e, src, where);
-    Img im;
-    im.raw = &e;
-    im.file = json_read::to_string(e, "file", src, where);
-    im.sha256 = json_read::sha256(e, "sha256", src, where);
-    im.label = static_cast<int>(json_read::to_int(e, "label", 0, classes - 1, src, where));
-    im.pred = static_cast<int>(json_read::to_int(e, "pred", 0, classes - 1, src, where));
-    if (int8) {
-      im.scores = json_read::int8_scores(e, "scores", p.classes.size(), src, where);
-    } else {
-      const json &sc = json_read::array(e, "scores", src, where);
-      for (size_t k = 0; k < sc.size(); ++k) json_read::as_number(sc[k], src, json_read::index_path(where + ".scores", k));
-    }
-    for (const char *key : {"cycles", "micros"})  // optional (device files), but never negative or past int64
-      if (const json *v = json_read::optional_member(e, key, src, where); v && !v->is_null())
-        json_read::as_int(*v, 0, INT64_MAX, src, json_read::key_path(where, key));
-    if (auto [it, fresh] = seen_file.emplace(im.file, i); !fresh)
-      unusable(name + " lists '" + im.file + "' twice (images " + std::to_string(it->second) + " and " + std::to_string(i) + ")",
-               "write the file again; each image must appear once");
-    p.images.push_back(std::move(im));
-  }
-  if (const json *n = json_read::optional_member(j, "n", src); n) {
-    if (json_read::as_int(*n, 0, INT64_MAX, src, "n") != static_cast<int64_t>(p.images.size()))
-      unusable(name + " says n = " + n->dump() + " but lists " + std::to_string(p.images.size()) + " images",
-               "the file is truncated or was edited; write it again");
-  }
+  eval::ReadOptions ro;
+  ro.require_int8 = int8;
+  ro.require_image_sha256 = true;
+  p.file = eval::read_results(j, json_read::Source{name, fix, 2}, ro);
   return p;
 }
-
-std::string tail2(const std::string &path) {
-  const std::filesystem::path p(path);
-  return (p.parent_path().filename() / p.filename()).string();
-}
-
-// Finds the image of `pool` that `want` corresponds to: same pixels (SHA-256), preferring the same
-// file name, then the same class-folder/file tail (results written from another working directory).
-// Each pool image is claimed at most once. Returns -1 when no image has these pixels, -2 when every
-// such image is already claimed.
-class Matcher {
- public:
-  explicit Matcher(const std::vector<Img> &pool) : pool_(pool), claimed_(pool.size(), false) {
-    for (size_t i = 0; i < pool.size(); ++i) by_hash_[pool[i].sha256].push_back(i);
-  }
-  long find(const Img &want) {
-    auto it = by_hash_.find(want.sha256);
-    if (it == by_hash_.end()) return -1;
-    const auto &cand = it->second;
-    auto try_rule = [&](auto same) {
-      for (size_t i : cand)
-        if (!claimed_[i] && same(pool_[i])) return static_cast<long>(i);
-      return -2L;
-    };
-    long pick = try_rule([&](const Img &h) { return h.file == want.file; });
-    if (pick < 0) pick = try_rule([&](const Img &h) { return tail2(h.file) == tail2(want.file); });
-    if (pick < 0) pick = try_rule([](const Img &) { return true; });
-    if (pick >= 0) claimed_[static_cast<size_t>(pick)] = true;
-    return pick;
-  }
-
- private:
-  const std::vector<Img> &pool_;
-  std::vector<bool> claimed_;
-  std::map<std::string, std::vector<size_t>> by_hash_;
-};
 
 AccuracyCI accuracy_of(int64_t correct, int64_t n) {
   AccuracyCI a;
@@ -155,50 +72,35 @@ AccuracyCI accuracy_of(int64_t correct, int64_t n) {
   return a;
 }
 
-std::vector<std::vector<int>> confusion_of(const std::vector<std::pair<int, int>> &label_pred, size_t classes) {
-  if (classes > eval::kConfusionDenseMax) return {};  // the pairs stand in for it (put_confusion_json)
-  std::vector<std::vector<int>> m(classes, std::vector<int>(classes, 0));
-  for (auto [l, p] : label_pred) ++m[static_cast<size_t>(l)][static_cast<size_t>(p)];
-  return m;
-}
-
-int margin_of(const std::vector<int> &s) {
-  if (s.size() < 2) return 0;
-  std::vector<int> v = s;
-  std::partial_sort(v.begin(), v.begin() + 2, v.end(), std::greater<int>());
-  return v[0] - v[1];
-}
-
 Fp32Comparison compare_fp32(const json &fp32, const Parsed &host) {
   const std::string fix = "pass the FP32 model's results on the same test set (qparity eval --model fp32.onnx --out)";
   const Parsed f = parse_results(fp32, "--fp32 results", false, fix);
-  if (f.precision == "int8") unusable("--fp32 results are from an INT8 model", fix);
-  if (f.classes != host.classes)
-    unusable("--fp32 results have classes [" + join(f.classes) + "] but the host has [" + join(host.classes) + "]", fix);
-  Matcher m(f.images);
-  Fp32Comparison c;
-  for (const auto &h : host.images) {
+  if (f.precision() == "int8") unusable("--fp32 results are from an INT8 model", fix);
+  if (f.classes() != host.classes())
+    unusable("--fp32 results have classes [" + join(f.classes()) + "] but the host has [" + join(host.classes()) + "]", fix);
+  eval::ImageMatcher m(f.images());
+  std::vector<std::pair<size_t, size_t>> pairs;  // (FP32 image, host image)
+  for (size_t i = 0; i < host.images().size(); ++i) {
+    const ImageResult &h = host.images()[i];
     const long k = m.find(h);
     if (k < 0)
-      unusable("host image '" + h.file + "' is not among the --fp32 results' " + std::to_string(f.images.size()) + " images",
+      unusable("host image '" + h.file + "' is not among the --fp32 results' " + std::to_string(f.images().size()) + " images",
                fix);
-    const Img &fi = f.images[static_cast<size_t>(k)];
-    ++c.n;
-    const bool same = fi.pred == h.pred;
-    c.same += same;
-    const bool rf = fi.pred == h.label, ri = h.pred == h.label;
-    c.fp32_only_right += rf && !ri;
-    c.int8_only_right += ri && !rf;
-    if (!same) c.flipped.push_back({h.file, h.label, fi.pred, h.pred, margin_of(h.scores), eval::top_tie(h.scores)});
+    pairs.emplace_back(static_cast<size_t>(k), i);
   }
-  c.agreement = c.n ? static_cast<double>(c.same) / static_cast<double>(c.n) : 0.0;
-  c.mcnemar_p = mcnemar_exact_p(c.fp32_only_right, c.int8_only_right);
+  const eval::DecisionAgreement d = eval::decision_agreement(f.images(), host.images(), pairs);
+  Fp32Comparison c;
+  c.n = d.n;
+  c.same = d.same;
+  c.agreement = d.agreement;
+  c.fp32_only_right = d.only_a_right;
+  c.int8_only_right = d.only_b_right;
+  c.mcnemar_p = d.mcnemar_p;
+  for (size_t k : d.flipped) {
+    const ImageResult &fi = f.images()[pairs[k].first], &h = host.images()[pairs[k].second];
+    c.flipped.push_back({h.file, h.label, fi.pred, h.pred, h.margin(), h.tie()});
+  }
   return c;
-}
-
-std::optional<int64_t> opt_int(const json &e, const char *key) {
-  if (e.contains(key) && e[key].is_number_integer()) return e[key].get<int64_t>();
-  return std::nullopt;
 }
 
 std::string pct(double x) {
@@ -268,55 +170,55 @@ VerifyReport verify(const json &host_json, const json &device_json, const Verify
   const Parsed host = parse_results(host_json, opt.host_name, true, host_fix);
   const Parsed dev = parse_results(device_json, opt.device_name, true, dev_fix);
 
-  const std::string host_platform = str_or(host_json, "platform", "host"), dev_platform = str_or(device_json, "platform", "");
+  const std::string host_platform = host.file.platform.empty() ? "host" : host.file.platform, dev_platform = dev.file.platform;
   if (dev_platform != "device")
     unusable(opt.device_name + " did not come from a device (\"platform\": \"" + dev_platform + "\")", dev_fix);
   if (host_platform == "device") unusable(opt.host_name + " came from a device, not from the host", host_fix);
 
   // The same model on both sides: the file both evaluated, and the hash the firmware reported.
-  if (host.model_sha256.empty()) unusable(opt.host_name + " has no model_sha256", host_fix);
-  if (dev.model_sha256.empty()) unusable(opt.device_name + " has no model_sha256", dev_fix);
+  if (host.model_sha256().empty()) unusable(opt.host_name + " has no model_sha256", host_fix);
+  if (dev.model_sha256().empty()) unusable(opt.device_name + " has no model_sha256", dev_fix);
   const std::string same_model_fix = "run the device and the host on the same INT8 file (regenerate the firmware from it)";
-  if (host.model_sha256 != dev.model_sha256)
-    unusable("different models: the host evaluated " + short_hash(host.model_sha256) + " but the device results are for " +
-                 short_hash(dev.model_sha256),
+  if (host.model_sha256() != dev.model_sha256())
+    unusable("different models: the host evaluated " + short_hash(host.model_sha256()) + " but the device results are for " +
+                 short_hash(dev.model_sha256()),
              same_model_fix);
-  json device_info = device_json.contains("device") ? device_json["device"] : json();
+  const json device_info = json::parse(dev.file.device.dump());
   if (device_info.is_object() && device_info.contains("model_hash") && device_info["model_hash"].is_string()) {
     const std::string reported = lower(device_info["model_hash"].get<std::string>());
-    if (reported != host.model_sha256)
+    if (reported != host.model_sha256())
       unusable("different models: the device firmware reports model " + short_hash(reported) + " but the host evaluated " +
-                   short_hash(host.model_sha256),
+                   short_hash(host.model_sha256()),
                same_model_fix);
   }
-  if (host.classes != dev.classes)
-    unusable("different classes: the host has [" + join(host.classes) + "], the device [" + join(dev.classes) + "]",
+  if (host.classes() != dev.classes())
+    unusable("different classes: the host has [" + join(host.classes()) + "], the device [" + join(dev.classes()) + "]",
              "use the same model and dataset on both sides");
-  if (dev.images.empty())
+  if (dev.images().empty())
     unusable(opt.device_name + " lists no images (empty subset)", "run the device on a subset of at least one image");
-  if (host.images.empty()) unusable(opt.host_name + " lists no images", host_fix);
+  if (host.images().empty()) unusable(opt.host_name + " lists no images", host_fix);
 
   VerifyReport r;
-  r.model_sha256 = host.model_sha256;
-  r.classes = host.classes;
+  r.model_sha256 = host.model_sha256();
+  r.classes = host.classes();
   r.device_info = device_info;
-  r.subset_info = device_json.contains("subset") ? device_json["subset"] : json();
-  const size_t C = host.classes.size();
+  r.subset_info = json::parse(dev.file.subset.dump());
+  const size_t C = host.classes().size();
 
-  Matcher matcher(host.images);
+  eval::ImageMatcher matcher(host.images());
   std::vector<std::pair<int, int>> host_sub, dev_sub, host_full;
   int64_t host_sub_correct = 0, dev_correct = 0, host_full_correct = 0;
-  for (const auto &d : dev.images) {
+  for (const auto &d : dev.images()) {
     const long k = matcher.find(d);
     if (k == -1)
       unusable("device image '" + d.file + "' (sha256 " + short_hash(d.sha256) + ") is not among the host's " +
-                   std::to_string(host.images.size()) + " images",
+                   std::to_string(host.images().size()) + " images",
                "evaluate the host on the data the device subset was drawn from (qparity eval --data DIR)");
     if (k == -2) unusable(opt.device_name + " lists the pixels of '" + d.file + "' more than once (duplicate images)", dev_fix);
-    const Img &h = host.images[static_cast<size_t>(k)];
+    const ImageResult &h = host.images()[static_cast<size_t>(k)];
     if (h.label != d.label)
-      unusable("image '" + d.file + "' is labelled '" + host.classes[static_cast<size_t>(h.label)] + "' on the host but '" +
-                   host.classes[static_cast<size_t>(d.label)] + "' on the device",
+      unusable("image '" + d.file + "' is labelled '" + r.classes[static_cast<size_t>(h.label)] + "' on the host but '" +
+                   r.classes[static_cast<size_t>(d.label)] + "' on the device",
                "use the same dataset and class order on both sides");
     ImageComparison c;
     c.file = d.file;
@@ -325,18 +227,18 @@ VerifyReport verify(const json &host_json, const json &device_json, const Verify
     c.host_pred = h.pred;
     c.device_pred = d.pred;
     c.decision_match = h.pred == d.pred;
-    c.bitexact = h.scores == d.scores;
-    c.host_scores = h.scores;
-    c.device_scores = d.scores;
-    c.margin = margin_of(d.scores);
-    c.conf = (*std::max_element(d.scores.begin(), d.scores.end()) + 128) / 256.0;
-    c.tie = eval::top_tie(d.scores);
-    c.host_tie = eval::top_tie(h.scores);
-    c.off_rule = d.pred != eval::first_argmax(d.scores);
+    c.bitexact = h.qscores == d.qscores;
+    c.host_scores = h.qscores;
+    c.device_scores = d.qscores;
+    c.margin = d.margin();
+    c.conf = d.conf();
+    c.tie = d.tie();
+    c.host_tie = h.tie();
+    c.off_rule = d.pred != eval::first_argmax(d.qscores);
     r.ties += c.tie;
     r.off_rule += c.off_rule;
-    c.cycles = opt_int(*d.raw, "cycles");
-    c.micros = opt_int(*d.raw, "micros");
+    c.cycles = d.cycles;
+    c.micros = d.micros;
     r.decision_matches += c.decision_match;
     r.bitexact_outputs += c.bitexact;
     host_sub.emplace_back(h.label, h.pred);
@@ -347,7 +249,7 @@ VerifyReport verify(const json &host_json, const json &device_json, const Verify
       TriageEntry t;
       t.file = d.file;
       try {
-        t.result = opt.triage(*d.raw);
+        t.result = opt.triage(json(eval::image_json(d)));
       } catch (const std::exception &e) {
         t.error = e.what();
       }
@@ -355,21 +257,21 @@ VerifyReport verify(const json &host_json, const json &device_json, const Verify
     }
     r.images.push_back(std::move(c));
   }
-  for (const auto &h : host.images) {
+  for (const auto &h : host.images()) {
     host_full.emplace_back(h.label, h.pred);
     host_full_correct += h.pred == h.label;
   }
-  r.n = static_cast<int64_t>(dev.images.size());
+  r.n = static_cast<int64_t>(dev.images().size());
   r.equivalent = r.decision_matches == r.n;
   r.bitexact = r.bitexact_outputs == r.n;
   r.mismatch_upper_bound_95 = clopper_pearson_upper95(r.n - r.decision_matches, r.n);
-  r.host_full_confusion = confusion_of(host_full, C);
-  r.host_subset_confusion = confusion_of(host_sub, C);
-  r.device_confusion = confusion_of(dev_sub, C);
+  r.host_full_confusion = eval::confusion_matrix(host_full, C);
+  r.host_subset_confusion = eval::confusion_matrix(host_sub, C);
+  r.device_confusion = eval::confusion_matrix(dev_sub, C);
   r.host_full_lp = std::move(host_full);
   r.host_subset_lp = std::move(host_sub);
   r.device_lp = std::move(dev_sub);
-  r.host_full = accuracy_of(host_full_correct, static_cast<int64_t>(host.images.size()));
+  r.host_full = accuracy_of(host_full_correct, static_cast<int64_t>(host.images().size()));
   r.host_subset = accuracy_of(host_sub_correct, r.n);
   r.device = accuracy_of(dev_correct, r.n);
   if (opt.fp32) r.fp32 = compare_fp32(*opt.fp32, host);
@@ -636,12 +538,7 @@ TriageResult compare_traces(const std::vector<std::vector<int8_t>> &host, const 
 }
 
 std::vector<std::string> trace_layer_names(const quant::QModel &m) {
-  std::vector<std::string> names;
-  for (size_t i = 0; i < m.layers.size(); ++i) {
-    const auto &l = m.layers[i];
-    names.push_back(std::to_string(i) + " " + model::op_name(l.op) + (l.activation.empty() ? "" : "+" + l.activation));
-  }
-  return names;
+  return quant::layer_labels(m);  // the one label per node (quant/labels.h)
 }
 
 }  // namespace qp::verify

@@ -50,7 +50,9 @@ TriageResult compare_trace_crcs(const std::vector<std::vector<int8_t>> &host, co
                                 const std::vector<uint32_t> &device_crcs, const std::vector<std::string> &names,
                                 const std::function<std::vector<int8_t>(int layer)> &fetch_layer);
 
-// "3 Conv2D+relu": one name per QModel layer, in trace order.
+// "3 Conv2D+relu", "7 Add+relu <- 3,6": one name per QModel layer, in trace order (quant::layer_labels, the
+// one label per node). The trace is in topological order, so the first diverging node's inputs all agree:
+// the error starts there.
 std::vector<std::string> trace_layer_names(const quant::QModel &m);
 
 struct VerifyOptions {
