@@ -263,7 +263,8 @@ TEST(ResultsCodec, RoundTripIsExactAndKeysKeepTheirOrder) {
   EXPECT_EQ(back.results.confusion, (std::vector<std::vector<int>>{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}));
   const std::string a = eval::results_json(f).dump(1), b = eval::results_json(back).dump(1);
   EXPECT_EQ(nlohmann::json::parse(a), nlohmann::json::parse(b));  // the same values (nested objects may reorder)
-  const std::string again = eval::results_json(eval::read_results(nlohmann::json::parse(b), json_read::Source{"x", "", 1})).dump(1);
+  const auto reread = eval::read_results(nlohmann::json::parse(b), json_read::Source{"x", "", 1});
+  const std::string again = eval::results_json(reread).dump(1);
   EXPECT_EQ(again, b);  // and a second round trip changes no byte
   // The schema's key order, top level and per image; the device's own keys stay in their order.
   const auto j = eval::results_json(f);
@@ -273,7 +274,8 @@ TEST(ResultsCodec, RoundTripIsExactAndKeysKeepTheirOrder) {
                                             "accuracy_ci95", "confusion", "ties", "images", "subset", "device"}));
   keys.clear();
   for (const auto &[k, v] : j["images"][1].items()) keys.push_back(k);
-  EXPECT_EQ(keys, (std::vector<std::string>{"file", "sha256", "label", "pred", "scores", "margin", "conf", "cycles", "micros", "tie"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"file", "sha256", "label", "pred", "scores", "margin", "conf", "cycles", "micros",
+                                            "tie"}));
   EXPECT_EQ(j["images"][1]["margin"], 0);
   EXPECT_EQ(j["ties"], 1);
   EXPECT_EQ(j["device"].begin().key(), "target");
@@ -295,7 +297,8 @@ TEST(ResultsCodec, RefusesWhatItCannotReadExactly) {
   };
   expect_refused(nlohmann::json{{"keep", true}}, "device.json is not a qparity results file");
   expect_refused(with([](nlohmann::json &j) { j["classes"] = nlohmann::json::array(); }), "device.json lists no classes");
-  expect_refused(with([](nlohmann::json &j) { j["images"][1]["scores"][2] = 128; }), "images[1].scores[2] is 128, outside [-128, 127]");
+  expect_refused(with([](nlohmann::json &j) { j["images"][1]["scores"][2] = 128; }),
+                 "images[1].scores[2] is 128, outside [-128, 127]");
   expect_refused(with([](nlohmann::json &j) { j["images"][1]["scores"].erase(0); }), "images[1].scores");
   expect_refused(with([](nlohmann::json &j) { j["images"][0]["label"] = 4294967296ull; }), "images[0].label is 4294967296");
   expect_refused(with([](nlohmann::json &j) { j["images"][2]["file"] = j["images"][0]["file"]; }), "twice (images 0 and 2)");

@@ -137,7 +137,8 @@ struct FakeRun {
     write_text(run / "fp32-results.json", fp32.dump());
     write_text(run / "device.json", device.dump());
     if (with_verdict) {  // what `qparity verify --json` writes for these files
-      json v = json::parse(verify::verdict_json(verify::verify(int8, device, {}), "int8-host-results.json", "device.json").dump());
+      const auto computed = verify::verify(int8, device, {});
+      json v = json::parse(verify::verdict_json(computed, "int8-host-results.json", "device.json").dump());
       for (const auto &[k, x] : verdict.items()) v[k] = x;
       write_text(run / "verdict.json", v.dump());
     }
@@ -411,7 +412,8 @@ TEST(Report, ResidualLayersShowTheirLabelAndEveryInput) {
                 {layer(0, "conv1", "Conv2D", "relu", {{{"layer", -1}, {"scale", 0.0039}, {"zero_point", -128}}}),
                  layer(1, "conv2", "Conv2D", "", {{{"layer", 0}, {"scale", 0.5}, {"zero_point", -1}}}),
                  layer(2, "add1", "Add", "relu",
-                       {{{"layer", 0}, {"scale", 0.125}, {"zero_point", -3}}, {{"layer", 1}, {"scale", 0.0625}, {"zero_point", 4}}})}},
+                       {{{"layer", 0}, {"scale", 0.125}, {"zero_point", -3}},
+                        {{"layer", 1}, {"scale", 0.0625}, {"zero_point", 4}}})}},
                {"sensitivity", {{{"layer", 2}, {"name", "add1"}, {"agreement", 0.98}, {"flipped", 1}}}}};
   write_text(f.run / "inspection.json", insp.dump());
   const auto r = report::build_report(f.run.string());

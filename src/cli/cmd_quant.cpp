@@ -124,8 +124,9 @@ void add_compare(CLI::App &app) {
     };
     for (size_t i : d.flipped) {
       const auto &x = a.images[i], &y = b.images[i];
+      const std::string margin = y.qscores.empty() ? "" : ", B margin " + std::to_string(y.margin()) + " int8 steps";
       std::printf("  flipped %s: true %s, A %s, B %s%s\n", x.file.c_str(), name(x.label).c_str(), name(x.pred).c_str(),
-                  name(y.pred).c_str(), y.qscores.empty() ? "" : (", B margin " + std::to_string(y.margin()) + " int8 steps").c_str());
+                  name(y.pred).c_str(), margin.c_str());
     }
   });
 }

@@ -123,7 +123,8 @@ std::string format_confusion(const std::vector<std::string> &classes, const std:
 // Accuracy line with the Wilson 95% interval, e.g. "accuracy 96.49% (412/427), 95% CI [94.3%, 97.9%]".
 std::string format_accuracy(const Results &r);
 
-// results.json through the codec (results_io.h): {"model", "model_sha256", "precision", "n", "classes", "accuracy", "accuracy_ci95",
+// results.json, through the codec (results_io.h):
+// {"model", "model_sha256", "precision", "n", "classes", "accuracy", "accuracy_ci95",
 // "confusion", "ties", "images": [{"file", "sha256", "label", "pred", "scores", "conf"}]}; INT8 results carry
 // integer scores and a "margin" per image; an image whose top score is shared has "tie": true. Above
 // kConfusionDenseMax classes "confusion" is null and "confusion_cells" holds [true, pred, count] cells.

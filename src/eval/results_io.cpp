@@ -81,9 +81,10 @@ ResultsFile read_results(const json &j, const jr::Source &src, const ReadOptions
     if (const json *v = jr::optional_member(e, "micros", src, where); v && !v->is_null())
       im.micros = jr::as_int(*v, 0, INT64_MAX, src, jr::key_path(where, "micros"));
     if (auto [it, fresh] = seen_file.emplace(im.file, i); !fresh)
-      refuse(src,
-             src.name + " lists '" + im.file + "' twice (images " + std::to_string(it->second) + " and " + std::to_string(i) + ")",
-             "write the file again; each image must appear once");
+      refuse(
+          src,
+          src.name + " lists '" + im.file + "' twice (images " + std::to_string(it->second) + " and " + std::to_string(i) + ")",
+          "write the file again; each image must appear once");
     r.images.push_back(std::move(im));
   }
   if (const json *n = jr::optional_member(j, "n", src); n) {
@@ -92,8 +93,10 @@ ResultsFile read_results(const json &j, const jr::Source &src, const ReadOptions
              "the file is truncated or was edited; write it again");
   }
   r.confusion = confusion_matrix(r.images, r.classes.size());
-  if (const json *s = jr::optional_member(j, "subset", src); s && !s->is_null()) f.subset = ordered_json::parse(jr::as_object(*s, src, "subset").dump());
-  if (const json *d = jr::optional_member(j, "device", src); d && !d->is_null()) f.device = ordered_json::parse(jr::as_object(*d, src, "device").dump());
+  if (const json *s = jr::optional_member(j, "subset", src); s && !s->is_null())
+    f.subset = ordered_json::parse(jr::as_object(*s, src, "subset").dump());
+  if (const json *d = jr::optional_member(j, "device", src); d && !d->is_null())
+    f.device = ordered_json::parse(jr::as_object(*d, src, "device").dump());
   return f;
 }
 

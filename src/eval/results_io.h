@@ -33,8 +33,8 @@
 namespace qp::eval {
 
 struct ResultsFile {
-  Results results;        // model, model_sha256 (lower case, "" when absent), precision ("" when absent), classes, images
-  std::string platform;   // "device" for device.json, "" when absent (the host)
+  Results results;                // model, model_sha256 (lower case, "" when absent), precision ("" when absent), classes, images
+  std::string platform;           // "device" for device.json, "" when absent (the host)
   nlohmann::ordered_json subset;  // device.json's "subset" object, keys in the file's order (null when absent)
   nlohmann::ordered_json device;  // device.json's "device" object, keys in the file's order (null when absent)
   bool is_device() const { return platform == "device"; }

@@ -196,8 +196,9 @@ std::string device_log(const json &j, const std::string &name) {
     o << "Image " << ++k << "/" << rows.size() << " | True: " << classes[static_cast<size_t>(r.label)]
       << " | Pred: " << classes[static_cast<size_t>(r.pred)] << " | ";
     char line[128];
-    std::snprintf(line, sizeof line, "Conf: %.4f | Time: %.2fms%s %s\n", r.conf(),
-                  static_cast<double>(r.micros.value_or(0)) / 1000.0, emulated ? " (est.)" : "", r.label == r.pred ? "✓" : "✗");
+    const double ms = static_cast<double>(r.micros.value_or(0)) / 1000.0;
+    std::snprintf(line, sizeof line, "Conf: %.4f | Time: %.2fms%s %s\n", r.conf(), ms, emulated ? " (est.)" : "",
+                  r.label == r.pred ? "✓" : "✗");
     o << line;
   }
   o << "Accuracy: " << correct << "/" << rows.size() << "\n";

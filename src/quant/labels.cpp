@@ -11,7 +11,8 @@ std::string format_layer_label(int index, const std::string &op, const std::stri
   const bool chain = inputs.empty() || (inputs.size() == 1 && inputs[0] == index - 1);
   if (!chain) {
     n += " <-";
-    for (size_t j = 0; j < inputs.size(); ++j) n += (j ? "," : " ") + (inputs[j] < 0 ? std::string("in") : std::to_string(inputs[j]));
+    for (size_t j = 0; j < inputs.size(); ++j)
+      n += (j ? "," : " ") + (inputs[j] < 0 ? std::string("in") : std::to_string(inputs[j]));
   }
   return n;
 }

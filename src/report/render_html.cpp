@@ -634,7 +634,8 @@ std::string Renderer::inspection() {
     if (at(l, "inputs").is_array())
       for (const auto &x : at(l, "inputs")) ins.push_back(static_cast<int>(inum(x, "layer", -1)));
     const int64_t index = inum(l, "index");
-    return index < 0 ? str(l, "name") : quant::format_layer_label(static_cast<int>(index), str(l, "op"), str(l, "activation"), ins);
+    if (index < 0) return str(l, "name");
+    return quant::format_layer_label(static_cast<int>(index), str(l, "op"), str(l, "activation"), ins);
   };
   if (layers.is_array())
     for (const auto &l : layers) label_of[inum(l, "index")] = label(l);

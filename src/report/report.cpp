@@ -102,7 +102,8 @@ ModelFacts read_model(const fs::path &dir, const std::string &name, bool int8, R
 void read_results(Artifact &a, RunData &r) {
   if (!a.ok) return;
   try {
-    const eval::ResultsFile f = eval::read_results(a.j, json_read::Source{a.name, "write it again with qparity eval / device run"});
+    const json_read::Source src{a.name, "write it again with qparity eval / device run"};
+    const eval::ResultsFile f = eval::read_results(a.j, src);
     a.j = json::parse(eval::results_json(f).dump());
   } catch (const std::exception &e) {
     a.ok = false;
