@@ -25,7 +25,9 @@ double binomial_cdf(int64_t k, int64_t n, double p);
 Interval clopper_pearson95(int64_t k, int64_t n);
 
 // One-sided exact 95% upper bound: the p that solves P(X <= k | p) = 0.05 (1 when k == n or n == 0).
-// With k == 0 this is 1 - 0.05^(1/n): 0 mismatches in 50 images bound the rate below 5.8%.
+// With k == 0 this is 1 - 0.05^(1/n): 0 mismatches in 50 images bound the rate below 5.8%. n <= 0 gives 1,
+// not NaN: no trial rules out any rate. The one definition (verify's verdict, the report, the pipeline summary);
+// increasing in k, decreasing in n (tests/test_common.cpp).
 double clopper_pearson_upper95(int64_t k, int64_t n);
 
 }  // namespace qp
