@@ -391,7 +391,7 @@ TEST(Firmware, GenerationIsDeterministicAndMarksProvenance) {
   const auto b = firmware::generate_project(t, fx.mf.model, fx.mf.sha256, {});
   EXPECT_EQ(a, b);
   for (const char *f : {"CMakeLists.txt", "main/CMakeLists.txt", "sdkconfig.defaults", "README.md", "main/qp_model.c",
-                        "main/qp_conv_s8.c", "main/qp_app.c", "main/qp_bsp_esp_idf.c", "arduino/qparity/qparity.ino"}) {
+                        "main/qp_conv_s8.c", "main/qp_app.c", "main/qp_graph.c", "main/qp_bsp_esp_idf.c", "arduino/qparity/qparity.ino"}) {
     ASSERT_TRUE(a.count(f)) << f;
     EXPECT_NE(a.at(f).find(fx.mf.sha256), std::string::npos) << f << " lacks the provenance line";
   }
@@ -400,6 +400,9 @@ TEST(Firmware, GenerationIsDeterministicAndMarksProvenance) {
   // No float anywhere in the generated model.
   const std::regex fl("\\b(float|double)\\b");
   EXPECT_FALSE(std::regex_search(a.at("main/qp_model.c"), fl));
+  // Only data: no kernel call and no function in the generated model (the layer loop is qp_graph.c).
+  EXPECT_FALSE(std::regex_search(a.at("main/qp_model.c"), std::regex("_s8\\(|\\)\\s*\\{")));
+  EXPECT_NE(a.at("main/qp_model.c").find("const qp_node_t qp_model_nodes[QP_MODEL_LAYERS]"), std::string::npos);
 }
 
 TEST(Firmware, MemoryPlanNeverOverlapsLiveTensors) {

@@ -62,7 +62,7 @@ std::vector<std::vector<int8_t>> run_poisoned(const quant::QModel &m, const quan
     for (size_t i = 0; i < arena.size(); ++i)
       if (!live[i]) arena[i] = static_cast<int8_t>(static_cast<uint8_t>(0xA5u ^ (i * 7u + k * 13u)));
     if (step < 0) {
-      for (size_t i = 0; i < m.input.size(); ++i) at(0)[i] = static_cast<int8_t>(static_cast<int>(rgb[i]) - 128);
+      for (int64_t i = 0; i < m.input.size(); ++i) at(0)[i] = static_cast<int8_t>(static_cast<int>(rgb[i]) - 128);
       continue;
     }
     const quant::QLayer &l = m.layers[k - 1];

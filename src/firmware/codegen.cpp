@@ -151,7 +151,7 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
 
   std::ostringstream h;
   h << provenance(model_sha256, "qp_model.h: the INT8 model as a C99 package (integer-only, no heap).");
-  h << "#ifndef QP_MODEL_H\n#define QP_MODEL_H\n\n#include <stdint.h>\n\n#include \"qp_runtime.h\"\n\n"
+  h << "#ifndef QP_MODEL_H\n#define QP_MODEL_H\n\n#include <stdint.h>\n\n#include \"qp_graph.h\"\n#include \"qp_runtime.h\"\n\n"
     << "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
     << "#define QP_MODEL_INPUT_H " << m.input.h << "\n#define QP_MODEL_INPUT_W " << m.input.w << "\n#define QP_MODEL_INPUT_C "
     << m.input.c << "\n#define QP_MODEL_INPUT_BYTES " << in_bytes << "\n#define QP_MODEL_CLASSES " << m.classes.size()
@@ -163,20 +163,17 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
     << "extern const char *const qp_model_class_names[QP_MODEL_CLASSES];\n"
     << "extern const char *const qp_model_layer_names[QP_MODEL_LAYERS];\n"
     << "extern const uint32_t qp_model_layer_bytes[QP_MODEL_LAYERS]; /* bytes of each layer's output */\n\n"
-    << "/* Called after each layer with its output (NHWC int8). */\n"
-    << "typedef void (*qp_model_hook_t)(int32_t layer, const int8_t *output, uint32_t bytes, void *ctx);\n\n"
-    << "/* Runs layers 0..last_layer on rgb (H*W*3 bytes, HWC, raw pixels); *output points at the last one's\n"
-    << " * output inside the arena (valid until the next run). hook may be NULL. */\n"
-    << "qp_status_t qp_model_run(const uint8_t *rgb, int32_t last_layer, qp_model_hook_t hook, void *ctx, const int8_t "
-       "**output);\n\n"
-    << "/* The whole model: scores[QP_MODEL_CLASSES] is the int8 softmax output; confidence = (q + 128) / 256. */\n"
-    << "qp_status_t qp_model_invoke(const uint8_t *rgb, int8_t *scores);\n\n"
+    << "/* The model's data for the layer loop of qp_graph.c (qp_model_run, qp_model_invoke: see qp_graph.h). */\n"
+    << "#define QP_MODEL_INPUT_OFFSET " << plan.tensor_offset[0] << "u /* the input image's place in the arena */\n"
+    << "extern int8_t qp_model_arena[QP_MODEL_ARENA_BYTES];\n"
+    << "extern const qp_node_t qp_model_nodes[QP_MODEL_LAYERS];\n\n"
     << "#ifdef __cplusplus\n}\n#endif\n\n#endif /* QP_MODEL_H */\n";
   f["qp_model.h"] = h.str();
 
   std::ostringstream c;
-  c << provenance(model_sha256, "qp_model.c: weights, requantization parameters, memory plan and the layer sequence.");
-  c << "#include \"qp_model.h\"\n\n#include <string.h>\n\n" << (mcu ? "#include \"qp_runtime_mcu.h\"\n\n" : "")
+  c << provenance(model_sha256, "qp_model.c: weights, requantization parameters, the memory plan and one descriptor per node\n"
+                                " * (the layer loop that runs them is qp_graph.c).");
+  c << "#include \"qp_model.h\"\n\n"
     << "#if defined(__GNUC__)\n#define QP_ALIGN4 __attribute__((aligned(4)))\n#else\n#define QP_ALIGN4\n#endif\n\n";
   c << "const uint8_t qp_model_hash[32] = {";
   for (size_t i = 0; i < 32; ++i) c << (i ? ", " : "") << "0x" << model_sha256.substr(2 * i, 2);
@@ -187,162 +184,141 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
   c << "};\n\nconst uint32_t qp_model_layer_bytes[QP_MODEL_LAYERS] = {";
   for (size_t k = 0; k < L; ++k) c << (k ? ", " : "") << m.layers[k].out.size() << "u";
   c << "};\n\n/* Memory plan: tensor offsets in the arena (tensor 0 = input). */\n";
-  c << "static int8_t qp_arena[QP_MODEL_ARENA_BYTES] QP_ALIGN4;\n";
-  c << "#define QP_T0 (qp_arena + " << plan.tensor_offset[0] << "u) /* input, " << plan.tensor_bytes[0] << " bytes */\n";
+  c << "int8_t qp_model_arena[QP_MODEL_ARENA_BYTES] QP_ALIGN4;\n";
+  c << "#define QP_T0 " << plan.tensor_offset[0] << "u /* input, " << plan.tensor_bytes[0] << " bytes */\n";
   for (size_t t = 1; t < plan.tensor_offset.size(); ++t)
-    c << "#define QP_T" << t << " (qp_arena + " << plan.tensor_offset[t] << "u) /* " << plan.tensor_bytes[t] << " bytes */\n";
+    c << "#define QP_T" << t << " " << plan.tensor_offset[t] << "u /* " << plan.tensor_bytes[t] << " bytes */\n";
   c << "\n";
 
   // Parameters.
+  const auto tensor = [](int t) { return "QP_T" + std::to_string(t); };
+  std::vector<std::string> node_op(L), node_params(L, "0");
+  std::vector<bool> weighted(L, false);
   for (size_t k = 0; k < L; ++k) {
     const auto &l = m.layers[k];
-    if (l.op != Op::Conv2D && l.op != Op::DepthwiseConv2D && l.op != Op::Dense) continue;
     const std::string p = "qp_l" + std::to_string(k) + "_";
-    c << "/* layer " << k << ": " << describe(l) << " */\n";
-    if (mcu && use_winograd(l)) {
-      // Winograd-transformed filters U = 4 G g G^T (int16), the input offset folded into the bias.
-      const qp_dims_t fd = {l.out.c, l.kernel, l.kernel, l.in.c};
-      std::vector<int16_t> pw(static_cast<size_t>(QP_CONV_WINO_PACKED_COUNT(l.out.c, l.in.c)));
-      std::vector<int32_t> pb(static_cast<size_t>(QP_CONV_MCU_PACKED_CHANNELS(l.out.c)));
-      if (qp_conv_pack_wino_s8(-l.input.zero_point, &fd, l.weight.data(), l.bias.data(), pw.data(), pb.data()) != QP_STATUS_OK)
-        fail("internal: packing layer " + std::to_string(k) + " for the Winograd kernel failed");
-      c << c_array("static const int16_t " + p + "weight", pw, 16);
-      c << c_array("static const int32_t " + p + "bias", pb, 8);
-    } else if (mcu && l.op != Op::DepthwiseConv2D) {
-      // Packed for the MCU kernels: 4-channel blocks, the input offset folded into the bias.
-      const int oc = l.out.c, kh = l.op == Op::Dense ? 1 : l.kernel, ic = l.in.c;
-      std::vector<int8_t> pw(static_cast<size_t>(QP_CONV_MCU_PACKED_BYTES(oc, kh, kh, ic)));
-      std::vector<int32_t> pb(static_cast<size_t>(QP_CONV_MCU_PACKED_CHANNELS(oc)));
-      const qp_dims_t fd = {oc, kh, kh, ic};
-      const qp_status_t st = l.op == Op::Dense
-                                 ? qp_fc_pack_mcu_s8(-l.input.zero_point, ic, oc, l.weight.data(), l.bias.data(), pw.data(), pb.data())
-                                 : qp_conv_pack_mcu_s8(-l.input.zero_point, &fd, l.weight.data(), l.bias.data(), pw.data(), pb.data());
-      if (st != QP_STATUS_OK) fail("internal: packing layer " + std::to_string(k) + " for the MCU kernels failed");
-      c << c_array("static const int8_t " + p + "weight", pw, 16);
-      c << c_array("static const int32_t " + p + "bias", pb, 8);
-    } else {
-      c << c_array("static const int8_t " + p + "weight", l.weight, 16);
-      c << c_array("static const int32_t " + p + "bias", l.bias, 8);
+    const bool has_weights = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D || l.op == Op::Dense;
+    weighted[k] = has_weights;
+    const bool has_data = has_weights || l.op == Op::Add || l.op == Op::Concat || l.op == Op::MaxPool || l.op == Op::AvgPool ||
+                          l.op == Op::Softmax;
+    if (has_data) c << "/* layer " << k << ": " << describe(l) << " */\n";
+    if (has_weights) {
+      if (mcu && use_winograd(l)) {
+        // Winograd-transformed filters U = 4 G g G^T (int16), the input offset folded into the bias.
+        const qp_dims_t fd = {l.out.c, l.kernel, l.kernel, l.in.c};
+        std::vector<int16_t> pw(static_cast<size_t>(QP_CONV_WINO_PACKED_COUNT(l.out.c, l.in.c)));
+        std::vector<int32_t> pb(static_cast<size_t>(QP_CONV_MCU_PACKED_CHANNELS(l.out.c)));
+        if (qp_conv_pack_wino_s8(-l.input.zero_point, &fd, l.weight.data(), l.bias.data(), pw.data(), pb.data()) != QP_STATUS_OK)
+          fail("internal: packing layer " + std::to_string(k) + " for the Winograd kernel failed");
+        c << c_array("static const int16_t " + p + "weight", pw, 16);
+        c << c_array("static const int32_t " + p + "bias", pb, 8);
+      } else if (mcu && l.op != Op::DepthwiseConv2D) {
+        // Packed for the MCU kernels: 4-channel blocks, the input offset folded into the bias.
+        const int oc = l.out.c, kh = l.op == Op::Dense ? 1 : l.kernel, ic = l.in.c;
+        std::vector<int8_t> pw(static_cast<size_t>(QP_CONV_MCU_PACKED_BYTES(oc, kh, kh, ic)));
+        std::vector<int32_t> pb(static_cast<size_t>(QP_CONV_MCU_PACKED_CHANNELS(oc)));
+        const qp_dims_t fd = {oc, kh, kh, ic};
+        const int32_t zp = -l.input.zero_point;
+        const int8_t *w = l.weight.data();
+        const int32_t *bi = l.bias.data();
+        const qp_status_t st = l.op == Op::Dense ? qp_fc_pack_mcu_s8(zp, ic, oc, w, bi, pw.data(), pb.data())
+                                                 : qp_conv_pack_mcu_s8(zp, &fd, w, bi, pw.data(), pb.data());
+        if (st != QP_STATUS_OK) fail("internal: packing layer " + std::to_string(k) + " for the MCU kernels failed");
+        c << c_array("static const int8_t " + p + "weight", pw, 16);
+        c << c_array("static const int32_t " + p + "bias", pb, 8);
+      } else {
+        c << c_array("static const int8_t " + p + "weight", l.weight, 16);
+        c << c_array("static const int32_t " + p + "bias", l.bias, 8);
+      }
+      c << c_array("static const int32_t " + p + "multiplier", l.multiplier, 8);
+      c << c_array("static const int32_t " + p + "shift", l.shift, 16);
     }
-    c << c_array("static const int32_t " + p + "multiplier", l.multiplier, 8);
-    c << c_array("static const int32_t " + p + "shift", l.shift, 16);
-    c << "\n";
-  }
-
-  c << "static qp_status_t qp_model_layer(int32_t layer) {\n  switch (layer) {\n";
-  for (size_t k = 0; k < L; ++k) {
-    const auto &l = m.layers[k];
-    const int out_t = plan.layer_tensor[k];
-    const auto tensor = [](int t) { return "QP_T" + std::to_string(t); };
-    const std::string in = tensor(plan.layer_inputs[k][0]), out = tensor(out_t);
-    const std::string p = "qp_l" + std::to_string(k) + "_";
-    c << "  case " << k << ": { /* " << describe(l) << " */\n";
     switch (l.op) {
       case Op::Conv2D:
       case Op::DepthwiseConv2D: {
         const qp_conv_params_t cp = conv_params(l);
-        c << "    static const qp_conv_params_t p = {" << cp.input_offset << ", " << cp.output_offset << ", " << cp.stride << ", "
-          << cp.pad_top << ", " << cp.pad_left << ", " << cp.act_min << ", " << cp.act_max << "};\n";
-        c << dims("in", 1, l.in.h, l.in.w, l.in.c) << dims("f", l.op == Op::Conv2D ? l.out.c : 1, l.kernel, l.kernel, l.in.c)
-          << dims("out", 1, l.out.h, l.out.w, l.out.c);
-        if (mcu && use_winograd(l)) {
-          const int sc = plan.layer_scratch[k];
-          c << "    return qp_conv_run_wino_s8(&p, " << p << "multiplier, " << p << "shift, &in, " << in << ", &f, " << p << "weight, " << p
-            << "bias, &out, " << out << ", QP_T" << sc << ");\n";
-        } else if (mcu && l.op == Op::Conv2D) {
-          const int sc = plan.layer_scratch[k];
-          c << "    return qp_conv_run_mcu_s8(&p, " << p << "multiplier, " << p << "shift, &in, " << in << ", &f, " << p << "weight, " << p
-            << "bias, &out, " << out << ", " << (sc < 0 ? std::string("0") : "QP_T" + std::to_string(sc)) << ");\n";
-        } else {
-          c << "    return " << (l.op == Op::Conv2D ? "qp_conv_run_s8" : "qp_dwconv_run_s8") << "(&p, " << p << "multiplier, " << p
-            << "shift, &in, " << in << ", &f, " << p << "weight, " << p << "bias, &out, " << out << ");\n";
-        }
+        node_op[k] = l.op == Op::DepthwiseConv2D ? "QP_NODE_DWCONV"
+                     : !mcu                      ? "QP_NODE_CONV"
+                     : use_winograd(l)           ? "QP_NODE_CONV_WINO"
+                                                 : "QP_NODE_CONV_MCU";
+        c << "static const qp_conv_params_t " << p << "params = {" << cp.input_offset << ", " << cp.output_offset << ", "
+          << cp.stride << ", " << cp.pad_top << ", " << cp.pad_left << ", " << cp.act_min << ", " << cp.act_max << "};\n";
         break;
       }
       case Op::Dense:
-        if (mcu) {
-          c << "    return qp_fc_run_mcu_s8(" << l.output.zero_point << ", " << l.act_min << ", " << l.act_max << ", " << p
-            << "multiplier, " << p << "shift, " << l.in.c << ", " << l.out.c << ", " << in << ", " << p << "weight, " << p << "bias, "
-            << out << ");\n";
-        } else {
-          c << "    return qp_fc_run_s8(" << -l.input.zero_point << ", " << l.output.zero_point << ", " << l.act_min << ", "
-            << l.act_max << ", " << p << "multiplier, " << p << "shift, " << l.in.c << ", " << l.out.c << ", " << in << ", " << p
-            << "weight, " << p << "bias, " << out << ");\n";
-        }
+        node_op[k] = mcu ? "QP_NODE_FC_MCU" : "QP_NODE_FC";
+        c << "static const qp_fc_node_params_t " << p << "params = {" << -l.input.zero_point << ", " << l.output.zero_point
+          << ", " << l.act_min << ", " << l.act_max << "};\n";
         break;
       case Op::MaxPool:
       case Op::AvgPool:
-        c << "    static const qp_pool_params_t p = {" << l.kernel << ", " << l.stride << ", -128, 127};\n";
-        c << dims("in", 1, l.in.h, l.in.w, l.in.c) << dims("out", 1, l.out.h, l.out.w, l.out.c);
-        c << "    return " << (l.op == Op::MaxPool ? "qp_pool_max_s8" : "qp_pool_avg_s8") << "(&p, &in, " << in << ", &out, " << out
-          << ");\n";
+        node_op[k] = l.op == Op::MaxPool ? "QP_NODE_MAX_POOL" : "QP_NODE_AVG_POOL";
+        c << "static const qp_pool_params_t " << p << "params = {" << l.kernel << ", " << l.stride << ", -128, 127};\n";
         break;
-      case Op::GlobalAvgPool:
-        c << dims("in", 1, l.in.h, l.in.w, l.in.c);
-        c << "    return qp_pool_global_avg_s8(-128, 127, &in, " << in << ", " << out << ");\n";
-        break;
+      case Op::GlobalAvgPool: node_op[k] = "QP_NODE_GLOBAL_AVG_POOL"; break;
       case Op::Softmax:
-        c << "    static const qp_softmax_params_t p = {" << l.softmax.input_multiplier << ", " << l.softmax.input_left_shift
-          << ", " << l.softmax.diff_min << "};\n";
-        c << "    return qp_softmax_run_s8(&p, " << l.out.c << ", " << in << ", " << out << ");\n";
+        node_op[k] = "QP_NODE_SOFTMAX";
+        c << "static const qp_softmax_params_t " << p << "params = {" << l.softmax.input_multiplier << ", "
+          << l.softmax.input_left_shift << ", " << l.softmax.diff_min << "};\n";
         break;
-      case Op::Flatten:
-        c << "    return QP_STATUS_OK; /* NHWC data is already in flattened order */\n";
-        break;
+      case Op::Flatten: node_op[k] = "QP_NODE_RESHAPE"; break;
       case Op::Add: {
         const qp_add_params_t &a = l.add;
-        c << "    static const qp_add_params_t p = {" << a.input1_offset << ", " << a.input2_offset << ", " << a.input1_multiplier
-          << ", " << a.input1_shift << ", " << a.input2_multiplier << ", " << a.input2_shift << ", " << a.output_multiplier << ", "
-          << a.output_shift << ", " << a.output_offset << ", " << a.act_min << ", " << a.act_max << "};\n";
-        c << "    return qp_add_run_s8(&p, " << l.out.size() << ", " << in << ", " << tensor(plan.layer_inputs[k][1]) << ", " << out
-          << ");\n";
+        node_op[k] = "QP_NODE_ADD";
+        c << "static const qp_add_params_t " << p << "params = {" << a.input1_offset << ", " << a.input2_offset << ", "
+          << a.input1_multiplier << ", " << a.input1_shift << ", " << a.input2_multiplier << ", " << a.input2_shift << ", "
+          << a.output_multiplier << ", " << a.output_shift << ", " << a.output_offset << ", " << a.act_min << ", " << a.act_max
+          << "};\n";
         break;
       }
       case Op::Concat: {
+        node_op[k] = "QP_NODE_CONCAT";
         // {data, channels, requantize, input_offset, multiplier, shift} per part, in channel order.
-        c << "    static const qp_concat_input_t parts[" << l.inputs.size() << "] = {\n";
+        c << "static const qp_concat_input_t " << p << "parts[" << l.inputs.size() << "] = {\n";
         for (size_t j = 0; j < l.inputs.size(); ++j) {
           const qp_concat_input_t q =
               quant::concat_input_params(l.input_q[j].scale, l.input_q[j].zero_point, l.output.scale, l.output.zero_point);
-          c << "        {" << tensor(plan.layer_inputs[k][j]) << ", " << m.tensor_shape(l.inputs[j]).c << ", " << q.requantize << ", "
-            << q.input_offset << ", " << q.multiplier << ", " << q.shift << "}" << (j + 1 < l.inputs.size() ? "," : "") << "\n";
+          c << "    {qp_model_arena + " << tensor(plan.layer_inputs[k][j]) << ", " << m.tensor_shape(l.inputs[j]).c << ", "
+            << q.requantize << ", " << q.input_offset << ", " << q.multiplier << ", " << q.shift << "}"
+            << (j + 1 < l.inputs.size() ? "," : "") << "\n";
         }
-        c << "    };\n";
-        c << "    return qp_concat_run_s8(" << l.inputs.size() << ", parts, " << l.out.h * l.out.w << ", " << l.output.zero_point << ", "
-          << out << ");\n";
+        c << "};\n";
+        c << "static const qp_concat_node_params_t " << p << "params = {" << l.inputs.size() << ", " << p << "parts, "
+          << l.output.zero_point << "};\n";
         break;
       }
       default: fail(std::string("the firmware generator does not support ") + model::op_name(l.op) + " layers");
     }
-    c << "  }\n";
+    if (has_data) {
+      node_params[k] = "&" + p + "params";
+      c << "\n";
+    }
   }
-  c << "  default:\n    return QP_STATUS_BAD_ARGUMENT;\n  }\n}\n\n";
-  c << "static int8_t *const qp_layer_output[QP_MODEL_LAYERS] = {";
-  for (size_t k = 0; k < L; ++k) c << (k ? ", " : "") << "QP_T" << plan.layer_tensor[k];
-  c << "};\n\n";
-  c << "qp_status_t qp_model_run(const uint8_t *rgb, int32_t last_layer, qp_model_hook_t hook, void *ctx, const int8_t "
-       "**output) {\n"
-    << "  int32_t i;\n"
-    << "  if (rgb == 0 || last_layer < 0 || last_layer >= QP_MODEL_LAYERS) return QP_STATUS_BAD_ARGUMENT;\n"
-    << "  /* input: raw pixels p map to int8 p - 128 (scale 1/255, zero point -128) */\n"
-    << "  for (i = 0; i < QP_MODEL_INPUT_BYTES; ++i) QP_T0[i] = (int8_t)((int32_t)rgb[i] - 128);\n"
-    << "  for (i = 0; i <= last_layer; ++i) {\n"
-    << "    const qp_status_t s = qp_model_layer(i);\n"
-    << "    if (s != QP_STATUS_OK) return s;\n"
-    << "#ifdef QP_FAULT_LAYER /* test builds only: perturb one layer's output so triage can be checked */\n"
-    << "    if (i == QP_FAULT_LAYER) qp_layer_output[i][0] = (int8_t)(qp_layer_output[i][0] ^ 0x10);\n"
-    << "#endif\n"
-    << "    if (hook != 0) hook(i, qp_layer_output[i], qp_model_layer_bytes[i], ctx);\n"
-    << "  }\n"
-    << "  if (output != 0) *output = qp_layer_output[last_layer];\n"
-    << "  return QP_STATUS_OK;\n}\n\n"
-    << "qp_status_t qp_model_invoke(const uint8_t *rgb, int8_t *scores) {\n"
-    << "  const int8_t *out = 0;\n"
-    << "  const qp_status_t s = qp_model_run(rgb, QP_MODEL_LAYERS - 1, 0, 0, &out);\n"
-    << "  if (s != QP_STATUS_OK) return s;\n"
-    << "  if (scores == 0) return QP_STATUS_BAD_ARGUMENT;\n"
-    << "  memcpy(scores, out, QP_MODEL_CLASSES);\n"
-    << "  return QP_STATUS_OK;\n}\n";
+
+  // The descriptor table: what qp_graph.c runs, in order.
+  c << "/* One node per layer: {op, {input offsets}, output offset, scratch offset, input dims, filter dims, output dims,\n"
+    << " * weights, bias, multipliers, shifts, parameters}. */\n";
+  c << "const qp_node_t qp_model_nodes[QP_MODEL_LAYERS] = {\n";
+  for (size_t k = 0; k < L; ++k) {
+    const auto &l = m.layers[k];
+    const auto &ins = plan.layer_inputs[k];
+    const std::string p = "qp_l" + std::to_string(k) + "_";
+    const int sc = plan.layer_scratch[k];
+    const bool conv = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D;
+    const int fn = conv ? (l.op == Op::Conv2D ? l.out.c : 1) : 0, fk = conv ? l.kernel : 0, fc = conv ? l.in.c : 0;
+    c << "    /* " << k << ": " << describe(l) << " */\n";
+    const std::string second = ins.size() == 2 ? tensor(ins[1]) : std::string("0u");
+    const std::string scratch = sc < 0 ? std::string("QP_NODE_NO_SCRATCH") : tensor(sc);
+    c << "    {" << node_op[k] << ", {" << tensor(ins[0]) << ", " << second << "}, " << tensor(plan.layer_tensor[k]) << ", "
+      << scratch << ", {1, " << l.in.h << ", " << l.in.w << ", " << l.in.c << "}, {" << fn << ", " << fk << ", " << fk << ", " << fc
+      << "}, {1, " << l.out.h << ", " << l.out.w << ", " << l.out.c << "},\n     ";
+    if (weighted[k])
+      c << p << "weight, " << p << "bias, " << p << "multiplier, " << p << "shift, ";
+    else
+      c << "0, 0, 0, 0, ";
+    c << node_params[k] << "}" << (k + 1 < L ? "," : "") << "\n";
+  }
+  c << "};\n";
   f["qp_model.c"] = c.str();
 
   // The self-test subset.

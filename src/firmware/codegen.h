@@ -1,6 +1,7 @@
-// Firmware generation: turns an INT8 model into a self-contained C99 model package (weights and
-// requantization parameters as static const arrays, a static tensor arena laid out by a memory
-// planner, one entry point) and wraps it, with the runtime kernels, the protocol codec and the device
+// Firmware generation: turns an INT8 model (a chain or a DAG with Add/Concat) into a C99 model package
+// that holds only data (weights and requantization parameters as static const arrays, a static tensor
+// arena laid out by the shared memory planner, one node descriptor per layer for the checked-in layer
+// loop src/firmware/app/qp_graph.c) and wraps it, with the runtime kernels, the protocol codec and the device
 // application, into a project for one target: an ESP-IDF project (plus an Arduino sketch) for real
 // boards, or a Makefile project for the emulated boards.
 //

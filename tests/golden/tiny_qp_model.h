@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "qp_graph.h"
 #include "qp_runtime.h"
 
 #ifdef __cplusplus
@@ -27,15 +28,10 @@ extern const char *const qp_model_class_names[QP_MODEL_CLASSES];
 extern const char *const qp_model_layer_names[QP_MODEL_LAYERS];
 extern const uint32_t qp_model_layer_bytes[QP_MODEL_LAYERS]; /* bytes of each layer's output */
 
-/* Called after each layer with its output (NHWC int8). */
-typedef void (*qp_model_hook_t)(int32_t layer, const int8_t *output, uint32_t bytes, void *ctx);
-
-/* Runs layers 0..last_layer on rgb (H*W*3 bytes, HWC, raw pixels); *output points at the last one's
- * output inside the arena (valid until the next run). hook may be NULL. */
-qp_status_t qp_model_run(const uint8_t *rgb, int32_t last_layer, qp_model_hook_t hook, void *ctx, const int8_t **output);
-
-/* The whole model: scores[QP_MODEL_CLASSES] is the int8 softmax output; confidence = (q + 128) / 256. */
-qp_status_t qp_model_invoke(const uint8_t *rgb, int8_t *scores);
+/* The model's data for the layer loop of qp_graph.c (qp_model_run, qp_model_invoke: see qp_graph.h). */
+#define QP_MODEL_INPUT_OFFSET 56u /* the input image's place in the arena */
+extern int8_t qp_model_arena[QP_MODEL_ARENA_BYTES];
+extern const qp_node_t qp_model_nodes[QP_MODEL_LAYERS];
 
 #ifdef __cplusplus
 }
