@@ -53,3 +53,15 @@ if(QPARITY_WITH_TORCH)
   qp_cli_test(pipeline_synth_train 0 "verdict: EQUIVALENT" ${QP} pipeline --synth --synth-train 150 --synth-test 30 --epochs 2 --subset 10
     --out ${TD}/run-synth --threads 2)
 endif()
+
+# A residual network (rps-resnet, untrained: Adds with identity and projection shortcuts) on the emulated
+# board: its firmware builds, every image's int8 outputs equal the host's, verify says so.
+qp_cli_test(device_resnet_rv32 0 "qemu-rv32 accuracy on the device.*" ${QP} device run --model ${TD}/resnet-int8.onnx --data ${TD}/small/test
+  --port qemu-rv32 --subset all --out ${TD}/device-resnet-rv32.json --firmware-dir ${TD}/fw-resnet-rv32 --force)
+qp_cli_test(device_resnet_host 0 "wrote" ${QP} eval --model ${TD}/resnet-int8.onnx --data ${TD}/small/test --out ${TD}/resnet-int8-results.json
+  --force)
+set_tests_properties(cli.device_resnet_rv32 cli.device_resnet_host PROPERTIES FIXTURES_REQUIRED "cli_data;cli_resnet;cli_resnet_int8"
+  FIXTURES_SETUP cli_resnet_device)
+qp_cli_test(verify_resnet_rv32_vs_host 0 "EQUIVALENT \\(bit-exact\\)" ${QP} verify --host ${TD}/resnet-int8-results.json
+  --device ${TD}/device-resnet-rv32.json)
+set_tests_properties(cli.verify_resnet_rv32_vs_host PROPERTIES FIXTURES_REQUIRED "cli_data;cli_resnet;cli_resnet_int8;cli_resnet_device")
