@@ -243,6 +243,21 @@ TEST(Report, ComputesTheSubsetFromDeviceJsonWithoutAVerdict) {
   EXPECT_NE(r.html.find("Mismatched images"), std::string::npos);
 }
 
+// Without verdict.json the report asks verify; when verify refuses the pair (here: another model's device
+// results) the page gives no verdict, says why, and still shows the device's own numbers.
+TEST(Report, NoVerdictWhenVerifyRefusesThePair) {
+  FakeRun f;
+  f.device["model_sha256"] = std::string(64, 'e');
+  f.write(/*with_verdict=*/false);
+  const auto r = report::build_report(f.run.string());
+  EXPECT_EQ(r.verdict, "");
+  ASSERT_FALSE(r.problems.empty());
+  EXPECT_NE(r.problems.back().find("different models"), std::string::npos) << r.problems.back();
+  EXPECT_EQ(r.summary["subset"]["n"], 4);
+  EXPECT_TRUE(r.summary["equivalence"]["verdict"].is_null());
+  EXPECT_EQ(r.summary["equivalence"]["source"], "device.json only (no host comparison)");
+}
+
 TEST(Report, SameRunSameBytes) {
   FakeRun f;
   f.write();

@@ -58,7 +58,7 @@ struct Equivalence {
   std::vector<SubsetRow> rows;
   std::vector<std::string> mismatches;
   json triage = json::array();
-  int64_t unmatched = 0;  // device images without a host result (computed mode)
+  int64_t unmatched = 0;  // device images without a host result (verify refuses those: stays 0)
 };
 
 struct Flip {
