@@ -102,4 +102,16 @@ grep -E "^verdict" "$WORK/all.log" | tee -a "$LOG"
 /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('\n'.join('%-10s %7.1f s%s' % (s['name'], s['seconds'], ' (skipped)' if s['skipped'] else '') for s in d['stages']))" \
   "$WORK/demo/pipeline.json" | tee -a "$LOG"
 fi
+if want 11; then
+say "## 11. the residual preset end to end: qparity pipeline --synth --arch rps-resnet --device qemu-rv32 --subset all"
+/usr/bin/time -f "pipeline wall %e s" "$QP" pipeline --synth --arch rps-resnet --device qemu-rv32 --subset all --out "$WORK/resnet" \
+  >"$WORK/resnet.log" 2>"$WORK/resnet.err" || true
+tail -1 "$WORK/resnet.err" | tee -a "$LOG"
+grep -E "^verdict|bit-exact|accuracy|agreement" "$WORK/resnet.log" | tee -a "$LOG"
+"$QP" info "$WORK/resnet/model-fp32.onnx" | grep -E "parameters|MACs" | tee -a "$LOG" || true
+"$QP" firmware --model "$WORK/resnet/model-int8.onnx" --target qemu-rv32 --out "$WORK/fw11" --force | tee -a "$LOG"
+grep -h "QP_MODEL_ARENA_BYTES\|without buffer reuse" "$WORK/fw11/qp_model.h" | tee -a "$LOG"
+"$QP" device run --model "$WORK/resnet/model-int8.onnx" --data "$WORK/resnet/data/test" --port qemu-rv32 --subset 20 \
+  --out "$WORK/d11.json" --firmware "$WORK/fw11/firmware.elf" --force | grep -E "per inference" | tee -a "$LOG"
+fi
 say "saved $LOG"

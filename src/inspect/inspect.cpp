@@ -14,7 +14,9 @@
 #include "common/error.h"
 #include "common/parallel.h"
 #include "data/image_io.h"
+#include "eval/evaluate.h"
 #include "model/executor_fp32.h"
+#include "quant/labels.h"
 
 namespace qp::inspect {
 
@@ -280,24 +282,6 @@ class Simulator {
   std::vector<std::unique_ptr<model::Fp32Executor>> quantized_;
 };
 
-template <typename T>
-int argmax_first(const std::vector<T> &v) {
-  return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin());  // the first maximum wins ties
-}
-
-int top2_margin(const std::vector<int8_t> &v) {
-  if (v.size() < 2) return 0;
-  int a = -1000, b = -1000;
-  for (int8_t s : v) {
-    if (s > a) {
-      b = a;
-      a = s;
-    } else if (s > b) {
-      b = s;
-    }
-  }
-  return a - b;
-}
 
 struct LayerAcc {
   double signal = 0, noise = 0, lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
@@ -402,9 +386,9 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
       const auto fo = exec.run(chw.data(), &ft);
       const auto qo = engine.run(rgb, &qt);
       ImageOut &o = out[i];
-      o.fp32_pred = argmax_first(fo);
-      o.int8_pred = argmax_first(qo);
-      o.margin = top2_margin(qo);
+      o.fp32_pred = eval::first_argmax(fo);
+      o.int8_pred = eval::first_argmax(qo);
+      o.margin = eval::int8_margin(std::vector<int>(qo.begin(), qo.end()));
       o.layers.resize(nq);
       for (size_t k = 0; k < nq; ++k) {
         const auto &l = q.layers[k];
@@ -428,9 +412,9 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
         }
         a.values = static_cast<int64_t>(fp.size());
       }
-      for (const auto &plan : single_plans) o.single_pred.push_back(argmax_first(sim.run(chw, ft, plan)));
+      for (const auto &plan : single_plans) o.single_pred.push_back(eval::first_argmax(sim.run(chw, ft, plan)));
       const auto so = sim.run(chw, ft, all_plan);
-      o.all_pred = argmax_first(so);
+      o.all_pred = eval::first_argmax(so);
       const auto &ol = q.layers.back().output;
       for (size_t c = 0; c < so.size(); ++c) {
         const double deq = (qo[c] - ol.zero_point) * ol.scale, d = deq - so[c];
@@ -549,6 +533,7 @@ nlohmann::ordered_json inspection_json(const Inspection &r) {
     J e;
     e["index"] = l.index;
     e["name"] = l.name;
+    e["label"] = quant::format_layer_label(l.index, model::op_name(l.op), l.activation, l.inputs);
     e["op"] = model::op_name(l.op);
     e["fp32_index"] = l.fp32_index;
     e["activation"] = l.activation;

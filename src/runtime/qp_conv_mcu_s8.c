@@ -117,7 +117,7 @@ static void store_block(const int32_t *acc, int32_t npx, int32_t n, const int32_
         h = INT32_MAX; /* srdhm's one saturating case */
       else
         h = (int32_t)(((int64_t)x * m + ((int64_t)1 << 30)) >> 31);
-      v = (h >> right) + ((h & mask) > half + (h < 0) ? 1 : 0) + p->output_offset;
+      v = (int32_t)((uint32_t)((h >> right) + ((h & mask) > half + (h < 0) ? 1 : 0)) + (uint32_t)p->output_offset);
       v = v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v);
       out[i * pixel_stride + c] = (int8_t)v;
     }

@@ -43,7 +43,7 @@ qp_status_t qp_conv_run_s8(const qp_conv_params_t *p, const int32_t *multiplier,
             for (ic = 0; ic < in->c; ++ic) acc += (int32_t)w[ic] * ((int32_t)x[ic] + p->input_offset);
           }
         }
-        acc = qp_requant_apply_dr_s32(acc, multiplier[oc], shift[oc]) + p->output_offset;
+        acc = (int32_t)((uint32_t)qp_requant_apply_dr_s32(acc, multiplier[oc], shift[oc]) + (uint32_t)p->output_offset);
         output[((int64_t)oy * out->w + ox) * out->c + oc] = (int8_t)clamp_s32(acc, p->act_min, p->act_max);
       }
   return QP_STATUS_OK;
@@ -70,7 +70,7 @@ qp_status_t qp_dwconv_run_s8(const qp_conv_params_t *p, const int32_t *multiplie
                    ((int32_t)input[((int64_t)iy * in->w + ix) * in->c + c] + p->input_offset);
           }
         }
-        acc = qp_requant_apply_dr_s32(acc, multiplier[c], shift[c]) + p->output_offset;
+        acc = (int32_t)((uint32_t)qp_requant_apply_dr_s32(acc, multiplier[c], shift[c]) + (uint32_t)p->output_offset);
         output[((int64_t)oy * out->w + ox) * out->c + c] = (int8_t)clamp_s32(acc, p->act_min, p->act_max);
       }
   return QP_STATUS_OK;

@@ -14,7 +14,7 @@ qp_status_t qp_fc_run_s8(int32_t input_offset, int32_t output_offset, int32_t ac
     const int8_t *w = weights + (int64_t)o * in_features;
     int32_t acc = bias ? bias[o] : 0;
     for (i = 0; i < in_features; ++i) acc += (int32_t)w[i] * ((int32_t)input[i] + input_offset);
-    acc = qp_requant_apply_dr_s32(acc, multiplier[o], shift[o]) + output_offset;
+    acc = (int32_t)((uint32_t)qp_requant_apply_dr_s32(acc, multiplier[o], shift[o]) + (uint32_t)output_offset);
     output[o] = (int8_t)(acc < act_min ? act_min : (acc > act_max ? act_max : acc));
   }
   return QP_STATUS_OK;
