@@ -22,6 +22,7 @@
 #include "model/onnx_io.h"
 #include "quant/qdq_onnx.h"
 #include "quant/qmodel.h"
+#include "test_quant_util.h"
 #include "test_util.h"
 #include "verify/verify.h"
 
@@ -256,22 +257,7 @@ const char *const kResidualSpec =
     "concat{ conv1x1(8) relu | conv3x3(6) | } maxpool2 gap dense(K) softmax";
 
 quant::QModel residual_qmodel(const test::TempDir &dir, int size) {
-  data::SynthOptions so;
-  so.out_dir = (dir / "d").string();
-  so.train = 12;
-  so.test = 3;
-  data::synth_dataset(so);
-  data::LoadOptions lo;
-  lo.size = size;
-  const auto split = data::load_split((dir / "d/train").string(), lo);
-  auto g = model::graph_from_spec(kResidualSpec, data::synth_class_names(), {3, size, size});
-  model::init_random(g, 21);
-  model::fold_for_inference(g);
-  quant::QuantOptions qo;
-  qo.calib_count = 12;
-  auto m = quant::quantize_graph(g, split, qo);
-  m.normalize();
-  return m;
+  return test::quantized_random_model(dir, kResidualSpec, size, 21);
 }
 
 // Generates and builds the firmware for the residual model (one kernel set), boots it, and compares

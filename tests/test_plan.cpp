@@ -15,6 +15,7 @@
 #include "quant/multiplier.h"
 #include "quant/plan.h"
 #include "quant/qmodel.h"
+#include "test_quant_util.h"
 #include "test_util.h"
 
 using namespace qp;
@@ -28,22 +29,7 @@ const char *const kResidualSpec =
 
 quant::QModel quantized(const std::string &spec, int size) {
   test::TempDir dir;
-  data::SynthOptions so;
-  so.out_dir = (dir / "d").string();
-  so.train = 12;
-  so.test = 3;
-  data::synth_dataset(so);
-  data::LoadOptions lo;
-  lo.size = size;
-  const auto split = data::load_split((dir / "d/train").string(), lo);
-  auto g = model::graph_from_spec(spec, data::synth_class_names(), {3, size, size});
-  model::init_random(g, 5);
-  model::fold_for_inference(g);
-  quant::QuantOptions qo;
-  qo.calib_count = 12;
-  auto m = quant::quantize_graph(g, split, qo);
-  m.normalize();
-  return m;
+  return test::quantized_random_model(dir, spec, size, 5);
 }
 
 // Runs m with the reference kernels over `plan`'s arena. Before each layer every byte that no tensor alive
