@@ -36,23 +36,25 @@ TEST(Ir, SpecTokens) {
   EXPECT_EQ(mac_count(g.layers[2]), 8 * 8 * 8 * 9);
 }
 
+// graph_from_spec(spec) must throw a qp::Error whose text contains `needle`.
+void expect_spec_error(const std::string &spec, const std::string &needle) {
+  try {
+    graph_from_spec(spec, kRps);
+    FAIL() << spec;
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
 TEST(Ir, BadSpecsAreNamed) {
-  auto expect = [](const std::string &spec, const std::string &needle) {
-    try {
-      graph_from_spec(spec, kRps);
-      FAIL() << spec;
-    } catch (const Error &e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  };
-  expect("conv3x3(16) wobble dense(K)", "'wobble'");
-  expect("conv3x3(16) relu dense(K)", "needs a flat input");
-  expect("conv3x3(16) flatten dense(5)", "there are 3 classes");
-  expect("conv3x3 flatten dense(K)", "needs a filter count");
-  expect("conv3x5(4) flatten dense(K)", "square");
-  expect("maxpool64 flatten dense(K)", "smaller than the window");
-  expect("flatten dense(0)", "not a positive count");
-  expect("", "has no layers");
+  expect_spec_error("conv3x3(16) wobble dense(K)", "'wobble'");
+  expect_spec_error("conv3x3(16) relu dense(K)", "needs a flat input");
+  expect_spec_error("conv3x3(16) flatten dense(5)", "there are 3 classes");
+  expect_spec_error("conv3x3 flatten dense(K)", "needs a filter count");
+  expect_spec_error("conv3x5(4) flatten dense(K)", "square");
+  expect_spec_error("maxpool64 flatten dense(K)", "smaller than the window");
+  expect_spec_error("flatten dense(0)", "not a positive count");
+  expect_spec_error("", "has no layers");
   // A BatchNorm with no conv/dense before it builds, but cannot be folded for export.
   EXPECT_THROW(fold_for_inference(graph_from_spec("bn flatten dense(K)", kRps)), Error);
 }
@@ -180,25 +182,17 @@ TEST(Ir, SpecNestedBlocks) {
 }
 
 TEST(Ir, BadBlocksAreNamed) {
-  auto expect = [](const std::string &spec, const std::string &needle) {
-    try {
-      graph_from_spec(spec, kRps);
-      FAIL() << spec;
-    } catch (const Error &e) {
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
-  };
-  expect("conv3x3(8) add{ conv3x3(8) | gap dense(K)", "'add{' is not closed");
-  expect("conv3x3(8) add{ conv3x3(8) | conv3x3(8) | } gap dense(K)", "has 3 branches, expected 2");
-  expect("conv3x3(8) add{ | } gap dense(K)", "more than one empty branch");
-  expect("conv3x3(8) concat{ | | conv1x1(4) } gap dense(K)", "more than one empty branch");
-  expect("conv3x3(8) add{ conv3x3(16) | } gap dense(K)", "adds tensors of different shapes");
-  expect("conv3x3(8) add{ conv3x3s2(8) | } gap dense(K)", "adds tensors of different shapes");
-  expect("conv3x3(8) { conv3x3(8) | } gap dense(K)", "'{' must follow add or concat");
-  expect("conv3x3(8) add conv3x3(8) gap dense(K)", "must be followed by a block");
-  expect("conv3x3(8) concat{ conv3x3(8) } gap dense(K)", "at least 2 branches");
-  expect("conv3x3(8) concat{ conv3x3s2(8) | } gap dense(K)", "concatenates tensors of different sizes");
-  expect("conv3x3(8) } gap dense(K)", "unexpected '}'");
+  expect_spec_error("conv3x3(8) add{ conv3x3(8) | gap dense(K)", "'add{' is not closed");
+  expect_spec_error("conv3x3(8) add{ conv3x3(8) | conv3x3(8) | } gap dense(K)", "has 3 branches, expected 2");
+  expect_spec_error("conv3x3(8) add{ | } gap dense(K)", "more than one empty branch");
+  expect_spec_error("conv3x3(8) concat{ | | conv1x1(4) } gap dense(K)", "more than one empty branch");
+  expect_spec_error("conv3x3(8) add{ conv3x3(16) | } gap dense(K)", "adds tensors of different shapes");
+  expect_spec_error("conv3x3(8) add{ conv3x3s2(8) | } gap dense(K)", "adds tensors of different shapes");
+  expect_spec_error("conv3x3(8) { conv3x3(8) | } gap dense(K)", "'{' must follow add or concat");
+  expect_spec_error("conv3x3(8) add conv3x3(8) gap dense(K)", "must be followed by a block");
+  expect_spec_error("conv3x3(8) concat{ conv3x3(8) } gap dense(K)", "at least 2 branches");
+  expect_spec_error("conv3x3(8) concat{ conv3x3s2(8) | } gap dense(K)", "concatenates tensors of different sizes");
+  expect_spec_error("conv3x3(8) } gap dense(K)", "unexpected '}'");
 }
 
 // rps-resnet at 32x32x3, K = 3, counted by hand (params: weights + biases + BatchNorm gamma/beta;
