@@ -115,6 +115,8 @@ class Int8Engine {
   explicit Int8Engine(const QModel &m, Backend backend = Backend::Optimized, OptIsa isa = OptIsa::Auto);
   // rgb: H*W*3 bytes, HWC. Returns the last layer's int8 output; with `trace`, every layer's output.
   std::vector<int8_t> run(const uint8_t *rgb, std::vector<std::vector<int8_t>> *trace = nullptr) const;
+  // The same from the int8 input tensor itself (input.size() bytes, HWC), e.g. a TFLite model's own input tensor.
+  std::vector<int8_t> run_int8(const int8_t *x, std::vector<std::vector<int8_t>> *trace = nullptr) const;
   // n images of H*W*3 bytes each, back to back; writes n * output_size() int8 scores to `out`. The
   // same bytes as run() on each image, with one arena for the whole batch.
   void run_batch(const uint8_t *rgb, size_t n, int8_t *out) const;

@@ -256,6 +256,14 @@ std::vector<int8_t> Int8Engine::run(const uint8_t *rgb, std::vector<std::vector<
   return std::vector<int8_t>(result, result + output_size());
 }
 
+std::vector<int8_t> Int8Engine::run_int8(const int8_t *x, std::vector<std::vector<int8_t>> *trace) const {
+  const std::unique_ptr<int8_t[]> arena(new int8_t[arena_bytes()]);
+  std::copy(x, x + m_.input.size(), arena.get() + input_off_);
+  int8_t *result = nullptr;
+  run_into(nullptr, arena.get(), trace, &result);
+  return std::vector<int8_t>(result, result + output_size());
+}
+
 void Int8Engine::run_batch(const uint8_t *rgb, size_t n, int8_t *out) const {
   const std::unique_ptr<int8_t[]> arena(new int8_t[arena_bytes()]);
   const size_t in_bytes = static_cast<size_t>(m_.input.size()), out_bytes = output_size();
@@ -269,7 +277,8 @@ void Int8Engine::run_batch(const uint8_t *rgb, size_t n, int8_t *out) const {
 void Int8Engine::run_into(const uint8_t *rgb, int8_t *arena, std::vector<std::vector<int8_t>> *trace, int8_t **result) const {
   int8_t *x = arena + input_off_;
   const size_t n_in = static_cast<size_t>(m_.input.size());
-  for (size_t i = 0; i < n_in; ++i) x[i] = static_cast<int8_t>(static_cast<int>(rgb[i]) - 128);
+  if (rgb != nullptr)  // nullptr: run_int8 put the int8 input in place
+    for (size_t i = 0; i < n_in; ++i) x[i] = static_cast<int8_t>(static_cast<int>(rgb[i]) - 128);
   if (trace) trace->clear();
   const bool opt = backend_ == Backend::Optimized;
   int8_t *b = x;
