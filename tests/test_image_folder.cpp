@@ -147,3 +147,76 @@ TEST(ImageFolder, ManifestRecordsEveryImage) {
   EXPECT_EQ(j["images"][1]["split"], "train");
   EXPECT_EQ(j["images"][1]["sha256"], sha256_file_hex((t / "d/train/b/1.png").string()));
 }
+
+TEST(ImageFolder, AnyInputSizeLumaAndReplicatedGray) {
+  test::TempDir t;
+  // A 96x96 colour PNG (no resize at 96x96) and a 96x96 grayscale PNG.
+  const data::Image colour = test::random_image(96, 96, 7);
+  put_png(t / "s/a/colour.png", 96, 96, 7);
+  data::Image gray;
+  gray.width = gray.height = 96;
+  gray.channels = 1;
+  gray.pixels.resize(96 * 96);
+  for (size_t i = 0; i < gray.pixels.size(); ++i) gray.pixels[i] = static_cast<uint8_t>(i * 7 % 256);
+  data::write_png((t / "s/b/gray.png").string(), gray);
+
+  data::LoadOptions lo;
+  lo.hash_pixels = true;
+  lo.set_input(96, 96, 1);
+  const auto luma = data::load_split((t / "s").string(), lo);
+  ASSERT_EQ(luma.samples.size(), 2u);
+  EXPECT_EQ(luma.height, 96);
+  EXPECT_EQ(luma.width, 96);
+  EXPECT_EQ(luma.channels, 1);
+  EXPECT_EQ(luma.image_bytes(), 96u * 96u);
+  ASSERT_EQ(luma.pixels.size(), 2u * 96 * 96);
+  // A known pixel: (x = 10, y = 20) of the colour image, Y = (77 R + 150 G + 29 B + 128) >> 8.
+  const int r = colour.at(10, 20, 0), g = colour.at(10, 20, 1), b = colour.at(10, 20, 2);
+  EXPECT_EQ(luma.image(0)[20 * 96 + 10], (77 * r + 150 * g + 29 * b + 128) >> 8);
+  // A grayscale file is read as is: its luma is its value.
+  EXPECT_TRUE(std::equal(gray.pixels.begin(), gray.pixels.end(), luma.image(1)));
+
+  lo.set_input(96, 96, 3);
+  const auto rgb = data::load_split((t / "s").string(), lo);
+  for (size_t i = 0; i < 96 * 96; ++i)
+    for (int c = 0; c < 3; ++c) ASSERT_EQ(rgb.image(1)[3 * i + static_cast<size_t>(c)], gray.pixels[i]) << i;
+  // Pixel hashes do not depend on the input size.
+  EXPECT_FALSE(rgb.samples[0].pixels_sha256.empty());
+  EXPECT_EQ(rgb.samples[0].pixels_sha256, luma.samples[0].pixels_sha256);
+
+  lo.set_input(5, 4, 7);
+  EXPECT_THROW(data::load_split((t / "s").string(), lo), Error);
+}
+
+TEST(ImageFolder, NonSquareInputCropsToItsAspect) {
+  test::TempDir t;
+  // 200x100 image whose columns 40..159 are white and the rest black: a 48x40 (W x H) input crops the
+  // middle 120x100 (aspect 1.2), so every pixel is white; a centre square crop would keep only 100 columns
+  // but still be white, so the left/right edge columns of a plain resize (no crop) show the difference.
+  data::Image img;
+  img.width = 200;
+  img.height = 100;
+  img.channels = 3;
+  img.pixels.assign(200 * 100 * 3, 0);
+  for (int y = 0; y < 100; ++y)
+    for (int x = 40; x < 160; ++x)
+      for (int c = 0; c < 3; ++c) img.pixels[(static_cast<size_t>(y) * 200 + x) * 3 + c] = 255;
+  fs::create_directories(t / "s/a");
+  data::write_png((t / "s/a/i.png").string(), img);
+  data::LoadOptions lo;
+  lo.set_input(40, 48, 3);
+  const auto split = data::load_split((t / "s").string(), lo);
+  ASSERT_EQ(split.pixels.size(), 40u * 48u * 3u);
+  for (const uint8_t p : split.pixels) ASSERT_EQ(p, 255);
+  lo.crop_square = false;
+  const auto plain = data::load_split((t / "s").string(), lo);
+  EXPECT_EQ(plain.image(0)[0], 0);  // the black left margin is kept without the crop
+
+  const data::Image c = data::center_crop_aspect(img, 48, 40);
+  EXPECT_EQ(c.width, 120);
+  EXPECT_EQ(c.height, 100);
+  const data::Image tall = data::center_crop_aspect(img, 1, 2);
+  EXPECT_EQ(tall.width, 50);
+  EXPECT_EQ(tall.height, 100);
+  EXPECT_EQ(tall.at(0, 0, 0), 255);  // x0 = 75
+}

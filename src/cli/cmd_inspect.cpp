@@ -43,7 +43,7 @@ void add_inspect_commands(CLI::App &app) {
     const auto qf = quant::load_qdq_onnx(a->int8);
     inspect::check_provenance(mf, qf);
     data::LoadOptions lo;
-    lo.size = mf.graph.input.h;
+    lo.set_input(mf.graph.input.h, mf.graph.input.w, mf.graph.input.c);
     lo.classes = mf.graph.classes;
     lo.threads = a->threads;
     lo.skip_bad = a->skip_bad;

@@ -91,9 +91,9 @@ void add_eval(CLI::App &app) {
     if (fs::is_directory(fs::path(a->data) / "test") || fs::is_directory(fs::path(a->data) / "train"))
       fail("'" + a->data + "' looks like a dataset root (it holds train/ or test/), not a split",
            "pass the split to evaluate, e.g. --data " + (fs::path(a->data) / "test").string());
-    auto load = [&](int size, const std::vector<std::string> &classes) {
+    auto load = [&](const model::Shape &in, const std::vector<std::string> &classes) {
       data::LoadOptions lo;
-      lo.size = size;
+      lo.set_input(in.h, in.w, in.c);
       lo.crop_square = !a->no_crop;
       lo.skip_bad = a->skip_bad;
       lo.threads = a->threads;
@@ -102,7 +102,7 @@ void add_eval(CLI::App &app) {
     };
     if (quant::is_int8_onnx(a->model)) {
       const auto qf = quant::load_qdq_onnx(a->model);
-      const auto split = load(qf.model.input.h, qf.model.classes);
+      const auto split = load(qf.model.input, qf.model.classes);
       if (a->backend != "optimized" && a->backend != "reference")
         fail("--backend must be optimized or reference (got '" + a->backend + "')");
       report(eval::evaluate_int8(qf.model, a->model, qf.sha256, split, a->threads,
@@ -111,7 +111,7 @@ void add_eval(CLI::App &app) {
       return;
     }
     auto mf = model::load_onnx(a->model);
-    const auto split = load(mf.graph.input.h, mf.graph.classes);
+    const auto split = load(mf.graph.input, mf.graph.classes);
     if (mf.graph.classes.empty()) {  // a model without qparity metadata: take the folder's classes
       if (static_cast<int>(split.classes.size()) != mf.graph.output().c)
         fail("'" + a->model + "' names no classes and outputs " + std::to_string(mf.graph.output().c) + " scores, but '" +

@@ -61,7 +61,7 @@ void add_quantize(CLI::App &app) {
       fail("'" + a->calib + "' looks like a dataset root",
            "pass its training split: --calib " + (fs::path(a->calib) / "train").string());
     data::LoadOptions lo;
-    lo.size = mf.graph.input.h;
+    lo.set_input(mf.graph.input.h, mf.graph.input.w, mf.graph.input.c);
     lo.classes = mf.graph.classes;
     lo.threads = a->opt.threads;
     lo.skip_bad = a->skip_bad;

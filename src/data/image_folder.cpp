@@ -74,7 +74,16 @@ std::vector<std::string> split_classes(const std::string &dir, std::vector<std::
 Split load_split(const std::string &dir, const LoadOptions &opt) {
   Split split;
   split.dir = dir;
-  split.size = opt.size;
+  split.height = opt.input_height();
+  split.width = opt.input_width();
+  split.channels = opt.channels;
+  split.size = split.height;
+  if (split.height <= 0 || split.width <= 0 || split.height > 4096 || split.width > 4096)
+    fail("model input size " + std::to_string(split.height) + "x" + std::to_string(split.width) + " is out of range",
+         "use a height and width from 1 to 4096 pixels");
+  if (split.channels != 1 && split.channels != 3)
+    fail("model input with " + std::to_string(split.channels) + " channels",
+         "qparity feeds images as 1 channel (luma) or 3 channels (RGB)");
   const auto own = split_classes(dir, opt.collect_problems ? &split.problems : nullptr);
   split.classes = opt.classes.empty() ? own : opt.classes;
   const std::string split_name = fs::path(dir).lexically_normal().filename().string().empty()
@@ -132,7 +141,7 @@ Split load_split(const std::string &dir, const LoadOptions &opt) {
 
   // 2. Decode, hash and resize in parallel; each worker writes only its own slots.
   const size_t n = split.samples.size();
-  const size_t img_bytes = static_cast<size_t>(opt.size) * opt.size * 3;
+  const size_t img_bytes = split.image_bytes();
   split.pixels.assign(n * img_bytes, 0);
   std::vector<std::string> errors(n);
   parallel_for(n, opt.threads, [&](size_t i) {
@@ -148,7 +157,7 @@ Split load_split(const std::string &dir, const LoadOptions &opt) {
         px.insert(px.end(), full.pixels.begin(), full.pixels.end());
         split.samples[i].pixels_sha256 = sha256_hex(px.data(), px.size());
       }
-      const Image img = prepare_input(full, opt.size, opt.crop_square);
+      const Image img = prepare_input(full, split.height, split.width, split.channels, opt.crop_square);
       std::copy(img.pixels.begin(), img.pixels.end(), split.pixels.begin() + static_cast<std::ptrdiff_t>(i * img_bytes));
     } catch (const Error &e) {
       errors[i] = e.what();

@@ -3,7 +3,7 @@
 // then fixes the order (the built-in set writes one so its order is the seed's: rock, paper, scissors).
 //
 //   auto split = qp::data::load_split("data/test", {});           // decode + resize every image
-//   split.pixels: split.samples.size() images of size*size*3 bytes, HWC RGB
+//   split.pixels: split.samples.size() images of height*width*channels bytes, HWC (RGB, or luma when channels = 1)
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -21,8 +21,13 @@ struct Sample {
 };
 
 struct LoadOptions {
-  int size = 32;            // model input side; images are resized to size x size
-  bool crop_square = true;  // centre-crop to square before resizing
+  int size = 32;            // model input side when height/width are 0: images are resized to size x size
+  int height = 0, width = 0;  // model input height and width (0 = size); images are resized to width x height
+  int channels = 3;         // 3: RGB (grayscale files replicated); 1: luma (see data::to_luma; gray files read as is)
+  bool crop_square = true;  // centre-crop to the input's aspect ratio (a square for square inputs) before resizing
+  int input_height() const { return height > 0 ? height : size; }
+  int input_width() const { return width > 0 ? width : size; }
+  void set_input(int h, int w, int c) { height = h, width = w, channels = c, size = h; }  // a model's input (CHW: c, h, w)
   bool skip_bad = false;    // skip unreadable images (counted) instead of failing
   int threads = 0;          // 0 = all cores
   // When non-empty, these are the class names (e.g. a model's); every class folder must be among them
@@ -41,12 +46,15 @@ struct Split {
   std::string dir;
   std::vector<std::string> classes;
   std::vector<Sample> samples;
-  std::vector<uint8_t> pixels;  // samples.size() * size * size * 3, HWC RGB, in sample order
-  int size = 32;
+  std::vector<uint8_t> pixels;  // samples.size() * height * width * channels, HWC, in sample order
+  int height = 32, width = 32, channels = 3;  // every image's dimensions (LoadOptions' input size)
+  int size = 32;                // = height (kept for callers written for square inputs)
   std::vector<std::string> skipped;  // files skipped with --skip-bad, each with its reason
   std::vector<std::string> problems; // with collect_problems: each problem's message (what + fix): folder
                                      // problems as listed, then unreadable images in file order
-  const uint8_t *image(size_t i) const { return pixels.data() + i * static_cast<size_t>(size) * size * 3; }
+  size_t image_bytes() const { return static_cast<size_t>(height) * width * channels; }
+  bool has_input(int h, int w, int c) const { return height == h && width == w && channels == c; }
+  const uint8_t *image(size_t i) const { return pixels.data() + i * image_bytes(); }
 };
 
 // Class names of a split folder (classes.txt order, else sorted subfolder names). Throws when the

@@ -20,17 +20,42 @@ std::vector<uint8_t> read_file_bytes(const std::string &path) {
   return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-Image center_crop_square(const Image &img) {
-  const int side = std::min(img.width, img.height);
-  if (side == img.width && side == img.height) return img;
-  const int x0 = (img.width - side) / 2, y0 = (img.height - side) / 2;
+Image center_crop_square(const Image &img) { return center_crop_aspect(img, 1, 1); }
+
+Image center_crop_aspect(const Image &img, int width, int height) {
+  if (width <= 0 || height <= 0) fail("internal: crop aspect " + std::to_string(width) + ":" + std::to_string(height));
+  // The widest region of the target aspect that fits: full height when the image is wider than the target.
+  int cw = img.width, ch = img.height;
+  if (static_cast<int64_t>(img.width) * height >= static_cast<int64_t>(img.height) * width)
+    cw = std::max(1, static_cast<int>(static_cast<int64_t>(img.height) * width / height));
+  else
+    ch = std::max(1, static_cast<int>(static_cast<int64_t>(img.width) * height / width));
+  if (cw == img.width && ch == img.height) return img;
+  const int x0 = (img.width - cw) / 2, y0 = (img.height - ch) / 2;
   Image out;
-  out.width = out.height = side;
+  out.width = cw;
+  out.height = ch;
   out.channels = img.channels;
-  out.pixels.resize(static_cast<size_t>(side) * side * img.channels);
-  for (int y = 0; y < side; ++y) {
+  out.pixels.resize(static_cast<size_t>(cw) * ch * img.channels);
+  for (int y = 0; y < ch; ++y) {
     const uint8_t *src = &img.pixels[(static_cast<size_t>(y + y0) * img.width + x0) * img.channels];
-    std::copy(src, src + static_cast<size_t>(side) * img.channels, &out.pixels[static_cast<size_t>(y) * side * img.channels]);
+    std::copy(src, src + static_cast<size_t>(cw) * img.channels, &out.pixels[static_cast<size_t>(y) * cw * img.channels]);
+  }
+  return out;
+}
+
+Image to_luma(const Image &img) {
+  if (img.channels == 1) return img;
+  if (img.channels != 3) fail("internal: to_luma of a " + std::to_string(img.channels) + "-channel image");
+  Image out;
+  out.width = img.width;
+  out.height = img.height;
+  out.channels = 1;
+  const size_t n = static_cast<size_t>(img.width) * img.height;
+  out.pixels.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t r = img.pixels[3 * i], g = img.pixels[3 * i + 1], b = img.pixels[3 * i + 2];
+    out.pixels[i] = static_cast<uint8_t>((77 * r + 150 * g + 29 * b + 128) >> 8);
   }
   return out;
 }
@@ -97,6 +122,13 @@ Image resize_area(const Image &img, int width, int height) {
 
 Image prepare_input(const Image &img, int size, bool crop_square) {
   return resize_area(crop_square ? center_crop_square(img) : img, size, size);
+}
+
+Image prepare_input(const Image &img, int height, int width, int channels, bool crop) {
+  if (channels != 1 && channels != 3)
+    fail("a model input with " + std::to_string(channels) + " channels", "qparity feeds images as 1 (luma) or 3 (RGB) channels");
+  Image out = resize_area(crop ? center_crop_aspect(img, width, height) : img, width, height);
+  return channels == 1 ? to_luma(out) : out;
 }
 
 std::vector<uint8_t> encode_png(const Image &img) {

@@ -92,13 +92,13 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
   if (fs::is_directory(fs::path(o.data) / "test"))
     fail("'" + o.data + "' looks like a dataset root", "pass its test split: --data " + (fs::path(o.data) / "test").string());
   data::LoadOptions lo;
-  lo.size = m.input.h;
+  lo.set_input(m.input.h, m.input.w, m.input.c);
   lo.classes = m.classes;
   lo.threads = o.threads;
   lo.skip_bad = o.skip_bad;
   const auto split = data::load_split(o.data, lo);
   const std::vector<size_t> subset = choose_subset(split, o.subset, o.seed);
-  const size_t n = subset.size(), image_bytes = static_cast<size_t>(split.size) * split.size * 3;
+  const size_t n = subset.size(), image_bytes = split.image_bytes();
 
   json subset_files = json::array();
   for (size_t i : subset) subset_files.push_back(split.samples[i].sha256);

@@ -162,8 +162,10 @@ std::string format_ties(const Results &r) {
 
 Results evaluate_fp32(const model::ModelFile &mf, const data::Split &split, int threads) {
   const model::Graph &g = mf.graph;
-  if (split.size != g.input.h)
-    fail("internal: split resized to " + std::to_string(split.size) + " but the model takes " + std::to_string(g.input.h));
+  if (!split.has_input(g.input.h, g.input.w, g.input.c))
+    fail("internal: split resized to " + std::to_string(split.height) + "x" + std::to_string(split.width) + "x" +
+         std::to_string(split.channels) + " but the model takes " + std::to_string(g.input.h) + "x" + std::to_string(g.input.w) + "x" +
+         std::to_string(g.input.c));
   const model::Fp32Executor exec(g);
   const bool has_softmax = !g.layers.empty() && g.layers.back().op == model::Op::Softmax;
   Results r;
@@ -187,8 +189,10 @@ Results evaluate_fp32(const model::ModelFile &mf, const data::Split &split, int 
 
 Results evaluate_int8(const quant::QModel &m, const std::string &model_path, const std::string &model_sha256,
                       const data::Split &split, int threads, quant::Backend backend) {
-  if (split.size != m.input.h)
-    fail("internal: split resized to " + std::to_string(split.size) + " but the model takes " + std::to_string(m.input.h));
+  if (!split.has_input(m.input.h, m.input.w, m.input.c))
+    fail("internal: split resized to " + std::to_string(split.height) + "x" + std::to_string(split.width) + "x" +
+         std::to_string(split.channels) + " but the model takes " + std::to_string(m.input.h) + "x" + std::to_string(m.input.w) + "x" +
+         std::to_string(m.input.c));
   const quant::Int8Engine engine(m, backend);
   Results r;
   r.model = model_path;

@@ -18,7 +18,7 @@ FirmwareResult make_firmware(const FirmwareOptions &o) {
   std::vector<SubsetImage> subset;
   if (!o.subset_from.empty()) {
     data::LoadOptions lo;
-    lo.size = mf.model.input.h;
+    lo.set_input(mf.model.input.h, mf.model.input.w, mf.model.input.c);
     lo.classes = mf.model.classes;
     lo.skip_bad = o.skip_bad;
     const auto split = data::load_split(o.subset_from, lo);
@@ -26,7 +26,7 @@ FirmwareResult make_firmware(const FirmwareOptions &o) {
       SubsetImage s;
       s.file = fs::path(split.samples[i].path).filename().string();
       s.label = split.samples[i].label;
-      const size_t bytes = static_cast<size_t>(split.size) * static_cast<size_t>(split.size) * 3;
+      const size_t bytes = split.image_bytes();
       s.rgb.assign(split.image(i), split.image(i) + bytes);
       subset.push_back(std::move(s));
     }

@@ -140,7 +140,7 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
     fail("the model does not end with Softmax",
          "INT8 models output softmax probabilities; train with a spec ending in 'softmax'");
   if (calib.samples.empty()) fail("no calibration images", "pass a folder of training images with --calib");
-  if (calib.size != g.input.h) fail("internal: calibration images are not resized to the model input");
+  if (!calib.has_input(g.input.h, g.input.w, g.input.c)) fail("internal: calibration images are not resized to the model input");
   if (opt.calib_count < 1) fail("--calib-count must be at least 1");
   if (opt.calibration == CalibMode::Percentile && !(opt.percentile > 50 && opt.percentile <= 100))
     fail("--percentile must be in (50, 100]");
