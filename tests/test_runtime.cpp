@@ -656,3 +656,193 @@ TEST(RuntimeConcat, RandomShapesAndMixedInputsAgainstInt64Reference) {
   EXPECT_GT(sat_lo, 0);
   EXPECT_GT(copied, 0);
 }
+
+// ---- ops of issue 11/12: depth multiplier, 'same'-padded pooling, PAD, MEAN, softmax beta ----
+
+TEST(DwConvS8, DepthMultiplierHandChecked) {
+  // 1x2x2x2 input, 1x1 filter, M = 2: output channel c*2+m reads input channel c. Identity requantization.
+  const int8_t in[8] = {1, 5, 2, 6, 3, 7, 4, 8};  // pixels (c0, c1): (1,5) (2,6) (3,7) (4,8)
+  const int8_t w[4] = {2, -1, 3, 1};              // [1][1][1][4]
+  const int32_t bias[4] = {0, 10, 0, -5}, mult[4] = {1 << 30, 1 << 30, 1 << 30, 1 << 30}, shift[4] = {1, 1, 1, 1};
+  const qp_conv_params_t p = {0, 0, 1, 0, 0, -128, 127};
+  const qp_dims_t id = {1, 2, 2, 2}, fd = {1, 1, 1, 4}, od = {1, 2, 2, 4};
+  int8_t out[16];
+  ASSERT_EQ(qp_dwconv_run_s8(&p, mult, shift, &id, in, &fd, w, bias, &od, out), QP_STATUS_OK);
+  const int8_t want[16] = {2, 9, 15, 0, 4, 8, 18, 1, 6, 7, 21, 2, 8, 6, 24, 3};
+  EXPECT_EQ(std::vector<int8_t>(out, out + 16), std::vector<int8_t>(want, want + 16));
+  // OC not a multiple of C, or a filter that does not have OC channels: refused.
+  const qp_dims_t od3 = {1, 2, 2, 3}, fd3 = {1, 1, 1, 3};
+  EXPECT_EQ(qp_dwconv_run_s8(&p, mult, shift, &id, in, &fd3, w, bias, &od3, out), QP_STATUS_BAD_ARGUMENT);
+  EXPECT_EQ(qp_dwconv_run_s8(&p, mult, shift, &id, in, &fd3, w, bias, &od, out), QP_STATUS_BAD_ARGUMENT);
+}
+
+TEST(DwConvS8, DepthMultiplierRandomAgainstLoops) {
+  Rng r(41);
+  for (int t = 0; t < 40; ++t) {
+    const int h = 1 + static_cast<int>(r.below(7)), w = 1 + static_cast<int>(r.below(7)), c = 1 + static_cast<int>(r.below(4));
+    const int m = 1 + static_cast<int>(r.below(4)), k = 1 + static_cast<int>(r.below(3)), s = 1 + static_cast<int>(r.below(2));
+    const int oc = c * m, oh = (h + s - 1) / s, ow = (w + s - 1) / s;  // 'same'
+    const int pt = std::max((oh - 1) * s + k - h, 0) / 2, pl = std::max((ow - 1) * s + k - w, 0) / 2;
+    const auto x = random_s8(static_cast<size_t>(h * w * c), r);
+    auto f = random_s8(static_cast<size_t>(k * k * oc), r);
+    std::vector<int32_t> bias(static_cast<size_t>(oc)), mult(static_cast<size_t>(oc)), shift(static_cast<size_t>(oc));
+    for (int o = 0; o < oc; ++o) {
+      bias[static_cast<size_t>(o)] = static_cast<int32_t>(r.below(4000)) - 2000;
+      const auto q = quant::quantize_multiplier(r.uniform(0.001, 0.1));
+      mult[static_cast<size_t>(o)] = q.multiplier;
+      shift[static_cast<size_t>(o)] = q.shift;
+    }
+    const qp_conv_params_t p = {static_cast<int32_t>(r.below(256)) - 127, static_cast<int32_t>(r.below(256)) - 128, s, pt, pl,
+                                -128, 127};
+    const qp_dims_t id = {1, h, w, c}, fd = {1, k, k, oc}, od = {1, oh, ow, oc};
+    std::vector<int8_t> got(static_cast<size_t>(oh * ow * oc));
+    ASSERT_EQ(qp_dwconv_run_s8(&p, mult.data(), shift.data(), &id, x.data(), &fd, f.data(), bias.data(), &od, got.data()),
+              QP_STATUS_OK);
+    for (int y = 0; y < oh; ++y)
+      for (int xx = 0; xx < ow; ++xx)
+        for (int o = 0; o < oc; ++o) {
+          int64_t acc = bias[static_cast<size_t>(o)];
+          for (int ky = 0; ky < k; ++ky)
+            for (int kx = 0; kx < k; ++kx) {
+              const int iy = y * s + ky - pt, ix = xx * s + kx - pl;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+              acc += int64_t{f[static_cast<size_t>((ky * k + kx) * oc + o)]} *
+                     (x[static_cast<size_t>((iy * w + ix) * c + o / m)] + p.input_offset);
+            }
+          const int32_t v = ref_requant(static_cast<int32_t>(acc), mult[static_cast<size_t>(o)], shift[static_cast<size_t>(o)]);
+          ASSERT_EQ(got[static_cast<size_t>((y * ow + xx) * oc + o)], clamp8(v + p.output_offset, -128, 127)) << "trial " << t;
+        }
+  }
+}
+
+TEST(PoolS8, SamePaddingCountsInBoundsPositionsOnly) {
+  // 3x3 (1..9), 2x2 windows, stride 2, 'same': one padded row/column at the bottom/right.
+  const int8_t in[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  const qp_pool_params_t p = {2, 2, -128, 127, 0, 0};
+  const qp_dims_t id = {1, 3, 3, 1}, od = {1, 2, 2, 1};
+  int8_t out[4];
+  ASSERT_EQ(qp_pool_avg_s8(&p, &id, in, &od, out), QP_STATUS_OK);
+  // 12/4 = 3; (3+6)/2 = 4.5 -> 5; (7+8)/2 = 7.5 -> 8; 9/1 (dividing by the window's 4 would give 2, 4, 2).
+  EXPECT_EQ(std::vector<int8_t>(out, out + 4), (std::vector<int8_t>{3, 5, 8, 9}));
+  ASSERT_EQ(qp_pool_max_s8(&p, &id, in, &od, out), QP_STATUS_OK);
+  EXPECT_EQ(std::vector<int8_t>(out, out + 4), (std::vector<int8_t>{5, 6, 8, 9}));
+  // 3x3 windows, stride 1, padding 1 on every side, all values negative: padding is neither 0 nor counted.
+  const int8_t neg[9] = {-1, -2, -3, -4, -5, -6, -7, -8, -9};
+  const qp_pool_params_t p3 = {3, 1, -128, 127, 1, 1};
+  const qp_dims_t od3 = {1, 3, 3, 1};
+  int8_t o9[9];
+  ASSERT_EQ(qp_pool_avg_s8(&p3, &id, neg, &od3, o9), QP_STATUS_OK);
+  // corner (0,0): (-1-2-4-5)/4 = -3; edge (0,1): -21/6 = -3.5 -> -4; centre -45/9 = -5; (2,2): (-5-6-8-9)/4 = -7.
+  EXPECT_EQ(o9[0], -3);
+  EXPECT_EQ(o9[1], -4);
+  EXPECT_EQ(o9[4], -5);
+  EXPECT_EQ(o9[8], -7);
+  ASSERT_EQ(qp_pool_max_s8(&p3, &id, neg, &od3, o9), QP_STATUS_OK);
+  EXPECT_EQ(std::vector<int8_t>(o9, o9 + 9), (std::vector<int8_t>{-1, -1, -2, -1, -1, -2, -4, -4, -5}));
+  // A window of padding only (pad >= kernel, or the last window past the input) is refused.
+  const qp_pool_params_t bad_pad = {2, 2, -128, 127, 2, 0};
+  EXPECT_EQ(qp_pool_max_s8(&bad_pad, &id, in, &od, out), QP_STATUS_BAD_ARGUMENT);
+  const qp_dims_t too_many = {1, 3, 3, 1};
+  EXPECT_EQ(qp_pool_avg_s8(&p, &id, in, &too_many, out), QP_STATUS_BAD_ARGUMENT);
+}
+
+TEST(PadS8, FillsTheValueAroundTheInput) {
+  const int8_t in[4] = {1, 2, 3, 4};  // 1x1x2x2
+  const qp_dims_t id = {1, 1, 2, 2}, od = {1, 3, 3, 2};
+  int8_t out[18];
+  ASSERT_EQ(qp_pad_s8(1, 0, -7, &id, in, &od, out), QP_STATUS_OK);
+  const std::vector<int8_t> want = {-7, -7, -7, -7, -7, -7, 1, 2, 3, 4, -7, -7, -7, -7, -7, -7, -7, -7};
+  EXPECT_EQ(std::vector<int8_t>(out, out + 18), want);
+  EXPECT_EQ(qp_pad_s8(3, 0, 0, &id, in, &od, out), QP_STATUS_BAD_ARGUMENT);  // 3 rows above 1 do not fit 3 rows
+  const qp_dims_t small = {1, 1, 1, 2};
+  EXPECT_EQ(qp_pad_s8(0, 0, 0, &id, in, &small, out), QP_STATUS_BAD_ARGUMENT);
+  EXPECT_EQ(qp_pad_s8(-1, 0, 0, &id, in, &od, out), QP_STATUS_BAD_ARGUMENT);
+}
+
+namespace {
+
+// TFLite's int8 MEAN over H and W written out in int64 from its description: 1/n folded into the multiplier with
+// s = min(floor(log2 n), 32, 31 + shift) bits, the sum off the input zero point, double rounding, clamp.
+int8_t ref_mean(const std::vector<int8_t> &x, int n, int c, int channels, int32_t in_zp, int32_t out_zp, int32_t mult,
+                int32_t shift) {
+  int64_t sum = 0;
+  for (int i = 0; i < n; ++i) sum += x[static_cast<size_t>(i * channels + c)];
+  int s = 0;
+  while ((int64_t{2} << s) <= n) ++s;
+  s = std::min({s, 32, 31 + shift});
+  const auto m2 = static_cast<int32_t>((static_cast<int64_t>(mult) << s) / n);
+  const int64_t v = ref_requant(static_cast<int32_t>(sum - int64_t{in_zp} * n), m2, shift - s) + out_zp;
+  return static_cast<int8_t>(std::clamp<int64_t>(v, -128, 127));
+}
+
+}  // namespace
+
+TEST(MeanS8, HandCheckedDoubleRoundingDiffersFromAveragePool) {
+  // 2x2x1 {10, 20, 30, 41}, same scale (multiplier 2^30, shift 1 = 1.0): the mean 25.25. MEAN folds 1/4 into
+  // the multiplier (2^30, shift -1) and rounds twice: 101 * 2^30 / 2^31 = 50.5 -> 51, then 51 / 2 = 25.5 -> 26.
+  // AVERAGE_POOL_2D's single division gives 25.
+  const int8_t in[4] = {10, 20, 30, 41};
+  const qp_dims_t id = {1, 2, 2, 1};
+  const qp_mean_params_t p = {0, 0, 1 << 30, 1};
+  int8_t out = 0, gap = 0;
+  ASSERT_EQ(qp_mean_s8(&p, &id, in, &out), QP_STATUS_OK);
+  EXPECT_EQ(out, 26);
+  ASSERT_EQ(qp_pool_global_avg_s8(-128, 127, &id, in, &gap), QP_STATUS_OK);
+  EXPECT_EQ(gap, 25);
+  // n = 3 (not a power of two): multiplier (2^30 * 2) / 3 = 715827882, shift 0: {1, 1, 2} -> 4 * 0.3333 = 1.
+  const int8_t three[3] = {1, 1, 2};
+  const qp_dims_t i3 = {1, 1, 3, 1};
+  ASSERT_EQ(qp_mean_s8(&p, &i3, three, &out), QP_STATUS_OK);
+  EXPECT_EQ(out, 1);
+  // Requantized to other parameters: input zero point -10, output zero point 5, scale ratio 0.5 (2^30, shift 0):
+  // sum 101 + 40 = 141 over 4 -> 35.25 * 0.5 = 17.6 -> 18 + 5 = 23.
+  const qp_mean_params_t q = {10, 5, 1 << 30, 0};
+  ASSERT_EQ(qp_mean_s8(&q, &id, in, &out), QP_STATUS_OK);
+  EXPECT_EQ(out, ref_mean({10, 20, 30, 41}, 4, 0, 1, -10, 5, 1 << 30, 0));
+  EXPECT_EQ(out, 23);
+  const qp_mean_params_t bad = {0, 0, 1 << 30, 31};
+  EXPECT_EQ(qp_mean_s8(&bad, &id, in, &out), QP_STATUS_BAD_SHIFT);
+  EXPECT_EQ(qp_mean_s8(nullptr, &id, in, &out), QP_STATUS_BAD_ARGUMENT);
+}
+
+TEST(MeanS8, RandomAgainstInt64Reference) {
+  Rng r(43);
+  for (int t = 0; t < 300; ++t) {
+    const int h = 1 + static_cast<int>(r.below(12)), w = 1 + static_cast<int>(r.below(12)), c = 1 + static_cast<int>(r.below(5));
+    const auto x = random_s8(static_cast<size_t>(h * w * c), r);
+    const int32_t in_zp = static_cast<int32_t>(r.below(256)) - 128, out_zp = static_cast<int32_t>(r.below(256)) - 128;
+    const auto q = quant::quantize_multiplier(std::exp(r.uniform(std::log(0.05), std::log(8.0))));
+    const qp_mean_params_t p = {-in_zp, out_zp, q.multiplier, q.shift};
+    const qp_dims_t id = {1, h, w, c};
+    std::vector<int8_t> got(static_cast<size_t>(c));
+    ASSERT_EQ(qp_mean_s8(&p, &id, x.data(), got.data()), QP_STATUS_OK);
+    for (int ch = 0; ch < c; ++ch)
+      ASSERT_EQ(got[static_cast<size_t>(ch)], ref_mean(x, h * w, ch, c, in_zp, out_zp, q.multiplier, q.shift)) << "trial " << t;
+  }
+}
+
+TEST(SoftmaxS8, BetaScalesTheInputAsTfliteDoes) {
+  // TFLite derives the parameters from beta * input_scale (in double): beta 2 at scale 0.05 is scale 0.1.
+  const auto a = quant::softmax_params(0.05, 2.0), b = quant::softmax_params(0.1);
+  EXPECT_EQ(a.input_multiplier, b.input_multiplier);
+  EXPECT_EQ(a.input_left_shift, b.input_left_shift);
+  EXPECT_EQ(a.diff_min, b.diff_min);
+  // Within one output step of the real softmax of beta * x.
+  Rng r(44);
+  for (int t = 0; t < 500; ++t) {
+    const double scale = std::ldexp(r.uniform(0.5, 1.0), -static_cast<int>(r.below(6))), beta = r.uniform(0.2, 3.0);
+    const auto in = random_s8(2 + r.below(6), r);
+    const auto sp = quant::softmax_params(scale, beta);
+    const qp_softmax_params_t p = {sp.input_multiplier, sp.input_left_shift, sp.diff_min};
+    std::vector<int8_t> out(in.size());
+    ASSERT_EQ(qp_softmax_run_s8(&p, static_cast<int32_t>(in.size()), in.data(), out.data()), QP_STATUS_OK);
+    const int mx = *std::max_element(in.begin(), in.end());
+    double denom = 0;
+    for (auto v : in) denom += std::exp((v - mx) * scale * beta);
+    for (size_t i = 0; i < in.size(); ++i) {
+      const double want = std::exp((in[i] - mx) * scale * beta) / denom * 256.0 - 128.0;
+      ASSERT_LE(std::fabs(out[i] - std::min(127.0, want)), 1.01) << "scale " << scale << " beta " << beta;
+    }
+  }
+  EXPECT_THROW(quant::softmax_params(0.1, 0.0), Error);
+}

@@ -24,12 +24,14 @@ QuantizedMultiplier quantize_multiplier(double real) {
   return {static_cast<int32_t>(q), exponent};
 }
 
-SoftmaxParams softmax_params(double input_scale) {
-  if (!(input_scale >= std::ldexp(1.0, -26) && input_scale <= 16.0))
-    fail("softmax input scale " + std::to_string(input_scale) + " is outside [2^-26, 16]",
-         "recalibrate: the logits' range is degenerate");
+SoftmaxParams softmax_params(double input_scale, double beta) {
+  const double scaled = beta * input_scale;
+  if (!(scaled >= std::ldexp(1.0, -26) && scaled <= 16.0))
+    fail("softmax input scale " + std::to_string(input_scale) + " times beta " + std::to_string(beta) +
+             " is outside [2^-26, 16]",
+         "recalibrate: the logits' range is degenerate (or beta is not a positive number of sane size)");
   constexpr int kScaledDiffIntegerBits = 5;
-  const double real = std::min(input_scale * std::ldexp(1.0, 31 - kScaledDiffIntegerBits), 2147483647.0);
+  const double real = std::min(scaled * std::ldexp(1.0, 31 - kScaledDiffIntegerBits), 2147483647.0);
   const QuantizedMultiplier q = quantize_multiplier(real);
   SoftmaxParams p;
   p.input_multiplier = q.multiplier;

@@ -17,16 +17,16 @@ struct QuantizedMultiplier {
 // with qp::Error (no layer of a sane model needs it).
 QuantizedMultiplier quantize_multiplier(double real);
 
-// Parameters of qp_softmax_run_s8 for an int8 input of scale `input_scale` (beta 1): the multiplier
-// of input_scale * 2^26 (differences enter the exp as Q5.26) with a left shift >= 0, and diff_min,
-// the smallest difference to the row maximum whose exp is still computed. qp::Error when
-// input_scale is not in [2^-26, 2^4].
+// Parameters of qp_softmax_run_s8 for an int8 input of scale `input_scale` and TFLite's `beta` (softmax of
+// beta * x): the multiplier of beta * input_scale * 2^26 (differences enter the exp as Q5.26; the product in
+// double, as TFLite's PreprocessSoftmaxScaling) with a left shift >= 0, and diff_min, the smallest difference to
+// the row maximum whose exp is still computed. qp::Error when beta * input_scale is not in [2^-26, 2^4].
 struct SoftmaxParams {
   int32_t input_multiplier = 0;
   int32_t input_left_shift = 0;
   int32_t diff_min = 0;
 };
-SoftmaxParams softmax_params(double input_scale);
+SoftmaxParams softmax_params(double input_scale, double beta = 1.0);
 
 // Parameters of qp_add_run_s8 (TFLite's int8 ADD) for out = in1 + in2 with the given scales and zero
 // points, clamped to [act_min, act_max]. qp::Error for a scale that is not finite and > 0 or a zero

@@ -52,26 +52,30 @@ qp_status_t qp_conv_run_s8(const qp_conv_params_t *p, const int32_t *multiplier,
 qp_status_t qp_dwconv_run_s8(const qp_conv_params_t *p, const int32_t *multiplier, const int32_t *shift, const qp_dims_t *in,
                              const int8_t *input, const qp_dims_t *f, const int8_t *filter, const int32_t *bias,
                              const qp_dims_t *out, int8_t *output) {
-  int32_t oy, ox, c, ky, kx;
-  const qp_status_t st = check_common(p, multiplier, shift, in, input, f, filter, out, output, in ? in->c : 0);
+  int32_t oy, ox, c, m, ky, kx, mult;
+  const qp_status_t st = check_common(p, multiplier, shift, in, input, f, filter, out, output, out ? out->c : 0);
   if (st != QP_STATUS_OK) return st;
-  if (f->n != 1 || f->c != in->c) return QP_STATUS_BAD_ARGUMENT;
+  /* depth multiplier: OC = C * M, output channel c * M + m reads input channel c */
+  if (f->n != 1 || f->c != out->c || out->c % in->c != 0) return QP_STATUS_BAD_ARGUMENT;
+  mult = out->c / in->c;
   for (oy = 0; oy < out->h; ++oy)
     for (ox = 0; ox < out->w; ++ox)
-      for (c = 0; c < in->c; ++c) {
-        int32_t acc = bias ? bias[c] : 0;
-        for (ky = 0; ky < f->h; ++ky) {
-          const int32_t iy = oy * p->stride + ky - p->pad_top;
-          if (iy < 0 || iy >= in->h) continue;
-          for (kx = 0; kx < f->w; ++kx) {
-            const int32_t ix = ox * p->stride + kx - p->pad_left;
-            if (ix < 0 || ix >= in->w) continue;
-            acc += (int32_t)filter[((int64_t)ky * f->w + kx) * f->c + c] *
-                   ((int32_t)input[((int64_t)iy * in->w + ix) * in->c + c] + p->input_offset);
+      for (c = 0; c < in->c; ++c)
+        for (m = 0; m < mult; ++m) {
+          const int32_t oc = c * mult + m;
+          int32_t acc = bias ? bias[oc] : 0;
+          for (ky = 0; ky < f->h; ++ky) {
+            const int32_t iy = oy * p->stride + ky - p->pad_top;
+            if (iy < 0 || iy >= in->h) continue;
+            for (kx = 0; kx < f->w; ++kx) {
+              const int32_t ix = ox * p->stride + kx - p->pad_left;
+              if (ix < 0 || ix >= in->w) continue;
+              acc += (int32_t)filter[((int64_t)ky * f->w + kx) * f->c + oc] *
+                     ((int32_t)input[((int64_t)iy * in->w + ix) * in->c + c] + p->input_offset);
+            }
           }
+          acc = (int32_t)((uint32_t)qp_requant_apply_dr_s32(acc, multiplier[oc], shift[oc]) + (uint32_t)p->output_offset);
+          output[((int64_t)oy * out->w + ox) * out->c + oc] = (int8_t)clamp_s32(acc, p->act_min, p->act_max);
         }
-        acc = (int32_t)((uint32_t)qp_requant_apply_dr_s32(acc, multiplier[c], shift[c]) + (uint32_t)p->output_offset);
-        output[((int64_t)oy * out->w + ox) * out->c + c] = (int8_t)clamp_s32(acc, p->act_min, p->act_max);
-      }
   return QP_STATUS_OK;
 }

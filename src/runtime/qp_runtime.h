@@ -76,7 +76,9 @@ qp_status_t qp_conv_run_s8(const qp_conv_params_t *p, const int32_t *multiplier,
                            const qp_dims_t *input_dims, const int8_t *input, const qp_dims_t *filter_dims, const int8_t *filter,
                            const int32_t *bias, const qp_dims_t *output_dims, int8_t *output);
 
-/* Depthwise Conv2D (channel multiplier 1): filter [1][KH][KW][C] (dims n=1, h=KH, w=KW, c=C). */
+/* Depthwise Conv2D with depth multiplier M = OC / C >= 1 (TFLite's DEPTHWISE_CONV_2D): filter [1][KH][KW][OC]
+ * (dims n=1, h=KH, w=KW, c=OC), output [1][OH][OW][OC]; output channel c*M+m reads input channel c.
+ * bias/multiplier/shift [OC]. */
 qp_status_t qp_dwconv_run_s8(const qp_conv_params_t *p, const int32_t *multiplier, const int32_t *shift,
                              const qp_dims_t *input_dims, const int8_t *input, const qp_dims_t *filter_dims, const int8_t *filter,
                              const int32_t *bias, const qp_dims_t *output_dims, int8_t *output);
@@ -91,13 +93,19 @@ typedef struct {
   int32_t kernel; /* window side, >= 1 */
   int32_t stride; /* >= 1 */
   int32_t act_min, act_max;
+  int32_t pad_top, pad_left; /* padding before the first row/column, [0, kernel); bottom/right implied by the output
+                                dims (TFLite SAME: the odd pixel goes bottom/right); 0, 0: unpadded */
 } qp_pool_params_t;
 
-/* Unpadded max pooling: input [1][H][W][C] -> output [1][OH][OW][C], OH = (H - k) / s + 1. */
+/* Max pooling: input [1][H][W][C] -> output [1][OH][OW][C]. Window (oy, ox) starts at row oy*s - pad_top,
+ * column ox*s - pad_left; positions outside the input are ignored (TFLite's MAX_POOL_2D). Every window must hold
+ * an input position: pad_top < k and (OH-1)*s - pad_top < H (likewise W). Unpadded: OH = (H - k) / s + 1. */
 qp_status_t qp_pool_max_s8(const qp_pool_params_t *p, const qp_dims_t *input_dims, const int8_t *input,
                            const qp_dims_t *output_dims, int8_t *output);
 
-/* Unpadded average pooling with TFLite's rounding: (sum +- count/2) / count, half away from zero. */
+/* Average pooling with TFLite's rounding: (sum +- count/2) / count, half away from zero, where count is the number
+ * of the window's positions inside the input (TFLite's AVERAGE_POOL_2D: padding is not counted). Windows as in
+ * qp_pool_max_s8. */
 qp_status_t qp_pool_avg_s8(const qp_pool_params_t *p, const qp_dims_t *input_dims, const int8_t *input,
                            const qp_dims_t *output_dims, int8_t *output);
 
@@ -107,7 +115,7 @@ qp_status_t qp_pool_global_avg_s8(int32_t act_min, int32_t act_max, const qp_dim
                                   int8_t *output);
 
 typedef struct {
-  int32_t input_multiplier; /* input_scale * 2^26 (beta 1) as multiplier (Q0.31) ... */
+  int32_t input_multiplier; /* beta * input_scale * 2^26 as multiplier (Q0.31) ... */
   int32_t input_left_shift; /* ... and left shift >= 0: see quant::softmax_params */
   int32_t diff_min;         /* differences to the row max below this give probability 0 (output -128) */
 } qp_softmax_params_t;
@@ -146,6 +154,26 @@ typedef struct {
  * [outer][sum of channels]. output_offset is the output zero point. */
 qp_status_t qp_concat_run_s8(int32_t count, const qp_concat_input_t *inputs, int32_t outer, int32_t output_offset,
                              int8_t *output);
+
+/* Constant padding of H and W (TFLite's int8 PAD; input and output share scale and zero point): input [1][H][W][C]
+ * -> output [1][OH][OW][C] with the input at row pad_top, column pad_left (OH >= H + pad_top, OW >= W + pad_left,
+ * the rest is bottom/right padding); every padded position holds `value` (the zero point). */
+qp_status_t qp_pad_s8(int32_t pad_top, int32_t pad_left, int8_t value, const qp_dims_t *input_dims, const int8_t *input,
+                      const qp_dims_t *output_dims, int8_t *output);
+
+typedef struct {
+  int32_t input_offset;  /* -input zero point, [-127, 128] */
+  int32_t output_offset; /* output zero point, [-128, 127] */
+  int32_t multiplier;    /* input_scale / output_scale as Q0.31 multiplier and shift in [-31, 30] (TFLite's
+                            QuantizeMultiplier); the kernel folds 1 / (H*W) into them as TFLite does */
+  int32_t shift;
+} qp_mean_params_t;
+
+/* Mean over H and W (TFLite's int8 MEAN, axes {1, 2}, keep_dims either way): input [1][H][W][C] -> output [C].
+ * sum = the int32 sum of the H*W values; with n = H*W, s = min(floor(log2 n), 32, 31 + shift):
+ * out = clamp(requant(sum + input_offset * n, (multiplier * 2^s) / n, shift - s) + output_offset), the division
+ * truncating in 64 bits and requant the double rounding of qp_requant_apply_dr_s32. H*W < 2^24. */
+qp_status_t qp_mean_s8(const qp_mean_params_t *p, const qp_dims_t *input_dims, const int8_t *input, int8_t *output);
 
 #ifdef __cplusplus
 }
