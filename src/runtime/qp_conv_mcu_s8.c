@@ -102,6 +102,9 @@ QP_MCU_NOINLINE static void dot_1x4(const int8_t *x, int32_t taps, const int8_t 
  * input offset may leave int32 on its own, the total is the reference accumulator. */
 static void store_block(const int32_t *acc, int32_t npx, int32_t n, const int32_t *packed_bias, const int32_t *multiplier,
                         const int32_t *shift, const qp_conv_params_t *p, int8_t *out, int32_t pixel_stride) {
+  /* Local copies: the int8 stores below could alias *p, so the compiler would reload it per output. */
+  const uint32_t offset = (uint32_t)p->output_offset;
+  const int32_t lo = p->act_min, hi = p->act_max;
   int32_t c, i;
   for (c = 0; c < n; ++c) {
     const uint32_t bias = (uint32_t)packed_bias[c];
@@ -117,8 +120,8 @@ static void store_block(const int32_t *acc, int32_t npx, int32_t n, const int32_
         h = INT32_MAX; /* srdhm's one saturating case */
       else
         h = (int32_t)(((int64_t)x * m + ((int64_t)1 << 30)) >> 31);
-      v = (int32_t)((uint32_t)((h >> right) + ((h & mask) > half + (h < 0) ? 1 : 0)) + (uint32_t)p->output_offset);
-      v = v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v);
+      v = (int32_t)((uint32_t)((h >> right) + ((h & mask) > half + (h < 0) ? 1 : 0)) + offset);
+      v = v < lo ? lo : (v > hi ? hi : v);
       out[i * pixel_stride + c] = (int8_t)v;
     }
   }

@@ -5,7 +5,7 @@
  * a tap inside the image adds w * x and a tap outside it adds w * zero_point (= -w * input_offset): the
  * two cancel exactly as the reference's skipped tap. Per output row and block of 4 channels the taps of
  * rows outside the image are summed once (a row correction); interior pixels then read their KH x KW
- * window in place, two pixels at a time (8 accumulators, each weight loaded once for both), and the few
+ * window in place, two pixels at a time (8 accumulators, each weight loaded once for both; one on Xtensa), and the few
  * pixels at the left/right border take a checked loop. Accumulation is modulo 2^32 (the folded bias may
  * leave int32 on its own; the total is the reference accumulator, which the quantizer proves fits).
  * Requantization is qp_requant_apply_dr_s32's arithmetic inlined, per channel over a run of pixels. */
@@ -19,11 +19,21 @@
 #define QP_DW_NOINLINE
 #endif
 
+/* Two pixels per register block (8 accumulators) where the core has the registers: not on Xtensa lx106,
+ * whose 16 address registers would spill them. */
+#ifndef QP_DW_PAIRS
+#if defined(__XTENSA__)
+#define QP_DW_PAIRS 0
+#else
+#define QP_DW_PAIRS 1
+#endif
+#endif
+
 /* Output pixels whose accumulators are kept before requantizing them (4 channels each, on the stack). */
 #define QP_DW_CHUNK 8
 
 qp_status_t qp_dwconv_pack_mcu_s8(int32_t input_offset, const qp_dims_t *f, const int8_t *filter, const int32_t *bias,
-                                  int8_t *packed_filter, int32_t *packed_bias) {
+                                  int16_t *packed_filter, int32_t *packed_bias) {
   int32_t c, t, taps, cp;
   if (!f || !filter || !packed_filter || !packed_bias || f->n != 1 || f->h < 1 || f->w < 1 || f->c < 1 || input_offset < -127 ||
       input_offset > 128)
@@ -47,7 +57,7 @@ qp_status_t qp_dwconv_pack_mcu_s8(int32_t input_offset, const qp_dims_t *f, cons
  * packed taps from the first row read. acc[0..3] receives pixel 0's sums of products, acc[4..7] pixel 1's
  * (each below 2^14 * taps in magnitude: no overflow; the caller adds the start values modulo 2^32). */
 QP_DW_NOINLINE static void dw_2x4(const int8_t *x, int32_t pixel_step, int32_t row_step, int32_t channels, int32_t rows,
-                                  int32_t kw, const int8_t *w, int32_t *acc) {
+                                  int32_t kw, const int16_t *w, int32_t *acc) {
   int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, t0 = 0, t1 = 0, t2 = 0, t3 = 0;
   int32_t r, k;
   for (r = 0; r < rows; ++r, x += row_step) {
@@ -63,7 +73,7 @@ QP_DW_NOINLINE static void dw_2x4(const int8_t *x, int32_t pixel_step, int32_t r
 
 /* One output pixel x 4 channels, as dw_2x4: its sums into acc[0..3]. */
 QP_DW_NOINLINE static void dw_1x4(const int8_t *x, int32_t row_step, int32_t channels, int32_t rows, int32_t kw,
-                                  const int8_t *w, int32_t *acc) {
+                                  const int16_t *w, int32_t *acc) {
   int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   int32_t r, k;
   for (r = 0; r < rows; ++r, x += row_step) {
@@ -79,6 +89,9 @@ QP_DW_NOINLINE static void dw_1x4(const int8_t *x, int32_t row_step, int32_t cha
  * form's equal), + output offset (int32 wrap-around), clamp. */
 static void requant_block(const int32_t *acc, int32_t npx, int32_t n, const int32_t *multiplier, const int32_t *shift,
                           const qp_conv_params_t *p, int8_t *out, int32_t pixel_stride) {
+  /* Local copies: the int8 stores below could alias *p, so the compiler would reload it per output. */
+  const uint32_t offset = (uint32_t)p->output_offset;
+  const int32_t lo = p->act_min, hi = p->act_max;
   int32_t c, i;
   for (c = 0; c < n; ++c) {
     const int32_t m = multiplier[c];
@@ -93,8 +106,8 @@ static void requant_block(const int32_t *acc, int32_t npx, int32_t n, const int3
         h = INT32_MAX; /* srdhm's one saturating case */
       else
         h = (int32_t)(((int64_t)x * m + ((int64_t)1 << 30)) >> 31);
-      v = (int32_t)((uint32_t)((h >> right) + ((h & mask) > half + (h < 0) ? 1 : 0)) + (uint32_t)p->output_offset);
-      v = v < p->act_min ? p->act_min : (v > p->act_max ? p->act_max : v);
+      v = (int32_t)((uint32_t)((h >> right) + ((h & mask) > half + (h < 0) ? 1 : 0)) + offset);
+      v = v < lo ? lo : (v > hi ? hi : v);
       out[i * pixel_stride + c] = (int8_t)v;
     }
   }
@@ -103,14 +116,14 @@ static void requant_block(const int32_t *acc, int32_t npx, int32_t n, const int3
 /* Checked window of one pixel for channels c0 .. c0 + n - 1 (n <= 4) of rows [ky0, ky1): a tap outside
  * the image reads the zero point. acc[0..n) in and out. */
 static void dw_checked(const qp_conv_params_t *p, const qp_dims_t *in, const int8_t *input, const qp_dims_t *f,
-                       const int8_t *wblock, int32_t iy0, int32_t ix0, int32_t ky0, int32_t ky1, int32_t c0, int32_t n,
+                       const int16_t *wblock, int32_t iy0, int32_t ix0, int32_t ky0, int32_t ky1, int32_t c0, int32_t n,
                        int32_t *acc) {
   const int32_t zp = -p->input_offset;
   int32_t ky, kx, j;
   for (ky = ky0; ky < ky1; ++ky)
     for (kx = 0; kx < f->w; ++kx) {
       const int32_t ix = ix0 + kx;
-      const int8_t *w = wblock + (ky * f->w + kx) * 4;
+      const int16_t *w = wblock + (ky * f->w + kx) * 4;
       if (ix < 0 || ix >= in->w)
         for (j = 0; j < n; ++j) acc[j] = (int32_t)((uint32_t)acc[j] + (uint32_t)(w[j] * zp));
       else {
@@ -121,7 +134,7 @@ static void dw_checked(const qp_conv_params_t *p, const qp_dims_t *in, const int
 }
 
 qp_status_t qp_dwconv_run_mcu_s8(const qp_conv_params_t *p, const int32_t *multiplier, const int32_t *shift, const qp_dims_t *in,
-                                 const int8_t *input, const qp_dims_t *f, const int8_t *packed_filter,
+                                 const int8_t *input, const qp_dims_t *f, const int16_t *packed_filter,
                                  const int32_t *packed_bias, const qp_dims_t *out, int8_t *output) {
   int32_t oy, ox, c0, i, j, taps, ox_lo, ox_hi;
   int32_t acc[4 * QP_DW_CHUNK];
@@ -147,7 +160,7 @@ qp_status_t qp_dwconv_run_mcu_s8(const qp_conv_params_t *p, const int32_t *multi
     int8_t *const orow = output + oy * out->w * out->c;
     for (c0 = 0; c0 < in->c; c0 += 4) {
       const int32_t n = in->c - c0 < 4 ? in->c - c0 : 4;
-      const int8_t *const wblock = packed_filter + (c0 / 4) * taps * 4;
+      const int16_t *const wblock = packed_filter + (c0 / 4) * taps * 4;
       int32_t start[4];
       int32_t ky, kx;
       /* The packed bias plus the taps of rows outside the image (they read the zero point). */
@@ -169,10 +182,10 @@ qp_status_t qp_dwconv_run_mcu_s8(const qp_conv_params_t *p, const int32_t *multi
         if (interior) {
           const int32_t row_step = in->w * in->c, pixel_step = p->stride * in->c;
           const int8_t *x = input + ((iy0 + ky0) * in->w + ox * p->stride - p->pad_left) * in->c + c0;
-          const int8_t *w = wblock + ky0 * f->w * 4;
-          for (i = 0; i + 2 <= end - ox; i += 2, x += 2 * pixel_step)
+          const int16_t *w = wblock + ky0 * f->w * 4;
+          for (i = 0; QP_DW_PAIRS && i + 2 <= end - ox; i += 2, x += 2 * pixel_step)
             dw_2x4(x, pixel_step, row_step, in->c, rows, f->w, w, acc + 4 * i);
-          if (i < end - ox) dw_1x4(x, row_step, in->c, rows, f->w, w, acc + 4 * i);
+          for (; i < end - ox; ++i, x += pixel_step) dw_1x4(x, row_step, in->c, rows, f->w, w, acc + 4 * i);
           for (i = 0; i < 4 * (end - ox); ++i) acc[i] = (int32_t)((uint32_t)acc[i] + (uint32_t)start[i & 3]);
         } else {
           for (i = 0; i < end - ox; ++i) {

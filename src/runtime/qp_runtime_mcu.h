@@ -124,27 +124,29 @@ qp_status_t qp_conv_run_wino_s8(const qp_conv_params_t *p, const int32_t *multip
  * Same results as qp_dwconv_run_s8 for any kernel size, stride and padding, no scratch:
  *
  *   qp_dims_t f = {1, 3, 3, 32};
- *   int8_t packed_w[QP_DWCONV_MCU_PACKED_BYTES(3, 3, 32)];
+ *   int16_t packed_w[QP_DWCONV_MCU_PACKED_COUNT(3, 3, 32)];
  *   int32_t packed_b[QP_DWCONV_MCU_PACKED_CHANNELS(32)];
  *   qp_dwconv_pack_mcu_s8(p.input_offset, &f, filter, bias, packed_w, packed_b);     // host
  *   qp_dwconv_run_mcu_s8(&p, mult, shift, &in, input, &f, packed_w, packed_b, &out, output);
  *
- * Packed filter: channels in blocks of 4 (the last zero-padded), per block every tap t = ky * KW + kx
- * with its 4 channels' weights: packed[((c / 4) * KH * KW + t) * 4 + c % 4]. Packed bias: per channel
+ * Packed filter: int16 (a signed 16-bit load is one instruction on both cores; lx106 has no signed byte
+ * load), channels in blocks of 4 (the last zero-padded), per block every tap t = ky * KW + kx with its 4
+ * channels' weights: packed[((c / 4) * KH * KW + t) * 4 + c % 4]. Packed bias: per channel
  * (padded to a multiple of 4 with 0) bias[c] + input_offset * sum_t w[t][c], modulo 2^32. */
 #define QP_DWCONV_MCU_PACKED_CHANNELS(c) ((((c) + 3) / 4) * 4)
-#define QP_DWCONV_MCU_PACKED_BYTES(kh, kw, c) (QP_DWCONV_MCU_PACKED_CHANNELS(c) * (kh) * (kw))
+/* int16 elements of the packed filter. */
+#define QP_DWCONV_MCU_PACKED_COUNT(kh, kw, c) (QP_DWCONV_MCU_PACKED_CHANNELS(c) * (kh) * (kw))
 
 /* Packs a depthwise filter [1][KH][KW][C] (dims n=1, h=KH, w=KW, c=C) and its bias (or NULL) for one
  * input_offset ([-127, 128]). Pure function of its inputs: run it on the host at generation time. */
 qp_status_t qp_dwconv_pack_mcu_s8(int32_t input_offset, const qp_dims_t *filter_dims, const int8_t *filter, const int32_t *bias,
-                                  int8_t *packed_filter, int32_t *packed_bias);
+                                  int16_t *packed_filter, int32_t *packed_bias);
 
 /* Depthwise Conv2D as qp_dwconv_run_s8 (multiplier 1), filter and bias packed by qp_dwconv_pack_mcu_s8
  * for p->input_offset (filter_dims are the unpacked dims). input and output must not overlap. */
 qp_status_t qp_dwconv_run_mcu_s8(const qp_conv_params_t *p, const int32_t *multiplier, const int32_t *shift,
                                  const qp_dims_t *input_dims, const int8_t *input, const qp_dims_t *filter_dims,
-                                 const int8_t *packed_filter, const int32_t *packed_bias, const qp_dims_t *output_dims,
+                                 const int16_t *packed_filter, const int32_t *packed_bias, const qp_dims_t *output_dims,
                                  int8_t *output);
 
 /* ---- elementwise ADD (qp_add_mcu_s8.c) ----
