@@ -1,0 +1,245 @@
+// The TFLite reader (src/tflite/tflite_read): the MLPerf Tiny ResNet-8 (tests/fixtures/resnet8, a network
+// qparity did not train) reproduces TensorFlow Lite Micro's bytes on both host engines, every output and
+// every intermediate tensor; broken and unsupported files are refused with the operator or tensor named.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/sha256.h"
+#include "quant/qmodel.h"
+#include "tflite/tflite_read.h"
+#include "tflite/tflite_subset_generated.h"
+
+namespace qp {
+namespace {
+
+namespace fb = tflite::fb;
+
+const std::string kDir = std::string(QP_SOURCE_DIR) + "/tests/fixtures/resnet8/";
+constexpr size_t kInputBytes = 3072, kOutputBytes = 10, kImages = 24, kTraced = 4;
+
+std::vector<uint8_t> read_bytes(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << path;
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::vector<quant::OptIsa> isas() {
+  std::vector<quant::OptIsa> v = {quant::OptIsa::Portable};
+  for (const auto isa : {quant::OptIsa::Avx2, quant::OptIsa::Avx512Vnni})
+    if (quant::opt_isa_available(isa)) v.push_back(isa);
+  return v;
+}
+
+TEST(Tflite, ResNet8FixtureIsTheMlperfFile) {
+  const auto bytes = read_bytes(kDir + "pretrainedResnet_quant.tflite");
+  EXPECT_EQ(sha256_hex(bytes.data(), bytes.size()), "3c002613d1b2475eb51dd78dfb85a546c8ae658dee71cf6ade43b022fe205415");
+  const auto in = read_bytes(kDir + "golden/inputs.bin"), out = read_bytes(kDir + "golden/outputs.bin");
+  EXPECT_EQ(sha256_hex(in.data(), in.size()), "962a208f14a6e1b6d3284e48c28fdda03533cbae3a05e1f7c69f0b15cd426b75");
+  EXPECT_EQ(sha256_hex(out.data(), out.size()), "2fdd061ffcf06c2cf96fceb86f5a0f708afcc39b174eaba1120046397ad7b871");
+  EXPECT_TRUE(tflite::is_tflite_bytes(bytes.data(), bytes.size()));
+  EXPECT_TRUE(tflite::is_tflite_file(kDir + "pretrainedResnet_quant.tflite"));
+  EXPECT_FALSE(tflite::is_tflite_file(kDir + "README.md"));
+}
+
+TEST(Tflite, ResNet8ReadsAsTheGraphTfliteHas) {
+  const auto t = tflite::load_int8_tflite(kDir + "pretrainedResnet_quant.tflite");
+  const quant::QModel &m = t.file.model;
+  EXPECT_EQ(m.input, (model::Shape{3, 32, 32}));
+  EXPECT_EQ(m.input_params.scale, 1.0);
+  EXPECT_EQ(m.input_params.zero_point, -128);
+  std::map<model::Op, int> ops;
+  for (const auto &l : m.layers) ++ops[l.op];
+  EXPECT_EQ(ops[model::Op::Conv2D], 9);
+  EXPECT_EQ(ops[model::Op::Add], 3);
+  EXPECT_EQ(ops[model::Op::GlobalAvgPool], 1);  // AVERAGE_POOL_2D 8x8 over the 8x8 map
+  EXPECT_EQ(ops[model::Op::Flatten], 1);
+  EXPECT_EQ(ops[model::Op::Dense], 1);
+  EXPECT_EQ(ops[model::Op::Softmax], 1);
+  ASSERT_EQ(m.layers.size(), 16u);
+  EXPECT_EQ(m.layers[3].inputs, (std::vector<int>{0, 2}));  // the first residual ADD reads tensors 22 and 24
+  EXPECT_EQ(m.layers[0].activation, "relu");
+  EXPECT_EQ(m.layers[2].activation, "");
+  EXPECT_EQ(t.layer_tensor.front(), 22);
+  EXPECT_EQ(t.output_tensor, 37);
+  EXPECT_EQ(t.layer_tensor.back(), 37);
+  EXPECT_EQ(t.file.sha256, "3c002613d1b2475eb51dd78dfb85a546c8ae658dee71cf6ade43b022fe205415");
+  EXPECT_EQ(t.file.metadata.at("min_runtime_version").substr(0, 2), "1.");
+  EXPECT_TRUE(m.classes.empty());  // not in the file: the caller's rules name them
+  const std::string info = tflite::describe_int8_tflite(t);
+  EXPECT_NE(info.find("CONV_2D"), std::string::npos) << info;
+}
+
+// All 24 outputs, bit-exact to TFLite Micro, on the reference kernels and every optimized kernel set.
+TEST(Tflite, ResNet8OutputsEqualTfliteMicro) {
+  const auto t = tflite::load_int8_tflite(kDir + "pretrainedResnet_quant.tflite");
+  const auto in = read_bytes(kDir + "golden/inputs.bin"), want = read_bytes(kDir + "golden/outputs.bin");
+  ASSERT_EQ(in.size(), kImages * kInputBytes);
+  ASSERT_EQ(want.size(), kImages * kOutputBytes);
+  std::vector<std::pair<std::string, std::unique_ptr<quant::Int8Engine>>> engines;
+  engines.emplace_back("reference", std::make_unique<quant::Int8Engine>(t.file.model, quant::Backend::Reference));
+  for (const auto isa : isas())
+    engines.emplace_back(quant::opt_isa_name(isa),
+                         std::make_unique<quant::Int8Engine>(t.file.model, quant::Backend::Optimized, isa));
+  for (const auto &[name, e] : engines)
+    for (size_t i = 0; i < kImages; ++i) {
+      const auto out = e->run_int8(reinterpret_cast<const int8_t *>(in.data() + i * kInputBytes));
+      ASSERT_EQ(out.size(), kOutputBytes);
+      for (size_t j = 0; j < kOutputBytes; ++j)
+        EXPECT_EQ(out[j], static_cast<int8_t>(want[i * kOutputBytes + j])) << name << " image " << i << " score " << j;
+    }
+}
+
+// Every intermediate tensor of the first 4 inputs, matched by TFLite tensor index.
+TEST(Tflite, ResNet8EveryTensorEqualsTfliteMicro) {
+  const auto t = tflite::load_int8_tflite(kDir + "pretrainedResnet_quant.tflite");
+  const auto in = read_bytes(kDir + "golden/inputs.bin");
+  std::ifstream tsv(kDir + "golden/tensors/tensors.tsv");
+  std::map<int, size_t> bytes_of;  // tensor index -> bytes per image
+  std::string line;
+  while (std::getline(tsv, line)) {
+    std::istringstream s(line);
+    std::string idx, name, type, bytes;
+    std::getline(s, idx, '\t');
+    std::getline(s, name, '\t');
+    std::getline(s, type, '\t');
+    std::getline(s, bytes, '\t');
+    bytes_of[std::stoi(idx)] = std::stoul(bytes);
+  }
+  ASSERT_EQ(bytes_of.size(), 17u);
+  for (const auto backend : {quant::Backend::Reference, quant::Backend::Optimized}) {
+    const quant::Int8Engine e(t.file.model, backend);
+    int matched = 0;
+    for (size_t i = 0; i < kTraced; ++i) {
+      std::vector<std::vector<int8_t>> trace;
+      e.run_int8(reinterpret_cast<const int8_t *>(in.data() + i * kInputBytes), &trace);
+      ASSERT_EQ(trace.size(), t.file.model.layers.size());
+      for (size_t k = 0; k < trace.size(); ++k) {
+        const int idx = t.layer_tensor[k];
+        ASSERT_TRUE(bytes_of.count(idx)) << "layer " << k << " tensor " << idx;
+        char file[32];
+        std::snprintf(file, sizeof file, "golden/tensors/t%02d.bin", idx);
+        const auto want = read_bytes(kDir + file);
+        const size_t n = bytes_of[idx];
+        ASSERT_EQ(want.size(), kTraced * n);
+        ASSERT_EQ(trace[k].size(), n) << "layer " << k;
+        size_t diff = 0;
+        for (size_t j = 0; j < n; ++j) diff += trace[k][j] != static_cast<int8_t>(want[i * n + j]);
+        EXPECT_EQ(diff, 0u) << (backend == quant::Backend::Reference ? "reference" : "optimized") << " image " << i << " layer "
+                            << k << " (" << model::op_name(t.file.model.layers[k].op) << ", tensor " << idx << " '"
+                            << t.layer_name[k] << "'): " << diff << " of " << n << " bytes differ";
+        ++matched;
+      }
+    }
+    EXPECT_EQ(matched, static_cast<int>(kTraced * 16));
+  }
+}
+
+std::string read_error(const std::vector<uint8_t> &bytes) {
+  try {
+    tflite::read_int8_tflite(bytes.data(), bytes.size(), "x.tflite");
+  } catch (const Error &e) {
+    return e.what();
+  }
+  return "(read without error)";
+}
+
+TEST(Tflite, BrokenFilesAreRefusedByTheVerifier) {
+  const auto good = read_bytes(kDir + "pretrainedResnet_quant.tflite");
+  auto cut = good;
+  cut.resize(good.size() / 2);
+  EXPECT_NE(read_error(cut).find("FlatBuffers verifier"), std::string::npos) << read_error(cut);
+  auto flipped = good;
+  for (size_t i = 0; i < 4; ++i) flipped[i] = 0xff;  // the root table offset points past the end
+  EXPECT_NE(read_error(flipped).find("FlatBuffers verifier"), std::string::npos) << read_error(flipped);
+  auto not_tflite = good;
+  not_tflite[4] = 'X';
+  EXPECT_NE(read_error(not_tflite).find("not a TensorFlow Lite model"), std::string::npos);
+  EXPECT_NE(read_error({1, 2, 3}).find("not a TensorFlow Lite model"), std::string::npos);
+}
+
+// A small int8 model built here: input [1,4,4,2] -> one operator -> output.
+struct Tiny {
+  fb::BuiltinOperator op = fb::BuiltinOperator_CONV_2D;
+  int filter_scales = 3;  // the conv filter's scale count (3 output channels: valid are 1 and 3)
+  int filter_bytes = 3 * 3 * 3 * 2;
+  int zero_points = 3;
+};
+
+std::vector<uint8_t> tiny_model(const Tiny &p) {
+  flatbuffers::FlatBufferBuilder b;
+  auto q = [&](std::vector<float> s, std::vector<int64_t> z, int dim = 0) {
+    return fb::CreateQuantizationParameters(b, 0, 0, b.CreateVector(s), b.CreateVector(z), fb::QuantizationDetails_NONE, 0, dim);
+  };
+  std::vector<flatbuffers::Offset<fb::Buffer>> bufs = {fb::CreateBuffer(b)};
+  std::vector<int8_t> w(static_cast<size_t>(p.filter_bytes), 1);
+  bufs.push_back(fb::CreateBuffer(b, b.CreateVector(reinterpret_cast<const uint8_t *>(w.data()), w.size())));
+  std::vector<int32_t> bias(3, 0);
+  bufs.push_back(fb::CreateBuffer(b, b.CreateVector(reinterpret_cast<const uint8_t *>(bias.data()), 12)));
+  std::vector<flatbuffers::Offset<fb::Tensor>> ts;
+  ts.push_back(fb::CreateTensor(b, b.CreateVector(std::vector<int32_t>{1, 4, 4, 2}), fb::TensorType_INT8, 0, b.CreateString("in"),
+                                q({0.5f}, {-1})));
+  ts.push_back(fb::CreateTensor(b, b.CreateVector(std::vector<int32_t>{3, 3, 3, 2}), fb::TensorType_INT8, 1, b.CreateString("w"),
+                                q(std::vector<float>(static_cast<size_t>(p.filter_scales), 0.01f),
+                                  std::vector<int64_t>(static_cast<size_t>(p.zero_points), 0))));
+  ts.push_back(fb::CreateTensor(b, b.CreateVector(std::vector<int32_t>{3}), fb::TensorType_INT32, 2, b.CreateString("b")));
+  ts.push_back(fb::CreateTensor(b, b.CreateVector(std::vector<int32_t>{1, 4, 4, 3}), fb::TensorType_INT8, 0,
+                                b.CreateString("out"), q({0.25f}, {3})));
+  auto opts = fb::CreateConv2DOptions(b, fb::Padding_SAME, 1, 1, fb::ActivationFunctionType_RELU).Union();
+  const bool conv = p.op == fb::BuiltinOperator_CONV_2D;
+  auto oper = fb::CreateOperator(b, 0, b.CreateVector(conv ? std::vector<int32_t>{0, 1, 2} : std::vector<int32_t>{0, 0}),
+                                 b.CreateVector(std::vector<int32_t>{3}),
+                                 conv ? fb::BuiltinOptions_Conv2DOptions : fb::BuiltinOptions_NONE, conv ? opts : 0);
+  auto sg =
+      fb::CreateSubGraph(b, b.CreateVector(ts), b.CreateVector(std::vector<int32_t>{0}), b.CreateVector(std::vector<int32_t>{3}),
+                         b.CreateVector(std::vector<flatbuffers::Offset<fb::Operator>>{oper}));
+  auto code = fb::CreateOperatorCode(b, static_cast<int8_t>(p.op), 0, 1, p.op);
+  auto model = fb::CreateModel(b, 3, b.CreateVector(std::vector<flatbuffers::Offset<fb::OperatorCode>>{code}),
+                               b.CreateVector(std::vector<flatbuffers::Offset<fb::SubGraph>>{sg}), b.CreateString("tiny"),
+                               b.CreateVector(bufs));
+  fb::FinishModelBuffer(b, model);
+  return std::vector<uint8_t>(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
+}
+
+TEST(Tflite, TinyConvReadsAndRuns) {
+  const auto bytes = tiny_model({});
+  const auto t = tflite::read_int8_tflite(bytes.data(), bytes.size(), "tiny.tflite");
+  const quant::QLayer &l = t.file.model.layers.at(0);
+  EXPECT_EQ(l.op, model::Op::Conv2D);
+  EXPECT_EQ(l.activation, "relu");
+  EXPECT_EQ(l.act_min, 3);  // TFLite's clamp for RELU: max(-128, zero point)
+  EXPECT_EQ(l.pad_top, 1);
+  EXPECT_EQ(l.out, (model::Shape{3, 4, 4}));
+  EXPECT_EQ(l.weight_scale.size(), 3u);
+  // 0.5 * 0.01f / 0.25 = 0.64 * 2^-5 (0.01f a little below 0.01)
+  EXPECT_EQ(l.shift[0], -5);
+  EXPECT_EQ(l.multiplier[0], 1374389504);  // from the float32 scales, as TFLite
+}
+
+TEST(Tflite, UnsupportedAndInconsistentFilesNameTheProblem) {
+  Tiny mul;
+  mul.op = fb::BuiltinOperator_MUL;
+  auto b = tiny_model(mul);
+  EXPECT_NE(read_error(b).find("operator 0 is MUL, which qparity does not support"), std::string::npos) << read_error(b);
+  EXPECT_NE(read_error(b).find("qparity reads full-integer int8 models of CONV_2D"), std::string::npos);
+  Tiny scales;
+  scales.filter_scales = 2;
+  scales.zero_points = 2;
+  b = tiny_model(scales);
+  EXPECT_NE(read_error(b).find("operator 0 (CONV_2D): tensor 1 'w' has 2 scales for 3 output channels"), std::string::npos)
+      << read_error(b);
+  Tiny zps;
+  zps.zero_points = 2;
+  b = tiny_model(zps);
+  EXPECT_NE(read_error(b).find("has 2 zero points for 3 scales"), std::string::npos) << read_error(b);
+  Tiny short_buffer;
+  short_buffer.filter_bytes = 40;
+  b = tiny_model(short_buffer);
+  EXPECT_NE(read_error(b).find("tensor 1 'w' holds 40 bytes, its shape needs 54"), std::string::npos) << read_error(b);
+}
+
+}  // namespace
+}  // namespace qp
