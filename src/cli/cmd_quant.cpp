@@ -13,6 +13,8 @@
 #include "model/onnx_io.h"
 #include "quant/qdq_onnx.h"
 #include "quant/qmodel.h"
+#include "tflite/tflite_read.h"
+#include "tflite/tflite_write.h"
 
 namespace fs = std::filesystem;
 
@@ -27,10 +29,10 @@ void add_quantize(CLI::App &app) {
     bool force = false, skip_bad = false;
   };
   auto a = std::make_shared<Args>();
-  auto *cmd = app.add_subcommand("quantize", "Post-training INT8 quantization of an FP32 model (QDQ ONNX out)");
+  auto *cmd = app.add_subcommand("quantize", "Post-training INT8 quantization of an FP32 model (QDQ ONNX or TFLite out)");
   cmd->add_option("--model", a->model, "FP32 model (.onnx) from 'qparity train'")->required();
   cmd->add_option("--calib", a->calib, "Calibration images: a split folder, e.g. DATA/train")->required();
-  cmd->add_option("--out", a->out, "INT8 model to write (.onnx, QDQ form)")->required();
+  cmd->add_option("--out", a->out, "INT8 model to write: .onnx (QDQ ONNX) or .tflite (TFLite, + labels.txt)")->required();
   cmd->add_option("--weights", a->weights, "per-channel or per-tensor")->capture_default_str();
   cmd->add_option("--calibration", a->calibration, "minmax, percentile or mse")->capture_default_str();
   cmd->add_option("--percentile", a->opt.percentile, "Percentile for --calibration percentile")->capture_default_str();
@@ -42,6 +44,8 @@ void add_quantize(CLI::App &app) {
   cmd->callback([a] {
     if (fs::exists(a->out) && !a->force)
       fail("'" + a->out + "' already exists", "choose another --out, or pass --force to replace it");
+    // TFLite Micro's int8 FULLY_CONNECTED takes one weight scale per layer: Dense layers per-tensor in a .tflite.
+    a->opt.dense_per_tensor = tflite::int8_format_for(a->out, "--out") == tflite::Int8Format::Tflite;
     if (a->weights == "per-channel")
       a->opt.weights = quant::WeightMode::PerChannel;
     else if (a->weights == "per-tensor")
@@ -68,13 +72,17 @@ void add_quantize(CLI::App &app) {
     const auto split = data::load_split(a->calib, lo);
     if (!split.skipped.empty()) std::printf("%zu calibration image(s) skipped as bad (--skip-bad)\n", split.skipped.size());
     const auto q = quant::quantize_graph(mf.graph, split, a->opt);
-    quant::save_qdq_onnx(q, a->out, {{"qparity.quant.fp32_model_sha256", mf.sha256},
-                                            {"qparity.quant.fp32_file_bytes", std::to_string(mf.file_bytes)},
-                                            {"qparity.arch", mf.graph.arch}});
+    const std::string labels = tflite::write_int8_model(q, a->out,
+                                                        {{"qparity.quant.fp32_model_sha256", mf.sha256},
+                                                         {"qparity.quant.fp32_file_bytes", std::to_string(mf.file_bytes)},
+                                                         {"qparity.arch", mf.graph.arch}},
+                                                        a->force);
     const int64_t fp32_params = model::param_count(mf.graph) * 4, int8_params = q.int8_parameter_bytes();
     std::printf("quantized %s -> %s (%s weights, %s calibration on %d images)\n", a->model.c_str(), a->out.c_str(),
                 a->weights.c_str(), a->calibration.c_str(),
                 std::min<int>(a->opt.calib_count, static_cast<int>(split.samples.size())));
+    if (a->opt.dense_per_tensor) std::printf("Dense layers per-tensor (TensorFlow Lite Micro's FULLY_CONNECTED)\n");
+    if (!labels.empty()) std::printf("class names -> %s\n", labels.c_str());
     std::printf("parameters: FP32 %lld bytes -> INT8 %lld bytes (%.2fx smaller)\n", static_cast<long long>(fp32_params),
                 static_cast<long long>(int8_params), static_cast<double>(fp32_params) / static_cast<double>(int8_params));
     for (const auto &l : q.layers)
@@ -131,11 +139,60 @@ void add_compare(CLI::App &app) {
   });
 }
 
+// `qparity convert IN OUT`: an INT8 model between QDQ ONNX and TensorFlow Lite, exactly (the written file is read
+// back and must hold the same integers, else it is removed and the command fails).
+void add_convert(CLI::App &app) {
+  struct Args {
+    std::string in, out;
+    bool force = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto *cmd = app.add_subcommand("convert", "Convert an INT8 model between QDQ ONNX (.onnx) and TFLite (.tflite), exactly");
+  cmd->add_option("in", a->in, "INT8 model: QDQ ONNX from 'qparity quantize', or an int8 .tflite")->required();
+  cmd->add_option("out", a->out, "Model to write; its extension picks the format: .onnx or .tflite (+ labels.txt)")->required();
+  cmd->add_flag("--force", a->force, "Overwrite OUT (and a labels.txt with other class names) if it exists");
+  cmd->callback([a] {
+    const tflite::Int8Format to = tflite::int8_format_for(a->out, "OUT");
+    if (!fs::exists(a->in)) fail("'" + a->in + "' does not exist", "pass an INT8 model file (.onnx or .tflite)");
+    std::error_code ec;
+    if (fs::equivalent(a->in, a->out, ec)) fail("IN and OUT are the same file '" + a->out + "'", "write the model elsewhere");
+    if (fs::exists(a->out) && !a->force)
+      fail("'" + a->out + "' already exists", "choose another OUT, or pass --force to replace it");
+    quant::QModelFile f;
+    if (tflite::is_tflite_file(a->in)) {
+      f = tflite::load_int8_tflite(a->in).file;
+    } else if (quant::is_int8_onnx(a->in)) {
+      f = quant::load_qdq_onnx(a->in);
+    } else {
+      model::load_onnx(a->in);  // an unreadable file fails here with the reader's message
+      fail("'" + a->in + "' is an FP32 model; convert takes INT8 models",
+           "quantize it first: qparity quantize --model " + a->in + " --calib DATA/train --out " + a->out);
+    }
+    // The provenance travels (qparity.arch, qparity.quant.*); what the writers derive from the model does not.
+    std::map<std::string, std::string> extra;
+    for (const auto &[k, v] : f.metadata)
+      if (k.rfind("qparity.", 0) == 0 && k != "qparity.classes" && k != "qparity.input" && k != "qparity.int8.layers" &&
+          k != "qparity.precision")
+        extra[k] = v;
+    const std::string labels = tflite::write_int8_model(f.model, a->out, extra, a->force);
+    const quant::QModel back = to == tflite::Int8Format::Tflite ? tflite::load_int8_tflite(a->out).file.model
+                                                                 : quant::load_qdq_onnx(a->out).model;
+    if (const std::string diff = tflite::int8_model_difference(f.model, back); !diff.empty()) {
+      fs::remove(a->out, ec);
+      fail("converting '" + a->in + "' to '" + a->out + "' would not be exact: " + diff,
+           "keep the model in its format; please report this as a qparity bug");
+    }
+    std::printf("converted %s -> %s (%zu layers, identical integers)\n", a->in.c_str(), a->out.c_str(), f.model.layers.size());
+    if (!labels.empty()) std::printf("class names -> %s\n", labels.c_str());
+  });
+}
+
 }  // namespace
 
 void add_quant_commands(CLI::App &app) {
   add_quantize(app);
   add_compare(app);
+  add_convert(app);
 }
 
 }  // namespace qp::cli

@@ -1,9 +1,12 @@
 // Dense (fully connected): [out][in] weights over a flat input; INT8 through qp_fc_run_s8
 // (src/runtime/qp_fc_s8.c), its columns in HWC order after a Flatten of a feature map.
+#include <algorithm>
+
 #include "common/error.h"
 #include "model/layout.h"
 #include "ops/op_util.h"
 #include "ops/registry.h"
+#include "quant/multiplier.h"
 
 namespace qp::ops {
 namespace {
@@ -49,6 +52,20 @@ bool quantize(const QuantArgs &a, quant::QLayer &ql) {
   return true;
 }
 
+// TFLite's FULLY_CONNECTED with one weight scale (per-tensor: every channel's scale equal) takes its multiplier
+// from the float32 product of the input and weight scales (GetQuantizedConvolutionMultipler), not from their
+// product in double as Conv2D and per-channel weights do; so a per-tensor Dense layer computes TFLite's bytes.
+void derive(quant::QLayer &l) {
+  derive_weighted(l);
+  const auto &s = l.weight_scale;
+  if (s.empty() || !std::all_of(s.begin(), s.end(), [&](double v) { return v == s[0]; })) return;
+  const float product = static_cast<float>(l.input.scale) * static_cast<float>(s[0]);
+  const auto m = quant::quantize_multiplier(static_cast<double>(product) / l.output.scale);
+  if (m.shift > 30 || m.shift < -31) fail("requantization shift " + std::to_string(m.shift) + " is out of range [-31, 30]");
+  std::fill(l.multiplier.begin(), l.multiplier.end(), m.multiplier);
+  std::fill(l.shift.begin(), l.shift.end(), m.shift);
+}
+
 qp_status_t int8(const Int8Args &a) {
   const quant::QLayer &l = a.l;
   return qp_fc_run_s8(-l.input.zero_point, l.output.zero_point, l.act_min, l.act_max, l.multiplier.data(), l.shift.data(), l.in.c,
@@ -59,6 +76,6 @@ qp_status_t int8(const Int8Args &a) {
 
 extern const OpDef kDense{.op = Op::Dense, .name = "Dense", .infer = infer, .fp32 = fp32, .macs = macs, .fuses_activation = true,
                           .quantize = quantize,
-    .derive = derive_weighted, .int8 = int8};
+    .derive = derive, .int8 = int8};
 
 }  // namespace qp::ops

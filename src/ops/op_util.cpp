@@ -151,7 +151,9 @@ void quantize_weighted(const QuantArgs &args, quant::QLayer &ql, const WeightLay
       if (!std::isfinite(x))
         fail("layer " + std::to_string(k) + " (" + model::op_name(l.op) + ") has a non-finite weight or bias",
              "the FP32 model is broken (NaN/Inf parameters): retrain it or export it again");
-  ql.weight_scale = choose_weight_scales(l, in_scale, ql.output.scale, args.opt.weights, &ql.raised_scales);
+  const bool dense_pt = l.op == model::Op::Dense && args.opt.dense_per_tensor;
+  ql.weight_scale = choose_weight_scales(l, in_scale, ql.output.scale, dense_pt ? quant::WeightMode::PerTensor : args.opt.weights,
+                                         &ql.raised_scales);
   // Weights quantized in the FP32 order (channel = element / per), then into the runtime layout.
   const size_t per = l.weight.size() / static_cast<size_t>(oc);
   std::vector<int8_t> w(l.weight.size());

@@ -22,6 +22,7 @@ enum class CalibMode { MinMax, Percentile, Mse };
 
 struct QuantOptions {
   WeightMode weights = WeightMode::PerChannel;
+  bool dense_per_tensor = false;  // Dense layers per-tensor whatever `weights` says (TFLite Micro's int8 FULLY_CONNECTED)
   CalibMode calibration = CalibMode::MinMax;
   double percentile = 99.99;  // for CalibMode::Percentile
   int calib_count = 200;      // calibration images, stratified by class, seeded

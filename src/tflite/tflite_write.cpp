@@ -1,0 +1,608 @@
+// INT8 QModel -> TensorFlow Lite flatbuffer (see tflite_write.h). Each layer becomes one operator whose
+// integers TensorFlow Lite Micro rebuilds from the float32 scales in the file; `check_*` below redo that
+// preparation (TFLM's formulas, e.g. the clamp of a fused ReLU6 in float arithmetic, the per-tensor
+// FULLY_CONNECTED multiplier from the float32 product of the scales) and refuse a layer whose integers
+// would differ from the QLayer's.
+#include "tflite/tflite_write.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/error.h"
+#include "data/image_io.h"
+#include "quant/labels.h"
+#include "quant/multiplier.h"
+#include "quant/qdq_onnx.h"
+#include "tflite/tflite_subset_generated.h"
+
+namespace qp::tflite {
+
+namespace fs = std::filesystem;
+using model::Op;
+using quant::QLayer;
+using quant::QModel;
+using quant::QParams;
+using Fbb = flatbuffers::FlatBufferBuilder;
+template <typename T>
+using Off = flatbuffers::Offset<T>;
+
+namespace {
+
+// Operator versions as TFLite's converter writes them for int8 kernels (TFLM ignores them; the TFLite
+// interpreter picks its kernels by them).
+int op_version(fb::BuiltinOperator code) {
+  switch (code) {
+    case fb::BuiltinOperator_CONV_2D:
+    case fb::BuiltinOperator_DEPTHWISE_CONV_2D: return 3;
+    case fb::BuiltinOperator_FULLY_CONNECTED: return 4;
+    case fb::BuiltinOperator_RESHAPE: return 1;
+    default: return 2;  // ADD, CONCATENATION, AVERAGE_POOL_2D, MAX_POOL_2D, SOFTMAX, PAD, MEAN: their int8 version
+  }
+}
+
+// NHWC shape of a layer's output tensor: rank 4 for maps, rank 2 ([1, N]) for vectors.
+std::vector<int32_t> nhwc(const model::Shape &s, int rank) {
+  if (rank == 2) return {1, static_cast<int32_t>(s.size())};
+  return {1, s.h, s.w, s.c};
+}
+
+class Writer {
+ public:
+  explicit Writer(const QModel &m) : m_(m) {}
+
+  std::vector<uint8_t> run(const std::map<std::string, std::string> &metadata);
+
+ private:
+  const QModel &m_;
+  Fbb fbb_{1 << 16};
+  std::vector<Off<fb::Buffer>> buffers_;
+  std::vector<Off<fb::Tensor>> tensors_;
+  std::vector<Off<fb::Operator>> operators_;
+  std::vector<fb::BuiltinOperator> codes_;  // opcode index -> builtin code
+  std::vector<int> tensor_of_, rank_of_;    // per layer: its output tensor and that tensor's rank
+  std::string where_;                       // "layer 3 (Conv2D+relu)"
+
+  [[noreturn]] void refuse(const std::string &what, const std::string &fix) const { fail(where_ + ": " + what, fix); }
+
+  float f32(double v, const std::string &what) const {
+    const float f = static_cast<float>(v);
+    if (!(static_cast<double>(f) == v) || !(f > 0.f) || !std::isfinite(f))
+      refuse(what + " " + std::to_string(v) + " is not a positive float32 value",
+             "re-quantize the model with this qparity (its scales are float32)");
+    return f;
+  }
+
+  uint32_t buffer(const void *data, size_t n) {
+    if (n == 0) return 0;
+    fbb_.ForceVectorAlignment(n, 1, 16);  // the schema's force_align: TFLM reads int32 data in place
+    const auto v = fbb_.CreateVector(static_cast<const uint8_t *>(data), n);
+    fb::BufferBuilder b(fbb_);
+    b.add_data(v);
+    buffers_.push_back(b.Finish());
+    return static_cast<uint32_t>(buffers_.size() - 1);
+  }
+
+  Off<fb::QuantizationParameters> quantization(const std::vector<float> &scales, const std::vector<int64_t> &zero_points,
+                                               int dim) {
+    const auto s = fbb_.CreateVector(scales);
+    const auto z = fbb_.CreateVector(zero_points);
+    fb::QuantizationParametersBuilder b(fbb_);
+    b.add_scale(s);
+    b.add_zero_point(z);
+    if (dim != 0) b.add_quantized_dimension(dim);
+    return b.Finish();
+  }
+
+  Off<fb::QuantizationParameters> activation_q(const QParams &p, const std::string &what) {
+    if (p.zero_point < -128 || p.zero_point > 127)
+      refuse(what + " zero point " + std::to_string(p.zero_point) + " is outside int8", "");
+    return quantization({f32(p.scale, what + " scale")}, {p.zero_point}, 0);
+  }
+
+  int tensor(const std::string &name, const std::vector<int32_t> &shape, fb::TensorType type, uint32_t buf,
+             Off<fb::QuantizationParameters> q) {
+    const auto sh = fbb_.CreateVector(shape);
+    const auto nm = fbb_.CreateString(name);
+    fb::TensorBuilder b(fbb_);
+    b.add_shape(sh);
+    b.add_type(type);
+    b.add_buffer(buf);
+    b.add_name(nm);
+    if (!q.IsNull()) b.add_quantization(q);
+    tensors_.push_back(b.Finish());
+    return static_cast<int>(tensors_.size() - 1);
+  }
+
+  int int32_constant(const std::string &name, const std::vector<int32_t> &values, const std::vector<int32_t> &shape) {
+    return tensor(name, shape, fb::TensorType_INT32, buffer(values.data(), values.size() * 4), 0);
+  }
+
+  void op(fb::BuiltinOperator code, const std::vector<int> &in, int out, fb::BuiltinOptions type, Off<void> options) {
+    const auto it = std::find(codes_.begin(), codes_.end(), code);
+    const auto index = static_cast<uint32_t>(it - codes_.begin());
+    if (it == codes_.end()) codes_.push_back(code);
+    const auto iv = fbb_.CreateVector(in);
+    const auto ov = fbb_.CreateVector(std::vector<int32_t>{out});
+    fb::OperatorBuilder b(fbb_);
+    b.add_opcode_index(index);
+    b.add_inputs(iv);
+    b.add_outputs(ov);
+    if (type != fb::BuiltinOptions_NONE) {
+      b.add_builtin_options_type(type);
+      b.add_builtin_options(options);
+    }
+    operators_.push_back(b.Finish());
+  }
+
+  // TFLM's CalculateActivationRangeQuantized: q = zp + round(f / scale) in float arithmetic.
+  std::pair<int32_t, int32_t> tflm_clamp(const std::string &activation, const QParams &out) const {
+    const float scale = static_cast<float>(out.scale);
+    auto q = [&](float f) {
+      const float t = std::round(f / scale);
+      if (!(std::fabs(t) < 2147483648.f))
+        refuse("the output scale is too small for a fused " + activation, "re-quantize the model");
+      return out.zero_point + static_cast<int32_t>(t);
+    };
+    int32_t lo = -128, hi = 127;
+    if (activation == "relu" || activation == "relu6") lo = std::max<int32_t>(lo, q(0.f));
+    if (activation == "relu6") hi = std::min<int32_t>(hi, q(6.f));
+    return {lo, hi};
+  }
+
+  fb::ActivationFunctionType fused(const QLayer &l, int32_t act_min, int32_t act_max) const {
+    const auto [lo, hi] = tflm_clamp(l.activation, l.output);
+    if (lo != act_min || hi != act_max)
+      refuse("its clamp [" + std::to_string(act_min) + ", " + std::to_string(act_max) + "] differs from the [" +
+                 std::to_string(lo) + ", " + std::to_string(hi) + "] TensorFlow Lite computes for a fused " + l.activation +
+                 " from the float32 output scale",
+             "re-quantize the model with this qparity");
+    if (l.activation.empty()) return fb::ActivationFunctionType_NONE;
+    if (l.activation == "relu") return fb::ActivationFunctionType_RELU;
+    if (l.activation == "relu6") return fb::ActivationFunctionType_RELU6;
+    refuse("fused activation '" + l.activation + "' has no TensorFlow Lite equivalent", "use relu or relu6");
+  }
+
+  void no_activation(const QLayer &l) const {
+    if (!l.activation.empty()) refuse("a fused " + l.activation + " is not supported on this op in TensorFlow Lite", "");
+  }
+
+  void same_params(const QParams &a, const QParams &b, const std::string &what) const {
+    if (a.scale != b.scale || a.zero_point != b.zero_point)
+      refuse(what + ": output scale/zero point (" + std::to_string(b.scale) + ", " + std::to_string(b.zero_point) +
+                 ") differ from the input's (" + std::to_string(a.scale) + ", " + std::to_string(a.zero_point) +
+                 "); TensorFlow Lite's int8 kernel for it keeps its input's quantization",
+             "re-quantize the model with this qparity");
+  }
+
+  // SAME or VALID: whichever of TFLite's paddings gives the layer's output size and pad_top/pad_left.
+  fb::Padding padding(const QLayer &l, int kh, int kw) const {
+    auto fits = [&](bool same) {
+      for (int axis = 0; axis < 2; ++axis) {
+        const int in = axis ? l.in.w : l.in.h, out = axis ? l.out.w : l.out.h, k = axis ? kw : kh;
+        const int pad = axis ? l.pad_left : l.pad_top;
+        const int o = same ? (in + l.stride - 1) / l.stride : (in >= k ? (in - k) / l.stride + 1 : -1);
+        const int total = same ? std::max((o - 1) * l.stride + k - in, 0) : 0;
+        if (o != out || pad != total / 2) return false;
+      }
+      return true;
+    };
+    if (fits(false)) return fb::Padding_VALID;
+    if (fits(true)) return fb::Padding_SAME;
+    refuse("its padding (top " + std::to_string(l.pad_top) + ", left " + std::to_string(l.pad_left) + ", output " +
+               model::shape_str(l.out) + ") is neither TensorFlow Lite's SAME nor VALID",
+           "use 'same' or 'valid' padding (TFLite puts the odd pixel bottom/right)");
+  }
+
+  // Per-channel multipliers as TFLM's PopulateConvolutionQuantizationParams computes them.
+  void check_multipliers(const QLayer &l, const std::vector<double> &real) const {
+    if (l.multiplier.size() != real.size() || l.shift.size() != real.size())
+      refuse("it has " + std::to_string(l.multiplier.size()) + " multipliers for " + std::to_string(real.size()) +
+                 " output channels",
+             "the model is corrupt: re-quantize it");
+    for (size_t c = 0; c < real.size(); ++c) {
+      const auto q = quant::quantize_multiplier(real[c]);
+      if (q.multiplier != l.multiplier[c] || q.shift != l.shift[c])
+        refuse("channel " + std::to_string(c) + ": TensorFlow Lite would requantize with multiplier " +
+                   std::to_string(q.multiplier) + " shift " + std::to_string(q.shift) + ", the model uses " +
+                   std::to_string(l.multiplier[c]) + " shift " + std::to_string(l.shift[c]),
+               "re-quantize the model with this qparity, or keep it as QDQ ONNX (.onnx)");
+    }
+  }
+
+  void weighted(const QLayer &l, int in_tensor, int out_tensor_q, size_t k);
+  void layer(size_t k);
+};
+
+void Writer::weighted(const QLayer &l, int in_tensor, int out_tensor, size_t k) {
+  const std::string id = "l" + std::to_string(k);
+  const int oc = l.out.c;
+  const float in_s = f32(l.input.scale, "input scale"), out_s = f32(l.output.scale, "output scale");
+  if (static_cast<int>(l.weight_scale.size()) != oc)
+    refuse("it has " + std::to_string(l.weight_scale.size()) + " weight scales", "");
+  std::vector<float> ws;
+  for (double s : l.weight_scale) ws.push_back(f32(s, "weight scale"));
+  const bool uniform = std::all_of(ws.begin(), ws.end(), [&](float s) { return s == ws[0]; });
+  std::vector<int32_t> wshape;
+  int qdim = 0;
+  std::vector<double> real(static_cast<size_t>(oc));
+  if (l.op == Op::Dense) {
+    wshape = {oc, static_cast<int32_t>(l.in.size())};
+    if (!uniform)
+      refuse(
+          "per-channel weight scales on a fully connected layer: TensorFlow Lite Micro's int8 FULLY_CONNECTED "
+          "(before its 2024 per-channel support, and ESP-NN's optimized kernel) uses one weight scale per layer",
+          "quantize with --weights per-tensor, or keep the model as QDQ ONNX (.onnx)");
+    // GetQuantizedConvolutionMultipler: the product of the scales in float32, then divided in double.
+    std::fill(real.begin(), real.end(), static_cast<double>(in_s * ws[0]) / static_cast<double>(out_s));
+    ws.resize(1);
+  } else if (l.op == Op::Conv2D) {
+    wshape = {oc, l.kernel, l.kernel, l.in.c};
+    for (int c = 0; c < oc; ++c) real[static_cast<size_t>(c)] = static_cast<double>(in_s) * ws[static_cast<size_t>(c)] / out_s;
+  } else {  // depthwise: [1, KH, KW, C * M], per-channel scales on axis 3
+    wshape = {1, l.kernel, l.kernel, oc};
+    qdim = 3;
+    for (int c = 0; c < oc; ++c) real[static_cast<size_t>(c)] = static_cast<double>(in_s) * ws[static_cast<size_t>(c)] / out_s;
+  }
+  int64_t welems = 1;
+  for (int32_t d : wshape) welems *= d;
+  if (static_cast<int64_t>(l.weight.size()) != welems)
+    refuse("it has " + std::to_string(l.weight.size()) + " weights, its shapes ask for " + std::to_string(welems),
+           "the model is corrupt: re-quantize it");
+  check_multipliers(l, real);
+  // One weight scale when they are all equal (per-tensor), else one per output channel.
+  if (uniform && (l.op == Op::Dense || m_.options.weights == quant::WeightMode::PerTensor)) ws.resize(1);
+  const std::vector<int64_t> zeros(ws.size(), 0);
+  const int w = tensor(id + ".weight", wshape, fb::TensorType_INT8, buffer(l.weight.data(), l.weight.size()),
+                       quantization(ws, zeros, qdim));
+  int b = -1;
+  if (!l.bias.empty()) {
+    if (static_cast<int>(l.bias.size()) != oc) refuse("it has " + std::to_string(l.bias.size()) + " biases", "");
+    std::vector<float> bs;
+    for (float s : ws) bs.push_back(in_s * s);
+    b = tensor(id + ".bias", {oc}, fb::TensorType_INT32, buffer(l.bias.data(), l.bias.size() * 4), quantization(bs, zeros, 0));
+  }
+  const auto act = fused(l, l.act_min, l.act_max);
+  const std::vector<int> in = {in_tensor, w, b};
+  if (l.op == Op::Dense) {
+    fb::FullyConnectedOptionsBuilder o(fbb_);
+    o.add_fused_activation_function(act);
+    op(fb::BuiltinOperator_FULLY_CONNECTED, in, out_tensor, fb::BuiltinOptions_FullyConnectedOptions, o.Finish().Union());
+  } else if (l.op == Op::Conv2D) {
+    const fb::Padding pad = padding(l, l.kernel, l.kernel);
+    fb::Conv2DOptionsBuilder o(fbb_);
+    o.add_padding(pad);
+    o.add_stride_w(l.stride);
+    o.add_stride_h(l.stride);
+    o.add_fused_activation_function(act);
+    op(fb::BuiltinOperator_CONV_2D, in, out_tensor, fb::BuiltinOptions_Conv2DOptions, o.Finish().Union());
+  } else {
+    if (l.in.c <= 0 || oc % l.in.c != 0) refuse("its " + std::to_string(oc) + " outputs are not a multiple of its inputs", "");
+    const fb::Padding pad = padding(l, l.kernel, l.kernel);
+    fb::DepthwiseConv2DOptionsBuilder o(fbb_);
+    o.add_padding(pad);
+    o.add_stride_w(l.stride);
+    o.add_stride_h(l.stride);
+    o.add_depth_multiplier(oc / l.in.c);
+    o.add_fused_activation_function(act);
+    op(fb::BuiltinOperator_DEPTHWISE_CONV_2D, in, out_tensor, fb::BuiltinOptions_DepthwiseConv2DOptions, o.Finish().Union());
+  }
+}
+
+void Writer::layer(size_t k) {
+  const QLayer &l = m_.layers[k];
+  where_ = "layer " + quant::layer_label(m_, k);
+  const std::string id = "l" + std::to_string(k);
+  std::vector<int> in;
+  std::vector<int> in_rank;
+  for (int p : l.inputs) {
+    in.push_back(p < 0 ? 0 : tensor_of_[static_cast<size_t>(p)]);
+    in_rank.push_back(p < 0 ? 4 : rank_of_[static_cast<size_t>(p)]);
+  }
+  int rank = 4;
+  switch (l.op) {
+    case Op::Dense:
+    case Op::Flatten: rank = 2; break;
+    case Op::Softmax: rank = in_rank[0]; break;
+    case Op::Mean: rank = l.keep_dims ? 4 : 2; break;
+    case Op::Add: rank = *std::max_element(in_rank.begin(), in_rank.end()); break;
+    case Op::Concat:
+      rank = in_rank[0];
+      if (std::any_of(in_rank.begin(), in_rank.end(), [&](int r) { return r != rank; }))
+        refuse("it concatenates feature maps with vectors", "concatenate tensors of one kind");
+      break;
+    default: break;
+  }
+  const int out =
+      tensor(id + "." + model::op_name(l.op), nhwc(l.out, rank), fb::TensorType_INT8, 0, activation_q(l.output, "output"));
+  tensor_of_[k] = out;
+  rank_of_[k] = rank;
+  switch (l.op) {
+    case Op::Conv2D:
+    case Op::DepthwiseConv2D:
+    case Op::Dense: weighted(l, in[0], out, k); break;
+    case Op::Add: {
+      const QParams &a = l.input_q.at(0), &b = l.input_q.at(1);
+      const auto act = fused(l, l.add.act_min, l.add.act_max);
+      const qp_add_params_t want =
+          quant::add_params(f32(a.scale, "input 1 scale"), a.zero_point, f32(b.scale, "input 2 scale"), b.zero_point,
+                            f32(l.output.scale, "output scale"), l.output.zero_point, l.add.act_min, l.add.act_max);
+      if (std::memcmp(&want, &l.add, sizeof want) != 0)
+        refuse("its ADD parameters differ from those TensorFlow Lite derives from the file's scales",
+               "re-quantize the model with this qparity");
+      fb::AddOptionsBuilder o(fbb_);
+      o.add_fused_activation_function(act);
+      op(fb::BuiltinOperator_ADD, in, out, fb::BuiltinOptions_AddOptions, o.Finish().Union());
+      break;
+    }
+    case Op::Concat: {
+      no_activation(l);
+      for (size_t j = 0; j < l.inputs.size(); ++j) {
+        const QParams &q = l.input_q.at(j);
+        if (q.scale != l.output.scale || q.zero_point != l.output.zero_point)
+          refuse("input " + std::to_string(j) + " (scale " + std::to_string(q.scale) + ", zero point " +
+                     std::to_string(q.zero_point) + ") is requantized to the output's (scale " + std::to_string(l.output.scale) +
+                     ", zero point " + std::to_string(l.output.zero_point) +
+                     "), but TensorFlow Lite Micro's int8 CONCATENATION copies bytes "
+                     "without requantizing, so it would compute other outputs",
+                 "give the concatenated branches the concat's output scale and zero point, replace the Concat (e.g. by Add), "
+                 "or keep the model as QDQ ONNX (.onnx)");
+      }
+      fb::ConcatenationOptionsBuilder o(fbb_);
+      o.add_axis(rank - 1);
+      op(fb::BuiltinOperator_CONCATENATION, in, out, fb::BuiltinOptions_ConcatenationOptions, o.Finish().Union());
+      break;
+    }
+    case Op::MaxPool:
+    case Op::AvgPool:
+    case Op::GlobalAvgPool: {
+      no_activation(l);
+      same_params(l.input, l.output, "pooling");
+      const bool global = l.op == Op::GlobalAvgPool;
+      if (global && (l.out.c != l.in.c || l.out.h != 1 || l.out.w != 1)) refuse("its output is not one value per channel", "");
+      const fb::Padding pad = global ? fb::Padding_VALID : padding(l, l.kernel, l.kernel);
+      fb::Pool2DOptionsBuilder o(fbb_);
+      o.add_padding(pad);
+      o.add_stride_w(global ? 1 : l.stride);
+      o.add_stride_h(global ? 1 : l.stride);
+      o.add_filter_width(global ? l.in.w : l.kernel);
+      o.add_filter_height(global ? l.in.h : l.kernel);
+      op(l.op == Op::MaxPool ? fb::BuiltinOperator_MAX_POOL_2D : fb::BuiltinOperator_AVERAGE_POOL_2D, in, out,
+         fb::BuiltinOptions_Pool2DOptions, o.Finish().Union());
+      break;
+    }
+    case Op::Mean: {
+      no_activation(l);
+      check_multipliers(l, {static_cast<double>(f32(l.input.scale, "input scale")) / f32(l.output.scale, "output scale")});
+      const int axes = int32_constant(id + ".axes", {1, 2}, {2});
+      fb::ReducerOptionsBuilder o(fbb_);
+      o.add_keep_dims(l.keep_dims);
+      op(fb::BuiltinOperator_MEAN, {in[0], axes}, out, fb::BuiltinOptions_ReducerOptions, o.Finish().Union());
+      break;
+    }
+    case Op::Pad: {
+      no_activation(l);
+      same_params(l.input, l.output, "Pad");
+      const int bottom = l.out.h - l.in.h - l.pad_top, right = l.out.w - l.in.w - l.pad_left;
+      if (l.pad_top < 0 || l.pad_left < 0 || bottom < 0 || right < 0 || l.out.c != l.in.c)
+        refuse("its padding does not fit its shapes", "the model is corrupt: re-quantize it");
+      const int pads = int32_constant(id + ".paddings", {0, 0, l.pad_top, bottom, l.pad_left, right, 0, 0}, {4, 2});
+      op(fb::BuiltinOperator_PAD, {in[0], pads}, out, fb::BuiltinOptions_PadOptions,
+         fb::PadOptionsBuilder(fbb_).Finish().Union());
+      break;
+    }
+    case Op::Flatten: {
+      same_params(l.input, l.output, "Flatten");
+      const std::vector<int32_t> shape = nhwc(l.out, 2);
+      const int s = int32_constant(id + ".shape", shape, {2});
+      const auto ns = fbb_.CreateVector(shape);
+      fb::ReshapeOptionsBuilder o(fbb_);
+      o.add_new_shape(ns);
+      op(fb::BuiltinOperator_RESHAPE, {in[0], s}, out, fb::BuiltinOptions_ReshapeOptions, o.Finish().Union());
+      break;
+    }
+    case Op::Softmax: {
+      no_activation(l);
+      if (l.output.scale != 1.0 / 256.0 || l.output.zero_point != -128)
+        refuse("its output is not quantized with scale 1/256 and zero point -128, which TensorFlow Lite's int8 SOFTMAX requires",
+               "re-quantize the model with this qparity");
+      const float beta = static_cast<float>(l.softmax_beta);
+      if (static_cast<double>(beta) != l.softmax_beta)
+        refuse("beta " + std::to_string(l.softmax_beta) + " is not a float32 value", "");
+      const auto sp = quant::softmax_params(f32(l.input.scale, "input scale"), beta);
+      if (sp.input_multiplier != l.softmax.input_multiplier || sp.input_left_shift != l.softmax.input_left_shift ||
+          sp.diff_min != l.softmax.diff_min)
+        refuse("its softmax parameters differ from those TensorFlow Lite derives from the input scale and beta",
+               "re-quantize the model with this qparity");
+      fb::SoftmaxOptionsBuilder o(fbb_);
+      o.add_beta(beta);
+      op(fb::BuiltinOperator_SOFTMAX, in, out, fb::BuiltinOptions_SoftmaxOptions, o.Finish().Union());
+      break;
+    }
+    default:
+      refuse(std::string("op ") + model::op_name(l.op) + " has no TensorFlow Lite mapping in qparity",
+             "keep the model as QDQ ONNX (.onnx)");
+  }
+}
+
+std::vector<uint8_t> Writer::run(const std::map<std::string, std::string> &metadata) {
+  buffers_.push_back(fb::BufferBuilder(fbb_).Finish());  // buffer 0: the empty sentinel
+  where_ = "the model input";
+  tensor("input", {1, m_.input.h, m_.input.w, m_.input.c}, fb::TensorType_INT8, 0, activation_q(m_.input_params, "input"));
+  tensor_of_.assign(m_.layers.size(), -1);
+  rank_of_.assign(m_.layers.size(), 4);
+  for (size_t k = 0; k < m_.layers.size(); ++k) layer(k);
+
+  std::vector<Off<fb::Metadata>> meta;
+  for (const auto &[key, value] : metadata) {
+    const uint32_t b = buffer(value.data(), value.size());
+    const auto name = fbb_.CreateString(key);
+    fb::MetadataBuilder mb(fbb_);
+    mb.add_name(name);
+    mb.add_buffer(b);
+    meta.push_back(mb.Finish());
+  }
+  std::vector<Off<fb::OperatorCode>> codes;
+  for (const fb::BuiltinOperator c : codes_) {
+    fb::OperatorCodeBuilder b(fbb_);
+    b.add_deprecated_builtin_code(static_cast<int8_t>(std::min<int>(c, 127)));
+    b.add_builtin_code(c);
+    b.add_version(op_version(c));
+    codes.push_back(b.Finish());
+  }
+  const auto tv = fbb_.CreateVector(tensors_);
+  const auto iv = fbb_.CreateVector(std::vector<int32_t>{0});
+  const auto ov = fbb_.CreateVector(std::vector<int32_t>{tensor_of_.back()});
+  const auto opv = fbb_.CreateVector(operators_);
+  const auto sname = fbb_.CreateString("main");
+  fb::SubGraphBuilder sg(fbb_);
+  sg.add_tensors(tv);
+  sg.add_inputs(iv);
+  sg.add_outputs(ov);
+  sg.add_operators(opv);
+  sg.add_name(sname);
+  const auto subgraph = sg.Finish();
+  const auto codes_v = fbb_.CreateVector(codes);
+  const auto subgraphs = fbb_.CreateVector(std::vector<Off<fb::SubGraph>>{subgraph});
+  const auto desc = fbb_.CreateString("qparity INT8 classifier");
+  const auto bufs = fbb_.CreateVector(buffers_);
+  const auto metas = fbb_.CreateVector(meta);
+  fb::ModelBuilder mb(fbb_);
+  mb.add_version(3);
+  mb.add_operator_codes(codes_v);
+  mb.add_subgraphs(subgraphs);
+  mb.add_description(desc);
+  mb.add_buffers(bufs);
+  mb.add_metadata(metas);
+  fb::FinishModelBuffer(fbb_, mb.Finish());
+  const uint8_t *p = fbb_.GetBufferPointer();
+  std::vector<uint8_t> bytes(p, p + fbb_.GetSize());
+  flatbuffers::Verifier v(bytes.data(), bytes.size());
+  if (!fb::VerifyModelBuffer(v)) fail("internal: the TensorFlow Lite file qparity built does not pass the FlatBuffers verifier");
+  return bytes;
+}
+
+std::string join_lines(const std::vector<std::string> &v) {
+  std::string s;
+  for (const auto &x : v) s += x + "\n";
+  return s;
+}
+
+std::string quant_option_names(const quant::QuantOptions &o, const char *which) {
+  if (std::string(which) == "weights") return o.weights == quant::WeightMode::PerChannel ? "per-channel" : "per-tensor";
+  return o.calibration == quant::CalibMode::MinMax       ? "minmax"
+         : o.calibration == quant::CalibMode::Percentile ? "percentile"
+                                                         : "mse";
+}
+
+}  // namespace
+
+std::string input_convention(const QModel &m) {
+  std::ostringstream s;
+  s << "int8 NHWC [1," << m.input.h << "," << m.input.w << "," << m.input.c << "], scale "
+    << static_cast<float>(m.input_params.scale) << ", zero point " << m.input_params.zero_point
+    << " (real = scale * (q - zero point))";
+  if (static_cast<float>(m.input_params.scale) == static_cast<float>(1.0 / 255.0) && m.input_params.zero_point == -128)
+    s << "; pixel values p in 0..255 scaled to [0,1] as p/255, so q = p - 128";
+  return s.str();
+}
+
+std::vector<uint8_t> int8_tflite_bytes(const QModel &model_in, const std::map<std::string, std::string> &extra) {
+  QModel m = model_in;
+  m.normalize();  // every layer's inputs explicit and checked, input_q filled
+  if (m.layers.empty()) fail("the model has no layers", "");
+  for (const auto &c : m.classes)
+    if (c.empty() || c.find('\n') != std::string::npos || c.find('\r') != std::string::npos)
+      fail("class name '" + c + "' is empty or holds a line break", "name the classes without line breaks");
+  std::map<std::string, std::string> meta = {{"qparity.classes", join_lines(m.classes)},
+                                             {"qparity.input", input_convention(m)},
+                                             {"qparity.precision", "int8"},
+                                             {"qparity.quant.weights", quant_option_names(m.options, "weights")},
+                                             {"qparity.quant.calibration", quant_option_names(m.options, "calibration")},
+                                             {"qparity.quant.calib_count", std::to_string(m.options.calib_count)},
+                                             {"qparity.quant.seed", std::to_string(m.options.seed)}};
+  for (const auto &[k, v] : extra) meta[k] = v;
+  return Writer(m).run(meta);
+}
+
+void save_int8_tflite(const QModel &m, const std::string &path, const std::map<std::string, std::string> &extra) {
+  const auto bytes = int8_tflite_bytes(m, extra);
+  data::write_file_atomic(path, bytes.data(), bytes.size());
+}
+
+std::string int8_model_difference(const QModel &a_in, const QModel &b_in) {
+  QModel a = a_in, b = b_in;
+  a.normalize();
+  b.normalize();
+  if (a.classes != b.classes) return "the class names differ";
+  if (!(a.input == b.input) || a.input_params.scale != b.input_params.scale ||
+      a.input_params.zero_point != b.input_params.zero_point)
+    return "the input tensors differ";
+  if (a.layers.size() != b.layers.size())
+    return "the layer counts differ (" + std::to_string(a.layers.size()) + " vs " + std::to_string(b.layers.size()) + ")";
+  auto same_q = [](const QParams &x, const QParams &y) { return x.scale == y.scale && x.zero_point == y.zero_point; };
+  for (size_t k = 0; k < a.layers.size(); ++k) {
+    const QLayer &x = a.layers[k], &y = b.layers[k];
+    const std::string where = "layer " + std::to_string(k) + " " + model::op_name(x.op) + ": ";
+    if (x.op != y.op) return where + "the ops differ (" + model::op_name(y.op) + ")";
+    const bool window =
+        x.op == Op::Conv2D || x.op == Op::DepthwiseConv2D || x.op == Op::MaxPool || x.op == Op::AvgPool || x.op == Op::Pad;
+    if (x.activation != y.activation) return where + "the fused activations differ";
+    if (x.inputs != y.inputs) return where + "the inputs differ";
+    if (!(x.in == y.in) || !(x.out == y.out)) return where + "the shapes differ";
+    if (window && (x.kernel != y.kernel || x.stride != y.stride || x.pad_top != y.pad_top || x.pad_left != y.pad_left))
+      return where + "the window, stride or padding differ";
+    if (!same_q(x.output, y.output) || x.input_q.size() != y.input_q.size()) return where + "the output scale/zero point differ";
+    for (size_t j = 0; j < x.input_q.size(); ++j)
+      if (!same_q(x.input_q[j], y.input_q[j])) return where + "input " + std::to_string(j) + "'s scale/zero point differ";
+    if (x.weight != y.weight || x.weight_scale != y.weight_scale || x.bias != y.bias)
+      return where + "the weights or biases differ";
+    if (x.multiplier != y.multiplier || x.shift != y.shift) return where + "the multipliers or shifts differ";
+    if (x.act_min != y.act_min || x.act_max != y.act_max) return where + "the clamps differ";
+    if (std::memcmp(&x.add, &y.add, sizeof x.add) != 0) return where + "the ADD parameters differ";
+    if (std::memcmp(&x.softmax, &y.softmax, sizeof x.softmax) != 0 || x.softmax_beta != y.softmax_beta)
+      return where + "the softmax parameters differ";
+  }
+  return "";
+}
+
+Int8Format int8_format_for(const std::string &path, const std::string &what) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (ext == ".onnx") return Int8Format::QdqOnnx;
+  if (ext == ".tflite") return Int8Format::Tflite;
+  fail(what + " '" + path + "': " + (ext.empty() ? std::string("no file extension") : "unknown model format '" + ext + "'"),
+       "name the INT8 model file .onnx (QDQ ONNX) or .tflite (TensorFlow Lite)");
+}
+
+std::string write_int8_model(const QModel &m, const std::string &path, const std::map<std::string, std::string> &extra,
+                             bool force) {
+  const Int8Format f = int8_format_for(path, "output");
+  if (fs::exists(path) && !force)
+    fail("'" + path + "' already exists", "choose another output file, or pass --force to replace it");
+  if (f == Int8Format::QdqOnnx) {
+    quant::save_qdq_onnx(m, path, extra);
+    return "";
+  }
+  const auto bytes = int8_tflite_bytes(m, extra);  // refuses before anything is written
+  const fs::path labels = fs::path(path).parent_path() / "labels.txt";
+  const std::string text = join_lines(m.classes);
+  bool write_labels = !m.classes.empty();
+  if (write_labels && fs::exists(labels)) {
+    std::ifstream in(labels, std::ios::binary);
+    const std::string old((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (old == text)
+      write_labels = false;
+    else if (!force)
+      fail("'" + labels.string() + "' already exists with other class names than the model's",
+           "write the model into another folder, remove that labels.txt, or pass --force to replace it");
+  }
+  data::write_file_atomic(path, bytes.data(), bytes.size());
+  if (write_labels) data::write_file_atomic(labels.string(), text.data(), text.size());
+  return m.classes.empty() ? "" : labels.string();
+}
+
+}  // namespace qp::tflite
