@@ -1,27 +1,27 @@
 # Writing TensorFlow Lite files from the CLI: `quantize --out x.tflite` (format by extension, labels.txt beside
 # the model, no overwrite without --force) and `convert` between QDQ ONNX and .tflite (exact, or refused).
 set(QPT ${TD}/tflite-write)
-qp_cli_test(quantize_tflite 0 "class names -> .*tflite-write/labels.txt"
+qp_cli_test(tflw_quantize_tflite 0 "class names -> .*tflite-write/labels.txt"
   bash -c "rm -rf ${QPT} && mkdir -p ${QPT} && exec ${QP} quantize --model ${TD}/untrained-rps-cnn.onnx --calib ${TD}/small/train --out ${QPT}/int8.tflite --calib-count 20")
-set_tests_properties(cli.quantize_tflite PROPERTIES FIXTURES_SETUP cli_tflite_write)
-qp_cli_test(tflite_labels 0 "^scissors$" cat ${QPT}/labels.txt)
-qp_cli_test(quantize_tflite_exists 1 "int8.tflite' already exists"
+set_tests_properties(cli.tflw_quantize_tflite PROPERTIES FIXTURES_SETUP cli_tflite_write)
+qp_cli_test(tflw_tflite_labels 0 "^scissors$" cat ${QPT}/labels.txt)
+qp_cli_test(tflw_quantize_tflite_exists 1 "int8.tflite' already exists"
   ${QP} quantize --model ${TD}/untrained-rps-cnn.onnx --calib ${TD}/small/train --out ${QPT}/int8.tflite --calib-count 20)
-qp_cli_test(quantize_bad_extension 1 "--out '.*int8.bin': unknown model format '.bin'.*\\.onnx \\(QDQ ONNX\\) or \\.tflite"
+qp_cli_test(tflw_quantize_bad_extension 1 "--out '.*int8.bin': unknown model format '.bin'.*\\.onnx \\(QDQ ONNX\\) or \\.tflite"
   ${QP} quantize --model ${TD}/untrained-rps-cnn.onnx --calib ${TD}/small/train --out ${TD}/int8.bin --force)
-qp_cli_test(convert_tflite_to_qdq 0 "converted .*int8.tflite -> .*back.onnx \\(10 layers, identical integers\\)"
+qp_cli_test(tflw_convert_tflite_to_qdq 0 "converted .*int8.tflite -> .*back.onnx \\(10 layers, identical integers\\)"
   ${QP} convert ${QPT}/int8.tflite ${QPT}/back.onnx --force)
-set_tests_properties(cli.convert_tflite_to_qdq PROPERTIES FIXTURES_SETUP cli_tflite_back)
-qp_cli_test(convert_qdq_to_tflite 0 "converted .*back.onnx -> .*again.tflite \\(10 layers, identical integers\\)"
+set_tests_properties(cli.tflw_convert_tflite_to_qdq PROPERTIES FIXTURES_SETUP cli_tflite_back)
+qp_cli_test(tflw_convert_qdq_to_tflite 0 "converted .*back.onnx -> .*again.tflite \\(10 layers, identical integers\\)"
   ${QP} convert ${QPT}/back.onnx ${QPT}/again.tflite --force)
-qp_cli_test(convert_exists 1 "back.onnx' already exists" ${QP} convert ${QPT}/int8.tflite ${QPT}/back.onnx)
-qp_cli_test(convert_bad_extension 1 "OUT '.*x.pb': unknown model format '.pb'" ${QP} convert ${QPT}/int8.tflite ${QPT}/x.pb)
-qp_cli_test(convert_fp32 1 "untrained-rps-cnn.onnx' is an FP32 model; convert takes INT8 models"
+qp_cli_test(tflw_convert_exists 1 "back.onnx' already exists" ${QP} convert ${QPT}/int8.tflite ${QPT}/back.onnx)
+qp_cli_test(tflw_convert_bad_extension 1 "OUT '.*x.pb': unknown model format '.pb'" ${QP} convert ${QPT}/int8.tflite ${QPT}/x.pb)
+qp_cli_test(tflw_convert_fp32 1 "untrained-rps-cnn.onnx' is an FP32 model; convert takes INT8 models"
   ${QP} convert ${TD}/untrained-rps-cnn.onnx ${QPT}/fp32.tflite --force)
 # `quantize --out x.onnx` keeps per-channel Dense weights, which TFLite Micro's FULLY_CONNECTED does not take.
-qp_cli_test(convert_per_channel_dense 1 "layer 7 Dense\\+relu: per-channel weight scales on a fully connected layer"
+qp_cli_test(tflw_convert_per_channel_dense 1 "layer 7 Dense\\+relu: per-channel weight scales on a fully connected layer"
   ${QP} convert ${TD}/int8.onnx ${QPT}/pc.tflite --force)
-set_tests_properties(cli.tflite_labels cli.quantize_tflite_exists cli.convert_tflite_to_qdq cli.convert_exists
-  cli.convert_bad_extension cli.convert_fp32 PROPERTIES FIXTURES_REQUIRED "cli_data;cli_tflite_write")
-set_tests_properties(cli.convert_qdq_to_tflite cli.convert_exists PROPERTIES FIXTURES_REQUIRED "cli_data;cli_tflite_write;cli_tflite_back")
-set_tests_properties(cli.convert_per_channel_dense PROPERTIES FIXTURES_REQUIRED "cli_data;cli_int8")
+set_tests_properties(cli.tflw_tflite_labels cli.tflw_quantize_tflite_exists cli.tflw_convert_tflite_to_qdq cli.tflw_convert_exists
+  cli.tflw_convert_bad_extension cli.tflw_convert_fp32 PROPERTIES FIXTURES_REQUIRED "cli_data;cli_tflite_write")
+set_tests_properties(cli.tflw_convert_qdq_to_tflite cli.tflw_convert_exists PROPERTIES FIXTURES_REQUIRED "cli_data;cli_tflite_write;cli_tflite_back")
+set_tests_properties(cli.tflw_convert_per_channel_dense PROPERTIES FIXTURES_REQUIRED "cli_data;cli_int8")
