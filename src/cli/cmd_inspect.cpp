@@ -9,6 +9,7 @@
 #include "data/image_folder.h"
 #include "inspect/inspect.h"
 #include "model/onnx_io.h"
+#include "quant/model_file.h"
 #include "quant/qdq_onnx.h"
 
 namespace fs = std::filesystem;
@@ -37,10 +38,10 @@ void add_inspect_commands(CLI::App &app) {
     if (fs::is_directory(fs::path(a->data) / "test") || fs::is_directory(fs::path(a->data) / "train"))
       fail("'" + a->data + "' looks like a dataset root (it holds train/ or test/), not a split",
            "pass the split to inspect on, e.g. --data " + (fs::path(a->data) / "test").string());
-    if (quant::is_int8_onnx(a->fp32))
+    if (quant::is_int8_model(a->fp32))
       fail("--fp32 '" + a->fp32 + "' is an INT8 model", "pass the FP32 model as --fp32 and the INT8 model as --int8");
-    const auto mf = model::load_onnx(a->fp32);
-    const auto qf = quant::load_qdq_onnx(a->int8);
+    const auto mf = quant::load_fp32_model(a->fp32);
+    const auto qf = quant::load_int8_model(a->int8);
     inspect::check_provenance(mf, qf);
     data::LoadOptions lo;
     lo.set_input(mf.graph.input.h, mf.graph.input.w, mf.graph.input.c);

@@ -8,6 +8,7 @@
 #include "eval/evaluate.h"
 #include "model/info.h"
 #include "model/onnx_io.h"
+#include "quant/model_file.h"
 #include "quant/qdq_onnx.h"
 #ifdef QPARITY_HAVE_TORCH
 #include "train/trainer.h"
@@ -100,9 +101,16 @@ void add_eval(CLI::App &app) {
       lo.classes = classes;
       return data::load_split(a->data, lo);
     };
-    if (quant::is_int8_onnx(a->model)) {
-      const auto qf = quant::load_qdq_onnx(a->model);
+    if (quant::is_int8_model(a->model)) {  // QDQ ONNX or .tflite, by content
+      auto qf = quant::load_int8_model(a->model);
       const auto split = load(qf.model.input, qf.model.classes);
+      if (qf.model.classes.empty()) {  // e.g. a foreign .tflite: the folder's classes, one per output
+        if (static_cast<int>(split.classes.size()) != qf.model.layers.back().out.c)
+          fail("'" + a->model + "' names no classes and outputs " + std::to_string(qf.model.layers.back().out.c) + " scores, but '" +
+                   a->data + "' has " + std::to_string(split.classes.size()) + " class folders",
+               "evaluate on a folder with one subfolder per model output, in output order (or add classes.txt)");
+        qf.model.classes = split.classes;
+      }
       if (a->backend != "optimized" && a->backend != "reference")
         fail("--backend must be optimized or reference (got '" + a->backend + "')");
       report(eval::evaluate_int8(qf.model, a->model, qf.sha256, split, a->threads,
@@ -157,13 +165,13 @@ void add_init(CLI::App &app) {
 void add_info(CLI::App &app) {
   auto path = std::make_shared<std::string>();
   auto *cmd = app.add_subcommand("info", "Describe a model file: layers, parameters, MACs, size");
-  cmd->add_option("model", *path, "Model file (.onnx)")->required();
+  cmd->add_option("model", *path, "Model file (.onnx, .tflite)")->required();
   cmd->callback([path] {
-    if (quant::is_int8_onnx(*path)) {
-      std::fputs(quant::describe_int8_model(quant::load_qdq_onnx(*path)).c_str(), stdout);
+    if (quant::is_int8_model(*path)) {  // QDQ ONNX or .tflite, by content
+      std::fputs(quant::describe_int8_file(*path).c_str(), stdout);
       return;
     }
-    std::fputs(model::describe_model(model::load_onnx(*path)).c_str(), stdout);
+    std::fputs(model::describe_model(quant::load_fp32_model(*path)).c_str(), stdout);
   });
 }
 

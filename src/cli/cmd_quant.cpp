@@ -11,6 +11,7 @@
 #include "data/image_folder.h"
 #include "eval/results_io.h"
 #include "model/onnx_io.h"
+#include "quant/model_file.h"
 #include "quant/qdq_onnx.h"
 #include "quant/qmodel.h"
 #include "tflite/tflite_read.h"
@@ -60,7 +61,7 @@ void add_quantize(CLI::App &app) {
       a->opt.calibration = quant::CalibMode::Mse;
     else
       fail("--calibration must be minmax, percentile or mse (got '" + a->calibration + "')");
-    const auto mf = model::load_onnx(a->model);
+    const auto mf = quant::load_fp32_model(a->model);
     if (fs::is_directory(fs::path(a->calib) / "train"))
       fail("'" + a->calib + "' looks like a dataset root",
            "pass its training split: --calib " + (fs::path(a->calib) / "train").string());

@@ -24,6 +24,7 @@
 #include "eval/evaluate.h"
 #include "eval/results_io.h"
 #include "firmware/firmware.h"
+#include "quant/model_file.h"
 #include "quant/qdq_onnx.h"
 
 namespace qp::device {
@@ -87,7 +88,7 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
   if (fs::exists(o.out) && !o.force) fail("'" + o.out + "' already exists", "choose another --out, or pass --force to replace it");
   const fs::path out_dir = fs::path(o.out).parent_path();
   if (!out_dir.empty()) fs::create_directories(out_dir);
-  const auto mf = quant::load_qdq_onnx(o.model);
+  const auto mf = quant::load_int8_model(o.model);
   const quant::QModel &m = mf.model;
   if (fs::is_directory(fs::path(o.data) / "test"))
     fail("'" + o.data + "' looks like a dataset root", "pass its test split: --data " + (fs::path(o.data) / "test").string());

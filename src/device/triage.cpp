@@ -4,6 +4,7 @@
 #include "common/error.h"
 #include "data/image_io.h"
 #include "device/connection.h"
+#include "quant/model_file.h"
 #include "quant/qdq_onnx.h"
 
 namespace qp::device {
@@ -32,7 +33,7 @@ struct DeviceTriage::State {
 
 DeviceTriage::DeviceTriage(const TriageOptions &o) : s_(std::make_unique<State>()) {
   s_->o = o;
-  s_->mf = quant::load_qdq_onnx(o.model);
+  s_->mf = quant::load_int8_model(o.model);
   s_->engine = std::make_unique<quant::Int8Engine>(s_->mf.model, quant::Backend::Reference);
   s_->names = verify::trace_layer_names(s_->mf.model);
 }

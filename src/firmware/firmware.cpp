@@ -7,6 +7,7 @@
 #include "data/image_folder.h"
 #include "data/image_io.h"
 #include "device/subset.h"
+#include "quant/model_file.h"
 #include "quant/qdq_onnx.h"
 
 namespace qp::firmware {
@@ -14,7 +15,7 @@ namespace fs = std::filesystem;
 
 FirmwareResult make_firmware(const FirmwareOptions &o) {
   const Target &t = find_target(o.target);
-  const auto mf = quant::load_qdq_onnx(o.model);
+  const auto mf = quant::load_int8_model(o.model);
   std::vector<SubsetImage> subset;
   if (!o.subset_from.empty()) {
     data::LoadOptions lo;

@@ -23,6 +23,7 @@
 #include "eval/results_io.h"
 #include "firmware/codegen.h"
 #include "model/ir.h"
+#include "quant/model_file.h"
 #include "quant/qdq_onnx.h"
 
 namespace qp::pipeline {
@@ -302,7 +303,7 @@ void check_options(const PipelineOptions &o) {
   if (!o.fp32_model.empty()) {
     if (!fs::is_regular_file(o.fp32_model))
       fail("--fp32 model '" + o.fp32_model + "' does not exist", "pass the FP32 .onnx to use, or leave --fp32 out to train one");
-    if (quant::is_int8_onnx(o.fp32_model))
+    if (quant::is_int8_model(o.fp32_model))
       usage("--fp32 '" + o.fp32_model + "' is an INT8 model", "pass the FP32 model it was quantized from");
   } else {
     // The architecture must build for the data's classes (the built-in set has three) at 32x32.

@@ -16,6 +16,7 @@
 #include "eval/results_io.h"
 #include "model/ir.h"
 #include "model/onnx_io.h"
+#include "quant/model_file.h"
 #include "quant/qdq_onnx.h"
 #include "report/run_data.h"
 #include "verify/verify.h"
@@ -66,7 +67,7 @@ ModelFacts read_model(const fs::path &dir, const std::string &name, bool int8, R
   m.present = true;
   try {
     if (int8) {
-      const auto f = quant::load_qdq_onnx(p.string());
+      const auto f = quant::load_int8_model(p.string());
       m.file_bytes = f.file_bytes;
       m.sha256 = f.sha256;
       m.param_bytes = f.model.int8_parameter_bytes();
@@ -74,7 +75,7 @@ ModelFacts read_model(const fs::path &dir, const std::string &name, bool int8, R
       m.input = std::to_string(f.model.input.c) + "x" + std::to_string(f.model.input.h) + "x" + std::to_string(f.model.input.w);
       m.metadata = f.metadata;
     } else {
-      const auto f = model::load_onnx(p.string());
+      const auto f = quant::load_fp32_model(p.string());
       m.file_bytes = f.file_bytes;
       m.sha256 = f.sha256;
       m.params = model::param_count(f.graph);
