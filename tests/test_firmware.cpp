@@ -654,3 +654,47 @@ TEST(FirmwareBuild, InterruptedDeviceRunResumesFromItsJournal) {
     EXPECT_EQ(resumed["images"][i]["scores"], fresh["images"][i]["scores"]) << i;
   }
 }
+
+// The ops of TFLite/PyTorch models on qemu-rv32, one model covering them all: Pad, depthwise with multiplier 2
+// and 3, 'same'-padded max and average pooling (odd sizes: a padded last window), Mean kept as a 1x1 map and
+// flat, a softmax beta. Every node's output (TRACE CRCs) and the scores equal the host reference engine's.
+TEST(FirmwareBuild, QemuRv32RunsTheTfliteOpsBitExact) {
+  if (!have("qemu-system-riscv32")) GTEST_SKIP() << "qemu-system-riscv32 not installed";
+  test::TempDir dir;
+  const int size = 19;
+  auto m = test::quantized_random_model(
+      dir,
+      "pad1 conv3x3valid(6) relu dwconv3x3m2 relu6 maxpool3s2same conv1x1(8) relu avgpool3s1same dwconv3x3s2m3 relu "
+      "meankeep conv1x1(8) relu pad1 mean dense(K) softmax",
+      size, 31);
+  m.layers.back().softmax_beta = 0.75;
+  quant::derive_requantization(m.layers.back());
+  const quant::Int8Engine engine(m, quant::Backend::Reference);
+  // The MCU kernel set: the new ops run their reference kernels in it (no MCU variant yet), beside the MCU conv/dense.
+  for (const auto kernels : {firmware::Kernels::Mcu}) {
+    const std::string name = "mcu";
+    firmware::MemoryPlan plan;
+    const auto files = firmware::generate_project(firmware::find_target("qemu-rv32"), m, kSha, {}, &plan, kernels);
+    firmware::write_project(files, (dir / ("fw-" + name)).string(), false);
+    device::EmulatorOptions eo;
+    eo.target = "qemu-rv32";
+    eo.elf = firmware::build_firmware((dir / ("fw-" + name)).string());
+    eo.workdir = (dir / ("logs-" + name)).string();
+    eo.icount = false;
+    device::Emulator emu(eo);
+    device::Client client(emu.stream());
+    EXPECT_EQ(client.wait_ready(60000).layers, static_cast<int>(m.layers.size()));
+    for (uint64_t s = 0; s < 3; ++s) {
+      const auto img = test::random_image(size, size, 500 + s);
+      std::vector<std::vector<int8_t>> trace;
+      EXPECT_EQ(client.infer(img.pixels).scores, engine.run(img.pixels.data(), &trace)) << name << " image " << s;
+      const auto t = client.trace(img.pixels);
+      ASSERT_EQ(t.crc.size(), trace.size());
+      for (size_t k = 0; k < trace.size(); ++k) {
+        const auto *bytes = reinterpret_cast<const uint8_t *>(trace[k].data());
+        EXPECT_EQ(t.crc[k], qp_proto_crc32(0, bytes, static_cast<uint32_t>(trace[k].size())))
+            << name << " image " << s << " layer " << k << " (" << model::op_name(m.layers[k].op) << ")";
+      }
+    }
+  }
+}

@@ -14,6 +14,7 @@
 #include "model/executor_fp32.h"
 #include "model/layout.h"
 #include "model/onnx_io.h"
+#include "quant/multiplier.h"
 #include "quant/qdq_onnx.h"
 #include "quant/qmodel.h"
 #include "test_util.h"
@@ -520,4 +521,84 @@ TEST(Quantize, Relu6BoundSaturatesAtTinyOutputScale) {
   l.output = {static_cast<float>(6.0 / 255.0), -128};
   quant::derive_requantization(l);
   EXPECT_EQ(l.act_max, 127);
+}
+
+// ---- the ops of TFLite/PyTorch models: depth multiplier, 'same' pooling, Pad, Mean (kept and flat), softmax beta ----
+
+namespace {
+
+const char *const kNewOpsSpec =
+    "pad1 conv3x3valid(8) relu dwconv3x3m2 relu6 maxpool3s2same conv1x1(12) relu avgpool3s1same dwconv3x3s2m2 relu meankeep "
+    "conv1x1(8) relu flatten dense(K) softmax";
+const char *const kNewOpsFlatSpec = "conv3x3(6) relu pad2 dwconv5x5m3valid relu avgpool2s2same conv1x1(9) mean dense(K) softmax";
+
+std::string new_ops_name(const ::testing::TestParamInfo<std::string> &info) {
+  return info.param == kNewOpsSpec ? "new_ops" : "new_ops_flat";
+}
+
+}  // namespace
+
+INSTANTIATE_TEST_SUITE_P(NewOps, QuantizeArch, ::testing::Values(kNewOpsSpec, kNewOpsFlatSpec), new_ops_name);
+INSTANTIATE_TEST_SUITE_P(NewOps, QdqRoundTrip, ::testing::Values(kNewOpsSpec, kNewOpsFlatSpec), new_ops_name);
+
+// The optimized engine runs its own kernels where it has them and the reference kernel for the rest: same bytes on
+// every layer, on odd sizes ('same' pools with a padded last window) too.
+TEST(Int8Backends, NewOpsOptimizedEqualsReference) {
+  for (const auto &[arch, size] : std::vector<std::pair<std::string, int>>{{kNewOpsSpec, 27}, {kNewOpsFlatSpec, 21}}) {
+    Fixture f(arch, size);
+    for (int scrambled = 0; scrambled < 2; ++scrambled) {
+      auto q = quant::quantize_graph(f.graph, f.split, {});
+      if (scrambled) scramble(q, 7 + static_cast<uint64_t>(size));
+      const quant::Int8Engine ref(q, quant::Backend::Reference);
+      const auto images = test_images(f.split, 3);
+      for (const auto isa : runnable_isas()) {
+        const quant::Int8Engine opt(q, quant::Backend::Optimized, isa);
+        for (size_t i = 0; i < images.size(); ++i) {
+          std::vector<std::vector<int8_t>> a, b;
+          ref.run(images[i].data(), &a);
+          opt.run(images[i].data(), &b);
+          for (size_t k = 0; k < a.size(); ++k)
+            ASSERT_EQ(a[k], b[k]) << arch << " isa " << static_cast<int>(isa) << " layer " << k << " ("
+                                  << model::op_name(q.layers[k].op) << ")";
+        }
+      }
+    }
+  }
+}
+
+// TFLite's SOFTMAX beta: the parameters come from beta * input_scale, the QDQ file multiplies the logits by beta
+// before its Softmax and reads beta back, and a model with beta 1 computes other bytes.
+TEST(Quantize, SoftmaxBetaQuantizesAndRoundTrips) {
+  Fixture f(kNewOpsFlatSpec, 21);
+  f.graph.layers.back().softmax_beta = 0.5f;
+  const auto q = quant::quantize_graph(f.graph, f.split, {});
+  const auto &sm = q.layers.back();
+  ASSERT_EQ(sm.op, model::Op::Softmax);
+  EXPECT_EQ(sm.softmax_beta, 0.5);
+  const auto sp = quant::softmax_params(sm.input.scale * 0.5);
+  EXPECT_EQ(sm.softmax.input_multiplier, sp.input_multiplier);
+  EXPECT_EQ(sm.softmax.input_left_shift, sp.input_left_shift);
+  const std::string path = (f.dir / "beta.onnx").string();
+  quant::save_qdq_onnx(q, path);
+  const auto back = quant::load_qdq_onnx(path);
+  EXPECT_EQ(back.model.layers.back().softmax_beta, 0.5);
+  EXPECT_EQ(back.model.layers.back().softmax.input_multiplier, sm.softmax.input_multiplier);
+  EXPECT_EQ(back.model.layers.back().softmax.diff_min, sm.softmax.diff_min);
+  quant::QModel beta1 = q;
+  beta1.layers.back().softmax_beta = 1.0;
+  quant::derive_requantization(beta1.layers.back());
+  const quant::Int8Engine e(q, quant::Backend::Reference), e2(back.model, quant::Backend::Reference), e1(beta1);
+  bool differs = false;
+  for (size_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(e.run(f.split.image(i)), e2.run(f.split.image(i)));
+    differs = differs || e.run(f.split.image(i)) != e1.run(f.split.image(i));
+  }
+  EXPECT_TRUE(differs) << "beta 0.5 and beta 1 gave the same scores on every image";
+  // The FP32 executor applies beta too: softmax(0.5 x) is flatter than softmax(x).
+  const model::Fp32Executor with(f.graph);
+  model::Graph g1 = f.graph;
+  g1.layers.back().softmax_beta = 1.f;
+  const model::Fp32Executor without(g1);
+  const auto p05 = with.run_rgb(f.split.image(0)), p1 = without.run_rgb(f.split.image(0));
+  EXPECT_LT(*std::max_element(p05.begin(), p05.end()), *std::max_element(p1.begin(), p1.end()));
 }

@@ -200,7 +200,7 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
     const bool has_weights = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D || l.op == Op::Dense;
     weighted[k] = has_weights;
     const bool has_data = has_weights || l.op == Op::Add || l.op == Op::Concat || l.op == Op::MaxPool || l.op == Op::AvgPool ||
-                          l.op == Op::Softmax;
+                          l.op == Op::Softmax || l.op == Op::Pad || l.op == Op::Mean;
     if (has_data) c << "/* layer " << k << ": " << describe(l) << " */\n";
     if (has_weights) {
       if (mcu && use_winograd(l)) {
@@ -253,7 +253,19 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
       case Op::MaxPool:
       case Op::AvgPool:
         node_op[k] = l.op == Op::MaxPool ? "QP_NODE_MAX_POOL" : "QP_NODE_AVG_POOL";
-        c << "static const qp_pool_params_t " << p << "params = {" << l.kernel << ", " << l.stride << ", -128, 127};\n";
+        c << "static const qp_pool_params_t " << p << "params = {" << l.kernel << ", " << l.stride << ", -128, 127";
+        if (l.pad_top != 0 || l.pad_left != 0) c << ", " << l.pad_top << ", " << l.pad_left;  // 'same' padding
+        c << "};\n";
+        break;
+      case Op::Pad:
+        node_op[k] = "QP_NODE_PAD";
+        c << "static const qp_pad_node_params_t " << p << "params = {" << l.pad_top << ", " << l.pad_left << ", "
+          << l.input.zero_point << "};\n";
+        break;
+      case Op::Mean:
+        node_op[k] = "QP_NODE_MEAN";
+        c << "static const qp_mean_params_t " << p << "params = {" << -l.input.zero_point << ", " << l.output.zero_point << ", "
+          << l.multiplier.at(0) << ", " << l.shift.at(0) << "};\n";
         break;
       case Op::GlobalAvgPool: node_op[k] = "QP_NODE_GLOBAL_AVG_POOL"; break;
       case Op::Softmax:
@@ -305,7 +317,9 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
     const std::string p = "qp_l" + std::to_string(k) + "_";
     const int sc = plan.layer_scratch[k];
     const bool conv = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D;
-    const int fn = conv ? (l.op == Op::Conv2D ? l.out.c : 1) : 0, fk = conv ? l.kernel : 0, fc = conv ? l.in.c : 0;
+    // filter dims: Conv2D [OC][K][K][IC], depthwise [1][K][K][C*M]
+    const int fn = conv ? (l.op == Op::Conv2D ? l.out.c : 1) : 0, fk = conv ? l.kernel : 0,
+              fc = conv ? (l.op == Op::Conv2D ? l.in.c : l.out.c) : 0;
     c << "    /* " << k << ": " << describe(l) << " */\n";
     const std::string second = ins.size() == 2 ? tensor(ins[1]) : std::string("0u");
     const std::string scratch = sc < 0 ? std::string("QP_NODE_NO_SCRATCH") : tensor(sc);

@@ -1,6 +1,7 @@
 #include "model/info.h"
 
 #include <cstdio>
+#include <cstring>
 
 namespace qp::model {
 
@@ -11,9 +12,20 @@ std::string layer_detail(const Layer &l) {
     case Op::Conv2D:
     case Op::DepthwiseConv2D:
       std::snprintf(buf, sizeof buf, "%dx%d s%d %s", l.kernel, l.kernel, l.stride, l.padding == Padding::Same ? "same" : "valid");
+      if (l.op == Op::DepthwiseConv2D && l.depth_multiplier != 1)
+        std::snprintf(buf + std::strlen(buf), sizeof buf - std::strlen(buf), " x%d", l.depth_multiplier);
       break;
     case Op::MaxPool:
-    case Op::AvgPool: std::snprintf(buf, sizeof buf, "%dx%d s%d", l.kernel, l.kernel, l.stride); break;
+    case Op::AvgPool:
+      std::snprintf(buf, sizeof buf, "%dx%d s%d%s", l.kernel, l.kernel, l.stride, l.padding == Padding::Same ? " same" : "");
+      break;
+    case Op::Pad:
+      std::snprintf(buf, sizeof buf, "t%d l%d b%d r%d", l.pad_top, l.pad_left, l.pad_bottom, l.pad_right);
+      break;
+    case Op::Mean: std::snprintf(buf, sizeof buf, "H,W%s", l.keep_dims ? " keep" : ""); break;
+    case Op::Softmax:
+      if (l.softmax_beta != 1.f) std::snprintf(buf, sizeof buf, "beta %g", static_cast<double>(l.softmax_beta));
+      break;
     default: break;
   }
   return buf;

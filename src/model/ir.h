@@ -19,7 +19,7 @@ namespace qp::model {
 
 enum class Op {
   Conv2D,
-  DepthwiseConv2D,  // channel multiplier 1
+  DepthwiseConv2D,  // depth multiplier M >= 1 (Layer::depth_multiplier): C*M outputs, output c*M+m reads input c
   BatchNorm,        // folded into the conv/dense before it on export
   ReLU,
   ReLU6,
@@ -32,6 +32,8 @@ enum class Op {
   Softmax,
   Add,     // elementwise sum of two tensors of the same shape (a residual connection)
   Concat,  // concatenation of two or more tensors along channels (same H and W)
+  Pad,     // constant padding of H and W (Layer::pad_*: the parameters); 0 in FP32, the zero point in INT8
+  Mean,    // mean over H and W (TFLite MEAN, ONNX ReduceMean axes [2,3]); Layer::keep_dims
 };
 
 const char *op_name(Op op);
@@ -55,17 +57,21 @@ struct Layer {
   int units = 0;   // Conv2D filters, Dense units
   int kernel = 0;  // Conv/pool window side (square)
   int stride = 1;
-  Padding padding = Padding::Valid;
+  Padding padding = Padding::Valid;  // Conv and MaxPool/AvgPool (same: TFLite's split, the odd pixel bottom/right)
+  int depth_multiplier = 1;          // DepthwiseConv2D: outputs per input channel
+  bool keep_dims = false;            // Mean: output a 1x1xC map (true) or a flat vector of C (false)
+  float softmax_beta = 1.f;          // Softmax: softmax(beta * x), TFLite's SOFTMAX beta
   float rate = 0.f;   // Dropout
   float eps = 1e-5f;  // BatchNorm
 
-  std::vector<float> weight;                  // Conv2D [units][in_c][k][k]; Depthwise [c][1][k][k]; Dense [units][in]
+  std::vector<float> weight;                  // Conv2D [units][in_c][k][k]; Depthwise [c*M][1][k][k]; Dense [units][in]
   std::vector<float> bias;                    // [out channels]
   std::vector<float> gamma, beta, mean, var;  // BatchNorm [c]
 
   // Filled by infer_shapes. `in` is the first input's shape (for Add both are equal; for Concat see
   // input_shape).
   Shape in, out;
+  // Conv/pool: filled by infer_shapes from `padding`. Pad: the op's parameters (set by the builder).
   int pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
 
   bool has_params() const { return !weight.empty() || !gamma.empty(); }
@@ -134,5 +140,11 @@ Graph fold_for_inference(const Graph &g);
 void remove_layers(Graph &g, const std::vector<bool> &drop);
 
 std::string shape_str(const Shape &s);
+
+// A model input written HxWxC (height x width x channels, e.g. 64x64x3, 96x96x1), as the CLI's --input takes
+// it: C is 1 (luma) or 3 (RGB), H and W 1..kMaxInputSide. qp::Error naming `option` and the fix otherwise.
+Shape parse_input_size(const std::string &text, const std::string &option = "--input");
+// The inverse: "64x64x3".
+std::string input_size_str(const Shape &s);
 
 }  // namespace qp::model

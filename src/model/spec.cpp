@@ -2,9 +2,14 @@
 // "->". Tokens (K = the number of classes):
 //   conv3x3(16)  conv5x5s2(32)  conv3x3valid(8)   Conv2D: kernel, optional stride s<N>, padding same
 //                                                 (default) or valid, filters in parentheses
-//   dwconv3x3  dwconv3x3s2  dwconv3x3valid        DepthwiseConv2D (multiplier 1)
+//   dwconv3x3  dwconv3x3s2  dwconv3x3valid        DepthwiseConv2D (depth multiplier 1)
+//   dwconv3x3m2  dwconv3x3s2m2                    DepthwiseConv2D with depth multiplier m<N> (C*N outputs)
 //   bn  relu  relu6  gap  flatten  softmax
+//   mean  meankeep                                Mean over H and W (flat output; meankeep: a 1x1xC map)
+//   pad1                                          Pad: N zero rows/columns on every side of H and W
 //   maxpool2  maxpool3s2  avgpool2                pooling, valid padding, stride defaults to the kernel
+//   maxpool3s2same  avgpool3s1same                pooling with 'same' padding (TFLite's split; average over
+//                                                 the in-bounds positions only)
 //   dense(64)  dense(K)  dropout(0.25)
 // Blocks with branches (each branch a token sequence applied to the block's input; an empty branch is
 // the identity, i.e. the shortcut), nestable:
@@ -64,8 +69,9 @@ int parse_count(const std::string &text, int classes, const std::string &token) 
 
 // One layer token (not a block).
 Layer parse_layer(const std::string &tok, int k) {
-  static const std::regex conv_re(R"((dw)?conv(\d+)x(\d+)(?:s(\d+))?(same|valid)?(?:\((\w+)\))?)");
-  static const std::regex pool_re(R"((max|avg)pool(\d+)(?:s(\d+))?)");
+  static const std::regex conv_re(R"((dw)?conv(\d+)x(\d+)(?:s(\d+))?(?:m(\d+))?(same|valid)?(?:\((\w+)\))?)");
+  static const std::regex pool_re(R"((max|avg)pool(\d+)(?:s(\d+))?(same|valid)?)");
+  static const std::regex pad_re(R"(pad(\d+))");
   static const std::regex dense_re(R"(dense\((\w+)\))");
   static const std::regex drop_re(R"(dropout\(([0-9.]+)\))");
   std::smatch m;
@@ -76,18 +82,31 @@ Layer parse_layer(const std::string &tok, int k) {
     l.op = dw ? Op::DepthwiseConv2D : Op::Conv2D;
     l.kernel = std::stoi(m[2]);
     l.stride = m[4].matched ? std::stoi(m[4]) : 1;
-    l.padding = m[5].matched && m[5] == "valid" ? Padding::Valid : Padding::Same;
-    if (dw && m[6].matched)
-      fail("architecture token '" + tok + "': a depthwise conv keeps its channel count", "write e.g. dwconv3x3");
-    if (!dw && !m[6].matched) fail("architecture token '" + tok + "' needs a filter count", "write e.g. conv3x3(16)");
-    if (!dw) l.units = parse_count(m[6], k, tok);
+    l.padding = m[6].matched && m[6] == "valid" ? Padding::Valid : Padding::Same;
+    if (dw && m[7].matched)
+      fail("architecture token '" + tok + "': a depthwise conv's channel count follows from its multiplier",
+           "write e.g. dwconv3x3 or dwconv3x3m2");
+    if (!dw && m[5].matched) fail("architecture token '" + tok + "': only a depthwise conv has a depth multiplier");
+    if (!dw && !m[7].matched) fail("architecture token '" + tok + "' needs a filter count", "write e.g. conv3x3(16)");
+    if (!dw) l.units = parse_count(m[7], k, tok);
+    if (dw && m[5].matched) {
+      l.depth_multiplier = std::stoi(m[5]);
+      if (l.depth_multiplier < 1 || l.depth_multiplier > 16)
+        fail("architecture token '" + tok + "': the depth multiplier must be 1..16");
+    }
     if (l.kernel < 1 || l.kernel > 11 || l.stride < 1 || l.stride > 4)
       fail("architecture token '" + tok + "': kernel must be 1..11 and stride 1..4");
   } else if (std::regex_match(tok, m, pool_re)) {
     l.op = m[1] == "max" ? Op::MaxPool : Op::AvgPool;
     l.kernel = std::stoi(m[2]);
     l.stride = m[3].matched ? std::stoi(m[3]) : l.kernel;
+    l.padding = m[4].matched && m[4] == "same" ? Padding::Same : Padding::Valid;
     if (l.kernel < 1 || l.stride < 1) fail("architecture token '" + tok + "': window and stride must be positive");
+  } else if (std::regex_match(tok, m, pad_re)) {
+    l.op = Op::Pad;
+    const int p = std::stoi(m[1]);
+    if (p < 1 || p > 8) fail("architecture token '" + tok + "': padding must be 1..8");
+    l.pad_top = l.pad_left = l.pad_bottom = l.pad_right = p;
   } else if (std::regex_match(tok, m, dense_re)) {
     l.op = Op::Dense;
     l.units = parse_count(m[1], k, tok);
@@ -103,6 +122,9 @@ Layer parse_layer(const std::string &tok, int k) {
     l.op = Op::ReLU6;
   } else if (tok == "gap") {
     l.op = Op::GlobalAvgPool;
+  } else if (tok == "mean" || tok == "meankeep") {
+    l.op = Op::Mean;
+    l.keep_dims = tok == "meankeep";
   } else if (tok == "flatten") {
     l.op = Op::Flatten;
   } else if (tok == "softmax") {

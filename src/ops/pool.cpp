@@ -1,6 +1,7 @@
-// MaxPool and AvgPool (square window, valid padding) and GlobalAvgPool; INT8 through qp_pool_max_s8,
-// qp_pool_avg_s8 and qp_pool_global_avg_s8 (src/runtime/qp_pool_s8.c). Pooling keeps its input's
-// quantization.
+// MaxPool and AvgPool (square window; valid padding, or same with TFLite's split: a padded position is ignored by
+// MaxPool and not counted by AvgPool, whose divisor is the window's in-bounds size, as TFLite's AVERAGE_POOL_2D and
+// ONNX's AveragePool with count_include_pad = 0) and GlobalAvgPool; INT8 through qp_pool_max_s8, qp_pool_avg_s8 and
+// qp_pool_global_avg_s8 (src/runtime/qp_pool_s8.c). Pooling keeps its input's quantization.
 #include <algorithm>
 #include <limits>
 
@@ -17,9 +18,10 @@ using model::Op;
 void infer_window(Layer &l, ShapeArgs &a) {
   const model::Shape s = a.in[0];
   if (a.flat[0]) fail(a.where + " comes after Flatten/Dense", "put pooling before flatten");
-  int oh, ow, before, after;
-  window_out(s.h, l.kernel, l.stride, model::Padding::Valid, oh, before, after, a.where);
-  window_out(s.w, l.kernel, l.stride, model::Padding::Valid, ow, before, after, a.where);
+  int oh, ow;
+  window_out(s.h, l.kernel, l.stride, l.padding, oh, l.pad_top, l.pad_bottom, a.where);
+  window_out(s.w, l.kernel, l.stride, l.padding, ow, l.pad_left, l.pad_right, a.where);
+  // 'same' pads fewer than k positions in all ((out - 1) * s < in), so every window holds an input value.
   a.out = {s.c, oh, ow};
 }
 
@@ -38,12 +40,16 @@ void fp32_window(const Layer &l, std::span<const std::vector<float> *const> ins,
     for (int y = 0; y < oh; ++y)
       for (int x = 0; x < ow; ++x) {
         float acc = max ? -std::numeric_limits<float>::infinity() : 0.f;
+        int count = 0;  // in-bounds positions: padding is ignored (max) and not counted (average)
         for (int ky = 0; ky < k; ++ky)
           for (int kx = 0; kx < k; ++kx) {
-            const float v = in[(static_cast<size_t>(ch) * ih + y * s + ky) * iw + x * s + kx];
+            const int iy = y * s + ky - l.pad_top, ix = x * s + kx - l.pad_left;
+            if (iy < 0 || iy >= ih || ix < 0 || ix >= iw) continue;
+            const float v = in[(static_cast<size_t>(ch) * ih + iy) * iw + ix];
             acc = max ? std::max(acc, v) : acc + v;
+            ++count;
           }
-        out[(static_cast<size_t>(ch) * oh + y) * ow + x] = max ? acc : acc / static_cast<float>(k * k);
+        out[(static_cast<size_t>(ch) * oh + y) * ow + x] = max ? acc : acc / static_cast<float>(count);
       }
 }
 
@@ -66,7 +72,7 @@ bool quantize(const QuantArgs &, quant::QLayer &ql) {
 qp_status_t int8_window(const Int8Args &a) {
   const quant::QLayer &l = a.l;
   const qp_dims_t in = {1, l.in.h, l.in.w, l.in.c}, out = {1, l.out.h, l.out.w, l.out.c};
-  const qp_pool_params_t p = {l.kernel, l.stride, -128, 127};
+  const qp_pool_params_t p = {l.kernel, l.stride, -128, 127, l.pad_top, l.pad_left};
   const int8_t *x = a.arena + a.in_off[0];
   return l.op == Op::MaxPool ? qp_pool_max_s8(&p, &in, x, &out, a.out) : qp_pool_avg_s8(&p, &in, x, &out, a.out);
 }

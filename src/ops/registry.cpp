@@ -17,11 +17,14 @@ extern const OpDef kDropout;                       // dropout.cpp
 extern const OpDef kSoftmax;                       // softmax.cpp
 extern const OpDef kAdd;                           // add.cpp
 extern const OpDef kConcat;                        // concat.cpp
+extern const OpDef kPad;                           // pad.cpp
+extern const OpDef kMean;                          // mean.cpp
 
 namespace {
 
 const OpDef *const kAll[] = {&kConv2D, &kDepthwiseConv2D, &kBatchNorm, &kReLU,    &kReLU6, &kMaxPool, &kAvgPool,
-                             &kGlobalAvgPool, &kFlatten, &kDense, &kDropout, &kSoftmax, &kAdd, &kConcat};
+                             &kGlobalAvgPool, &kFlatten, &kDense, &kDropout, &kSoftmax, &kAdd, &kConcat,
+                             &kPad,     &kMean};
 constexpr size_t kTableSize = 64;
 
 // The table indexed by the op's number; built on first use.

@@ -1,5 +1,8 @@
-// Softmax over a flat vector (the classifier's last layer). INT8: TFLite's integer softmax
-// (qp_softmax_run_s8, src/runtime/qp_softmax_s8.c), output scale 1/256, zero point -128.
+// Softmax over a flat vector (the classifier's last layer), of beta * x (Layer::softmax_beta, TFLite's SOFTMAX
+// beta; 1 by default). INT8: TFLite's integer softmax (qp_softmax_run_s8, src/runtime/qp_softmax_s8.c) with
+// parameters from beta * input_scale, output scale 1/256, zero point -128.
+#include <cmath>
+
 #include "common/error.h"
 #include "model/executor_fp32.h"
 #include "ops/registry.h"
@@ -8,22 +11,31 @@
 namespace qp::ops {
 namespace {
 
-void infer(model::Layer &, ShapeArgs &a) {
+void infer(model::Layer &l, ShapeArgs &a) {
   if (!a.flat[0]) fail(a.where + " needs a flat input", "softmax goes after the last dense layer");
+  if (!(l.softmax_beta > 0.f) || !std::isfinite(l.softmax_beta))
+    fail(a.where + ": beta " + std::to_string(l.softmax_beta) + " is not a finite positive number");
 }
 
-void fp32(const model::Layer &, std::span<const std::vector<float> *const> ins, std::vector<float> &out) {
-  out = model::softmax(*ins[0]);
+void fp32(const model::Layer &l, std::span<const std::vector<float> *const> ins, std::vector<float> &out) {
+  if (l.softmax_beta == 1.f) {
+    out = model::softmax(*ins[0]);
+    return;
+  }
+  std::vector<float> x = *ins[0];
+  for (float &v : x) v *= l.softmax_beta;
+  out = model::softmax(x);
 }
 
-bool quantize(const QuantArgs &, quant::QLayer &ql) {
+bool quantize(const QuantArgs &a, quant::QLayer &ql) {
+  ql.softmax_beta = a.g.layers[a.k].softmax_beta;
   ql.output = {1.0 / 256.0, -128};
   quant::derive_requantization(ql);
   return true;
 }
 
 void derive(quant::QLayer &l) {
-  const auto sp = quant::softmax_params(l.input.scale);
+  const auto sp = quant::softmax_params(l.input.scale, l.softmax_beta);
   l.softmax = {sp.input_multiplier, sp.input_left_shift, sp.diff_min};
 }
 

@@ -45,22 +45,39 @@ std::string qdq(onnx::GraphProto *g, const std::string &x, const QParams &p, con
 }
 
 nlohmann::ordered_json layer_json(const QLayer &l) {
-  return {{"op", model::op_name(l.op)},
-          {"activation", l.activation},
-          {"kernel", l.kernel},
-          {"stride", l.stride},
-          {"pad_top", l.pad_top},
-          {"pad_left", l.pad_left},
-          {"in", {l.in.c, l.in.h, l.in.w}},
-          {"out", {l.out.c, l.out.h, l.out.w}},
-          {"inputs", l.inputs},
-          {"fp32_index", l.fp32_index}};
+  nlohmann::ordered_json j = {{"op", model::op_name(l.op)},
+                              {"activation", l.activation},
+                              {"kernel", l.kernel},
+                              {"stride", l.stride},
+                              {"pad_top", l.pad_top},
+                              {"pad_left", l.pad_left},
+                              {"in", {l.in.c, l.in.h, l.in.w}},
+                              {"out", {l.out.c, l.out.h, l.out.w}},
+                              {"inputs", l.inputs},
+                              {"fp32_index", l.fp32_index}};
+  // Only where they say something (files of models without them stay byte-identical).
+  if (l.op == Op::Mean) j["keep_dims"] = l.keep_dims;
+  if (l.op == Op::Softmax && l.softmax_beta != 1.0) j["softmax_beta"] = static_cast<float>(l.softmax_beta);
+  return j;
+}
+
+// The [top, left, bottom, right] padding of a conv/pool window layer as written in ONNX's pads: before as stored,
+// after what makes the output size.
+std::vector<int64_t> window_pads(const QLayer &l) {
+  const int pb = (l.out.h - 1) * l.stride + l.kernel - l.in.h - l.pad_top;
+  const int pr = (l.out.w - 1) * l.stride + l.kernel - l.in.w - l.pad_left;
+  return {l.pad_top, l.pad_left, std::max(pb, 0), std::max(pr, 0)};
+}
+
+// ONNX Pad's pads input for a Pad layer (NCHW: begins of N, C, H, W, then ends): H and W only.
+std::vector<int64_t> pad_pads(const QLayer &l) {
+  return {0, 0, l.pad_top, l.pad_left, 0, 0, l.out.h - l.in.h - l.pad_top, l.out.w - l.in.w - l.pad_left};
 }
 
 Op op_from_name(const std::string &s, const std::string &path) {
   for (Op op :
        {Op::Conv2D, Op::DepthwiseConv2D, Op::Dense, Op::MaxPool, Op::AvgPool, Op::GlobalAvgPool, Op::Flatten, Op::Softmax,
-        Op::Add, Op::Concat})
+        Op::Add, Op::Concat, Op::Pad, Op::Mean})
     if (s == model::op_name(op)) return op;
   fail("'" + path + "': unknown layer '" + s + "' in qparity.int8.layers", "re-quantize the model with this qparity");
 }
@@ -149,12 +166,10 @@ void save_qdq_onnx(const QModel &model_in, const std::string &path, const std::m
           one_int(node(g, "Gemm", {cur, id + ".w", id + ".b"}, pre), "transB", 1);
         } else {
           auto *n = node(g, "Conv", {cur, id + ".w", id + ".b"}, pre);
-          const int pb = (l.out.h - 1) * l.stride + l.kernel - l.in.h - l.pad_top;
-          const int pr = (l.out.w - 1) * l.stride + l.kernel - l.in.w - l.pad_left;
           ints(n, "kernel_shape", {l.kernel, l.kernel});
           ints(n, "strides", {l.stride, l.stride});
-          ints(n, "pads", {l.pad_top, l.pad_left, std::max(pb, 0), std::max(pr, 0)});
-          one_int(n, "group", l.op == Op::Conv2D ? 1 : l.in.c);
+          ints(n, "pads", window_pads(l));
+          one_int(n, "group", l.op == Op::Conv2D ? 1 : l.in.c);  // depthwise: C groups of M outputs
         }
         activation_node(g, l, id, pre, out);
         break;
@@ -176,6 +191,20 @@ void save_qdq_onnx(const QModel &model_in, const std::string &path, const std::m
         auto *n = node(g, l.op == Op::MaxPool ? "MaxPool" : "AveragePool", {cur}, out);
         ints(n, "kernel_shape", {l.kernel, l.kernel});
         ints(n, "strides", {l.stride, l.stride});
+        // 'same': padded positions are ignored by MaxPool and not counted by AveragePool (count_include_pad 0).
+        const auto pads = window_pads(l);
+        if (std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p != 0; })) ints(n, "pads", pads);
+        break;
+      }
+      case Op::Pad: {  // zeros around the dequantized input: the QuantizeLinear after it makes them the zero point
+        add_initializer<int64_t>(g, id + ".pads", onnx::TensorProto::INT64, {8}, pad_pads(l));
+        node(g, "Pad", {cur, id + ".pads"}, out);
+        break;
+      }
+      case Op::Mean: {
+        auto *n = node(g, "ReduceMean", {cur}, out);
+        ints(n, "axes", {2, 3});
+        one_int(n, "keepdims", l.keep_dims ? 1 : 0);
         break;
       }
       case Op::GlobalAvgPool:
@@ -183,7 +212,16 @@ void save_qdq_onnx(const QModel &model_in, const std::string &path, const std::m
         one_int(node(g, "Flatten", {id + "_pooled"}, out), "axis", 1);
         break;
       case Op::Flatten: one_int(node(g, "Flatten", {cur}, out), "axis", 1); break;
-      case Op::Softmax: one_int(node(g, "Softmax", {cur}, out), "axis", 1); break;
+      case Op::Softmax: {
+        std::string x = cur;
+        if (l.softmax_beta != 1.0) {  // ONNX's Softmax has no beta: multiply the logits by it first
+          add_initializer<float>(g, id + ".beta", onnx::TensorProto::FLOAT, {}, {static_cast<float>(l.softmax_beta)});
+          x = id + "_scaled";
+          node(g, "Mul", {cur, id + ".beta"}, x);
+        }
+        one_int(node(g, "Softmax", {x}, out), "axis", 1);
+        break;
+      }
       default: fail("internal: unexpected layer in a QModel");
     }
     tensor[k] = qdq(g, out, l.output, id, k + 1 == m.layers.size() ? "probs" : "");
@@ -309,15 +347,19 @@ void check_layer_shape(const QLayer &l, const QModel &m, size_t k, const std::st
   switch (l.op) {
     case Op::Conv2D:
     case Op::DepthwiseConv2D:
-      ok = (l.op == Op::Conv2D || l.out.c == l.in.c) && window_side_ok(l.in.h, l.kernel, l.stride, l.out.h, l.pad_top) &&
+      // depthwise: C*M outputs (depth multiplier M)
+      ok = (l.op == Op::Conv2D || l.out.c % l.in.c == 0) && window_side_ok(l.in.h, l.kernel, l.stride, l.out.h, l.pad_top) &&
            window_side_ok(l.in.w, l.kernel, l.stride, l.out.w, l.pad_left);
       break;
     case Op::MaxPool:
-    case Op::AvgPool:
-      // No padding ('valid'), as the pooling kernels assume.
-      ok = l.out.c == l.in.c && l.pad_top == 0 && l.pad_left == 0 && l.in.h >= l.kernel && l.in.w >= l.kernel &&
-           l.out.h == (l.in.h - l.kernel) / l.stride + 1 && l.out.w == (l.in.w - l.kernel) / l.stride + 1;
+    case Op::AvgPool:  // 'valid' or 'same' (TFLite's split), as the pooling kernels take them
+      ok = l.out.c == l.in.c && window_side_ok(l.in.h, l.kernel, l.stride, l.out.h, l.pad_top) &&
+           window_side_ok(l.in.w, l.kernel, l.stride, l.out.w, l.pad_left);
       break;
+    case Op::Pad:
+      ok = l.out.c == l.in.c && l.out.h >= l.in.h + l.pad_top && l.out.w >= l.in.w + l.pad_left;
+      break;
+    case Op::Mean: ok = l.out == model::Shape{l.in.c, 1, 1}; break;
     case Op::GlobalAvgPool: ok = l.out == model::Shape{l.in.c, 1, 1}; break;
     case Op::Flatten: ok = l.out == model::Shape{static_cast<int>(l.in.size()), 1, 1}; break;
     case Op::Dense: ok = flat_in && l.out.h == 1 && l.out.w == 1; break;
@@ -401,6 +443,7 @@ void check_layer_nodes(const QLayer &l, const std::string &id, const std::vector
   const bool weighted = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D || l.op == Op::Dense;
   const std::string out = id + "_f";
   const std::string pre = l.op == Op::GlobalAvgPool ? id + "_pooled" : l.activation.empty() ? out : id + "_pre";
+  const bool beta = l.op == Op::Softmax && l.softmax_beta != 1.0;  // Mul(x, beta) before the Softmax
   const std::string want = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D ? "Conv"
                            : l.op == Op::Dense                               ? "Gemm"
                            : l.op == Op::MaxPool                             ? "MaxPool"
@@ -409,8 +452,17 @@ void check_layer_nodes(const QLayer &l, const std::string &id, const std::vector
                            : l.op == Op::Flatten                             ? "Flatten"
                            : l.op == Op::Add                                 ? "Add"
                            : l.op == Op::Concat                              ? "Concat"
+                           : l.op == Op::Pad                                 ? "Pad"
+                           : l.op == Op::Mean                                ? "ReduceMean"
                                                                              : "Softmax";
   std::vector<std::string> reads = in;
+  if (l.op == Op::Pad) reads.push_back(id + ".pads");
+  if (beta) {
+    gi.expect(id + "_scaled", "Mul", {in[0], id + ".beta"}, where);
+    if (read_init<float>(inits, id + ".beta", onnx::TensorProto::FLOAT, {}, path)[0] != static_cast<float>(l.softmax_beta))
+      fail(where + ": the Mul before the Softmax does not multiply by the layer's beta", kRequantize);
+    reads = {id + "_scaled"};
+  }
   if (weighted) {
     reads.push_back(id + ".w");
     reads.push_back(id + ".b");
@@ -422,12 +474,16 @@ void check_layer_nodes(const QLayer &l, const std::string &id, const std::vector
   const auto &n = gi.expect(pre, want, reads, where);
   if (want == "Conv" || want == "MaxPool" || want == "AveragePool") {
     const std::vector<int64_t> k = {l.kernel, l.kernel}, st = {l.stride, l.stride};
-    // The padding save_qdq_onnx writes: before as stored, after what makes the output size.
-    const int64_t pb = std::max((l.out.h - 1) * l.stride + l.kernel - l.in.h - l.pad_top, 0);
-    const int64_t pr = std::max((l.out.w - 1) * l.stride + l.kernel - l.in.w - l.pad_left, 0);
+    // The padding save_qdq_onnx writes: before as stored, after what makes the output size (a pool without
+    // padding may leave the attribute out).
+    const std::vector<int64_t> expect_pads = window_pads(l);
     const auto pads = attr_ints(n, "pads");
-    const bool pads_ok = want != "Conv" ? std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; })
-                                        : pads == std::vector<int64_t>{l.pad_top, l.pad_left, pb, pr};
+    const bool unpadded = std::all_of(expect_pads.begin(), expect_pads.end(), [](int64_t p) { return p == 0; });
+    const bool pads_ok = pads == expect_pads || (want != "Conv" && unpadded && pads.empty());
+    // AveragePool must not count padding (TFLite's AVERAGE_POOL_2D divides by the in-bounds positions).
+    if (want == "AveragePool") expect_int_attr(n, "count_include_pad", 0, 0, where);
+    if (want != "Conv" && (find_attr(n, "ceil_mode") || find_attr(n, "dilations") || find_attr(n, "auto_pad")))
+      fail(where + ": node '" + n.name() + "' (" + want + ") has ceil_mode, dilations or auto_pad", kRequantize);
     const int64_t groups = find_attr(n, "group") ? find_attr(n, "group")->i() : 1;
     const bool group_ok = want != "Conv" || groups == (l.op == Op::Conv2D ? 1 : l.in.c);
     if (attr_ints(n, "kernel_shape") != k || attr_ints(n, "strides") != st || !pads_ok || !group_ok)
@@ -437,6 +493,17 @@ void check_layer_nodes(const QLayer &l, const std::string &id, const std::vector
            kRequantize);
   }
   if (want == "Concat") expect_int_attr(n, "axis", 1, 1, where);  // channels (Concat has no default: 1 is required)
+  if (want == "Pad") {
+    const auto *mode = find_attr(n, "mode");
+    if ((mode && mode->s() != "constant") ||
+        read_init<int64_t>(inits, id + ".pads", onnx::TensorProto::INT64, {8}, path) != pad_pads(l))
+      fail(where + ": node '" + n.name() + "' (Pad) does not pad H and W with zeros as the layer says", kRequantize);
+  }
+  if (want == "ReduceMean") {
+    expect_int_attr(n, "keepdims", l.keep_dims ? 1 : 0, 1, where);
+    if (attr_ints(n, "axes") != std::vector<int64_t>{2, 3})
+      fail(where + ": node '" + n.name() + "' (ReduceMean) does not reduce over axes [2, 3] (H and W)", kRequantize);
+  }
   if (want == "Gemm") expect_int_attr(n, "transB", 1, 0, where);
   if (l.op == Op::GlobalAvgPool) expect_int_attr(gi.expect(out, "Flatten", {pre}, where), "axis", 1, 1, where);
   if (l.activation == "relu") gi.expect(out, "Relu", {pre}, where);
@@ -526,8 +593,20 @@ QModelFile load_qdq_onnx(const std::string &path) {
       const bool windowed = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D || l.op == Op::MaxPool || l.op == Op::AvgPool;
       l.kernel = layer_int(j, "kernel", windowed ? 1 : 0, model::kMaxWindow, where);
       l.stride = layer_int(j, "stride", 1, model::kMaxWindow, where);
-      l.pad_top = layer_int(j, "pad_top", 0, std::max(l.kernel - 1, 0), where);
-      l.pad_left = layer_int(j, "pad_left", 0, std::max(l.kernel - 1, 0), where);
+      const int pad_max = l.op == Op::Pad ? model::kMaxWindow : std::max(l.kernel - 1, 0);
+      l.pad_top = layer_int(j, "pad_top", 0, pad_max, where);
+      l.pad_left = layer_int(j, "pad_left", 0, pad_max, where);
+      if (l.op == Op::Mean) {
+        if (!j.contains("keep_dims") || !j.at("keep_dims").is_boolean()) fail(where + ": 'keep_dims' is missing", kRequantize);
+        l.keep_dims = j.at("keep_dims").get<bool>();
+      }
+      if (l.op == Op::Softmax && j.contains("softmax_beta")) {
+        const auto &b = j.at("softmax_beta");
+        const double v = b.is_number() ? b.get<double>() : 0.0;
+        if (!(std::isfinite(v) && v > 0 && static_cast<double>(static_cast<float>(v)) == v))
+          fail(where + ": 'softmax_beta' is not a finite positive float32", kRequantize);
+        l.softmax_beta = v;
+      }
       l.in = layer_shape(j, "in", where);
       l.out = layer_shape(j, "out", where);
       l.fp32_index = layer_int(j, "fp32_index", -1, 1 << 20, where);
@@ -600,9 +679,9 @@ QModelFile load_qdq_onnx(const std::string &path) {
     } else if (l.op == Op::Softmax) {
       if (l.output.scale != 1.0 / 256.0 || l.output.zero_point != -128)
         fail(where + ": the softmax output must be scale 1/256, zero point -128 (what the kernel writes)", kRequantize);
-    } else if (l.op != Op::Add && l.op != Op::Concat &&
+    } else if (l.op != Op::Add && l.op != Op::Concat && l.op != Op::Mean &&
                (l.output.scale != l.input.scale || l.output.zero_point != l.input.zero_point)) {
-      // Pooling and flatten pass their input's quantization through unchanged (Add and Concat requantize).
+      // Pooling, Pad and flatten pass their input's quantization through unchanged (Add, Concat and Mean requantize).
       fail(where + ": output scale/zero point differ from its input's, but this layer does not requantize", kRequantize);
     }
     try {

@@ -36,23 +36,25 @@ struct QParams {
 };
 
 struct QLayer {
-  model::Op op = model::Op::Flatten;  // Conv2D, DepthwiseConv2D, Dense, MaxPool, AvgPool, GlobalAvgPool, Flatten, Softmax,
-                                      // Add, Concat
+  model::Op op = model::Op::Flatten;  // Conv2D, DepthwiseConv2D (M = out.c / in.c), Dense, MaxPool, AvgPool, GlobalAvgPool,
+                                      // Flatten, Softmax, Add, Concat, Pad, Mean
   std::string activation;             // "", "relu" or "relu6" (fused into the clamp)
   // Producers of the inputs: indices of earlier layers of the QModel, or model::kGraphInput. Empty means
   // the previous layer (a chain); QModel::normalize fills it.
   std::vector<int> inputs;
   model::Shape in, out;               // the FP32 graph's CHW shapes (`in`: the first input's)
-  int kernel = 0, stride = 1, pad_top = 0, pad_left = 0;
+  int kernel = 0, stride = 1, pad_top = 0, pad_left = 0;  // conv/pool/Pad (bottom/right implied by the shapes)
   QParams input, output;             // input: the first input's quantization
   std::vector<QParams> input_q;      // every input's quantization (input_q[0] == input); QModel::normalize fills it
   qp_add_params_t add{};             // Add: TFLite's ADD parameters, derived from input_q, output and the clamp
-  std::vector<int8_t> weight;        // Conv OHWI, depthwise [1][KH][KW][C], Dense [OUT][IN] (IN in HWC order)
+  std::vector<int8_t> weight;        // Conv OHWI, depthwise [1][KH][KW][C*M], Dense [OUT][IN] (IN in HWC order)
   std::vector<double> weight_scale;  // one per output channel (equal values when per-tensor)
   std::vector<int32_t> bias;         // scale input_scale * weight_scale[c], zero point 0
   std::vector<int32_t> multiplier, shift;
   int32_t act_min = -128, act_max = 127;
   qp_softmax_params_t softmax{0, 0, 0};
+  double softmax_beta = 1.0;  // Softmax: TFLite's beta (the parameters above are derived from input scale * beta)
+  bool keep_dims = false;     // Mean: a 1x1xC map (true) or a flat vector (false); the bytes are the same
   int fp32_index = -1;  // the FP32 layer whose output this layer's output corresponds to
   int raised_scales = 0;  // channels whose weight scale the quantizer raised so the bias fits int32 (not stored in files)
 };

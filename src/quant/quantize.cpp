@@ -287,7 +287,10 @@ void Int8Engine::run_into(const uint8_t *rgb, int8_t *arena, std::vector<std::ve
     const int8_t *a = arena + in_off_[k][0];
     b = arena + out_off_[k];
     qp_status_t st = QP_STATUS_OK;
-    if (opt && (l.op == Op::Conv2D || l.op == Op::Dense || l.op == Op::MaxPool)) {
+    // The vectorised max pooling covers unpadded windows only; a 'same'-padded one runs the reference kernel.
+    const bool unpadded_pool = l.pad_top == 0 && l.pad_left == 0 && l.in.h >= l.kernel && l.in.w >= l.kernel &&
+                               l.out.h == (l.in.h - l.kernel) / l.stride + 1 && l.out.w == (l.in.w - l.kernel) / l.stride + 1;
+    if (opt && (l.op == Op::Conv2D || l.op == Op::Dense || (l.op == Op::MaxPool && unpadded_pool))) {
       if (l.op == Op::MaxPool)
         opt_maxpool_s8(l, isa_, a, b);
       else

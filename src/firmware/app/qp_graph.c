@@ -43,6 +43,11 @@ qp_status_t qp_graph_run_node(const qp_node_t *n, int8_t *arena) {
       const qp_concat_node_params_t *p = (const qp_concat_node_params_t *)n->params;
       return qp_concat_run_s8(p->count, p->parts, n->out.h * n->out.w, p->output_offset, out);
     }
+    case QP_NODE_PAD: {
+      const qp_pad_node_params_t *p = (const qp_pad_node_params_t *)n->params;
+      return qp_pad_s8(p->pad_top, p->pad_left, (int8_t)p->value, &n->in, in, &n->out, out);
+    }
+    case QP_NODE_MEAN: return qp_mean_s8((const qp_mean_params_t *)n->params, &n->in, in, out);
     case QP_NODE_RESHAPE: return QP_STATUS_OK;
     default: return QP_STATUS_BAD_ARGUMENT;
   }

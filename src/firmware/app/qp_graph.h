@@ -36,6 +36,12 @@ enum {
   QP_NODE_RESHAPE         /* Flatten: NHWC data is already in flattened order (output aliases input) */
 };
 
+/* The ops of TFLite/PyTorch models (numbered apart from the kernel variants above). */
+enum {
+  QP_NODE_PAD = 32, /* qp_pad_s8: params qp_pad_node_params_t */
+  QP_NODE_MEAN = 33 /* qp_mean_s8: params qp_mean_params_t */
+};
+
 /* scratch value of a node whose kernel needs none */
 #define QP_NODE_NO_SCRATCH 0xFFFFFFFFu
 
@@ -44,6 +50,12 @@ typedef struct {
   int32_t input_offset; /* -input zero point (reference kernel only: the MCU kernel has it in its bias) */
   int32_t output_offset, act_min, act_max;
 } qp_fc_node_params_t;
+
+/* Parameters of a pad node: padding before the first row/column (bottom/right follow from the dims) and the
+ * value of every padded position (the zero point). */
+typedef struct {
+  int32_t pad_top, pad_left, value;
+} qp_pad_node_params_t;
 
 /* Parameters of a concat node: its parts point into the arena. */
 typedef struct {
@@ -61,7 +73,8 @@ typedef struct {
   const void *weight;           /* int8 (int16 for CONV_WINO); NULL when the node has none */
   const int32_t *bias, *multiplier, *shift;
   const void *params;           /* qp_conv_params_t, qp_fc_node_params_t, qp_pool_params_t, qp_softmax_params_t,
-                                   qp_add_params_t or qp_concat_node_params_t */
+                                   qp_add_params_t, qp_concat_node_params_t, qp_pad_node_params_t or
+                                   qp_mean_params_t */
 } qp_node_t;
 
 /* Runs one node over arena. */
