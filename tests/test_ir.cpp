@@ -222,3 +222,94 @@ TEST(Ir, RpsResnetCountsByHand) {
   EXPECT_EQ(adds, 3);
   EXPECT_EQ(f.output(), (Shape{3, 1, 1}));
 }
+
+// rps-mobilenet at 32x32x3, K = 3, counted by hand as above (a depthwise 3x3 on c channels: 9c + c params,
+// out_h * out_w * c * 9 MACs; "e, d, p" = expand 1x1, depthwise 3x3, project 1x1):
+//   stem conv3x3s2(16) on 3:         448 params    16*16*16*27         =   110,592 MACs
+//   block 1 (16 -> 8, no expand):    d 160, p 136  16*16*16*9 + 16*16*8*16 = 36,864 + 32,768
+//   block 2 (8 -> 48 -> 16, s2):     e 432, d 480, p 784
+//                                    16*16*48*8 + 8*8*48*9 + 8*8*16*48 = 98,304 + 27,648 + 49,152
+//   block 3 (16 -> 96 -> 16, Add):   e 1,632, d 960, p 1,552
+//                                    8*8*96*16 + 8*8*96*9 + 8*8*16*96 = 98,304 + 55,296 + 98,304
+//   block 4 (16 -> 96 -> 24, s2):    e 1,632, d 960, p 2,328
+//                                    8*8*96*16 + 4*4*96*9 + 4*4*24*96 = 98,304 + 13,824 + 36,864
+//   block 5 (24 -> 144 -> 24, Add):  e 3,600, d 1,440, p 3,480
+//                                    4*4*144*24 + 4*4*144*9 + 4*4*24*144 = 55,296 + 20,736 + 55,296
+//   head conv1x1(96) on 24:          2,400         4*4*96*24 = 36,864
+//   dense(3) on 96:                  291           288
+//   convs + dense = 22,715 params, 924,704 MACs; 16 BatchNorms over 16+16+8+48+48+16+96+96+16+96+96+24+144+144+24+96
+//   = 984 channels add 1,968 -> 24,683 before folding.
+TEST(Ir, RpsMobilenetCountsByHand) {
+  const Graph g = graph_from_spec("rps-mobilenet", kRps);
+  ASSERT_EQ(g.layers.size(), 48u);
+  EXPECT_EQ(param_count(g), 24683);
+  EXPECT_EQ(mac_count(g), 924704);
+  const Graph f = fold_for_inference(g);
+  EXPECT_EQ(param_count(f), 22715);
+  EXPECT_EQ(mac_count(f), 924704);
+  ASSERT_EQ(f.layers.size(), 32u);  // 16 BatchNorms folded away
+  int adds = 0, depthwise = 0, relu6 = 0;
+  for (const auto &l : f.layers) {
+    adds += l.op == Op::Add;
+    depthwise += l.op == Op::DepthwiseConv2D;
+    relu6 += l.op == Op::ReLU6;
+    // Linear bottlenecks: no activation reads a projection or an Add.
+    if (l.op == Op::Add)
+      for (const int p : l.inputs) EXPECT_TRUE(p == kGraphInput || f.layers[static_cast<size_t>(p)].op == Op::Conv2D ||
+                                               f.layers[static_cast<size_t>(p)].op == Op::Add);
+  }
+  EXPECT_EQ(adds, 2);
+  EXPECT_EQ(depthwise, 5);
+  EXPECT_EQ(relu6, 11);
+  EXPECT_EQ(f.output(), (Shape{3, 1, 1}));
+  // At 64x64x3 every feature map has 4x the pixels: 4x the MACs but for the dense layer; the same parameters.
+  const Graph big = graph_from_spec("rps-mobilenet", kRps, {3, 64, 64});
+  EXPECT_EQ(param_count(big), 24683);
+  EXPECT_EQ(mac_count(big), 4 * (924704 - 288) + 288);
+}
+
+// --input HxWxC: parsed to a CHW Shape; bad text names the option and the fix.
+TEST(Ir, InputSizeParsing) {
+  EXPECT_EQ(parse_input_size("64x64x3"), (Shape{3, 64, 64}));
+  EXPECT_EQ(parse_input_size("96x80x1"), (Shape{1, 96, 80}));
+  EXPECT_EQ(input_size_str(Shape{1, 96, 80}), "96x80x1");
+  auto expect_bad = [](const std::string &text, const std::string &needle) {
+    try {
+      (void)parse_input_size(text, "--input");
+      ADD_FAILURE() << text << " was accepted";
+    } catch (const qp::Error &e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("--input 64x64x3"), std::string::npos) << e.what();
+    }
+  };
+  expect_bad("64x64", "is not HxWxC");
+  expect_bad("3x64x64x", "is not HxWxC");
+  expect_bad("64X64X3", "is not HxWxC");
+  expect_bad("64x64x2", "2 channels");
+  expect_bad("0x64x3", "height and width");
+  expect_bad("2048x64x3", "height and width");
+}
+
+// The presets scale with the input through shape inference: rps-cnn's dense layer reads the flattened
+// final map (8*8*64 at 64x64), gap-ended presets keep their parameters; an input too small for the
+// pooling fails naming the layer.
+TEST(Ir, PresetsScaleWithTheInput) {
+  const Graph cnn = graph_from_spec("rps-cnn", kRps, {3, 64, 64});
+  const Graph f = fold_for_inference(cnn);
+  EXPECT_EQ(f.layers[10].in, (Shape{4096, 1, 1}));
+  EXPECT_EQ(param_count(cnn), 89379 + (4096 - 1024) * 64);
+  const Graph gray = graph_from_spec("rps-cnn", kRps, {1, 96, 80});
+  EXPECT_EQ(fold_for_inference(gray).layers[10].in, (Shape{12 * 10 * 64, 1, 1}));
+  EXPECT_EQ(gray.layers[0].weight.size(), 16u * 1 * 9);
+  for (const std::string arch : {"rps-resnet", "rps-mobile", "rps-mobilenet"}) {
+    const Graph a = graph_from_spec(arch, kRps), b = graph_from_spec(arch, kRps, {3, 64, 48});
+    EXPECT_EQ(param_count(a), param_count(b)) << arch;
+    EXPECT_EQ(b.output(), (Shape{3, 1, 1})) << arch;
+  }
+  try {
+    (void)graph_from_spec("rps-cnn", kRps, {3, 4, 4});
+    ADD_FAILURE() << "rps-cnn at 4x4 was accepted";
+  } catch (const qp::Error &e) {
+    EXPECT_NE(std::string(e.what()).find("layer"), std::string::npos) << e.what();
+  }
+}

@@ -42,6 +42,17 @@ const std::map<std::string, std::string> &presets() {
       {"rps-mobile",
        "conv3x3s2(16) bn relu6 dwconv3x3 bn relu6 conv1x1(32) bn relu6 dwconv3x3s2 bn relu6 conv1x1(64) bn relu6 "
        "dwconv3x3s2 bn relu6 conv1x1(96) bn relu6 gap dense(K) softmax"},
+      // MobileNetV2-style: inverted residual blocks (expand 1x1 -> depthwise 3x3 -> linear project 1x1, no
+      // activation after the projection), a residual Add where the block keeps its shape (stride 1, same
+      // channels), ReLU6. 24,683 parameters (22,715 after folding), 924,704 MACs at 32x32x3 (x4 at 64x64x3).
+      {"rps-mobilenet",
+       "conv3x3s2(16) bn relu6 "                                                   // stem: H/2
+       "dwconv3x3 bn relu6 conv1x1(8) bn "                                         // expansion 1
+       "conv1x1(48) bn relu6 dwconv3x3s2 bn relu6 conv1x1(16) bn "                 // expansion 6, H/4
+       "add{ conv1x1(96) bn relu6 dwconv3x3 bn relu6 conv1x1(16) bn | } "          // expansion 6, residual
+       "conv1x1(96) bn relu6 dwconv3x3s2 bn relu6 conv1x1(24) bn "                 // expansion 6, H/8
+       "add{ conv1x1(144) bn relu6 dwconv3x3 bn relu6 conv1x1(24) bn | } "         // expansion 6, residual
+       "conv1x1(96) bn relu6 gap dense(K) softmax"},
   };
   return p;
 }
@@ -258,6 +269,23 @@ Graph graph_from_spec(const std::string &arch_or_spec, const std::vector<std::st
              " classes",
          "end the spec with dense(K) (K = number of classes) and optionally softmax");
   return g;
+}
+
+Shape parse_input_size(const std::string &text, const std::string &option) {
+  static const std::regex re(R"((\d{1,5})x(\d{1,5})x(\d{1,2}))");
+  std::smatch m;
+  const std::string fix = "write HxWxC, e.g. " + option + " 64x64x3 (RGB) or " + option + " 96x96x1 (grayscale)";
+  if (!std::regex_match(text, m, re)) fail(option + " '" + text + "' is not HxWxC", fix);
+  const Shape s{std::stoi(m[3]), std::stoi(m[1]), std::stoi(m[2])};
+  if (s.c != 1 && s.c != 3)
+    fail(option + " '" + text + "': " + std::to_string(s.c) + " channels; a model input has 1 (luma) or 3 (RGB)", fix);
+  if (s.h < 1 || s.w < 1 || s.h > kMaxInputSide || s.w > kMaxInputSide)
+    fail(option + " '" + text + "': height and width must be 1.." + std::to_string(kMaxInputSide), fix);
+  return s;
+}
+
+std::string input_size_str(const Shape &s) {
+  return std::to_string(s.h) + "x" + std::to_string(s.w) + "x" + std::to_string(s.c);
 }
 
 }  // namespace qp::model
