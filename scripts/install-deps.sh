@@ -16,12 +16,13 @@ bench_pkgs=(libbenchmark-dev hyperfine python3-torch time)
 fuzz_pkgs=(clang libclang-rt-dev)
 
 want=("${build_pkgs[@]}")
+ort=0  # the ort.* tests' ONNX Runtime (npm onnxruntime-node), with the test sets
 case "${1:-build}" in
   build) ;;
-  test) want+=("${test_pkgs[@]}") ;;
-  bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+  test) want+=("${test_pkgs[@]}"); ort=1 ;;
+  bench) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}"); ort=1 ;;
   fuzz) want+=("${fuzz_pkgs[@]}") ;;
-  all) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+  all) want+=("${test_pkgs[@]}" "${bench_pkgs[@]}" "${fuzz_pkgs[@]}"); ort=1 ;;
   *) echo "install-deps.sh: unknown set '$1' (use build, test, bench, fuzz or all)" >&2; exit 2 ;;
 esac
 
@@ -31,7 +32,28 @@ for p in "${want[@]}"; do
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# node and npm from Debian unless some node is already there (e.g. NodeSource's nodejs, which bundles npm).
+if [ "$ort" = 1 ]; then
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+fi
+
+# onnxruntime-node, the CPU build of ONNX Runtime, into tools/onnxruntime/node_modules (not committed), at the
+# versions of tools/onnxruntime/package-lock.json; again only when that lock changed. Its install script would
+# download GPU parts: ONNXRUNTIME_NODE_INSTALL=skip and --ignore-scripts (the CPU library is in the package).
+install_ort() {
+  [ "$ort" = 1 ] || return 0
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tools/onnxruntime"
+  cmp -s "$dir/package-lock.json" "$dir/node_modules/.qparity-lock" && return 0
+  echo "install-deps: npm ci onnxruntime-node into $dir/node_modules"
+  if (cd "$dir" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --ignore-scripts --loglevel=error); then
+    cp "$dir/package-lock.json" "$dir/node_modules/.qparity-lock"
+  else
+    echo "install-deps: npm could not install onnxruntime-node (is registry.npmjs.org reachable?); the ort.* tests will fail" >&2
+  fi
+}
+if [ ${#missing[@]} -eq 0 ]; then install_ort; exit 0; fi
 
 echo "install-deps: installing ${missing[*]}"
 SUDO=""
@@ -49,3 +71,4 @@ if ! $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+install_ort
