@@ -378,9 +378,12 @@ TEST(QdqValidation, ScalesAndZeroPointsMustBeValid) {
   // A pool that claims to requantize (the kernel does not).
   f.set_value<int8_t>("l3.y_zp", 0, int8_t{5});
   f.expect({"layer 3 (MaxPool)", "does not requantize"});
-  // The input must be q = p - 128 (what every engine computes from the pixels).
-  f.set_value<int8_t>("in.y_zp", 0, int8_t{0});
-  f.expect({"is not qparity's q = p - 128"});
+  // The input's pixel convention must be one (a file without the key means range 0,1; any input scale and zero
+  // point is fine, the pixel table follows them).
+  auto *conv = f.proto.add_metadata_props();
+  conv->set_key("qparity.input.convention");
+  conv->set_value("range=1,0");
+  f.expect({"qparity.input.convention", "LO must be less than HI"});
 }
 
 TEST(QdqValidation, CountsMustMatchTheChannels) {

@@ -167,6 +167,8 @@ struct Tiny {
   int filter_scales = 3;  // the conv filter's scale count (3 output channels: valid are 1 and 3)
   int filter_bytes = 3 * 3 * 3 * 2;
   int zero_points = 3;
+  fb::ActivationFunctionType act = fb::ActivationFunctionType_RELU;
+  float out_scale = 0.25f;
 };
 
 std::vector<uint8_t> tiny_model(const Tiny &p) {
@@ -187,8 +189,8 @@ std::vector<uint8_t> tiny_model(const Tiny &p) {
                                   std::vector<int64_t>(static_cast<size_t>(p.zero_points), 0))));
   ts.push_back(fb::CreateTensor(b, b.CreateVector(std::vector<int32_t>{3}), fb::TensorType_INT32, 2, b.CreateString("b")));
   ts.push_back(fb::CreateTensor(b, b.CreateVector(std::vector<int32_t>{1, 4, 4, 3}), fb::TensorType_INT8, 0,
-                                b.CreateString("out"), q({0.25f}, {3})));
-  auto opts = fb::CreateConv2DOptions(b, fb::Padding_SAME, 1, 1, fb::ActivationFunctionType_RELU).Union();
+                                b.CreateString("out"), q({p.out_scale}, {3})));
+  auto opts = fb::CreateConv2DOptions(b, fb::Padding_SAME, 1, 1, p.act).Union();
   const bool conv = p.op == fb::BuiltinOperator_CONV_2D;
   auto oper = fb::CreateOperator(b, 0, b.CreateVector(conv ? std::vector<int32_t>{0, 1, 2} : std::vector<int32_t>{0, 0}),
                                  b.CreateVector(std::vector<int32_t>{3}),
@@ -217,6 +219,21 @@ TEST(Tflite, TinyConvReadsAndRuns) {
   // 0.5 * 0.01f / 0.25 = 0.64 * 2^-5 (0.01f a little below 0.01)
   EXPECT_EQ(l.shift[0], -5);
   EXPECT_EQ(l.multiplier[0], 1374389504);  // from the float32 scales, as TFLite
+}
+
+// RELU6's upper bound is TFLite's zero point + round(6.0f / scale) in float32: at scale 2.4f the float32 quotient is
+// 2.5 (rounded to 3) where the double one is 2.4999999 (2).
+TEST(Tflite, Relu6ClampIsTflites) {
+  Tiny p;
+  p.act = fb::ActivationFunctionType_RELU6;
+  auto b = tiny_model(p);
+  EXPECT_EQ(tflite::read_int8_tflite(b.data(), b.size(), "t").file.model.layers[0].act_max, 3 + 24);
+  p.out_scale = 2.4f;
+  b = tiny_model(p);
+  EXPECT_EQ(tflite::read_int8_tflite(b.data(), b.size(), "t").file.model.layers[0].act_max, 3 + 3);
+  p.out_scale = 1e-3f;  // the bound is above int8: 127
+  b = tiny_model(p);
+  EXPECT_EQ(tflite::read_int8_tflite(b.data(), b.size(), "t").file.model.layers[0].act_max, 127);
 }
 
 TEST(Tflite, UnsupportedAndInconsistentFilesNameTheProblem) {

@@ -336,8 +336,9 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
   const model::Graph g = model::fold_for_inference(fp32);
   check_mapping(g, q);
   if (split.samples.empty()) fail("no images to inspect on", "pass a split folder with images, e.g. --data DATA/test");
-  if (split.size != g.input.h)
-    fail("internal: split resized to " + std::to_string(split.size) + " but the model takes " + std::to_string(g.input.h));
+  if (!split.has_input(g.input.h, g.input.w, g.input.c))
+    fail("internal: split resized to " + std::to_string(split.height) + "x" + std::to_string(split.width) + "x" +
+         std::to_string(split.channels) + " but the model takes " + model::shape_str(g.input));
 
   const size_t nq = q.layers.size(), n = split.samples.size();
   std::vector<size_t> simulated;  // INT8 indices of conv/dense/add/concat layers
@@ -380,7 +381,7 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
   parallel_for(n, opt.threads, [&](size_t i) {
     try {
       const uint8_t *rgb = split.image(i);
-      const auto chw = model::rgb_to_chw(rgb, g.input.h, g.input.w, g.input.c);
+      const auto chw = model::rgb_to_chw(rgb, g.input.h, g.input.w, g.input.c, g.input_real);
       std::vector<std::vector<float>> ft;
       std::vector<std::vector<int8_t>> qt;
       const auto fo = exec.run(chw.data(), &ft);

@@ -19,13 +19,18 @@ std::vector<float> softmax(const std::vector<float> &logits) {
   return p;
 }
 
-std::vector<float> rgb_to_chw(const uint8_t *hwc, int h, int w, int c) {
+std::vector<float> rgb_to_chw(const uint8_t *hwc, int h, int w, int c, const std::vector<float> &real) {
+  if (!real.empty() && real.size() != static_cast<size_t>(c) * 256)
+    fail("internal: the input value table has " + std::to_string(real.size()) + " entries for " + std::to_string(c) +
+         " channel(s)");
   std::vector<float> x(static_cast<size_t>(c) * h * w);
   for (int y = 0; y < h; ++y)
     for (int xx = 0; xx < w; ++xx)
-      for (int ch = 0; ch < c; ++ch)
+      for (int ch = 0; ch < c; ++ch) {
+        const uint8_t p = hwc[(static_cast<size_t>(y) * w + xx) * c + ch];
         x[(static_cast<size_t>(ch) * h + y) * w + xx] =
-            static_cast<float>(hwc[(static_cast<size_t>(y) * w + xx) * c + ch]) / 255.f;
+            real.empty() ? static_cast<float>(p) / 255.f : real[static_cast<size_t>(ch) * 256 + p];
+      }
   return x;
 }
 
@@ -37,7 +42,7 @@ Fp32Executor::Fp32Executor(const Graph &g) : g_(fold_for_inference(g)) {
 }
 
 std::vector<float> Fp32Executor::run_rgb(const uint8_t *hwc, std::vector<std::vector<float>> *trace) const {
-  const auto x = rgb_to_chw(hwc, g_.input.h, g_.input.w, g_.input.c);
+  const auto x = rgb_to_chw(hwc, g_.input.h, g_.input.w, g_.input.c, g_.input_real);
   return run(x.data(), trace);
 }
 

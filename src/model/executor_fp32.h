@@ -19,7 +19,8 @@ class Fp32Executor {
   // in order (trace->size() == layers().size()).
   std::vector<float> run(const float *chw, std::vector<std::vector<float>> *trace = nullptr) const;
 
-  // input: H*W*3 bytes of interleaved RGB (as the data loader produces); scaled p/255 and transposed.
+  // input: H*W*C bytes of interleaved pixels (as the data loader produces); to real values (Graph::input_real,
+  // default p/255) and transposed.
   std::vector<float> run_rgb(const uint8_t *hwc, std::vector<std::vector<float>> *trace = nullptr) const;
 
   const Graph &graph() const { return g_; }
@@ -32,7 +33,7 @@ class Fp32Executor {
 // Numerically stable softmax of a vector.
 std::vector<float> softmax(const std::vector<float> &logits);
 
-// CHW floats in [0,1] from interleaved HWC RGB bytes: the model input convention (p/255).
-std::vector<float> rgb_to_chw(const uint8_t *hwc, int h, int w, int c);
+// CHW floats from interleaved HWC pixel bytes: real[ch * 256 + p] (a Graph::input_real table), or p/255 when empty.
+std::vector<float> rgb_to_chw(const uint8_t *hwc, int h, int w, int c, const std::vector<float> &real = {});
 
 }  // namespace qp::model

@@ -82,6 +82,9 @@ struct Graph {
   Shape input{3, 32, 32};
   std::vector<std::string> classes;
   std::vector<Layer> layers;
+  // [C][256]: the real input value of each pixel value per channel (quant::input_real_table of the model's input
+  // convention, e.g. --mean/--std); empty: p / 255, the convention of qparity's own models.
+  std::vector<float> input_real;
   Shape output() const { return layers.empty() ? input : layers.back().out; }
   // The shape of tensor `producer` (a layer index or kGraphInput).
   Shape tensor_shape(int producer) const { return producer == kGraphInput ? input : layers[static_cast<size_t>(producer)].out; }

@@ -110,8 +110,11 @@ void save_qdq_onnx(const QModel &model_in, const std::string &path, const std::m
       {"qparity.precision", "int8"},
       {"qparity.classes", nlohmann::json(m.classes).dump()},
       {"qparity.input", "float32 NCHW [N," + std::to_string(m.input.c) + "," + std::to_string(m.input.h) + "," +
-                            std::to_string(m.input.w) +
-                            "], RGB pixel values scaled to [0,1] as p/255; on the device q = p - 128"},
+                            std::to_string(m.input.w) + "], " +
+                            (m.input.c == 3 && m.convention.is_default() && m.input_params.zero_point == -128
+                                 ? std::string("RGB pixel values scaled to [0,1] as p/255; on the device q = p - 128")
+                                 : (m.input.c == 1 ? "luma " : "RGB ") + describe_convention(m.convention) +
+                                       "; on the device " + describe_input_map(m.convention, m.input_params, m.input.c))},
       {"qparity.int8.layers", layers.dump()},
       {"qparity.quant.weights", m.options.weights == WeightMode::PerChannel ? "per-channel" : "per-tensor"},
       {"qparity.quant.calibration", m.options.calibration == CalibMode::MinMax       ? "minmax"
@@ -119,6 +122,8 @@ void save_qdq_onnx(const QModel &model_in, const std::string &path, const std::m
                                                                                      : "mse"},
       {"qparity.quant.calib_count", std::to_string(m.options.calib_count)},
       {"qparity.quant.seed", std::to_string(m.options.seed)}};
+  // The convention as data (quant/input_map.h); a file without the key means range 0,1 (files of qparity's own models).
+  if (!m.convention.is_default()) meta["qparity.input.convention"] = convention_to_string(m.convention);
   for (const auto &[k, v] : extra) meta[k] = v;
   model::onnxp::init_model(&model, "qparity INT8 classifier (QDQ); input float32 NCHW, pixels p/255", meta);
   auto *g = model.mutable_graph();
@@ -574,11 +579,10 @@ QModelFile load_qdq_onnx(const std::string &path) {
       return p;
     };
     m.input_params = qparams("in");
-    // The engines and the firmware compute q = p - 128 from the pixels: the file must say so.
-    if (m.input_params.scale != QModel{}.input_params.scale || m.input_params.zero_point != -128)
-      fail(file + ": the input quantization (scale " + std::to_string(m.input_params.scale) + ", zero point " +
-               std::to_string(m.input_params.zero_point) + ") is not qparity's q = p - 128 (scale 1/255, zero point -128)",
-           kRequantize);
+    // The pixels' real values (absent: range 0,1, what every file before the key meant); with the input's scale and
+    // zero point they make the pixel -> int8 table (quant/input_map.h), checked against the channels below.
+    if (f.metadata.count("qparity.input.convention"))
+      m.convention = parse_convention(f.metadata["qparity.input.convention"], file + " metadata qparity.input.convention");
     // 1. The layer list: ops, shapes and edges, checked to fit together; every output's quantization.
     for (size_t k = 0; k < layers.size(); ++k) {
       const auto &j = layers[k];
@@ -613,11 +617,16 @@ QModelFile load_qdq_onnx(const std::string &path) {
       l.inputs = layer_inputs(j, l.op, k, where);
       if (k == 0) {
         m.input = l.in;
-        if (m.input.c != 3 || m.input.h > model::kMaxInputSide || m.input.w > model::kMaxInputSide)
+        if ((m.input.c != 3 && m.input.c != 1) || m.input.h > model::kMaxInputSide || m.input.w > model::kMaxInputSide)
           fail(file + ": the model takes " + model::shape_str(m.input) +
-                   " inputs; qparity feeds RGB images (3 channels) of at most " + std::to_string(model::kMaxInputSide) +
-                   " pixels a side",
-               "quantize a model with a 3-channel [N,3,H,W] input (grayscale models are not supported yet)");
+                   " inputs; qparity feeds RGB (3 channels) or luma (1 channel) images of at most " +
+                   std::to_string(model::kMaxInputSide) + " pixels a side",
+               "quantize a model with a [N,3,H,W] or [N,1,H,W] input");
+        try {
+          check_convention(m.convention, m.input.c);
+        } catch (const Error &e) {
+          fail(file + ": metadata qparity.input.convention: " + e.what(), "re-quantize the model");
+        }
       }
       check_layer_shape(l, m, k, where);
       l.output = qparams(id);
@@ -740,8 +749,9 @@ std::string describe_int8_model(const QModelFile &f) {
                 f.path.c_str(), get("qparity.arch").c_str(), get("qparity.quant.weights").c_str(),
                 get("qparity.quant.calibration").c_str(), get("qparity.quant.calib_count").c_str(), classes.c_str());
   out += line;
-  std::snprintf(line, sizeof line, "input     q = p - 128 (scale %.6g, zero point %d)\n\n", m.input_params.scale,
-                m.input_params.zero_point);
+  std::snprintf(line, sizeof line, "input     %s, %s (scale %.6g, zero point %d)\n          %s\n\n",
+                model::shape_str(m.input).c_str(), m.input.c == 1 ? "luma" : "RGB", m.input_params.scale,
+                m.input_params.zero_point, describe_input_map(m.convention, m.input_params, m.input.c).c_str());
   out += line;
   std::snprintf(line, sizeof line, "  #  %-16s %-6s %-14s %12s %5s %12s %5s %23s\n", "layer", "act", "output", "in scale",
                 "in zp", "out scale", "out zp", "weight scales (min..max)");

@@ -14,6 +14,7 @@
 #include "data/image_folder.h"
 #include "model/ir.h"
 #include "qp_runtime.h"
+#include "quant/input_map.h"
 
 namespace qp::quant {
 
@@ -28,6 +29,7 @@ struct QuantOptions {
   int calib_count = 200;      // calibration images, stratified by class, seeded
   uint64_t seed = 1;
   int threads = 0;
+  InputConvention convention;  // the FP32 model's input convention (--input-range, --mean/--std): calibration and the file
 };
 
 struct QParams {
@@ -63,6 +65,7 @@ struct QModel {
   std::vector<std::string> classes;
   model::Shape input{3, 32, 32};
   QParams input_params{static_cast<float>(1.0 / 255.0), -128};  // q = p - 128; every scale is float32-exact
+  InputConvention convention;  // pixels -> real input values (quant/input_map.h); with input_params: the pixel table
   std::vector<QLayer> layers;
   QuantOptions options;
   int64_t int8_parameter_bytes() const;  // int8 weights + int32 biases
@@ -116,11 +119,12 @@ const char *opt_isa_name(OptIsa isa);  // "auto", "portable", "avx2", "avx512-vn
 class Int8Engine {
  public:
   explicit Int8Engine(const QModel &m, Backend backend = Backend::Optimized, OptIsa isa = OptIsa::Auto);
-  // rgb: H*W*3 bytes, HWC. Returns the last layer's int8 output; with `trace`, every layer's output.
+  // rgb: H*W*C pixel bytes, HWC, mapped through the model's input table (InputConvention). Returns the last
+  // layer's int8 output; with `trace`, every layer's output.
   std::vector<int8_t> run(const uint8_t *rgb, std::vector<std::vector<int8_t>> *trace = nullptr) const;
   // The same from the int8 input tensor itself (input.size() bytes, HWC), e.g. a TFLite model's own input tensor.
   std::vector<int8_t> run_int8(const int8_t *x, std::vector<std::vector<int8_t>> *trace = nullptr) const;
-  // n images of H*W*3 bytes each, back to back; writes n * output_size() int8 scores to `out`. The
+  // n images of H*W*C bytes each, back to back; writes n * output_size() int8 scores to `out`. The
   // same bytes as run() on each image, with one arena for the whole batch.
   void run_batch(const uint8_t *rgb, size_t n, int8_t *out) const;
   size_t output_size() const;
@@ -138,6 +142,7 @@ class Int8Engine {
   std::vector<std::vector<size_t>> in_off_;    // per layer: each input's offset
   std::vector<size_t> scratch_off_;            // per layer: its scratch (optimized conv/dense)
   size_t input_off_ = 0;
+  std::vector<int8_t> table_;  // [C][256] pixel -> int8 input (input_table of the model's convention and input_params)
   std::vector<struct OptWeights> opt_;  // per layer (empty for layers without weights)
 };
 
@@ -149,6 +154,11 @@ class Int8Engine {
 // the input as 16-bit words (same offsets) and reads w16: the weights as int16, [tile][step][pair]
 // [J2 * 8 channels][2], J2 * 8 channels per tile, tiles2 tiles.
 struct OptWeights {
+  // What the layer runs as: Gemm (conv, dense), Depthwise (multiplier 1: staged like a conv, weights w16 as
+  // [tap][icp], base the folded start value), Add (base: qp_add_table_mcu_s8's table), None (no packed form).
+  enum class Kind { None, Gemm, Depthwise, Add };
+  Kind kind = Kind::None;
+  int k = 1;  // Depthwise: kernel side
   bool dense = false;
   int stride = 1, oh = 1, ow = 1, oc = 0, ocp = 0, icp = 0, ph = 0, pw = 0;
   int J = 0, tiles = 0, steps = 0, J2 = 0, tiles2 = 0;

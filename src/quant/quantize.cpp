@@ -117,7 +117,12 @@ void derive_requantization(QLayer &l) {
   l.act_min = -128;
   l.act_max = 127;
   if (l.activation == "relu" || l.activation == "relu6") l.act_min = std::max<int32_t>(-128, l.output.zero_point);
-  if (l.activation == "relu6") l.act_max = std::min<int32_t>(127, quantize_value(6.0, l.output));
+  // ReLU6's bound as TFLite's CalculateActivationRangeQuantized computes it: zero point + round(6.0f / scale) in
+  // float32 (a double quotient can round the other way at a .5 boundary).
+  if (l.activation == "relu6") {
+    const float q = std::round(6.0f / static_cast<float>(l.output.scale));
+    l.act_max = q >= 255.f ? 127 : std::min<int32_t>(127, l.output.zero_point + static_cast<int32_t>(q));
+  }
   // The op's derived integers (src/ops/<op>.cpp); an op number from a corrupt file has none.
   if (const ops::OpDef *d = ops::find_op(l.op); d != nullptr && d->derive != nullptr) d->derive(l);
 }
@@ -135,7 +140,9 @@ int64_t worst_case_accumulator(const QLayer &l, int c) {
 }
 
 QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const QuantOptions &opt) {
-  const model::Graph g = model::fold_for_inference(graph);
+  model::Graph g = model::fold_for_inference(graph);
+  // The pixels' real values: the FP32 graph is calibrated on what it expects (opt.convention, e.g. --mean/--std).
+  if (!opt.convention.is_default()) g.input_real = input_real_table(opt.convention, g.input.c);
   if (g.layers.empty() || g.layers.back().op != Op::Softmax)
     fail("the model does not end with Softmax",
          "INT8 models output softmax probabilities; train with a spec ending in 'softmax'");
@@ -178,6 +185,8 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
   // 2. Layers, in the graph's order. qidx[k]: the INT8 layer whose output is FP32 layer k's output
   // (a fused ReLU maps to the layer it is fused into).
   const auto readers = model::consumers(g);
+  q.convention = opt.convention;
+  q.input_params = input_params_for(opt.convention, g.input.c);
   std::vector<int> qidx(nl, model::kGraphInput);
   // fused[k]: the activation (ReLU/ReLU6) fused into layer k's output when k is an op that fuses one and
   // the activation is its only reader; -1 otherwise.
@@ -230,6 +239,7 @@ Int8Engine::Int8Engine(const QModel &m, Backend backend, OptIsa isa) : m_(m), ba
     opt_.push_back(backend == Backend::Optimized && (l.op == Op::Conv2D || l.op == Op::Dense) ? pack_opt_weights(l)
                                                                                               : OptWeights{});
     scratch.push_back(static_cast<uint32_t>(opt_.back().scratch_bytes()));
+  table_ = input_table(m.convention, m.input_params, m.input.c);
   }
   // 64-byte aligned tensors for the SIMD kernels.
   const ArenaPlan plan = plan_arena(m, scratch, 64);
@@ -277,8 +287,11 @@ void Int8Engine::run_batch(const uint8_t *rgb, size_t n, int8_t *out) const {
 void Int8Engine::run_into(const uint8_t *rgb, int8_t *arena, std::vector<std::vector<int8_t>> *trace, int8_t **result) const {
   int8_t *x = arena + input_off_;
   const size_t n_in = static_cast<size_t>(m_.input.size());
-  if (rgb != nullptr)  // nullptr: run_int8 put the int8 input in place
-    for (size_t i = 0; i < n_in; ++i) x[i] = static_cast<int8_t>(static_cast<int>(rgb[i]) - 128);
+  if (rgb != nullptr) {  // nullptr: run_int8 put the int8 input in place
+    // Pixels through the model's input table (quant/input_map.h; q = p - 128 for qparity's own models).
+    const size_t c = static_cast<size_t>(m_.input.c);
+    for (size_t i = 0; i < n_in; ++i) x[i] = table_[(i % c) * 256 + rgb[i]];
+  }
   if (trace) trace->clear();
   const bool opt = backend_ == Backend::Optimized;
   int8_t *b = x;
