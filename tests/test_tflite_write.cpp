@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "data/synth.h"
+#include "quant/input_map.h"
 #include "quant/multiplier.h"
 #include "quant/qdq_onnx.h"
 #include "test_quant_util.h"
@@ -299,7 +300,8 @@ TEST(TfliteWrite, FileStructureIsWhatTfliteMicroReads) {
   }
   EXPECT_EQ(meta["qparity.classes"], "rock\npaper\nscissors\n");
   EXPECT_EQ(meta["qparity.arch"], "rps-mobile");
-  EXPECT_NE(meta["qparity.input"].find("q = p - 128"), std::string::npos) << meta["qparity.input"];
+  EXPECT_EQ(quant::parse_convention(meta["qparity.input"], "qparity.input"), q.convention);
+  EXPECT_NE(meta["qparity.input.description"].find("int8 = pixel - 128"), std::string::npos) << meta["qparity.input.description"];
 }
 
 TEST(TfliteWrite, QdqToTfliteToQdqKeepsTheIntegers) {

@@ -14,6 +14,7 @@
 
 #include "common/error.h"
 #include "data/image_io.h"
+#include "quant/input_map.h"
 #include "quant/labels.h"
 #include "quant/multiplier.h"
 #include "quant/qdq_onnx.h"
@@ -500,13 +501,12 @@ std::string quant_option_names(const quant::QuantOptions &o, const char *which) 
 
 }  // namespace
 
-std::string input_convention(const QModel &m) {
+std::string input_description(const QModel &m) {
   std::ostringstream s;
   s << "int8 NHWC [1," << m.input.h << "," << m.input.w << "," << m.input.c << "], scale "
-    << static_cast<float>(m.input_params.scale) << ", zero point " << m.input_params.zero_point
-    << " (real = scale * (q - zero point))";
-  if (static_cast<float>(m.input_params.scale) == static_cast<float>(1.0 / 255.0) && m.input_params.zero_point == -128)
-    s << "; pixel values p in 0..255 scaled to [0,1] as p/255, so q = p - 128";
+    << static_cast<float>(m.input_params.scale) << ", zero point " << m.input_params.zero_point << "; "
+    << (m.input.c == 1 ? "luma " : "RGB ") << quant::describe_convention(m.convention) << "; "
+    << quant::describe_input_map(m.convention, m.input_params, m.input.c);
   return s.str();
 }
 
@@ -518,7 +518,8 @@ std::vector<uint8_t> int8_tflite_bytes(const QModel &model_in, const std::map<st
     if (c.empty() || c.find('\n') != std::string::npos || c.find('\r') != std::string::npos)
       fail("class name '" + c + "' is empty or holds a line break", "name the classes without line breaks");
   std::map<std::string, std::string> meta = {{"qparity.classes", join_lines(m.classes)},
-                                             {"qparity.input", input_convention(m)},
+                                             {"qparity.input", quant::convention_to_string(m.convention)},
+                                             {"qparity.input.description", input_description(m)},
                                              {"qparity.precision", "int8"},
                                              {"qparity.quant.weights", quant_option_names(m.options, "weights")},
                                              {"qparity.quant.calibration", quant_option_names(m.options, "calibration")},

@@ -22,7 +22,8 @@
 //
 // Metadata entries (each a Metadata table pointing to a buffer of UTF-8 bytes):
 //   qparity.classes   class names, newline-separated, in output order
-//   qparity.input     the input convention, in words (tensor, scale and zero point, pixel mapping)
+//   qparity.input     the input convention's stored form (quant/input_map.h: "range=0,1", mean/std)
+//   qparity.input.description  the same in words, with the tensor, its scale and zero point, the pixel mapping
 //   qparity.quant.*   the quantization options; plus the caller's extra entries (qparity.arch, ...)
 #pragma once
 #include <cstdint>
@@ -43,9 +44,8 @@ std::vector<uint8_t> int8_tflite_bytes(const quant::QModel &m, const std::map<st
 void save_int8_tflite(const quant::QModel &m, const std::string &path,
                       const std::map<std::string, std::string> &extra_metadata = {});
 
-// The input convention recorded as metadata qparity.input (and in QDQ files): tensor layout, scale and
-// zero point, and how pixels map to it.
-std::string input_convention(const quant::QModel &m);
+// Metadata qparity.input.description: the input tensor, its scale and zero point, and how pixels map to it.
+std::string input_description(const quant::QModel &m);
 
 // "" when two INT8 models compute the same bytes (same classes, input, and per layer op, activation, edges,
 // shapes, windows, scales, zero points, weights, biases, multipliers, shifts, clamps, ADD and SOFTMAX

@@ -27,6 +27,8 @@ extern const uint8_t qp_model_hash[32];                  /* SHA-256 of the INT8 
 extern const char *const qp_model_class_names[QP_MODEL_CLASSES];
 extern const char *const qp_model_layer_names[QP_MODEL_LAYERS];
 extern const uint32_t qp_model_layer_bytes[QP_MODEL_LAYERS]; /* bytes of each layer's output */
+/* pixel value -> int8 input per channel: int8 = pixel - 128 */
+extern const int8_t qp_model_input_table[QP_MODEL_INPUT_C][256];
 
 /* The model's data for the layer loop of qp_graph.c (qp_model_run, qp_model_invoke: see qp_graph.h). */
 #define QP_MODEL_INPUT_OFFSET 56u /* the input image's place in the arena */
