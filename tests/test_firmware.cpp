@@ -698,3 +698,57 @@ TEST(FirmwareBuild, QemuRv32RunsTheTfliteOpsBitExact) {
     }
   }
 }
+
+// A model that is not 32x32x3 and not q = p - 128: a small CNN at 48x40x1 (W x H, luma) with the input range -1,1
+// (strided convolutions, a flattened non-square map into Dense).
+// The generated package carries the input dims and the pixel table; HELLO reports the dims; the device maps the raw
+// pixel bytes of INFER/TRACE itself, and every node's output (TRACE CRCs) and the scores equal the host's.
+TEST(FirmwareBuild, QemuRv32RunsALumaModelOfAnotherSizeAndConventionBitExact) {
+  if (!have("qemu-system-riscv32")) GTEST_SKIP() << "qemu-system-riscv32 not installed";
+  test::TempDir dir;
+  const model::Shape in{1, 40, 48};
+  const char *spec = "conv3x3s2(8) relu conv3x3s2(12) relu conv3x3s2(16) relu flatten dense(K) softmax";
+  const auto m = test::quantized_random_model(dir, spec, in, 41, quant::parse_input_range("-1,1"));
+  ASSERT_EQ(m.input, in);
+  const auto table = quant::input_table(m.convention, m.input_params, 1);
+  ASSERT_FALSE(quant::table_is_minus_128(table));
+  const quant::Int8Engine engine(m, quant::Backend::Reference);
+  const auto files = firmware::generate_project(firmware::find_target("qemu-rv32"), m, kSha, {}, nullptr, firmware::Kernels::Mcu);
+  std::string pkg, hdr;
+  for (const auto &[rel, content] : files) {
+    if (rel.ends_with("qp_model.c")) pkg = content;
+    if (rel.ends_with("qp_model.h")) hdr = content;
+  }
+  EXPECT_NE(hdr.find("#define QP_MODEL_INPUT_H 40\n#define QP_MODEL_INPUT_W 48\n#define QP_MODEL_INPUT_C 1\n"),
+            std::string::npos);
+  EXPECT_NE(pkg.find("const int8_t qp_model_input_table[QP_MODEL_INPUT_C][256] = {\n  {" + std::to_string(table[0]) + ", " +
+                     std::to_string(table[1]) + ", "),
+            std::string::npos);
+  firmware::write_project(files, (dir / "fw").string(), false);
+  device::EmulatorOptions eo;
+  eo.target = "qemu-rv32";
+  eo.elf = firmware::build_firmware((dir / "fw").string());
+  eo.workdir = (dir / "logs").string();
+  eo.icount = false;
+  device::Emulator emu(eo);
+  device::Client client(emu.stream());
+  const auto hello = client.wait_ready(60000);
+  EXPECT_EQ(hello.in_h, 40);
+  EXPECT_EQ(hello.in_w, 48);
+  EXPECT_EQ(hello.in_c, 1);
+  Rng rng(77);
+  for (int s = 0; s < 3; ++s) {
+    std::vector<uint8_t> px(static_cast<size_t>(in.size()));
+    for (auto &p : px) p = static_cast<uint8_t>(s == 0 ? (&p - px.data()) % 256 : rng.below(256));  // image 0: every value
+    std::vector<std::vector<int8_t>> trace;
+    EXPECT_EQ(client.infer(px).scores, engine.run(px.data(), &trace)) << "image " << s;
+    const auto t = client.trace(px);
+    ASSERT_EQ(t.crc.size(), trace.size());
+    for (size_t k = 0; k < trace.size(); ++k)
+      EXPECT_EQ(t.crc[k], qp_proto_crc32(0, reinterpret_cast<const uint8_t *>(trace[k].data()),
+                                         static_cast<uint32_t>(trace[k].size())))
+          << "image " << s << " layer " << k;
+  }
+  // A wrong-size image is refused by the device (BAD_SIZE), not computed.
+  EXPECT_THROW(client.infer(std::vector<uint8_t>(40 * 48 + 1, 0)), Error);
+}

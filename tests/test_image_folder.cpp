@@ -158,6 +158,7 @@ TEST(ImageFolder, AnyInputSizeLumaAndReplicatedGray) {
   gray.channels = 1;
   gray.pixels.resize(96 * 96);
   for (size_t i = 0; i < gray.pixels.size(); ++i) gray.pixels[i] = static_cast<uint8_t>(i * 7 % 256);
+  fs::create_directories(t / "s/b");
   data::write_png((t / "s/b/gray.png").string(), gray);
 
   data::LoadOptions lo;

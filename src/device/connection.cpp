@@ -27,13 +27,25 @@ Connection::Connection(const ConnectOptions &o, const quant::QModelFile *expect)
   hello_ = emu_ ? client_->wait_ready(60000) : client_->hello();
   if (!expect) return;
   const quant::QModel &m = expect->model;
+  // One INFER/TRACE carries a whole image (LAYER: its request too) in one frame.
+  const int64_t in_bytes = m.input.size();
+  if (in_bytes + static_cast<int64_t>(QP_LAYER_REQUEST_BYTES) > static_cast<int64_t>(QP_PROTO_MAX_PAYLOAD))
+    fail(expect->path + " takes " + model::shape_str(m.input) + " images (" + std::to_string(in_bytes) +
+             " bytes), more than one protocol frame carries (" +
+             std::to_string(QP_PROTO_MAX_PAYLOAD - QP_LAYER_REQUEST_BYTES) + " bytes)",
+         "run a model with a smaller input on the device (e.g. 32x32x3 or 40x48x1), or evaluate it on the host "
+         "with qparity eval");
   if (hello_.model_hash != expect->sha256)
     fail("the device on " + o.port + " runs a different model (firmware made from sha256 " + hello_.model_hash.substr(0, 16) +
              "..., but " + expect->path + " is " + expect->sha256.substr(0, 16) + "...)",
          "flash firmware generated from this model: qparity firmware --model " + expect->path + " --target <board> --out DIR");
   if (hello_.classes != static_cast<int>(m.classes.size()) || hello_.in_h != m.input.h || hello_.in_w != m.input.w ||
       hello_.in_c != m.input.c)
-    fail("the device on " + o.port + " reports a model shape different from " + expect->path, "regenerate and reflash the firmware");
+    fail("the device on " + o.port + " reports a model with " + std::to_string(hello_.classes) + " classes and " +
+             std::to_string(hello_.in_c) + "x" + std::to_string(hello_.in_h) + "x" + std::to_string(hello_.in_w) +
+             " (CxHxW) inputs, but " + expect->path + " has " + std::to_string(m.classes.size()) + " and " +
+             std::to_string(m.input.c) + "x" + std::to_string(m.input.h) + "x" + std::to_string(m.input.w),
+         "regenerate and reflash the firmware");
 }
 
 }  // namespace qp::device

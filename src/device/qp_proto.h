@@ -9,9 +9,10 @@
  * Conversation: the device sends READY (payload = HELLO reply) when it boots, so the host knows the
  * device is listening and can detect a reset mid-run. Then each request gets exactly one reply:
  *   HELLO  ()                      -> HELLO_R  (qp_hello_t)
- *   INFER  (H*W*3 raw RGB bytes)   -> INFER_R  (qp_infer_reply_t)
- *   TRACE  (H*W*3 raw RGB bytes)   -> TRACE_R  (qp_trace_reply_t: size and CRC-32 of every layer output)
- *   LAYER  (qp_layer_request_t + H*W*3 RGB) -> LAYER_R (layer, offset, bytes of that layer's output)
+ *   INFER  (H*W*C raw pixel bytes, HWC, at the model's input size: HELLO's in_h, in_w, in_c)
+ *                                  -> INFER_R  (qp_infer_reply_t); the device maps pixels to int8 itself
+ *   TRACE  (H*W*C raw pixel bytes) -> TRACE_R  (qp_trace_reply_t: size and CRC-32 of every layer output)
+ *   LAYER  (qp_layer_request_t + H*W*C pixels) -> LAYER_R (layer, offset, bytes of that layer's output)
  *   RESET  ()                      -> RESET_R  (), then the device reboots its state and sends READY
  * Any request the device cannot serve gets ERROR (code u8, then a short ASCII message).
  */

@@ -53,7 +53,7 @@ verify::TriageResult DeviceTriage::triage_pixels(const std::vector<uint8_t> &rgb
 verify::TriageResult DeviceTriage::operator()(const nlohmann::json &image) {
   const std::string file = image.at("file").get<std::string>();
   const auto &in = s_->mf.model.input;
-  const data::Image img = data::prepare_input(data::decode_image(data::read_file_bytes(file), file), in.h, true);
+  const data::Image img = data::prepare_input(data::decode_image(data::read_file_bytes(file), file), in.h, in.w, in.c, true);
   return triage_pixels(img.pixels);
 }
 

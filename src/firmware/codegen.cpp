@@ -162,7 +162,9 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
     << "extern const uint8_t qp_model_hash[32];                  /* SHA-256 of the INT8 ONNX file */\n"
     << "extern const char *const qp_model_class_names[QP_MODEL_CLASSES];\n"
     << "extern const char *const qp_model_layer_names[QP_MODEL_LAYERS];\n"
-    << "extern const uint32_t qp_model_layer_bytes[QP_MODEL_LAYERS]; /* bytes of each layer's output */\n\n"
+    << "extern const uint32_t qp_model_layer_bytes[QP_MODEL_LAYERS]; /* bytes of each layer's output */\n"
+    << "/* pixel value -> int8 input per channel: " << quant::describe_input_map(m.convention, m.input_params, m.input.c)
+    << " */\nextern const int8_t qp_model_input_table[QP_MODEL_INPUT_C][256];\n\n"
     << "/* The model's data for the layer loop of qp_graph.c (qp_model_run, qp_model_invoke: see qp_graph.h). */\n"
     << "#define QP_MODEL_INPUT_OFFSET " << plan.tensor_offset[0] << "u /* the input image's place in the arena */\n"
     << "extern int8_t qp_model_arena[QP_MODEL_ARENA_BYTES];\n"
@@ -183,6 +185,15 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
   for (size_t k = 0; k < L; ++k) c << (k ? ", " : "") << "\"" << k << ":" << model::op_name(m.layers[k].op) << "\"";
   c << "};\n\nconst uint32_t qp_model_layer_bytes[QP_MODEL_LAYERS] = {";
   for (size_t k = 0; k < L; ++k) c << (k ? ", " : "") << m.layers[k].out.size() << "u";
+  c << "};\n\n/* The input convention " << quant::convention_to_string(m.convention) << " with the input's scale "
+    << static_cast<float>(m.input_params.scale) << " and zero point " << m.input_params.zero_point
+    << ": the int8 of each pixel value (TFLite QUANTIZE). */\nconst int8_t qp_model_input_table[QP_MODEL_INPUT_C][256] = {";
+  {
+    const auto table = quant::input_table(m.convention, m.input_params, m.input.c);
+    for (size_t i = 0; i < table.size(); ++i)
+      c << (i % 256 == 0 ? (i ? "},\n  {" : "\n  {") : i % 16 == 0 ? ",\n   " : ", ") << static_cast<int>(table[i]);
+    c << "}";
+  }
   c << "};\n\n/* Memory plan: tensor offsets in the arena (tensor 0 = input). */\n";
   c << "int8_t qp_model_arena[QP_MODEL_ARENA_BYTES] QP_ALIGN4;\n";
   c << "#define QP_T0 " << plan.tensor_offset[0] << "u /* input, " << plan.tensor_bytes[0] << " bytes */\n";

@@ -54,11 +54,15 @@ qp_status_t qp_graph_run_node(const qp_node_t *n, int8_t *arena) {
 }
 
 qp_status_t qp_model_run(const uint8_t *rgb, int32_t last_layer, qp_model_hook_t hook, void *ctx, const int8_t **output) {
-  int32_t i;
+  int32_t i, c = 0;
   int8_t *x = qp_model_arena + QP_MODEL_INPUT_OFFSET;
   if (rgb == 0 || last_layer < 0 || last_layer >= QP_MODEL_LAYERS) return QP_STATUS_BAD_ARGUMENT;
-  /* input: raw pixels p map to int8 p - 128 (scale 1/255, zero point -128) */
-  for (i = 0; i < QP_MODEL_INPUT_BYTES; ++i) x[i] = (int8_t)((int32_t)rgb[i] - 128);
+  /* input: each raw pixel byte (HWC) through its channel's table (the model's input convention; q = p - 128 for
+   * qparity's own models) */
+  for (i = 0; i < QP_MODEL_INPUT_BYTES; ++i) {
+    x[i] = qp_model_input_table[c][rgb[i]];
+    if (++c == QP_MODEL_INPUT_C) c = 0;
+  }
   for (i = 0; i <= last_layer; ++i) {
     int8_t *out = qp_model_arena + qp_model_nodes[i].output;
     const qp_status_t s = qp_graph_run_node(&qp_model_nodes[i], qp_model_arena);

@@ -85,7 +85,7 @@ qp_status_t qp_graph_run_node(const qp_node_t *n, int8_t *arena);
 /* Called after each layer with its output (NHWC int8). */
 typedef void (*qp_model_hook_t)(int32_t layer, const int8_t *output, uint32_t bytes, void *ctx);
 
-/* Runs layers 0..last_layer on rgb (H*W*3 bytes, HWC, raw pixels); *output points at the last one's
+/* Runs layers 0..last_layer on rgb (H*W*C bytes, HWC, raw pixels, through qp_model_input_table); *output points at the last one's
  * output inside the arena (valid until the next run). hook may be NULL. */
 qp_status_t qp_model_run(const uint8_t *rgb, int32_t last_layer, qp_model_hook_t hook, void *ctx, const int8_t **output);
 
