@@ -46,8 +46,8 @@ namespace {
 struct Int8Setup {
   data::Split calib;
   quant::QModel q;
-  Int8Setup() {
-    model::Graph g = model::graph_from_spec("rps-cnn", data::synth_class_names());
+  explicit Int8Setup(const std::string &arch = "rps-cnn") {
+    model::Graph g = model::graph_from_spec(arch, data::synth_class_names());
     model::init_random(g, 1);
     calib.classes = data::synth_class_names();
     for (int i = 0; i < 30; ++i) {
@@ -73,6 +73,25 @@ BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, reference, quant::Backend::Reference,
 BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, optimized, quant::Backend::Optimized, quant::OptIsa::Auto)->ThreadRange(1, 2)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, optimized_avx2, quant::Backend::Optimized, quant::OptIsa::Avx2)->ThreadRange(1, 2)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, optimized_portable, quant::Backend::Optimized, quant::OptIsa::Portable);
+
+// The residual and the MobileNet-style presets (issue 11: depthwise, pointwise, Add and global average
+// pooling run by the optimized backend too), one inference per iteration (per thread).
+static void BM_Int8Inference_Arch(benchmark::State &state, const char *arch, quant::Backend backend, quant::OptIsa isa) {
+  const Int8Setup s(arch);
+  const quant::Int8Engine engine(s.q, backend, isa);
+  for (auto _ : state) benchmark::DoNotOptimize(engine.run(s.calib.image(0)));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK_CAPTURE(BM_Int8Inference_Arch, resnet_reference, "rps-resnet", quant::Backend::Reference, quant::OptIsa::Auto);
+BENCHMARK_CAPTURE(BM_Int8Inference_Arch, resnet_optimized, "rps-resnet", quant::Backend::Optimized, quant::OptIsa::Auto)
+    ->ThreadRange(1, 2)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Int8Inference_Arch, resnet_portable, "rps-resnet", quant::Backend::Optimized, quant::OptIsa::Portable);
+BENCHMARK_CAPTURE(BM_Int8Inference_Arch, mobile_reference, "rps-mobile", quant::Backend::Reference, quant::OptIsa::Auto);
+BENCHMARK_CAPTURE(BM_Int8Inference_Arch, mobile_optimized, "rps-mobile", quant::Backend::Optimized, quant::OptIsa::Auto)
+    ->ThreadRange(1, 2)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Int8Inference_Arch, mobile_portable, "rps-mobile", quant::Backend::Optimized, quant::OptIsa::Portable);
 
 // The 30 images as one run_batch call per iteration (per thread); items are images.
 static void BM_Int8InferenceBatch_RpsCnn(benchmark::State &state) {

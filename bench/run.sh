@@ -114,4 +114,30 @@ grep -h "QP_MODEL_ARENA_BYTES\|without buffer reuse" "$WORK/fw11/qp_model.h" | t
 "$QP" device run --model "$WORK/resnet/model-int8.onnx" --data "$WORK/resnet/data/test" --port qemu-rv32 --subset 20 \
   --out "$WORK/d11.json" --firmware "$WORK/fw11/firmware.elf" --force | grep -E "per inference" | tee -a "$LOG"
 fi
+if want 13; then
+say "## 13. MCU and host kernels (issue 11): per-layer instructions and instructions per MAC on both boards (QEMU -icount),"
+say "##     rps-resnet and rps-mobile, untrained (seed 7) and quantized on the default set; host images/s reference vs optimized"
+grep -m1 "model name" /proc/cpuinfo | tee -a "$LOG" || true
+say "SIMD: $(grep -m1 flags /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx|avx2|fma|avx512f|avx512_vnni|avx512vnni)$' | tr '\n' ' ')"
+for arch in rps-resnet rps-mobile; do
+  "$QP" init --arch $arch --seed 7 --out "$WORK/$arch.onnx" --force >/dev/null
+  "$QP" quantize --model "$WORK/$arch.onnx" --calib "$WORK/data/train" --out "$WORK/$arch-int8.onnx" --force >/dev/null
+  "$QP" info "$WORK/$arch.onnx" >"$WORK/$arch-info.txt"
+  for target in qemu-rv32 qemu-xtensa; do
+    "$QP" firmware --model "$WORK/$arch-int8.onnx" --target $target --out "$WORK/fw13-$arch-$target" --subset-from "$WORK/data/test" \
+      --subset 1 --force >/dev/null
+    "$QP" device run --model "$WORK/$arch-int8.onnx" --data "$WORK/data/test" --port $target --subset 1 --out "$WORK/d13.json" \
+      --firmware "$WORK/fw13-$arch-$target/firmware.elf" --force | grep -E "per inference" | sed "s/^/$arch $target: /" | tee -a "$LOG"
+    /usr/bin/python3 bench/layer_profile.py "$WORK/$arch-info.txt" "$WORK"/device-logs/$target-0.console.log | tee -a "$LOG"
+  done
+  # Host: the whole test set (427 images) through each engine, 1 and $THREADS threads (the machine may be shared).
+  for backend in reference optimized; do
+    for t in 1 "$THREADS"; do
+      /usr/bin/time -f "$arch host $backend, $t thread(s): %e s wall for 427 images" "$QP" eval --model "$WORK/$arch-int8.onnx" \
+        --data "$WORK/data/test" --backend $backend --threads $t >/dev/null 2>>"$LOG" || say "(eval --backend $backend failed)"
+    done
+  done
+  tail -4 "$LOG"
+done
+fi
 say "saved $LOG"
