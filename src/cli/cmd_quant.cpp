@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/input_options.h"
 #include "common/error.h"
 #include "common/json_read.h"
 #include "common/stats.h"
@@ -146,12 +147,14 @@ void add_convert(CLI::App &app) {
   struct Args {
     std::string in, out;
     bool force = false;
+    InputArgs input;
   };
   auto a = std::make_shared<Args>();
   auto *cmd = app.add_subcommand("convert", "Convert an INT8 model between QDQ ONNX (.onnx) and TFLite (.tflite), exactly");
   cmd->add_option("in", a->in, "INT8 model: QDQ ONNX from 'qparity quantize', or an int8 .tflite")->required();
   cmd->add_option("out", a->out, "Model to write; its extension picks the format: .onnx or .tflite (+ labels.txt)")->required();
   cmd->add_flag("--force", a->force, "Overwrite OUT (and a labels.txt with other class names) if it exists");
+  a->input.add(cmd);  // a foreign model's classes and input convention, written into OUT
   cmd->callback([a] {
     const tflite::Int8Format to = tflite::int8_format_for(a->out, "OUT");
     if (!fs::exists(a->in)) fail("'" + a->in + "' does not exist", "pass an INT8 model file (.onnx or .tflite)");
@@ -169,6 +172,15 @@ void add_convert(CLI::App &app) {
       fail("'" + a->in + "' is an FP32 model; convert takes INT8 models",
            "quantize it first: qparity quantize --model " + a->in + " --calib DATA/train --out " + a->out);
     }
+    a->input.apply(f.model, a->in);
+    const int outputs = static_cast<int>(f.model.tensor_shape(static_cast<int>(f.model.layers.size()) - 1).size());
+    if (const auto names = a->input.named_classes(a->in); !names.empty()) {
+      a->input.check_class_count(a->in, names, outputs);
+      f.model.classes = names;
+    }
+    if (f.model.classes.empty() && to == tflite::Int8Format::QdqOnnx)
+      fail("'" + a->in + "' names no classes; a QDQ ONNX model needs its " + std::to_string(outputs) + " class names",
+           "pass --classes with " + std::to_string(outputs) + " names in output order (or put a labels.txt beside it)");
     // The provenance travels (qparity.arch, qparity.quant.*); what the writers derive from the model does not.
     std::map<std::string, std::string> extra;
     for (const auto &[k, v] : f.metadata)
@@ -176,8 +188,13 @@ void add_convert(CLI::App &app) {
           k != "qparity.precision")
         extra[k] = v;
     const std::string labels = tflite::write_int8_model(f.model, a->out, extra, a->force);
-    const quant::QModel back = to == tflite::Int8Format::Tflite ? tflite::load_int8_tflite(a->out).file.model
-                                                                 : quant::load_qdq_onnx(a->out).model;
+    quant::QModel back;
+    try {
+      back = to == tflite::Int8Format::Tflite ? tflite::load_int8_tflite(a->out).file.model : quant::load_qdq_onnx(a->out).model;
+    } catch (const Error &) {
+      fs::remove(a->out, ec);
+      throw;
+    }
     if (const std::string diff = tflite::int8_model_difference(f.model, back); !diff.empty()) {
       fs::remove(a->out, ec);
       fail("converting '" + a->in + "' to '" + a->out + "' would not be exact: " + diff,
