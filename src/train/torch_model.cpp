@@ -1,5 +1,7 @@
 #include "train/torch_model.h"
 
+#include <limits>
+
 #include "common/error.h"
 
 namespace qp::train {
@@ -79,12 +81,29 @@ torch::Tensor TorchNetImpl::forward(torch::Tensor x, bool with_softmax) {
         break;
       case Op::ReLU: y = torch::relu(y); break;
       case Op::ReLU6: y = torch::clamp(y, 0.0, 6.0); break;
-      case Op::MaxPool: y = F::max_pool2d(y, F::MaxPool2dFuncOptions(l.kernel).stride(l.stride)); break;
-      case Op::AvgPool: y = F::avg_pool2d(y, F::AvgPool2dFuncOptions(l.kernel).stride(l.stride)); break;
+      case Op::MaxPool:
+        if (l.pad_top || l.pad_left || l.pad_bottom || l.pad_right)  // 'same': padding never wins the max
+          y = F::pad(y, F::PadFuncOptions({l.pad_left, l.pad_right, l.pad_top, l.pad_bottom})
+                            .value(-std::numeric_limits<double>::infinity()));
+        y = F::max_pool2d(y, F::MaxPool2dFuncOptions(l.kernel).stride(l.stride));
+        break;
+      case Op::AvgPool:
+        if (l.pad_top || l.pad_left || l.pad_bottom || l.pad_right) {  // 'same': the mean of the in-bounds values
+          const F::PadFuncOptions pad({l.pad_left, l.pad_right, l.pad_top, l.pad_bottom});
+          const auto opt = F::AvgPool2dFuncOptions(l.kernel).stride(l.stride);
+          const auto count = F::avg_pool2d(F::pad(torch::ones_like(y.narrow(1, 0, 1)), pad), opt);
+          y = F::avg_pool2d(F::pad(y, pad), opt) / count;
+        } else {
+          y = F::avg_pool2d(y, F::AvgPool2dFuncOptions(l.kernel).stride(l.stride));
+        }
+        break;
+      case Op::Pad: y = F::pad(y, F::PadFuncOptions({l.pad_left, l.pad_right, l.pad_top, l.pad_bottom})); break;
+      case Op::Mean: y = y.mean({2, 3}, /*keepdim=*/l.keep_dims); break;
       case Op::GlobalAvgPool: y = y.mean({2, 3}); break;
       case Op::Flatten: y = y.flatten(1); break;
       case Op::Dropout: y = F::dropout(y, F::DropoutFuncOptions().p(l.rate).training(is_training())); break;
       case Op::Softmax:
+        if (l.softmax_beta != 1.f) y = y * l.softmax_beta;  // the logits of softmax(beta * x)
         if (with_softmax) y = torch::softmax(y, 1);
         break;
       case Op::Add: y = y + input(l.inputs[1]); break;
