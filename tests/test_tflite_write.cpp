@@ -304,6 +304,31 @@ TEST(TfliteWrite, FileStructureIsWhatTfliteMicroReads) {
   EXPECT_NE(meta["qparity.input.description"].find("int8 = pixel - 128"), std::string::npos) << meta["qparity.input.description"];
 }
 
+// Mean over H and W is TFLite's MEAN (axes [1, 2] as an int32 constant, keep_dims from the layer), not a pooling.
+TEST(TfliteWrite, MeanIsTflitesMean) {
+  TempDir dir;
+  const QModel q = tflite_ready_model(dir, "conv3x3(8) relu mean dense(K) softmax", 3);
+  ASSERT_EQ(q.layers[1].op, Op::Mean);
+  const auto bytes = tflite::int8_tflite_bytes(q);
+  const auto *m = tflite::fb::GetModel(bytes.data());
+  const auto *sg = m->subgraphs()->Get(0);
+  const auto *op = sg->operators()->Get(1);
+  EXPECT_EQ(m->operator_codes()->Get(op->opcode_index())->builtin_code(), tflite::fb::BuiltinOperator_MEAN);
+  ASSERT_EQ(op->inputs()->size(), 2u);
+  const auto *axes = sg->tensors()->Get(static_cast<uint32_t>(op->inputs()->Get(1)));
+  EXPECT_EQ(axes->type(), tflite::fb::TensorType_INT32);
+  const auto *data = m->buffers()->Get(axes->buffer())->data();
+  ASSERT_EQ(data->size(), 8u);
+  int32_t v[2];
+  std::memcpy(v, data->data(), 8);
+  EXPECT_EQ(v[0], 1);
+  EXPECT_EQ(v[1], 2);
+  EXPECT_FALSE(op->builtin_options_as_ReducerOptions()->keep_dims());
+  const auto *out = sg->tensors()->Get(static_cast<uint32_t>(op->outputs()->Get(0)));
+  EXPECT_EQ(std::vector<int>(out->shape()->begin(), out->shape()->end()), (std::vector<int>{1, 8}));
+  EXPECT_EQ(out->quantization()->scale()->Get(0), static_cast<float>(q.layers[1].output.scale));
+}
+
 TEST(TfliteWrite, QdqToTfliteToQdqKeepsTheIntegers) {
   TempDir dir;
   const QModel q = tflite_ready_model(dir, "rps-resnet", 6);
