@@ -3,6 +3,7 @@
 // every intermediate tensor; broken and unsupported files are refused with the operator or tensor named.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -234,6 +235,109 @@ TEST(Tflite, Relu6ClampIsTflites) {
   p.out_scale = 1e-3f;  // the bound is above int8: 127
   b = tiny_model(p);
   EXPECT_EQ(tflite::read_int8_tflite(b.data(), b.size(), "t").file.model.layers[0].act_max, 127);
+}
+
+// A small int8 graph built op by op.
+struct Graph {
+  flatbuffers::FlatBufferBuilder b;
+  std::vector<flatbuffers::Offset<fb::Buffer>> bufs{fb::CreateBuffer(b)};
+  std::vector<flatbuffers::Offset<fb::Tensor>> ts;
+  std::vector<flatbuffers::Offset<fb::Operator>> ops;
+  std::vector<flatbuffers::Offset<fb::OperatorCode>> codes;
+  int tensor(std::vector<int32_t> shape, fb::TensorType type, std::vector<float> scale, std::vector<int64_t> zp, int dim,
+             const std::vector<uint8_t> &data) {
+    uint32_t buf = 0;
+    if (!data.empty()) {
+      bufs.push_back(fb::CreateBuffer(b, b.CreateVector(data)));
+      buf = static_cast<uint32_t>(bufs.size() - 1);
+    }
+    auto q = scale.empty() ? 0
+                           : fb::CreateQuantizationParameters(b, 0, 0, b.CreateVector(scale), b.CreateVector(zp),
+                                                              fb::QuantizationDetails_NONE, 0, dim);
+    ts.push_back(fb::CreateTensor(b, b.CreateVector(shape), type, buf, b.CreateString("t" + std::to_string(ts.size())), q));
+    return static_cast<int>(ts.size() - 1);
+  }
+  int act(std::vector<int32_t> shape, float scale, int64_t zp) {
+    return tensor(shape, fb::TensorType_INT8, {scale}, {zp}, 0, {});
+  }
+  template <typename T>
+  int constant(std::vector<int32_t> shape, fb::TensorType type, const std::vector<T> &v, std::vector<float> scale = {},
+               int dim = 0) {
+    std::vector<uint8_t> bytes(v.size() * sizeof(T));
+    std::memcpy(bytes.data(), v.data(), bytes.size());
+    return tensor(shape, type, scale, std::vector<int64_t>(scale.size(), 0), dim, bytes);
+  }
+  void op(fb::BuiltinOperator code, std::vector<int32_t> in, int out, fb::BuiltinOptions type = fb::BuiltinOptions_NONE,
+          flatbuffers::Offset<void> opts = 0) {
+    codes.push_back(fb::CreateOperatorCode(b, static_cast<int8_t>(code), 0, 1, code));
+    ops.push_back(fb::CreateOperator(b, static_cast<uint32_t>(codes.size() - 1), b.CreateVector(in),
+                                     b.CreateVector(std::vector<int32_t>{out}), type, opts));
+  }
+  std::vector<uint8_t> finish(int in, int out) {
+    auto sg = fb::CreateSubGraph(b, b.CreateVector(ts), b.CreateVector(std::vector<int32_t>{in}),
+                                 b.CreateVector(std::vector<int32_t>{out}), b.CreateVector(ops));
+    fb::FinishModelBuffer(
+        b, fb::CreateModel(b, 3, b.CreateVector(codes), b.CreateVector(std::vector<decltype(sg)>{sg}), 0, b.CreateVector(bufs)));
+    return std::vector<uint8_t>(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
+  }
+};
+
+// PAD, DEPTHWISE_CONV_2D with depth multiplier 2, SAME average pooling that pads, MEAN, FULLY_CONNECTED and SOFTMAX
+// with beta 0.5 map to qparity's ops, and both host engines compute the same bytes.
+TEST(Tflite, MobileNetClassOpsReadAndRun) {
+  Graph g;
+  const int x = g.act({1, 6, 6, 2}, 0.5f, -1);
+  const int pads = g.constant<int32_t>({4, 2}, fb::TensorType_INT32, {0, 0, 1, 1, 1, 1, 0, 0});
+  const int padded = g.act({1, 8, 8, 2}, 0.5f, -1);
+  g.op(fb::BuiltinOperator_PAD, {x, pads}, padded);
+  std::vector<int8_t> dw(36);
+  for (size_t i = 0; i < dw.size(); ++i) dw[i] = static_cast<int8_t>(static_cast<int>(i * 37 % 51) - 25);
+  const int w = g.constant<int8_t>({1, 3, 3, 4}, fb::TensorType_INT8, dw, {0.01f, 0.02f, 0.015f, 0.03f}, 3);
+  const int bias = g.constant<int32_t>({4}, fb::TensorType_INT32, {100, -50, 0, 7});
+  const int d = g.act({1, 6, 6, 4}, 0.05f, -128);
+  g.op(fb::BuiltinOperator_DEPTHWISE_CONV_2D, {padded, w, bias}, d, fb::BuiltinOptions_DepthwiseConv2DOptions,
+       fb::CreateDepthwiseConv2DOptions(g.b, fb::Padding_VALID, 1, 1, 2, fb::ActivationFunctionType_RELU6).Union());
+  const int pool = g.act({1, 3, 3, 4}, 0.05f, -128);
+  g.op(fb::BuiltinOperator_AVERAGE_POOL_2D, {d}, pool, fb::BuiltinOptions_Pool2DOptions,
+       fb::CreatePool2DOptions(g.b, fb::Padding_SAME, 2, 2, 3, 3).Union());
+  const int axes = g.constant<int32_t>({2}, fb::TensorType_INT32, {1, 2});
+  const int mean = g.act({1, 4}, 0.04f, -100);
+  g.op(fb::BuiltinOperator_MEAN, {pool, axes}, mean, fb::BuiltinOptions_ReducerOptions,
+       fb::CreateReducerOptions(g.b, false).Union());
+  std::vector<int8_t> fw(12);
+  for (size_t i = 0; i < fw.size(); ++i) fw[i] = static_cast<int8_t>(static_cast<int>(i * 29 % 41) - 20);
+  const int fcw = g.constant<int8_t>({3, 4}, fb::TensorType_INT8, fw, {0.02f});
+  const int logits = g.act({1, 3}, 0.1f, 5);
+  g.op(fb::BuiltinOperator_FULLY_CONNECTED, {mean, fcw, -1}, logits, fb::BuiltinOptions_FullyConnectedOptions,
+       fb::CreateFullyConnectedOptions(g.b).Union());
+  const int probs = g.act({1, 3}, 1.0f / 256, -128);
+  g.op(fb::BuiltinOperator_SOFTMAX, {logits}, probs, fb::BuiltinOptions_SoftmaxOptions,
+       fb::CreateSoftmaxOptions(g.b, 0.5f).Union());
+  const auto bytes = g.finish(x, probs);
+  const auto t = tflite::read_int8_tflite(bytes.data(), bytes.size(), "mobile.tflite");
+  const auto &L = t.file.model.layers;
+  ASSERT_EQ(L.size(), 6u);
+  EXPECT_EQ(L[0].op, model::Op::Pad);
+  EXPECT_EQ(L[0].pad_top, 1);
+  EXPECT_EQ(L[1].op, model::Op::DepthwiseConv2D);
+  EXPECT_EQ(L[1].out.c, 4);  // 2 inputs x depth multiplier 2
+  EXPECT_EQ(L[1].activation, "relu6");
+  EXPECT_EQ(L[2].op, model::Op::AvgPool);  // SAME: the odd pixel of padding goes bottom/right
+  EXPECT_EQ(L[2].pad_top, 0);
+  EXPECT_EQ(L[2].out, (model::Shape{4, 3, 3}));
+  EXPECT_EQ(L[3].op, model::Op::Mean);
+  EXPECT_EQ(L[4].op, model::Op::Dense);
+  EXPECT_EQ(L[4].bias, (std::vector<int32_t>{0, 0, 0}));  // no bias tensor (-1)
+  EXPECT_EQ(L[5].op, model::Op::Softmax);
+  EXPECT_EQ(L[5].softmax_beta, 0.5);
+  const quant::Int8Engine ref(t.file.model, quant::Backend::Reference), opt(t.file.model, quant::Backend::Optimized);
+  for (int seed = 0; seed < 8; ++seed) {
+    std::vector<int8_t> in(72);
+    for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<int8_t>((i * 131 + static_cast<size_t>(seed) * 17) % 256 - 128);
+    std::vector<std::vector<int8_t>> tr, to;
+    EXPECT_EQ(ref.run_int8(in.data(), &tr), opt.run_int8(in.data(), &to)) << seed;
+    EXPECT_EQ(tr, to) << seed;
+  }
 }
 
 TEST(Tflite, UnsupportedAndInconsistentFilesNameTheProblem) {

@@ -23,9 +23,9 @@ using quant::QParams;
 
 constexpr int64_t kMaxFileBytes = int64_t{1} << 30;
 const char *const kSupported =
-    "qparity reads full-integer int8 models of CONV_2D, DEPTHWISE_CONV_2D (depth multiplier 1), FULLY_CONNECTED, ADD, "
-    "CONCATENATION (channels), AVERAGE_POOL_2D, MAX_POOL_2D (VALID, or SAME without padding), RESHAPE (flatten), "
-    "SOFTMAX (beta 1), with QUANTIZE/DEQUANTIZE only at the graph's input/output";
+    "qparity reads full-integer int8 models of CONV_2D, DEPTHWISE_CONV_2D (depth multiplier >= 1), FULLY_CONNECTED, ADD, "
+    "CONCATENATION (channels), AVERAGE_POOL_2D, MAX_POOL_2D, MEAN (over H and W), PAD/PADV2 (H and W), RESHAPE (flatten), "
+    "SOFTMAX, with QUANTIZE/DEQUANTIZE only at the graph's input/output";
 
 // A few builtin operators the schema subset does not name, for messages (TFLite's numbers).
 std::string builtin_name(int32_t code) {
@@ -290,10 +290,10 @@ void Reader::conv(size_t i, const fb::Operator &op, bool depthwise, QLayer &l) {
     act = o->fused_activation_function();
     if (wd[0] != 1 || wd[3] != l.out.c)
       bad(where + ": filter " + tensor_label(w) + " is not [1, KH, KW, " + std::to_string(l.out.c) + "]", "the file is corrupt");
-    if (l.out.c != l.in.c)
-      bad(where + ": depth multiplier " + (l.out.c % l.in.c == 0 ? std::to_string(l.out.c / l.in.c) : std::string("?")) + " (" +
-              std::to_string(l.in.c) + " -> " + std::to_string(l.out.c) + " channels)",
-          kSupported);
+    if (l.out.c % l.in.c != 0)
+      bad(where + ": " + std::to_string(l.out.c) + " output channels are not a multiple of the " + std::to_string(l.in.c) +
+              " input channels (depth multiplier)",
+          "the file is corrupt: convert the model again");
   } else {
     const auto *o = op.builtin_options_as_Conv2DOptions();
     if (o == nullptr) bad(where + " has no Conv2DOptions");
@@ -466,11 +466,9 @@ void Reader::map_operator(size_t i) {
       if (l.out.c != l.in.c) bad(where + ": input and output channels differ");
       window(i, l.in.h, l.in.w, o->filter_height(), o->filter_width(), o->stride_h(), o->stride_w(), o->padding(), 1, 1, l,
              l.out);
-      if (l.pad_top != 0 || l.pad_left != 0 || (l.out.h - 1) * l.stride + l.kernel > l.in.h ||
-          (l.out.w - 1) * l.stride + l.kernel > l.in.w)
-        bad(where + ": SAME padding that pads the map", kSupported);
       l.activation = activation(o->fused_activation_function(), where);
-      if (l.op == Op::AvgPool && l.kernel == l.in.h && l.kernel == l.in.w) {  // the window is the whole map
+      if (l.op == Op::AvgPool && l.kernel == l.in.h && l.kernel == l.in.w && l.pad_top == 0 &&
+          l.pad_left == 0) {  // the window is the whole map
         l.op = Op::GlobalAvgPool;
         l.kernel = 0;
         l.stride = 1;
@@ -499,11 +497,68 @@ void Reader::map_operator(size_t i) {
       activation_q(x, where);
       l.output = activation_q(y, where);
       if (l.in.h != 1 || l.in.w != 1 || !(l.out == l.in)) bad(where + ": qparity's SOFTMAX runs over a vector [1, N]");
-      if (o->beta() != 1.0f) bad(where + ": beta " + std::to_string(o->beta()), kSupported);
+      if (!(std::isfinite(o->beta()) && o->beta() > 0))
+        bad(where + ": beta " + std::to_string(o->beta()) + " is not a finite number > 0");
+      l.softmax_beta = o->beta();
       if (l.output.scale != 1.0 / 256 || l.output.zero_point != -128)
         bad(where + ": the output's scale " + std::to_string(l.output.scale) + " and zero point " +
                 std::to_string(l.output.zero_point) + " are not TFLite's int8 softmax output (1/256, -128)",
             "convert with the TFLite converter's int8 quantization");
+      break;
+    }
+    case fb::BuiltinOperator_PAD:
+    case fb::BuiltinOperator_PADV2: {
+      if (ins->size() != (code == fb::BuiltinOperator_PAD ? 2u : 3u))
+        bad(where + " has " + std::to_string(ins->size()) + " inputs");
+      l.op = Op::Pad;
+      l.inputs = {producer(x, where)};
+      l.in = chw(x, where);
+      l.out = chw(y, where);
+      const QParams qi = activation_q(x, where);
+      l.output = activation_q(y, where);
+      const int32_t pt = ins->Get(1);
+      const auto pd = dims(tensor(pt, where), tensor_label(pt));
+      if (pd.size() != 2 || pd[0] != 4 || pd[1] != 2 || dims(tensor(x, where), tensor_label(x)).size() != 4)
+        bad(where + ": paddings " + tensor_label(pt) + " are not [4, 2] over a [1,H,W,C] map", kSupported);
+      std::vector<int64_t> pads;
+      if (tensor(pt, where).type() == fb::TensorType_INT64)
+        pads = constant<int64_t>(pt, fb::TensorType_INT64, where);
+      else
+        for (const int32_t v : constant<int32_t>(pt, fb::TensorType_INT32, where)) pads.push_back(v);
+      if (pads[0] != 0 || pads[1] != 0 || pads[6] != 0 || pads[7] != 0)
+        bad(where + ": pads the batch or channel axis", "qparity pads H and W only");
+      for (const int64_t v : pads)
+        if (v < 0 || v > model::kMaxWindow)
+          bad(where + ": padding " + std::to_string(v) + " is outside 0.." + std::to_string(model::kMaxWindow));
+      l.pad_top = static_cast<int>(pads[2]);
+      l.pad_left = static_cast<int>(pads[4]);
+      if (l.out.c != l.in.c || l.out.h != l.in.h + pads[2] + pads[3] || l.out.w != l.in.w + pads[4] + pads[5])
+        bad(where + ": its output shape does not fit its input and paddings", "the file is corrupt: convert the model again");
+      if (qi.scale != l.output.scale || qi.zero_point != l.output.zero_point)
+        bad(where + ": output scale/zero point differ from the input's", "TFLite's int8 PAD keeps its input's quantization");
+      if (code == fb::BuiltinOperator_PADV2) {
+        const auto v = constant<int8_t>(ins->Get(2), fb::TensorType_INT8, where);
+        if (v.size() != 1 || v[0] != qi.zero_point)
+          bad(where + ": pads with a value other than the zero point", "qparity pads with the zero point (the int8 image of 0)");
+      }
+      break;
+    }
+    case fb::BuiltinOperator_MEAN: {
+      if (ins->size() != 2) bad(where + " has " + std::to_string(ins->size()) + " inputs, expected 2");
+      const auto *o = op.builtin_options_as_ReducerOptions();
+      l.op = Op::Mean;
+      l.inputs = {producer(x, where)};
+      l.in = chw(x, where);
+      l.out = chw(y, where);
+      activation_q(x, where);
+      l.output = activation_q(y, where);
+      l.keep_dims = o != nullptr && o->keep_dims();
+      std::vector<int32_t> axes = constant<int32_t>(ins->Get(1), fb::TensorType_INT32, where);
+      for (auto &a : axes) a = a < 0 ? a + 4 : a;
+      std::sort(axes.begin(), axes.end());
+      if (axes != std::vector<int32_t>{1, 2} || dims(tensor(x, where), tensor_label(x)).size() != 4)
+        bad(where + ": MEAN over other axes than height and width", kSupported);
+      if (!(l.out == model::Shape{l.in.c, 1, 1})) bad(where + ": its output is not one value per channel");
       break;
     }
     default: bad("operator " + std::to_string(i) + " is " + op_names_[i] + ", which qparity does not support", kSupported);

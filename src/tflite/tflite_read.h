@@ -12,14 +12,15 @@
 // else is a qp::Error naming the file, the operator (index and op) or tensor, and what qparity supports.
 //
 // Mapping (the QModel is NHWC like TFLite, so weights keep their bytes): CONV_2D -> Conv2D (filter OHWI,
-// per-channel or per-tensor scales on axis 0), DEPTHWISE_CONV_2D -> DepthwiseConv2D (filter [1,K,K,C],
-// scales on axis 3), FULLY_CONNECTED -> Dense (weights [OUT][IN], IN in the NHWC flatten order; a
-// Flatten is inserted when its input is a feature map), ADD -> Add, CONCATENATION (channels) -> Concat,
-// AVERAGE_POOL_2D -> AvgPool (GlobalAvgPool when the window is the whole map), MAX_POOL_2D -> MaxPool,
-// RESHAPE to [1, N] -> Flatten, SOFTMAX -> Softmax; QUANTIZE of a float32 graph input and DEQUANTIZE to a
-// float32 graph output at the edges (the QModel is the int8 part between). Fused activations NONE, RELU,
-// RELU6 (TFLite's clamp); SAME/VALID padding by TFLite's rule (the odd pixel bottom/right); square
-// windows, equal strides, dilation 1. Multipliers, shifts and ADD/SOFTMAX parameters are recomputed by
+// per-channel or per-tensor scales on axis 0), DEPTHWISE_CONV_2D -> DepthwiseConv2D (filter [1,K,K,C*M], depth
+// multiplier M = output / input channels, scales on axis 3), FULLY_CONNECTED -> Dense (weights [OUT][IN], IN in the
+// NHWC flatten order; a Flatten is inserted when its input is a feature map), ADD -> Add, CONCATENATION (channels,
+// inputs quantized as the output) -> Concat, AVERAGE_POOL_2D -> AvgPool (GlobalAvgPool when the window is the whole
+// unpadded map), MAX_POOL_2D -> MaxPool, MEAN over H and W -> Mean (keep_dims), PAD / PADV2 (H and W, the zero
+// point) -> Pad, RESHAPE to [1, N] -> Flatten, SOFTMAX -> Softmax (beta); QUANTIZE of a float32 graph input and
+// DEQUANTIZE to a float32 graph output at the edges (the QModel is the int8 part between). Fused activations
+// NONE, RELU, RELU6 (TFLite's clamp); SAME/VALID padding by TFLite's rule (the odd pixel bottom/right); square
+// windows, equal strides, dilation 1. Multipliers, shifts and ADD/SOFTMAX/MEAN parameters are recomputed by
 // quant::derive_requantization from the file's float32 scales, as TFLite does at Prepare.
 //
 // Metadata: entries whose buffer holds text are kept in QModelFile::metadata (trailing NULs dropped);
