@@ -419,7 +419,7 @@ TEST(QdqValidation, GraphNodesMustMatchTheMetadata) {
   f.expect({"layer 2 (Conv2D)", "kernel_shape, strides, pads or group other than the layer's"});
 }
 
-TEST(QdqValidation, OnlyThreeChannelInputs) {
+TEST(QdqValidation, OnlyOneOrThreeChannelInputs) {
   QdqFile f;
   auto layers = f.layers();
   layers[0]["in"][0] = 1;
