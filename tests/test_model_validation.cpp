@@ -422,9 +422,9 @@ TEST(QdqValidation, GraphNodesMustMatchTheMetadata) {
 TEST(QdqValidation, OnlyOneOrThreeChannelInputs) {
   QdqFile f;
   auto layers = f.layers();
-  layers[0]["in"][0] = 1;
+  layers[0]["in"][0] = 4;
   f.set_meta("qparity.int8.layers", layers.dump());
-  f.expect({"qparity feeds RGB images (3 channels)"});
+  f.expect({"qparity feeds RGB (3 channels) or luma (1 channel) images"});
 }
 
 // ---- INT8 (QDQ) files with a residual Add and a Concat ----
