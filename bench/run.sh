@@ -114,6 +114,33 @@ grep -h "QP_MODEL_ARENA_BYTES\|without buffer reuse" "$WORK/fw11/qp_model.h" | t
 "$QP" device run --model "$WORK/resnet/model-int8.onnx" --data "$WORK/resnet/data/test" --port qemu-rv32 --subset 20 \
   --out "$WORK/d11.json" --firmware "$WORK/fw11/firmware.elf" --force | grep -E "per inference" | tee -a "$LOG"
 fi
+if want 12; then
+# BENCH12_EPOCHS (default 20) and BENCH12_THREADS (default $THREADS) size the runs; short runs, not the default recipe.
+E12=${BENCH12_EPOCHS:-20}; T12=${BENCH12_THREADS:-$THREADS}
+say "## 12. input size x preset on the built-in set: $E12 epochs, $T12 thread(s); FP32/INT8 accuracy, qemu-rv32 instructions"
+"$QP" data synth --out "$WORK/data64" --size 64 >/dev/null
+for input in 32x32x3 64x64x3; do
+  d="$WORK/data"; [ "$input" = 64x64x3 ] && d="$WORK/data64"
+  for arch in rps-cnn rps-resnet rps-mobilenet; do
+    m="$WORK/b12-$arch-$input"
+    "$QP" train --data "$d" --out "$m.onnx" --arch "$arch" --input "$input" --epochs "$E12" --patience 100 --threads "$T12" \
+      --force 2>/dev/null | head -1 | tee -a "$LOG"
+    "$QP" info "$m.onnx" | grep -E "parameters|MACs" | tr -s ' ' | tee -a "$LOG"
+    "$QP" quantize --model "$m.onnx" --calib "$d/train" --out "$m-int8.onnx" --force >/dev/null
+    "$QP" eval --model "$m.onnx" --data "$d/test" --out "$m-fp32.json" --force | grep -i accuracy | sed "s/^/FP32 /" | tee -a "$LOG"
+    "$QP" eval --model "$m-int8.onnx" --data "$d/test" --out "$m-int8.json" --force | grep -i accuracy | sed "s/^/INT8 /" | tee -a "$LOG"
+    "$QP" firmware --model "$m-int8.onnx" --target qemu-rv32 --out "$m-fw" --force >/dev/null
+    "$QP" device run --model "$m-int8.onnx" --data "$d/test" --port qemu-rv32 --subset 5 --out "$m-dev.json" \
+      --firmware "$m-fw/firmware.elf" --force | grep -E "per inference" | tee -a "$LOG"
+  done
+done
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  say "## 12b. training throughput at 64x64x3, rps-cnn, batch 64, 4 epochs, $THREADS threads: qparity vs PyTorch (same data)"
+  "$QP" train --data "$WORK/data64" --out "$WORK/b12t.onnx" --input 64x64x3 --epochs 4 --patience 100 --threads "$THREADS" \
+    --force 2>/dev/null | tee -a "$LOG"
+  /usr/bin/python3 bench/torch_peer_train.py "$WORK/data64" 4 "$THREADS" 2>/dev/null | tee -a "$LOG"
+fi
+fi
 if want 13; then
 say "## 13. MCU and host kernels (issue 11): per-layer instructions and instructions per MAC on both boards (QEMU -icount),"
 say "##     rps-resnet and rps-mobile, untrained (seed 7) and quantized on the default set; host images/s reference vs optimized"

@@ -4,7 +4,7 @@ and augmentation kinds as `qparity train`, timed the same way (images per second
 loop, validation excluded). Uses Debian's python3-torch; PNGs are decoded with the standard library
 (zlib) so that no imaging package is needed.
 
-usage: torch_peer_train.py DATA_ROOT EPOCHS THREADS
+usage: torch_peer_train.py DATA_ROOT EPOCHS THREADS   (the images' size is the input size: 32x32, 64x64, ...)
 """
 import math
 import os
@@ -70,10 +70,10 @@ def load_split(root):
 
 
 class RpsCnn(nn.Module):
-    def __init__(self, k):
+    def __init__(self, k, h=32, w=32):
         super().__init__()
         self.c1, self.c2, self.c3 = nn.Conv2d(3, 16, 3, padding=1), nn.Conv2d(16, 32, 3, padding=1), nn.Conv2d(32, 64, 3, padding=1)
-        self.d1, self.d2 = nn.Linear(1024, 64), nn.Linear(64, k)
+        self.d1, self.d2 = nn.Linear(64 * (h // 8) * (w // 8), 64), nn.Linear(64, k)  # 1024 at 32x32
 
     def forward(self, x):
         x = F.max_pool2d(F.relu(self.c1(x)), 2)
@@ -85,12 +85,12 @@ class RpsCnn(nn.Module):
 
 def augment(x, g):
     """Random affine warp per image (rotation +-20 deg, scale 0.9-1.1, shift +-3 px, mirror), then
-    brightness/contrast jitter: the same kinds and ranges as qparity's trainer."""
-    n, h = x.shape[0], x.shape[2]
+    brightness/contrast jitter: the same kinds and ranges as qparity's trainer (shifts in 1/32 of the side)."""
+    n = x.shape[0]
     a = torch.empty(n).uniform_(-0.35, 0.35, generator=g)
     s = torch.empty(n).uniform_(0.9, 1.1, generator=g)
     m = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0)
-    t = torch.empty(n, 2).uniform_(-3, 3, generator=g) * 2.0 / h
+    t = torch.empty(n, 2).uniform_(-3, 3, generator=g) * 2.0 / 32
     theta = torch.stack([torch.stack([m * a.cos() / s, -a.sin() / s, t[:, 0]], 1),
                          torch.stack([m * a.sin() / s, a.cos() / s, t[:, 1]], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
@@ -111,7 +111,7 @@ def main():
     perm = torch.randperm(len(y), generator=g)
     nval = len(y) // 10
     xv, yv, xt, yt = x[perm[:nval]], y[perm[:nval]], x[perm[nval:]], y[perm[nval:]]
-    net = RpsCnn(len(classes))
+    net = RpsCnn(len(classes), x.shape[2], x.shape[3])
     for mod in net.modules():  # He-normal init, zero bias, as qparity's trainer
         if isinstance(mod, (nn.Conv2d, nn.Linear)):
             nn.init.kaiming_normal_(mod.weight, nonlinearity="relu")

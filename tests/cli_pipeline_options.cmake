@@ -67,3 +67,11 @@ set_tests_properties(cli.pipeline_skip_bad PROPERTIES FIXTURES_REQUIRED "cli_dat
 set_tests_properties(cli.pipeline_skip_bad_recorded cli.pipeline_without_skip_bad PROPERTIES
   FIXTURES_REQUIRED "cli_data;cli_check;cli_pipeline_skip_bad")
 set_tests_properties(cli.pipeline_without_skip_bad PROPERTIES DEPENDS cli.pipeline_skip_bad_recorded)
+# --input HxWxC: checked with the other options (exit 2), the architecture must build at that size, and a
+# given FP32 model fixes its own input.
+qp_cli_test(pipeline_bad_input 2 "--input '64x64' is not HxWxC" ${QP} pipeline ${QPP_DATA} --input 64x64)
+qp_cli_test(pipeline_input_channels 2 "--input '64x64x4': 4 channels; a model input has 1 \\(luma\\) or 3 \\(RGB\\)" ${QP} pipeline
+  ${QPP_DATA} --input 64x64x4)
+qp_cli_test(pipeline_input_too_small 2 "--arch: layer [0-9]+ \\(MaxPool\\)" ${QP} pipeline ${QPP_DATA} --input 4x4x3)
+qp_cli_test(pipeline_fp32_and_input 2 "--input sets up training, but --fp32 skips training" ${QP} pipeline ${QPP_DATA}
+  --fp32 ${TD}/untrained-rps-cnn.onnx --input 64x64x3)

@@ -91,7 +91,7 @@ TEST_P(OnnxRoundTrip, SameWeightsSameOutputsCheckerAccepts) {
 const char *const kConcatSpec = "conv3x3(8) relu concat{ conv1x1(8) relu | conv3x3(6) | } maxpool2 flatten dense(K) softmax";
 
 INSTANTIATE_TEST_SUITE_P(Presets, OnnxRoundTrip,
-                         ::testing::Values("rps-cnn", "rps-cnn-bn", "rps-mobile", "rps-resnet", kConcatSpec),
+                         ::testing::Values("rps-cnn", "rps-cnn-bn", "rps-mobile", "rps-mobilenet", "rps-resnet", kConcatSpec),
                          [](const auto &info) {
                            std::string n = info.param;
                            if (n == kConcatSpec) return std::string("concat_spec");

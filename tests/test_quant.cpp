@@ -111,7 +111,8 @@ const char *const kConcatSpec =
     "conv3x3(8) relu add{ conv3x3(8) relu conv3x3(8) | } relu concat{ conv1x1(8) relu | conv3x3(6) | } maxpool2 flatten dense(K) "
     "softmax";
 
-INSTANTIATE_TEST_SUITE_P(Presets, QuantizeArch, ::testing::Values("rps-cnn", "rps-cnn-bn", "rps-mobile", "rps-resnet", kConcatSpec),
+INSTANTIATE_TEST_SUITE_P(Presets, QuantizeArch,
+                         ::testing::Values("rps-cnn", "rps-cnn-bn", "rps-mobile", "rps-mobilenet", "rps-resnet", kConcatSpec),
                          [](const auto &info) {
                            std::string n = info.param == kConcatSpec ? "concat_spec" : info.param;
                            for (auto &c : n)
@@ -288,7 +289,8 @@ TEST_P(QdqRoundTrip, FileRebuildsTheExactIntegers) {
   EXPECT_LT(q.int8_parameter_bytes() * 3, model::param_count(model::fold_for_inference(f.graph)) * 4);
 }
 
-INSTANTIATE_TEST_SUITE_P(Presets, QdqRoundTrip, ::testing::Values("rps-cnn", "rps-mobile", "rps-resnet", kConcatSpec),
+INSTANTIATE_TEST_SUITE_P(Presets, QdqRoundTrip,
+                         ::testing::Values("rps-cnn", "rps-mobile", "rps-mobilenet", "rps-resnet", kConcatSpec),
                          [](const auto &info) {
                            std::string n = info.param == kConcatSpec ? "concat_spec" : info.param;
                            for (auto &c : n)
@@ -437,6 +439,13 @@ TEST(Int8Backends, OptimizedEqualsReferenceOnEveryLayer) {
       // each shortcut alive across its branch.
       {"rps-resnet", 32},
       {kConcatSpec, 16},
+      // Inverted residuals: expand 1x1, depthwise 3x3 (stride 1 and 2), linear projection, an Add without ReLU.
+      {"rps-mobilenet", 32},
+      // Depthwise-heavy: channel counts off the 8-lane grid (13, 24, 37), strides 1 and 2, 'same' and 'valid'
+      // windows down to a 2x2 map, a depthwise residual Add, average and global average pooling.
+      {"conv3x3s2(13) relu6 dwconv3x3 relu6 conv1x1(24) relu6 dwconv3x3s2 relu6 add{ dwconv3x3 relu6 conv1x1(24) | } "
+       "dwconv3x3valid relu avgpool2 conv1x1(37) relu dwconv3x3 gap dense(K) softmax",
+       27},
   };
   for (const auto &[arch, size] : archs) {
     Fixture f(arch, size);

@@ -457,3 +457,175 @@ TEST(RuntimeMcu, WinogradSupportScratchAndArgumentErrors) {
   EXPECT_EQ(qp_conv_pack_wino_s8(0, &f5, w.data(), nullptr, packed.data(), pb.data()), QP_STATUS_BAD_ARGUMENT);
   EXPECT_EQ(qp_conv_pack_wino_s8(0, &f, nullptr, nullptr, packed.data(), pb.data()), QP_STATUS_BAD_ARGUMENT);
 }
+
+namespace {
+
+// A depthwise case from a random conv case: the same shapes, paddings, offsets and weight kinds with
+// the input's channel count (1 .. 70, often not a multiple of 4) as the filter's.
+ConvCase random_dwconv(Rng &r) {
+  ConvCase c = random_conv(r);
+  const int32_t ch = c.in.c;
+  c.f = {1, c.f.h, c.f.w, ch};
+  c.out.c = ch;
+  c.filter.resize(static_cast<size_t>(c.f.h) * c.f.w * ch);
+  c.bias.resize(static_cast<size_t>(ch));
+  random_requant(r, ch, c.mult, c.shift);
+  return c;
+}
+
+// Reference depthwise vs qp_dwconv_run_mcu_s8; the output surrounded by canaries, the input exactly sized.
+void expect_dwconv_equal(const ConvCase &c) {
+  const auto nout = static_cast<size_t>(c.out.h) * c.out.w * c.out.c;
+  const int32_t guard = 37;
+  std::vector<int8_t> ref(nout, 0x5a), got(nout + 2 * guard, 0x3c);
+  const int32_t *bias = c.with_bias ? c.bias.data() : nullptr;
+  ASSERT_EQ(qp_dwconv_run_s8(&c.p, c.mult.data(), c.shift.data(), &c.in, c.input.data(), &c.f, c.filter.data(), bias, &c.out,
+                             ref.data()),
+            QP_STATUS_OK)
+      << describe(c);
+  std::vector<int16_t> packed(QP_DWCONV_MCU_PACKED_COUNT(c.f.h, c.f.w, c.f.c), 0x11);
+  std::vector<int32_t> packed_bias(QP_DWCONV_MCU_PACKED_CHANNELS(c.f.c));
+  ASSERT_EQ(qp_dwconv_pack_mcu_s8(c.p.input_offset, &c.f, c.filter.data(), bias, packed.data(), packed_bias.data()),
+            QP_STATUS_OK);
+  ASSERT_EQ(qp_dwconv_run_mcu_s8(&c.p, c.mult.data(), c.shift.data(), &c.in, c.input.data(), &c.f, packed.data(),
+                                 packed_bias.data(), &c.out, got.data() + guard),
+            QP_STATUS_OK)
+      << describe(c);
+  for (size_t i = 0; i < nout; ++i) ASSERT_EQ(int{got[guard + i]}, int{ref[i]}) << "output " << i << ": " << describe(c);
+  for (int32_t i = 0; i < guard; ++i) {
+    ASSERT_EQ(got[i], 0x3c) << "output underrun: " << describe(c);
+    ASSERT_EQ(got[guard + nout + i], 0x3c) << "output overrun: " << describe(c);
+  }
+}
+
+// TFLite-like ADD parameters: input multipliers at most 1/2 (shift <= 0), any output shift now and then.
+qp_add_params_t random_add_params(Rng &r) {
+  qp_add_params_t p{};
+  const int32_t offs[] = {-127, 128, 0, 1};
+  p.input1_offset = r.below(3) == 0 ? offs[r.below(4)] : pick(r, -127, 128);
+  p.input2_offset = r.below(3) == 0 ? offs[r.below(4)] : pick(r, -127, 128);
+  std::vector<int32_t> m, s;
+  random_requant(r, 3, m, s);
+  p.input1_multiplier = m[0], p.input2_multiplier = m[1], p.output_multiplier = m[2];
+  p.input1_shift = r.below(4) == 0 ? pick(r, -31, 0) : pick(r, -3, 0);
+  p.input2_shift = r.below(4) == 0 ? pick(r, -31, 0) : pick(r, -3, 0);
+  p.output_shift = r.below(4) == 0 ? pick(r, -31, 30) : pick(r, -22, -15);
+  p.output_offset = pick(r, -128, 127);
+  p.act_min = r.below(2) ? -128 : pick(r, -128, 127);
+  p.act_max = r.below(2) ? 127 : pick(r, p.act_min, 127);
+  return p;
+}
+
+}  // namespace
+
+TEST(RuntimeMcu, DwconvEqualsReferenceOnRandomShapes) {
+  Rng r(303);
+  for (int t = 0; t < 800; ++t) {
+    SCOPED_TRACE(t);
+    expect_dwconv_equal(random_dwconv(r));
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(RuntimeMcu, DwconvEqualsReferenceOnMobileLayers) {
+  // rps-mobile's depthwise layers (3x3 'same', stride 1 and 2) and a 96x96 MobileNet-style one.
+  Rng r(304);
+  const int32_t shapes[][4] = {{16, 16, 16, 1}, {16, 16, 32, 2}, {8, 8, 64, 2}, {48, 48, 8, 1}, {12, 12, 128, 1}};
+  for (const auto &s : shapes) {
+    ConvCase c = random_dwconv(r);
+    const int32_t stride = s[3];
+    c.in = {1, s[0], s[1], s[2]};
+    c.f = {1, 3, 3, s[2]};
+    c.out = {1, (s[0] + stride - 1) / stride, (s[1] + stride - 1) / stride, s[2]};
+    c.p.stride = stride;
+    c.p.pad_top = std::max(0, ((c.out.h - 1) * stride + 3 - s[0]) / 2);
+    c.p.pad_left = std::max(0, ((c.out.w - 1) * stride + 3 - s[1]) / 2);
+    c.input = random_s8(static_cast<size_t>(s[0]) * s[1] * s[2], r);
+    c.filter = random_s8(static_cast<size_t>(9) * s[2], r, -127, 127);
+    c.bias.resize(static_cast<size_t>(s[2]));
+    for (auto &b : c.bias) b = static_cast<int32_t>(r.next() >> 40) - (1 << 23);
+    random_requant(r, s[2], c.mult, c.shift);
+    expect_dwconv_equal(c);
+  }
+}
+
+TEST(RuntimeMcu, DwconvPackedLayoutAndArgumentErrors) {
+  // 5 channels, 1x2 taps: blocks of 4 channels per tap, the last block zero-padded; bias + offset * sum(w).
+  const qp_dims_t f = {1, 1, 2, 5};
+  const int8_t w[10] = {1, 2, 3, 4, 5, -1, -2, -3, -4, -5};
+  const int32_t bias[5] = {10, 20, 30, 40, 50};
+  std::vector<int16_t> packed(QP_DWCONV_MCU_PACKED_COUNT(1, 2, 5), 0x55);
+  std::vector<int32_t> pb(QP_DWCONV_MCU_PACKED_CHANNELS(5), 0x55);
+  ASSERT_EQ(packed.size(), 16u);
+  ASSERT_EQ(qp_dwconv_pack_mcu_s8(7, &f, w, bias, packed.data(), pb.data()), QP_STATUS_OK);
+  EXPECT_EQ(packed, (std::vector<int16_t>{1, 2, 3, 4, -1, -2, -3, -4, 5, 0, 0, 0, -5, 0, 0, 0}));
+  EXPECT_EQ(pb, (std::vector<int32_t>{10, 20, 30, 40, 50, 0, 0, 0}));
+  ASSERT_EQ(qp_dwconv_pack_mcu_s8(3, &f, w, nullptr, packed.data(), pb.data()), QP_STATUS_OK);
+  EXPECT_EQ(pb[0], 0);
+  EXPECT_EQ(qp_dwconv_pack_mcu_s8(129, &f, w, bias, packed.data(), pb.data()), QP_STATUS_BAD_ARGUMENT);
+  const qp_dims_t not_dw = {2, 1, 2, 5};
+  EXPECT_EQ(qp_dwconv_pack_mcu_s8(0, &not_dw, w, bias, packed.data(), pb.data()), QP_STATUS_BAD_ARGUMENT);
+  Rng r(305);
+  ConvCase c = random_dwconv(r);
+  std::vector<int16_t> pw(QP_DWCONV_MCU_PACKED_COUNT(c.f.h, c.f.w, c.f.c));
+  std::vector<int32_t> pbias(QP_DWCONV_MCU_PACKED_CHANNELS(c.f.c));
+  ASSERT_EQ(qp_dwconv_pack_mcu_s8(c.p.input_offset, &c.f, c.filter.data(), c.bias.data(), pw.data(), pbias.data()), QP_STATUS_OK);
+  std::vector<int8_t> out(static_cast<size_t>(c.out.h) * c.out.w * c.out.c);
+  auto run = [&](const qp_conv_params_t &p, const qp_dims_t &fd, const int32_t *shift) {
+    return qp_dwconv_run_mcu_s8(&p, c.mult.data(), shift, &c.in, c.input.data(), &fd, pw.data(), pbias.data(), &c.out, out.data());
+  };
+  EXPECT_EQ(run(c.p, c.f, c.shift.data()), QP_STATUS_OK);
+  qp_dims_t bad_f = c.f;
+  bad_f.c += 1;
+  EXPECT_EQ(run(c.p, bad_f, c.shift.data()), QP_STATUS_BAD_ARGUMENT);
+  qp_conv_params_t bad_p = c.p;
+  bad_p.stride = 0;
+  EXPECT_EQ(run(bad_p, c.f, c.shift.data()), QP_STATUS_BAD_ARGUMENT);
+  std::vector<int32_t> bad_shift = c.shift;
+  bad_shift.back() = 31;
+  EXPECT_EQ(run(c.p, c.f, bad_shift.data()), QP_STATUS_BAD_SHIFT);
+}
+
+TEST(RuntimeMcu, AddEqualsReferenceOnRandomParameters) {
+  Rng r(306);
+  for (int t = 0; t < 300; ++t) {
+    SCOPED_TRACE(t);
+    const qp_add_params_t p = random_add_params(r);
+    const int32_t n = t < 20 ? 65536 : pick(r, 1, 300);
+    std::vector<int8_t> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+    if (n == 65536) {  // every pair of input values
+      for (int32_t i = 0; i < n; ++i) a[static_cast<size_t>(i)] = static_cast<int8_t>(i & 255), b[static_cast<size_t>(i)] = static_cast<int8_t>(i >> 8);
+    } else {
+      a = random_s8(static_cast<size_t>(n), r);
+      b = random_s8(static_cast<size_t>(n), r);
+    }
+    std::vector<int32_t> table(QP_ADD_MCU_TABLE_COUNT);
+    ASSERT_EQ(qp_add_table_mcu_s8(&p, table.data()), QP_STATUS_OK);
+    std::vector<int8_t> ref(static_cast<size_t>(n)), got(static_cast<size_t>(n));
+    ASSERT_EQ(qp_add_run_s8(&p, n, a.data(), b.data(), ref.data()), QP_STATUS_OK);
+    ASSERT_EQ(qp_add_run_mcu_s8(&p, table.data(), n, a.data(), b.data(), got.data()), QP_STATUS_OK);
+    ASSERT_EQ(got, ref);
+  }
+}
+
+TEST(RuntimeMcu, AddRefusesWhatTheReferenceRefuses) {
+  Rng r(307);
+  const qp_add_params_t good = random_add_params(r);
+  std::vector<int32_t> table(QP_ADD_MCU_TABLE_COUNT);
+  const int8_t a[2] = {1, 2}, b[2] = {3, 4};
+  int8_t o1[2], o2[2];
+  std::vector<qp_add_params_t> bad(5, good);
+  bad[0].input1_offset = 129;
+  bad[1].output_offset = 128;
+  bad[2].input2_shift = 1;
+  bad[3].output_shift = 31;
+  bad[4].act_min = 5, bad[4].act_max = 4;
+  for (const auto &p : bad) {
+    const qp_status_t want = qp_add_run_s8(&p, 2, a, b, o1);
+    EXPECT_NE(want, QP_STATUS_OK);
+    EXPECT_EQ(qp_add_table_mcu_s8(&p, table.data()), want);
+    EXPECT_EQ(qp_add_run_mcu_s8(&p, table.data(), 2, a, b, o2), want);
+  }
+  EXPECT_EQ(qp_add_run_mcu_s8(&good, nullptr, 2, a, b, o2), QP_STATUS_BAD_ARGUMENT);
+  EXPECT_EQ(qp_add_run_mcu_s8(&good, table.data(), 0, a, b, o2), QP_STATUS_BAD_ARGUMENT);
+}

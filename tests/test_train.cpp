@@ -83,6 +83,73 @@ TEST(Train, ResnetShortRunLearns) {
   EXPECT_GT(r.accuracy(), 0.43);
 }
 
+// rps-mobilenet (inverted residuals, ReLU6, two Adds) at 64x64x3 on a built-in set rendered at 64 pixels:
+// one epoch on 90 images trains and writes a 64x64 model, which quantizes and runs bit-exact on both host
+// engines. A smoke test of the plumbing (a few seconds), not of accuracy.
+TEST(Train, MobilenetAt64TrainsAndQuantizesBitExact) {
+  test::TempDir t;
+  data::SynthOptions so;
+  so.out_dir = (t / "d").string();
+  so.train = 90;
+  so.test = 30;
+  so.size = 64;
+  data::synth_dataset(so);
+  train::TrainOptions to;
+  to.data_dir = so.out_dir;
+  to.out = (t / "m.onnx").string();
+  to.arch = "rps-mobilenet";
+  to.input = {3, 64, 64};
+  to.device = "cpu";
+  to.epochs = 1;
+  to.batch = 16;
+  const auto s = train::train_model(to);
+  ASSERT_EQ(s.log.size(), 1u);
+  EXPECT_TRUE(std::isfinite(s.log[0].train_loss));
+  const auto mf = model::load_onnx(to.out);
+  EXPECT_EQ(mf.graph.input, (model::Shape{3, 64, 64}));
+  int adds = 0;
+  for (const auto &l : mf.graph.layers) adds += l.op == model::Op::Add;
+  EXPECT_EQ(adds, 2);
+  data::LoadOptions lo;
+  lo.classes = mf.graph.classes;
+  lo.set_input(64, 64, 3);
+  const auto split = data::load_split((t / "d/test").string(), lo);
+  const auto q = quant::quantize_graph(mf.graph, split, {});
+  const quant::Int8Engine ref(q, quant::Backend::Reference), opt(q, quant::Backend::Optimized);
+  for (size_t i = 0; i < split.samples.size(); ++i) {
+    std::vector<std::vector<int8_t>> a, b;
+    ref.run(split.image(i), &a);
+    opt.run(split.image(i), &b);
+    ASSERT_EQ(a, b) << split.samples[i].path;
+  }
+}
+
+// A 1-channel (luma), non-square input: the trainer loads the images at 24x40x1 and builds the network
+// for it (the first conv reads one channel; the dense layer reads 3*5*64 features).
+TEST(Train, GrayNonSquareInput) {
+  test::TempDir t;
+  data::SynthOptions so;
+  so.out_dir = (t / "d").string();
+  so.train = 60;
+  so.test = 3;
+  data::synth_dataset(so);
+  train::TrainOptions to;
+  to.data_dir = so.out_dir;
+  to.out = (t / "g.onnx").string();
+  to.input = {1, 24, 40};
+  to.device = "cpu";
+  to.epochs = 1;
+  const auto s = train::train_model(to);
+  EXPECT_EQ(s.graph.input, (model::Shape{1, 24, 40}));
+  EXPECT_EQ(s.graph.layers[0].weight.size(), 16u * 1 * 3 * 3);
+  const auto f = model::fold_for_inference(s.graph);
+  EXPECT_EQ(f.layers[10].in, (model::Shape{3 * 5 * 64, 1, 1}));
+  EXPECT_TRUE(std::filesystem::exists(to.out));
+  to.input = {2, 24, 40};
+  to.force = true;
+  EXPECT_THROW(train::train_model(to), Error);
+}
+
 TEST(Train, SameSeedSameBytesOnCpu) {
   test::TempDir t;
   data::SynthOptions so;

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <bit>
 #include <cstdio>
 #include <filesystem>
 
@@ -7,6 +8,7 @@
 #include "data/image_folder.h"
 #include "data/preview.h"
 #include "data/synth.h"
+#include "model/ir.h"
 
 namespace fs = std::filesystem;
 
@@ -140,6 +142,7 @@ void add_data_commands(CLI::App &app) {
   synth->add_option("--train", synth_opt->train, "Training images (balanced over the classes)")->capture_default_str();
   synth->add_option("--test", synth_opt->test, "Test images")->capture_default_str();
   synth->add_option("--seed", synth_opt->seed, "Random seed: same seed, same bytes")->capture_default_str();
+  synth->add_option("--size", synth_opt->size, "Image side in pixels (e.g. 64 for --input 64x64x3)")->capture_default_str();
   synth->add_option("--threads", synth_opt->threads, "Worker threads (0 = all cores)")->capture_default_str();
   synth->add_flag("--force", synth_opt->force, "Replace an existing dataset with different parameters");
   synth->callback([synth_opt] {
@@ -169,6 +172,47 @@ void add_data_commands(CLI::App &app) {
   check->add_option("--manifest", chk->manifest, "Write a manifest JSON (path, label, split, sha256 of every image)");
   check->add_flag("--skip-bad", chk->skip_bad, "Skip and count unreadable images instead of failing");
   check->callback([chk] { check_dataset(*chk); });
+
+  // The model inputs as raw tensors, for running a split through another runtime (tests/ort_check.js feeds
+  // them to ONNX Runtime): the pixels exactly as qparity's FP32 executor reads them.
+  struct TensorArgs {
+    std::string dir, input = "32x32x3", out;
+    bool force = false;
+  };
+  auto ta = std::make_shared<TensorArgs>();
+  auto *tensors = data->add_subcommand(
+      "tensors", "Write a split's model inputs as one raw float32 NCHW tensor (p/255) plus a JSON index of the images");
+  tensors->add_option("dir", ta->dir, "Split folder (e.g. DATA/test)")->required();
+  tensors->add_option("--input", ta->input, "Model input HxWxC the images are resized to")->capture_default_str();
+  tensors->add_option("--out", ta->out, "Tensor file to write (little-endian float32 [N,C,H,W]); OUT.json lists the images")
+      ->required();
+  tensors->add_flag("--force", ta->force, "Overwrite --out if it exists");
+  tensors->callback([ta] {
+    const model::Shape in = model::parse_input_size(ta->input);
+    if (!ta->force && (fs::exists(ta->out) || fs::exists(ta->out + ".json")))
+      fail("'" + ta->out + "' (or its .json) already exists", "choose another --out, or pass --force to replace it");
+    data::LoadOptions lo;
+    lo.set_input(in.h, in.w, in.c);
+    const data::Split split = data::load_split(ta->dir, lo);
+    const size_t hw = static_cast<size_t>(in.h) * static_cast<size_t>(in.w), per = hw * static_cast<size_t>(in.c);
+    std::vector<float> x(split.samples.size() * per);
+    nlohmann::ordered_json index = {{"shape", {split.samples.size(), in.c, in.h, in.w}},
+                                    {"classes", split.classes},
+                                    {"images", nlohmann::ordered_json::array()}};
+    for (size_t i = 0; i < split.samples.size(); ++i) {
+      const uint8_t *p = split.image(i);
+      for (size_t c = 0; c < static_cast<size_t>(in.c); ++c)
+        for (size_t k = 0; k < hw; ++k)
+          x[i * per + c * hw + k] = static_cast<float>(p[k * static_cast<size_t>(in.c) + c]) / 255.f;
+      index["images"].push_back({{"file", split.samples[i].path}, {"label", split.samples[i].label}});
+    }
+    static_assert(std::endian::native == std::endian::little, "the tensor file is little-endian");
+    data::write_file_atomic(ta->out, x.data(), x.size() * sizeof(float));
+    const std::string text = index.dump(1) + "\n";
+    data::write_file_atomic(ta->out + ".json", text.data(), text.size());
+    std::printf("wrote %zu images as float32 [%zu,%d,%d,%d] to %s (index %s.json)\n", split.samples.size(), split.samples.size(),
+                in.c, in.h, in.w, ta->out.c_str(), ta->out.c_str());
+  });
 }
 
 }  // namespace qp::cli

@@ -27,7 +27,10 @@ void add_train(CLI::App &app) {
   cmd->add_option("--data", opt->data_dir, "Dataset root holding train/ (and optionally test/)")->required();
   cmd->add_option("--out", opt->out, "Model file to write (.onnx); <stem>.train.csv and <stem>.curve.svg go beside it")
       ->required();
-  cmd->add_option("--arch", opt->arch, "Preset (rps-cnn, rps-cnn-bn, rps-mobile, rps-resnet) or a layer spec")
+  cmd->add_option("--arch", opt->arch, "Preset (rps-cnn, rps-cnn-bn, rps-mobile, rps-mobilenet, rps-resnet) or a layer spec")
+      ->capture_default_str();
+  auto input = std::make_shared<std::string>("32x32x3");
+  cmd->add_option("--input", *input, "Model input HxWxC: images are resized to HxW, C = 3 (RGB) or 1 (luma)")
       ->capture_default_str();
   cmd->add_option("--epochs", opt->epochs, "Maximum epochs")->capture_default_str();
   cmd->add_option("--batch", opt->batch, "Batch size")->capture_default_str();
@@ -42,11 +45,12 @@ void add_train(CLI::App &app) {
   cmd->add_flag(
       "--no-augment", [opt](int64_t) { opt->augment = false; }, "Train without augmentation");
   cmd->add_flag("--force", opt->force, "Overwrite --out if it exists");
-  cmd->callback([opt] {
+  cmd->callback([opt, input] {
+    opt->input = model::parse_input_size(*input);
     const auto s = train::train_model(*opt);
-    std::printf("trained %s: best validation accuracy %.2f%% at epoch %d of %zu; %.0f images/s on %s; %.1f s\n",
-                opt->arch.c_str(), 100 * s.best_val_acc, s.best_epoch, s.log.size(), s.images_per_second, s.device.c_str(),
-                s.seconds);
+    std::printf("trained %s at %s: best validation accuracy %.2f%% at epoch %d of %zu; %.0f images/s on %s; %.1f s\n",
+                opt->arch.c_str(), model::input_size_str(opt->input).c_str(), 100 * s.best_val_acc, s.best_epoch, s.log.size(),
+                s.images_per_second, s.device.c_str(), s.seconds);
     std::printf("wrote %s, %s, %s\n", opt->out.c_str(), train::train_log_path(opt->out).c_str(),
                 train::train_curve_path(opt->out).c_str());
   });
@@ -136,14 +140,16 @@ void add_init(CLI::App &app) {
     std::string arch = "rps-cnn", classes = "rock,paper,scissors", out;
     uint64_t seed = 1;
     int size = 32;
+    std::string input;
     bool force = false;
   };
   auto a = std::make_shared<Args>();
   auto *cmd = app.add_subcommand("init", "Write an untrained (randomly initialised) FP32 model, e.g. to try later stages");
-  cmd->add_option("--arch", a->arch, "Preset (rps-cnn, rps-cnn-bn, rps-mobile, rps-resnet) or a layer spec")
+  cmd->add_option("--arch", a->arch, "Preset (rps-cnn, rps-cnn-bn, rps-mobile, rps-mobilenet, rps-resnet) or a layer spec")
       ->capture_default_str();
   cmd->add_option("--classes", a->classes, "Comma-separated class names")->capture_default_str();
-  cmd->add_option("--size", a->size, "Input side in pixels")->capture_default_str();
+  auto *size_opt = cmd->add_option("--size", a->size, "Input side in pixels (an RGB square; see --input)")->capture_default_str();
+  cmd->add_option("--input", a->input, "Model input HxWxC, e.g. 64x64x3 or 96x96x1 (instead of --size)")->excludes(size_opt);
   cmd->add_option("--seed", a->seed, "Random seed")->capture_default_str();
   cmd->add_option("--out", a->out, "Model file to write (.onnx)")->required();
   cmd->add_flag("--force", a->force, "Overwrite --out if it exists");
@@ -154,7 +160,8 @@ void add_init(CLI::App &app) {
     std::stringstream ss(a->classes);
     for (std::string c; std::getline(ss, c, ',');)
       if (!c.empty()) classes.push_back(c);
-    auto g = model::graph_from_spec(a->arch, classes, {3, a->size, a->size});
+    const model::Shape in = a->input.empty() ? model::Shape{3, a->size, a->size} : model::parse_input_size(a->input);
+    auto g = model::graph_from_spec(a->arch, classes, in);
     model::init_random(g, a->seed);
     model::save_onnx(g, a->out, {{"qparity.init.seed", std::to_string(a->seed)}});
     std::printf("wrote untrained %s (%lld parameters) to %s\n", a->arch.c_str(), static_cast<long long>(model::param_count(g)),

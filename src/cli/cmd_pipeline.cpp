@@ -61,6 +61,7 @@ void add_pipeline_commands(CLI::App &app) {
   cmd->add_option("--synth-train", o->synth_train, "Synthetic training images (0 = default)");
   cmd->add_option("--synth-test", o->synth_test, "Synthetic test images (0 = default)");
   cmd->add_option("--arch", o->arch, "Model preset or layer spec")->capture_default_str();
+  cmd->add_option("--input", o->input, "Model input HxWxC for training, e.g. 64x64x3 or 96x96x1 (default 32x32x3)");
   cmd->add_option("--fp32", o->fp32_model, "Skip training: use this FP32 ONNX model");
   cmd->add_option("--epochs", o->epochs, "Training epochs (0 = the trainer's default)");
   cmd->add_option("--device", o->device, "qemu-rv32, qemu-xtensa, a serial port (/dev/ttyUSB0) or none")->capture_default_str();
@@ -103,7 +104,7 @@ void add_pipeline_commands(CLI::App &app) {
     // Options that contradict each other: refused before anything runs, like any usage error.
     auto given = [cmd](const char *name) { return cmd->get_option(name)->count() > 0; };
     if (given("--fp32"))
-      for (const char *train_opt : {"--arch", "--epochs"})
+      for (const char *train_opt : {"--arch", "--epochs", "--input"})
         if (given(train_opt))
           throw Error(std::string(train_opt) + " sets up training, but --fp32 skips training (it uses the given model)\n"
                       "  fix: drop " + train_opt + ", or drop --fp32 to train a model", 2);

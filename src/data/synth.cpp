@@ -26,7 +26,7 @@ namespace {
 
 nlohmann::ordered_json synth_params(const SynthOptions &opt) {
   return {{"generator", "qparity-synth"}, {"version", kSynthVersion}, {"seed", opt.seed},
-          {"train", opt.train},           {"test", opt.test},         {"size", 32}};
+          {"train", opt.train},           {"test", opt.test},         {"size", opt.size}};
 }
 
 bool existing_matches(const fs::path &manifest, const nlohmann::ordered_json &params) {
@@ -48,6 +48,8 @@ bool existing_matches(const fs::path &manifest, const nlohmann::ordered_json &pa
 SynthSummary synth_dataset(const SynthOptions &opt) {
   const auto t0 = std::chrono::steady_clock::now();
   if (opt.out_dir.empty()) fail("no output folder given", "pass --out DIR");
+  if (opt.size < 8 || opt.size > 256)
+    fail("--size " + std::to_string(opt.size) + " is out of range", "pick an image side from 8 to 256 pixels (default 32)");
   if (opt.train < 3 || opt.test < 3)
     fail("--train and --test must each be at least 3 (one image per class)", "pass larger counts");
   const fs::path root(opt.out_dir);
@@ -92,7 +94,7 @@ SynthSummary synth_dataset(const SynthOptions &opt) {
   std::vector<std::string> errors(jobs.size());
   parallel_for(jobs.size(), opt.threads, [&](size_t i) {
     try {
-      const auto png = encode_png(synth_render(jobs[i].cls, jobs[i].seed, 32));
+      const auto png = encode_png(synth_render(jobs[i].cls, jobs[i].seed, opt.size));
       hashes[i] = sha256_hex(png.data(), png.size());
       write_file_atomic(jobs[i].path, png.data(), png.size());
     } catch (const Error &e) {

@@ -27,6 +27,8 @@ struct SynthOptions {
   int train = 2520;
   int test = 427;
   uint64_t seed = 1;
+  int size = 32;       // image side; each sample's pose, colours and clutter come from its seed alone, so a
+                       // 64-pixel set shows the same scenes as the 32-pixel one with 4x the pixels
   int threads = 0;     // 0 = all cores
   bool force = false;  // replace an existing dataset with different parameters
 };

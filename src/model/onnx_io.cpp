@@ -39,7 +39,8 @@ onnx::ModelProto to_proto(const Graph &g_in, const std::map<std::string, std::st
       {"qparity.classes", classes_json(g.classes)},
       {"qparity.arch", g.arch},
       {"qparity.input", "float32 NCHW [N," + std::to_string(g.input.c) + "," + std::to_string(g.input.h) + "," +
-                            std::to_string(g.input.w) + "], RGB pixel values scaled to [0,1] as p/255"},
+                            std::to_string(g.input.w) + "], " + (g.input.c == 1 ? "luma" : "RGB") +
+                            " pixel values scaled to [0,1] as p/255"},
       {"qparity.precision", "fp32"}};
   for (const auto &[k, v] : extra) meta[k] = v;
   onnxp::init_model(&model, "qparity FP32 classifier; input float32 NCHW, pixels p/255", meta);

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -263,6 +264,12 @@ namespace {
 
 }  // namespace
 
+int synth_side(const std::string &input) {
+  if (input.empty()) return 32;
+  const model::Shape in = model::parse_input_size(input);
+  return std::max(32, std::max(in.h, in.w));
+}
+
 void check_options(const PipelineOptions &o) {
   if (o.out.empty()) usage("--out is required", "name the run folder, e.g. --out out/run");
   if (o.synth == !o.data.empty())
@@ -306,11 +313,17 @@ void check_options(const PipelineOptions &o) {
     if (quant::is_int8_model(o.fp32_model))
       usage("--fp32 '" + o.fp32_model + "' is an INT8 model", "pass the FP32 model it was quantized from");
   } else {
-    // The architecture must build for the data's classes (the built-in set has three) at 32x32.
+    // The architecture must build for the data's classes (the built-in set has three) at the input size.
+    model::Shape in{3, 32, 32};
+    try {
+      if (!o.input.empty()) in = model::parse_input_size(o.input);
+    } catch (const Error &e) {
+      throw Error(e.what(), 2);
+    }
     std::vector<std::string> classes = {"rock", "paper", "scissors"};
     if (!o.synth) classes = data::split_classes((fs::path(o.data) / "train").string());
     try {
-      (void)model::graph_from_spec(o.arch, classes);
+      (void)model::graph_from_spec(o.arch, classes, in);
     } catch (const Error &e) {
       throw Error("--arch: " + std::string(e.what()), 2);
     }
@@ -355,6 +368,7 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
     std::vector<std::string> a = {"data", "synth", "--out", data, "--seed", seed};
     if (o.synth_train > 0) a.insert(a.end(), {"--train", std::to_string(o.synth_train)});
     if (o.synth_test > 0) a.insert(a.end(), {"--test", std::to_string(o.synth_test)});
+    if (synth_side(o.input) != 32) a.insert(a.end(), {"--size", std::to_string(synth_side(o.input))});
     stages.push_back({"data", "built-in rock/paper/scissors set", threads(a), {}, {(run / "data/manifest.json").string()}});
   } else {
     stages.push_back({"data", "check your image folder", images({"data", "check", data}), {data}, {}});
@@ -362,7 +376,9 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
   if (o.fp32_model.empty()) {
     std::vector<std::string> a = {"train", "--data", data, "--out", fp32, "--arch", o.arch, "--seed", seed, "--force"};
     if (o.epochs > 0) a.insert(a.end(), {"--epochs", std::to_string(o.epochs)});
-    stages.push_back({"train", "FP32 training (" + o.arch + ")", images(threads(a)), {data}, {fp32}});
+    if (!o.input.empty()) a.insert(a.end(), {"--input", o.input});
+    const std::string title = "FP32 training (" + o.arch + (o.input.empty() ? "" : " at " + o.input) + ")";
+    stages.push_back({"train", title, images(threads(a)), {data}, {fp32}});
   }
   stages.push_back({"eval-fp32", "FP32 on the full test set",
                     images(threads({"eval", "--model", fp32, "--data", data + "/test", "--out", (run / "fp32-results.json").string(),
@@ -417,6 +433,7 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
   info["command"] = command_line;
   info["seed"] = o.seed;
   info["arch"] = o.arch;
+  if (!o.input.empty()) info["input"] = o.input;
   info["data"] = data;
   info["synth"] = o.synth;
   info["device"] = o.device;

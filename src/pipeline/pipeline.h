@@ -17,6 +17,7 @@ struct PipelineOptions {
   bool synth = false;          // the built-in synthetic set, written to RUN/data
   int synth_train = 0, synth_test = 0;  // synthetic counts (0: the generator's defaults)
   std::string arch = "rps-cnn";
+  std::string input;           // the model input HxWxC for training (empty: the trainer's 32x32x3); see synth_side
   std::string fp32_model;      // skip training: use this FP32 ONNX model
   int epochs = 0;              // 0: the trainer's default
   std::string device = "qemu-rv32";  // qemu-rv32, qemu-xtensa, a serial port, or "none"
@@ -39,6 +40,10 @@ std::map<std::string, std::string> parse_config(const std::string &text, const s
 // checked (labels and predictions within the classes, integers that fit): qp::Error naming `name` and the key.
 std::string results_csv(const nlohmann::json &results, const std::string &name);
 std::string device_log(const nlohmann::json &device, const std::string &name);
+
+// The side the built-in set is rendered at for a training input HxWxC: 32 (the default set, the same bytes
+// as without --input) unless the input is larger, then max(H, W), so a 64x64 model sees 64x64 detail.
+int synth_side(const std::string &input);
 
 // Checks every option before the first stage runs (nothing is written): --out and exactly one data
 // source, --subset ("all" or a positive count), --device (none, an emulated board or an existing

@@ -330,7 +330,8 @@ std::string Renderer::pipeline() {
   auto kv = [&](const std::string &k, const std::string &v) { o += "<tr><th>" + k + "</th><td>" + v + "</td></tr>"; };
   const std::string arch = !f.arch.empty() ? f.arch : str(p, "arch");
   kv("Architecture", arch.empty() ? "&ndash;" : "<code>" + esc(arch) + "</code>");
-  kv("Input", f.input.empty() ? (q.input.empty() ? "&ndash;" : esc(q.input)) : esc(f.input) + " RGB");
+  const std::string input = !f.input.empty() ? f.input : q.input;  // HxWxC
+  kv("Input", input.empty() ? "&ndash;" : esc(input) + (input.ends_with("x1") ? " luma" : " RGB"));
   kv(
       "Classes", r_.classes.empty() ? "&ndash;" : [&] {
         std::string s;

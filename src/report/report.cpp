@@ -72,7 +72,7 @@ ModelFacts read_model(const fs::path &dir, const std::string &name, bool int8, R
       m.sha256 = f.sha256;
       m.param_bytes = f.model.int8_parameter_bytes();
       m.layers = static_cast<int>(f.model.layers.size());
-      m.input = std::to_string(f.model.input.c) + "x" + std::to_string(f.model.input.h) + "x" + std::to_string(f.model.input.w);
+      m.input = model::input_size_str(f.model.input);
       m.metadata = f.metadata;
     } else {
       const auto f = quant::load_fp32_model(p.string());
@@ -83,7 +83,7 @@ ModelFacts read_model(const fs::path &dir, const std::string &name, bool int8, R
       m.param_bytes = 4 * m.params;
       m.arch = f.graph.arch;
       m.layers = static_cast<int>(f.graph.layers.size());
-      m.input = std::to_string(f.graph.input.c) + "x" + std::to_string(f.graph.input.h) + "x" + std::to_string(f.graph.input.w);
+      m.input = model::input_size_str(f.graph.input);
       m.metadata = f.metadata;
     }
     m.metadata.erase("qparity.int8.layers");  // the layer list is long and not for display
@@ -480,6 +480,7 @@ json build_summary(const RunData &r) {
   const double param_compression =
       f.param_bytes > 0 && q.param_bytes > 0 ? static_cast<double>(f.param_bytes) / static_cast<double>(q.param_bytes) : kNaN;
   s["model"] = {{"arch", or_null(f.arch.empty() ? str(r.pipeline.j, "arch") : f.arch)},
+                {"input", or_null(!f.input.empty() ? f.input : q.input.empty() ? str(r.pipeline.j, "input") : q.input)},
                 {"params", or_null(f.params)},
                 {"macs", or_null(f.macs)},
                 {"fp32_bytes", or_null(f.file_bytes)},

@@ -30,7 +30,7 @@ struct ModelFacts {
   bool present = false, ok = false;
   std::string error;
   int64_t params = -1, macs = -1, file_bytes = -1, param_bytes = -1;
-  std::string sha256, arch, input;  // input: e.g. "3x32x32"
+  std::string sha256, arch, input;  // input: HxWxC, e.g. "32x32x3" (model::input_size_str)
   int layers = 0;
   std::map<std::string, std::string> metadata;  // the ONNX file's qparity.* metadata
 };

@@ -32,13 +32,13 @@ std::string train_curve_path(const std::string &model_path) {
 
 namespace {
 
-// [N,3,H,W] float tensor in [0,1] from the split's HWC bytes, for the given sample indices.
+// [N,C,H,W] float tensor in [0,1] from the split's HWC bytes, for the given sample indices.
 torch::Tensor to_tensor(const data::Split &s, const std::vector<size_t> &idx) {
-  const int64_t n = static_cast<int64_t>(idx.size()), hw = static_cast<int64_t>(s.size) * s.size;
-  auto bytes = torch::empty({n, s.size, s.size, 3}, torch::kUInt8);
+  const int64_t n = static_cast<int64_t>(idx.size()), bytes_per_image = static_cast<int64_t>(s.image_bytes());
+  auto bytes = torch::empty({n, s.height, s.width, s.channels}, torch::kUInt8);
   uint8_t *dst = bytes.data_ptr<uint8_t>();
   for (int64_t i = 0; i < n; ++i)
-    std::memcpy(dst + i * hw * 3, s.image(idx[static_cast<size_t>(i)]), static_cast<size_t>(hw) * 3);
+    std::memcpy(dst + i * bytes_per_image, s.image(idx[static_cast<size_t>(i)]), s.image_bytes());
   return bytes.permute({0, 3, 1, 2}).contiguous().to(torch::kFloat32).div_(255.0);
 }
 
@@ -49,16 +49,18 @@ torch::Tensor labels_of(const data::Split &s, const std::vector<size_t> &idx) {
 }
 
 // Augmentation, every random draw from `rng`: a random affine warp per image (rotation within
-// +-20 degrees, scale 0.9-1.1, shift up to +-3 pixels, horizontal mirror: a mirrored hand is the other
-// hand), then brightness/contrast jitter.
+// +-20 degrees, scale 0.9-1.1, shift up to +-3/32 of the side (3 pixels at 32x32), horizontal mirror: a
+// mirrored hand is the other hand), then brightness/contrast jitter. At 32x32 the draws and the warp are
+// what they were before inputs of other sizes existed (same seed, same bytes).
 torch::Tensor augment(const torch::Tensor &x, Rng &rng) {
   namespace F = torch::nn::functional;
-  const int64_t n = x.size(0), h = x.size(2);
+  const int64_t n = x.size(0);
   std::vector<float> theta(static_cast<size_t>(n) * 6), gain(static_cast<size_t>(n)), bias(static_cast<size_t>(n)),
       contrast(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     const double a = rng.uniform(-0.35, 0.35), s = rng.uniform(0.9, 1.1), m = rng.chance(0.5) ? -1.0 : 1.0;
-    const double tx = rng.uniform(-3, 3) * 2.0 / static_cast<double>(h), ty = rng.uniform(-3, 3) * 2.0 / static_cast<double>(h);
+    // affine_grid's coordinates span [-1, 1] over each side: a shift of 3/32 of the side is 6/32 of that span.
+    const double tx = rng.uniform(-3, 3) * 2.0 / 32.0, ty = rng.uniform(-3, 3) * 2.0 / 32.0;
     float *t = &theta[static_cast<size_t>(i) * 6];
     t[0] = static_cast<float>(m * std::cos(a) / s);
     t[1] = static_cast<float>(-std::sin(a) / s);
@@ -141,6 +143,10 @@ TrainSummary train_model(const TrainOptions &opt) {
   data::LoadOptions lo;
   lo.skip_bad = opt.skip_bad;
   lo.threads = opt.threads;
+  if (opt.input.c != 1 && opt.input.c != 3)
+    fail("the model input has " + std::to_string(opt.input.c) + " channels; training takes 1 (luma) or 3 (RGB)",
+         "pass e.g. --input 64x64x3 or --input 96x96x1");
+  lo.set_input(opt.input.h, opt.input.w, opt.input.c);
   const std::string train_dir = (fs::path(opt.data_dir) / "train").string();
   const data::Split split = data::load_split(train_dir, lo);
   if (!split.skipped.empty()) std::fprintf(stderr, "skipped %zu bad file(s) in %s\n", split.skipped.size(), train_dir.c_str());
@@ -181,12 +187,12 @@ TrainSummary train_model(const TrainOptions &opt) {
   sum.train_images = static_cast<int>(train_idx.size());
   sum.val_images = static_cast<int>(val_idx.size());
 
-  model::Graph graph = model::graph_from_spec(opt.arch, split.classes, {3, split.size, split.size});
+  model::Graph graph = model::graph_from_spec(opt.arch, split.classes, {split.channels, split.height, split.width});
   TorchNet net(graph);
   net->to(dev);
-  std::fprintf(stderr, "training %s (%lld parameters) on %s: %d train / %d validation images, %d epochs max\n", opt.arch.c_str(),
-               static_cast<long long>(model::param_count(graph)), sum.device.c_str(), sum.train_images, sum.val_images,
-               opt.epochs);
+  std::fprintf(stderr, "training %s at %s (%lld parameters, %lld MACs) on %s: %d train / %d validation images, %d epochs max\n",
+               opt.arch.c_str(), model::input_size_str(graph.input).c_str(), static_cast<long long>(model::param_count(graph)),
+               static_cast<long long>(model::mac_count(graph)), sum.device.c_str(), sum.train_images, sum.val_images, opt.epochs);
 
   const auto xtrain = to_tensor(split, train_idx).to(dev), ytrain = labels_of(split, train_idx).to(dev);
   const auto xval = to_tensor(split, val_idx).to(dev), yval = labels_of(split, val_idx).to(dev);

@@ -15,6 +15,7 @@ struct TrainOptions {
   std::string data_dir;  // ROOT with train/ (and optionally test/)
   std::string out;       // model.onnx
   std::string arch = "rps-cnn";
+  model::Shape input{3, 32, 32};  // the model input (CHW; C = 1 luma or 3 RGB): images are loaded at this size
   int epochs = 80;
   int batch = 64;
   double lr = 2e-3;
