@@ -223,6 +223,15 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
           fail("internal: packing layer " + std::to_string(k) + " for the Winograd kernel failed");
         c << c_array("static const int16_t " + p + "weight", pw, 16);
         c << c_array("static const int32_t " + p + "bias", pb, 8);
+      } else if (mcu && l.op == Op::DepthwiseConv2D && l.out.c == l.in.c) {
+        // Depthwise (multiplier 1) for the MCU kernel: int16, 4-channel blocks per tap, the input offset in the bias.
+        const qp_dims_t fd = {1, l.kernel, l.kernel, l.in.c};
+        std::vector<int16_t> pw(static_cast<size_t>(QP_DWCONV_MCU_PACKED_COUNT(l.kernel, l.kernel, l.in.c)));
+        std::vector<int32_t> pb(static_cast<size_t>(QP_DWCONV_MCU_PACKED_CHANNELS(l.in.c)));
+        if (qp_dwconv_pack_mcu_s8(-l.input.zero_point, &fd, l.weight.data(), l.bias.data(), pw.data(), pb.data()) != QP_STATUS_OK)
+          fail("internal: packing layer " + std::to_string(k) + " for the MCU depthwise kernel failed");
+        c << c_array("static const int16_t " + p + "weight", pw, 16);
+        c << c_array("static const int32_t " + p + "bias", pb, 8);
       } else if (mcu && l.op != Op::DepthwiseConv2D) {
         // Packed for the MCU kernels: 4-channel blocks, the input offset folded into the bias.
         const int oc = l.out.c, kh = l.op == Op::Dense ? 1 : l.kernel, ic = l.in.c;
@@ -248,7 +257,7 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
       case Op::Conv2D:
       case Op::DepthwiseConv2D: {
         const qp_conv_params_t cp = conv_params(l);
-        node_op[k] = l.op == Op::DepthwiseConv2D ? "QP_NODE_DWCONV"
+        node_op[k] = l.op == Op::DepthwiseConv2D ? (mcu && l.out.c == l.in.c ? "QP_NODE_DWCONV_MCU" : "QP_NODE_DWCONV")
                      : !mcu                      ? "QP_NODE_CONV"
                      : use_winograd(l)           ? "QP_NODE_CONV_WINO"
                                                  : "QP_NODE_CONV_MCU";
@@ -287,7 +296,13 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
       case Op::Flatten: node_op[k] = "QP_NODE_RESHAPE"; break;
       case Op::Add: {
         const qp_add_params_t &a = l.add;
-        node_op[k] = "QP_NODE_ADD";
+        node_op[k] = mcu ? "QP_NODE_ADD_MCU" : "QP_NODE_ADD";
+        if (mcu) {  // each input's rescaling of its 256 values, tabulated with the reference arithmetic
+          std::vector<int32_t> table(QP_ADD_MCU_TABLE_COUNT);
+          if (qp_add_table_mcu_s8(&a, table.data()) != QP_STATUS_OK)
+            fail("internal: the ADD table of layer " + std::to_string(k) + " could not be built");
+          c << c_array("static const int32_t " + p + "table", table, 8);
+        }
         c << "static const qp_add_params_t " << p << "params = {" << a.input1_offset << ", " << a.input2_offset << ", "
           << a.input1_multiplier << ", " << a.input1_shift << ", " << a.input2_multiplier << ", " << a.input2_shift << ", "
           << a.output_multiplier << ", " << a.output_shift << ", " << a.output_offset << ", " << a.act_min << ", " << a.act_max
@@ -339,6 +354,8 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
       << "}, {1, " << l.out.h << ", " << l.out.w << ", " << l.out.c << "},\n     ";
     if (weighted[k])
       c << p << "weight, " << p << "bias, " << p << "multiplier, " << p << "shift, ";
+    else if (mcu && l.op == Op::Add)
+      c << p << "table, 0, 0, 0, ";
     else
       c << "0, 0, 0, 0, ";
     c << node_params[k] << "}" << (k + 1 < L ? "," : "") << "\n";

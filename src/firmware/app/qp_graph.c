@@ -23,6 +23,9 @@ qp_status_t qp_graph_run_node(const qp_node_t *n, int8_t *arena) {
     case QP_NODE_DWCONV:
       return qp_dwconv_run_s8((const qp_conv_params_t *)n->params, n->multiplier, n->shift, &n->in, in, &n->filter,
                               (const int8_t *)n->weight, n->bias, &n->out, out);
+    case QP_NODE_DWCONV_MCU:
+      return qp_dwconv_run_mcu_s8((const qp_conv_params_t *)n->params, n->multiplier, n->shift, &n->in, in, &n->filter,
+                                  (const int16_t *)n->weight, n->bias, &n->out, out);
     case QP_NODE_FC: {
       const qp_fc_node_params_t *p = (const qp_fc_node_params_t *)n->params;
       return qp_fc_run_s8(p->input_offset, p->output_offset, p->act_min, p->act_max, n->multiplier, n->shift, n->in.c, n->out.c,
@@ -39,6 +42,9 @@ qp_status_t qp_graph_run_node(const qp_node_t *n, int8_t *arena) {
     case QP_NODE_SOFTMAX: return qp_softmax_run_s8((const qp_softmax_params_t *)n->params, n->out.c, in, out);
     case QP_NODE_ADD:
       return qp_add_run_s8((const qp_add_params_t *)n->params, n->out.h * n->out.w * n->out.c, in, arena + n->input[1], out);
+    case QP_NODE_ADD_MCU:
+      return qp_add_run_mcu_s8((const qp_add_params_t *)n->params, (const int32_t *)n->weight, n->out.h * n->out.w * n->out.c, in,
+                               arena + n->input[1], out);
     case QP_NODE_CONCAT: {
       const qp_concat_node_params_t *p = (const qp_concat_node_params_t *)n->params;
       return qp_concat_run_s8(p->count, p->parts, n->out.h * n->out.w, p->output_offset, out);

@@ -33,7 +33,9 @@ enum {
   QP_NODE_SOFTMAX,        /* qp_softmax_run_s8 */
   QP_NODE_ADD,            /* qp_add_run_s8 */
   QP_NODE_CONCAT,         /* qp_concat_run_s8 */
-  QP_NODE_RESHAPE         /* Flatten: NHWC data is already in flattened order (output aliases input) */
+  QP_NODE_RESHAPE,        /* Flatten: NHWC data is already in flattened order (output aliases input) */
+  QP_NODE_DWCONV_MCU,     /* qp_dwconv_run_mcu_s8: packed int16 weights (channel multiplier 1) */
+  QP_NODE_ADD_MCU         /* qp_add_run_mcu_s8: weight = the int32 table of qp_add_table_mcu_s8 */
 };
 
 /* The ops of TFLite/PyTorch models (numbered apart from the kernel variants above). */
@@ -70,7 +72,7 @@ typedef struct {
   uint32_t output;              /* arena offset of the output */
   uint32_t scratch;             /* arena offset of the kernel's scratch (CONV_MCU, CONV_WINO), or QP_NODE_NO_SCRATCH */
   qp_dims_t in, filter, out;    /* NHWC input/output, filter dims as the kernel takes them */
-  const void *weight;           /* int8 (int16 for CONV_WINO); NULL when the node has none */
+  const void *weight;           /* int8 (int16 for CONV_WINO, DWCONV_MCU; int32 table for ADD_MCU); NULL when none */
   const int32_t *bias, *multiplier, *shift;
   const void *params;           /* qp_conv_params_t, qp_fc_node_params_t, qp_pool_params_t, qp_softmax_params_t,
                                    qp_add_params_t, qp_concat_node_params_t, qp_pad_node_params_t or
