@@ -23,6 +23,7 @@
 #include <cstring>
 
 #include "common/error.h"
+#include "qp_runtime_mcu.h"
 #include "quant/qmodel.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -419,6 +420,133 @@ QP_VNNI void maxpool_vnni(const QLayer &l, const int8_t *in, int8_t *out) {
 #pragma GCC diagnostic pop
 #endif
 
+// ---------------------------------------------------------------------------------------------
+// Depthwise conv (channel multiplier 1). The input is staged as for a conv (16-bit words u = x + 128,
+// padded positions holding the zero point, channels rounded up to 8), so every window is read without
+// bounds checks and sum w * (x + input_offset) = sum w * u - (zp + 128) * sum w, the second term folded
+// into base. Per output pixel the KH x KW taps accumulate into one int32 lane per channel (the channel
+// loop is what the compiler vectorises: |u * w| < 2^15, the total is the reference accumulator, partial
+// sums wrap modulo 2^32 at worst, so they are kept unsigned), then each channel is requantized.
+__attribute__((always_inline)) inline void dw_accumulate(const OptWeights &o, const uint16_t *pad, int y, int x, uint32_t *acc) {
+  const int icp = o.icp, k = o.k;
+  for (int c = 0; c < icp; ++c) acc[c] = static_cast<uint32_t>(o.base[static_cast<size_t>(c)]);
+  for (int ky = 0; ky < k; ++ky)
+    for (int kx = 0; kx < k; ++kx) {
+      const uint16_t *u = pad + (static_cast<size_t>(y * o.stride + ky) * o.pw + static_cast<size_t>(x * o.stride + kx)) * icp;
+      const int16_t *w = o.w16.data() + static_cast<size_t>(ky * k + kx) * icp;
+      for (int c = 0; c < icp; ++c) acc[c] += static_cast<uint32_t>(static_cast<int32_t>(u[c]) * w[c]);
+    }
+}
+
+void dw_portable(const OptWeights &o, const uint16_t *pad, int8_t *out) {
+  std::vector<uint32_t> acc(static_cast<size_t>(o.icp));
+  for (int y = 0; y < o.oh; ++y)
+    for (int x = 0; x < o.ow; ++x) {
+      dw_accumulate(o, pad, y, x, acc.data());
+      int8_t *dst = out + (static_cast<size_t>(y) * o.ow + x) * o.oc;
+      for (size_t c = 0; c < static_cast<size_t>(o.oc); ++c)
+        dst[c] = narrow(requant_dr(static_cast<int32_t>(acc[c]), o.mult[c], o.left[c], o.right[c], o.rmask[c]), o);
+    }
+}
+
+#ifdef QP_HAVE_VNNI_PATH
+QP_AVX2 void dw_avx2(const OptWeights &o, const uint16_t *pad, int8_t *out) {
+  std::vector<uint32_t> acc(static_cast<size_t>(o.icp));
+  for (int y = 0; y < o.oh; ++y)
+    for (int x = 0; x < o.ow; ++x) {
+      dw_accumulate(o, pad, y, x, acc.data());
+      int8_t *dst = out + (static_cast<size_t>(y) * o.ow + x) * o.oc;
+      for (int c = 0; c < o.oc; c += 8) {
+        const __m128i v = requant8_avx2(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(acc.data() + c)), o, c);
+        if (o.oc - c >= 8) {
+          _mm_storel_epi64(reinterpret_cast<__m128i *>(dst + c), v);
+        } else {
+          alignas(16) int8_t tmp[16];
+          _mm_store_si128(reinterpret_cast<__m128i *>(tmp), v);
+          std::memcpy(dst + c, tmp, static_cast<size_t>(o.oc - c));
+        }
+      }
+    }
+}
+#endif
+
+OptWeights pack_dwconv(const QLayer &l) {
+  OptWeights o;
+  o.kind = OptWeights::Kind::Depthwise;
+  const int ch = l.in.c, k = l.kernel;
+  o.k = k;
+  o.stride = l.stride;
+  o.oh = l.out.h;
+  o.ow = l.out.w;
+  o.oc = ch;
+  o.icp = round_up(ch, 8);
+  o.ph = (o.oh - 1) * o.stride + k;
+  o.pw = (o.ow - 1) * o.stride + k;
+  o.out_zp = l.output.zero_point;
+  o.act_min = l.act_min;
+  o.act_max = l.act_max;
+  const auto icp = static_cast<size_t>(o.icp);
+  o.w16.assign(static_cast<size_t>(k) * k * icp, 0);
+  o.base.assign(icp, 0);
+  o.mult.assign(icp, 0);
+  o.left.assign(icp, 0);
+  o.right.assign(icp, 0);
+  o.rmask.assign(icp, 0);
+  const int32_t input_shift = l.input.zero_point + 128;
+  for (size_t c = 0; c < static_cast<size_t>(ch); ++c) {
+    int64_t wsum = 0;
+    for (size_t t = 0; t < static_cast<size_t>(k) * k; ++t) {
+      const int8_t w = l.weight[t * static_cast<size_t>(ch) + c];
+      o.w16[t * icp + c] = w;
+      wsum += w;
+    }
+    o.base[c] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<int64_t>(l.bias[c]) - input_shift * wsum));
+    o.mult[c] = l.multiplier[c];
+    o.left[c] = std::max(l.shift[c], 0);
+    o.right[c] = std::max(-l.shift[c], 0);
+    o.rmask[c] = static_cast<int32_t>((int64_t{1} << o.right[c]) - 1);
+  }
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Average pooling (TFLite's: the divisor counts the window's positions inside the input) and global
+// average pooling: int32 sums with the channel loop innermost (vectorised by the compiler), then the
+// reference's rounded division, half away from zero.
+inline int8_t rounded_mean_s8(int32_t sum, int32_t count) {
+  const int32_t v = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+  return static_cast<int8_t>(std::clamp(v, -128, 127));
+}
+
+void avgpool_portable(const QLayer &l, const int8_t *in, int8_t *out) {
+  const int k = l.kernel, s = l.stride, ih = l.in.h, iw = l.in.w, c = l.in.c;
+  std::vector<int32_t> acc(static_cast<size_t>(c));
+  for (int y = 0; y < l.out.h; ++y)
+    for (int x = 0; x < l.out.w; ++x) {
+      const int y0 = std::max(y * s - l.pad_top, 0), y1 = std::min(y * s - l.pad_top + k, ih);
+      const int x0 = std::max(x * s - l.pad_left, 0), x1 = std::min(x * s - l.pad_left + k, iw);
+      std::fill(acc.begin(), acc.end(), 0);
+      for (int iy = y0; iy < y1; ++iy)
+        for (int ix = x0; ix < x1; ++ix) {
+          const int8_t *src = in + (static_cast<size_t>(iy) * iw + ix) * c;
+          for (int i = 0; i < c; ++i) acc[static_cast<size_t>(i)] += src[i];
+        }
+      const int32_t count = (y1 - y0) * (x1 - x0);
+      int8_t *d = out + (static_cast<size_t>(y) * l.out.w + x) * c;
+      for (int i = 0; i < c; ++i) d[i] = rounded_mean_s8(acc[static_cast<size_t>(i)], count);
+    }
+}
+
+void global_avgpool_portable(const QLayer &l, const int8_t *in, int8_t *out) {
+  const int c = l.in.c, n = l.in.h * l.in.w;
+  std::vector<int32_t> acc(static_cast<size_t>(c), 0);
+  for (int p = 0; p < n; ++p) {
+    const int8_t *src = in + static_cast<size_t>(p) * c;
+    for (int i = 0; i < c; ++i) acc[static_cast<size_t>(i)] += src[i];
+  }
+  for (int i = 0; i < c; ++i) out[i] = rounded_mean_s8(acc[static_cast<size_t>(i)], n);
+}
+
 // The kernel set a request resolves to on this CPU (Auto: the fastest available).
 OptIsa resolve(OptIsa isa) {
   if (isa != OptIsa::Auto) {
@@ -468,6 +596,15 @@ bool opt_isa_available(OptIsa isa) {
 
 OptWeights pack_opt_weights(const QLayer &l) {
   OptWeights o;
+  if (l.op == model::Op::DepthwiseConv2D) return l.out.c == l.in.c ? pack_dwconv(l) : o;  // multiplier > 1: reference
+  if (l.op == model::Op::Add) {  // each input's rescaling tabulated (qp_add_mcu_s8.c)
+    o.kind = OptWeights::Kind::Add;
+    o.base.assign(QP_ADD_MCU_TABLE_COUNT, 0);
+    if (qp_add_table_mcu_s8(&l.add, o.base.data()) != QP_STATUS_OK) o = OptWeights{};  // the reference reports it
+    return o;
+  }
+  if (l.op != model::Op::Conv2D && l.op != model::Op::Dense) return o;
+  o.kind = OptWeights::Kind::Gemm;
   o.dense = l.op == model::Op::Dense;
   const int ic = l.in.c, k = o.dense ? 1 : l.kernel;
   o.stride = o.dense ? 1 : l.stride;
@@ -546,6 +683,40 @@ void opt_maxpool_s8(const QLayer &l, OptIsa isa, const int8_t *in, int8_t *out) 
   if (r == OptIsa::Avx2) return maxpool_avx2(l, in, out);
 #endif
   maxpool_portable(l, in, out);
+}
+
+bool opt_run_layer(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_t *in, const int8_t *in2, int8_t *out,
+                   uint8_t *scratch) {
+  switch (o.kind) {
+    case OptWeights::Kind::Gemm: opt_conv_s8(l, o, isa, in, out, scratch); return true;
+    case OptWeights::Kind::Depthwise: {
+      auto *pad16 = reinterpret_cast<uint16_t *>(scratch);  // 64-byte aligned (the engine's plan)
+      stage_input(l, o, in, pad16);
+#ifdef QP_HAVE_VNNI_PATH
+      if (resolve(isa) != OptIsa::Portable) return dw_avx2(o, pad16, out), true;
+#endif
+      return dw_portable(o, pad16, out), true;
+    }
+    case OptWeights::Kind::Add:
+      return qp_add_run_mcu_s8(&l.add, o.base.data(), static_cast<int32_t>(l.out.size()), in, in2, out) == QP_STATUS_OK;
+    case OptWeights::Kind::None: break;
+  }
+  switch (l.op) {
+    case model::Op::MaxPool: {
+      // The vectorised max pooling covers unpadded windows; a padded one runs the reference kernel.
+      const bool unpadded = l.pad_top == 0 && l.pad_left == 0 && l.in.h >= l.kernel && l.in.w >= l.kernel &&
+                            l.out.h == (l.in.h - l.kernel) / l.stride + 1 && l.out.w == (l.in.w - l.kernel) / l.stride + 1;
+      if (!unpadded) return false;
+      opt_maxpool_s8(l, isa, in, out);
+      return true;
+    }
+    case model::Op::AvgPool: avgpool_portable(l, in, out); return true;
+    case model::Op::GlobalAvgPool:
+      if (static_cast<int64_t>(l.in.h) * l.in.w > 16777215) return false;  // the reference's limit: it refuses
+      global_avgpool_portable(l, in, out);
+      return true;
+    default: return false;
+  }
 }
 
 }  // namespace qp::quant

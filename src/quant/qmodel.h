@@ -176,5 +176,10 @@ OptWeights pack_opt_weights(const QLayer &l);
 // The optimized kernels. opt_conv_s8 runs a Conv2D or Dense layer; `scratch` holds o.scratch_bytes().
 void opt_conv_s8(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_t *in, int8_t *out, uint8_t *scratch);
 void opt_maxpool_s8(const QLayer &l, OptIsa isa, const int8_t *in, int8_t *out);
+// Runs layer l with its optimized kernel when it has one (conv, dense, depthwise with multiplier 1, Add,
+// unpadded max pooling, average and global average pooling) and returns true; false: run the reference.
+// in2: the second input (Add); scratch: o.scratch_bytes(), 64-byte aligned.
+bool opt_run_layer(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_t *in, const int8_t *in2, int8_t *out,
+                   uint8_t *scratch);
 
 }  // namespace qp::quant

@@ -236,8 +236,7 @@ Int8Engine::Int8Engine(const QModel &m, Backend backend, OptIsa isa) : m_(m), ba
          "use OptIsa::Auto (the fastest available)");
   std::vector<uint32_t> scratch;
   for (const auto &l : m.layers) {
-    opt_.push_back(backend == Backend::Optimized && (l.op == Op::Conv2D || l.op == Op::Dense) ? pack_opt_weights(l)
-                                                                                              : OptWeights{});
+    opt_.push_back(backend == Backend::Optimized ? pack_opt_weights(l) : OptWeights{});  // Kind::None: no optimized kernel
     scratch.push_back(static_cast<uint32_t>(opt_.back().scratch_bytes()));
   table_ = input_table(m.convention, m.input_params, m.input.c);
   }
@@ -300,14 +299,9 @@ void Int8Engine::run_into(const uint8_t *rgb, int8_t *arena, std::vector<std::ve
     const int8_t *a = arena + in_off_[k][0];
     b = arena + out_off_[k];
     qp_status_t st = QP_STATUS_OK;
-    // The vectorised max pooling covers unpadded windows only; a 'same'-padded one runs the reference kernel.
-    const bool unpadded_pool = l.pad_top == 0 && l.pad_left == 0 && l.in.h >= l.kernel && l.in.w >= l.kernel &&
-                               l.out.h == (l.in.h - l.kernel) / l.stride + 1 && l.out.w == (l.in.w - l.kernel) / l.stride + 1;
-    if (opt && (l.op == Op::Conv2D || l.op == Op::Dense || (l.op == Op::MaxPool && unpadded_pool))) {
-      if (l.op == Op::MaxPool)
-        opt_maxpool_s8(l, isa_, a, b);
-      else
-        opt_conv_s8(l, opt_[k], isa_, a, b, reinterpret_cast<uint8_t *>(arena + scratch_off_[k]));
+    // The optimized kernel where the layer has one (engine_opt.cpp: opt_run_layer), else the reference below.
+    const int8_t *a2 = l.inputs.size() > 1 ? arena + in_off_[k][1] : nullptr;
+    if (opt && opt_run_layer(l, opt_[k], isa_, a, a2, b, reinterpret_cast<uint8_t *>(arena + scratch_off_[k]))) {
       if (trace) trace->emplace_back(b, b + l.out.size());
       continue;
     }
