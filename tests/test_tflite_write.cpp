@@ -327,6 +327,9 @@ TEST(TfliteWrite, MeanIsTflitesMean) {
   const auto *out = sg->tensors()->Get(static_cast<uint32_t>(op->outputs()->Get(0)));
   EXPECT_EQ(std::vector<int>(out->shape()->begin(), out->shape()->end()), (std::vector<int>{1, 8}));
   EXPECT_EQ(out->quantization()->scale()->Get(0), static_cast<float>(q.layers[1].output.scale));
+  const QModel back = round_trip(q);
+  expect_same_model(q, back);
+  expect_same_outputs(q, back);
 }
 
 TEST(TfliteWrite, QdqToTfliteToQdqKeepsTheIntegers) {
