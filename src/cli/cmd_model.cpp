@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/input_options.h"
 #include "common/error.h"
 #include "data/image_folder.h"
 #include "eval/evaluate.h"
@@ -69,6 +70,7 @@ void add_eval(CLI::App &app) {
     int threads = 0;
     std::string backend = "optimized";
     bool skip_bad = false, no_crop = false, force = false;
+    InputArgs input;
   };
   auto a = std::make_shared<Args>();
   auto *cmd = app.add_subcommand("eval", "Evaluate a model on a dataset split: accuracy, confusion matrix, results.json");
@@ -80,6 +82,7 @@ void add_eval(CLI::App &app) {
   cmd->add_flag("--no-crop", a->no_crop, "Resize without the centre crop to square");
   cmd->add_option("--backend", a->backend, "INT8 kernels: optimized or reference (bit-identical results)")->capture_default_str();
   cmd->add_flag("--force", a->force, "Overwrite --out if it exists");
+  a->input.add(cmd);
   cmd->callback([a] {
     auto report = [&](const eval::Results &r, const data::Split &split) {
       std::printf("%s on %s: %zu images%s\n", a->model.c_str(), a->data.c_str(), r.images.size(),
@@ -96,7 +99,12 @@ void add_eval(CLI::App &app) {
     if (fs::is_directory(fs::path(a->data) / "test") || fs::is_directory(fs::path(a->data) / "train"))
       fail("'" + a->data + "' looks like a dataset root (it holds train/ or test/), not a split",
            "pass the split to evaluate, e.g. --data " + (fs::path(a->data) / "test").string());
-    auto load = [&](const model::Shape &in, const std::vector<std::string> &classes) {
+    // Classes from --classes or labels.txt replace the model's; none: the model's, else the folders' (below).
+    auto load = [&](const model::Shape &in, std::vector<std::string> &classes, int outputs) {
+      if (auto named = a->input.named_classes(a->model); !named.empty()) {
+        a->input.check_class_count(a->model, named, outputs);
+        classes = std::move(named);
+      }
       data::LoadOptions lo;
       lo.set_input(in.h, in.w, in.c);
       lo.crop_square = !a->no_crop;
@@ -107,7 +115,7 @@ void add_eval(CLI::App &app) {
     };
     if (quant::is_int8_model(a->model)) {  // QDQ ONNX or .tflite, by content
       auto qf = quant::load_int8_model(a->model);
-      const auto split = load(qf.model.input, qf.model.classes);
+      const auto split = load(qf.model.input, qf.model.classes, static_cast<int>(qf.model.layers.back().out.c));
       if (qf.model.classes.empty()) {  // e.g. a foreign .tflite: the folder's classes, one per output
         if (static_cast<int>(split.classes.size()) != qf.model.layers.back().out.c)
           fail("'" + a->model + "' names no classes and outputs " + std::to_string(qf.model.layers.back().out.c) + " scores, but '" +
@@ -117,13 +125,15 @@ void add_eval(CLI::App &app) {
       }
       if (a->backend != "optimized" && a->backend != "reference")
         fail("--backend must be optimized or reference (got '" + a->backend + "')");
+      a->input.check_class_count(a->model, qf.model.classes, static_cast<int>(qf.model.layers.back().out.c));
+      a->input.apply(qf.model, a->model);
       report(eval::evaluate_int8(qf.model, a->model, qf.sha256, split, a->threads,
                                  a->backend == "reference" ? quant::Backend::Reference : quant::Backend::Optimized),
              split);
       return;
     }
     auto mf = model::load_onnx(a->model);
-    const auto split = load(mf.graph.input, mf.graph.classes);
+    const auto split = load(mf.graph.input, mf.graph.classes, mf.graph.output().c);
     if (mf.graph.classes.empty()) {  // a model without qparity metadata: take the folder's classes
       if (static_cast<int>(split.classes.size()) != mf.graph.output().c)
         fail("'" + a->model + "' names no classes and outputs " + std::to_string(mf.graph.output().c) + " scores, but '" +
@@ -131,6 +141,8 @@ void add_eval(CLI::App &app) {
              "evaluate on a folder with one subfolder per model output, in output order (or add classes.txt)");
       mf.graph.classes = split.classes;
     }
+    a->input.check_class_count(a->model, mf.graph.classes, mf.graph.output().c);
+    a->input.apply(mf.graph);
     report(eval::evaluate_fp32(mf, split, a->threads), split);
   });
 }

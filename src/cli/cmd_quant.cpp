@@ -29,6 +29,7 @@ void add_quantize(CLI::App &app) {
     std::string model, calib, out, weights = "per-channel", calibration = "minmax";
     quant::QuantOptions opt;
     bool force = false, skip_bad = false;
+    InputArgs input;
   };
   auto a = std::make_shared<Args>();
   auto *cmd = app.add_subcommand("quantize", "Post-training INT8 quantization of an FP32 model (QDQ ONNX or TFLite out)");
@@ -43,6 +44,7 @@ void add_quantize(CLI::App &app) {
   cmd->add_option("--threads", a->opt.threads, "Worker threads (0 = all cores)")->capture_default_str();
   cmd->add_flag("--skip-bad", a->skip_bad, "Skip and count unreadable calibration images instead of failing");
   cmd->add_flag("--force", a->force, "Overwrite --out if it exists");
+  a->input.add(cmd, false);  // the FP32 model's input convention, written into the INT8 file
   cmd->callback([a] {
     if (fs::exists(a->out) && !a->force)
       fail("'" + a->out + "' already exists", "choose another --out, or pass --force to replace it");
@@ -73,6 +75,7 @@ void add_quantize(CLI::App &app) {
     lo.skip_bad = a->skip_bad;
     const auto split = data::load_split(a->calib, lo);
     if (!split.skipped.empty()) std::printf("%zu calibration image(s) skipped as bad (--skip-bad)\n", split.skipped.size());
+    a->opt.convention = a->input.convention(mf.graph.input.c);
     const auto q = quant::quantize_graph(mf.graph, split, a->opt);
     const std::string labels = tflite::write_int8_model(q, a->out,
                                                         {{"qparity.quant.fp32_model_sha256", mf.sha256},
