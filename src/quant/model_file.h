@@ -19,7 +19,8 @@ ModelFormat model_format(const std::string &path);
 bool is_int8_model(const std::string &path);
 
 // An INT8 model: QDQ ONNX written by qparity (load_qdq_onnx) or a full-integer int8 TensorFlow Lite file
-// (tflite::load_int8_tflite). Throws qp::Error naming the file and the fix.
+// (tflite::load_int8_tflite; class names from its metadata, else from labels.txt beside it, one per line and one
+// per output). Throws qp::Error naming the file and the fix.
 QModelFile load_int8_model(const std::string &path);
 
 // An FP32 model (ONNX). A TensorFlow Lite file is refused with the fix (int8 ones are used as they are).
