@@ -160,12 +160,12 @@ TEST(OnnxIo, BadFilesGiveClearErrors) {
     }
   write_proto(proto, (t / "elu.onnx").string());
   expect_load_error((t / "elu.onnx").string(), "operator 'Elu' is not supported");
-  // A wrong input shape.
+  // A wrong input shape: a 4-D input with no fixed width.
   proto = read_proto(good);
-  proto.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(3)->set_dim_value(
-      28);
+  proto.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(3)->set_dim_param(
+      "W");
   write_proto(proto, (t / "shape.onnx").string());
-  expect_load_error((t / "shape.onnx").string(), "must be float32 [N,3,H,W] with H = W");
+  expect_load_error((t / "shape.onnx").string(), "must be float32 [N,C,H,W] with fixed C, H and W");
   // An INT8 (QDQ) model given where FP32 is needed.
   proto = read_proto(good);
   proto.mutable_graph()->mutable_node(0)->set_op_type("QuantizeLinear");

@@ -1,0 +1,250 @@
+// ONNX graphs that no qparity code wrote: the PyTorch-exported fixtures of tests/fixtures/pytorch
+// (make_fixtures.py, torch.onnx.export at opsets 11, 13 and 17) import, run in FP32 as PyTorch ran
+// them, quantize, and give the same bytes on both INT8 engines; graphs qparity cannot run are refused
+// with the node, its op type and the fix.
+#include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
+
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/rng.h"
+#include "data/image_folder.h"
+#include "model/executor_fp32.h"
+#include "model/onnx_io.h"
+#include "model/onnx_proto.h"
+#include "quant/qmodel.h"
+#include "test_onnx_util.h"
+#include "test_util.h"
+
+using namespace qp;
+using namespace qp::model;
+
+namespace {
+
+std::string fixture(const std::string &name) { return std::string(QP_SOURCE_DIR) + "/tests/fixtures/pytorch/" + name; }
+
+// make_fixtures.py's det_input: values in [0, 1) from an integer hash of (seed, flat index), exact in float32.
+std::vector<float> det_input(uint64_t seed, int64_t n) {
+  std::vector<float> x(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t v = (static_cast<uint64_t>(i) * 2654435761ull + (seed + 1) * 2654404609ull) & 0xFFFFFFFFull;
+    v = ((v ^ (v >> 15)) * 2246822519ull) & 0xFFFFFFFFull;
+    x[static_cast<size_t>(i)] = static_cast<float>(static_cast<double>(v >> 8) / 16777216.0);
+  }
+  return x;
+}
+
+nlohmann::json read_json(const std::string &path) {
+  std::ifstream f(path);
+  return nlohmann::json::parse(f);
+}
+
+int count_ops(const Graph &g, Op op) {
+  int n = 0;
+  for (const auto &l : g.layers) n += l.op == op;
+  return n;
+}
+
+struct Fixture {
+  std::string name;
+  Shape input;
+  int opset;
+};
+
+const Fixture kFixtures[] = {
+    {"resnet_small", {3, 32, 32}, 13},
+    {"mobilenetv2_025", {3, 64, 64}, 17},
+    {"squeezenet_fire", {3, 48, 48}, 11},
+    {"clip_gap_gray", {1, 96, 96}, 13},
+};
+
+void expect_load_error(const std::string &path, const std::vector<std::string> &needles) {
+  try {
+    load_onnx(path);
+    FAIL() << "expected an error loading " << path;
+  } catch (const Error &e) {
+    for (const auto &needle : needles) EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+// clip_gap_gray's final x.view(N, -1): points its Reshape's shape input at `shape` and drops the
+// Gather/Unsqueeze/Concat chain that computed it (and the Shape node unless keep_shape).
+void redirect_reshape(onnx::ModelProto &m, const std::string &shape, bool keep_shape) {
+  auto *g = m.mutable_graph();
+  for (auto &n : *g->mutable_node())
+    if (n.op_type() == "Reshape" && n.input(0) == "/gap/GlobalAveragePool_output_0") n.set_input(1, shape);
+  const std::set<std::string> chain = {"/Gather_output_0",   "/Unsqueeze_output_0", "/Concat_output_0",
+                                       "/Constant_8_output_0", "onnx::Unsqueeze_78",  "/Constant_9_output_0"};
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> kept;
+  for (const auto &n : g->node())
+    if (!chain.count(n.output(0)) && (keep_shape || n.output(0) != "/Shape_output_0")) *kept.Add() = n;
+  ASSERT_EQ(kept.size() + 6 + (keep_shape ? 0 : 1), g->node_size());
+  g->mutable_node()->Swap(&kept);
+}
+
+}  // namespace
+
+class OnnxImport : public ::testing::TestWithParam<Fixture> {};
+
+TEST_P(OnnxImport, ImportsAndMatchesPyTorchWithin1e4) {
+  const Fixture &fx = GetParam();
+  const ModelFile mf = load_onnx(fixture(fx.name + ".onnx"));
+  const auto expected = read_json(fixture(fx.name + ".expected.json"));
+  EXPECT_EQ(mf.opset, fx.opset);
+  EXPECT_EQ(mf.producer, "pytorch");
+  EXPECT_EQ(mf.graph.input, fx.input);
+  EXPECT_EQ(mf.graph.output(), (Shape{3, 1, 1}));
+  const Fp32Executor exec(mf.graph);
+  ASSERT_GE(expected["cases"].size(), 3u);
+  for (const auto &c : expected["cases"]) {
+    const auto x = det_input(c["seed"].get<uint64_t>(), fx.input.size());
+    const auto y = exec.run(x.data());
+    const auto want = c["output"].get<std::vector<double>>();
+    ASSERT_EQ(y.size(), want.size());
+    for (size_t k = 0; k < y.size(); ++k)
+      EXPECT_NEAR(y[k], want[k], 1e-4 * std::max(1.0, std::fabs(want[k]))) << fx.name << " seed " << c["seed"] << " output " << k;
+  }
+}
+
+TEST_P(OnnxImport, QuantizesAndBothInt8EnginesAgreeBitExactly) {
+  const Fixture &fx = GetParam();
+  ModelFile mf = load_onnx(fixture(fx.name + ".onnx"));
+  // qparity's INT8 models output probabilities: a graph that ends in logits gets its Softmax (the decision is the same).
+  if (mf.graph.layers.back().op != Op::Softmax) {
+    Layer sm;
+    sm.op = Op::Softmax;
+    sm.inputs = {static_cast<int>(mf.graph.layers.size()) - 1};
+    mf.graph.layers.push_back(sm);
+    infer_shapes(mf.graph);
+  }
+  // Calibration: a few random images at the fixture's size (labels only stratify the choice).
+  data::Split split;
+  split.classes = {"rock", "paper", "scissors"};
+  split.height = split.size = fx.input.h;
+  split.width = fx.input.w;
+  split.channels = fx.input.c;
+  Rng rng(7);
+  for (int i = 0; i < 6; ++i) {
+    data::Sample s;
+    s.path = "random" + std::to_string(i);
+    s.label = i % 3;
+    split.samples.push_back(s);
+  }
+  split.pixels.resize(split.samples.size() * split.image_bytes());
+  for (auto &p : split.pixels) p = static_cast<uint8_t>(rng.below(256));
+  quant::QuantOptions qo;
+  qo.calib_count = 6;
+  const quant::QModel q = quant::quantize_graph(mf.graph, split, qo);
+  const quant::Int8Engine ref(q, quant::Backend::Reference), opt(q, quant::Backend::Optimized);
+  for (size_t i = 0; i < split.samples.size(); ++i) {
+    std::vector<std::vector<int8_t>> tr, to;
+    const auto a = ref.run(split.image(i), &tr), b = opt.run(split.image(i), &to);
+    EXPECT_EQ(a, b) << fx.name << " image " << i;
+    ASSERT_EQ(tr.size(), to.size());
+    for (size_t l = 0; l < tr.size(); ++l) EXPECT_EQ(tr[l], to[l]) << fx.name << " image " << i << " layer " << l;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(PyTorchFixtures, OnnxImport, ::testing::ValuesIn(kFixtures),
+                         [](const auto &info) { return info.param.name; });
+
+// What each exported graph becomes: the layers the importer maps PyTorch's patterns to.
+TEST(OnnxImport, MapsExportedPatternsToLayers) {
+  const Graph res = load_onnx(fixture("resnet_small.onnx")).graph;
+  EXPECT_EQ(count_ops(res, Op::Add), 3);      // residual Adds
+  EXPECT_EQ(count_ops(res, Op::BatchNorm), 0);  // PyTorch folded BatchNorm into the convs while exporting
+  EXPECT_EQ(count_ops(res, Op::Softmax), 1);
+  EXPECT_EQ(count_ops(res, Op::Flatten), 0);  // Flatten of GlobalAveragePool absorbed
+  EXPECT_EQ(count_ops(res, Op::Pad), 2);      // stride-2 3x3 convs with PyTorch's symmetric pads: Pad + valid Conv
+
+  const Graph mb = load_onnx(fixture("mobilenetv2_025.onnx")).graph;
+  EXPECT_GT(count_ops(mb, Op::DepthwiseConv2D), 10);
+  EXPECT_EQ(count_ops(mb, Op::ReLU6), 35);  // Clip(0, 6) with bounds as inputs (opset 17)
+  EXPECT_EQ(count_ops(mb, Op::Add), 11);
+
+  const Graph sq = load_onnx(fixture("squeezenet_fire.onnx")).graph;
+  EXPECT_EQ(count_ops(sq, Op::Concat), 3);
+  EXPECT_EQ(count_ops(sq, Op::GlobalAvgPool), 1);  // ReduceMean over H, W (keepdims 0)
+  EXPECT_EQ(count_ops(sq, Op::Pad), 0);            // an all-zero Pad (AvgPool2d at opset 11) is dropped
+  EXPECT_EQ(sq.layers.back().op, Op::GlobalAvgPool);
+
+  const Graph gr = load_onnx(fixture("clip_gap_gray.onnx")).graph;
+  EXPECT_EQ(gr.input.c, 1);
+  EXPECT_EQ(count_ops(gr, Op::ReLU), 0);  // Relu + Clip(0, 6) (PyTorch's relu6) is one ReLU6
+  EXPECT_EQ(count_ops(gr, Op::ReLU6), 4);
+  EXPECT_EQ(count_ops(gr, Op::Pad), 2);  // ZeroPad2d (pads computed by a folded Slice/Transpose/Reshape chain), conv3's pads
+  EXPECT_EQ(count_ops(gr, Op::Flatten), 0);   // x.view(N, -1): Shape->Gather->Unsqueeze->Concat->Reshape folded
+  EXPECT_EQ(gr.layers.back().op, Op::Dense);
+}
+
+// Graphs qparity cannot run: the node, its op type and the fix.
+TEST(OnnxImport, RefusesUnsupportedOpsAndDynamicReshapesByName) {
+  test::TempDir t;
+  const std::string base = fixture("clip_gap_gray.onnx");
+  {  // an unsupported op: Relu -> Sigmoid
+    auto m = test::read_proto(base);
+    for (auto &n : *m.mutable_graph()->mutable_node())
+      if (n.op_type() == "Relu") {
+        n.set_op_type("Sigmoid");
+        break;
+      }
+    test::write_proto(m, (t / "sigmoid.onnx").string());
+    expect_load_error((t / "sigmoid.onnx").string(), {"node '/Relu'", "(Sigmoid)", "not supported", "ReLU6"});
+  }
+  {  // a Reshape to a 4-D shape: Reshape(x, Shape(x)) folds to [N,16,1,1], which is not a flatten
+    auto m = test::read_proto(base);
+    redirect_reshape(m, "/Shape_output_0", true);
+    test::write_proto(m, (t / "reshape4.onnx").string());
+    expect_load_error((t / "reshape4.onnx").string(), {"node '/Reshape' (Reshape)", "Reshape to [N,16,1,1]", "torch.flatten(x, 1)"});
+  }
+  {  // a dynamic reshape that cannot be folded: its shape is computed from the image
+    auto m = test::read_proto(base);
+    redirect_reshape(m, "/Clip_3_output_0", false);
+    test::write_proto(m, (t / "dynamic.onnx").string());
+    expect_load_error((t / "dynamic.onnx").string(),
+                      {"node '/Reshape' (Reshape)", "computed from the image", "do_constant_folding=True"});
+  }
+  {  // opset 9: re-export
+    auto m = test::read_proto(base);
+    m.mutable_opset_import(0)->set_version(9);
+    test::write_proto(m, (t / "opset9.onnx").string());
+    expect_load_error((t / "opset9.onnx").string(), {"opset 9", "opset_version=13"});
+  }
+  {  // a general Clip(-1, 1): not ReLU6
+    auto m = test::read_proto(fixture("mobilenetv2_025.onnx"));
+    auto *g = m.mutable_graph();
+    std::string lo;
+    for (const auto &n : g->node())
+      if (n.op_type() == "Clip") {
+        lo = n.input(1);
+        break;
+      }
+    for (auto &n : *g->mutable_node())
+      if (n.op_type() == "Constant" && n.output(0) == lo) {
+        auto *tp = n.mutable_attribute(0)->mutable_t();
+        const float v = -1.f;
+        tp->clear_float_data();
+        tp->set_raw_data(std::string(reinterpret_cast<const char *>(&v), 4));
+      }
+    test::write_proto(m, (t / "clip.onnx").string());
+    expect_load_error((t / "clip.onnx").string(), {"(Clip)", "Clip(-1.0", "nn.ReLU6"});
+  }
+}
+
+// A fixture quantized through qparity's QDQ writer reads back to the same integers (explicit Pad layers included).
+TEST(OnnxImport, ReWrittenByQparityReadsBackTheSameGraph) {
+  test::TempDir t;
+  Graph g = load_onnx(fixture("resnet_small.onnx")).graph;
+  g.classes = {"rock", "paper", "scissors"};
+  const std::string path = (t / "again.onnx").string();
+  save_onnx(g, path);
+  const Graph h = load_onnx(path).graph;
+  ASSERT_EQ(h.layers.size(), g.layers.size());
+  const Fp32Executor a(g), b(h);
+  const auto x = det_input(5, g.input.size());
+  EXPECT_EQ(a.run(x.data()), b.run(x.data()));
+}
