@@ -256,24 +256,43 @@ const char *const kResidualSpec =
     "conv3x3(8) relu add{ conv3x3(8) relu conv3x3(8) | } relu add{ conv3x3s2(12) relu conv3x3(12) | conv1x1s2(12) } relu "
     "concat{ conv1x1(8) relu | conv3x3(6) | } maxpool2 gap dense(K) softmax";
 
-quant::QModel residual_qmodel(const test::TempDir &dir, int size) {
-  return test::quantized_random_model(dir, kResidualSpec, size, 21);
+// MobileNet-style: depthwise 3x3 (stride 1 and 2, 'same' and 'valid', 12, 16 and 13 channels: a block of
+// fewer than 4), pointwise 1x1, a depthwise residual Add, global average pooling.
+const char *const kDepthwiseSpec =
+    "conv3x3s2(12) relu6 dwconv3x3 relu6 conv1x1(16) relu6 add{ dwconv3x3 relu6 conv1x1(16) | } dwconv3x3s2 relu6 "
+    "conv1x1(13) relu dwconv3x3 relu6 dwconv3x3valid gap dense(K) softmax";
+
+quant::QModel residual_qmodel(const test::TempDir &dir, int size, const char *spec = kResidualSpec) {
+  return test::quantized_random_model(dir, spec, size, 21);
 }
 
 // Generates and builds the firmware for the residual model (one kernel set), boots it, and compares
 // every node's output (TRACE CRCs), the scores and two fetched layer outputs (an Add, a Concat) with the host.
-void expect_residual_bit_exact_on(const std::string &target, firmware::Kernels kernels) {
+void expect_residual_bit_exact_on(const std::string &target, firmware::Kernels kernels, const char *spec = kResidualSpec,
+                                  int size = 16) {
   if (!have(target == "qemu-rv32" ? "qemu-system-riscv32" : "qemu-system-xtensa"))
     GTEST_SKIP() << "QEMU for " << target << " is not installed (scripts/install-deps.sh build installs it)";
   test::TempDir dir;
-  const int size = 16;
-  const auto m = residual_qmodel(dir, size);
+  const auto m = residual_qmodel(dir, size, spec);
   ASSERT_LE(m.layers.size(), 32u);
   const quant::Int8Engine engine(m, quant::Backend::Reference);
   {
     const std::string name = kernels == firmware::Kernels::Mcu ? "mcu" : "reference";
     firmware::MemoryPlan plan;
     const auto files = firmware::generate_project(firmware::find_target(target), m, kSha, {}, &plan, kernels);
+    if (kernels == firmware::Kernels::Mcu) {  // the MCU variants are what the descriptors name
+      std::string pkg;
+      for (const auto &[rel, content] : files)
+        if (rel.ends_with("qp_model.c")) pkg = content;
+      for (const auto &l : m.layers) {
+        if (l.op == model::Op::DepthwiseConv2D) {
+          EXPECT_NE(pkg.find("{QP_NODE_DWCONV_MCU,"), std::string::npos);
+        }
+        if (l.op == model::Op::Add) {
+          EXPECT_NE(pkg.find("{QP_NODE_ADD_MCU,"), std::string::npos);
+        }
+      }
+    }
     firmware::write_project(files, (dir / ("fw-" + name)).string(), false);
     const std::string elf = firmware::build_firmware((dir / ("fw-" + name)).string());
     device::EmulatorOptions eo;
@@ -459,6 +478,15 @@ TEST(FirmwareBuild, QemuXtensaIsBitExactToTheHost) { expect_bit_exact_on("qemu-x
 TEST(FirmwareBuild, QemuRv32RunsAResidualModelBitExact) { expect_residual_bit_exact_on("qemu-rv32", firmware::Kernels::Mcu); }
 
 TEST(FirmwareBuild, QemuXtensaRunsAResidualModelBitExact) { expect_residual_bit_exact_on("qemu-xtensa", firmware::Kernels::Mcu); }
+
+// The MCU depthwise, pointwise and ADD kernels (QP_NODE_DWCONV_MCU, QP_NODE_ADD_MCU) on both boards.
+TEST(FirmwareBuild, QemuRv32RunsADepthwiseModelBitExact) {
+  expect_residual_bit_exact_on("qemu-rv32", firmware::Kernels::Mcu, kDepthwiseSpec, 24);
+}
+
+TEST(FirmwareBuild, QemuXtensaRunsADepthwiseModelBitExact) {
+  expect_residual_bit_exact_on("qemu-xtensa", firmware::Kernels::Mcu, kDepthwiseSpec, 24);
+}
 
 TEST(FirmwareBuild, QemuRv32RunsAResidualModelBitExactOnReferenceKernels) {
   expect_residual_bit_exact_on("qemu-rv32", firmware::Kernels::Reference);
