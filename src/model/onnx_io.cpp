@@ -878,7 +878,6 @@ ModelFile load_onnx(const std::string &path) {
     };
     // Whether explicit pads equal what Padding::Same computes for this window (TF's split).
     auto is_same = [&](const std::vector<int64_t> &pads, int k, int stride) {
-      if (std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; })) return false;
       Layer probe;
       probe.op = Op::MaxPool;
       probe.kernel = k;
