@@ -11,7 +11,7 @@ C="$ROOT/fuzz/corpus"
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 cd "$W"
-mkdir -p "$C"/{proto,client,onnx,qdq,image,verify,journal,config}
+mkdir -p "$C"/{proto,client,onnx,qdq,tflite,image,verify,journal,config}
 PROTO_INC=/usr/include
 dec() { protoc -I"$PROTO_INC" --decode=onnx.ModelProto onnx/onnx.proto <"$1"; }
 enc() { protoc -I"$PROTO_INC" --encode=onnx.ModelProto onnx/onnx.proto >"$1"; }
@@ -29,6 +29,12 @@ for m in small mobile avg bn graph; do
   "$QP" quantize --model $m.onnx --calib data/train --out q_$m.onnx --calib-count 20 --threads 1 >/dev/null
   cp q_$m.onnx "$C/qdq/valid_$m.onnx"
 done
+# The same models as TensorFlow Lite files (per-tensor Dense, as --out .tflite writes them; graph.onnx has a
+# requantizing Concat, which TFLite cannot express, so it has none).
+for m in small mobile avg bn; do
+  "$QP" quantize --model $m.onnx --calib data/train --out "$C/tflite/valid_$m.tflite" --calib-count 20 --threads 1 --force >/dev/null
+done
+rm -f "$C"/tflite/labels.txt
 "$QP" quantize --model small.onnx --calib data/train --out q_small_pt.onnx --weights per-tensor --calib-count 20 --threads 1 >/dev/null
 cp q_small_pt.onnx "$C/qdq/valid_small_per_tensor.onnx"
 dec small.onnx >small.txt

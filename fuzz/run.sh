@@ -11,7 +11,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build-fuzz}
 SECONDS_EACH=${2:-60}
 shift $(($# >= 2 ? 2 : $#))
-HARNESSES=${FUZZ_ONLY:-proto client onnx qdq image verify journal config}
+HARNESSES=${FUZZ_ONLY:-proto client onnx qdq tflite image verify journal config}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 failed=()

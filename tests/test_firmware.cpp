@@ -20,6 +20,8 @@
 #include "firmware/codegen.h"
 #include "firmware/firmware.h"
 #include "model/onnx_io.h"
+#include "quant/input_map.h"
+#include "quant/model_file.h"
 #include "quant/qdq_onnx.h"
 #include "quant/qmodel.h"
 #include "test_quant_util.h"
@@ -780,3 +782,49 @@ TEST(FirmwareBuild, QemuRv32RunsALumaModelOfAnotherSizeAndConventionBitExact) {
   // A wrong-size image is refused by the device (BAD_SIZE), not computed.
   EXPECT_THROW(client.infer(std::vector<uint8_t>(40 * 48 + 1, 0)), Error);
 }
+
+// The MLPerf Tiny ResNet-8 .tflite (tests/fixtures/resnet8, trained and quantized elsewhere) on each emulated
+// board: every one of the 24 golden inputs, sent as the pixels they stand for (int8 + 128, with the model's
+// convention --input-range 0,255, so the device's lookup gives back the same int8 tensor), gives exactly
+// the output vector TensorFlow Lite Micro's reference kernels computed (golden/outputs.bin).
+class Resnet8OnBoard : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Resnet8OnBoard, EveryGoldenOutputEqualsTfliteMicro) {
+  const std::string target = GetParam();
+  if (!have(target == "qemu-rv32" ? "qemu-system-riscv32" : "qemu-system-xtensa")) GTEST_SKIP() << target << " not installed";
+  const std::string fix = std::string(QP_SOURCE_DIR) + "/tests/fixtures/resnet8/";
+  auto slurp = [](const std::string &p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  };
+  const auto inputs = slurp(fix + "golden/inputs.bin"), outputs = slurp(fix + "golden/outputs.bin");
+  ASSERT_EQ(inputs.size(), 24u * 3072u);
+  ASSERT_EQ(outputs.size(), 24u * 10u);
+  quant::QModel m = quant::load_int8_model(fix + "pretrainedResnet_quant.tflite").model;
+  m.convention = quant::parse_input_range("0,255");
+  EXPECT_THROW(firmware::generate_model_package(m, kSha, {}), Error);  // no class names: refused, named
+  m.classes = {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
+  ASSERT_TRUE(quant::table_is_minus_128(quant::input_table(m.convention, m.input_params, 3)));
+  test::TempDir dir;
+  const auto files = firmware::generate_project(firmware::find_target(target), m, kSha, {}, nullptr, firmware::Kernels::Mcu);
+  firmware::write_project(files, (dir / "fw").string(), false);
+  device::EmulatorOptions eo;
+  eo.target = target;
+  eo.elf = firmware::build_firmware((dir / "fw").string());
+  eo.workdir = (dir / "logs").string();
+  eo.icount = false;
+  device::Emulator emu(eo);
+  device::Client client(emu.stream());
+  const auto hello = client.wait_ready(60000);
+  EXPECT_EQ(hello.in_h, 32);
+  EXPECT_EQ(hello.in_c, 3);
+  for (size_t i = 0; i < 24; ++i) {
+    std::vector<uint8_t> px(3072);
+    for (size_t j = 0; j < px.size(); ++j) px[j] = static_cast<uint8_t>(static_cast<int8_t>(inputs[i * 3072 + j]) + 128);
+    const std::vector<int8_t> want(outputs.begin() + static_cast<long>(i * 10), outputs.begin() + static_cast<long>(i * 10 + 10));
+    EXPECT_EQ(client.infer(px).scores, want) << target << ", golden input " << i;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Boards, Resnet8OnBoard, ::testing::Values("qemu-rv32", "qemu-xtensa"),
+                         [](const auto &info) { return info.param == "qemu-rv32" ? std::string("rv32") : std::string("xtensa"); });

@@ -466,3 +466,52 @@ TEST(Inspect, ConcatHasARowWithEveryInput) {
     }
   EXPECT_EQ(concats, 1);
 }
+
+// An INT8 model alone (no FP32 model, e.g. a foreign .tflite): the same margins and saturation as the
+// two-model inspection (both count on the INT8 engine), observed ranges from the engine's own
+// outputs (on the int8 grid, inside the calibrated range), and no FP32 figure in inspection.json.
+TEST(Inspect, Int8AloneMatchesTheEngineAndLeavesFp32FiguresOut) {
+  const auto &f = small_cnn();
+  const auto both = inspect::inspect_models(f.graph, f.q, f.split, {});
+  const auto alone = inspect::inspect_int8(f.q, f.split, {});
+  EXPECT_FALSE(alone.has_fp32);
+  ASSERT_EQ(alone.layers.size(), both.layers.size());
+  EXPECT_EQ(alone.margin_histogram, both.margin_histogram);
+  ASSERT_EQ(alone.closest.size(), both.closest.size());
+  for (size_t i = 0; i < alone.closest.size(); ++i) {
+    EXPECT_EQ(alone.closest[i].file, both.closest[i].file);
+    EXPECT_EQ(alone.closest[i].int8_pred, both.closest[i].int8_pred);
+    EXPECT_EQ(alone.closest[i].fp32_pred, -1);
+  }
+  bool some_range = false;
+  for (size_t k = 0; k < alone.layers.size(); ++k) {
+    const auto &a = alone.layers[k], &b = both.layers[k];
+    EXPECT_EQ(a.saturated, b.saturated) << a.name;
+    EXPECT_EQ(a.values, b.values) << a.name;
+    EXPECT_EQ(a.clipped, 0) << a.name;
+    EXPECT_GE(a.observed_lo, a.calibrated_lo - 1e-12) << a.name;
+    EXPECT_LE(a.observed_hi, a.calibrated_hi + 1e-12) << a.name;
+    // On the grid: (observed / scale) + zp is an integer.
+    const double steps = a.observed_hi / a.output.scale + a.output.zero_point;
+    EXPECT_NEAR(steps, std::round(steps), 1e-6) << a.name;
+    // The FP32 range and the engine's dequantized range agree to within the clamp and a few steps.
+    if (!a.softmax_ceiling && b.observed_hi < b.calibrated_hi) {
+      EXPECT_NEAR(a.observed_hi, b.observed_hi, 4 * a.output.scale + 0.1 * std::fabs(b.observed_hi)) << a.name;
+      some_range = true;
+    }
+  }
+  EXPECT_TRUE(some_range);
+  const auto j = inspect::inspection_json(alone);
+  EXPECT_EQ(j["has_fp32"], false);
+  EXPECT_TRUE(j["fp32_model"].is_null());
+  EXPECT_TRUE(j["int8_agreement"].is_null());
+  EXPECT_TRUE(j["sensitivity"].is_null());
+  EXPECT_TRUE(j["layers"][0]["clipped_share"].is_null());
+  EXPECT_TRUE(j["layers"][0]["sqnr_db"].is_null());
+  EXPECT_EQ(j["layers"][0]["observed_range_source"], "int8");
+  EXPECT_TRUE(j["margins"]["closest"][0]["fp32_pred"].is_null());
+  EXPECT_EQ(inspect::inspection_json(both)["has_fp32"], true);
+  const std::string table = inspect::format_inspection_table(alone);
+  EXPECT_NE(table.find("need the FP32 model"), std::string::npos) << table;
+  EXPECT_EQ(table.find("agreement with FP32"), std::string::npos) << table;
+}

@@ -63,6 +63,13 @@ void add_pipeline_commands(CLI::App &app) {
   cmd->add_option("--arch", o->arch, "Model preset or layer spec")->capture_default_str();
   cmd->add_option("--input", o->input, "Model input HxWxC for training, e.g. 64x64x3 or 96x96x1 (default 32x32x3)");
   cmd->add_option("--fp32", o->fp32_model, "Skip training: use this FP32 ONNX model");
+  cmd->add_option("--int8", o->int8_model,
+                  "Validate this INT8 model as given (.tflite or QDQ .onnx): no training, no quantizing; DATA/test or DATA itself "
+                  "is the split");
+  cmd->add_option("--classes", o->classes, "With --int8: class names in output order, comma-separated");
+  cmd->add_option("--input-range", o->input_range, "With --int8: the real range pixels map to (0,1 | 0,255 | -1,1)");
+  cmd->add_option("--mean", o->mean, "With --int8: per-channel mean subtracted after --input-range");
+  cmd->add_option("--std", o->std, "With --int8: per-channel std divided by after --mean");
   cmd->add_option("--epochs", o->epochs, "Training epochs (0 = the trainer's default)");
   cmd->add_option("--device", o->device, "qemu-rv32, qemu-xtensa, a serial port (/dev/ttyUSB0) or none")->capture_default_str();
   cmd->add_option("--target", o->target, "Board for the generated ESP-IDF project (esp32, esp32s3, esp32c3)")->capture_default_str();
@@ -103,6 +110,11 @@ void add_pipeline_commands(CLI::App &app) {
     }
     // Options that contradict each other: refused before anything runs, like any usage error.
     auto given = [cmd](const char *name) { return cmd->get_option(name)->count() > 0; };
+    if (given("--int8"))
+      for (const char *train_opt : {"--arch", "--epochs", "--input"})
+        if (given(train_opt))
+          throw Error(std::string(train_opt) + " sets up training, but --int8 validates the given INT8 model as it is\n"
+                      "  fix: drop " + train_opt, 2);
     if (given("--fp32"))
       for (const char *train_opt : {"--arch", "--epochs", "--input"})
         if (given(train_opt))

@@ -140,6 +140,9 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
   m.normalize();
   const bool mcu = kernels == Kernels::Mcu;
   if (m.layers.empty()) fail("the INT8 model has no layers", "quantize a trained model with 'qparity quantize'");
+  if (m.classes.empty())
+    fail("the INT8 model names no classes (the firmware prints and reports them)",
+         "give it class names: qparity convert MODEL OUT --classes a,b,c (or a labels.txt beside a .tflite)");
   if (m.classes.size() > 16) fail("the model has " + std::to_string(m.classes.size()) + " classes", "the firmware supports at most 16");
   if (m.layers.size() > 32) fail("the model has " + std::to_string(m.layers.size()) + " layers", "the firmware supports at most 32");
   if (model_sha256.size() != 64) fail("internal: model hash must be 64 hex characters");
@@ -274,7 +277,7 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
       case Op::AvgPool:
         node_op[k] = l.op == Op::MaxPool ? "QP_NODE_MAX_POOL" : "QP_NODE_AVG_POOL";
         c << "static const qp_pool_params_t " << p << "params = {" << l.kernel << ", " << l.stride << ", -128, 127";
-        if (l.pad_top != 0 || l.pad_left != 0) c << ", " << l.pad_top << ", " << l.pad_left;  // 'same' padding
+        c << ", " << l.pad_top << ", " << l.pad_left;  // 'same' padding (0, 0: none)
         c << "};\n";
         break;
       case Op::Pad:

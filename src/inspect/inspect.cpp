@@ -295,6 +295,62 @@ struct ImageOut {
   std::vector<LayerAcc> layers;
 };
 
+// What a layer's stats say without running anything: parameters, calibrated range, weight ranges.
+LayerStats layer_facts(const quant::QModel &q, size_t k, const std::string &name) {
+  const auto &l = q.layers[k];
+  LayerStats st;
+  st.index = static_cast<int>(k);
+  st.name = name;
+  st.op = l.op;
+  st.fp32_index = l.fp32_index;
+  st.activation = l.activation;
+  st.input = l.input;
+  st.inputs = producers(q, k);
+  st.inputs_q = input_params(q, k);
+  st.output = l.output;
+  st.calibrated_lo = (-128 - l.output.zero_point) * l.output.scale;
+  st.calibrated_hi = (127 - l.output.zero_point) * l.output.scale;
+  st.count_low_saturation = l.output.zero_point > -128;
+  st.softmax_ceiling = l.op == Op::Softmax;  // above 127 is probability ~1.0: the ceiling, not a clip
+  st.weighted = is_weighted(l.op) && !l.weight_scale.empty();
+  if (st.weighted) {
+    const auto [lo, hi] = std::minmax_element(l.weight_scale.begin(), l.weight_scale.end());
+    st.weight_scale_min = *lo;
+    st.weight_scale_max = *hi;
+    const size_t oc = l.weight_scale.size();
+    st.weight_range.assign(oc, {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()});
+    const size_t per = l.weight.size() / oc;
+    for (size_t i = 0; i < l.weight.size(); ++i) {
+      const size_t c = l.op == Op::DepthwiseConv2D ? i % oc : i / per;  // depthwise [1][K][K][C], else [OUT][...]
+      const double v = l.weight[i] * l.weight_scale[c];
+      st.weight_range[c].first = std::min(st.weight_range[c].first, v);
+      st.weight_range[c].second = std::max(st.weight_range[c].second, v);
+    }
+  }
+  return st;
+}
+
+// Whether an int8 output value counts as saturated (see the definitions in inspect.h).
+bool saturates(const quant::QLayer &l, int v) {
+  const bool high = !(l.activation == "relu6" && l.act_max == 127);
+  return (v == 127 && high) || (v == -128 && l.output.zero_point > -128);
+}
+
+// The margin histogram and the images closest to a flip, from per-image results in image order.
+void add_margins(Inspection &r, const std::vector<ImageOut> &out, const data::Split &split, const InspectOptions &opt) {
+  const size_t n = out.size();
+  std::map<int, int> hist;
+  for (const auto &o : out) ++hist[o.margin];
+  r.margin_histogram.assign(hist.begin(), hist.end());
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return out[a].margin < out[b].margin; });
+  for (size_t j = 0; j < std::min(n, static_cast<size_t>(std::max(0, opt.closest))); ++j) {
+    const size_t i = order[j];
+    r.closest.push_back({split.samples[i].path, split.samples[i].label, out[i].fp32_pred, out[i].int8_pred, out[i].margin});
+  }
+}
+
 }  // namespace
 
 double sqnr_db(double signal, double noise) {
@@ -439,36 +495,7 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
   r.n_images = n;
   const auto names = layer_names(q);
   for (size_t k = 0; k < nq; ++k) {
-    const auto &l = q.layers[k];
-    LayerStats st;
-    st.index = static_cast<int>(k);
-    st.name = names[k];
-    st.op = l.op;
-    st.fp32_index = l.fp32_index;
-    st.activation = l.activation;
-    st.input = l.input;
-    st.inputs = producers(q, k);
-    st.inputs_q = in_params[k];
-    st.output = l.output;
-    st.calibrated_lo = (-128 - l.output.zero_point) * l.output.scale;
-    st.calibrated_hi = (127 - l.output.zero_point) * l.output.scale;
-    st.count_low_saturation = low_counts[k];
-    st.softmax_ceiling = softmax[k];
-    st.weighted = is_weighted(l.op);
-    if (st.weighted) {
-      const auto [lo, hi] = std::minmax_element(l.weight_scale.begin(), l.weight_scale.end());
-      st.weight_scale_min = *lo;
-      st.weight_scale_max = *hi;
-      const size_t oc = l.weight_scale.size();
-      st.weight_range.assign(oc, {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()});
-      const size_t per = l.weight.size() / oc;
-      for (size_t i = 0; i < l.weight.size(); ++i) {
-        const size_t c = l.op == Op::DepthwiseConv2D ? i % oc : i / per;  // depthwise [1][K][K][C], else [OUT][...]
-        const double v = l.weight[i] * l.weight_scale[c];
-        st.weight_range[c].first = std::min(st.weight_range[c].first, v);
-        st.weight_range[c].second = std::max(st.weight_range[c].second, v);
-      }
-    }
+    LayerStats st = layer_facts(q, k, names[k]);
     st.observed_lo = std::numeric_limits<double>::infinity();
     st.observed_hi = -std::numeric_limits<double>::infinity();
     for (const auto &o : out) {  // image order: the same sums for any thread count
@@ -506,16 +533,80 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
   r.simulated_all_output_sqnr_db = sqnr_db(all_signal, all_noise);
   r.simulated_all_vs_int8 = static_cast<double>(sim_vs_engine) / static_cast<double>(n);
 
-  std::map<int, int> hist;
-  for (const auto &o : out) ++hist[o.margin];
-  r.margin_histogram.assign(hist.begin(), hist.end());
-  std::vector<size_t> order(n);
-  for (size_t i = 0; i < n; ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return out[a].margin < out[b].margin; });
-  for (size_t j = 0; j < std::min(n, static_cast<size_t>(std::max(0, opt.closest))); ++j) {
-    const size_t i = order[j];
-    r.closest.push_back({split.samples[i].path, split.samples[i].label, out[i].fp32_pred, out[i].int8_pred, out[i].margin});
+  add_margins(r, out, split, opt);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+Inspection inspect_int8(const quant::QModel &q, const data::Split &split, const InspectOptions &opt) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (split.samples.empty()) fail("no images to inspect on", "pass a split folder with images, e.g. --data DATA/test");
+  if (!split.has_input(q.input.h, q.input.w, q.input.c))
+    fail("internal: split resized to " + std::to_string(split.height) + "x" + std::to_string(split.width) + "x" +
+         std::to_string(split.channels) + " but the model takes " + std::to_string(q.input.h) + "x" + std::to_string(q.input.w) +
+         "x" + std::to_string(q.input.c));
+  const size_t nq = q.layers.size(), n = split.samples.size();
+  const quant::Int8Engine engine(q, quant::Backend::Optimized);
+  std::vector<ImageOut> out(n);
+  std::exception_ptr error;
+  std::mutex mu;
+  std::atomic<size_t> done{0};
+  parallel_for(n, opt.threads, [&](size_t i) {
+    try {
+      std::vector<std::vector<int8_t>> qt;
+      const auto qo = engine.run(split.image(i), &qt);
+      ImageOut &o = out[i];
+      o.int8_pred = eval::first_argmax(qo);
+      o.margin = eval::int8_margin(std::vector<int>(qo.begin(), qo.end()));
+      o.layers.resize(nq);
+      for (size_t k = 0; k < nq; ++k) {
+        const auto &l = q.layers[k];
+        LayerAcc &a = o.layers[k];
+        int lo = 127, hi = -128;
+        for (const int8_t v : qt[k]) {
+          lo = std::min<int>(lo, v);
+          hi = std::max<int>(hi, v);
+          a.saturated += saturates(l, v);
+        }
+        if (!qt[k].empty()) {
+          a.lo = (lo - l.output.zero_point) * l.output.scale;
+          a.hi = (hi - l.output.zero_point) * l.output.scale;
+        }
+        a.values = static_cast<int64_t>(qt[k].size());
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!error) error = std::current_exception();
+    }
+    const size_t d = ++done;
+    if (opt.on_progress) {
+      std::lock_guard<std::mutex> lock(mu);
+      opt.on_progress(d, n);
+    }
+  });
+  if (error) std::rethrow_exception(error);
+
+  Inspection r;
+  r.has_fp32 = false;
+  r.classes = q.classes;
+  r.n_images = n;
+  const auto names = layer_names(q);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  r.int8_agreement = r.simulated_all_agreement = r.simulated_all_vs_int8 = r.simulated_all_output_sqnr_db = nan;
+  for (size_t k = 0; k < nq; ++k) {
+    LayerStats st = layer_facts(q, k, names[k]);
+    st.observed_lo = std::numeric_limits<double>::infinity();
+    st.observed_hi = -std::numeric_limits<double>::infinity();
+    for (const auto &o : out) {
+      const LayerAcc &a = o.layers[k];
+      st.values += a.values;
+      st.saturated += a.saturated;
+      st.observed_lo = std::min(st.observed_lo, a.lo);
+      st.observed_hi = std::max(st.observed_hi, a.hi);
+    }
+    r.layers.push_back(std::move(st));
   }
+  add_margins(r, out, split, opt);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }
@@ -524,7 +615,9 @@ nlohmann::ordered_json inspection_json(const Inspection &r) {
   using J = nlohmann::ordered_json;
   auto qp_json = [](const quant::QParams &p) { return J{{"scale", p.scale}, {"zero_point", p.zero_point}}; };
   J j;
-  j["fp32_model"] = r.fp32_model;
+  const auto fp32_only = [&](auto v) { return r.has_fp32 ? J(v) : J(nullptr); };
+  j["fp32_model"] = r.has_fp32 ? J(r.fp32_model) : J(nullptr);
+  j["has_fp32"] = r.has_fp32;
   j["int8_model"] = r.int8_model;
   j["data"] = r.data;
   j["n_images"] = r.n_images;
@@ -552,14 +645,15 @@ nlohmann::ordered_json inspection_json(const Inspection &r) {
     }
     e["calibrated_range"] = {l.calibrated_lo, l.calibrated_hi};
     e["observed_range"] = {l.observed_lo, l.observed_hi};
-    e["clipped_share"] = l.clipped_share();
+    e["observed_range_source"] = r.has_fp32 ? "fp32" : "int8";
+    e["clipped_share"] = fp32_only(l.clipped_share());
     e["saturated_share"] = l.saturated_share();
     e["saturated_counts_low"] = l.count_low_saturation;  // false: -128 is the real 0 (ReLU floor), not counted
     e["saturation"] = l.softmax_ceiling ? "softmax_ceiling" : "clip";
     if (l.softmax_ceiling) e["saturation_note"] = "saturated at 1.0 (expected for softmax)";
     const double s = l.sqnr_db();
-    e["sqnr_db"] = std::isfinite(s) ? J(s) : J(nullptr);
-    e["sqnr_exact"] = l.noise == 0;
+    e["sqnr_db"] = std::isfinite(s) && r.has_fp32 ? J(s) : J(nullptr);
+    e["sqnr_exact"] = fp32_only(l.noise == 0);
     e["values"] = l.values;
     layers.push_back(std::move(e));
   }
@@ -567,17 +661,18 @@ nlohmann::ordered_json inspection_json(const Inspection &r) {
   J sens = J::array();
   for (const auto &s : r.sensitivity)
     sens.push_back({{"layer", s.layer}, {"name", s.name}, {"agreement", s.agreement}, {"flipped", s.flipped}});
-  j["sensitivity"] = std::move(sens);
-  j["simulated_all_agreement"] = r.simulated_all_agreement;
-  j["int8_agreement"] = r.int8_agreement;
-  j["simulated_all_vs_int8"] = r.simulated_all_vs_int8;
+  j["sensitivity"] = r.has_fp32 ? std::move(sens) : J(nullptr);
+  j["simulated_all_agreement"] = fp32_only(r.simulated_all_agreement);
+  j["int8_agreement"] = fp32_only(r.int8_agreement);
+  j["simulated_all_vs_int8"] = fp32_only(r.simulated_all_vs_int8);
   const double so = r.simulated_all_output_sqnr_db;
-  j["simulated_all_output_sqnr_db"] = std::isfinite(so) ? J(so) : J(nullptr);
+  j["simulated_all_output_sqnr_db"] = std::isfinite(so) && r.has_fp32 ? J(so) : J(nullptr);
   J hist = J::array(), closest = J::array();
   for (const auto &[m, c] : r.margin_histogram) hist.push_back({{"margin", m}, {"count", c}});
   for (const auto &c : r.closest)
     closest.push_back(
-        {{"file", c.file}, {"label", c.label}, {"fp32_pred", c.fp32_pred}, {"int8_pred", c.int8_pred}, {"margin", c.margin}});
+        {{"file", c.file}, {"label", c.label}, {"fp32_pred", fp32_only(c.fp32_pred)}, {"int8_pred", c.int8_pred},
+         {"margin", c.margin}});
   int ties = 0;
   for (const auto &[m, c] : r.margin_histogram) ties += m == 0 ? c : 0;
   j["margins"] = {{"histogram", std::move(hist)}, {"ties", ties}, {"closest", std::move(closest)}};
@@ -608,9 +703,12 @@ std::string format_inspection_table(const Inspection &r) {
       std::snprintf(sq, sizeof sq, "%s", l.noise == 0 ? "inf" : "n/a");
     if (const auto it = sens.find(l.index); it != sens.end())
       std::snprintf(se, sizeof se, "%.2f%% (%d)", 100.0 * it->second->agreement, it->second->flipped);
-    std::snprintf(line, sizeof line, "%3d  %-9s %-16s %-5s %10.4g %10.4g %4d %17s %8s %7.3f%% %6.3f%% %s\n", l.index,
+    char cl[16] = "-";
+    if (r.has_fp32) std::snprintf(cl, sizeof cl, "%.3f%%", 100.0 * l.clipped_share());
+    if (!r.has_fp32) std::snprintf(sq, sizeof sq, "-");
+    std::snprintf(line, sizeof line, "%3d  %-9s %-16s %-5s %10.4g %10.4g %4d %17s %8s %8s %6.3f%% %s\n", l.index,
                   l.name.c_str(), model::op_name(l.op), l.activation.empty() ? "-" : l.activation.c_str(), l.input.scale,
-                  l.output.scale, l.output.zero_point, ws, sq, 100.0 * l.clipped_share(), 100.0 * l.saturated_share(), se);
+                  l.output.scale, l.output.zero_point, ws, sq, cl, 100.0 * l.saturated_share(), se);
     out += line;
   }
   for (const auto &l : r.layers)
@@ -624,11 +722,17 @@ std::string format_inspection_table(const Inspection &r) {
   const Sensitivity *worst = nullptr;
   for (const auto &s : r.sensitivity)
     if (!worst || s.agreement < worst->agreement) worst = &s;
-  std::snprintf(line, sizeof line,
-                "\nagreement with FP32 on %zu images: INT8 engine %.2f%%, all layers simulated %.2f%% (simulation vs engine: "
-                "%.2f%% of decisions, output SQNR %.1f dB)\n",
-                r.n_images, 100.0 * r.int8_agreement, 100.0 * r.simulated_all_agreement, 100.0 * r.simulated_all_vs_int8,
-                r.simulated_all_output_sqnr_db);
+  if (r.has_fp32)
+    std::snprintf(line, sizeof line,
+                  "\nagreement with FP32 on %zu images: INT8 engine %.2f%%, all layers simulated %.2f%% (simulation vs engine: "
+                  "%.2f%% of decisions, output SQNR %.1f dB)\n",
+                  r.n_images, 100.0 * r.int8_agreement, 100.0 * r.simulated_all_agreement, 100.0 * r.simulated_all_vs_int8,
+                  r.simulated_all_output_sqnr_db);
+  else
+    std::snprintf(line, sizeof line,
+                  "\nINT8 model alone on %zu images (observed ranges are the engine's dequantized outputs): clipping, SQNR, "
+                  "sensitivity and agreement need the FP32 model (--fp32): not measured\n",
+                  r.n_images);
   out += line;
   if (worst && worst->flipped > 0) {
     std::snprintf(line, sizeof line, "most sensitive layer: %s (quantized alone: %.2f%% agreement, %d flipped)\n",
@@ -658,9 +762,9 @@ std::string format_inspection_table(const Inspection &r) {
   };
   for (size_t i = 0; i < std::min<size_t>(r.closest.size(), 5); ++i) {
     const auto &c = r.closest[i];
-    std::snprintf(line, sizeof line, "  margin %3d  %s (true %s, FP32 %s, INT8 %s%s)\n", c.margin, c.file.c_str(),
-                  cls(c.label).c_str(), cls(c.fp32_pred).c_str(), cls(c.int8_pred).c_str(),
-                  c.margin == 0 ? ": a tie, the first tied class" : "");
+    const std::string fp32 = r.has_fp32 ? ", FP32 " + cls(c.fp32_pred) : "";
+    std::snprintf(line, sizeof line, "  margin %3d  %s (true %s%s, INT8 %s%s)\n", c.margin, c.file.c_str(), cls(c.label).c_str(),
+                  fp32.c_str(), cls(c.int8_pred).c_str(), c.margin == 0 ? ": a tie, the first tied class" : "");
     out += line;
   }
   return out;

@@ -97,6 +97,9 @@ struct MarginImage {
 
 struct Inspection {
   std::string fp32_model, int8_model, data;  // paths, as given (filled by the caller)
+  // False for an INT8 model inspected alone (inspect_int8): no FP32 values, so no clipped share, SQNR,
+  // sensitivity or agreement; the observed range is the INT8 engine's dequantized output instead.
+  bool has_fp32 = true;
   std::vector<std::string> classes;
   size_t n_images = 0;
   std::vector<LayerStats> layers;
@@ -126,6 +129,12 @@ void check_provenance(const model::ModelFile &fp32, const quant::QModelFile &int
 Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, const data::Split &split,
                           const InspectOptions &opt = {});
 
+// An INT8 model on its own (a foreign .tflite, or no FP32 model at hand): per layer the calibrated
+// range, the observed range of the engine's dequantized outputs, the saturated share (same definition
+// as above), weights; the decision margins. Clipping, SQNR, sensitivity and agreement need FP32 values
+// and are left out (null in inspection.json). Deterministic like inspect_models.
+Inspection inspect_int8(const quant::QModel &q, const data::Split &split, const InspectOptions &opt = {});
+
 // inspection.json: {"fp32_model", "int8_model", "data", "n_images", "classes", "layers": [...] (each with
 // "input" (the first input's parameters) and "inputs": [{"layer", "scale", "zero_point"}], layer -1 = the image),
 // "sensitivity": [...], "simulated_all_agreement", "int8_agreement", "simulated_all_vs_int8",
@@ -133,7 +142,8 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
 // "fp32_pred", "int8_pred", "margin"}]}, "seconds"}. A softmax layer has "saturation": "softmax_ceiling" (else
 // "clip") and "saturation_note": "saturated at 1.0 (expected for softmax)". Labels and predictions are class
 // indices into "classes". "sqnr_db" is null when the SQNR is not finite ("sqnr_exact": true says the outputs
-// were identical).
+// were identical). Without an FP32 model ("has_fp32": false): "fp32_model", "clipped_share", "sqnr_db",
+// "sensitivity", the agreements and "fp32_pred" are null, and "observed_range_source" is "int8" (else "fp32").
 nlohmann::ordered_json inspection_json(const Inspection &r);
 void write_inspection_json(const Inspection &r, const std::string &path);
 

@@ -19,6 +19,7 @@
 #include "common/shell.h"
 #include "data/image_folder.h"
 #include "data/image_io.h"
+#include "data/synth.h"
 #include "device/emulator.h"
 #include "device/subset.h"
 #include "eval/results_io.h"
@@ -302,6 +303,21 @@ void check_options(const PipelineOptions &o) {
       usage("--target must be an ESP-IDF board: " + boards + " (got '" + o.target + "')",
             "emulated boards go in --device (qemu-rv32, qemu-xtensa)");
   }
+  if (!o.int8_model.empty()) {
+    if (!o.fp32_model.empty())
+      usage("--int8 validates a given INT8 model and --fp32 quantizes a given FP32 model: pick one",
+            "drop --fp32 (the report then says which sections need an FP32 model), or drop --int8");
+    if (!fs::is_regular_file(o.int8_model))
+      fail("--int8 model '" + o.int8_model + "' does not exist", "pass the INT8 .tflite or QDQ .onnx to validate");
+    if (!quant::is_int8_model(o.int8_model))
+      usage("--int8 '" + o.int8_model + "' is not an INT8 model", "pass an FP32 model as --fp32 (it is then quantized)");
+    // DATA/test, or DATA itself as the split (its class folders; split_classes names the problem otherwise).
+    if (!o.synth && !fs::is_directory(fs::path(o.data) / "test")) (void)data::split_classes(o.data);
+    return;  // nothing trains: --arch and --input do not apply
+  }
+  if (!o.classes.empty() || !o.input_range.empty() || !o.mean.empty() || !o.std.empty())
+    usage("--classes, --input-range, --mean and --std describe a given INT8 model (--int8)",
+          "drop them: a model qparity trains or quantizes records its own classes and input convention");
   if (!o.synth) {
     if (!fs::is_directory(fs::path(o.data) / "train") || !fs::is_directory(fs::path(o.data) / "test"))
       fail("'" + o.data + "' must hold train/ and test/ class folders",
@@ -341,6 +357,10 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
   json state = fs::exists(state_path) ? read_state(state_path) : json::object();
 
   const std::string data = o.synth ? (run / "data").string() : o.data;
+  const bool given_int8 = !o.int8_model.empty();
+  // The split the host and the device run: DATA/test, or (a given INT8 model needs no training set) DATA itself.
+  const std::string test =
+      given_int8 && !o.synth && !fs::is_directory(fs::path(o.data) / "test") ? o.data : data + "/test";
   const std::string fp32 = o.fp32_model.empty() ? (run / "fp32.onnx").string() : o.fp32_model;
   const std::string int8 = (run / "int8.onnx").string();
   const std::string seed = std::to_string(o.seed);
@@ -371,68 +391,95 @@ int run_pipeline(const PipelineOptions &o, const std::string &self, const std::s
     if (synth_side(o.input) != 32) a.insert(a.end(), {"--size", std::to_string(synth_side(o.input))});
     stages.push_back({"data", "built-in rock/paper/scissors set", threads(a), {}, {(run / "data/manifest.json").string()}});
   } else {
-    stages.push_back({"data", "check your image folder", images({"data", "check", data}), {data}, {}});
+    // A given INT8 model needs only the split it runs on (DATA may hold no train/).
+    const std::string checked = given_int8 ? test : data;
+    stages.push_back({"data", "check your image folder", images({"data", "check", checked}), {checked}, {}});
   }
-  if (o.fp32_model.empty()) {
+  if (o.fp32_model.empty() && !given_int8) {
     std::vector<std::string> a = {"train", "--data", data, "--out", fp32, "--arch", o.arch, "--seed", seed, "--force"};
     if (o.epochs > 0) a.insert(a.end(), {"--epochs", std::to_string(o.epochs)});
     if (!o.input.empty()) a.insert(a.end(), {"--input", o.input});
     const std::string title = "FP32 training (" + o.arch + (o.input.empty() ? "" : " at " + o.input) + ")";
     stages.push_back({"train", title, images(threads(a)), {data}, {fp32}});
   }
-  stages.push_back({"eval-fp32", "FP32 on the full test set",
-                    images(threads({"eval", "--model", fp32, "--data", data + "/test", "--out", (run / "fp32-results.json").string(),
-                                    "--force"})),
-                    {fp32, data + "/test"},
-                    {(run / "fp32-results.json").string()}});
-  stages.push_back({"quantize", "INT8 post-training quantization",
-                    images(threads({"quantize", "--model", fp32, "--calib", data + "/train", "--out", int8, "--seed", seed, "--force"})),
-                    {fp32, data + "/train"},
-                    {int8}});
+  if (given_int8) {
+    // The given model, imported as RUN/int8.onnx with its classes and input convention (checked exact by convert).
+    // Class names: --classes, else labels.txt beside the model or its metadata, else the data's (count checked by convert).
+    std::string classes = o.classes;
+    if (classes.empty() && !fs::exists(fs::path(o.int8_model).parent_path() / "labels.txt") &&
+        quant::load_int8_model(o.int8_model).model.classes.empty()) {
+      const auto names = o.synth ? data::synth_class_names() : data::split_classes(test);
+      for (const auto &c : names) classes += (classes.empty() ? "" : ",") + c;
+    }
+    std::vector<std::string> a = {"convert", o.int8_model, int8, "--force"};
+    if (!classes.empty()) a.insert(a.end(), {"--classes", classes});
+    if (!o.input_range.empty()) a.insert(a.end(), {"--input-range", o.input_range});
+    if (!o.mean.empty()) a.insert(a.end(), {"--mean", o.mean});
+    if (!o.std.empty()) a.insert(a.end(), {"--std", o.std});
+    stages.push_back({"import", "the given INT8 model (no training, no quantizing)", a, {o.int8_model}, {int8}});
+  } else {
+    stages.push_back({"eval-fp32", "FP32 on the full test set",
+                      images(threads({"eval", "--model", fp32, "--data", data + "/test", "--out", (run / "fp32-results.json").string(),
+                                      "--force"})),
+                      {fp32, data + "/test"},
+                      {(run / "fp32-results.json").string()}});
+    stages.push_back({"quantize", "INT8 post-training quantization",
+                      images(threads({"quantize", "--model", fp32, "--calib", data + "/train", "--out", int8, "--seed", seed, "--force"})),
+                      {fp32, data + "/train"},
+                      {int8}});
+  }
   stages.push_back({"eval-int8", "INT8 on the full test set, host",
-                    images(threads({"eval", "--model", int8, "--data", data + "/test", "--out",
+                    images(threads({"eval", "--model", int8, "--data", test, "--out",
                                     (run / "int8-host-results.json").string(), "--force"})),
-                    {int8, data + "/test"},
+                    {int8, test},
                     {(run / "int8-host-results.json").string()}});
   if (!emulated) {
     // Real boards: the ESP-IDF project to flash (the device stage needs the board to run it).
     stages.push_back({"firmware", "ESP-IDF project for " + o.target,
                       images({"firmware", "--model", int8, "--target", o.target, "--out", (run / ("firmware-" + o.target)).string(),
-                              "--subset-from", data + "/test", "--subset", o.subset == "all" ? "50" : o.subset, "--seed", seed,
+                              "--subset-from", test, "--subset", o.subset == "all" ? "50" : o.subset, "--seed", seed,
                               "--force"}),
-                      {int8, data + "/test"},
+                      {int8, test},
                       {(run / ("firmware-" + o.target) / "README.md").string()}});
   }
   if (has_device) {
-    std::vector<std::string> a = {"device", "run", "--model", int8, "--data", data + "/test", "--port", o.device,
+    std::vector<std::string> a = {"device", "run", "--model", int8, "--data", test, "--port", o.device,
                                   "--subset", o.subset, "--seed", seed, "--out", (run / "device.json").string(), "--force"};
     if (emulated) a.insert(a.end(), {"--firmware-dir", (run / "firmware").string()});
-    stages.push_back({"device", "the subset on the device (" + o.device + ")", images(a), {int8, data + "/test"},
+    stages.push_back({"device", "the subset on the device (" + o.device + ")", images(a), {int8, test},
                       {(run / "device.json").string()}});
     std::vector<std::string> v = {"verify", "--host", (run / "int8-host-results.json").string(), "--device",
-                                  (run / "device.json").string(), "--fp32", (run / "fp32-results.json").string(), "--json",
-                                  (run / "verdict.json").string(), "--junit", (run / "junit.xml").string(), "--force"};
+                                  (run / "device.json").string(), "--json", (run / "verdict.json").string(), "--junit",
+                                  (run / "junit.xml").string(), "--force"};
+    if (!given_int8) v.insert(v.end(), {"--fp32", (run / "fp32-results.json").string()});
     // Triage: a mismatching image is rerun on the device layer by layer.
     v.insert(v.end(), {"--model", int8, "--port", o.device});
     if (emulated) v.insert(v.end(), {"--firmware", (run / "firmware/firmware.elf").string()});
     stages.push_back({"verify", "decision equivalence", v,
-                      {(run / "int8-host-results.json").string(), (run / "device.json").string(),
-                       (run / "fp32-results.json").string()},
+                      given_int8 ? std::vector<std::string>{(run / "int8-host-results.json").string(), (run / "device.json").string()}
+                                 : std::vector<std::string>{(run / "int8-host-results.json").string(),
+                                                            (run / "device.json").string(), (run / "fp32-results.json").string()},
                       {(run / "verdict.json").string()},
                       true});
   }
-  stages.push_back({"inspect", "quantization inspection",
-                    images(threads({"inspect", "--fp32", fp32, "--int8", int8, "--data", data + "/test", "--out",
-                                    (run / "inspection.json").string(), "--force"})),
-                    {fp32, int8, data + "/test"},
-                    {(run / "inspection.json").string()}});
+  {
+    std::vector<std::string> a = {"inspect", "--int8", int8, "--data", test, "--out", (run / "inspection.json").string(), "--force"};
+    std::vector<std::string> in = {int8, test};
+    if (!given_int8) {  // a given INT8 model is inspected alone: no FP32 comparisons
+      a.insert(a.begin() + 1, {"--fp32", fp32});
+      in.push_back(fp32);
+    }
+    stages.push_back({"inspect", given_int8 ? "quantization inspection (the INT8 model alone)" : "quantization inspection",
+                      images(threads(a)), in, {(run / "inspection.json").string()}});
+  }
 
   ordered_json info;
   const fs::path info_path = run / "pipeline.json";
   info["version"] = QPARITY_VERSION;
   info["command"] = command_line;
   info["seed"] = o.seed;
-  info["arch"] = o.arch;
+  info["arch"] = given_int8 ? "" : o.arch;
+  if (given_int8) info["int8_model"] = o.int8_model;  // validated as given: nothing was trained or quantized
   if (!o.input.empty()) info["input"] = o.input;
   info["data"] = data;
   info["synth"] = o.synth;

@@ -19,6 +19,12 @@ struct PipelineOptions {
   std::string arch = "rps-cnn";
   std::string input;           // the model input HxWxC for training (empty: the trainer's 32x32x3); see synth_side
   std::string fp32_model;      // skip training: use this FP32 ONNX model
+  // Validate this INT8 model as given (.tflite or QDQ .onnx): no training, no quantizing. It is imported
+  // into RUN/int8.onnx by `qparity convert` with the class names and input convention below, so every
+  // later stage reads one self-describing file. Sections that need an FP32 model say "not run".
+  std::string int8_model;
+  std::string classes;         // with int8_model: class names (else labels.txt beside it, its metadata, the data's)
+  std::string input_range, mean, std;  // with int8_model: its input convention (see qparity convert --help)
   int epochs = 0;              // 0: the trainer's default
   std::string device = "qemu-rv32";  // qemu-rv32, qemu-xtensa, a serial port, or "none"
   std::string target = "esp32";      // the ESP-IDF project generated for real boards

@@ -180,13 +180,13 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
   QModel q;
   q.classes = g.classes;
   q.input = g.input;
+  q.convention = opt.convention;
+  q.input_params = input_params_for(opt.convention, g.input.c);
   q.options = opt;
 
   // 2. Layers, in the graph's order. qidx[k]: the INT8 layer whose output is FP32 layer k's output
   // (a fused ReLU maps to the layer it is fused into).
   const auto readers = model::consumers(g);
-  q.convention = opt.convention;
-  q.input_params = input_params_for(opt.convention, g.input.c);
   std::vector<int> qidx(nl, model::kGraphInput);
   // fused[k]: the activation (ReLU/ReLU6) fused into layer k's output when k is an op that fuses one and
   // the activation is its only reader; -1 otherwise.
@@ -234,11 +234,11 @@ Int8Engine::Int8Engine(const QModel &m, Backend backend, OptIsa isa) : m_(m), ba
   if (backend == Backend::Optimized && !opt_isa_available(isa))
     fail(std::string("the optimized kernel set '") + opt_isa_name(isa) + "' is not available on this CPU or build",
          "use OptIsa::Auto (the fastest available)");
+  table_ = input_table(m.convention, m.input_params, m.input.c);
   std::vector<uint32_t> scratch;
   for (const auto &l : m.layers) {
     opt_.push_back(backend == Backend::Optimized ? pack_opt_weights(l) : OptWeights{});  // Kind::None: no optimized kernel
     scratch.push_back(static_cast<uint32_t>(opt_.back().scratch_bytes()));
-  table_ = input_table(m.convention, m.input_params, m.input.c);
   }
   // 64-byte aligned tensors for the SIMD kernels.
   const ArenaPlan plan = plan_arena(m, scratch, 64);

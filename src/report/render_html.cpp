@@ -330,6 +330,9 @@ std::string Renderer::pipeline() {
   auto kv = [&](const std::string &k, const std::string &v) { o += "<tr><th>" + k + "</th><td>" + v + "</td></tr>"; };
   const std::string arch = !f.arch.empty() ? f.arch : str(p, "arch");
   kv("Architecture", arch.empty() ? "&ndash;" : "<code>" + esc(arch) + "</code>");
+  if (!str(p, "int8_model").empty())
+    kv("Model", "the given INT8 model <code>" + esc(str(p, "int8_model")) +
+                    "</code>, validated as it is: nothing trained or quantized here (FP32 sections: not run)");
   const std::string input = !f.input.empty() ? f.input : q.input;  // HxWxC
   kv("Input", input.empty() ? "&ndash;" : esc(input) + (input.ends_with("x1") ? " luma" : " RGB"));
   kv(
@@ -625,6 +628,10 @@ std::string Renderer::inspection() {
   if (std::isfinite(num(in, "simulated_all_agreement")))
     o += " &middot; all layers simulated " + pct(num(in, "simulated_all_agreement"));
   o += "</p>";
+  if (at(in, "has_fp32").is_boolean() && !at(in, "has_fp32").get<bool>())
+    o += not_run("The INT8 model was inspected alone (no FP32 model): observed ranges are its own dequantized outputs; "
+                 "clipping, SQNR, per-layer sensitivity and FP32 agreement are not measured.",
+                 "Pass the FP32 model too: <code>qparity inspect --fp32 FP32.onnx</code>.");
   const json &layers = at(in, "layers");
   // One label per node, as verify's triage and the firmware name it (quant::format_layer_label): "3 Conv2D+relu",
   // "7 Add+relu <- 3,6" for a node with inputs other than the layer before it.

@@ -100,7 +100,7 @@ static const int32_t qp_l0_shift[2] QP_ALIGN4 = {
 static const qp_conv_params_t qp_l0_params = {128, -128, 1, 1, 1, -128, 127};
 
 /* layer 1: MaxPool 2x2 stride 2: 4x4x2 -> 2x2x2 */
-static const qp_pool_params_t qp_l1_params = {2, 2, -128, 127};
+static const qp_pool_params_t qp_l1_params = {2, 2, -128, 127, 0, 0};
 
 /* layer 3: Dense: 1x1x8 -> 1x1x3 */
 static const int8_t qp_l3_weight[32] QP_ALIGN4 = {

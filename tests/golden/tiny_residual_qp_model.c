@@ -227,7 +227,7 @@ static const qp_concat_input_t qp_l4_parts[2] = {
 static const qp_concat_node_params_t qp_l4_params = {2, qp_l4_parts, -128};
 
 /* layer 5: MaxPool 2x2 stride 2: 4x4x6 -> 2x2x6 */
-static const qp_pool_params_t qp_l5_params = {2, 2, -128, 127};
+static const qp_pool_params_t qp_l5_params = {2, 2, -128, 127, 0, 0};
 
 /* layer 7: Dense: 1x1x6 -> 1x1x3 */
 static const int8_t qp_l7_weight[24] QP_ALIGN4 = {
