@@ -793,11 +793,7 @@ TEST_P(Resnet8OnBoard, EveryGoldenOutputEqualsTfliteMicro) {
   const std::string target = GetParam();
   if (!have(target == "qemu-rv32" ? "qemu-system-riscv32" : "qemu-system-xtensa")) GTEST_SKIP() << target << " not installed";
   const std::string fix = std::string(QP_SOURCE_DIR) + "/tests/fixtures/resnet8/";
-  auto slurp = [](const std::string &p) {
-    std::ifstream f(p, std::ios::binary);
-    return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  };
-  const auto inputs = slurp(fix + "golden/inputs.bin"), outputs = slurp(fix + "golden/outputs.bin");
+  const auto inputs = test::read_bytes(fix + "golden/inputs.bin"), outputs = test::read_bytes(fix + "golden/outputs.bin");
   ASSERT_EQ(inputs.size(), 24u * 3072u);
   ASSERT_EQ(outputs.size(), 24u * 10u);
   quant::QModel m = quant::load_int8_model(fix + "pretrainedResnet_quant.tflite").model;

@@ -13,6 +13,7 @@
 #include "quant/qmodel.h"
 #include "tflite/tflite_read.h"
 #include "tflite/tflite_subset_generated.h"
+#include "test_util.h"
 
 namespace qp {
 namespace {
@@ -22,11 +23,7 @@ namespace fb = tflite::fb;
 const std::string kDir = std::string(QP_SOURCE_DIR) + "/tests/fixtures/resnet8/";
 constexpr size_t kInputBytes = 3072, kOutputBytes = 10, kImages = 24, kTraced = 4;
 
-std::vector<uint8_t> read_bytes(const std::string &path) {
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << path;
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+using test::read_bytes;
 
 std::vector<quant::OptIsa> isas() {
   std::vector<quant::OptIsa> v = {quant::OptIsa::Portable};

@@ -3,8 +3,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
 #include "common/rng.h"
 #include "data/image_io.h"
@@ -40,6 +44,13 @@ inline data::Image random_image(int w, int h, uint64_t seed) {
   Rng rng(seed);
   for (auto &p : img.pixels) p = static_cast<uint8_t>(rng.below(256));
   return img;
+}
+
+// A whole file's bytes (a fixture); a file that cannot be opened fails the test.
+inline std::vector<uint8_t> read_bytes(const std::string &path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << path;
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
 }  // namespace qp::test
