@@ -162,6 +162,25 @@ qp_status_t qp_add_table_mcu_s8(const qp_add_params_t *p, int32_t *table);
 qp_status_t qp_add_run_mcu_s8(const qp_add_params_t *p, const int32_t *table, int32_t length, const int8_t *input1,
                               const int8_t *input2, int8_t *output);
 
+/* ---- pooling and MEAN (qp_pool_mcu_s8.c) ----
+ *
+ * Same arguments, results and status codes as qp_pool_max_s8, qp_pool_avg_s8, qp_pool_global_avg_s8 and
+ * qp_mean_s8, for every shape, padding and parameter; no scratch, no packing. Channels innermost, 4 at a time
+ * (one 32-bit word, two 16-bit lanes per add, where the input is 4-byte aligned at every pixel: aligned base and
+ * C a multiple of 4); the rounded mean of a window through a multiply by ceil(2^24 / count) where that is
+ * proven exact for the reachable sums, else a division. */
+qp_status_t qp_pool_max_mcu_s8(const qp_pool_params_t *p, const qp_dims_t *input_dims, const int8_t *input,
+                               const qp_dims_t *output_dims, int8_t *output);
+qp_status_t qp_pool_avg_mcu_s8(const qp_pool_params_t *p, const qp_dims_t *input_dims, const int8_t *input,
+                               const qp_dims_t *output_dims, int8_t *output);
+qp_status_t qp_pool_global_avg_mcu_s8(int32_t act_min, int32_t act_max, const qp_dims_t *input_dims, const int8_t *input,
+                                      int8_t *output);
+qp_status_t qp_mean_mcu_s8(const qp_mean_params_t *p, const qp_dims_t *input_dims, const int8_t *input, int8_t *output);
+
+/* The pooling kernels' rounded mean, (sum +- count/2) / count half away from zero, as the kernels compute it
+ * (exposed for the exhaustive test); count in [1, 2^24), |sum| <= 128 * count, else 0. */
+int32_t qp_pool_rounded_mean_mcu_s32(int32_t sum, int32_t count);
+
 #ifdef __cplusplus
 }
 #endif
