@@ -10,7 +10,8 @@ build_pkgs=(cmake g++ make pkg-config
   qemu-system-misc gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
   gcc-xtensa-lx106 picolibc-xtensa-lx106-elf)
 # The device stage (firmware cross builds, emulated targets) is part of `make demo`, hence in build.
-test_pkgs=(libgtest-dev libgmock-dev chromium)
+# g++-aarch64-linux-gnu + qemu-user: the neon.* tests (ARM64 NEON kernels cross-compiled, run under qemu-aarch64).
+test_pkgs=(libgtest-dev libgmock-dev chromium g++-aarch64-linux-gnu qemu-user)
 bench_pkgs=(libbenchmark-dev hyperfine python3-torch time)
 # make fuzz / make fuzz-ci: clang with libFuzzer and the sanitizer runtimes.
 fuzz_pkgs=(clang libclang-rt-dev)

@@ -18,7 +18,8 @@
 // narrowed to int8. A dense layer is the same GEMM on a 1x1 image.
 //
 // The AVX2 path runs the same GEMM on 16-bit words with exact vpmaddwd products (see its comment); the
-// portable path runs it with plain loops and the reference requantization.
+// portable path runs it with plain loops and the reference requantization. On ARM64 the Neon path runs it
+// with exact 16-bit smlal products and the NeonDot path with sdot on the int8 input (see their comment).
 #include <algorithm>
 #include <cstring>
 
@@ -29,6 +30,16 @@
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #include <immintrin.h>
 #define QP_HAVE_VNNI_PATH 1
+#endif
+#if defined(__aarch64__) && defined(__GNUC__) && !defined(__clang__)
+#include <arm_neon.h>
+#define QP_HAVE_NEON_PATH 1
+#if defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)  // Linux's bit for FEAT_DotProd in AT_HWCAP
+#endif
+#endif
 #endif
 
 namespace qp::quant {
@@ -420,6 +431,191 @@ QP_VNNI void maxpool_vnni(const QLayer &l, const int8_t *in, int8_t *out) {
 #pragma GCC diagnostic pop
 #endif
 
+
+// ---------------------------------------------------------------------------------------------
+// ARM64 NEON paths. Requantization: sqrdmulh is TFLite's saturating rounding doubling high multiply
+// exactly ((2ab + 2^31) >> 32 = floor((ab + 2^30) / 2^31), the nudge-and-truncate of qp_requant_srdhm_s32 for
+// either sign, INT32_MIN * INT32_MIN saturated to INT32_MAX); srshl by -right rounds half up, so a negative
+// value is first lowered by one (saturating: INT32_MIN stays, where both agree), which makes it round half
+// away from zero as qp_requant_rdbpot_s32 does: for h = q * 2^r + m, (h - 1 + 2^(r-1)) >> r = q + (m > 2^(r-1)).
+// The left shift (sshl by left >= 0) wraps, as the reference's uint32 shift.
+//
+// Neon: the input staged as 16-bit words u = x + 128 (as AVX2), the weights as int16 wn16 [group of 16
+// channels][step][byte][16 channels]; smlal by lane forms u * w exactly in int32 (|u * w| <= 255 * 128). A
+// register block holds P pixels x 16 channels; each weight vector feeds P instructions.
+// NeonDot: the input staged as int8 x = u - 128 (sdot multiplies signed bytes with signed bytes), the packed
+// VNNI rows w [tile][step][16 channels][4 bytes] unchanged: sdot adds the 4 products of one step per lane, exactly
+// (|.| <= 4 * 128 * 128), and the accumulator starts at base_s8 = bias - zp * sum(w).
+#ifdef QP_HAVE_NEON_PATH
+#define QP_NEON_DOT __attribute__((target("arch=armv8.2-a+dotprod")))
+
+bool cpu_has_dotprod() {
+#if defined(__linux__)
+  return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#else
+  return false;
+#endif
+}
+
+// qp_requant_apply_dr_s32 on 4 lanes (channels c .. c + 3), then + zero point, clamp.
+inline int32x4_t requant4_neon(int32x4_t acc, const OptWeights &o, int c) {
+  const int32x4_t x = vshlq_s32(acc, vld1q_s32(o.left.data() + c));
+  int32x4_t h = vqrdmulhq_s32(x, vld1q_s32(o.mult.data() + c));
+  const int32x4_t neg_right = vnegq_s32(vld1q_s32(o.right.data() + c));
+  h = vqaddq_s32(h, vshrq_n_s32(vandq_s32(h, neg_right), 31));  // -1 where h < 0 and right > 0
+  const int32x4_t r = vaddq_s32(vrshlq_s32(h, neg_right), vdupq_n_s32(o.out_zp));
+  return vminq_s32(vmaxq_s32(r, vdupq_n_s32(o.act_min)), vdupq_n_s32(o.act_max));
+}
+
+// 8 channels (c .. c + 7) requantized and narrowed (exact: in [-128, 127]).
+inline int8x8_t requant8_neon(int32x4_t lo, int32x4_t hi, const OptWeights &o, int c) {
+  return vmovn_s16(vcombine_s16(vmovn_s32(requant4_neon(lo, o, c)), vmovn_s32(requant4_neon(hi, o, c + 4))));
+}
+
+// 16 accumulators' channels c .. c + 15 to dst, the first n of them.
+inline void store16_neon(const int32x4_t *acc, const OptWeights &o, int c, int8_t *dst, int n) {
+  const int8x16_t v = vcombine_s8(requant8_neon(acc[0], acc[1], o, c), requant8_neon(acc[2], acc[3], o, c + 8));
+  if (n >= 16) {
+    vst1q_s8(dst, v);
+  } else {
+    int8_t tmp[16];
+    vst1q_s8(tmp, v);
+    std::memcpy(dst, tmp, static_cast<size_t>(n));
+  }
+}
+
+// acc[0..3] (16 channels) += byte B of the step (u lane B) times its 16 weights.
+template <int B>
+inline void mlal16(int32x4_t *acc, int16x8_t w0, int16x8_t w1, int16x4_t u) {
+  acc[0] = vmlal_lane_s16(acc[0], vget_low_s16(w0), u, B);
+  acc[1] = vmlal_high_lane_s16(acc[1], w0, u, B);
+  acc[2] = vmlal_lane_s16(acc[2], vget_low_s16(w1), u, B);
+  acc[3] = vmlal_high_lane_s16(acc[3], w1, u, B);
+}
+
+// P output pixels (window origins off[0..P)) x the 16 channels of group g.
+template <int P>
+void block_neon(const OptWeights &o, const int16_t *pad, const int32_t *off, int g, int8_t *out, int pix0) {
+  int32x4_t acc[P][4];
+  const int c0 = g * 16;
+  for (int q = 0; q < 4; ++q) {
+    const int32x4_t b = vld1q_s32(o.base.data() + c0 + 4 * q);
+    for (int p = 0; p < P; ++p) acc[p][q] = b;
+  }
+  const int16_t *src[P];
+  for (int p = 0; p < P; ++p) src[p] = pad + off[p];
+  const int16_t *w = o.wn16.data() + static_cast<size_t>(g) * o.steps * 64;
+  for (int s = 0; s < o.steps; ++s, w += 64) {
+    const int16x8_t w00 = vld1q_s16(w), w01 = vld1q_s16(w + 8), w10 = vld1q_s16(w + 16), w11 = vld1q_s16(w + 24);
+    const int16x8_t w20 = vld1q_s16(w + 32), w21 = vld1q_s16(w + 40), w30 = vld1q_s16(w + 48), w31 = vld1q_s16(w + 56);
+    const int32_t so = o.soff[static_cast<size_t>(s)];
+    for (int p = 0; p < P; ++p) {
+      const int16x4_t u = vld1_s16(src[p] + so);  // the step's 4 staged words (each in [0, 255])
+      mlal16<0>(acc[p], w00, w01, u);
+      mlal16<1>(acc[p], w10, w11, u);
+      mlal16<2>(acc[p], w20, w21, u);
+      mlal16<3>(acc[p], w30, w31, u);
+    }
+  }
+  const int n = std::min(16, o.oc - c0);
+  for (int p = 0; p < P; ++p) store16_neon(acc[p], o, c0, out + static_cast<size_t>(pix0 + p) * o.oc + c0, n);
+}
+
+void gemm_neon(const OptWeights &o, const int16_t *pad, int8_t *out) {
+  constexpr int P = 4;
+  const int n_pix = o.oh * o.ow, groups = (o.oc + 15) / 16;
+  int32_t off[P];
+  int i = 0;
+  for (; i + P <= n_pix; i += P) {
+    for (int p = 0; p < P; ++p) off[p] = pixel_offset(o, i + p);
+    for (int g = 0; g < groups; ++g) block_neon<P>(o, pad, off, g, out, i);
+  }
+  for (; i < n_pix; ++i) {  // the last < P pixels, one at a time
+    off[0] = pixel_offset(o, i);
+    for (int g = 0; g < groups; ++g) block_neon<1>(o, pad, off, g, out, i);
+  }
+}
+
+// P output pixels x the 16 channels j of VNNI tile t (rows of J * 64 bytes per step).
+template <int P>
+QP_NEON_DOT void block_dot(const OptWeights &o, const int8_t *pad, const int32_t *off, int t, int j, int8_t *out, int pix0) {
+  int32x4_t acc[P][4];
+  const int c0 = (t * o.J + j) * 16;
+  for (int q = 0; q < 4; ++q) {
+    const int32x4_t b = vld1q_s32(o.base_s8.data() + c0 + 4 * q);
+    for (int p = 0; p < P; ++p) acc[p][q] = b;
+  }
+  const int8_t *src[P];
+  for (int p = 0; p < P; ++p) src[p] = pad + off[p];
+  const size_t row = static_cast<size_t>(o.J) * 64;
+  const int8_t *w = o.w.data() + static_cast<size_t>(t) * o.steps * row + static_cast<size_t>(j) * 64;
+  for (int s = 0; s < o.steps; ++s, w += row) {
+    const int8x16_t w0 = vld1q_s8(w), w1 = vld1q_s8(w + 16), w2 = vld1q_s8(w + 32), w3 = vld1q_s8(w + 48);
+    const int32_t so = o.soff[static_cast<size_t>(s)];
+    for (int p = 0; p < P; ++p) {
+      int32_t d;  // the step's 4 input bytes, broadcast
+      std::memcpy(&d, src[p] + so, 4);
+      const int8x16_t x = vreinterpretq_s8_s32(vdupq_n_s32(d));
+      acc[p][0] = vdotq_s32(acc[p][0], x, w0);
+      acc[p][1] = vdotq_s32(acc[p][1], x, w1);
+      acc[p][2] = vdotq_s32(acc[p][2], x, w2);
+      acc[p][3] = vdotq_s32(acc[p][3], x, w3);
+    }
+  }
+  const int n = std::min(16, o.oc - c0);
+  for (int p = 0; p < P; ++p) store16_neon(acc[p], o, c0, out + static_cast<size_t>(pix0 + p) * o.oc + c0, n);
+}
+
+QP_NEON_DOT void gemm_dot(const OptWeights &o, const int8_t *pad, int8_t *out) {
+  constexpr int P = 4;
+  const int n_pix = o.oh * o.ow;
+  int32_t off[P];
+  int i = 0;
+  const auto tiles = [&](auto block, int pix) {
+    for (int t = 0; t < o.tiles; ++t)
+      for (int j = 0; j < o.J && (t * o.J + j) * 16 < o.oc; ++j) block(t, j, pix);
+  };
+  for (; i + P <= n_pix; i += P) {
+    for (int p = 0; p < P; ++p) off[p] = pixel_offset(o, i + p);
+    tiles([&](int t, int j, int pix) { block_dot<P>(o, pad, off, t, j, out, pix); }, i);
+  }
+  for (; i < n_pix; ++i) {  // the last < P pixels, one at a time
+    off[0] = pixel_offset(o, i);
+    tiles([&](int t, int j, int pix) { block_dot<1>(o, pad, off, t, j, out, pix); }, i);
+  }
+}
+
+// The staged bytes u = x + 128 back to int8 x (flipping the top bit), in place.
+void flip_to_s8(uint8_t *pad, size_t n) {
+  size_t i = 0;
+  const uint8x16_t top = vdupq_n_u8(0x80);
+  for (; i + 16 <= n; i += 16) vst1q_u8(pad + i, veorq_u8(vld1q_u8(pad + i), top));
+  for (; i < n; ++i) pad[i] ^= 0x80u;
+}
+
+void maxpool_neon(const QLayer &l, const int8_t *in, int8_t *out) {
+  const int k = l.kernel, s = l.stride, iw = l.in.w, c = l.in.c, oh = l.out.h, ow = l.out.w;
+  for (int y = 0; y < oh; ++y)
+    for (int x = 0; x < ow; ++x) {
+      int8_t *d = out + (static_cast<size_t>(y) * ow + x) * c;
+      const auto at = [&](int ky, int kx) { return in + (static_cast<size_t>(y * s + ky) * iw + x * s + kx) * c; };
+      int i = 0;
+      for (; i + 16 <= c; i += 16) {
+        int8x16_t v = vdupq_n_s8(-128);
+        for (int ky = 0; ky < k; ++ky)
+          for (int kx = 0; kx < k; ++kx) v = vmaxq_s8(v, vld1q_s8(at(ky, kx) + i));
+        vst1q_s8(d + i, v);
+      }
+      for (; i < c; ++i) {  // the last < 16 channels
+        int8_t m = -128;
+        for (int ky = 0; ky < k; ++ky)
+          for (int kx = 0; kx < k; ++kx) m = std::max(m, at(ky, kx)[i]);
+        d[i] = m;
+      }
+    }
+}
+#endif
+
 // ---------------------------------------------------------------------------------------------
 // Depthwise conv (channel multiplier 1). The input is staged as for a conv (16-bit words u = x + 128,
 // padded positions holding the zero point, channels rounded up to 8), so every window is read without
@@ -463,6 +659,36 @@ QP_AVX2 void dw_avx2(const OptWeights &o, const uint16_t *pad, int8_t *out) {
         } else {
           alignas(16) int8_t tmp[16];
           _mm_store_si128(reinterpret_cast<__m128i *>(tmp), v);
+          std::memcpy(dst + c, tmp, static_cast<size_t>(o.oc - c));
+        }
+      }
+    }
+}
+#endif
+
+#ifdef QP_HAVE_NEON_PATH
+// Both NEON kernel sets: 8 channels per step, u * w exact by smlal into two int32x4 lanes groups.
+void dw_neon(const OptWeights &o, const uint16_t *pad, int8_t *out) {
+  const int icp = o.icp, k = o.k;
+  for (int y = 0; y < o.oh; ++y)
+    for (int x = 0; x < o.ow; ++x) {
+      int8_t *dst = out + (static_cast<size_t>(y) * o.ow + x) * o.oc;
+      for (int c = 0; c < o.oc; c += 8) {
+        int32x4_t lo = vld1q_s32(o.base.data() + c), hi = vld1q_s32(o.base.data() + c + 4);
+        for (int ky = 0; ky < k; ++ky)
+          for (int kx = 0; kx < k; ++kx) {
+            const size_t at = (static_cast<size_t>(y * o.stride + ky) * o.pw + static_cast<size_t>(x * o.stride + kx)) * icp;
+            const int16x8_t u = vreinterpretq_s16_u16(vld1q_u16(pad + at + c));
+            const int16x8_t w = vld1q_s16(o.w16.data() + static_cast<size_t>(ky * k + kx) * icp + c);
+            lo = vmlal_s16(lo, vget_low_s16(u), vget_low_s16(w));
+            hi = vmlal_high_s16(hi, u, w);
+          }
+        const int8x8_t v = requant8_neon(lo, hi, o, c);
+        if (o.oc - c >= 8) {
+          vst1_s8(dst + c, v);
+        } else {
+          int8_t tmp[8];
+          vst1_s8(tmp, v);
           std::memcpy(dst + c, tmp, static_cast<size_t>(o.oc - c));
         }
       }
@@ -557,6 +783,8 @@ OptIsa resolve(OptIsa isa) {
   }
   static const OptIsa best = opt_isa_available(OptIsa::Avx512Vnni) ? OptIsa::Avx512Vnni
                              : opt_isa_available(OptIsa::Avx2)     ? OptIsa::Avx2
+                             : opt_isa_available(OptIsa::NeonDot)  ? OptIsa::NeonDot
+                             : opt_isa_available(OptIsa::Neon)     ? OptIsa::Neon
                                                                    : OptIsa::Portable;
   return best;
 }
@@ -569,6 +797,8 @@ const char *opt_isa_name(OptIsa isa) {
     case OptIsa::Portable: return "portable";
     case OptIsa::Avx2: return "avx2";
     case OptIsa::Avx512Vnni: return "avx512-vnni";
+    case OptIsa::Neon: return "neon";
+    case OptIsa::NeonDot: return "neon-dot";
   }
   return "?";
 }
@@ -589,6 +819,16 @@ bool opt_isa_available(OptIsa isa) {
 #else
     case OptIsa::Avx2:
     case OptIsa::Avx512Vnni: return false;
+#endif
+#ifdef QP_HAVE_NEON_PATH
+    case OptIsa::Neon: return true;  // Advanced SIMD is part of every ARMv8-A Linux target
+    case OptIsa::NeonDot: {
+      static const bool dot = cpu_has_dotprod();
+      return dot;
+    }
+#else
+    case OptIsa::Neon:
+    case OptIsa::NeonDot: return false;
 #endif
   }
   return false;
@@ -659,6 +899,21 @@ OptWeights pack_opt_weights(const QLayer &l) {
     o.right[c] = std::max(-l.shift[c], 0);
     o.rmask[c] = static_cast<int32_t>((int64_t{1} << o.right[c]) - 1);
   }
+#ifdef QP_HAVE_NEON_PATH
+  const size_t n16 = static_cast<size_t>(o.oc + 15) / 16, steps = static_cast<size_t>(o.steps);
+  o.wn16.assign(n16 * steps * 64, 0);  // [group][step][byte][16 channels]
+  o.base_s8.assign(ocp, 0);
+  for (size_t c = 0; c < static_cast<size_t>(o.oc); ++c) {
+    int64_t wsum = 0;
+    for (size_t s = 0; s < steps; ++s)
+      for (size_t b = 0; b < 4; ++b) {
+        const int8_t w = o.wrow[(c * steps + s) * 4 + b];
+        wsum += w;
+        o.wn16[((c / 16 * steps + s) * 4 + b) * 16 + c % 16] = w;
+      }
+    o.base_s8[c] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<int64_t>(l.bias[c]) - l.input.zero_point * wsum));
+  }
+#endif
   return o;
 }
 
@@ -672,6 +927,17 @@ void opt_conv_s8(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_t 
       return gemm_avx2(o, pad16, out);
     }
 #endif
+#ifdef QP_HAVE_NEON_PATH
+    case OptIsa::Neon: {
+      auto *pad16 = reinterpret_cast<uint16_t *>(scratch);  // 64-byte aligned (the engine's plan)
+      stage_input(l, o, in, pad16);
+      return gemm_neon(o, reinterpret_cast<const int16_t *>(pad16), out);
+    }
+    case OptIsa::NeonDot:
+      stage_input(l, o, in, scratch);
+      flip_to_s8(scratch, static_cast<size_t>(o.ph) * o.pw * o.icp);
+      return gemm_dot(o, reinterpret_cast<const int8_t *>(scratch), out);
+#endif
     default: stage_input(l, o, in, scratch); return gemm_portable(o, scratch, out);
   }
 }
@@ -681,6 +947,10 @@ void opt_maxpool_s8(const QLayer &l, OptIsa isa, const int8_t *in, int8_t *out) 
   const OptIsa r = resolve(isa);
   if (r == OptIsa::Avx512Vnni) return maxpool_vnni(l, in, out);
   if (r == OptIsa::Avx2) return maxpool_avx2(l, in, out);
+#endif
+#ifdef QP_HAVE_NEON_PATH
+  const OptIsa n = resolve(isa);
+  if (n == OptIsa::Neon || n == OptIsa::NeonDot) return maxpool_neon(l, in, out);
 #endif
   maxpool_portable(l, in, out);
 }
@@ -694,6 +964,9 @@ bool opt_run_layer(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_
       stage_input(l, o, in, pad16);
 #ifdef QP_HAVE_VNNI_PATH
       if (resolve(isa) != OptIsa::Portable) return dw_avx2(o, pad16, out), true;
+#endif
+#ifdef QP_HAVE_NEON_PATH
+      if (resolve(isa) != OptIsa::Portable) return dw_neon(o, pad16, out), true;
 #endif
       return dw_portable(o, pad16, out), true;
     }

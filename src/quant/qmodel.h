@@ -98,7 +98,7 @@ void derive_requantization(QLayer &l);
 int64_t worst_case_accumulator(const QLayer &l, int channel);
 
 // Which kernels run a QModel on the host. Reference: the C99 kernels of src/runtime (the numeric
-// specification). Optimized: conv and dense as a blocked u8 x s8 GEMM (AVX-512 VNNI or AVX2 when the
+// specification). Optimized: conv and dense as a blocked GEMM (AVX-512 VNNI, AVX2 or ARM64 NEON when the
 // CPU has it) with vectorised requantization, max pooling vectorised; every other op runs the reference
 // kernel. Both give identical bytes (tested on every layer of random models of every preset).
 enum class Backend { Reference, Optimized };
@@ -107,10 +107,12 @@ enum class Backend { Reference, Optimized };
 // AVX2, else portable). Portable: plain C++ loops (the blocked GEMM's rows, one dot product per
 // output channel) built for the baseline ISA. Avx2: a register-blocked GEMM of exact 16-bit
 // vpmaddwd products (never the saturating vpmaddubsw). Avx512Vnni: the register-blocked vpdpbusd
-// GEMM. Naming one the CPU (or the build) lacks throws qp::Error.
-enum class OptIsa { Auto, Portable, Avx2, Avx512Vnni };
+// GEMM. On ARM64 (Auto: NeonDot where the CPU has FEAT_DotProd, else Neon): Neon, a register-blocked GEMM of
+// exact 16-bit smlal products; NeonDot, the same blocking with sdot on the int8 input. Naming one the CPU (or the
+// build) lacks throws qp::Error.
+enum class OptIsa { Auto, Portable, Avx2, Avx512Vnni, Neon, NeonDot };
 bool opt_isa_available(OptIsa isa);
-const char *opt_isa_name(OptIsa isa);  // "auto", "portable", "avx2", "avx512-vnni"
+const char *opt_isa_name(OptIsa isa);  // "auto", "portable", "avx2", "avx512-vnni", "neon", "neon-dot"
 
 // Runs a QModel on one image (or a batch); all activations live in one arena laid out by the memory
 // planner (plan.h: tensors whose lifetimes overlap never share bytes; each optimized conv/dense layer's
@@ -169,6 +171,10 @@ struct OptWeights {
   // Per padded output channel: the accumulator's start bias - (zp + 128) * sum(w), the multiplier,
   // the left and right shifts and the right shift's remainder mask.
   std::vector<int32_t> base, mult, left, right, rmask;
+  // ARM64 only (empty elsewhere): wn16, the weights as int16 [16-channel group][step][byte][16 channels] (Neon);
+  // base_s8, the start value for the int8 input x = u - 128 (NeonDot: bias - zp * sum(w)), per padded channel.
+  std::vector<int16_t> wn16;
+  std::vector<int32_t> base_s8;
   size_t scratch_bytes() const { return static_cast<size_t>(ph) * pw * icp * 2; }  // room for 16-bit staging (AVX2)
 };
 OptWeights pack_opt_weights(const QLayer &l);
