@@ -275,7 +275,7 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
         break;
       case Op::MaxPool:
       case Op::AvgPool:
-        node_op[k] = l.op == Op::MaxPool ? "QP_NODE_MAX_POOL" : "QP_NODE_AVG_POOL";
+        node_op[k] = std::string(l.op == Op::MaxPool ? "QP_NODE_MAX_POOL" : "QP_NODE_AVG_POOL") + (mcu ? "_MCU" : "");
         c << "static const qp_pool_params_t " << p << "params = {" << l.kernel << ", " << l.stride << ", -128, 127";
         c << ", " << l.pad_top << ", " << l.pad_left;  // 'same' padding (0, 0: none)
         c << "};\n";
@@ -286,11 +286,11 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
           << l.input.zero_point << "};\n";
         break;
       case Op::Mean:
-        node_op[k] = "QP_NODE_MEAN";
+        node_op[k] = mcu ? "QP_NODE_MEAN_MCU" : "QP_NODE_MEAN";
         c << "static const qp_mean_params_t " << p << "params = {" << -l.input.zero_point << ", " << l.output.zero_point << ", "
           << l.multiplier.at(0) << ", " << l.shift.at(0) << "};\n";
         break;
-      case Op::GlobalAvgPool: node_op[k] = "QP_NODE_GLOBAL_AVG_POOL"; break;
+      case Op::GlobalAvgPool: node_op[k] = mcu ? "QP_NODE_GLOBAL_AVG_POOL_MCU" : "QP_NODE_GLOBAL_AVG_POOL"; break;
       case Op::Softmax:
         node_op[k] = "QP_NODE_SOFTMAX";
         c << "static const qp_softmax_params_t " << p << "params = {" << l.softmax.input_multiplier << ", "

@@ -128,7 +128,7 @@ const qp_node_t qp_model_nodes[QP_MODEL_LAYERS] = {
     {QP_NODE_CONV_MCU, {QP_T0, 0u}, QP_T1, QP_T5, {1, 4, 4, 3}, {2, 3, 3, 3}, {1, 4, 4, 2},
      qp_l0_weight, qp_l0_bias, qp_l0_multiplier, qp_l0_shift, &qp_l0_params},
     /* 1: MaxPool 2x2 stride 2: 4x4x2 -> 2x2x2 */
-    {QP_NODE_MAX_POOL, {QP_T1, 0u}, QP_T2, QP_NODE_NO_SCRATCH, {1, 4, 4, 2}, {0, 0, 0, 0}, {1, 2, 2, 2},
+    {QP_NODE_MAX_POOL_MCU, {QP_T1, 0u}, QP_T2, QP_NODE_NO_SCRATCH, {1, 4, 4, 2}, {0, 0, 0, 0}, {1, 2, 2, 2},
      0, 0, 0, 0, &qp_l1_params},
     /* 2: Flatten: 2x2x2 -> 1x1x8 */
     {QP_NODE_RESHAPE, {QP_T2, 0u}, QP_T2, QP_NODE_NO_SCRATCH, {1, 2, 2, 2}, {0, 0, 0, 0}, {1, 1, 1, 8},

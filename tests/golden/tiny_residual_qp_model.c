@@ -267,10 +267,10 @@ const qp_node_t qp_model_nodes[QP_MODEL_LAYERS] = {
     {QP_NODE_CONCAT, {QP_T3, QP_T4}, QP_T5, QP_NODE_NO_SCRATCH, {1, 4, 4, 4}, {0, 0, 0, 0}, {1, 4, 4, 6},
      0, 0, 0, 0, &qp_l4_params},
     /* 5: MaxPool 2x2 stride 2: 4x4x6 -> 2x2x6 */
-    {QP_NODE_MAX_POOL, {QP_T5, 0u}, QP_T6, QP_NODE_NO_SCRATCH, {1, 4, 4, 6}, {0, 0, 0, 0}, {1, 2, 2, 6},
+    {QP_NODE_MAX_POOL_MCU, {QP_T5, 0u}, QP_T6, QP_NODE_NO_SCRATCH, {1, 4, 4, 6}, {0, 0, 0, 0}, {1, 2, 2, 6},
      0, 0, 0, 0, &qp_l5_params},
     /* 6: GlobalAvgPool: 2x2x6 -> 1x1x6 */
-    {QP_NODE_GLOBAL_AVG_POOL, {QP_T6, 0u}, QP_T7, QP_NODE_NO_SCRATCH, {1, 2, 2, 6}, {0, 0, 0, 0}, {1, 1, 1, 6},
+    {QP_NODE_GLOBAL_AVG_POOL_MCU, {QP_T6, 0u}, QP_T7, QP_NODE_NO_SCRATCH, {1, 2, 2, 6}, {0, 0, 0, 0}, {1, 1, 1, 6},
      0, 0, 0, 0, 0},
     /* 7: Dense: 1x1x6 -> 1x1x3 */
     {QP_NODE_FC_MCU, {QP_T7, 0u}, QP_T8, QP_NODE_NO_SCRATCH, {1, 1, 1, 6}, {0, 0, 0, 0}, {1, 1, 1, 3},

@@ -39,6 +39,9 @@ qp_status_t qp_graph_run_node(const qp_node_t *n, int8_t *arena) {
     case QP_NODE_MAX_POOL: return qp_pool_max_s8((const qp_pool_params_t *)n->params, &n->in, in, &n->out, out);
     case QP_NODE_AVG_POOL: return qp_pool_avg_s8((const qp_pool_params_t *)n->params, &n->in, in, &n->out, out);
     case QP_NODE_GLOBAL_AVG_POOL: return qp_pool_global_avg_s8(-128, 127, &n->in, in, out);
+    case QP_NODE_MAX_POOL_MCU: return qp_pool_max_mcu_s8((const qp_pool_params_t *)n->params, &n->in, in, &n->out, out);
+    case QP_NODE_AVG_POOL_MCU: return qp_pool_avg_mcu_s8((const qp_pool_params_t *)n->params, &n->in, in, &n->out, out);
+    case QP_NODE_GLOBAL_AVG_POOL_MCU: return qp_pool_global_avg_mcu_s8(-128, 127, &n->in, in, out);
     case QP_NODE_SOFTMAX: return qp_softmax_run_s8((const qp_softmax_params_t *)n->params, n->out.c, in, out);
     case QP_NODE_ADD:
       return qp_add_run_s8((const qp_add_params_t *)n->params, n->out.h * n->out.w * n->out.c, in, arena + n->input[1], out);
@@ -54,6 +57,7 @@ qp_status_t qp_graph_run_node(const qp_node_t *n, int8_t *arena) {
       return qp_pad_s8(p->pad_top, p->pad_left, (int8_t)p->value, &n->in, in, &n->out, out);
     }
     case QP_NODE_MEAN: return qp_mean_s8((const qp_mean_params_t *)n->params, &n->in, in, out);
+    case QP_NODE_MEAN_MCU: return qp_mean_mcu_s8((const qp_mean_params_t *)n->params, &n->in, in, out);
     case QP_NODE_RESHAPE: return QP_STATUS_OK;
     default: return QP_STATUS_BAD_ARGUMENT;
   }

@@ -35,13 +35,17 @@ enum {
   QP_NODE_CONCAT,         /* qp_concat_run_s8 */
   QP_NODE_RESHAPE,        /* Flatten: NHWC data is already in flattened order (output aliases input) */
   QP_NODE_DWCONV_MCU,     /* qp_dwconv_run_mcu_s8: packed int16 weights (channel multiplier 1) */
-  QP_NODE_ADD_MCU         /* qp_add_run_mcu_s8: weight = the int32 table of qp_add_table_mcu_s8 */
+  QP_NODE_ADD_MCU,        /* qp_add_run_mcu_s8: weight = the int32 table of qp_add_table_mcu_s8 */
+  QP_NODE_MAX_POOL_MCU,   /* qp_pool_max_mcu_s8 */
+  QP_NODE_AVG_POOL_MCU,   /* qp_pool_avg_mcu_s8 */
+  QP_NODE_GLOBAL_AVG_POOL_MCU /* qp_pool_global_avg_mcu_s8 (-128..127) */
 };
 
 /* The ops of TFLite/PyTorch models (numbered apart from the kernel variants above). */
 enum {
   QP_NODE_PAD = 32, /* qp_pad_s8: params qp_pad_node_params_t */
-  QP_NODE_MEAN = 33 /* qp_mean_s8: params qp_mean_params_t */
+  QP_NODE_MEAN = 33,    /* qp_mean_s8: params qp_mean_params_t */
+  QP_NODE_MEAN_MCU = 34 /* qp_mean_mcu_s8: params qp_mean_params_t */
 };
 
 /* scratch value of a node whose kernel needs none */
