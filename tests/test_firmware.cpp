@@ -700,7 +700,8 @@ TEST(FirmwareBuild, QemuRv32RunsTheTfliteOpsBitExact) {
   m.layers.back().softmax_beta = 0.75;
   quant::derive_requantization(m.layers.back());
   const quant::Int8Engine engine(m, quant::Backend::Reference);
-  // The MCU kernel set: the new ops run their reference kernels in it (no MCU variant yet), beside the MCU conv/dense.
+  // The MCU kernel set: pooling and Mean run their MCU kernels (qp_pool_mcu_s8.c), Pad and depthwise with a multiplier
+  // the reference ones, beside the MCU conv/dense.
   for (const auto kernels : {firmware::Kernels::Mcu}) {
     const std::string name = "mcu";
     firmware::MemoryPlan plan;
