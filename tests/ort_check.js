@@ -45,6 +45,8 @@ function byFile(path) {
   return m;
 }
 const fp32Res = byFile(fp32ResPath), int8Res = byFile(int8ResPath);
+// What the INT8 output means (the results file's "output"; absent: a softmax's probabilities, scale 1/256, zp -128).
+const int8Out = JSON.parse(fs.readFileSync(int8ResPath, 'utf8')).output || {scale: 1 / 256, zero_point: -128};
 
 function firstMax(v) {
   let best = 0;
@@ -81,13 +83,13 @@ async function run(path) {
   console.log('FP32: ' + (n - fpDecisionDiff) + '/' + n + ' decisions equal; largest score difference ' +
               worstScore.toExponential(2));
 
-  // The QDQ graph's output is the softmax's dequantized int8: (q + 128) / 256.
+  // The QDQ graph's output is the last layer's dequantized int8: scale * (q - zp) (a softmax's: (q + 128) / 256).
   const q = await run(int8Path);
   let vecDiff = 0, worstStep = 0, decDiff = 0;
   for (let i = 0; i < n; ++i) {
     const file = index.images[i].file, ref = int8Res.get(file);
     if (!ref) fail(int8ResPath + ' has no image ' + file);
-    const qi = q[i].map((v) => Math.max(-128, Math.min(127, Math.round(v * 256) - 128)));
+    const qi = q[i].map((v) => Math.max(-128, Math.min(127, Math.round(v / int8Out.scale) + int8Out.zero_point)));
     let differs = false;
     for (let k = 0; k < qi.length; ++k) {
       const d = Math.abs(qi[k] - ref.scores[k]);

@@ -60,6 +60,7 @@ const Fixture kFixtures[] = {
     {"mobilenetv2_025", {3, 64, 64}, 17},
     {"squeezenet_fire", {3, 48, 48}, 11},
     {"clip_gap_gray", {1, 96, 96}, 13},
+    {"resnet_small_logits", {3, 32, 32}, 13},
 };
 
 void expect_load_error(const std::string &path, const std::vector<std::string> &needles) {
@@ -112,15 +113,9 @@ TEST_P(OnnxImport, ImportsAndMatchesPyTorchWithin1e4) {
 
 TEST_P(OnnxImport, QuantizesAndBothInt8EnginesAgreeBitExactly) {
   const Fixture &fx = GetParam();
-  ModelFile mf = load_onnx(fixture(fx.name + ".onnx"));
-  // qparity's INT8 models output probabilities: a graph that ends in logits gets its Softmax (the decision is the same).
-  if (mf.graph.layers.back().op != Op::Softmax) {
-    Layer sm;
-    sm.op = Op::Softmax;
-    sm.inputs = {static_cast<int>(mf.graph.layers.size()) - 1};
-    mf.graph.layers.push_back(sm);
-    infer_shapes(mf.graph);
-  }
+  // Quantized as exported: a graph that ends in logits (Gemm, ReduceMean) gives an INT8 model whose output is its
+  // last layer's int8 tensor, one that ends in Softmax a softmax's probabilities.
+  const ModelFile mf = load_onnx(fixture(fx.name + ".onnx"));
   // Calibration: a few random images at the fixture's size (labels only stratify the choice).
   data::Split split;
   split.classes = {"rock", "paper", "scissors"};
@@ -139,6 +134,8 @@ TEST_P(OnnxImport, QuantizesAndBothInt8EnginesAgreeBitExactly) {
   quant::QuantOptions qo;
   qo.calib_count = 6;
   const quant::QModel q = quant::quantize_graph(mf.graph, split, qo);
+  EXPECT_EQ(q.outputs_logits(), mf.graph.layers.back().op != Op::Softmax) << fx.name;
+  EXPECT_EQ(q.layers.back().out.size(), 3) << fx.name;
   const quant::Int8Engine ref(q, quant::Backend::Reference), opt(q, quant::Backend::Optimized);
   for (size_t i = 0; i < split.samples.size(); ++i) {
     std::vector<std::vector<int8_t>> tr, to;
@@ -179,6 +176,11 @@ TEST(OnnxImport, MapsExportedPatternsToLayers) {
   EXPECT_EQ(count_ops(gr, Op::Pad), 2);  // ZeroPad2d (pads computed by a folded Slice/Transpose/Reshape chain), conv3's pads
   EXPECT_EQ(count_ops(gr, Op::Flatten), 0);   // x.view(N, -1): Shape->Gather->Unsqueeze->Concat->Reshape folded
   EXPECT_EQ(gr.layers.back().op, Op::Dense);
+
+  const Graph lg = load_onnx(fixture("resnet_small_logits.onnx")).graph;  // resnet_small without its softmax
+  EXPECT_EQ(count_ops(lg, Op::Softmax), 0);
+  EXPECT_EQ(lg.layers.back().op, Op::Dense);
+  EXPECT_EQ(lg.layers.size() + 1, res.layers.size());
 }
 
 // Graphs qparity cannot run: the node, its op type and the fix.

@@ -604,7 +604,11 @@ TEST(VerifyVerdict, TiesAreCountedSaidAndMarked) {
   EXPECT_NE(s.find("ties          1 of 30 device outputs share the top score (margin 0): decided for the first tied class"),
             std::string::npos)
       << s;
-  EXPECT_NE(s.find("INT8 margin 0 int8 steps (a tie: INT8 decided for the first tied class)"), std::string::npos) << s;
+  EXPECT_NE(s.find("INT8 margin 0 int8 steps (1/256 probability each) (a tie: INT8 decided for the first tied class)"),
+            std::string::npos)
+      << s;
+  EXPECT_NE(s.find("outputs       softmax probabilities: margins in int8 steps (1/256 probability each)"), std::string::npos)
+      << s;
   const auto j = verify::verdict_json(r, "h.json", "d.json");
   EXPECT_EQ(j["ties"], 1);
   EXPECT_EQ(j["off_rule"], 0);

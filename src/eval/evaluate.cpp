@@ -1,6 +1,7 @@
 #include "eval/evaluate.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -14,9 +15,40 @@
 
 namespace qp::eval {
 
+Int8Output Int8Output::of(const quant::QModel &m) {
+  Int8Output o;
+  if (!m.outputs_logits()) return o;
+  o.logits = true;
+  o.scale = m.layers.back().output.scale;
+  o.zero_point = m.layers.back().output.zero_point;
+  return o;
+}
+
+double Int8Output::conf(const std::vector<int> &q) const {
+  if (q.empty()) return 0.0;
+  const int top = *std::max_element(q.begin(), q.end());
+  if (!logits) return (top + 128) / 256.0;
+  // softmax of scale * (q - zp) at the top: 1 / sum_k exp(scale * (q_k - top)); the zero point cancels.
+  double sum = 0.0;
+  for (const int v : q) sum += std::exp(scale * static_cast<double>(v - top));
+  return 1.0 / sum;
+}
+
+std::string Int8Output::margin_unit() const {
+  if (!logits) return "int8 steps (1/256 probability each)";
+  char buf[80];
+  std::snprintf(buf, sizeof buf, "int8 steps (%.4g logit units each)", scale);
+  return buf;
+}
+
 double ImageResult::conf() const {
-  if (!qscores.empty()) return (*std::max_element(qscores.begin(), qscores.end()) + 128) / 256.0;
+  if (!qscores.empty()) return output.conf(qscores);
   return scores.empty() ? 0.0 : *std::max_element(scores.begin(), scores.end());
+}
+
+void Results::set_output(const Int8Output &o) {
+  output = o;
+  for (auto &i : images) i.output = o;
 }
 
 int int8_margin(const std::vector<int> &scores) {
@@ -209,6 +241,7 @@ Results evaluate_int8(const quant::QModel &m, const std::string &model_path, con
     ir.qscores.assign(out.begin(), out.end());
     ir.pred = first_argmax(ir.qscores);  // the first maximum wins ties, as on the device
   });
+  r.set_output(Int8Output::of(m));
   r.confusion = confusion_matrix(r.images, r.classes.size());
   return r;
 }

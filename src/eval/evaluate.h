@@ -14,6 +14,23 @@
 
 namespace qp::eval {
 
+// What an INT8 model's output vector means (results files carry it as "output"). Probabilities: the model ends in
+// a Softmax (scale 1/256, zero point -128), conf = (q + 128) / 256. Logits: it ends without one (Dense, global
+// average pooling, Mean, ...; scale and zero point from calibration), conf = the softmax of the dequantized logits
+// scale * (q - zero_point), computed on the host in double, for display only. Either way the decision is the
+// first maximum of the int8 vector (dequantizing is monotonic, so that is the logits' first maximum too, ties
+// included), and a margin counts int8 steps: 1/256 of probability each, or `scale` logit units each.
+struct Int8Output {
+  bool logits = false;
+  double scale = 1.0 / 256.0;
+  int32_t zero_point = -128;
+  static Int8Output of(const quant::QModel &m);  // the model's last layer: Softmax or not, and its output quantization
+  double conf(const std::vector<int> &q) const;  // top-1 confidence of an int8 vector (0 for none)
+  // How a margin reads, e.g. "int8 steps (1/256 probability each)" or "int8 steps (0.0421 logit units each)".
+  std::string margin_unit() const;
+  bool operator==(const Int8Output &) const = default;
+};
+
 struct ImageResult {
   std::string file;
   std::string sha256;
@@ -21,12 +38,13 @@ struct ImageResult {
   int pred = -1;
   std::vector<float> scores;  // softmax probabilities (FP32 models)
   std::vector<int> qscores;   // the int8 output vector (INT8 models)
-  double conf() const;        // top-1 probability; (q + 128) / 256 for INT8
+  double conf() const;        // top-1 probability; INT8: output.conf(qscores)
   int margin() const;         // INT8: top-1 minus top-2 in int8 steps (0 for FP32)
   // Two classes share the top score (INT8: margin 0; FP32: equal probabilities). The decision is then
   // the first of them in class order, on the host and on the device alike (first_argmax).
   bool tie() const;
   std::optional<int64_t> cycles, micros;  // device results: the board's cycle count and time for this image
+  Int8Output output;  // INT8: what qscores mean (the same for every image of a Results: Results::set_output)
 };
 
 // The decision margin of an int8 output vector: top-1 minus top-2 in int8 steps (0 for a tie or fewer than
@@ -59,6 +77,8 @@ struct Results {
   std::vector<std::string> classes;
   std::vector<std::vector<int>> confusion;  // [true][pred]
   std::vector<ImageResult> images;
+  Int8Output output;  // INT8: what the score vectors mean
+  void set_output(const Int8Output &o);  // sets `output` here and on every image
   int correct() const;
   double accuracy() const;
   int ties() const;  // images whose top score is shared (ImageResult::tie)
@@ -126,7 +146,8 @@ std::string format_accuracy(const Results &r);
 // results.json, through the codec (results_io.h):
 // {"model", "model_sha256", "precision", "n", "classes", "accuracy", "accuracy_ci95",
 // "confusion", "ties", "images": [{"file", "sha256", "label", "pred", "scores", "conf"}]}; INT8 results carry
-// integer scores and a "margin" per image; an image whose top score is shared has "tie": true. Above
+// "output" (Int8Output: {"kind": "probabilities" | "logits", "scale", "zero_point", "margin_unit"}), integer scores
+// and a "margin" per image; an image whose top score is shared has "tie": true. Above
 // kConfusionDenseMax classes "confusion" is null and "confusion_cells" holds [true, pred, count] cells.
 void write_results_json(const Results &r, const std::string &path);
 

@@ -31,6 +31,24 @@ std::string tail2(const std::string &path) {
   return (p.parent_path().filename() / p.filename()).string();
 }
 
+// "output": what the int8 vectors mean (Int8Output). Absent: a softmax's probabilities (files written before logits).
+Int8Output read_output(const json &j, const jr::Source &src) {
+  Int8Output o;
+  const json *v = jr::optional_member(j, "output", src);
+  if (v == nullptr) return o;
+  jr::as_object(*v, src, "output");
+  const std::string kind = jr::to_string(*v, "kind", src, "output");
+  if (kind != "probabilities" && kind != "logits")
+    refuse(src, src.name + ": output.kind is '" + kind + "', not 'probabilities' or 'logits'", src.fix);
+  o.logits = kind == "logits";
+  o.scale = jr::to_number(*v, "scale", src, "output");
+  o.zero_point = static_cast<int32_t>(jr::to_int(*v, "zero_point", -128, 127, src, "output"));
+  if (!(o.scale > 0)) refuse(src, src.name + ": output.scale must be positive", src.fix);
+  if (!o.logits && (o.scale != 1.0 / 256.0 || o.zero_point != -128))
+    refuse(src, src.name + ": probabilities (a softmax output) have scale 1/256 and zero point -128", src.fix);
+  return o;
+}
+
 }  // namespace
 
 ResultsFile read_results(const json &j, const jr::Source &src, const ReadOptions &opt) {
@@ -92,6 +110,7 @@ ResultsFile read_results(const json &j, const jr::Source &src, const ReadOptions
       refuse(src, src.name + " says n = " + n->dump() + " but lists " + std::to_string(r.images.size()) + " images",
              "the file is truncated or was edited; write it again");
   }
+  r.set_output(read_output(j, src));
   r.confusion = confusion_matrix(r.images, r.classes.size());
   if (const json *s = jr::optional_member(j, "subset", src); s && !s->is_null())
     f.subset = ordered_json::parse(jr::as_object(*s, src, "subset").dump());
@@ -131,6 +150,11 @@ ordered_json results_json(const ResultsFile &f) {
   if (!f.platform.empty()) j["platform"] = f.platform;
   j["n"] = r.images.size();
   j["classes"] = r.classes;
+  if (r.precision == "int8")
+    j["output"] = {{"kind", r.output.logits ? "logits" : "probabilities"},
+                   {"scale", r.output.scale},
+                   {"zero_point", r.output.zero_point},
+                   {"margin_unit", r.output.margin_unit()}};
   j["accuracy"] = r.accuracy();
   j["accuracy_ci95"] = {ci.lo, ci.hi};
   put_confusion_json(j, "confusion", r.classes.size(), label_pred(r.images));

@@ -8,12 +8,14 @@
 //   eval::write_results_file(f, "copy.json");   // the same keys, in the same order
 //
 // Schema (keys in this order; [..] only when present):
-//   "model", "model_sha256", "precision" ("fp32" | "int8"), ["platform": "device"], "n", "classes", "accuracy",
+//   "model", "model_sha256", "precision" ("fp32" | "int8"), ["platform": "device"], "n", "classes", ["output" (INT8:
+//   {"kind": "probabilities" | "logits", "scale", "zero_point", "margin_unit"}, eval::Int8Output; absent when
+//   read: probabilities)], "accuracy",
 //   "accuracy_ci95" (Wilson), "confusion" (dense [true][pred]; null above kConfusionDenseMax classes, then
 //   "confusion_cells": [[true, pred, count]...]), "ties", "images": [{"file", "sha256", "label", "pred",
 //   "scores" (FP32: softmax probabilities; INT8: the int8 vector), ["margin" (INT8)], "conf", ["cycles",
 //   "micros" (device)], ["tie": true]}], ["subset", "device" (device.json: passed through as objects)].
-// The derived keys (accuracy, accuracy_ci95, confusion, ties, margin, conf, tie) are written for people and
+// The derived keys (accuracy, accuracy_ci95, confusion, ties, margin, margin_unit, conf, tie) are written for people and
 // other tools; the reader recomputes them from the images (one definition each, evaluate.h) instead of
 // trusting them.
 //

@@ -337,7 +337,11 @@ bool saturates(const quant::QLayer &l, int v) {
 }
 
 // The margin histogram and the images closest to a flip, from per-image results in image order.
-void add_margins(Inspection &r, const std::vector<ImageOut> &out, const data::Split &split, const InspectOptions &opt) {
+void add_margins(Inspection &r, const quant::QModel &q, const std::vector<ImageOut> &out, const data::Split &split,
+                 const InspectOptions &opt) {
+  const eval::Int8Output meaning = eval::Int8Output::of(q);
+  r.output_logits = meaning.logits;
+  r.margin_unit = meaning.margin_unit();
   const size_t n = out.size();
   std::map<int, int> hist;
   for (const auto &o : out) ++hist[o.margin];
@@ -383,7 +387,8 @@ void check_provenance(const model::ModelFile &fp32, const quant::QModelFile &int
              it->second.substr(0, 12) + "..., the file's is " + fp32.sha256.substr(0, 12) + "...)",
          "pass the FP32 model it was quantized from, or re-quantize: qparity quantize --model " + fp32.path +
              " --calib DATA/train --out int8.onnx");
-  if (int8.model.classes != fp32.graph.classes)
+  // An FP32 model without class names (a PyTorch export) was quantized with its calibration folder's.
+  if (!fp32.graph.classes.empty() && int8.model.classes != fp32.graph.classes)
     fail("'" + int8.path + "' and '" + fp32.path + "' have different classes", "pass the FP32 model it was quantized from");
 }
 
@@ -427,8 +432,10 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
   }
   Simulator::Plan all_plan = sim.empty_plan();
   for (size_t k : simulated) sim.quantize_layer(all_plan, q.layers[k], in_params[k]);
+  // The model's output on its int8 grid too: a softmax's probabilities, or the logits of a model that ends without one
+  // (a Dense's output is already; a global average pool or Mean keeps or sets its own).
   for (const auto &l : q.layers)
-    if (l.op == Op::Softmax) all_plan.out_q[static_cast<size_t>(l.fp32_index)] = &l.output;
+    if (l.op == Op::Softmax || &l == &q.layers.back()) all_plan.out_q[static_cast<size_t>(l.fp32_index)] = &l.output;
 
   std::vector<ImageOut> out(n);
   std::exception_ptr error;
@@ -533,7 +540,7 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
   r.simulated_all_output_sqnr_db = sqnr_db(all_signal, all_noise);
   r.simulated_all_vs_int8 = static_cast<double>(sim_vs_engine) / static_cast<double>(n);
 
-  add_margins(r, out, split, opt);
+  add_margins(r, q, out, split, opt);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }
@@ -606,7 +613,7 @@ Inspection inspect_int8(const quant::QModel &q, const data::Split &split, const 
     }
     r.layers.push_back(std::move(st));
   }
-  add_margins(r, out, split, opt);
+  add_margins(r, q, out, split, opt);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }
@@ -675,7 +682,8 @@ nlohmann::ordered_json inspection_json(const Inspection &r) {
          {"margin", c.margin}});
   int ties = 0;
   for (const auto &[m, c] : r.margin_histogram) ties += m == 0 ? c : 0;
-  j["margins"] = {{"histogram", std::move(hist)}, {"ties", ties}, {"closest", std::move(closest)}};
+  j["margins"] = {{"unit", r.margin_unit}, {"output", r.output_logits ? "logits" : "probabilities"},
+                  {"histogram", std::move(hist)}, {"ties", ties}, {"closest", std::move(closest)}};
   j["seconds"] = r.seconds;
   return j;
 }
@@ -746,8 +754,9 @@ std::string format_inspection_table(const Inspection &r) {
     for (const auto &[m, c] : r.margin_histogram)
       if (m <= 2) small += c;
     std::snprintf(line, sizeof line,
-                  "INT8 margins (top-1 - top-2, int8 steps): min %d, max %d; %d image(s) within 2 steps of a tie\n",
-                  r.margin_histogram.front().first, r.margin_histogram.back().first, small);
+                  "INT8 margins (top-1 - top-2 of the %s, %s): min %d, max %d; %d image(s) within 2 steps of a tie\n",
+                  r.output_logits ? "logits" : "probabilities", r.margin_unit.c_str(), r.margin_histogram.front().first,
+                  r.margin_histogram.back().first, small);
     out += line;
     if (r.margin_histogram.front().first == 0) {
       std::snprintf(line, sizeof line,

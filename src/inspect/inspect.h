@@ -110,6 +110,8 @@ struct Inspection {
   double simulated_all_output_sqnr_db = 0;            // the engine's dequantized output vs the all-layers simulation's
   std::vector<std::pair<int, int>> margin_histogram;  // (margin, count), ascending, non-empty bins only
   std::vector<MarginImage> closest;                   // smallest INT8 margins first
+  bool output_logits = false;                         // the INT8 output is logits (no final Softmax)
+  std::string margin_unit;                            // eval::Int8Output::margin_unit, e.g. "int8 steps (0.04 logit units each)"
   double seconds = 0;                                 // wall time of inspect_models
 };
 
@@ -138,7 +140,8 @@ Inspection inspect_int8(const quant::QModel &q, const data::Split &split, const 
 // inspection.json: {"fp32_model", "int8_model", "data", "n_images", "classes", "layers": [...] (each with
 // "input" (the first input's parameters) and "inputs": [{"layer", "scale", "zero_point"}], layer -1 = the image),
 // "sensitivity": [...], "simulated_all_agreement", "int8_agreement", "simulated_all_vs_int8",
-// "simulated_all_output_sqnr_db", "margins": {"histogram": [{"margin", "count"}], "ties", "closest": [{"file", "label",
+// "simulated_all_output_sqnr_db", "margins": {"unit" (e.g. "int8 steps (1/256 probability each)"), "output"
+// ("probabilities" | "logits"), "histogram": [{"margin", "count"}], "ties", "closest": [{"file", "label",
 // "fp32_pred", "int8_pred", "margin"}]}, "seconds"}. A softmax layer has "saturation": "softmax_ceiling" (else
 // "clip") and "saturation_note": "saturated at 1.0 (expected for softmax)". Labels and predictions are class
 // indices into "classes". "sqnr_db" is null when the SQNR is not finite ("sqnr_exact": true says the outputs

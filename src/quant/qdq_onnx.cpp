@@ -98,6 +98,25 @@ const QLayer *producer_layer(const QModel &m, const QLayer &l) {
   return l.inputs.empty() || l.inputs[0] < 0 ? nullptr : &m.layers[static_cast<size_t>(l.inputs[0])];
 }
 
+// The graph output's name: the softmax's probabilities, or the logits of a model that ends without a Softmax.
+std::string output_name(const QModel &m) { return m.outputs_logits() ? "logits" : "probs"; }
+
+// Whether layer k's float tensor in the QDQ graph is [N, C] (Gemm, Flatten, GlobalAveragePool + Flatten, Softmax,
+// ReduceMean without keepdims; Add and Concat keep their inputs' rank), else [N, C, H, W].
+bool flat_tensor(const QModel &m, size_t k) {
+  const QLayer &l = m.layers[k];
+  switch (l.op) {
+    case Op::Dense:
+    case Op::GlobalAvgPool:
+    case Op::Flatten:
+    case Op::Softmax: return true;
+    case Op::Mean: return !l.keep_dims;
+    case Op::Add:
+    case Op::Concat: return l.inputs[0] >= 0 && flat_tensor(m, static_cast<size_t>(l.inputs[0]));
+    default: return false;
+  }
+}
+
 }  // namespace
 
 void save_qdq_onnx(const QModel &model_in, const std::string &path, const std::map<std::string, std::string> &extra) {
@@ -229,9 +248,12 @@ void save_qdq_onnx(const QModel &model_in, const std::string &path, const std::m
       }
       default: fail("internal: unexpected layer in a QModel");
     }
-    tensor[k] = qdq(g, out, l.output, id, k + 1 == m.layers.size() ? "probs" : "");
+    tensor[k] = qdq(g, out, l.output, id, k + 1 == m.layers.size() ? output_name(m) : "");
   }
-  model::onnxp::set_float_value_info(g->add_output(), tensor.back(), {m.layers.back().out.c});
+  const model::Shape o = m.layers.back().out;
+  const bool flat = flat_tensor(m, m.layers.size() - 1);
+  model::onnxp::set_float_value_info(g->add_output(), tensor.back(),
+                                     flat ? std::vector<int64_t>{o.c} : std::vector<int64_t>{o.c, o.h, o.w});
   model::onnxp::check_and_write(model, path, "INT8 model");
 }
 
@@ -644,7 +666,8 @@ QModelFile load_qdq_onnx(const std::string &path) {
   }
   // 2. Per layer: the graph's nodes, the weights into the runtime layout, and the derived integers.
   std::vector<std::string> dq(m.layers.size());
-  for (size_t k = 0; k < m.layers.size(); ++k) dq[k] = k + 1 == m.layers.size() ? "probs" : "l" + std::to_string(k) + "_dq";
+  for (size_t k = 0; k < m.layers.size(); ++k)
+    dq[k] = k + 1 == m.layers.size() ? output_name(m) : "l" + std::to_string(k) + "_dq";
   gi.expect("in_q", "QuantizeLinear", {"input", "in.y_scale", "in.y_zp"}, file + " input");
   gi.expect("in_dq", "DequantizeLinear", {"in_q", "in.y_scale", "in.y_zp"}, file + " input");
   for (size_t k = 0; k < m.layers.size(); ++k) {
@@ -718,16 +741,19 @@ QModelFile load_qdq_onnx(const std::string &path) {
                    std::to_string(worst_case_accumulator(l, c)) + ")",
                kRequantize);
   }
-  // Nothing else runs in the graph, and its one output is the softmax's dequantized probabilities.
+  // Nothing else runs in the graph, and its one output is the last layer's dequantized output: the softmax's
+  // probabilities ('probs') or the logits ('logits').
   for (const auto &n : model.graph().node())
     if (!gi.used.count(&n))
       fail(file + ": node '" + n.name() + "' (" + n.op_type() + ") is not part of any layer of the qparity.int8.layers metadata",
            kRequantize);
-  if (model.graph().output_size() != 1 || model.graph().output(0).name() != "probs" || model.graph().input_size() != 1 ||
+  if (model.graph().output_size() != 1 || model.graph().output(0).name() != output_name(m) || model.graph().input_size() != 1 ||
       model.graph().input(0).name() != "input")
-    fail(file + ": the graph must have the one input 'input' and the one output 'probs' (the softmax's dequantized output)",
+    fail(file + ": the graph must have the one input 'input' and the one output '" + output_name(m) + "' (" +
+             (m.outputs_logits() ? "the last layer's dequantized logits" : "the softmax's dequantized output") + ")",
          kRequantize);
-  if (m.layers.back().op != Op::Softmax) fail("'" + path + "': the INT8 model does not end in Softmax");
+  if (const model::Shape o = m.layers.back().out; o.h != 1 || o.w != 1)
+    fail(file + ": the last layer's output " + model::shape_str(o) + " is not a class vector", kRequantize);
   if (m.classes.empty() || m.classes.size() != static_cast<size_t>(m.layers.back().out.c))
     fail(file + ": metadata names " + std::to_string(m.classes.size()) + " classes but the model outputs " +
              std::to_string(m.layers.back().out.c),
@@ -753,6 +779,11 @@ std::string describe_int8_model(const QModelFile &f) {
                 model::shape_str(m.input).c_str(), m.input.c == 1 ? "luma" : "RGB", m.input_params.scale,
                 m.input_params.zero_point, describe_input_map(m.convention, m.input_params, m.input.c).c_str());
   out += line;
+  if (m.outputs_logits()) {  // before the layer table: what the output vector is, and how it is decided
+    std::snprintf(line, sizeof line, "output    logits '%s' (scale %.6g, zero point %d); decision: the first maximum\n\n",
+                  output_name(m).c_str(), m.layers.back().output.scale, m.layers.back().output.zero_point);
+    out.insert(out.size() - 1, line, std::strlen(line) - 1);
+  }
   std::snprintf(line, sizeof line, "  #  %-16s %-6s %-14s %12s %5s %12s %5s %23s\n", "layer", "act", "output", "in scale",
                 "in zp", "out scale", "out zp", "weight scales (min..max)");
   out += line;

@@ -5,7 +5,8 @@
 //   qp::quant::QuantOptions opt;                      // per-channel weights, min/max calibration
 //   qp::quant::QModel q = qp::quant::quantize_graph(fp32_graph, calib_split, opt);
 //   qp::quant::Int8Engine engine(q);
-//   std::vector<int8_t> scores = engine.run(rgb);      // int8 softmax output, conf = (s + 128) / 256
+//   std::vector<int8_t> scores = engine.run(rgb);      // the last layer's int8 output: softmax probabilities,
+//                                                      // conf = (s + 128) / 256, or logits (q.outputs_logits())
 #pragma once
 #include <cstdint>
 #include <string>
@@ -69,6 +70,9 @@ struct QModel {
   std::vector<QLayer> layers;
   QuantOptions options;
   int64_t int8_parameter_bytes() const;  // int8 weights + int32 biases
+  // The output is logits (the model ends in Dense, GAP, Mean, ...: any scale and zero point from calibration), not a
+  // Softmax's probabilities (scale 1/256, zero point -128). The decision is the first maximum of the int8 vector either way.
+  bool outputs_logits() const { return !layers.empty() && layers.back().op != model::Op::Softmax; }
   // The quantization and shape of tensor `producer` (a layer index or model::kGraphInput).
   QParams tensor_params(int producer) const { return producer < 0 ? input_params : layers[static_cast<size_t>(producer)].output; }
   model::Shape tensor_shape(int producer) const { return producer < 0 ? input : layers[static_cast<size_t>(producer)].out; }

@@ -143,9 +143,15 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
   model::Graph g = model::fold_for_inference(graph);
   // The pixels' real values: the FP32 graph is calibrated on what it expects (opt.convention, e.g. --mean/--std).
   if (!opt.convention.is_default()) g.input_real = input_real_table(opt.convention, g.input.c);
-  if (g.layers.empty() || g.layers.back().op != Op::Softmax)
-    fail("the model does not end with Softmax",
-         "INT8 models output softmax probabilities; train with a spec ending in 'softmax'");
+  // The output is a class vector: softmax probabilities, or logits (a graph ending in Dense, GAP, Mean, ...), whose int8
+  // tensor is quantized from calibration like any other; the decision is its first maximum either way.
+  if (g.layers.empty()) fail("the model has no layers");
+  if (const model::Shape o = g.output(); o.h != 1 || o.w != 1)
+    fail("the model's output " + model::shape_str(o) + " is not a class vector",
+         "end the model in a layer with one value per class (Dense, global average pooling, Mean, Softmax)");
+  if (!g.classes.empty() && g.classes.size() != static_cast<size_t>(g.output().c))
+    fail("the model names " + std::to_string(g.classes.size()) + " classes but outputs " + std::to_string(g.output().c) +
+         " values", "give it one class name per output");
   if (calib.samples.empty()) fail("no calibration images", "pass a folder of training images with --calib");
   if (!calib.has_input(g.input.h, g.input.w, g.input.c)) fail("internal: calibration images are not resized to the model input");
   if (opt.calib_count < 1) fail("--calib-count must be at least 1");
@@ -178,7 +184,12 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
   for (auto &s : sample) std::sort(s.begin(), s.end());
 
   QModel q;
-  q.classes = g.classes;
+  // A foreign model without class names (a PyTorch export) takes the calibration folder's, as eval does.
+  q.classes = g.classes.empty() ? calib.classes : g.classes;
+  if (q.classes.size() != static_cast<size_t>(g.output().c))
+    fail("the model outputs " + std::to_string(g.output().c) + " values but the calibration images have " +
+             std::to_string(q.classes.size()) + " classes",
+         "calibrate on images of the model's classes, one subfolder per output");
   q.input = g.input;
   q.convention = opt.convention;
   q.input_params = input_params_for(opt.convention, g.input.c);

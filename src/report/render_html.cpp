@@ -563,8 +563,10 @@ std::string Renderer::device_log() {
   o += std::string("</tbody></table></div><p class=\"note\">&check;/&cross; under <i>Correct</i> compare the device's decision with the true label "
        "(as in "
        "the seed's log); <i>= host</i> compares it with the host's decision on the same image, which is what equivalence means. "
-       "Confidence is (q + 128) / 256 of the winning int8 score; <i>tie</i>: two classes share it (margin 0) and the first "
-       "of them in class order is the decision, on the host and the device alike.") +
+       "Confidence is ") + esc(r_.output.conf_rule) + "; the model outputs " +
+       (r_.output.logits ? "logits" : "softmax probabilities") + ", margins are " + esc(r_.output.margin_unit) +
+       "; <i>tie</i>: two classes share the top int8 score (margin 0) and the first of them in class order is the decision, on "
+       "the host and the device alike." +
        (any_time ? emulated ? " <i>Time (est.)</i> is an estimate: the emulated board's instruction count at a nominal 160 MHz, "
                               "not a measurement."
                             : " <i>Time</i> is measured on the board."
@@ -606,7 +608,8 @@ std::string Renderer::fp32_int8() {
       o += "<figure>" + thumb(x.file, x.sha256, "big") + "<figcaption title=\"" + esc(x.file) + "\">" + fname(x.file) +
            "<br>true " + cls(x.label) + "<br>FP32 " + cls(x.fp32_pred) + " &rarr; INT8 " + cls(x.int8_pred) +
            (x.margin == 0 ? "<br>margin 0: a tie, the first tied class"
-            : x.margin > 0 ? "<br>margin " + std::to_string(x.margin)
+            : x.margin > 0 ? "<br>margin " + std::to_string(x.margin) + " <span title=\"" + esc(r_.output.margin_unit) +
+                                 "\">int8 steps</span>"
                            : "") +
            "</figcaption></figure>";
     }
@@ -728,7 +731,8 @@ std::string Renderer::inspection() {
   if (hist.is_array() && !hist.empty()) {
     std::vector<Bar> cols;
     for (const auto &h : hist) cols.push_back({str(h, "margin"), num(h, "count", 0), "#0891b2", ""});
-    o += "<div>" + svg_column_chart("Decision margins (top-1 minus top-2, int8 steps)", cols, 520, 200) + "</div>";
+    o += "<div>" + svg_column_chart("Decision margins (top-1 minus top-2, " + r_.output.margin_unit + ")", cols, 520, 200) +
+         "</div>";
   }
   o += "</div>";
   const json &closest = at(at(in, "margins"), "closest");

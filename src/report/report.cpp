@@ -371,6 +371,20 @@ BestEpoch best_epoch(const RunData &r) {
   return b;
 }
 
+// The INT8 vectors' meaning as verify or the codec wrote it (every INT8 results file the codec renders carries "output").
+OutputMeaning int8_output(const RunData &r) {
+  OutputMeaning m;
+  for (const Artifact *a : {&r.verdict, &r.int8, &r.device}) {
+    const json &o = at(a->j, "output");
+    if (!a->ok || !o.is_object()) continue;
+    m.logits = str(o, "kind") == "logits";
+    m.margin_unit = str(o, "margin_unit", m.margin_unit);
+    if (m.logits) m.conf_rule = "the softmax of the dequantized logits (computed on the host in double, for display only)";
+    return m;
+  }
+  return m;
+}
+
 RunData load_run(const std::string &dir) {
   RunData r;
   r.dir = dir;
@@ -416,6 +430,7 @@ RunData load_run(const std::string &dir) {
 
   r.eq = equivalence(r);
   r.fi = compare_fp32_int8(r);
+  r.output = int8_output(r);
   return r;
 }
 

@@ -87,6 +87,14 @@ struct TrainCurve {
   }
 };
 
+// What the INT8 output vectors mean (eval::Int8Output), for the page's wording: verdict.json's "output", else a
+// results file's; absent (runs made before logit-output models): a softmax's probabilities.
+struct OutputMeaning {
+  bool logits = false;
+  std::string margin_unit = "int8 steps";  // e.g. "int8 steps (0.0421 logit units each)"
+  std::string conf_rule = "(q + 128) / 256 of the winning int8 score";
+};
+
 struct RunData {
   std::string dir;
   Artifact pipeline, fp32, int8, device, verdict, inspection, footprint;
@@ -97,6 +105,7 @@ struct RunData {
   int64_t train_count = -1, test_count = -1;
   Equivalence eq;
   Fp32VsInt8 fi;
+  OutputMeaning output;
   std::vector<std::string> missing, problems;
 };
 

@@ -103,6 +103,15 @@ Fp32Comparison compare_fp32(const json &fp32, const Parsed &host) {
   return c;
 }
 
+// "logits (scale 0.0421, zero point 3): margins in int8 steps (0.0421 logit units each), conf = softmax of the
+// dequantized logits (display only)", or the same for a softmax's probabilities.
+std::string output_line(const eval::Int8Output &o) {
+  char b[96];
+  std::snprintf(b, sizeof b, " (scale %.4g, zero point %d)", o.scale, static_cast<int>(o.zero_point));
+  return (o.logits ? "logits" + std::string(b) : std::string("softmax probabilities")) + ": margins in " + o.margin_unit() +
+         ", conf = " + (o.logits ? "softmax of the dequantized logits (display only)" : "(q + 128) / 256");
+}
+
 std::string pct(double x) {
   char b[32];
   std::snprintf(b, sizeof b, "%.2f%%", 100.0 * x);
@@ -198,9 +207,16 @@ VerifyReport verify(const json &host_json, const json &device_json, const Verify
     unusable(opt.device_name + " lists no images (empty subset)", "run the device on a subset of at least one image");
   if (host.images().empty()) unusable(opt.host_name + " lists no images", host_fix);
 
+  const eval::Int8Output &out = host.file.results.output;
+  if (!(dev.file.results.output == out))
+    unusable("the host's int8 outputs are " + std::string(out.logits ? "logits" : "softmax probabilities") +
+                 " but the device's are " + (dev.file.results.output.logits ? "logits" : "softmax probabilities") +
+                 " (or quantized differently)",
+             same_model_fix);
   VerifyReport r;
   r.model_sha256 = host.model_sha256();
   r.classes = host.classes();
+  r.output = out;
   r.device_info = device_info;
   r.subset_info = json::parse(dev.file.subset.dump());
   const size_t C = host.classes().size();
@@ -298,6 +314,7 @@ std::string format_summary(const VerifyReport &r) {
                 static_cast<long long>(r.bitexact_outputs), static_cast<long long>(r.n), static_cast<long long>(k),
                 static_cast<long long>(r.n), 100.0 * r.mismatch_upper_bound_95);
   o += b;
+  o += "outputs       " + output_line(r.output) + "\n";
   o += "accuracy      host, full set " + fmt_acc(r.host_full) + "\n";
   o += "              host, subset   " + fmt_acc(r.host_subset) + "\n";
   o += "              device         " + fmt_acc(r.device) + "\n";
@@ -365,7 +382,7 @@ std::string format_summary(const VerifyReport &r) {
     o += b;
     for (const auto &fl : f.flipped)
       o += "  flipped " + fl.file + ": true " + cls(fl.label) + ", FP32 " + cls(fl.fp32_pred) + ", INT8 " + cls(fl.int8_pred) +
-           ", INT8 margin " + std::to_string(fl.margin) + " int8 steps" +
+           ", INT8 margin " + std::to_string(fl.margin) + " " + r.output.margin_unit() +
            (fl.tie ? " (a tie: INT8 decided for the first tied class)" : "") + "\n";
   }
   return o;
@@ -384,6 +401,12 @@ ordered_json verdict_json(const VerifyReport &r, const std::string &host_path, c
   j["mismatch_upper_bound_95"] = r.mismatch_upper_bound_95;
   j["mismatch_rate_ci95"] = ci_json(clopper_pearson95(r.n - r.decision_matches, r.n));
   j["classes"] = r.classes;
+  j["output"] = {{"kind", r.output.logits ? "logits" : "probabilities"},
+                 {"scale", r.output.scale},
+                 {"zero_point", r.output.zero_point},
+                 {"margin_unit", r.output.margin_unit()},
+                 {"conf", r.output.logits ? "softmax of the dequantized logits (host, double; display only)"
+                                          : "(q + 128) / 256"}};
   eval::put_confusion_json(j, "host_subset_confusion", r.classes.size(), r.host_subset_lp);
   eval::put_confusion_json(j, "device_confusion", r.classes.size(), r.device_lp);
   auto acc = [](const AccuracyCI &a) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "common/stats.h"
+#include "eval/evaluate.h"
 #include "quant/qmodel.h"
 
 namespace qp::verify {
@@ -69,8 +70,8 @@ struct ImageComparison {
   int label = -1, host_pred = -1, device_pred = -1;
   bool decision_match = false, bitexact = false;
   std::vector<int> host_scores, device_scores;
-  double conf = 0;  // the device's top-1 confidence, (q + 128) / 256
-  int margin = 0;   // the device's top-1 minus top-2 in int8 steps
+  double conf = 0;  // the device's top-1 confidence (eval::Int8Output::conf: (q + 128) / 256, or softmax of the logits)
+  int margin = 0;   // the device's top-1 minus top-2 in int8 steps (VerifyReport::output: probability or logit units)
   // The device's top score is shared (margin 0): the decision is the first tied class, by the rule
   // the host and the firmware share (eval::first_argmax). host_tie: the same on the host's scores.
   bool tie = false, host_tie = false;
@@ -114,6 +115,7 @@ struct VerifyReport {
   double mismatch_upper_bound_95 = 1;  // one-sided Clopper-Pearson on the decision mismatch rate
   std::string model_sha256;
   std::vector<std::string> classes;
+  eval::Int8Output output;  // what the int8 vectors mean (probabilities or logits), the same in both files
   // Empty above eval::kConfusionDenseMax classes; the (label, pred) pairs below always hold them.
   std::vector<std::vector<int>> host_full_confusion, host_subset_confusion, device_confusion;
   std::vector<std::pair<int, int>> host_full_lp, host_subset_lp, device_lp;
@@ -139,7 +141,8 @@ std::string format_summary(const VerifyReport &r);
 // verdict.json, keys in this order (the report stage reads them):
 //   "verdict": "EQUIVALENT" | "NOT EQUIVALENT", "summary" (verdict_line), "bitexact", "n", "decision_matches",
 //   "bitexact_outputs", "ties", "off_rule", "mismatch_upper_bound_95", "mismatch_rate_ci95" (two-sided
-//   Clopper-Pearson), "classes",
+//   Clopper-Pearson), "classes", "output" ({"kind": "probabilities" | "logits", "scale", "zero_point",
+//   "margin_unit", "conf"}: what the int8 vectors, margins and confidences mean),
 //   "host_subset_confusion", "device_confusion", "host_full": {"n", "correct", "accuracy", "ci95", "confusion"},
 //   "host_subset" and "device": {"n", "correct", "accuracy", "ci95"}, "images": [{"file", "sha256", "label",
 //   "host_pred", "device_pred", "decision_match", "bitexact", "host_scores", "device_scores", "conf", "margin",
