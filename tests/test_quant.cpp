@@ -208,8 +208,12 @@ TEST(Quantize, NonFiniteParametersAreRefused) {
 
 TEST(Quantize, BadInputs) {
   Fixture f("rps-cnn");
-  model::Graph no_softmax = model::graph_from_spec("flatten dense(K)", data::synth_class_names());
-  EXPECT_THROW(quant::quantize_graph(no_softmax, f.split, {}), Error);
+  // A model may end in logits (tests/test_logits.cpp), but its output must be a class vector.
+  model::Graph feature_map = model::graph_from_spec("conv3x3(8) relu flatten dense(K)", data::synth_class_names());
+  feature_map.layers.resize(2);  // ends in the conv's feature map
+  feature_map.classes.clear();
+  model::infer_shapes(feature_map);
+  EXPECT_THROW(quant::quantize_graph(feature_map, f.split, {}), Error);
   model::Graph act_first = model::graph_from_spec("relu flatten dense(K) softmax", data::synth_class_names());
   EXPECT_THROW(quant::quantize_graph(act_first, f.split, {}), Error);
   quant::QuantOptions bad;
