@@ -75,9 +75,21 @@ static void sum4(const int8_t *p, int32_t rows, int32_t cols, int32_t row_step, 
   int32_t y, x;
 #if QP_POOL_WORDS
   if ((((uintptr_t)p | (uint32_t)row_step | (uint32_t)col_step) & 3u) == 0u) {
+    const uint32_t count = (uint32_t)rows * (uint32_t)cols;
     uint32_t acc[4] = {0u, 0u, 0u, 0u}, even = 0u, odd = 0u;
     int32_t held = 0; /* positions in the 16-bit lanes, at most 257 */
     const uint32_t mask = 0x00FF00FFu;
+    if ((int64_t)rows * cols <= 257) { /* a small window: the lanes never fill, no bookkeeping */
+      for (y = 0; y < rows; ++y, p += row_step) {
+        const int8_t *q = p;
+        for (x = cols; x > 0; --x, q += col_step) {
+          const uint32_t w = *(const qp_pool_word_t *)(const void *)q ^ 0x80808080u;
+          even += w & mask;
+          odd += (w >> 8) & mask;
+        }
+      }
+      rows = 0; /* skips the general loop below */
+    }
     for (y = 0; y < rows; ++y, p += row_step) {
       const int8_t *q = p;
       x = cols;
@@ -99,7 +111,7 @@ static void sum4(const int8_t *p, int32_t rows, int32_t cols, int32_t row_step, 
     }
     acc[0] += even & 0xFFFFu, acc[2] += even >> 16, acc[1] += odd & 0xFFFFu, acc[3] += odd >> 16;
     {
-      const uint32_t bias = 128u * (uint32_t)rows * (uint32_t)cols; /* sum(x) = sum(u) - 128 * count */
+      const uint32_t bias = 128u * count; /* sum(x) = sum(u) - 128 * count */
       sum[QP_POOL_LANE(0)] = (int32_t)(acc[0] - bias), sum[QP_POOL_LANE(1)] = (int32_t)(acc[1] - bias);
       sum[QP_POOL_LANE(2)] = (int32_t)(acc[2] - bias), sum[QP_POOL_LANE(3)] = (int32_t)(acc[3] - bias);
     }
