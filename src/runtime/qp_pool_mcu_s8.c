@@ -15,7 +15,7 @@
  * largest reachable n, N = 128 * d + d/2; else it divides. Proof: write n = q d + r, 0 <= r < d; then
  * n m / 2^24 = n / d + n e / (d 2^24) = q + (r + n e / 2^24) / d, and r + n e / 2^24 < (d - 1) + 1 = d, so the
  * floor is q. Holds for every d <= 361 (e < d), and for every power of two (e = 0); the reachable sum range
- * is also checked exhaustively for d <= 600 (tests/test_runtime_pool_mcu.cpp). */
+ * is also checked exhaustively for d <= 400 (tests/test_runtime_pool_mcu.cpp). */
 #include "qp_runtime_mcu.h"
 
 /* 32-bit word loads of 4 channels: GCC-compatible compilers only (an aliasing-safe word type; lane order from
