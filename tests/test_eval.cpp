@@ -270,8 +270,10 @@ TEST(ResultsCodec, RoundTripIsExactAndKeysKeepTheirOrder) {
   const auto j = eval::results_json(f);
   std::vector<std::string> keys;
   for (const auto &[k, v] : j.items()) keys.push_back(k);
-  EXPECT_EQ(keys, (std::vector<std::string>{"model", "model_sha256", "precision", "platform", "n", "classes", "accuracy",
-                                            "accuracy_ci95", "confusion", "ties", "images", "subset", "device"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"model", "model_sha256", "precision", "platform", "n", "classes", "output",
+                                            "accuracy", "accuracy_ci95", "confusion", "ties", "images", "subset", "device"}));
+  EXPECT_EQ(j["output"]["kind"], "probabilities");  // INT8 results say what their vectors mean
+  EXPECT_EQ(j["output"]["margin_unit"], "int8 steps (1/256 probability each)");
   keys.clear();
   for (const auto &[k, v] : j["images"][1].items()) keys.push_back(k);
   EXPECT_EQ(keys, (std::vector<std::string>{"file", "sha256", "label", "pred", "scores", "margin", "conf", "cycles", "micros",
