@@ -3,8 +3,13 @@ set(RESNET8 ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/resnet8/pretrainedResnet_quant.
 add_test(NAME cli.tflite_setup COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli_tflite_setup.sh ${TD} ${RESNET8})
 set_tests_properties(cli.tflite_setup PROPERTIES FIXTURES_SETUP cli_tflite FIXTURES_REQUIRED cli_data)
 qp_cli_test(info_tflite 0 "MACs +12[0-9]{6} per inference" ${QP} info ${RESNET8})
-qp_cli_test(eval_tflite 0 "INT8 accuracy" ${QP} eval --model ${RESNET8} --data ${TD}/cifar10/test --out ${TD}/resnet8-results.json --force)
+qp_cli_test(eval_tflite 0 "INT8 accuracy" ${QP} eval --model ${RESNET8} --data ${TD}/cifar10/test --input-range 0,255
+  --out ${TD}/resnet8-results.json --force)
+# It states no input convention and its input holds 0..255: the default 0,1 is refused, naming the range.
+qp_cli_test(eval_tflite_no_range 1 "states no input convention .* holds reals 0[.][.]255" ${QP} eval --model ${RESNET8}
+  --data ${TD}/cifar10/test)
 qp_cli_test(eval_tflite_class_count 1 "names no classes and outputs 10 scores" ${QP} eval --model ${RESNET8} --data ${TD}/small/test)
 qp_cli_test(info_tflite_truncated 1 "FlatBuffers verifier" ${QP} info ${TD}/truncated.tflite)
 qp_cli_test(quantize_from_tflite 1 "is a TensorFlow Lite file" ${QP} quantize --model ${RESNET8} --calib ${TD}/small/train --out ${TD}/x.onnx --force)
-set_tests_properties(cli.eval_tflite cli.info_tflite_truncated PROPERTIES FIXTURES_REQUIRED "cli_data;cli_tflite")
+set_tests_properties(cli.eval_tflite cli.eval_tflite_no_range cli.info_tflite_truncated
+  PROPERTIES FIXTURES_REQUIRED "cli_data;cli_tflite")

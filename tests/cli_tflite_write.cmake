@@ -31,9 +31,9 @@ set_tests_properties(cli.tflw_convert_per_channel_dense PROPERTIES FIXTURES_REQU
 # names no classes, which QDQ ONNX needs.
 set(QPT_R8 ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/resnet8/pretrainedResnet_quant.tflite)
 qp_cli_test(tflw_convert_resnet8_no_classes 1 "names no classes; a QDQ ONNX model needs its 10 class names"
-  ${QP} convert ${QPT_R8} ${QPT}/r8-none.onnx --force)
+  ${QP} convert ${QPT_R8} ${QPT}/r8-none.onnx --input-range 0,255 --force)
 qp_cli_test(tflw_convert_resnet8 0 "r8.tflite \\(16 layers, identical integers\\)"
-  bash -c "mkdir -p ${QPT}/r8 && ${QP} convert ${QPT_R8} ${QPT}/r8/r8.onnx --force \
+  bash -c "mkdir -p ${QPT}/r8 && ${QP} convert ${QPT_R8} ${QPT}/r8/r8.onnx --force --input-range 0,255 \
     --classes airplane,automobile,bird,cat,deer,dog,frog,horse,ship,truck \
     && exec ${QP} convert ${QPT}/r8/r8.onnx ${QPT}/r8/r8.tflite --force")
 set_tests_properties(cli.tflw_convert_resnet8_no_classes cli.tflw_convert_resnet8

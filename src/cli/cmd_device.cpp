@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/input_options.h"
 #include "common/error.h"
 #include "device/connection.h"
 #include "device/runner.h"
@@ -13,8 +14,9 @@ namespace {
 void add_device_run(CLI::App &device) {
   auto o = std::make_shared<device::RunOptions>();
   auto no_icount = std::make_shared<bool>(false);
+  auto input = std::make_shared<InputArgs>();
   auto *cmd = device.add_subcommand("run", "Evaluate the representative subset (or all) of a test split on a device");
-  cmd->add_option("--model", o->model, "INT8 model (.onnx); the device must run firmware generated from it")->required();
+  cmd->add_option("--model", o->model, "INT8 model (.onnx, .tflite); the device must run firmware generated from it")->required();
   cmd->add_option("--data", o->data, "Test split folder (class subfolders)")->required();
   cmd->add_option("--port", o->port, "qemu-rv32, qemu-xtensa (emulated boards) or a serial port such as /dev/ttyUSB0")->required();
   cmd->add_option("--baud", o->baud, "Serial baud rate (real boards)")->capture_default_str();
@@ -31,8 +33,10 @@ void add_device_run(CLI::App &device) {
   cmd->add_flag("--skip-bad", o->skip_bad, "Skip and count unreadable images instead of failing");
   cmd->add_flag("--fresh", o->fresh, "Start over instead of resuming an interrupted run's journal");
   cmd->add_flag("--force", o->force, "Overwrite --out if it exists");
-  cmd->callback([o, no_icount] {
+  input->add(cmd);  // as given to 'qparity firmware' (the firmware of another convention is another model)
+  cmd->callback([o, no_icount, input] {
     o->icount = !*no_icount;
+    o->input = input->to_override(o->model);
     device::run_device(*o);
     std::printf("wrote %s\n", o->out.c_str());
   });

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/input_options.h"
 #include "common/error.h"
 #include "firmware/firmware.h"
 
@@ -11,8 +12,9 @@ void add_firmware_commands(CLI::App &app) {
   auto o = std::make_shared<firmware::FirmwareOptions>();
   auto no_build = std::make_shared<bool>(false);
   auto kernels = std::make_shared<std::string>("mcu");
+  auto input = std::make_shared<InputArgs>();
   auto *cmd = app.add_subcommand("firmware", "Generate firmware for an INT8 model: ESP-IDF project + Arduino sketch, or an emulated board");
-  cmd->add_option("--model", o->model, "INT8 model (.onnx) from 'qparity quantize'")->required();
+  cmd->add_option("--model", o->model, "INT8 model: QDQ .onnx from 'qparity quantize', or an int8 .tflite")->required();
   cmd->add_option("--target", o->target, "esp32, esp32s3, esp32c3 (ESP-IDF project), qemu-rv32 or qemu-xtensa (emulated)")
       ->capture_default_str();
   cmd->add_option("--out", o->out, "Folder to write the project to")->required();
@@ -24,8 +26,10 @@ void add_firmware_commands(CLI::App &app) {
   cmd->add_flag("--no-build", *no_build, "Emulated targets: only generate, do not build");
   cmd->add_option("--kernels", *kernels, "mcu (optimized for 32-bit MCUs) or reference (the numeric specification); same bytes")
       ->capture_default_str();
-  cmd->callback([o, no_build, kernels] {
+  input->add(cmd);  // a foreign model's input convention and classes (a .tflite states none)
+  cmd->callback([o, no_build, kernels, input] {
     o->build = !*no_build;
+    o->input = input->to_override(o->model);
     if (*kernels == "mcu")
       o->kernels = firmware::Kernels::Mcu;
     else if (*kernels == "reference")

@@ -126,7 +126,9 @@ void add_eval(CLI::App &app) {
       if (a->backend != "optimized" && a->backend != "reference")
         fail("--backend must be optimized or reference (got '" + a->backend + "')");
       a->input.check_class_count(a->model, qf.model.classes, static_cast<int>(qf.model.layers.back().out.c));
-      a->input.apply(qf.model, a->model);
+      auto ov = a->input.to_override(a->model);
+      ov.classes.clear();  // applied above
+      quant::apply_input_override(qf, ov);  // the convention, or the default checked; qf.sha256 names both
       report(eval::evaluate_int8(qf.model, a->model, qf.sha256, split, a->threads,
                                  a->backend == "reference" ? quant::Backend::Reference : quant::Backend::Optimized),
              split);

@@ -175,7 +175,9 @@ void add_convert(CLI::App &app) {
       fail("'" + a->in + "' is an FP32 model; convert takes INT8 models",
            "quantize it first: qparity quantize --model " + a->in + " --calib DATA/train --out " + a->out);
     }
-    a->input.apply(f.model, a->in);
+    auto ov = a->input.to_override(a->in);
+    ov.classes.clear();  // below, with the QDQ rule
+    quant::apply_input_override(f, ov);
     const int outputs = static_cast<int>(f.model.tensor_shape(static_cast<int>(f.model.layers.size()) - 1).size());
     if (const auto names = a->input.named_classes(a->in); !names.empty()) {
       a->input.check_class_count(a->in, names, outputs);

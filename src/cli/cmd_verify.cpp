@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/input_options.h"
 #include "common/error.h"
 #include "data/image_io.h"
 #include "device/triage.h"
@@ -19,6 +20,7 @@ struct VerifyArgs {
   std::string model, port, firmware;  // triage on the device
   int baud = 921600;
   bool force = false;
+  InputArgs input;  // triage: the model's convention and classes when it does not state them
 };
 
 void refuse_existing(const std::string &path, const char *flag) {
@@ -53,6 +55,7 @@ void add_verify_commands(CLI::App &app) {
   cmd->add_option("--firmware", a->firmware, "Triage on an emulated board: the firmware ELF");
   cmd->add_option("--baud", a->baud, "Triage on a serial port: baud rate")->capture_default_str();
   cmd->add_flag("--force", a->force, "Replace existing --json / --junit files");
+  a->input.add(cmd);
   cmd->callback([a] {
     if (!a->force) {
       refuse_existing(a->json_out, "--json");
@@ -68,6 +71,7 @@ void add_verify_commands(CLI::App &app) {
     if (!a->model.empty() && !a->port.empty()) {
       device::TriageOptions to;
       to.model = a->model;
+      to.input = a->input.to_override(a->model);
       to.port = a->port;
       to.firmware = a->firmware;
       to.baud = a->baud;

@@ -27,14 +27,15 @@ quant::InputConvention InputArgs::convention(int channels) const {
   return ic;
 }
 
-void InputArgs::apply(quant::QModel &m, const std::string &model_path) const {
-  if (!convention_given()) return;
-  const auto ic = convention(m.input.c);
-  if (!m.convention.is_default() && !(ic == m.convention))
-    fail("'" + model_path + "' states its input convention (" + quant::convention_to_string(m.convention) +
-             ") but the options say " + quant::convention_to_string(ic),
-         "drop --input-range/--mean/--std for this model (it carries its own), or pass the ones it states");
-  m.convention = ic;
+quant::InputOverride InputArgs::to_override(const std::string &model_path) const {
+  quant::InputOverride o;
+  if (convention_given()) {
+    quant::InputConvention ic = range.empty() ? quant::InputConvention{} : quant::parse_input_range(range);
+    quant::set_mean_std(ic, mean, stdev);
+    o.convention = ic;
+  }
+  o.classes = named_classes(model_path);
+  return o;
 }
 
 void InputArgs::apply(model::Graph &g) const {

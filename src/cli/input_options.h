@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "model/ir.h"
+#include "quant/model_file.h"
 #include "quant/qmodel.h"
 
 namespace qp::cli {
@@ -17,9 +18,10 @@ struct InputArgs {
   bool convention_given() const { return !range.empty() || !mean.empty() || !stdev.empty(); }
   // The convention the options state (range 0,1 when --input-range is absent), checked against `channels`.
   quant::InputConvention convention(int channels) const;
-  // An INT8 model's convention: the options when given (refused when they contradict a convention stored in the
-  // file: a non-default one), else the file's.
-  void apply(quant::QModel &m, const std::string &model_path) const;
+  // What the options give for an INT8 model file (quant::apply_input_override: the rule of eval, firmware, device
+  // run and verify): the convention when given (checked against the model's channels when applied), the class names
+  // of named_classes.
+  quant::InputOverride to_override(const std::string &model_path) const;
   // An FP32 graph: the options give its Graph::input_real table (none given: pixels / 255).
   void apply(model::Graph &g) const;
   // The class names the options or a labels.txt beside the model give (one per line), in that order of preference;

@@ -59,6 +59,7 @@ std::string prepare_firmware(const RunOptions &o, const std::string &sha, json *
   }
   firmware::FirmwareOptions fo;
   fo.model = o.model;
+  fo.input = o.input;
   fo.target = o.port;
   fo.out = dir;
   fo.force = true;
@@ -88,8 +89,10 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
   if (fs::exists(o.out) && !o.force) fail("'" + o.out + "' already exists", "choose another --out, or pass --force to replace it");
   const fs::path out_dir = fs::path(o.out).parent_path();
   if (!out_dir.empty()) fs::create_directories(out_dir);
-  const auto mf = quant::load_int8_model(o.model);
+  const auto mf = quant::load_int8_model(o.model, o.input);
   const quant::QModel &m = mf.model;
+  if (m.classes.empty())  // a .tflite without labels.txt: the names the firmware was generated with
+    fail("'" + o.model + "' names no classes", "pass --classes (as to 'qparity firmware'), or put a labels.txt beside it");
   if (fs::is_directory(fs::path(o.data) / "test"))
     fail("'" + o.data + "' looks like a dataset root", "pass its test split: --data " + (fs::path(o.data) / "test").string());
   data::LoadOptions lo;

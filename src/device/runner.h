@@ -8,11 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include "device/client.h"
+#include "quant/model_file.h"
 
 namespace qp::device {
 
 struct RunOptions {
   std::string model;          // INT8 ONNX; the device must report this file's SHA-256
+  quant::InputOverride input; // convention and classes the file does not state (quant::apply_input_override)
   std::string data;           // test split
   std::string port;           // qemu-rv32, qemu-xtensa or a serial device such as /dev/ttyUSB0
   int baud = 921600;

@@ -33,7 +33,7 @@ struct DeviceTriage::State {
 
 DeviceTriage::DeviceTriage(const TriageOptions &o) : s_(std::make_unique<State>()) {
   s_->o = o;
-  s_->mf = quant::load_int8_model(o.model);
+  s_->mf = quant::load_int8_model(o.model, o.input);
   s_->engine = std::make_unique<quant::Int8Engine>(s_->mf.model, quant::Backend::Reference);
   s_->names = verify::trace_layer_names(s_->mf.model);
 }

@@ -8,12 +8,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "quant/model_file.h"
 #include "verify/verify.h"
 
 namespace qp::device {
 
 struct TriageOptions {
   std::string model;     // INT8 ONNX the device runs
+  quant::InputOverride input;  // convention and classes the file does not state (quant::apply_input_override)
   std::string port;      // qemu-rv32, qemu-xtensa or a serial port
   std::string firmware;  // emulated: the firmware ELF to boot
   std::string workdir = "/tmp";  // emulated: console logs

@@ -15,7 +15,7 @@ namespace fs = std::filesystem;
 
 FirmwareResult make_firmware(const FirmwareOptions &o) {
   const Target &t = find_target(o.target);
-  const auto mf = quant::load_int8_model(o.model);
+  const auto mf = quant::load_int8_model(o.model, o.input);
   std::vector<SubsetImage> subset;
   if (!o.subset_from.empty()) {
     data::LoadOptions lo;

@@ -6,6 +6,7 @@
 
 #include "firmware/build.h"
 #include "firmware/codegen.h"
+#include "quant/model_file.h"
 
 namespace qp::firmware {
 
@@ -21,6 +22,7 @@ struct FirmwareOptions {
   bool build = true;        // emulated targets: build and check the footprint
   std::string make_args;    // extra arguments for make (tests)
   Kernels kernels = Kernels::Mcu;
+  quant::InputOverride input;  // --input-range/--mean/--std/--classes for a model that does not state them
 };
 
 struct FirmwareResult {

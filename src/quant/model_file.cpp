@@ -1,9 +1,13 @@
 #include "quant/model_file.h"
 
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
 #include "common/error.h"
+#include "common/sha256.h"
+#include "quant/input_map.h"
 #include "tflite/tflite_read.h"
 
 namespace qp::quant {
@@ -35,6 +39,68 @@ QModelFile load_int8_model(const std::string &path) {
            "write one class name per output, in output order");
     f.model.classes = names;
   }
+  return f;
+}
+
+namespace {
+
+std::string num(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.4g", v);
+  return b;
+}
+
+// A .tflite that states no convention, run with the default 0,1: refused when its input quantization shows
+// another range (0..1 would use under 64 input codes, or be clipped), else said on stderr.
+void check_default_convention(const QModelFile &f) {
+  const QParams &q = f.model.input_params;
+  const double span = std::round(1.0 / static_cast<double>(q.scale));  // codes from real 0 to real 1
+  const double s = static_cast<double>(q.scale);
+  const double lo = s * (-128.0 - q.zero_point), hi = s * (127.0 - q.zero_point);
+  if (span < 64 || q.zero_point + span > 128)
+    fail("'" + f.path + "' states no input convention and its input (scale " + num(q.scale) + ", zero point " +
+             std::to_string(q.zero_point) + ") holds reals " + num(lo) + ".." + num(hi) +
+             ", which the default --input-range 0,1 (pixel/255) does not fit",
+         "pass the convention the model was trained with, e.g. --input-range " + num(lo) + "," + num(hi) +
+             (std::round(lo) == lo && std::round(hi) == hi ? "" : " (or the round range it stands for, e.g. -1,1)") +
+             ", with --mean/--std if it normalizes");
+  std::fprintf(stderr, "note: '%s' states no input convention; using the default --input-range 0,1 (pixel/255)\n",
+               f.path.c_str());
+}
+
+}  // namespace
+
+void apply_input_override(QModelFile &f, const InputOverride &o) {
+  const int outputs = f.model.layers.back().out.c;
+  if (!o.classes.empty()) {
+    if (static_cast<int>(o.classes.size()) != outputs)
+      fail("the class names (--classes, else labels.txt beside the model) are " + std::to_string(o.classes.size()) +
+               " classes but '" + f.path + "' outputs " +
+               std::to_string(outputs) + " scores",
+           "pass --classes with " + std::to_string(outputs) + " names in output order");
+    f.model.classes = o.classes;
+  }
+  const bool tflite = model_format(f.path) == ModelFormat::Tflite;
+  const bool stated = tflite ? f.metadata.count("qparity.input") > 0 : true;  // a QDQ file omits the default
+  if (!o.convention) {
+    if (!stated) check_default_convention(f);
+    return;
+  }
+  const InputConvention &ic = *o.convention;
+  check_convention(ic, f.model.input.c);
+  if (ic == f.model.convention) return;
+  if (!f.model.convention.is_default() || (tflite && stated))
+    fail("'" + f.path + "' states its input convention (" + convention_to_string(f.model.convention) + ") but the options say " +
+             convention_to_string(ic),
+         "drop --input-range/--mean/--std for this model (it carries its own), or pass the ones it states");
+  f.model.convention = ic;
+  const std::string id = f.sha256 + " input " + convention_to_string(ic);
+  f.sha256 = sha256_hex(id.data(), id.size());
+}
+
+QModelFile load_int8_model(const std::string &path, const InputOverride &o) {
+  QModelFile f = load_int8_model(path);
+  apply_input_override(f, o);
   return f;
 }
 

@@ -11,6 +11,7 @@
 #include "common/sha256.h"
 #include "model/ir.h"
 #include "ops/op_util.h"
+#include "quant/input_map.h"
 #include "quant/plan.h"
 #include "tflite/tflite_subset_generated.h"
 
@@ -679,6 +680,14 @@ Int8Tflite Reader::run() {
       } else if (ch != '\r') {
         line += ch;
       }
+    }
+  }
+  // The input convention written by qparity (tflite_write); a foreign file states none (quant/model_file.h).
+  if (const auto it = f.metadata.find("qparity.input"); it != f.metadata.end()) {
+    try {
+      m_.convention = quant::parse_convention(it->second, "metadata qparity.input");
+    } catch (const Error &e) {
+      bad(e.what());
     }
   }
   // Edges, input quantization, per-op checks; then TFLite's derived integers from the float32 scales.
