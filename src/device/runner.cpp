@@ -232,6 +232,7 @@ nlohmann::ordered_json run_device(const RunOptions &o) {
     ir.micros = e.micros;
     res.images.push_back(std::move(ir));
   }
+  res.set_output(eval::Int8Output::of(m));  // probabilities or logits: the confidence and the margins' unit
   const double per_inf = n ? static_cast<double>(cycles_sum) / static_cast<double>(n) : 0.0;
   nlohmann::ordered_json dev = {{"target", hello.target},
                                 {"port", o.port},
