@@ -10,6 +10,8 @@
 
 #include "common/error.h"
 #include "common/sha256.h"
+#include "quant/input_map.h"
+#include "quant/model_file.h"
 #include "quant/qmodel.h"
 #include "tflite/tflite_read.h"
 #include "tflite/tflite_subset_generated.h"
@@ -41,6 +43,42 @@ TEST(Tflite, ResNet8FixtureIsTheMlperfFile) {
   EXPECT_TRUE(tflite::is_tflite_bytes(bytes.data(), bytes.size()));
   EXPECT_TRUE(tflite::is_tflite_file(kDir + "pretrainedResnet_quant.tflite"));
   EXPECT_FALSE(tflite::is_tflite_file(kDir + "README.md"));
+}
+
+// The command line's convention and classes for a .tflite that states neither (quant::apply_input_override).
+TEST(Tflite, InputOverrideOfAForeignModel) {
+  const std::string path = kDir + "pretrainedResnet_quant.tflite";
+  const quant::QModelFile file = quant::load_int8_model(path);
+  EXPECT_EQ(file.metadata.count("qparity.input"), 0u);
+  // Nothing given: its input (scale 1, zero point -128) does not fit 0..1, refused naming 0..255.
+  try {
+    quant::QModelFile f = file;
+    quant::apply_input_override(f, {});
+    ADD_FAILURE() << "the default convention was accepted";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("--input-range 0,255"), std::string::npos) << e.what();
+  }
+  // An input quantized for 0..1 runs with the default (said on stderr), the file's hash unchanged.
+  quant::QModelFile d = file;
+  d.model.input_params = {static_cast<float>(1.0 / 255.0), -128};
+  quant::apply_input_override(d, {});
+  EXPECT_EQ(d.sha256, file.sha256);
+  // A convention it does not state is another model: the hash changes, and differs per convention.
+  quant::QModelFile a = file, b = file, c = file;
+  quant::apply_input_override(a, {quant::parse_input_range("0,255"), {}});
+  quant::apply_input_override(b, {quant::parse_input_range("-1,1"), {}});
+  EXPECT_EQ(a.model.convention, quant::parse_input_range("0,255"));
+  EXPECT_NE(a.sha256, file.sha256);
+  EXPECT_NE(a.sha256, b.sha256);
+  quant::apply_input_override(c, {quant::parse_input_range("0,255"), {}});
+  EXPECT_EQ(a.sha256, c.sha256);  // deterministic
+  // Classes: counted against the outputs.
+  quant::QModelFile k = file;
+  EXPECT_THROW(quant::apply_input_override(k, {quant::parse_input_range("0,255"), {"a", "b"}}), Error);
+  quant::InputConvention bad = quant::parse_input_range("0,255");
+  bad.mean = {1, 2};
+  bad.stdev = {1, 2};
+  EXPECT_THROW(quant::apply_input_override(k, {bad, {}}), Error);  // 2 means for 3 channels
 }
 
 TEST(Tflite, ResNet8ReadsAsTheGraphTfliteHas) {
