@@ -294,6 +294,27 @@ TEST(PoolS8, HandCheckedMaxAvgAndGlobal) {
   EXPECT_EQ(qp_pool_max_s8(&p, &id, in, &wrong, out), QP_STATUS_BAD_ARGUMENT);
 }
 
+// The largest map the kernel accepts (2^24 - 1 positions), all -128 but one -127: the rounding term used to
+// overflow int32 (sum - count/2 < INT32_MIN), undefined behaviour; the mean rounds to -128 (half away from zero).
+TEST(PoolS8, GlobalAverageOfTheLargestMapDoesNotOverflow) {
+  const int32_t n = 16777215;
+  std::vector<int8_t> in(static_cast<size_t>(n), -128);
+  in[7] = -127;
+  qp_dims_t id = {1, 4095, 4097, 1};  // 4095 * 4097 = 2^24 - 1
+  int8_t g = 0;
+  ASSERT_EQ(qp_pool_global_avg_s8(-128, 127, &id, in.data(), &g), QP_STATUS_OK);
+  const int64_t sum = -128LL * n + 1;
+  EXPECT_EQ(g, static_cast<int8_t>((sum - n / 2) / n));
+  EXPECT_EQ(g, -128);
+  // Positive extreme: all 127 but one 126 rounds to 127.
+  std::fill(in.begin(), in.end(), int8_t{127});
+  in[3] = 126;
+  ASSERT_EQ(qp_pool_global_avg_s8(-128, 127, &id, in.data(), &g), QP_STATUS_OK);
+  EXPECT_EQ(g, 127);
+  qp_dims_t too_big = {1, 4096, 4096, 1};
+  EXPECT_EQ(qp_pool_global_avg_s8(-128, 127, &too_big, in.data(), &g), QP_STATUS_BAD_ARGUMENT);
+}
+
 namespace {
 std::vector<int8_t> run_softmax(double scale, const std::vector<int8_t> &in) {
   const auto sp = quant::softmax_params(scale);

@@ -6,9 +6,12 @@ static int32_t clamp_s32(int32_t v, int32_t lo, int32_t hi) {
   return v < lo ? lo : (v > hi ? hi : v);
 }
 
-/* Rounded division of a window sum by its element count, half away from zero (TFLite's rule). */
+/* (sum +- count/2) / count, rounding half away from zero. |sum| <= 128 * count < 2^31 (count < 2^24), but
+ * |sum| + count/2 may not fit int32: the magnitude is rounded in uint32 (at most 2^31 + 2^23). */
 static int32_t rounded_mean(int32_t sum, int32_t count) {
-  return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+  const uint32_t half = (uint32_t)(count / 2);
+  if (sum > 0) return (int32_t)(((uint32_t)sum + half) / (uint32_t)count);
+  return -(int32_t)(((uint32_t)0 - (uint32_t)sum + half) / (uint32_t)count);
 }
 
 static qp_status_t check(const qp_pool_params_t *p, const qp_dims_t *in, const int8_t *input, const qp_dims_t *out,
