@@ -48,6 +48,14 @@ void check_payloads(const uint8_t *p, uint16_t n) {
     const uint16_t m = qp_proto_put_layer_request(&q, out);
     check(m == QP_LAYER_REQUEST_BYTES && std::memcmp(out, p, m) == 0, "LAYER request does not round-trip");
   }
+  qp_image_request_t im;
+  if (qp_proto_get_image_request(p, n, &im)) {
+    check(im.length >= 1 && im.length <= QP_IMAGE_MAX_CHUNK && im.bytes == p + QP_IMAGE_HEADER_BYTES, "IMAGE out of bounds");
+    const uint16_t m = qp_proto_put_image_request(&im, out);
+    check(m == n && std::memcmp(out, p, n) == 0, "IMAGE request does not round-trip");
+    qp_stage_t st{12288u, im.length};  // staging never runs past the image, whatever the offset
+    if (qp_stage_chunk(&st, im.offset, im.length) == 0) check(st.staged <= st.total, "IMAGE staged past the end");
+  }
 }
 
 }  // namespace

@@ -73,6 +73,9 @@ class FakeDevice {
     uint64_t seed = 1;
     int reply_classes = kClasses;  // scores an INFER reply carries (firmware for another model: more)
     int reply_pred = -1;           // >= 0: the prediction every INFER reply carries
+    size_t image = kImage;         // the model's input bytes (more than a frame: staged with IMAGE)
+    std::set<int> reboot_at_chunk; // IMAGE numbers (1-based, as received) on which it reboots instead of answering
+    uint8_t version = QP_PROTO_VERSION;  // the protocol version of every frame it sends
   };
   FakeDevice(int fd, Options o) : fd_(fd), o_(std::move(o)), rng_(o_.seed) {
     thread_ = std::thread([this] { loop(); });
@@ -83,18 +86,24 @@ class FakeDevice {
     if (fd_ >= 0) ::close(fd_);
   }
   int infers() const { return infers_; }
+  int chunks() const { return chunks_; }
 
  private:
   void send(uint8_t type, uint16_t seq, const uint8_t *p, size_t n) {
     uint8_t frame[QP_PROTO_MAX_FRAME];
     const uint32_t len = qp_proto_encode(type, seq, p, static_cast<uint16_t>(n), frame, sizeof frame);
     ASSERT_GT(len, 0u);
+    if (o_.version != QP_PROTO_VERSION) {  // an older firmware: its version byte, and the CRC over it
+      frame[2] = o_.version;
+      const uint32_t crc = qp_proto_crc32(0, frame + 2, len - 6);
+      for (int k = 0; k < 4; ++k) frame[len - 4 + k] = static_cast<uint8_t>(crc >> (8 * k));
+    }
     (void)::send(fd_, frame, len, MSG_NOSIGNAL);
   }
   void hello(uint8_t type, uint16_t seq) {
     qp_hello_t h;
     std::memset(&h, 0, sizeof h);
-    h.proto_version = QP_PROTO_VERSION;
+    h.proto_version = o_.version;
     for (int i = 0; i < 32; ++i) h.model_hash[i] = static_cast<uint8_t>(0xA0 + i);
     std::strcpy(h.target, "fake-dev");
     h.arena_bytes = 12345;
@@ -112,10 +121,46 @@ class FakeDevice {
     p.insert(p.end(), msg, msg + std::strlen(msg));
     send(QP_MSG_ERROR, seq, p.data(), p.size());
   }
+  // The pixels of a run, as the firmware takes them: the request's own, or the staged image when it has none.
+  bool pixels(const qp_frame_t &f, std::vector<uint8_t> own, std::vector<uint8_t> &out) {
+    const bool complete = qp_stage_complete(&stage_);
+    stage_.staged = 0;
+    if (own.size() == o_.image) {
+      out = std::move(own);
+      return true;
+    }
+    if (!own.empty()) {
+      error(f.seq, QP_ERR_BAD_SIZE, "image size differs from the model input");
+      return false;
+    }
+    if (!complete) {
+      error(f.seq, QP_ERR_NOT_STAGED, "not staged");
+      return false;
+    }
+    out = staged_;
+    return true;
+  }
   void handle(const qp_frame_t &f) {
-    const std::vector<uint8_t> in(f.payload, f.payload + f.length);
+    std::vector<uint8_t> in(f.payload, f.payload + f.length);
     uint8_t p[QP_PROTO_MAX_PAYLOAD];
     switch (f.type) {
+      case QP_MSG_IMAGE: {
+        qp_image_request_t q;
+        if (!qp_proto_get_image_request(f.payload, f.length, &q)) return error(f.seq, QP_ERR_BAD_REQUEST, "bad IMAGE");
+        if (o_.reboot_at_chunk.count(++chunks_)) {
+          qp_proto_decoder_init(&dec_);
+          stage_.staged = 0;
+          staged_.assign(o_.image, 0);
+          hello(QP_MSG_READY, 0);
+          return;
+        }
+        const int code = qp_stage_chunk(&stage_, q.offset, q.length);
+        if (code != 0) return error(f.seq, static_cast<uint8_t>(code), "bad chunk");
+        std::memcpy(staged_.data() + q.offset, q.bytes, q.length);
+        qp_image_reply_t r{q.offset, stage_.staged};
+        send(QP_MSG_IMAGE_R, f.seq, p, qp_proto_put_image_reply(&r, p));
+        return;
+      }
       case QP_MSG_HELLO: hello(QP_MSG_HELLO_R, f.seq); return;
       case QP_MSG_RESET:
         send(QP_MSG_RESET_R, f.seq, nullptr, 0);
@@ -123,7 +168,7 @@ class FakeDevice {
         hello(QP_MSG_READY, 0);
         return;
       case QP_MSG_INFER: {
-        if (in.size() != kImage) return error(f.seq, QP_ERR_BAD_SIZE, "image size differs from the model input");
+        if (!pixels(f, in, in)) return;
         if (o_.reboot_at.count(++infers_)) {  // crash: forget everything, announce again, never answer
           qp_proto_decoder_init(&dec_);
           hello(QP_MSG_READY, 0);
@@ -136,13 +181,13 @@ class FakeDevice {
         r.classes = static_cast<uint8_t>(o_.reply_classes);
         std::memcpy(r.scores, s.data(), std::min<size_t>(kClasses, static_cast<size_t>(o_.reply_classes)));
         r.pred = static_cast<uint8_t>(o_.reply_pred >= 0 ? o_.reply_pred : argmax(s));
-        r.cycles = (uint64_t{qp_proto_crc32(0, in.data(), kImage)} << 32) | 7u;
+        r.cycles = (uint64_t{qp_proto_crc32(0, in.data(), static_cast<uint32_t>(in.size()))} << 32) | 7u;
         r.micros = static_cast<uint32_t>(in[0]);
         send(QP_MSG_INFER_R, f.seq, p, qp_proto_put_infer_reply(&r, p));
         return;
       }
       case QP_MSG_TRACE: {
-        if (in.size() != kImage) return error(f.seq, QP_ERR_BAD_SIZE, "image size differs from the model input");
+        if (!pixels(f, in, in)) return;
         qp_trace_reply_t r;
         std::memset(&r, 0, sizeof r);
         r.layers = 3;
@@ -157,9 +202,11 @@ class FakeDevice {
       }
       case QP_MSG_LAYER: {
         qp_layer_request_t q;
-        if (!qp_proto_get_layer_request(f.payload, f.length, &q) || f.length != QP_LAYER_REQUEST_BYTES + kImage || q.layer >= 3)
+        if (!qp_proto_get_layer_request(f.payload, f.length, &q) || q.layer >= 3)
           return error(f.seq, QP_ERR_BAD_REQUEST, "bad LAYER request");
-        const auto out = fake_layer(std::vector<uint8_t>(in.begin() + QP_LAYER_REQUEST_BYTES, in.end()), q.layer);
+        std::vector<uint8_t> px;
+        if (!pixels(f, std::vector<uint8_t>(in.begin() + QP_LAYER_REQUEST_BYTES, in.end()), px)) return;
+        const auto out = fake_layer(px, q.layer);
         const uint32_t off = std::min<uint32_t>(q.offset, static_cast<uint32_t>(out.size()));
         const uint32_t n = std::min<uint32_t>(q.length, static_cast<uint32_t>(out.size()) - off);
         p[0] = q.layer;
@@ -196,8 +243,10 @@ class FakeDevice {
   Options o_;
   qp::Rng rng_;
   qp_proto_decoder_t dec_;
+  qp_stage_t stage_{static_cast<uint32_t>(o_.image), 0};
+  std::vector<uint8_t> staged_ = std::vector<uint8_t>(o_.image, 0);
   std::atomic<bool> stop_{false};
-  std::atomic<int> infers_{0};
+  std::atomic<int> infers_{0}, chunks_{0};
   std::thread thread_;
 };
 
@@ -265,7 +314,7 @@ TEST(DeviceClient, HelloTraceLayerAndReset) {
   EXPECT_EQ(ready.target, "fake-dev");
   EXPECT_GT(client.stats().skipped_bytes, 40u);  // the boot log before READY
   const auto h = client.hello();
-  EXPECT_EQ(h.proto_version, 1);
+  EXPECT_EQ(h.proto_version, QP_PROTO_VERSION);
   EXPECT_EQ(h.model_hash.substr(0, 8), "a0a1a2a3");
   EXPECT_EQ(h.model_hash.size(), 64u);
   EXPECT_EQ(h.arena_bytes, 12345u);
@@ -409,6 +458,85 @@ TEST(DeviceClient, FaultInjectionLosesAndDuplicatesNothing) {
 }
 
 // ---- links ----
+
+// Protocol v2: an image larger than a frame is staged in IMAGE chunks, then INFER/TRACE/LAYER go without pixels.
+TEST(DeviceClient, ImageLargerThanAFrameIsStagedInChunks) {
+  constexpr size_t kBig = 64 * 64 * 3;  // 12288 bytes: 4 chunks
+  Pair pair;
+  FakeDevice dev(pair.device_fd, {.image = kBig});
+  Client client(*pair.host, {.timeout_ms = 2000, .retries = 1});
+  client.wait_ready(2000);
+  qp::Rng rng(9);
+  std::vector<uint8_t> img(kBig);
+  for (auto &b : img) b = static_cast<uint8_t>(rng.below(256));
+  const auto r = client.infer(img);
+  EXPECT_EQ(r.scores, fake_scores(img));
+  EXPECT_EQ(r.cycles >> 32, qp_proto_crc32(0, img.data(), kBig));
+  EXPECT_EQ(dev.chunks(), 4);
+  const auto t = client.trace(img);
+  ASSERT_EQ(t.crc.size(), 3u);
+  for (int l = 0; l < 3; ++l) {
+    const auto want = fake_layer(img, l);
+    EXPECT_EQ(t.crc[static_cast<size_t>(l)], qp_proto_crc32(0, want.data(), static_cast<uint32_t>(want.size())));
+  }
+  const auto want = fake_layer(img, 1);
+  const auto got = client.layer_output(img, 1, kLayerBytes[1]);  // 3 LAYER requests, each on a freshly staged image
+  EXPECT_EQ(std::vector<uint8_t>(got.begin(), got.end()), want);
+  EXPECT_EQ(dev.chunks(), 4 * 5);
+  EXPECT_EQ(client.stats().image_chunks, 20u);
+  EXPECT_EQ(client.stats().image_restarts, 0u);
+  // A wrong size is still refused, whichever path it takes.
+  // One byte short: every chunk is accepted but the run is refused (not fully staged), so the upload gives up.
+  EXPECT_NE(error_of([&] { client.infer(std::vector<uint8_t>(kBig - 1, 0)); }).find("not the size"), std::string::npos);
+  EXPECT_NE(error_of([&] { client.infer(std::vector<uint8_t>(kImage, 0)); }).find("image size differs"), std::string::npos);
+}
+
+// A device that reboots in the middle of an upload: the host uploads the whole image again, never runs on half of it.
+TEST(DeviceClient, RebootMidUploadRestartsTheUpload) {
+  constexpr size_t kBig = 96 * 96;
+  Pair pair;
+  FakeDevice dev(pair.device_fd, {.image = kBig, .reboot_at_chunk = {2, 9}});
+  Client client(*pair.host, {.timeout_ms = 2000, .retries = 2});
+  client.wait_ready(2000);
+  qp::Rng rng(10);
+  for (int i = 0; i < 3; ++i) {
+    std::vector<uint8_t> img(kBig);
+    for (auto &b : img) b = static_cast<uint8_t>(rng.below(256));
+    EXPECT_EQ(client.infer(img).scores, fake_scores(img)) << "image " << i;
+  }
+  EXPECT_EQ(client.stats().resets_detected, 2u);
+  EXPECT_EQ(client.stats().image_restarts, 2u);
+  EXPECT_EQ(dev.infers(), 3);
+}
+
+// Lost, duplicated and corrupted frames in both directions while staging large images: every result still exact.
+TEST(DeviceClient, FaultInjectionWhileStagingLargeImages) {
+  constexpr size_t kBig = 48 * 48 * 3;
+  Pair pair;
+  FakeDevice dev(pair.device_fd, {.seed = 3, .image = kBig});
+  FaultyStream faulty(*pair.host, 99);
+  Client client(faulty, {.timeout_ms = 60, .retries = 8});
+  client.wait_ready(2000);
+  qp::Rng rng(11);
+  for (int i = 0; i < 25; ++i) {
+    std::vector<uint8_t> img(kBig);
+    for (auto &b : img) b = static_cast<uint8_t>(rng.below(256));
+    const auto r = client.infer(img);
+    ASSERT_EQ(r.scores, fake_scores(img)) << "inference " << i;
+    ASSERT_EQ(r.cycles >> 32, qp_proto_crc32(0, img.data(), kBig)) << "inference " << i;
+  }
+  EXPECT_GT(client.stats().retries, 0u);
+}
+
+// A firmware of protocol version 1 is named as such, not timed out on.
+TEST(DeviceClient, VersionOneFirmwareIsRefusedClearly) {
+  Pair pair;
+  FakeDevice dev(pair.device_fd, {.version = 1});
+  Client client(*pair.host, {.timeout_ms = 500, .retries = 0});
+  const std::string e = error_of([&] { client.wait_ready(2000); });
+  EXPECT_NE(e.find("protocol version 1"), std::string::npos) << e;
+  EXPECT_NE(e.find("regenerate the firmware with this qparity"), std::string::npos) << e;
+}
 
 TEST(DeviceClientLink, SerialErrorsAreClear) {
   qp::test::TempDir dir;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -782,6 +783,99 @@ TEST(FirmwareBuild, QemuRv32RunsALumaModelOfAnotherSizeAndConventionBitExact) {
   }
   // A wrong-size image is refused by the device (BAD_SIZE), not computed.
   EXPECT_THROW(client.infer(std::vector<uint8_t>(40 * 48 + 1, 0)), Error);
+}
+
+// Protocol v2 on the boards: a 64x64x3 input (12,288 bytes, staged in IMAGE chunks: more than one frame) and more
+// than 32 nodes (10 depthwise residual blocks: 36 INT8 nodes), untrained, calibrated on a few synthetic images.
+std::string deep_spec() {
+  std::string s = "conv3x3s2(8) relu maxpool2 ";
+  for (int b = 0; b < 10; ++b) s += "add{ dwconv3x3 relu6 conv1x1(8) | } ";
+  return s + "conv1x1(12) relu gap dense(K) softmax";
+}
+
+// Builds the firmware for target, boots it, and checks the scores and every layer's CRC (TRACE) against the host, and
+// one fetched layer output beyond the 32nd node.
+void expect_big_input_bit_exact_on(const std::string &target) {
+  if (!have(target == "qemu-rv32" ? "qemu-system-riscv32" : "qemu-system-xtensa"))
+    GTEST_SKIP() << "QEMU for " << target << " is not installed (scripts/install-deps.sh build installs it)";
+  test::TempDir dir;
+  const auto m = test::quantized_random_model(dir, deep_spec(), 64, 51);
+  ASSERT_GT(m.layers.size(), 32u);
+  ASSERT_GT(m.input.size(), static_cast<int64_t>(QP_PROTO_MAX_PAYLOAD));
+  const quant::Int8Engine engine(m, quant::Backend::Reference);
+  const auto files = firmware::generate_project(firmware::find_target(target), m, kSha, {}, nullptr, firmware::Kernels::Mcu);
+  firmware::write_project(files, (dir / "fw").string(), false);
+  device::EmulatorOptions eo;
+  eo.target = target;
+  eo.elf = firmware::build_firmware((dir / "fw").string());
+  eo.workdir = (dir / "logs").string();
+  eo.icount = false;
+  device::Emulator emu(eo);
+  device::Client client(emu.stream());
+  const auto hello = client.wait_ready(60000);
+  EXPECT_EQ(hello.proto_version, static_cast<int>(QP_PROTO_VERSION));
+  EXPECT_EQ(hello.layers, static_cast<int>(m.layers.size()));
+  EXPECT_EQ(hello.in_h * hello.in_w * hello.in_c, 64 * 64 * 3);
+  for (uint64_t s = 0; s < 2; ++s) {
+    const auto img = test::random_image(64, 64, 500 + s);
+    std::vector<std::vector<int8_t>> trace;
+    const auto host = engine.run(img.pixels.data(), &trace);
+    EXPECT_EQ(client.infer(img.pixels).scores, host) << "image " << s;
+    const auto t = client.trace(img.pixels);
+    ASSERT_EQ(t.crc.size(), trace.size());
+    for (size_t k = 0; k < trace.size(); ++k) {
+      EXPECT_EQ(t.size[k], trace[k].size()) << "layer " << k;
+      EXPECT_EQ(t.crc[k], qp_proto_crc32(0, reinterpret_cast<const uint8_t *>(trace[k].data()),
+                                         static_cast<uint32_t>(trace[k].size())))
+          << "image " << s << " layer " << k;
+    }
+    if (s == 0) {
+      const size_t k = 32;  // the 33rd node: the 1x1 conv after the residual blocks
+      ASSERT_EQ(m.layers[k].op, model::Op::Conv2D);
+      EXPECT_EQ(client.layer_output(img.pixels, static_cast<int>(k), static_cast<uint32_t>(trace[k].size())), trace[k]);
+    }
+  }
+  EXPECT_GE(client.stats().image_chunks, 4u * 4u);  // 4 chunks per request
+  EXPECT_EQ(client.stats().image_restarts, 0u);
+  // Upload rate, roughly: one LAYER request for one byte of node 0 stages the whole image and runs one small conv.
+  const auto img = test::random_image(64, 64, 600);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 4; ++i) client.layer_output(img.pixels, 0, 1);
+  const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 4;
+  std::printf("%s: 64x64x3 image staged + node 0 in %.1f ms (%.0f KB/s)\n", target.c_str(), sec * 1e3, 12288 / sec / 1e3);
+  // A run without a fully staged image is refused by the device, never computed on a stale arena: a one-chunk image
+  // does not reach INFER (the client stages all of it), so a wrong-size image stands in for the device's refusal.
+  EXPECT_THROW(client.infer(std::vector<uint8_t>(64 * 64 * 3 + 1, 0)), Error);
+}
+
+TEST(FirmwareBuild, QemuRv32RunsA64x64x3ModelOfMoreThan32NodesBitExact) { expect_big_input_bit_exact_on("qemu-rv32"); }
+
+TEST(FirmwareBuild, QemuXtensaRunsA64x64x3ModelOfMoreThan32NodesBitExact) { expect_big_input_bit_exact_on("qemu-xtensa"); }
+
+// Triage on a 64x64x3 model of more than 32 nodes: a test build perturbs node 32 (the 33rd); TRACE finds it and LAYER (each chunk
+// on a freshly staged image) fetches its output.
+TEST(FirmwareBuild, TriageNamesAPerturbedNodeBeyond32OfA64x64Model) {
+  if (!have("qemu-system-riscv32")) GTEST_SKIP() << "qemu-system-riscv32 not installed";
+  test::TempDir dir;
+  const auto m = test::quantized_random_model(dir, deep_spec(), 64, 52);
+  const std::string path = (dir / "big.onnx").string();
+  quant::save_qdq_onnx(m, path);
+  firmware::FirmwareOptions fo;
+  fo.model = path;
+  fo.target = "qemu-rv32";
+  fo.out = (dir / "fw").string();
+  fo.make_args = "EXTRA_CFLAGS=-DQP_FAULT_LAYER=32";
+  device::TriageOptions to;
+  to.model = path;
+  to.port = "qemu-rv32";
+  to.firmware = firmware::make_firmware(fo).elf;
+  to.workdir = (dir / "logs").string();
+  const auto r = device::DeviceTriage(to).triage_pixels(test::random_image(64, 64, 7).pixels);
+  EXPECT_EQ(r.layer, 32);
+  EXPECT_EQ(r.max_abs_diff, 16);  // the test build flips bit 4 of element 0
+  EXPECT_EQ(r.first_index, 0u);
+  EXPECT_EQ(r.differing, 1u);
+  EXPECT_EQ(r.size, static_cast<size_t>(m.layers[32].out.size()));
 }
 
 // The MLPerf Tiny ResNet-8 .tflite (tests/fixtures/resnet8, trained and quantized elsewhere) on each emulated

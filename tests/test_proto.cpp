@@ -92,7 +92,8 @@ TEST(ProtoFrame, EncodeRejectsOversizeAndSmallBuffers) {
 
 TEST(ProtoFrame, RoundTripEveryTypeAndBoundaryLengths) {
   const uint8_t types[] = {QP_MSG_HELLO,   QP_MSG_INFER,   QP_MSG_RESET,   QP_MSG_TRACE,   QP_MSG_LAYER,   QP_MSG_READY,
-                           QP_MSG_HELLO_R, QP_MSG_INFER_R, QP_MSG_RESET_R, QP_MSG_TRACE_R, QP_MSG_LAYER_R, QP_MSG_ERROR};
+                           QP_MSG_HELLO_R, QP_MSG_INFER_R, QP_MSG_RESET_R, QP_MSG_TRACE_R, QP_MSG_LAYER_R, QP_MSG_ERROR,
+                           QP_MSG_IMAGE,   QP_MSG_IMAGE_R};
   qp::Rng rng(11);
   std::vector<Decoded> sent, got;
   qp_proto_decoder_t d;
@@ -117,7 +118,7 @@ TEST(ProtoDecoder, RejectsBadVersionAndOversizeLength) {
   qp_proto_decoder_init(&d);
   std::vector<Decoded> got;
   auto v2 = encode(QP_MSG_HELLO, 5, {1, 2});
-  v2[2] = 2;  // another protocol version, CRC recomputed so only the version is wrong
+  v2[2] = QP_PROTO_VERSION + 1;  // another protocol version, CRC recomputed so only the version is wrong
   const uint32_t crc = qp_proto_crc32(0, v2.data() + 2, 8);
   for (int k = 0; k < 4; ++k) v2[10 + k] = static_cast<uint8_t>(crc >> (8 * k));
   feed(d, v2, got);
@@ -330,7 +331,7 @@ TEST(ProtoPayload, InferReplyRoundTripAndRejections) {
 
 TEST(ProtoPayload, TraceReplyRoundTripAndRejections) {
   uint8_t buf[QP_PROTO_MAX_PAYLOAD];
-  for (uint8_t layers : {uint8_t{0}, uint8_t{1}, uint8_t{32}}) {
+  for (uint8_t layers : {uint8_t{0}, uint8_t{1}, uint8_t{32}, uint8_t{33}, uint8_t{255}}) {  // 255: what a u8 counts
     qp_trace_reply_t r;
     std::memset(&r, 0, sizeof r);
     r.pred = 2;
@@ -341,6 +342,7 @@ TEST(ProtoPayload, TraceReplyRoundTripAndRejections) {
     }
     const uint16_t n = qp_proto_put_trace_reply(&r, buf);
     EXPECT_EQ(n, 2u + 8u * layers);
+    EXPECT_LE(n, QP_PROTO_MAX_PAYLOAD);
     qp_trace_reply_t back;
     ASSERT_TRUE(qp_proto_get_trace_reply(buf, n, &back));
     EXPECT_EQ(back.pred, 2);
@@ -353,12 +355,9 @@ TEST(ProtoPayload, TraceReplyRoundTripAndRejections) {
     EXPECT_FALSE(qp_proto_get_trace_reply(buf, n + 1, &back));
   }
   qp_trace_reply_t r;
-  std::memset(&r, 0, sizeof r);
-  r.layers = 33;
-  EXPECT_EQ(qp_proto_put_trace_reply(&r, buf), 0u);
   buf[0] = 0;
-  buf[1] = 33;
-  EXPECT_FALSE(qp_proto_get_trace_reply(buf, 2 + 8 * 33, &r));
+  buf[1] = 40;
+  EXPECT_FALSE(qp_proto_get_trace_reply(buf, 2 + 8 * 39, &r));  // fewer entries than the count says
 }
 
 TEST(ProtoPayload, LayerRequestRoundTripAndRejections) {
@@ -379,9 +378,96 @@ TEST(ProtoPayload, LayerRequestRoundTripAndRejections) {
   qp_proto_put_layer_request(&q, buf);
   EXPECT_FALSE(qp_proto_get_layer_request(buf, n, &back));
   q.length = 10;
-  q.layer = 32;
+  q.layer = 200;  // beyond version 1's 32 layers
+  qp_proto_put_layer_request(&q, buf);
+  EXPECT_TRUE(qp_proto_get_layer_request(buf, n, &back));
+  EXPECT_EQ(back.layer, 200);
+  q.layer = 255;  // layers are numbered 0..254
   qp_proto_put_layer_request(&q, buf);
   EXPECT_FALSE(qp_proto_get_layer_request(buf, n, &back));
+}
+
+TEST(ProtoPayload, ImageRequestAndReplyRoundTripAndRejections) {
+  uint8_t buf[QP_PROTO_MAX_PAYLOAD];
+  qp::Rng rng(21);
+  const auto px = random_bytes(rng, QP_IMAGE_MAX_CHUNK + 1);
+  for (uint16_t len : {uint16_t{1}, uint16_t{100}, static_cast<uint16_t>(QP_IMAGE_MAX_CHUNK)}) {
+    const qp_image_request_t q{0x00012345u, len, px.data()};
+    const uint16_t n = qp_proto_put_image_request(&q, buf);
+    ASSERT_EQ(n, QP_IMAGE_HEADER_BYTES + len);
+    EXPECT_LE(n, QP_PROTO_MAX_PAYLOAD);
+    EXPECT_EQ(buf[0], 0x45);
+    EXPECT_EQ(buf[2], 0x01);
+    qp_image_request_t back{};
+    ASSERT_TRUE(qp_proto_get_image_request(buf, n, &back));
+    EXPECT_EQ(back.offset, 0x00012345u);
+    EXPECT_EQ(back.length, len);
+    EXPECT_EQ(std::vector<uint8_t>(back.bytes, back.bytes + back.length), std::vector<uint8_t>(px.begin(), px.begin() + len));
+  }
+  // Empty and overlong chunks are not written; a payload without pixels is not read.
+  qp_image_request_t q{0, 0, px.data()};
+  EXPECT_EQ(qp_proto_put_image_request(&q, buf), 0u);
+  q.length = static_cast<uint16_t>(QP_IMAGE_MAX_CHUNK + 1);
+  EXPECT_EQ(qp_proto_put_image_request(&q, buf), 0u);
+  q.length = 5;
+  q.bytes = nullptr;
+  EXPECT_EQ(qp_proto_put_image_request(&q, buf), 0u);
+  qp_image_request_t back{};
+  EXPECT_FALSE(qp_proto_get_image_request(buf, QP_IMAGE_HEADER_BYTES, &back));
+  EXPECT_FALSE(qp_proto_get_image_request(buf, 2, &back));
+  const qp_image_reply_t r{4092u, 8184u};
+  ASSERT_EQ(qp_proto_put_image_reply(&r, buf), QP_IMAGE_REPLY_BYTES);
+  qp_image_reply_t rb{};
+  ASSERT_TRUE(qp_proto_get_image_reply(buf, QP_IMAGE_REPLY_BYTES, &rb));
+  EXPECT_EQ(rb.offset, 4092u);
+  EXPECT_EQ(rb.staged, 8184u);
+  EXPECT_FALSE(qp_proto_get_image_reply(buf, QP_IMAGE_REPLY_BYTES - 1, &rb));
+  EXPECT_FALSE(qp_proto_get_image_reply(buf, QP_IMAGE_REPLY_BYTES + 1, &rb));
+}
+
+// The device's staging rules: in order (repeats and overlaps allowed, gaps not), never past the end, and a run
+// without pixels only on a complete image.
+TEST(ProtoStage, ChunksInOrderGapsAndBadOffsetsRefused) {
+  qp_stage_t s{12288u, 0u};
+  EXPECT_FALSE(qp_stage_complete(&s));                              // INFER without a staged image: refused
+  EXPECT_EQ(qp_stage_chunk(&s, 4092, 4092), QP_ERR_NOT_STAGED);     // a gap before it
+  EXPECT_EQ(s.staged, 0u);
+  EXPECT_EQ(qp_stage_chunk(&s, 0, 4092), 0);
+  EXPECT_EQ(qp_stage_chunk(&s, 0, 4092), 0);                        // a resend: idempotent
+  EXPECT_EQ(s.staged, 4092u);
+  EXPECT_EQ(qp_stage_chunk(&s, 4092, 4092), 0);
+  EXPECT_EQ(qp_stage_chunk(&s, 8000, 0), QP_ERR_BAD_SIZE);          // empty
+  EXPECT_EQ(qp_stage_chunk(&s, 8184, 4105), QP_ERR_BAD_SIZE);       // one byte past the end
+  EXPECT_EQ(qp_stage_chunk(&s, 12289, 1), QP_ERR_BAD_SIZE);         // starts past the end
+  EXPECT_EQ(qp_stage_chunk(&s, 0xFFFFFFF0u, 0x20), QP_ERR_BAD_SIZE); // offset + length wraps around
+  EXPECT_FALSE(qp_stage_complete(&s));                              // 8184 of 12288: a run is still refused
+  EXPECT_EQ(qp_stage_chunk(&s, 8000, 4288), 0);                     // overlapping, up to the last byte
+  EXPECT_EQ(s.staged, 12288u);
+  EXPECT_TRUE(qp_stage_complete(&s));
+  const qp_stage_t none{0u, 0u};
+  EXPECT_FALSE(qp_stage_complete(&none));
+}
+
+// Version 2 reads frames of version 1 (reported, so the host can name an old firmware), nothing else.
+TEST(ProtoFrame, DecoderReportsVersionOneAndRejectsOthers) {
+  for (uint8_t version : {uint8_t{0}, uint8_t{1}, uint8_t{2}, uint8_t{3}, uint8_t{0xFF}}) {
+    auto f = encode(QP_MSG_READY, 0, {1, 2, 3});
+    f[2] = version;
+    const uint32_t crc = qp_proto_crc32(0, f.data() + 2, static_cast<uint32_t>(f.size()) - 6);
+    for (int k = 0; k < 4; ++k) f[f.size() - 4 + static_cast<size_t>(k)] = static_cast<uint8_t>(crc >> (8 * k));
+    qp_proto_decoder_t d;
+    qp_proto_decoder_init(&d);
+    int got = 0;
+    qp_frame_t fr{};
+    for (uint8_t b : f) got += qp_proto_decoder_feed(&d, b, &fr);
+    const bool valid = version >= 1 && version <= QP_PROTO_VERSION;
+    EXPECT_EQ(got, valid ? 1 : 0) << int(version);
+    if (valid) {
+      EXPECT_EQ(fr.version, version);
+    } else {
+      EXPECT_GT(d.bad_header, 0u);
+    }
+  }
 }
 
 }  // namespace

@@ -19,12 +19,14 @@ const char *type_name(uint8_t type) {
     case QP_MSG_RESET: return "RESET";
     case QP_MSG_TRACE: return "TRACE";
     case QP_MSG_LAYER: return "LAYER";
+    case QP_MSG_IMAGE: return "IMAGE";
     case QP_MSG_READY: return "READY";
     case QP_MSG_HELLO_R: return "HELLO reply";
     case QP_MSG_INFER_R: return "INFER reply";
     case QP_MSG_RESET_R: return "RESET reply";
     case QP_MSG_TRACE_R: return "TRACE reply";
     case QP_MSG_LAYER_R: return "LAYER reply";
+    case QP_MSG_IMAGE_R: return "IMAGE reply";
     case QP_MSG_ERROR: return "ERROR";
     default: return "unknown";
   }
@@ -63,6 +65,7 @@ bool Client::next_frame(Frame &f, int timeout_ms) {
       stats_.bad_frames = dec_->bad_crc + dec_->bad_header;
       stats_.skipped_bytes = dec_->skipped;
       if (got) {
+        f.version = frame.version;
         f.type = frame.type;
         f.seq = frame.seq;
         f.payload.assign(frame.payload, frame.payload + frame.length);
@@ -76,7 +79,15 @@ bool Client::next_frame(Frame &f, int timeout_ms) {
   }
 }
 
+void Client::check_version(const Frame &f) const {
+  if (f.version != QP_PROTO_VERSION)
+    fail("the device on " + s_.name() + " speaks protocol version " + std::to_string(f.version) + ", this qparity version " +
+             std::to_string(QP_PROTO_VERSION),
+         "regenerate the firmware with this qparity (qparity firmware) and flash it");
+}
+
 Hello Client::parse_hello(const Frame &f, const char *what) const {
+  check_version(f);
   qp_hello_t h;
   if (!qp_proto_get_hello(f.payload.data(), static_cast<uint16_t>(f.payload.size()), &h))
     fail("the device on " + s_.name() + " sent a malformed " + what + " (" + std::to_string(f.payload.size()) + " bytes)",
@@ -101,13 +112,11 @@ Hello Client::parse_hello(const Frame &f, const char *what) const {
   return out;
 }
 
-Client::Frame Client::request(uint8_t type, const std::vector<uint8_t> &payload, uint8_t reply_type) {
+Client::Frame Client::request(uint8_t type, const std::vector<uint8_t> &payload, uint8_t reply_type, bool image_step) {
   const std::string what = type_name(type);
   if (payload.size() > QP_PROTO_MAX_PAYLOAD)
-    fail(what + " request of " + std::to_string(payload.size()) + " bytes does not fit a frame (at most " +
-             std::to_string(QP_PROTO_MAX_PAYLOAD) + ")",
-         "use a model whose input image is at most " + std::to_string(QP_PROTO_MAX_PAYLOAD - QP_LAYER_REQUEST_BYTES) +
-             " bytes (H*W*3)");
+    fail("internal: " + what + " request of " + std::to_string(payload.size()) + " bytes does not fit a frame (at most " +
+             std::to_string(QP_PROTO_MAX_PAYLOAD) + ")");
   std::vector<uint16_t> seqs;  // every attempt of this request
   int timeouts = 0, reboots = 0;
   for (;;) {
@@ -127,6 +136,7 @@ Client::Frame Client::request(uint8_t type, const std::vector<uint8_t> &payload,
         const Hello h = parse_hello(f, "READY");
         ++stats_.resets_detected;
         if (on_reset) on_reset(h);
+        if (image_step) return f;  // the staged image is gone: the caller uploads it again
         if (++reboots > o_.retries + 1)
           fail("the device on " + s_.name() + " rebooted " + std::to_string(reboots) + " times while answering " + what,
                "it probably crashes on this request: run it alone, and watch the board's log (idf.py monitor)");
@@ -137,9 +147,11 @@ Client::Frame Client::request(uint8_t type, const std::vector<uint8_t> &payload,
         ++stats_.stale_replies;  // a late reply or a duplicate of an earlier request
         continue;
       }
+      check_version(f);
       if (f.type == reply_type) return f;
       if (f.type == QP_MSG_ERROR) {
         const int code = f.payload.empty() ? 0 : f.payload[0];
+        if (image_step && code == QP_ERR_NOT_STAGED) return f;  // e.g. a resend after a lost reply, or an unseen reboot
         const std::string message = f.payload.size() > 1 ? std::string(f.payload.begin() + 1, f.payload.end()) : "";
         std::string fix = "check that the model given matches the firmware on the device (qparity device hello shows it)";
         if (code == QP_ERR_RUNTIME) fix = "the firmware's kernels failed: regenerate the firmware from the same INT8 model";
@@ -151,8 +163,51 @@ Client::Frame Client::request(uint8_t type, const std::vector<uint8_t> &payload,
     if (!resend && ++timeouts > o_.retries)
       fail("device on " + s_.name() + " did not answer " + what + " after " + std::to_string(timeouts) + " tries (timeout " +
                std::to_string(o_.timeout_ms) + " ms each)",
-           "check that the board runs qparity firmware at this baud rate (reset it or reflash it), that nothing else "
-           "uses the port, and that no boot log is still printing");
+           "check that the board runs qparity firmware of this version at this baud rate (reset it, or regenerate the "
+           "firmware with this qparity and reflash it), that nothing else uses the port, and that no boot log is still printing");
+  }
+}
+
+Client::Frame Client::image_request(uint8_t type, const std::vector<uint8_t> &head, const std::vector<uint8_t> &rgb,
+                                    uint8_t reply_type) {
+  if (head.size() + rgb.size() <= QP_PROTO_MAX_PAYLOAD) {  // one frame carries the request and its pixels
+    std::vector<uint8_t> payload(head);
+    payload.insert(payload.end(), rgb.begin(), rgb.end());
+    return request(type, payload, reply_type);
+  }
+  const std::string what = type_name(type);
+  std::vector<uint8_t> chunk(QP_PROTO_MAX_PAYLOAD);
+  for (int restarts = 0;; ++restarts) {
+    if (restarts > o_.retries + 1)
+      fail("the device on " + s_.name() + " lost the staged image " + std::to_string(restarts) + " times while answering " +
+               what + " (reboots, or an image of " + std::to_string(rgb.size()) + " bytes that is not the size its model takes)",
+           "check the image size against 'qparity device hello'; if it matches, the board probably crashes on this "
+           "request: run it alone, and watch its log (idf.py monitor)");
+    if (restarts > 0) ++stats_.image_restarts;
+    bool lost = false;
+    for (size_t offset = 0; offset < rgb.size() && !lost; offset += QP_IMAGE_MAX_CHUNK) {
+      qp_image_request_t q;
+      q.offset = static_cast<uint32_t>(offset);
+      q.length = static_cast<uint16_t>(std::min<size_t>(QP_IMAGE_MAX_CHUNK, rgb.size() - offset));
+      q.bytes = rgb.data() + offset;
+      chunk.resize(QP_PROTO_MAX_PAYLOAD);
+      chunk.resize(qp_proto_put_image_request(&q, chunk.data()));
+      const Frame f = request(QP_MSG_IMAGE, chunk, QP_MSG_IMAGE_R, true);
+      if (f.type != QP_MSG_IMAGE_R) {
+        lost = true;
+        break;
+      }
+      qp_image_reply_t r;
+      if (!qp_proto_get_image_reply(f.payload.data(), static_cast<uint16_t>(f.payload.size()), &r) || r.offset != q.offset ||
+          r.staged < q.offset + q.length)
+        fail("the device on " + s_.name() + " sent an IMAGE reply that does not match the request (offset " +
+                 std::to_string(q.offset) + ")",
+             kFirmwareFix);
+      ++stats_.image_chunks;
+    }
+    if (lost) continue;
+    const Frame f = request(type, head, reply_type, true);
+    if (f.type == reply_type) return f;
   }
 }
 
@@ -170,7 +225,7 @@ Hello Client::hello() {
 }
 
 Inference Client::infer(const std::vector<uint8_t> &rgb) {
-  const Frame f = request(QP_MSG_INFER, rgb, QP_MSG_INFER_R);
+  const Frame f = image_request(QP_MSG_INFER, {}, rgb, QP_MSG_INFER_R);
   qp_infer_reply_t r;
   if (!qp_proto_get_infer_reply(f.payload.data(), static_cast<uint16_t>(f.payload.size()), &r))
     fail("the device on " + s_.name() + " sent a malformed INFER reply (" + std::to_string(f.payload.size()) + " bytes)",
@@ -190,7 +245,7 @@ Inference Client::infer(const std::vector<uint8_t> &rgb) {
 }
 
 Trace Client::trace(const std::vector<uint8_t> &rgb) {
-  const Frame f = request(QP_MSG_TRACE, rgb, QP_MSG_TRACE_R);
+  const Frame f = image_request(QP_MSG_TRACE, {}, rgb, QP_MSG_TRACE_R);
   qp_trace_reply_t r;
   if (!qp_proto_get_trace_reply(f.payload.data(), static_cast<uint16_t>(f.payload.size()), &r))
     fail("the device on " + s_.name() + " sent a malformed TRACE reply (" + std::to_string(f.payload.size()) + " bytes)",
@@ -208,15 +263,14 @@ std::vector<int8_t> Client::layer_output(const std::vector<uint8_t> &rgb, int la
   constexpr uint32_t kChunk = QP_PROTO_MAX_PAYLOAD - 5u;  // LAYER_R: layer u8, offset u32, bytes
   std::vector<int8_t> out;
   out.reserve(size);
-  std::vector<uint8_t> payload(QP_LAYER_REQUEST_BYTES + rgb.size());
-  std::copy(rgb.begin(), rgb.end(), payload.begin() + QP_LAYER_REQUEST_BYTES);
+  std::vector<uint8_t> head(QP_LAYER_REQUEST_BYTES);
   while (out.size() < size) {
     qp_layer_request_t q;
     q.layer = static_cast<uint8_t>(layer);
     q.offset = static_cast<uint32_t>(out.size());
     q.length = static_cast<uint16_t>(std::min<uint32_t>(kChunk, size - q.offset));
-    qp_proto_put_layer_request(&q, payload.data());
-    const Frame f = request(QP_MSG_LAYER, payload, QP_MSG_LAYER_R);
+    qp_proto_put_layer_request(&q, head.data());
+    const Frame f = image_request(QP_MSG_LAYER, head, rgb, QP_MSG_LAYER_R);  // each LAYER re-runs the inference
     const auto &p = f.payload;
     const uint32_t offset =
         p.size() >= 5 ? static_cast<uint32_t>(p[1] | (p[2] << 8) | (p[3] << 16)) | (static_cast<uint32_t>(p[4]) << 24) : 0;

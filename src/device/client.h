@@ -6,6 +6,11 @@
 //   qp::device::Hello hello = client.wait_ready(10000);   // the READY frame the firmware sends at boot
 //   qp::device::Inference r = client.infer(rgb);          // rgb: in_h * in_w * in_c bytes
 //
+// An image that does not fit one frame with its request is staged first with IMAGE requests (in order, up to
+// QP_IMAGE_MAX_CHUNK bytes each), then INFER/TRACE/LAYER go without pixels ("the staged image"). An inference
+// consumes the staged image, so every request stages it again; a device reboot (READY) or a NOT_STAGED refusal
+// in the middle restarts the whole upload, so nothing ever runs on a half-staged image.
+//
 // Reliability: every attempt of a request gets a fresh sequence number and a reply is accepted only with the
 // expected type and the sequence number of one of the current request's attempts, so stale replies and
 // duplicates are dropped (and counted). A frame lost either way is resent after timeout_ms, up to `retries`
@@ -56,6 +61,8 @@ struct ClientStats {
   uint64_t skipped_bytes = 0;    // bytes the decoder discarded while hunting for a frame
   uint64_t resets_detected = 0;  // unexpected READY frames (device reboots)
   uint64_t stale_replies = 0;    // valid frames dropped: another request's sequence number or an unexpected type
+  uint64_t image_chunks = 0;     // IMAGE chunks the device acknowledged
+  uint64_t image_restarts = 0;   // image uploads started again (the device rebooted or lost the staged image)
 };
 
 class Client {
@@ -80,12 +87,17 @@ class Client {
 
  private:
   struct Frame {
+    uint8_t version = 0;
     uint8_t type = 0;
     uint16_t seq = 0;
     std::vector<uint8_t> payload;
   };
   bool next_frame(Frame &f, int timeout_ms);
-  Frame request(uint8_t type, const std::vector<uint8_t> &payload, uint8_t reply_type);
+  // image_step: a READY (reboot) or a NOT_STAGED ERROR is returned to the caller instead of resent or thrown.
+  Frame request(uint8_t type, const std::vector<uint8_t> &payload, uint8_t reply_type, bool image_step = false);
+  // type with payload head + rgb in one frame when it fits, else rgb staged by IMAGE and type with head alone.
+  Frame image_request(uint8_t type, const std::vector<uint8_t> &head, const std::vector<uint8_t> &rgb, uint8_t reply_type);
+  void check_version(const Frame &f) const;
   Hello parse_hello(const Frame &f, const char *what) const;
   uint16_t next_seq();
 

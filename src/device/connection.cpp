@@ -27,14 +27,10 @@ Connection::Connection(const ConnectOptions &o, const quant::QModelFile *expect)
   hello_ = emu_ ? client_->wait_ready(60000) : client_->hello();
   if (!expect) return;
   const quant::QModel &m = expect->model;
-  // One INFER/TRACE carries a whole image (LAYER: its request too) in one frame.
-  const int64_t in_bytes = m.input.size();
-  if (in_bytes + static_cast<int64_t>(QP_LAYER_REQUEST_BYTES) > static_cast<int64_t>(QP_PROTO_MAX_PAYLOAD))
-    fail(expect->path + " takes " + model::shape_str(m.input) + " images (" + std::to_string(in_bytes) +
-             " bytes), more than one protocol frame carries (" +
-             std::to_string(QP_PROTO_MAX_PAYLOAD - QP_LAYER_REQUEST_BYTES) + " bytes)",
-         "run a model with a smaller input on the device (e.g. 32x32x3 or 40x48x1), or evaluate it on the host "
-         "with qparity eval");
+  // Images that do not fit one frame are staged with IMAGE requests (client.h); HELLO carries each side as a u8.
+  if (m.input.h > 255 || m.input.w > 255 || m.input.c > 255)
+    fail(expect->path + " takes " + model::shape_str(m.input) + " images, more than the device protocol carries (255 per side)",
+         "run it on the host with qparity eval, or use a model whose input is at most 255x255");
   if (hello_.model_hash != expect->sha256)
     fail("the device on " + o.port + " runs a different model (firmware made from sha256 " + hello_.model_hash.substr(0, 16) +
              "..., but " + expect->path + " is " + expect->sha256.substr(0, 16) + "...)",

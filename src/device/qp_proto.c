@@ -80,7 +80,7 @@ static int qp_proto_check_prefix(qp_proto_decoder_t *d) {
   d->need = 0;
   if (d->have >= 1 && b[0] != QP_PROTO_MAGIC0) return QP_PROTO_PREFIX_NO_MAGIC;
   if (d->have >= 2 && b[1] != QP_PROTO_MAGIC1) return QP_PROTO_PREFIX_NO_MAGIC;
-  if (d->have >= 3 && b[2] != QP_PROTO_VERSION) return QP_PROTO_PREFIX_BAD_HEADER;
+  if (d->have >= 3 && (b[2] == 0u || b[2] > QP_PROTO_VERSION)) return QP_PROTO_PREFIX_BAD_HEADER;
   if (d->have < QP_PROTO_HEADER_BYTES) return QP_PROTO_PREFIX_PARTIAL;
   length = qp_proto_get_u16(b + 6);
   if (length > QP_PROTO_MAX_PAYLOAD) return QP_PROTO_PREFIX_BAD_HEADER;
@@ -111,6 +111,7 @@ int qp_proto_decoder_feed(qp_proto_decoder_t *d, uint8_t byte, qp_frame_t *frame
     if (status == QP_PROTO_PREFIX_PARTIAL) return 0;
     if (status == QP_PROTO_PREFIX_FRAME) {
       d->frames++;
+      frame->version = d->buf[2];
       frame->type = d->buf[3];
       frame->seq = qp_proto_get_u16(d->buf + 4);
       frame->length = qp_proto_get_u16(d->buf + 6);
@@ -164,7 +165,7 @@ int qp_proto_get_hello(const uint8_t *p, uint16_t length, qp_hello_t *h) {
   h->in_h = *p++;
   h->in_w = *p++;
   h->in_c = *p;
-  return h->classes <= QP_PROTO_MAX_CLASSES && h->layers <= QP_PROTO_MAX_LAYERS;
+  return h->classes <= QP_PROTO_MAX_CLASSES; /* layers: a u8 is always <= QP_PROTO_MAX_LAYERS */
 }
 
 uint16_t qp_proto_put_infer_reply(const qp_infer_reply_t *r, uint8_t *out) {
@@ -194,8 +195,7 @@ int qp_proto_get_infer_reply(const uint8_t *p, uint16_t length, qp_infer_reply_t
 }
 
 uint16_t qp_proto_put_trace_reply(const qp_trace_reply_t *r, uint8_t *out) {
-  uint32_t k, n = 0;
-  if (r->layers > QP_PROTO_MAX_LAYERS) return 0;
+  uint32_t k, n = 0; /* layers <= 255 = QP_PROTO_MAX_LAYERS: 2 + 8 * 255 bytes fit a frame */
   out[n++] = r->pred;
   out[n++] = r->layers;
   for (k = 0; k < r->layers; ++k, n += 8) {
@@ -208,7 +208,7 @@ uint16_t qp_proto_put_trace_reply(const qp_trace_reply_t *r, uint8_t *out) {
 int qp_proto_get_trace_reply(const uint8_t *p, uint16_t length, qp_trace_reply_t *r) {
   uint32_t k;
   if (length < 2u) return 0;
-  if (p[1] > QP_PROTO_MAX_LAYERS || length != 2u + 8u * p[1]) return 0;
+  if (length != 2u + 8u * p[1]) return 0;
   memset(r, 0, sizeof *r);
   r->pred = p[0];
   r->layers = p[1];
@@ -233,4 +233,45 @@ int qp_proto_get_layer_request(const uint8_t *p, uint16_t length, qp_layer_reque
   r->offset = qp_proto_get_u32(p + 1);
   r->length = qp_proto_get_u16(p + 5);
   return r->layer < QP_PROTO_MAX_LAYERS && r->length <= QP_PROTO_MAX_PAYLOAD - 5u;
+}
+
+uint16_t qp_proto_put_image_request(const qp_image_request_t *r, uint8_t *out) {
+  if (r->length == 0u || r->length > QP_IMAGE_MAX_CHUNK || r->bytes == 0) return 0;
+  qp_proto_put_u32(out, r->offset);
+  memmove(out + QP_IMAGE_HEADER_BYTES, r->bytes, r->length);
+  return (uint16_t)(QP_IMAGE_HEADER_BYTES + r->length);
+}
+
+int qp_proto_get_image_request(const uint8_t *p, uint16_t length, qp_image_request_t *r) {
+  if (length <= QP_IMAGE_HEADER_BYTES || length > QP_PROTO_MAX_PAYLOAD) return 0;
+  r->offset = qp_proto_get_u32(p);
+  r->length = (uint16_t)(length - QP_IMAGE_HEADER_BYTES);
+  r->bytes = p + QP_IMAGE_HEADER_BYTES;
+  return 1;
+}
+
+uint16_t qp_proto_put_image_reply(const qp_image_reply_t *r, uint8_t *out) {
+  qp_proto_put_u32(out, r->offset);
+  qp_proto_put_u32(out + 4, r->staged);
+  return (uint16_t)QP_IMAGE_REPLY_BYTES;
+}
+
+int qp_proto_get_image_reply(const uint8_t *p, uint16_t length, qp_image_reply_t *r) {
+  if (length != QP_IMAGE_REPLY_BYTES) return 0;
+  r->offset = qp_proto_get_u32(p);
+  r->staged = qp_proto_get_u32(p + 4);
+  return 1;
+}
+
+/* ---- image staging ---- */
+
+int qp_stage_chunk(qp_stage_t *s, uint32_t offset, uint32_t length) {
+  if (length == 0u || offset > s->total || length > s->total - offset) return QP_ERR_BAD_SIZE;
+  if (offset > s->staged) return QP_ERR_NOT_STAGED; /* a gap: the bytes before this chunk were not staged */
+  if (offset + length > s->staged) s->staged = offset + length;
+  return 0;
+}
+
+int qp_stage_complete(const qp_stage_t *s) {
+  return s->total > 0u && s->staged == s->total;
 }

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "data/image_io.h"
+#include "device/qp_proto.h"
 #include "quant/multiplier.h"
 #include "qp_runtime_mcu.h"
 
@@ -144,7 +145,11 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
     fail("the INT8 model names no classes (the firmware prints and reports them)",
          "give it class names: qparity convert MODEL OUT --classes a,b,c (or a labels.txt beside a .tflite)");
   if (m.classes.size() > 16) fail("the model has " + std::to_string(m.classes.size()) + " classes", "the firmware supports at most 16");
-  if (m.layers.size() > 32) fail("the model has " + std::to_string(m.layers.size()) + " layers", "the firmware supports at most 32");
+  if (m.layers.size() > QP_PROTO_MAX_LAYERS)
+    fail("the model has " + std::to_string(m.layers.size()) + " layers",
+         "the firmware supports at most " + std::to_string(QP_PROTO_MAX_LAYERS) + " (the protocol's u8 layer count)");
+  if (m.input.h > 255 || m.input.w > 255 || m.input.c > 255)
+    fail("the model takes " + model::shape_str(m.input) + " images", "the firmware supports at most 255 per side (HELLO's u8 sides)");
   if (model_sha256.size() != 64) fail("internal: model hash must be 64 hex characters");
   const MemoryPlan plan = plan_memory(m, kernels);
   if (plan_out) *plan_out = plan;

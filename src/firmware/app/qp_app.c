@@ -14,11 +14,16 @@
 #if QP_MODEL_LAYERS > QP_PROTO_MAX_LAYERS
 #error "the model has more layers than TRACE carries"
 #endif
+#if QP_MODEL_INPUT_H > 255 || QP_MODEL_INPUT_W > 255 || QP_MODEL_INPUT_C > 255
+#error "the model's input is larger than HELLO's u8 sides carry"
+#endif
 
 static qp_proto_decoder_t qp_app_decoder;
 static uint8_t qp_app_tx[QP_PROTO_MAX_FRAME];
 static uint8_t qp_app_payload[QP_PROTO_MAX_PAYLOAD];
 static uint8_t qp_app_rx[256];
+/* The image staged by IMAGE requests, straight into the arena's input tensor (see qp_proto.h). */
+static qp_stage_t qp_app_stage = {QP_MODEL_INPUT_BYTES, 0u};
 #ifdef QP_FAULT_EXIT_AFTER
 /* Test builds only: the device dies (serve returns, the emulator exits) on request N+1, so the host's
  * journal and resume can be checked. */
@@ -69,11 +74,36 @@ static void qp_app_trace_hook(int32_t layer, const int8_t *output, uint32_t byte
   r->crc[layer] = qp_proto_crc32(0, (const uint8_t *)output, bytes);
 }
 
+/* The pixels of a run: the request's own (length == the image: mapped by qp_model_run), or, with none, the
+ * staged image (a NULL pointer for qp_model_run). Returns 0 after sending ERROR. Either way the run consumes
+ * the staged image. */
+static int qp_app_pixels(const qp_frame_t *f, uint32_t pixel_bytes, const uint8_t *pixels, const uint8_t **rgb) {
+  const int staged = qp_stage_complete(&qp_app_stage);
+  qp_app_stage.staged = 0u;
+  *rgb = pixels;
+  if (pixel_bytes == QP_MODEL_INPUT_BYTES) return 1;
+  if (pixel_bytes != 0u) {
+    qp_app_send_error(f->seq, QP_ERR_BAD_SIZE, "image size differs from the model input");
+    return 0;
+  }
+  if (!staged) {
+    qp_app_send_error(f->seq, QP_ERR_NOT_STAGED, "no pixels and the image is not fully staged (IMAGE) since the last run");
+    return 0;
+  }
+  *rgb = 0;
+  return 1;
+}
+
 static void qp_app_handle(const qp_frame_t *f) {
   static qp_trace_reply_t trace;
   qp_infer_reply_t reply;
   const int8_t *out = 0;
+  const uint8_t *rgb = 0;
   uint64_t t0, t1;
+  if (f->version != QP_PROTO_VERSION) {
+    qp_app_send_error(f->seq, QP_ERR_BAD_REQUEST, "older protocol version: use the qparity that generated this firmware");
+    return;
+  }
   switch (f->type) {
     case QP_MSG_HELLO:
       qp_app_hello(QP_MSG_HELLO_R, f->seq);
@@ -81,6 +111,7 @@ static void qp_app_handle(const qp_frame_t *f) {
     case QP_MSG_RESET:
       qp_app_send(QP_MSG_RESET_R, f->seq, 0, 0);
       qp_proto_decoder_init(&qp_app_decoder);
+      qp_app_stage.staged = 0u;
       qp_app_hello(QP_MSG_READY, 0);
       return;
     case QP_MSG_INFER:
@@ -90,13 +121,10 @@ static void qp_app_handle(const qp_frame_t *f) {
         return;
       }
 #endif
-      if (f->length != QP_MODEL_INPUT_BYTES) {
-        qp_app_send_error(f->seq, QP_ERR_BAD_SIZE, "image size differs from the model input");
-        return;
-      }
+      if (!qp_app_pixels(f, f->length, f->payload, &rgb)) return;
       memset(&reply, 0, sizeof reply);
       t0 = qp_bsp_cycles();
-      if (qp_model_invoke(f->payload, reply.scores) != QP_STATUS_OK) {
+      if (qp_model_invoke(rgb, reply.scores) != QP_STATUS_OK) {
         qp_app_send_error(f->seq, QP_ERR_RUNTIME, "kernel failed");
         return;
       }
@@ -108,12 +136,9 @@ static void qp_app_handle(const qp_frame_t *f) {
       qp_app_send(QP_MSG_INFER_R, f->seq, qp_app_payload, qp_proto_put_infer_reply(&reply, qp_app_payload));
       return;
     case QP_MSG_TRACE:
-      if (f->length != QP_MODEL_INPUT_BYTES) {
-        qp_app_send_error(f->seq, QP_ERR_BAD_SIZE, "image size differs from the model input");
-        return;
-      }
+      if (!qp_app_pixels(f, f->length, f->payload, &rgb)) return;
       memset(&trace, 0, sizeof trace);
-      if (qp_model_run(f->payload, QP_MODEL_LAYERS - 1, qp_app_trace_hook, &trace, &out) != QP_STATUS_OK) {
+      if (qp_model_run(rgb, QP_MODEL_LAYERS - 1, qp_app_trace_hook, &trace, &out) != QP_STATUS_OK) {
         qp_app_send_error(f->seq, QP_ERR_RUNTIME, "kernel failed");
         return;
       }
@@ -124,13 +149,13 @@ static void qp_app_handle(const qp_frame_t *f) {
     case QP_MSG_LAYER: {
       qp_layer_request_t q;
       uint32_t bytes;
-      if (!qp_proto_get_layer_request(f->payload, f->length, &q) ||
-          f->length != QP_LAYER_REQUEST_BYTES + QP_MODEL_INPUT_BYTES || q.layer >= QP_MODEL_LAYERS ||
+      if (!qp_proto_get_layer_request(f->payload, f->length, &q) || q.layer >= QP_MODEL_LAYERS ||
           q.length > QP_PROTO_MAX_PAYLOAD - 5u) {
         qp_app_send_error(f->seq, QP_ERR_BAD_REQUEST, "bad LAYER request");
         return;
       }
-      if (qp_model_run(f->payload + QP_LAYER_REQUEST_BYTES, q.layer, 0, 0, &out) != QP_STATUS_OK) {
+      if (!qp_app_pixels(f, f->length - QP_LAYER_REQUEST_BYTES, f->payload + QP_LAYER_REQUEST_BYTES, &rgb)) return;
+      if (qp_model_run(rgb, q.layer, 0, 0, &out) != QP_STATUS_OK) {
         qp_app_send_error(f->seq, QP_ERR_RUNTIME, "kernel failed");
         return;
       }
@@ -146,6 +171,27 @@ static void qp_app_handle(const qp_frame_t *f) {
       qp_app_send(QP_MSG_LAYER_R, f->seq, qp_app_payload, (uint16_t)(5u + q.length));
       return;
     }
+    case QP_MSG_IMAGE: {
+      qp_image_request_t q;
+      qp_image_reply_t r;
+      int code;
+      if (!qp_proto_get_image_request(f->payload, f->length, &q)) {
+        qp_app_send_error(f->seq, QP_ERR_BAD_REQUEST, "bad IMAGE request");
+        return;
+      }
+      code = qp_stage_chunk(&qp_app_stage, q.offset, q.length);
+      if (code != 0) {
+        qp_app_send_error(f->seq, (uint8_t)code,
+                          code == QP_ERR_NOT_STAGED ? "IMAGE chunk leaves a gap after the staged bytes"
+                                                    : "IMAGE chunk reaches past the end of the model input");
+        return;
+      }
+      qp_model_stage(q.offset, q.bytes, q.length);
+      r.offset = q.offset;
+      r.staged = qp_app_stage.staged;
+      qp_app_send(QP_MSG_IMAGE_R, f->seq, qp_app_payload, qp_proto_put_image_reply(&r, qp_app_payload));
+      return;
+    }
     default:
       qp_app_send_error(f->seq, QP_ERR_BAD_REQUEST, "unknown request type");
       return;
@@ -155,6 +201,7 @@ static void qp_app_handle(const qp_frame_t *f) {
 int32_t qp_app_serve(void) {
   qp_frame_t frame;
   qp_proto_decoder_init(&qp_app_decoder);
+  qp_app_stage.staged = 0u;
   qp_app_hello(QP_MSG_READY, 0);
   for (;;) {
     int32_t i;

@@ -66,10 +66,10 @@ qp_status_t qp_graph_run_node(const qp_node_t *n, int8_t *arena) {
 qp_status_t qp_model_run(const uint8_t *rgb, int32_t last_layer, qp_model_hook_t hook, void *ctx, const int8_t **output) {
   int32_t i, c = 0;
   int8_t *x = qp_model_arena + QP_MODEL_INPUT_OFFSET;
-  if (rgb == 0 || last_layer < 0 || last_layer >= QP_MODEL_LAYERS) return QP_STATUS_BAD_ARGUMENT;
+  if (last_layer < 0 || last_layer >= QP_MODEL_LAYERS) return QP_STATUS_BAD_ARGUMENT;
   /* input: each raw pixel byte (HWC) through its channel's table (the model's input convention; q = p - 128 for
-   * qparity's own models) */
-  for (i = 0; i < QP_MODEL_INPUT_BYTES; ++i) {
+   * qparity's own models); rgb NULL: the caller has already put the int8 input there (qp_model_stage) */
+  for (i = 0; rgb != 0 && i < QP_MODEL_INPUT_BYTES; ++i) {
     x[i] = qp_model_input_table[c][rgb[i]];
     if (++c == QP_MODEL_INPUT_C) c = 0;
   }
@@ -93,4 +93,13 @@ qp_status_t qp_model_invoke(const uint8_t *rgb, int8_t *scores) {
   if (scores == 0) return QP_STATUS_BAD_ARGUMENT;
   memcpy(scores, out, QP_MODEL_CLASSES);
   return QP_STATUS_OK;
+}
+
+void qp_model_stage(uint32_t offset, const uint8_t *pixels, uint32_t count) {
+  int8_t *x = qp_model_arena + QP_MODEL_INPUT_OFFSET + offset;
+  uint32_t i, c = offset % (uint32_t)QP_MODEL_INPUT_C;
+  for (i = 0; i < count; ++i) {
+    x[i] = qp_model_input_table[c][pixels[i]];
+    if (++c == (uint32_t)QP_MODEL_INPUT_C) c = 0;
+  }
 }

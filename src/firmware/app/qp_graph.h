@@ -92,8 +92,13 @@ qp_status_t qp_graph_run_node(const qp_node_t *n, int8_t *arena);
 typedef void (*qp_model_hook_t)(int32_t layer, const int8_t *output, uint32_t bytes, void *ctx);
 
 /* Runs layers 0..last_layer on rgb (H*W*C bytes, HWC, raw pixels, through qp_model_input_table); *output points at the last one's
- * output inside the arena (valid until the next run). hook may be NULL. */
+ * output inside the arena (valid until the next run). hook may be NULL. rgb NULL: the input tensor already holds the image
+ * (every byte put there by qp_model_stage since the last run: a run reuses the arena). */
 qp_status_t qp_model_run(const uint8_t *rgb, int32_t last_layer, qp_model_hook_t hook, void *ctx, const int8_t **output);
+
+/* Maps pixels[0..count) (bytes offset.. of the H*W*C image) into the arena's input tensor through qp_model_input_table;
+ * the caller keeps offset + count <= QP_MODEL_INPUT_BYTES. */
+void qp_model_stage(uint32_t offset, const uint8_t *pixels, uint32_t count);
 
 /* The whole model: scores[QP_MODEL_CLASSES] is the int8 softmax output; confidence = (q + 128) / 256. */
 qp_status_t qp_model_invoke(const uint8_t *rgb, int8_t *scores);
