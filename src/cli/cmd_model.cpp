@@ -68,7 +68,7 @@ void add_eval(CLI::App &app) {
   struct Args {
     std::string model, data, out;
     int threads = 0;
-    std::string backend = "optimized";
+    std::string backend = "optimized", isa;
     bool skip_bad = false, no_crop = false, force = false;
     InputArgs input;
   };
@@ -81,6 +81,8 @@ void add_eval(CLI::App &app) {
   cmd->add_flag("--skip-bad", a->skip_bad, "Skip and count unreadable images instead of failing");
   cmd->add_flag("--no-crop", a->no_crop, "Resize without the centre crop to square");
   cmd->add_option("--backend", a->backend, "INT8 kernels: optimized or reference (bit-identical results)")->capture_default_str();
+  cmd->add_option("--isa", a->isa,
+                  "Optimized kernel set: auto, portable, avx2, avx512-vnni, neon, neon-dot (default: $QPARITY_ISA, else auto)");
   cmd->add_flag("--force", a->force, "Overwrite --out if it exists");
   a->input.add(cmd);
   cmd->callback([a] {
@@ -129,8 +131,15 @@ void add_eval(CLI::App &app) {
       auto ov = a->input.to_override(a->model);
       ov.classes.clear();  // applied above
       quant::apply_input_override(qf, ov);  // the convention, or the default checked; qf.sha256 names both
+      // --isa wins over QPARITY_ISA; either is checked (name, and that this CPU has it) even with --backend reference.
+      const quant::OptIsa isa = a->isa.empty() ? quant::opt_isa_from_env() : quant::parse_opt_isa(a->isa, "--isa");
+      const bool ref = a->backend == "reference";
+      const std::string set = quant::opt_isa_name(quant::opt_isa_effective(isa));
+      std::printf("INT8 kernels: %s\n",
+                  ref ? "reference (C99, src/runtime)" : ("optimized, kernel set " + set + (a->isa.empty() && isa == quant::OptIsa::Auto
+                                                                                         ? " (auto)" : "")).c_str());
       report(eval::evaluate_int8(qf.model, a->model, qf.sha256, split, a->threads,
-                                 a->backend == "reference" ? quant::Backend::Reference : quant::Backend::Optimized),
+                                 ref ? quant::Backend::Reference : quant::Backend::Optimized, isa),
              split);
       return;
     }

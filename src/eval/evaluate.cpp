@@ -220,12 +220,12 @@ Results evaluate_fp32(const model::ModelFile &mf, const data::Split &split, int 
 }
 
 Results evaluate_int8(const quant::QModel &m, const std::string &model_path, const std::string &model_sha256,
-                      const data::Split &split, int threads, quant::Backend backend) {
+                      const data::Split &split, int threads, quant::Backend backend, quant::OptIsa isa) {
   if (!split.has_input(m.input.h, m.input.w, m.input.c))
     fail("internal: split resized to " + std::to_string(split.height) + "x" + std::to_string(split.width) + "x" +
          std::to_string(split.channels) + " but the model takes " + std::to_string(m.input.h) + "x" + std::to_string(m.input.w) + "x" +
          std::to_string(m.input.c));
-  const quant::Int8Engine engine(m, backend);
+  const quant::Int8Engine engine(m, backend, isa);
   Results r;
   r.model = model_path;
   r.model_sha256 = model_sha256;

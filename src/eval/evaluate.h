@@ -124,7 +124,8 @@ Results evaluate_fp32(const model::ModelFile &model, const data::Split &split, i
 
 // Runs the integer engine (reference kernels) on every image; scores are the int8 output vectors.
 Results evaluate_int8(const quant::QModel &model, const std::string &model_path, const std::string &model_sha256,
-                      const data::Split &split, int threads = 0, quant::Backend backend = quant::Backend::Optimized);
+                      const data::Split &split, int threads = 0, quant::Backend backend = quant::Backend::Optimized,
+                      quant::OptIsa isa = quant::OptIsa::Auto);
 
 // Decision agreement of two result sets over the same images (same files in the same order):
 // decision_agreement (results_io.h) over the pairs (i, i).

@@ -423,7 +423,7 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
   }
 
   const model::Fp32Executor exec(g);
-  const quant::Int8Engine engine(q, quant::Backend::Optimized);
+  const quant::Int8Engine engine(q, quant::Backend::Optimized, quant::opt_isa_from_env());
   const Simulator sim(g, q);
   std::vector<Simulator::Plan> single_plans;
   for (size_t k : simulated) {
@@ -553,7 +553,7 @@ Inspection inspect_int8(const quant::QModel &q, const data::Split &split, const 
          std::to_string(split.channels) + " but the model takes " + std::to_string(q.input.h) + "x" + std::to_string(q.input.w) +
          "x" + std::to_string(q.input.c));
   const size_t nq = q.layers.size(), n = split.samples.size();
-  const quant::Int8Engine engine(q, quant::Backend::Optimized);
+  const quant::Int8Engine engine(q, quant::Backend::Optimized, quant::opt_isa_from_env());
   std::vector<ImageOut> out(n);
   std::exception_ptr error;
   std::mutex mu;

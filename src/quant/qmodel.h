@@ -117,6 +117,12 @@ enum class Backend { Reference, Optimized };
 enum class OptIsa { Auto, Portable, Avx2, Avx512Vnni, Neon, NeonDot };
 bool opt_isa_available(OptIsa isa);
 const char *opt_isa_name(OptIsa isa);  // "auto", "portable", "avx2", "avx512-vnni", "neon", "neon-dot"
+// The same names back (opt_isa.cpp): an unknown name or a set this CPU/build lacks throws qp::Error naming `where`
+// (e.g. "--isa"), the value and the sets available here. opt_isa_from_env: QPARITY_ISA, unset or empty = Auto.
+OptIsa parse_opt_isa(const std::string &name, const std::string &where);
+OptIsa opt_isa_from_env();
+std::string opt_isa_available_names();        // "auto, portable, avx2, ..." (those this machine has)
+OptIsa opt_isa_effective(OptIsa isa);          // what Auto resolves to here; any other set is itself
 
 // Runs a QModel on one image (or a batch); all activations live in one arena laid out by the memory
 // planner (plan.h: tensors whose lifetimes overlap never share bytes; each optimized conv/dense layer's
