@@ -3,7 +3,8 @@
 # files (every int8 vector equal); eval says which set ran; QPARITY_ISA is honoured, --isa wins over it; a set this
 # CPU lacks, or an unknown name, fails naming the value and the sets available here.
 set(ISA_EVAL ${QP} eval --model ${TD}/int8.onnx --data ${TD}/small/test --force)
-qp_cli_test(isa_portable 0 "INT8 kernels: optimized, kernel set portable" ${ISA_EVAL} --isa portable --out ${TD}/isa-portable.json)
+qp_cli_test(isa_portable 0 "INT8 kernels: optimized, kernel set portable" ${ISA_EVAL} --isa portable
+  --out ${TD}/isa-portable.json)
 qp_cli_test(isa_auto 0 "INT8 kernels: optimized, kernel set " ${ISA_EVAL} --isa auto --out ${TD}/isa-auto.json)
 qp_cli_test(isa_reference 0 "INT8 kernels: reference" ${ISA_EVAL} --backend reference --out ${TD}/isa-reference.json)
 set_tests_properties(cli.isa_portable cli.isa_auto cli.isa_reference PROPERTIES FIXTURES_REQUIRED "cli_data;cli_int8"
@@ -24,7 +25,8 @@ elseif(CMAKE_SYSTEM_PROCESSOR MATCHES "aarch64|arm64")
   qp_cli_test(isa_lacking 1 "--isa names the kernel set 'avx2', which this CPU or build lacks \\(available here: auto, portable"
     ${ISA_EVAL} --isa avx2)
 endif()
-set_tests_properties(cli.isa_env cli.isa_env_bogus cli.isa_option_wins cli.isa_bogus PROPERTIES FIXTURES_REQUIRED "cli_data;cli_int8")
+set_tests_properties(cli.isa_env cli.isa_env_bogus cli.isa_option_wins cli.isa_bogus PROPERTIES
+  FIXTURES_REQUIRED "cli_data;cli_int8")
 if(TEST cli.isa_lacking)
   set_tests_properties(cli.isa_lacking PROPERTIES FIXTURES_REQUIRED "cli_data;cli_int8")
 endif()

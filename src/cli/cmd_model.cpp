@@ -135,9 +135,8 @@ void add_eval(CLI::App &app) {
       const quant::OptIsa isa = a->isa.empty() ? quant::opt_isa_from_env() : quant::parse_opt_isa(a->isa, "--isa");
       const bool ref = a->backend == "reference";
       const std::string set = quant::opt_isa_name(quant::opt_isa_effective(isa));
-      std::printf("INT8 kernels: %s\n",
-                  ref ? "reference (C99, src/runtime)" : ("optimized, kernel set " + set + (a->isa.empty() && isa == quant::OptIsa::Auto
-                                                                                         ? " (auto)" : "")).c_str());
+      const std::string how = "optimized, kernel set " + set + (a->isa.empty() && isa == quant::OptIsa::Auto ? " (auto)" : "");
+      std::printf("INT8 kernels: %s\n", ref ? "reference (C99, src/runtime)" : how.c_str());
       report(eval::evaluate_int8(qf.model, a->model, qf.sha256, split, a->threads,
                                  ref ? quant::Backend::Reference : quant::Backend::Optimized, isa),
              split);
