@@ -65,3 +65,14 @@ set_tests_properties(cli.device_resnet_rv32 cli.device_resnet_host PROPERTIES FI
 qp_cli_test(verify_resnet_rv32_vs_host 0 "EQUIVALENT \\(bit-exact\\)" ${QP} verify --host ${TD}/resnet-int8-results.json
   --device ${TD}/device-resnet-rv32.json)
 set_tests_properties(cli.verify_resnet_rv32_vs_host PROPERTIES FIXTURES_REQUIRED "cli_data;cli_resnet;cli_resnet_int8;cli_resnet_device")
+# A 96x96x3 model's self-test images (27,648 bytes each) are capped at a quarter of the target's flash: 30 requested
+# images would be 829 KB of the emulated Xtensa board's 1 MB; 9 fit (262,144 / 27,648), and the firmware links.
+qp_cli_test(init_96x96x3 0 "" ${QP} init --arch "conv3x3s2(8) relu gap dense(K) softmax" --input 96x96x3 --seed 3
+  --out ${TD}/m96.onnx --force)
+qp_cli_test(quantize_96x96x3 0 "INT8 [0-9]+ bytes" ${QP} quantize --model ${TD}/m96.onnx --calib ${TD}/small/train
+  --out ${TD}/m96-int8.onnx --calib-count 20 --force)
+qp_cli_test(firmware_selftest_capped 0 "9 of the 30 requested images fit a quarter of the target's flash" ${QP} firmware
+  --model ${TD}/m96-int8.onnx --target qemu-xtensa --out ${TD}/fw96 --subset-from ${TD}/small/test --subset 30 --force)
+set_tests_properties(cli.init_96x96x3 PROPERTIES FIXTURES_REQUIRED "cli_data" FIXTURES_SETUP cli_m96)
+set_tests_properties(cli.quantize_96x96x3 PROPERTIES FIXTURES_REQUIRED "cli_data;cli_m96" FIXTURES_SETUP cli_m96_int8)
+set_tests_properties(cli.firmware_selftest_capped PROPERTIES FIXTURES_REQUIRED "cli_data;cli_m96_int8")

@@ -39,6 +39,9 @@ void add_firmware_commands(CLI::App &app) {
     const auto r = firmware::make_firmware(*o);
     std::printf("firmware for %s -> %s (model sha256 %.16s...)\n", o->target.c_str(), r.dir.c_str(), r.model_sha256.c_str());
     std::printf("tensor arena %u bytes (memory plan; without buffer reuse %u bytes)\n", r.plan.arena_bytes, r.plan.naive_bytes);
+    if (r.subset_requested)
+      std::printf("self-test: %zu of the %zu requested images fit a quarter of the target's flash; embedding %zu\n",
+                  r.subset_images, r.subset_requested, r.subset_images);
     if (r.subset_images) std::printf("self-test: %zu images embedded, run at boot\n", r.subset_images);
     if (!r.elf.empty()) {
       const auto &f = r.footprint;

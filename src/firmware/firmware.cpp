@@ -16,6 +16,7 @@ namespace fs = std::filesystem;
 FirmwareResult make_firmware(const FirmwareOptions &o) {
   const Target &t = find_target(o.target);
   const auto mf = quant::load_int8_model(o.model, o.input);
+  FirmwareResult r;
   std::vector<SubsetImage> subset;
   if (!o.subset_from.empty()) {
     data::LoadOptions lo;
@@ -23,7 +24,16 @@ FirmwareResult make_firmware(const FirmwareOptions &o) {
     lo.classes = mf.model.classes;
     lo.skip_bad = o.skip_bad;
     const auto split = data::load_split(o.subset_from, lo);
-    for (size_t i : device::choose_subset(split, o.subset, o.seed)) {
+    // The self-test images may take at most a quarter of the target's flash (50 images of 96x96x3 are 1.38 MB:
+    // more than the emulated Xtensa board's 1 MB): beyond that, fewer images, still a stratified seeded subset.
+    auto chosen = device::choose_subset(split, o.subset, o.seed);
+    const uint64_t cap = t.flash_budget / 4, bytes = split.image_bytes();
+    if (bytes > 0 && chosen.size() * bytes > cap) {
+      r.subset_requested = chosen.size();
+      const uint64_t fit = cap / bytes;
+      chosen = fit > 0 ? device::choose_subset(split, std::to_string(fit), o.seed) : std::vector<size_t>{};
+    }
+    for (size_t i : chosen) {
       SubsetImage s;
       s.file = fs::path(split.samples[i].path).filename().string();
       s.label = split.samples[i].label;
@@ -32,7 +42,6 @@ FirmwareResult make_firmware(const FirmwareOptions &o) {
       subset.push_back(std::move(s));
     }
   }
-  FirmwareResult r;
   r.model_sha256 = mf.sha256;
   r.subset_images = subset.size();
   const Files files = generate_project(t, mf.model, mf.sha256, subset, &r.plan, o.kernels);

@@ -31,6 +31,7 @@ struct FirmwareResult {
   Footprint footprint;   // filled when built
   std::string model_sha256;
   size_t subset_images = 0;
+  size_t subset_requested = 0;  // > subset_images when the images would not fit a quarter of the flash budget
 };
 
 FirmwareResult make_firmware(const FirmwareOptions &o);
