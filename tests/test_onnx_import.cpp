@@ -13,6 +13,11 @@
 #include "common/error.h"
 #include "common/rng.h"
 #include "data/image_folder.h"
+#include "device/client.h"
+#include "device/emulator.h"
+#include "device/qp_proto.h"
+#include "firmware/build.h"
+#include "firmware/codegen.h"
 #include "model/executor_fp32.h"
 #include "model/onnx_io.h"
 #include "model/onnx_proto.h"
@@ -111,13 +116,17 @@ TEST_P(OnnxImport, ImportsAndMatchesPyTorchWithin1e4) {
   }
 }
 
-TEST_P(OnnxImport, QuantizesAndBothInt8EnginesAgreeBitExactly) {
-  const Fixture &fx = GetParam();
-  // Quantized as exported: a graph that ends in logits (Gemm, ReduceMean) gives an INT8 model whose output is its
-  // last layer's int8 tensor, one that ends in Softmax a softmax's probabilities.
-  const ModelFile mf = load_onnx(fixture(fx.name + ".onnx"));
-  // Calibration: a few random images at the fixture's size (labels only stratify the choice).
+// A fixture as exported, quantized on 6 random images at its size (labels only stratify the choice).
+struct QuantizedFixture {
+  ModelFile mf;
   data::Split split;
+  quant::QModel q;
+};
+
+QuantizedFixture quantize_fixture(const Fixture &fx) {
+  QuantizedFixture r;
+  r.mf = load_onnx(fixture(fx.name + ".onnx"));
+  data::Split &split = r.split;
   split.classes = {"rock", "paper", "scissors"};
   split.height = split.size = fx.input.h;
   split.width = fx.input.w;
@@ -133,7 +142,18 @@ TEST_P(OnnxImport, QuantizesAndBothInt8EnginesAgreeBitExactly) {
   for (auto &p : split.pixels) p = static_cast<uint8_t>(rng.below(256));
   quant::QuantOptions qo;
   qo.calib_count = 6;
-  const quant::QModel q = quant::quantize_graph(mf.graph, split, qo);
+  r.q = quant::quantize_graph(r.mf.graph, split, qo);
+  return r;
+}
+
+TEST_P(OnnxImport, QuantizesAndBothInt8EnginesAgreeBitExactly) {
+  const Fixture &fx = GetParam();
+  // Quantized as exported: a graph that ends in logits (Gemm, ReduceMean) gives an INT8 model whose output is its
+  // last layer's int8 tensor, one that ends in Softmax a softmax's probabilities.
+  const QuantizedFixture qf = quantize_fixture(fx);
+  const ModelFile &mf = qf.mf;
+  const data::Split &split = qf.split;
+  const quant::QModel &q = qf.q;
   EXPECT_EQ(q.outputs_logits(), mf.graph.layers.back().op != Op::Softmax) << fx.name;
   EXPECT_EQ(q.layers.back().out.size(), 3) << fx.name;
   const quant::Int8Engine ref(q, quant::Backend::Reference), opt(q, quant::Backend::Optimized);
@@ -148,6 +168,62 @@ TEST_P(OnnxImport, QuantizesAndBothInt8EnginesAgreeBitExactly) {
 
 INSTANTIATE_TEST_SUITE_P(PyTorchFixtures, OnnxImport, ::testing::ValuesIn(kFixtures),
                          [](const auto &info) { return info.param.name; });
+
+// Each quantized fixture on both emulated boards: the firmware's int8 outputs and every node's output (TRACE CRCs)
+// equal the host reference engine's. The 64x64x3, 48x48x3 and 96x96x1 inputs are larger than one protocol frame
+// (uploaded in IMAGE chunks); MobileNetV2 has more than 32 nodes.
+struct OnBoard {
+  Fixture fx;
+  std::string target, qemu;
+};
+
+class FixtureOnBoard : public ::testing::TestWithParam<OnBoard> {};
+
+bool have_exe(const std::string &exe) { return std::system(("command -v " + exe + " >/dev/null 2>&1").c_str()) == 0; }
+
+TEST_P(FixtureOnBoard, OutputsAndEveryNodeEqualTheHost) {
+  const OnBoard &b = GetParam();
+  if (!have_exe(b.qemu)) GTEST_SKIP() << b.qemu << " not installed";
+  const QuantizedFixture qf = quantize_fixture(b.fx);
+  const quant::QModel &q = qf.q;
+  const quant::Int8Engine engine(q, quant::Backend::Reference);
+  test::TempDir dir;
+  const auto files = firmware::generate_project(firmware::find_target(b.target), q, std::string(64, 'f'), {}, nullptr,
+                                                firmware::Kernels::Mcu);
+  firmware::write_project(files, (dir / "fw").string(), false);
+  device::EmulatorOptions eo;
+  eo.target = b.target;
+  eo.elf = firmware::build_firmware((dir / "fw").string());
+  eo.workdir = (dir / "logs").string();
+  eo.icount = false;
+  device::Emulator emu(eo);
+  device::Client client(emu.stream());
+  EXPECT_EQ(client.wait_ready(60000).layers, static_cast<int>(q.layers.size()));
+  for (size_t i = 0; i < 2; ++i) {
+    const std::vector<uint8_t> img(qf.split.image(i), qf.split.image(i) + qf.split.image_bytes());
+    std::vector<std::vector<int8_t>> trace;
+    const auto want = engine.run(img.data(), &trace);
+    EXPECT_EQ(client.infer(img).scores, want) << b.fx.name << " image " << i;
+    const auto t = client.trace(img);
+    ASSERT_EQ(t.crc.size(), trace.size());
+    for (size_t k = 0; k < trace.size(); ++k)
+      EXPECT_EQ(t.crc[k], qp_proto_crc32(0, reinterpret_cast<const uint8_t *>(trace[k].data()),
+                                         static_cast<uint32_t>(trace[k].size())))
+          << b.fx.name << " image " << i << " node " << k;
+  }
+}
+
+const OnBoard kOnBoard[] = {
+    {kFixtures[0], "qemu-rv32", "qemu-system-riscv32"}, {kFixtures[1], "qemu-rv32", "qemu-system-riscv32"},
+    {kFixtures[2], "qemu-rv32", "qemu-system-riscv32"}, {kFixtures[3], "qemu-rv32", "qemu-system-riscv32"},
+    {kFixtures[0], "qemu-xtensa", "qemu-system-xtensa"}, {kFixtures[1], "qemu-xtensa", "qemu-system-xtensa"},
+    {kFixtures[2], "qemu-xtensa", "qemu-system-xtensa"}, {kFixtures[3], "qemu-xtensa", "qemu-system-xtensa"},
+};
+
+INSTANTIATE_TEST_SUITE_P(PyTorchFixtures, FixtureOnBoard, ::testing::ValuesIn(kOnBoard), [](const auto &info) {
+  std::string t = info.param.target.substr(5);  // rv32, xtensa
+  return info.param.fx.name + "_" + t;
+});
 
 // What each exported graph becomes: the layers the importer maps PyTorch's patterns to.
 TEST(OnnxImport, MapsExportedPatternsToLayers) {
