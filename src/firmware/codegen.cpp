@@ -93,11 +93,6 @@ std::string describe(const quant::QLayer &l) {
   return o.str();
 }
 
-std::string dims(const std::string &name, int n, int h, int w, int c) {
-  return "    static const qp_dims_t " + name + " = {" + std::to_string(n) + ", " + std::to_string(h) + ", " + std::to_string(w) +
-         ", " + std::to_string(c) + "};\n";
-}
-
 }  // namespace
 
 namespace {
