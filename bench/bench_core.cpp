@@ -2,11 +2,14 @@
 // the area resize of a photo-sized image, one FP32 inference and INT8 inferences of rps-cnn (one image, a batch).
 #include <benchmark/benchmark.h>
 
+#include <fstream>
+
 #include "common/rng.h"
 #include "data/image_io.h"
 #include "data/synth.h"
 #include "model/executor_fp32.h"
 #include "quant/qmodel.h"
+#include "tflite/tflite_read.h"
 
 using namespace qp;
 
@@ -92,6 +95,25 @@ BENCHMARK_CAPTURE(BM_Int8Inference_Arch, mobile_optimized, "rps-mobile", quant::
     ->ThreadRange(1, 2)
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_Int8Inference_Arch, mobile_portable, "rps-mobile", quant::Backend::Optimized, quant::OptIsa::Portable);
+
+// The shared MLPerf Tiny ResNet-8 (.tflite, 12.5 M MACs; nobody here trained it), one inference of its first
+// golden input tensor (int8, 32x32x3) per iteration (per thread), reference kernels or the optimized engine.
+static void BM_Int8Inference_Resnet8Tflite(benchmark::State &state, quant::Backend backend) {
+  const std::string dir = std::string(QP_SOURCE_DIR) + "/tests/fixtures/resnet8/";
+  const auto t = tflite::load_int8_tflite(dir + "pretrainedResnet_quant.tflite");
+  std::ifstream f(dir + "golden/inputs.bin", std::ios::binary);
+  std::vector<int8_t> x(32 * 32 * 3);
+  f.read(reinterpret_cast<char *>(x.data()), static_cast<std::streamsize>(x.size()));
+  if (!f) {
+    state.SkipWithError("cannot read tests/fixtures/resnet8/golden/inputs.bin");
+    return;
+  }
+  const quant::Int8Engine engine(t.file.model, backend);
+  for (auto _ : state) benchmark::DoNotOptimize(engine.run_int8(x.data()));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK_CAPTURE(BM_Int8Inference_Resnet8Tflite, reference, quant::Backend::Reference);
+BENCHMARK_CAPTURE(BM_Int8Inference_Resnet8Tflite, optimized, quant::Backend::Optimized)->ThreadRange(1, 2)->UseRealTime();
 
 // The 30 images as one run_batch call per iteration (per thread); items are images.
 static void BM_Int8InferenceBatch_RpsCnn(benchmark::State &state) {
