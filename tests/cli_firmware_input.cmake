@@ -31,3 +31,9 @@ qp_cli_test(fwin_other_convention 1 "runs a different model" ${QP} device run --
   --port qemu-rv32 --input-range 0,1 --classes ${FWI_CLASSES} --firmware ${FWI}/fw/firmware.elf --subset 2
   --out ${FWI}/device-x.json --force)
 set_tests_properties(cli.fwin_other_convention PROPERTIES FIXTURES_REQUIRED "cli_data;cli_tflite;cli_fwin_fw")
+# inspect of the INT8 model alone takes the same options: refused without a convention, the table with 0,255.
+qp_cli_test(fwin_inspect_no_range 1 "states no input convention" ${QP} inspect --int8 ${FWI_R8} --data ${TD}/cifar10/test
+  --classes ${FWI_CLASSES} --out ${TD}/r8-inspect-x.json --force)
+qp_cli_test(fwin_inspect 0 "alone on .* \\(20 images\\)" ${QP} inspect --int8 ${FWI_R8} --data ${TD}/cifar10/test
+  --input-range 0,255 --classes ${FWI_CLASSES} --out ${TD}/r8-inspect.json --force)
+set_tests_properties(cli.fwin_inspect_no_range cli.fwin_inspect PROPERTIES FIXTURES_REQUIRED "cli_data;cli_tflite")

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/input_options.h"
 #include "common/error.h"
 #include "common/progress.h"
 #include "data/image_folder.h"
@@ -24,6 +25,7 @@ void add_inspect_commands(CLI::App &app) {
     bool force = false, skip_bad = false;
   };
   auto a = std::make_shared<Args>();
+  auto in = std::make_shared<InputArgs>();
   auto *cmd = app.add_subcommand(
       "inspect", "Quantization inspection: per-layer scales, ranges, clipping, SQNR, sensitivity and decision margins");
   cmd->add_option("--fp32", a->fp32,
@@ -35,14 +37,15 @@ void add_inspect_commands(CLI::App &app) {
   cmd->add_option("--threads", a->threads, "Worker threads (0 = all cores)")->capture_default_str();
   cmd->add_flag("--skip-bad", a->skip_bad, "Skip and count unreadable images instead of failing");
   cmd->add_flag("--force", a->force, "Overwrite --out if it exists");
-  cmd->callback([a] {
+  in->add(cmd);  // a foreign INT8 model's input convention and classes, as for eval
+  cmd->callback([a, in] {
     if (fs::exists(a->out) && !a->force)
       fail("'" + a->out + "' already exists", "choose another --out, or pass --force to replace it");
     if (fs::is_directory(fs::path(a->data) / "test") || fs::is_directory(fs::path(a->data) / "train"))
       fail("'" + a->data + "' looks like a dataset root (it holds train/ or test/), not a split",
            "pass the split to inspect on, e.g. --data " + (fs::path(a->data) / "test").string());
     if (a->fp32.empty()) {
-      const auto qf = quant::load_int8_model(a->int8);
+      const auto qf = quant::load_int8_model(a->int8, in->to_override(a->int8));
       data::LoadOptions lo;
       lo.set_input(qf.model.input.h, qf.model.input.w, qf.model.input.c);
       lo.classes = qf.model.classes;
@@ -67,8 +70,9 @@ void add_inspect_commands(CLI::App &app) {
     }
     if (quant::is_int8_model(a->fp32))
       fail("--fp32 '" + a->fp32 + "' is an INT8 model", "pass the FP32 model as --fp32 and the INT8 model as --int8");
-    const auto mf = quant::load_fp32_model(a->fp32);
-    const auto qf = quant::load_int8_model(a->int8);
+    auto mf = quant::load_fp32_model(a->fp32);
+    if (in->convention_given()) in->apply(mf.graph);
+    const auto qf = quant::load_int8_model(a->int8, in->to_override(a->int8));
     inspect::check_provenance(mf, qf);
     data::LoadOptions lo;
     lo.set_input(mf.graph.input.h, mf.graph.input.w, mf.graph.input.c);
