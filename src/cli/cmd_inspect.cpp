@@ -31,7 +31,7 @@ void add_inspect_commands(CLI::App &app) {
   cmd->add_option("--fp32", a->fp32,
                   "FP32 model (.onnx) the INT8 model was quantized from (without it: the INT8 model alone, no clipping, SQNR, "
                   "sensitivity or agreement)");
-  cmd->add_option("--int8", a->int8, "INT8 model (QDQ .onnx) written by 'qparity quantize'")->required();
+  cmd->add_option("--int8", a->int8, "INT8 model: QDQ .onnx or int8 .tflite")->required();
   cmd->add_option("--data", a->data, "Split folder to inspect on (e.g. DIR/test)")->required();
   cmd->add_option("--out", a->out, "inspection.json to write")->required();
   cmd->add_option("--threads", a->threads, "Worker threads (0 = all cores)")->capture_default_str();
