@@ -35,6 +35,8 @@ for m in small mobile avg bn; do
   "$QP" quantize --model $m.onnx --calib data/train --out "$C/tflite/valid_$m.tflite" --calib-count 20 --threads 1 --force >/dev/null
 done
 rm -f "$C"/tflite/labels.txt
+# One FP32 .tflite (float32 throughout: read_fp32_tflite and the FP32 executor), written from the FP32 ONNX by convert.
+"$QP" convert mobile.onnx "$C/tflite/valid_fp32_mobile.tflite" --force >/dev/null
 "$QP" quantize --model small.onnx --calib data/train --out q_small_pt.onnx --weights per-tensor --calib-count 20 --threads 1 >/dev/null
 cp q_small_pt.onnx "$C/qdq/valid_small_per_tensor.onnx"
 dec small.onnx >small.txt

@@ -10,6 +10,18 @@ qp_cli_test(eval_tflite_no_range 1 "states no input convention .* holds reals 0[
   --data ${TD}/cifar10/test)
 qp_cli_test(eval_tflite_class_count 1 "names no classes and outputs 10 scores" ${QP} eval --model ${RESNET8} --data ${TD}/small/test)
 qp_cli_test(info_tflite_truncated 1 "FlatBuffers verifier" ${QP} info ${TD}/truncated.tflite)
-qp_cli_test(quantize_from_tflite 1 "is a TensorFlow Lite file" ${QP} quantize --model ${RESNET8} --calib ${TD}/small/train --out ${TD}/x.onnx --force)
+qp_cli_test(quantize_from_tflite 1 "is an int8 TensorFlow Lite file, not an FP32 model" ${QP} quantize --model ${RESNET8}
+  --calib ${TD}/small/train --out ${TD}/x.onnx --force)
+# An FP32 .tflite (written from the FP32 ONNX by convert) through the one model loader: info, eval, quantize.
+qp_cli_test(convert_fp32_tflite 0 "converted .*untrained-rps-cnn.onnx -> .*fp32.tflite \\(FP32, [0-9]+ layers, identical weights"
+  ${QP} convert ${TD}/untrained-rps-cnn.onnx ${TD}/fp32.tflite --force)
+set_tests_properties(cli.convert_fp32_tflite PROPERTIES FIXTURES_SETUP cli_fp32_tflite)
+qp_cli_test(info_fp32_tflite 0 "producer  TensorFlow Lite" ${QP} info ${TD}/fp32.tflite)
+qp_cli_test(eval_fp32_tflite 0 "FP32 accuracy" ${QP} eval --model ${TD}/fp32.tflite --data ${TD}/small/test
+  --out ${TD}/fp32-tflite-results.json --force)
+qp_cli_test(quantize_fp32_tflite 0 "quantized .*fp32.tflite -> " ${QP} quantize --model ${TD}/fp32.tflite
+  --calib ${TD}/small/train --calib-count 10 --out ${TD}/from-fp32-tflite.onnx --force)
+set_tests_properties(cli.info_fp32_tflite cli.eval_fp32_tflite cli.quantize_fp32_tflite
+  PROPERTIES FIXTURES_REQUIRED "cli_data;cli_fp32_tflite")
 set_tests_properties(cli.eval_tflite cli.eval_tflite_no_range cli.info_tflite_truncated
   PROPERTIES FIXTURES_REQUIRED "cli_data;cli_tflite")

@@ -17,8 +17,8 @@ qp_cli_test(tflw_convert_qdq_to_tflite 0 "converted .*back.onnx -> .*again.tflit
   ${QP} convert ${QPT}/back.onnx ${QPT}/again.tflite --force)
 qp_cli_test(tflw_convert_exists 1 "back.onnx' already exists" ${QP} convert ${QPT}/int8.tflite ${QPT}/back.onnx)
 qp_cli_test(tflw_convert_bad_extension 1 "OUT '.*x.pb': unknown model format '.pb'" ${QP} convert ${QPT}/int8.tflite ${QPT}/x.pb)
-qp_cli_test(tflw_convert_fp32 1 "untrained-rps-cnn.onnx' is an FP32 model; convert takes INT8 models"
-  ${QP} convert ${TD}/untrained-rps-cnn.onnx ${QPT}/fp32.tflite --force)
+qp_cli_test(tflw_convert_fp32 1 "untrained-rps-cnn.onnx' is an FP32 ONNX model; convert writes an FP32 model as a float32 .tflite"
+  ${QP} convert ${TD}/untrained-rps-cnn.onnx ${QPT}/fp32.onnx --force)
 # `quantize --out x.onnx` keeps per-channel Dense weights, which TFLite Micro's FULLY_CONNECTED does not take.
 qp_cli_test(tflw_convert_per_channel_dense 1 "layer 7 Dense\\+relu: per-channel weight scales on a fully connected layer"
   ${QP} convert ${TD}/int8.onnx ${QPT}/pc.tflite --force)

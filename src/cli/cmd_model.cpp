@@ -142,7 +142,7 @@ void add_eval(CLI::App &app) {
              split);
       return;
     }
-    auto mf = model::load_onnx(a->model);
+    auto mf = quant::load_fp32_model(a->model);  // ONNX or a float32 .tflite
     const auto split = load(mf.graph.input, mf.graph.classes, mf.graph.output().c);
     if (mf.graph.classes.empty()) {  // a model without qparity metadata: take the folder's classes
       if (static_cast<int>(split.classes.size()) != mf.graph.output().c)

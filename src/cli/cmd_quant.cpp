@@ -153,8 +153,9 @@ void add_convert(CLI::App &app) {
     InputArgs input;
   };
   auto a = std::make_shared<Args>();
-  auto *cmd = app.add_subcommand("convert", "Convert an INT8 model between QDQ ONNX (.onnx) and TFLite (.tflite), exactly");
-  cmd->add_option("in", a->in, "INT8 model: QDQ ONNX from 'qparity quantize', or an int8 .tflite")->required();
+  auto *cmd = app.add_subcommand("convert", "Convert a model between ONNX (.onnx) and TFLite (.tflite), exactly (INT8, or FP32)");
+  cmd->add_option("in", a->in, "INT8 model (QDQ ONNX from 'qparity quantize', an int8 .tflite) or FP32 model (.onnx, "
+                               "float32 .tflite)")->required();
   cmd->add_option("out", a->out, "Model to write; its extension picks the format: .onnx or .tflite (+ labels.txt)")->required();
   cmd->add_flag("--force", a->force, "Overwrite OUT (and a labels.txt with other class names) if it exists");
   a->input.add(cmd);  // a foreign model's classes and input convention, written into OUT
@@ -165,6 +166,39 @@ void add_convert(CLI::App &app) {
     if (fs::equivalent(a->in, a->out, ec)) fail("IN and OUT are the same file '" + a->out + "'", "write the model elsewhere");
     if (fs::exists(a->out) && !a->force)
       fail("'" + a->out + "' already exists", "choose another OUT, or pass --force to replace it");
+    if (!quant::is_int8_model(a->in)) {  // an FP32 model (ONNX or float32 .tflite): written as FP32, read back
+      const model::ModelFile mf = quant::load_fp32_model(a->in);
+      if (to == tflite::Int8Format::QdqOnnx && !tflite::is_tflite_file(a->in))
+        fail("'" + a->in + "' is an FP32 ONNX model; convert writes an FP32 model as a float32 .tflite (or an INT8 model)",
+             "name OUT .tflite, or quantize it first: qparity quantize --model " + a->in + " --calib DATA/train --out " + a->out);
+      if (a->input.convention_given() || !a->input.classes.empty())
+        fail("--input-range/--mean/--std/--classes describe a foreign INT8 model; '" + a->in + "' is an FP32 model",
+             "drop them");
+      std::map<std::string, std::string> extra;
+      for (const auto &[k, v] : mf.metadata)
+        if (k.rfind("qparity.", 0) == 0 && k != "qparity.classes" && k != "qparity.input" && k != "qparity.precision" &&
+            k != "qparity.arch")
+          extra[k] = v;
+      if (to == tflite::Int8Format::Tflite)
+        tflite::save_fp32_tflite(mf.graph, a->out, extra);
+      else
+        model::save_onnx(mf.graph, a->out, extra);
+      std::string diff;
+      try {
+        diff = tflite::fp32_graph_difference(model::fold_for_inference(mf.graph), quant::load_fp32_model(a->out).graph);
+      } catch (const Error &) {
+        fs::remove(a->out, ec);
+        throw;
+      }
+      if (!diff.empty()) {
+        fs::remove(a->out, ec);
+        fail("converting '" + a->in + "' to '" + a->out + "' would not be exact: " + diff,
+             "keep the model in its format; please report this as a qparity bug");
+      }
+      std::printf("converted %s -> %s (FP32, %zu layers, identical weights)\n", a->in.c_str(), a->out.c_str(),
+                  mf.graph.layers.size());
+      return;
+    }
     quant::QModelFile f;
     if (tflite::is_tflite_file(a->in)) {
       f = tflite::load_int8_tflite(a->in).file;

@@ -17,7 +17,8 @@ ModelFormat model_format(const std::string &path) {
 }
 
 bool is_int8_model(const std::string &path) {
-  return model_format(path) == ModelFormat::Tflite || is_int8_onnx(path);
+  if (model_format(path) == ModelFormat::Tflite) return !tflite::is_fp32_tflite_file(path);  // FP32 .tflite: an FP32 model
+  return is_int8_onnx(path);
 }
 
 QModelFile load_int8_model(const std::string &path) {
@@ -105,9 +106,13 @@ QModelFile load_int8_model(const std::string &path, const InputOverride &o) {
 }
 
 model::ModelFile load_fp32_model(const std::string &path) {
-  if (model_format(path) == ModelFormat::Tflite)
-    fail("'" + path + "' is a TensorFlow Lite file; qparity reads int8 .tflite models only (FP32 .tflite is not supported yet)",
-         "use the int8 model as it is (eval, firmware, device run take it), or quantize from the FP32 ONNX model");
+  if (model_format(path) == ModelFormat::Tflite) {
+    if (tflite::is_fp32_tflite_file(path)) return tflite::load_fp32_tflite(path);
+    tflite::load_int8_tflite(path);  // an unreadable file fails here with the reader's message
+    fail("'" + path + "' is an int8 TensorFlow Lite file, not an FP32 model",
+         "use the int8 model as it is (eval, firmware, device run take it), or quantize from the FP32 model (.onnx or "
+         "float32 .tflite)");
+  }
   return model::load_onnx(path);
 }
 

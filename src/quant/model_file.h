@@ -17,7 +17,7 @@ enum class ModelFormat { Onnx, Tflite };
 // By content; a missing or unreadable file counts as ONNX (its reader names the problem).
 ModelFormat model_format(const std::string &path);
 
-// True when `path` is an INT8 model: a TensorFlow Lite file (qparity reads int8 ones) or a qparity QDQ ONNX.
+// True when `path` is an INT8 model: a TensorFlow Lite file that is not float32 throughout, or a qparity QDQ ONNX.
 bool is_int8_model(const std::string &path);
 
 // An INT8 model: QDQ ONNX written by qparity (load_qdq_onnx) or a full-integer int8 TensorFlow Lite file
@@ -44,7 +44,8 @@ struct InputOverride {
 void apply_input_override(QModelFile &f, const InputOverride &o);
 QModelFile load_int8_model(const std::string &path, const InputOverride &o);
 
-// An FP32 model (ONNX). A TensorFlow Lite file is refused with the fix (int8 ones are used as they are).
+// An FP32 model: ONNX, or a float32 TensorFlow Lite file (tflite::load_fp32_tflite). An int8 .tflite is refused with
+// the fix (int8 ones are used as they are).
 model::ModelFile load_fp32_model(const std::string &path);
 
 // `qparity info` text for an INT8 model file of either format.

@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/sha256.h"
 #include "model/ir.h"
+#include "model/layout.h"
 #include "ops/op_util.h"
 #include "quant/input_map.h"
 #include "quant/plan.h"
@@ -40,10 +41,23 @@ const char *type_name(fb::TensorType t) {
   return n != nullptr && *n != '\0' ? n : "an unknown type";
 }
 
+const char *const kHybrid =
+    "qparity reads a .tflite that is float32 throughout (an FP32 model) or full-integer int8 (float32 only at the "
+    "input/output through QUANTIZE/DEQUANTIZE); a mixed (hybrid or dynamic-range) float/int8 model is neither: convert "
+    "it again without quantization, or with full-integer int8 quantization";
+
+// An FP32 model's float data per layer, beside the QLayer that holds its structure.
+struct FloatParams {
+  std::vector<float> weight, bias;  // as stored in the file (OHWI, [1,KH,KW,C*M], [OUT][IN] with IN in HWC order)
+  bool same = false;                // conv/pool: SAME padding
+};
+
 class Reader {
  public:
   Reader(const uint8_t *data, size_t size, std::string name) : data_(data), size_(size), file_("'" + name + "'") {}
-  Int8Tflite run();
+  // want_fp32: the caller reads an FP32 model (an int8 file is refused), else an int8 model (an FP32 one is refused).
+  Int8Tflite run(bool want_fp32 = false);
+  model::ModelFile fp32_file();  // after run(true)
 
  private:
   [[noreturn]] void bad(const std::string &what, const std::string &fix = "") const { fail(file_ + ": " + what, fix); }
@@ -64,6 +78,8 @@ class Reader {
   void window(size_t i, int in_h, int in_w, int kh, int kw, int sh, int sw, fb::Padding pad, int dh, int dw, QLayer &l,
               const model::Shape &out);
   void flatten_if_map(size_t i, int32_t in_tensor, QLayer &l);
+  std::vector<float> float_constant(int32_t idx, const std::string &where) const;
+  model::Graph build_graph();
 
   const uint8_t *data_;
   size_t size_;
@@ -78,6 +94,10 @@ class Reader {
   int32_t int8_in_ = -1, int8_out_ = -1;    // the int8 tensors the QModel starts and ends at
   quant::QModel m_;
   Int8Tflite t_;
+  bool fp32_ = false;               // the file is float32 throughout
+  FloatParams cur_;                 // the float data of the layer map_operator is reading
+  std::vector<FloatParams> fp_;     // per QLayer (fp32_ only)
+  model::ModelFile mf_;
 };
 
 const fb::Tensor &Reader::tensor(int32_t idx, const std::string &where) const {
@@ -129,6 +149,12 @@ model::Shape Reader::chw(int32_t idx, const std::string &where) const {
 QParams Reader::activation_q(int32_t idx, const std::string &where) const {
   const fb::Tensor &t = tensor(idx, where);
   const std::string what = tensor_label(idx);
+  if (fp32_) {  // an FP32 model: every activation float32, no quantization
+    if (t.type() != fb::TensorType_FLOAT32)
+      bad(where + ": " + what + " is " + type_name(t.type()) + " in a model whose input is float32 (a mixed float/int8 model)",
+          kHybrid);
+    return QParams{};
+  }
   if (t.type() != fb::TensorType_INT8)
     bad(where + ": " + what + " is " + type_name(t.type()) + ", not INT8",
         "qparity reads full-integer int8 models: convert with the TFLite converter's full-integer quantization (int8 "
@@ -171,6 +197,19 @@ std::vector<T> Reader::constant(int32_t idx, fb::TensorType type, const std::str
         "the file is corrupt: convert the model again");
   std::vector<T> v(static_cast<size_t>(n));
   if (n > 0) std::memcpy(v.data(), b.data()->data(), have);  // little-endian, as TFLite stores it
+  return v;
+}
+
+// A float32 constant of an FP32 model (weights, biases); an int8 one is a hybrid model's.
+std::vector<float> Reader::float_constant(int32_t idx, const std::string &where) const {
+  const fb::Tensor &t = tensor(idx, where);
+  if (t.type() != fb::TensorType_FLOAT32)
+    bad(where + ": " + tensor_label(idx) + " is " + type_name(t.type()) + " in a float32 model (a mixed float/int8 model)",
+        kHybrid);
+  std::vector<float> v = constant<float>(idx, fb::TensorType_FLOAT32, where);
+  for (const float x : v)
+    if (!std::isfinite(x))
+      bad(where + ": " + tensor_label(idx) + " holds a value that is not a finite number", "the file is corrupt");
   return v;
 }
 
@@ -233,6 +272,8 @@ int Reader::producer(int32_t idx, const std::string &where) const {
 
 void Reader::add_layer(QLayer l, size_t op, int32_t out_tensor) {
   producer_[static_cast<size_t>(out_tensor)] = static_cast<int>(m_.layers.size());
+  fp_.push_back(std::move(cur_));
+  cur_ = FloatParams{};
   t_.layer_tensor.push_back(out_tensor);
   t_.layer_operator.push_back(static_cast<int>(op));
   const fb::Tensor &t = tensor(out_tensor, "");
@@ -264,6 +305,7 @@ void Reader::window(size_t i, int in_h, int in_w, int kh, int kw, int sh, int sw
         "the file is corrupt: convert the model again");
   l.kernel = kh;
   l.stride = sh;
+  cur_.same = p == model::Padding::Same;
   l.pad_top = top;
   l.pad_left = left;
 }
@@ -310,6 +352,14 @@ void Reader::conv(size_t i, const fb::Operator &op, bool depthwise, QLayer &l) {
   window(i, l.in.h, l.in.w, static_cast<int>(wd[1]), static_cast<int>(wd[2]), sh, sw, static_cast<fb::Padding>(padding), dh, dw,
          l, l.out);
   l.activation = activation(act, where);
+  if (fp32_) {
+    cur_.weight = float_constant(w, where);
+    cur_.bias = b >= 0 ? float_constant(b, where) : std::vector<float>(static_cast<size_t>(l.out.c), 0.f);
+    if (cur_.bias.size() != static_cast<size_t>(l.out.c))
+      bad(where + ": bias " + tensor_label(b) + " has " + std::to_string(cur_.bias.size()) + " values for " +
+          std::to_string(l.out.c) + " channels");
+    return;
+  }
   l.weight = constant<int8_t>(w, fb::TensorType_INT8, where);
   l.weight_scale = weight_scales(w, l.out.c, depthwise ? 3 : 0, where);
   if (b >= 0) {
@@ -336,6 +386,7 @@ void Reader::flatten_if_map(size_t i, int32_t in_tensor, QLayer &l) {
   t_.layer_tensor.push_back(-1);
   t_.layer_operator.push_back(-1);
   t_.layer_name.push_back("");
+  fp_.push_back(FloatParams{});
   m_.layers.push_back(std::move(f));
   l.inputs = {static_cast<int>(m_.layers.size()) - 1};
 }
@@ -355,6 +406,8 @@ void Reader::map_operator(size_t i) {
   tensor(y, where);
   if (producer_[static_cast<size_t>(y)] != kNone) bad(where + " writes " + tensor_label(y) + ", which is already written");
   QLayer l;
+  if (fp32_ && (code == fb::BuiltinOperator_QUANTIZE || code == fb::BuiltinOperator_DEQUANTIZE))
+    bad(where + ": a " + op_names_[i] + " in a model whose input is float32 (a mixed float/int8 model)", kHybrid);
   switch (code) {
     case fb::BuiltinOperator_QUANTIZE:
       if (x != graph_in_ || m_.layers.size() > 0 || int8_in_ != -1 || tensor(x, where).type() != fb::TensorType_FLOAT32)
@@ -398,6 +451,14 @@ void Reader::map_operator(size_t i) {
       flatten_if_map(i, x, l);
       l.in = {static_cast<int>(xs.size()), 1, 1};
       l.activation = activation(o->fused_activation_function(), where);
+      if (fp32_) {
+        cur_.weight = float_constant(w, where);
+        cur_.bias = b >= 0 ? float_constant(b, where) : std::vector<float>(static_cast<size_t>(l.out.c), 0.f);
+        if (cur_.bias.size() != static_cast<size_t>(l.out.c))
+          bad(where + ": bias " + tensor_label(b) + " has " + std::to_string(cur_.bias.size()) + " values for " +
+              std::to_string(l.out.c) + " outputs");
+        break;
+      }
       l.weight = constant<int8_t>(w, fb::TensorType_INT8, where);
       l.weight_scale = weight_scales(w, l.out.c, 0, where);
       if (b >= 0) {
@@ -501,7 +562,7 @@ void Reader::map_operator(size_t i) {
       if (!(std::isfinite(o->beta()) && o->beta() > 0))
         bad(where + ": beta " + std::to_string(o->beta()) + " is not a finite number > 0");
       l.softmax_beta = o->beta();
-      if (l.output.scale != 1.0 / 256 || l.output.zero_point != -128)
+      if (!fp32_ && (l.output.scale != 1.0 / 256 || l.output.zero_point != -128))
         bad(where + ": the output's scale " + std::to_string(l.output.scale) + " and zero point " +
                 std::to_string(l.output.zero_point) + " are not TFLite's int8 softmax output (1/256, -128)",
             "convert with the TFLite converter's int8 quantization");
@@ -537,7 +598,10 @@ void Reader::map_operator(size_t i) {
         bad(where + ": its output shape does not fit its input and paddings", "the file is corrupt: convert the model again");
       if (qi.scale != l.output.scale || qi.zero_point != l.output.zero_point)
         bad(where + ": output scale/zero point differ from the input's", "TFLite's int8 PAD keeps its input's quantization");
-      if (code == fb::BuiltinOperator_PADV2) {
+      if (code == fb::BuiltinOperator_PADV2 && fp32_) {
+        const auto v = float_constant(ins->Get(2), where);
+        if (v.size() != 1 || v[0] != 0.f) bad(where + ": pads with a value other than 0", "qparity pads with 0");
+      } else if (code == fb::BuiltinOperator_PADV2) {
         const auto v = constant<int8_t>(ins->Get(2), fb::TensorType_INT8, where);
         if (v.size() != 1 || v[0] != qi.zero_point)
           bad(where + ": pads with a value other than the zero point", "qparity pads with the zero point (the int8 image of 0)");
@@ -565,7 +629,8 @@ void Reader::map_operator(size_t i) {
     default: bad("operator " + std::to_string(i) + " is " + op_names_[i] + ", which qparity does not support", kSupported);
   }
   // Fused activations only where the kernel clamps: a pool/concat/reshape clamp must be a no-op.
-  if (!l.activation.empty() && (l.op == Op::MaxPool || l.op == Op::AvgPool || l.op == Op::GlobalAvgPool || l.op == Op::Concat)) {
+  if (!fp32_ && !l.activation.empty() &&
+      (l.op == Op::MaxPool || l.op == Op::AvgPool || l.op == Op::GlobalAvgPool || l.op == Op::Concat)) {
     const int32_t lo = std::max<int32_t>(-128, l.output.zero_point);
     const int32_t hi = l.activation == "relu6" ? std::min<int32_t>(127, ops::quantize_value(6.0, l.output)) : 127;
     if (lo != -128 || hi != 127)
@@ -577,7 +642,7 @@ void Reader::map_operator(size_t i) {
   add_layer(std::move(l), i, y);
 }
 
-Int8Tflite Reader::run() {
+Int8Tflite Reader::run(bool want_fp32) {
   if (size_ < 8 || !is_tflite_bytes(data_, size_))
     bad("is not a TensorFlow Lite model (no \"TFL3\" file identifier at bytes 4..7)", "pass a .tflite file");
   if (static_cast<int64_t>(size_) > kMaxFileBytes) bad("is larger than 1 GiB", "qparity reads models up to 1 GiB");
@@ -638,7 +703,21 @@ Int8Tflite Reader::run() {
   tensor(graph_in_, file_ + " subgraph input");
   tensor(graph_out_, file_ + " subgraph output");
   producer_.assign(sg_->tensors()->size(), kNone);
-  if (tensor(graph_in_, "").type() != fb::TensorType_FLOAT32) {
+  const bool float_in = tensor(graph_in_, "").type() == fb::TensorType_FLOAT32;
+  fp32_ = float_in && op_codes_[0] != fb::BuiltinOperator_QUANTIZE;  // float32 throughout (checked per tensor)
+  if (fp32_ && !want_fp32)
+    bad("is an FP32 (float32) TensorFlow Lite model, not an int8 one",
+        "quantize it first (qparity quantize --model FILE --calib DATA/train --out model.tflite), or pass it where an FP32 "
+        "model is read");
+  if (!fp32_ && want_fp32)
+    bad("is an int8 TensorFlow Lite model, not an FP32 one",
+        "use the int8 model as it is (eval, firmware, device run take it), or quantize from its FP32 model");
+  if (fp32_) {
+    int8_in_ = graph_in_;
+    m_.input = chw(graph_in_, file_ + " the model input");
+    activation_q(graph_in_, file_ + " the model input");
+    producer_[static_cast<size_t>(graph_in_)] = model::kGraphInput;
+  } else if (!float_in) {
     int8_in_ = graph_in_;
     m_.input = chw(graph_in_, file_ + " the model input");
     m_.input_params = activation_q(graph_in_, file_ + " the model input");
@@ -690,6 +769,17 @@ Int8Tflite Reader::run() {
       bad(e.what());
     }
   }
+  f.file_bytes = static_cast<int64_t>(size_);
+  f.sha256 = sha256_hex(data_, size_);
+  if (fp32_) {
+    model::Graph g = build_graph();
+    mf_.graph = std::move(g);
+    mf_.metadata = f.metadata;
+    mf_.file_bytes = f.file_bytes;
+    mf_.sha256 = f.sha256;
+    mf_.producer = "TensorFlow Lite" + (t_.description.empty() ? std::string() : " (" + t_.description + ")");
+    return std::move(t_);
+  }
   // Edges, input quantization, per-op checks; then TFLite's derived integers from the float32 scales.
   try {
     m_.normalize();
@@ -698,10 +788,111 @@ Int8Tflite Reader::run() {
     bad(e.what());
   }
   f.model = std::move(m_);
-  f.file_bytes = static_cast<int64_t>(size_);
-  f.sha256 = sha256_hex(data_, size_);
   return std::move(t_);
 }
+
+// The FP32 model as qparity's graph (NCHW): filters OHWI -> OIHW, depthwise [1,K,K,C*M] -> [C*M][1][K][K], the
+// columns of a FULLY_CONNECTED after a flattened map from HWC to CHW order, fused activations as ReLU/ReLU6 layers.
+model::Graph Reader::build_graph() {
+  model::Graph g;
+  const auto arch = t_.file.metadata.find("qparity.arch");
+  g.arch = arch != t_.file.metadata.end() ? arch->second : "imported";
+  g.input = m_.input;
+  g.classes = m_.classes;
+  std::vector<int> node(m_.layers.size(), model::kGraphInput);  // per QLayer: the graph layer holding its output
+  std::vector<bool> flat;                                         // per graph layer: a flat vector (model/ir.cpp's rule)
+  auto is_flat = [&](int p) {
+    return p < 0 ? (g.input.h == 1 && g.input.w == 1) : static_cast<bool>(flat[static_cast<size_t>(p)]);
+  };
+  for (size_t k = 0; k < m_.layers.size(); ++k) {
+    const QLayer &q = m_.layers[k];
+    FloatParams &fp = fp_[k];
+    const std::string where = t_.layer_operator[k] < 0 ? file_ : op_where(static_cast<size_t>(t_.layer_operator[k]));
+    model::Layer l;
+    l.op = q.op;
+    for (const int p : q.inputs) l.inputs.push_back(p < 0 ? model::kGraphInput : node[static_cast<size_t>(p)]);
+    bool out_flat = l.inputs.empty() ? false : is_flat(l.inputs[0]);
+    const model::Padding pad = fp.same ? model::Padding::Same : model::Padding::Valid;
+    switch (q.op) {
+      case Op::Conv2D:
+        l.units = q.out.c, l.kernel = q.kernel, l.stride = q.stride, l.padding = pad;
+        l.weight = model::conv_ohwi_to_oihw(fp.weight, q.out.c, q.in.c, q.kernel);
+        l.bias = std::move(fp.bias);
+        break;
+      case Op::DepthwiseConv2D:
+        l.units = q.out.c, l.kernel = q.kernel, l.stride = q.stride, l.padding = pad;
+        l.depth_multiplier = q.out.c / q.in.c;
+        l.weight = model::depthwise_kkc_to_ckk(fp.weight, q.out.c, q.kernel);
+        l.bias = std::move(fp.bias);
+        break;
+      case Op::Dense: {
+        l.units = q.out.c;
+        // The map a flatten before it came from (its columns are in that map's HWC order in the file).
+        int src = q.inputs[0];
+        model::Shape map = src < 0 ? g.input : m_.layers[static_cast<size_t>(src)].out;
+        while (src >= 0 && m_.layers[static_cast<size_t>(src)].op == Op::Flatten) {
+          map = m_.layers[static_cast<size_t>(src)].in;
+          src = m_.layers[static_cast<size_t>(src)].inputs[0];
+        }
+        l.weight = model::dense_columns_hwc_to_chw(fp.weight, q.out.c, map);
+        l.bias = std::move(fp.bias);
+        if (!is_flat(l.inputs[0])) {  // e.g. a MEAN with keep_dims: qparity's Dense reads a flat vector
+          model::Layer f;
+          f.op = Op::Flatten;
+          f.inputs = l.inputs;
+          g.layers.push_back(std::move(f));
+          flat.push_back(true);
+          l.inputs = {static_cast<int>(g.layers.size()) - 1};
+        }
+        out_flat = true;
+        break;
+      }
+      case Op::MaxPool:
+      case Op::AvgPool: l.kernel = q.kernel, l.stride = q.stride, l.padding = pad; break;
+      case Op::GlobalAvgPool:
+      case Op::Flatten: out_flat = true; break;
+      case Op::Mean:
+        l.keep_dims = q.keep_dims;
+        out_flat = !q.keep_dims;
+        break;
+      case Op::Pad:
+        l.pad_top = q.pad_top, l.pad_left = q.pad_left;
+        l.pad_bottom = q.out.h - q.in.h - q.pad_top, l.pad_right = q.out.w - q.in.w - q.pad_left;
+        break;
+      case Op::Softmax: l.softmax_beta = static_cast<float>(q.softmax_beta); break;
+      default: break;  // Add, Concat
+    }
+    g.layers.push_back(std::move(l));
+    flat.push_back(out_flat);
+    if (!q.activation.empty()) {
+      model::Layer a;
+      a.op = q.activation == "relu6" ? Op::ReLU6 : Op::ReLU;
+      a.inputs = {static_cast<int>(g.layers.size()) - 1};
+      g.layers.push_back(std::move(a));
+      flat.push_back(out_flat);
+    }
+    node[k] = static_cast<int>(g.layers.size()) - 1;
+  }
+  try {
+    model::infer_shapes(g);
+  } catch (const Error &e) {
+    bad(e.what());
+  }
+  for (size_t k = 0; k < m_.layers.size(); ++k)
+    if (!(g.layers[static_cast<size_t>(node[k])].out == m_.layers[k].out))
+      bad("layer " + std::to_string(k) + " (" + model::op_name(m_.layers[k].op) + ") computes " +
+              model::shape_str(g.layers[static_cast<size_t>(node[k])].out) + " but its tensor is " +
+              model::shape_str(m_.layers[k].out),
+          "the file is corrupt: convert the model again");
+  const model::Shape out = g.output();
+  if (out.h != 1 || out.w != 1) bad("the output is not a flat class vector (shape " + model::shape_str(out) + ")");
+  if (!g.classes.empty() && static_cast<int>(g.classes.size()) != out.c)
+    bad("metadata qparity.classes names " + std::to_string(g.classes.size()) + " classes but the model outputs " +
+        std::to_string(out.c));
+  return g;
+}
+
+model::ModelFile Reader::fp32_file() { return std::move(mf_); }
 
 }  // namespace
 
@@ -721,6 +912,78 @@ Int8Tflite read_int8_tflite(const uint8_t *data, size_t size, const std::string 
   std::vector<uint64_t> aligned((size + 7) / 8);
   if (size > 0) std::memcpy(aligned.data(), data, size);
   return Reader(reinterpret_cast<const uint8_t *>(aligned.data()), size, name).run();
+}
+
+model::ModelFile read_fp32_tflite(const uint8_t *data, size_t size, const std::string &name) {
+  std::vector<uint64_t> aligned((size + 7) / 8);
+  if (size > 0) std::memcpy(aligned.data(), data, size);
+  Reader r(reinterpret_cast<const uint8_t *>(aligned.data()), size, name);
+  r.run(true);
+  return r.fp32_file();
+}
+
+bool is_fp32_tflite_bytes(const uint8_t *data, size_t size) {
+  if (!is_tflite_bytes(data, size) || static_cast<int64_t>(size) > kMaxFileBytes) return false;
+  std::vector<uint64_t> aligned((size + 7) / 8);
+  std::memcpy(aligned.data(), data, size);
+  const auto *p = reinterpret_cast<const uint8_t *>(aligned.data());
+  flatbuffers::Verifier verifier(p, size, 64, 1000000);
+  if (!fb::VerifyModelBuffer(verifier)) return false;
+  const fb::Model *m = fb::GetModel(p);
+  const auto *sgs = m->subgraphs();
+  if (sgs == nullptr || sgs->size() != 1) return false;
+  const fb::SubGraph *sg = sgs->Get(0);
+  const auto *ts = sg->tensors();
+  const auto *ops = sg->operators();
+  const auto *codes = m->operator_codes();
+  if (ts == nullptr || ops == nullptr || codes == nullptr || ops->size() == 0 || sg->inputs() == nullptr ||
+      sg->inputs()->size() != 1)
+    return false;
+  const int32_t in = sg->inputs()->Get(0);
+  if (in < 0 || static_cast<size_t>(in) >= ts->size() || ts->Get(static_cast<flatbuffers::uoffset_t>(in))->type() !=
+                                                            fb::TensorType_FLOAT32)
+    return false;
+  const uint32_t oc = ops->Get(0)->opcode_index();
+  if (oc >= codes->size()) return false;
+  const fb::OperatorCode *c = codes->Get(oc);
+  return std::max<int32_t>(c->deprecated_builtin_code(), c->builtin_code()) != fb::BuiltinOperator_QUANTIZE;
+}
+
+namespace {
+std::vector<uint64_t> read_model_bytes(const std::string &path, size_t &n) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    fail("model file '" + path + "' does not exist", "pass a .tflite or .onnx model");
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec || static_cast<int64_t>(size) > kMaxFileBytes) fail("'" + path + "' cannot be read or is larger than 1 GiB");
+  n = static_cast<size_t>(size);
+  std::vector<uint64_t> buf((n + 7) / 8);
+  std::ifstream in(path, std::ios::binary);
+  if (!in.read(reinterpret_cast<char *>(buf.data()), static_cast<std::streamsize>(n)))
+    fail("cannot read '" + path + "'", "check the file's permissions");
+  return buf;
+}
+}  // namespace
+
+bool is_fp32_tflite_file(const std::string &path) {
+  if (!is_tflite_file(path)) return false;
+  try {
+    size_t n = 0;
+    const auto buf = read_model_bytes(path, n);
+    return is_fp32_tflite_bytes(reinterpret_cast<const uint8_t *>(buf.data()), n);
+  } catch (const Error &) {
+    return false;
+  }
+}
+
+model::ModelFile load_fp32_tflite(const std::string &path) {
+  size_t n = 0;
+  const auto buf = read_model_bytes(path, n);
+  Reader r(reinterpret_cast<const uint8_t *>(buf.data()), n, path);
+  r.run(true);
+  model::ModelFile f = r.fp32_file();
+  f.path = path;
+  return f;
 }
 
 Int8Tflite load_int8_tflite(const std::string &path) {

@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "model/onnx_io.h"
 #include "quant/qdq_onnx.h"
 
 namespace qp::tflite {
@@ -56,6 +57,17 @@ struct Int8Tflite {
 Int8Tflite read_int8_tflite(const uint8_t *data, size_t size, const std::string &name);
 // Reads the file at `path` (at most 1 GiB). Throws qp::Error.
 Int8Tflite load_int8_tflite(const std::string &path);
+
+// FP32 models (float32 throughout, the same operators without QUANTIZE/DEQUANTIZE) as qparity's FP32 graph, with
+// the same checks: activations NHWC -> NCHW, CONV_2D filters OHWI -> OIHW, DEPTHWISE_CONV_2D [1,KH,KW,C*M] ->
+// [C*M][1][KH][KW], FULLY_CONNECTED columns after a flattened map HWC -> CHW (model/layout.h), fused RELU/RELU6 as
+// ReLU/ReLU6 layers. A mixed float/int8 (hybrid) model is refused; so is an int8 model (read_int8_tflite reads it).
+model::ModelFile read_fp32_tflite(const uint8_t *data, size_t size, const std::string &name);
+model::ModelFile load_fp32_tflite(const std::string &path);
+// True when the bytes/file are a TFLite model the FlatBuffers verifier accepts whose input is float32 and whose
+// first operator is not a QUANTIZE (an FP32 model; false for int8 ones and for anything unreadable).
+bool is_fp32_tflite_bytes(const uint8_t *data, size_t size);
+bool is_fp32_tflite_file(const std::string &path);
 
 // `qparity info` for an int8 TFLite model: operators with their TFLite tensors, scales and zero points,
 // weights, MACs, parameter bytes and the arena the memory planner lays out.

@@ -44,6 +44,19 @@ std::vector<uint8_t> int8_tflite_bytes(const quant::QModel &m, const std::map<st
 void save_int8_tflite(const quant::QModel &m, const std::string &path,
                       const std::map<std::string, std::string> &extra_metadata = {});
 
+// The float32 .tflite bytes of an FP32 graph (its inference form: BatchNorm folded, Dropout removed; NHWC, filters
+// OHWI, depthwise [1,KH,KW,C*M], Dense columns after a flattened map in HWC order; a ReLU/ReLU6 fused into the conv,
+// dense, add, concat or pooling layer it alone reads, else refused). Metadata: qparity.classes (one per line),
+// qparity.arch, qparity.precision = fp32, plus `extra_metadata`. tflite_read's read_fp32_tflite reads it back.
+std::vector<uint8_t> fp32_tflite_bytes(const model::Graph &g, const std::map<std::string, std::string> &extra_metadata = {});
+// Writes fp32_tflite_bytes to `path` through a temporary file and a rename.
+void save_fp32_tflite(const model::Graph &g, const std::string &path,
+                      const std::map<std::string, std::string> &extra_metadata = {});
+
+// "" when two FP32 graphs compute the same (classes, input, and per layer op, edges, shapes, windows, paddings,
+// weights and biases bit for bit), else the first difference in words.
+std::string fp32_graph_difference(const model::Graph &a, const model::Graph &b);
+
 // Metadata qparity.input.description: the input tensor, its scale and zero point, and how pixels map to it.
 std::string input_description(const quant::QModel &m);
 
