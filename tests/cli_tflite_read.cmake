@@ -25,3 +25,7 @@ set_tests_properties(cli.info_fp32_tflite cli.eval_fp32_tflite cli.quantize_fp32
   PROPERTIES FIXTURES_REQUIRED "cli_data;cli_fp32_tflite")
 set_tests_properties(cli.eval_tflite cli.eval_tflite_no_range cli.info_tflite_truncated
   PROPERTIES FIXTURES_REQUIRED "cli_data;cli_tflite")
+# Found by fuzzing: a bias near INT32_MIN made the reference conv's int32 sum overflow (undefined behaviour); the
+# reader refuses such a file as the QDQ reader does (fuzz/corpus/tflite/found_bias_accumulator_overflow.tflite).
+qp_cli_test(info_tflite_accumulator_overflow 1 "layer 0 \\(Conv2D\\) output channel 0: the int32 accumulator could overflow"
+  ${QP} info ${CMAKE_CURRENT_SOURCE_DIR}/../fuzz/corpus/tflite/found_bias_accumulator_overflow.tflite)

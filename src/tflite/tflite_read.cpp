@@ -787,6 +787,17 @@ Int8Tflite Reader::run(bool want_fp32) {
   } catch (const Error &e) {
     bad(e.what());
   }
+  // The int32 accumulator of every weighted layer must not overflow for any input (what the quantizer proves for
+  // its own models): a file whose biases or weights allow it would make the kernels' sums undefined behaviour.
+  for (size_t k = 0; k < m_.layers.size(); ++k) {
+    const auto &l = m_.layers[k];
+    if (l.op != model::Op::Conv2D && l.op != model::Op::DepthwiseConv2D && l.op != model::Op::Dense) continue;
+    for (int c = 0; c < static_cast<int>(l.bias.size()); ++c)
+      if (quant::worst_case_accumulator(l, c) > std::numeric_limits<int32_t>::max())
+        bad("layer " + std::to_string(k) + " (" + model::op_name(l.op) + ") output channel " + std::to_string(c) +
+            ": the int32 accumulator could overflow (worst case " + std::to_string(quant::worst_case_accumulator(l, c)) +
+            " from its bias and weights)");
+  }
   f.model = std::move(m_);
   return std::move(t_);
 }
