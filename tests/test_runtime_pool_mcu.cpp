@@ -18,7 +18,9 @@ using namespace qp;
 
 namespace {
 
-int32_t pick(Rng &r, int32_t lo, int32_t hi) { return lo + static_cast<int32_t>(r.below(static_cast<uint32_t>(hi - lo + 1))); }
+int32_t pick(Rng &r, int32_t lo, int32_t hi) {
+  return static_cast<int32_t>(lo + static_cast<int64_t>(r.below(static_cast<uint32_t>(static_cast<int64_t>(hi) - lo + 1))));
+}
 
 // The reference rule (qp_pool_s8.c): half away from zero, C division (in 64 bits: for windows of more than
 // 16,711,935 positions sum - count/2 can leave int32, where qp_pool_s8.c's int32 expression is undefined).

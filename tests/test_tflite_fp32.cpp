@@ -130,10 +130,10 @@ class Builder {
     for (const auto c : codes_) codes.push_back(fb::CreateOperatorCode(fbb_, static_cast<int8_t>(c), 0, 1, c));
     const auto sg = fb::CreateSubGraph(fbb_, fbb_.CreateVector(tensors_), fbb_.CreateVector(std::vector<int32_t>{input}),
                                        fbb_.CreateVector(std::vector<int32_t>{output}), fbb_.CreateVector(ops_));
-    fb::ModelBuilder mb(fbb_);
     const auto cv = fbb_.CreateVector(codes);
     const auto sv = fbb_.CreateVector(std::vector<flatbuffers::Offset<fb::SubGraph>>{sg});
     const auto bv = fbb_.CreateVector(buffers_);
+    fb::ModelBuilder mb(fbb_);  // after the vectors: a table under construction may not nest other objects
     mb.add_version(3);
     mb.add_operator_codes(cv);
     mb.add_subgraphs(sv);
