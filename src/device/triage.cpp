@@ -3,7 +3,7 @@
 
 #include "common/error.h"
 #include "data/image_io.h"
-#include "device/connection.h"
+#include "device/device_engine.h"
 #include "quant/model_file.h"
 #include "quant/qdq_onnx.h"
 
@@ -12,12 +12,12 @@ namespace qp::device {
 struct DeviceTriage::State {
   TriageOptions o;
   quant::QModelFile mf;
-  std::unique_ptr<quant::Int8Engine> engine;
+  std::unique_ptr<quant::Int8Engine> host;  // the host's reference kernels
   std::vector<std::string> names;
-  std::unique_ptr<Connection> conn;  // opened on the first triaged image
+  std::unique_ptr<DeviceEngine> device;  // connected on the first triaged image
 
-  Client &connect() {
-    if (!conn) {
+  DeviceEngine &connect() {
+    if (!device) {
       ConnectOptions co;
       co.port = o.port;
       co.firmware = o.firmware;
@@ -25,29 +25,24 @@ struct DeviceTriage::State {
       co.workdir = o.workdir;
       co.index = 90;  // beside any instances of a device run
       co.icount = false;
-      conn = std::make_unique<Connection>(co, &mf);
+      device = std::make_unique<DeviceEngine>(co, mf);
     }
-    return conn->client();
+    return *device;
   }
 };
 
 DeviceTriage::DeviceTriage(const TriageOptions &o) : s_(std::make_unique<State>()) {
   s_->o = o;
   s_->mf = quant::load_int8_model(o.model, o.input);
-  s_->engine = std::make_unique<quant::Int8Engine>(s_->mf.model, quant::Backend::Reference);
+  s_->host = std::make_unique<quant::Int8Engine>(s_->mf.model, quant::Backend::Reference);
   s_->names = verify::trace_layer_names(s_->mf.model);
 }
 
 DeviceTriage::~DeviceTriage() = default;
 
 verify::TriageResult DeviceTriage::triage_pixels(const std::vector<uint8_t> &rgb) {
-  std::vector<std::vector<int8_t>> host;
-  s_->engine->run(rgb.data(), &host);
-  Client &c = s_->connect();
-  const Trace t = c.trace(rgb);
-  return verify::compare_trace_crcs(host, t.size, t.crc, s_->names, [&](int layer) {
-    return c.layer_output(rgb, layer, t.size.at(static_cast<size_t>(layer)));
-  });
+  DeviceEngine &device = s_->connect();
+  return verify::triage_engines(*s_->host, device, quant::EngineInput::from_pixels(rgb), s_->names);
 }
 
 verify::TriageResult DeviceTriage::operator()(const nlohmann::json &image) {

@@ -1,7 +1,8 @@
 // Triage on the device: when an image's decision or output differs between the host and the device,
 // rerun it on the device in debug mode (TRACE: size and CRC-32 of every layer's output), compare with
 // the host's reference kernels layer by layer, fetch the first differing layer's full output (LAYER)
-// and name that layer and the largest difference.
+// and name that layer and the largest difference. Both sides are quant::Engines (the host's Int8Engine,
+// device::DeviceEngine) compared by verify::triage_engines, the code that compares any two engines.
 #pragma once
 #include <memory>
 #include <string>

@@ -15,6 +15,7 @@
 #include "data/image_folder.h"
 #include "model/ir.h"
 #include "qp_runtime.h"
+#include "quant/engine.h"
 #include "quant/input_map.h"
 
 namespace qp::quant {
@@ -127,8 +128,9 @@ OptIsa opt_isa_effective(OptIsa isa);          // what Auto resolves to here; an
 // Runs a QModel on one image (or a batch); all activations live in one arena laid out by the memory
 // planner (plan.h: tensors whose lifetimes overlap never share bytes; each optimized conv/dense layer's
 // padded input is a scratch tensor of the plan).
-// Thread-safe: run() keeps no state between calls.
-class Int8Engine {
+// Thread-safe: run() keeps no state between calls. As a quant::Engine (engine.h): "host reference" or
+// "host optimized (<kernel set>)", every node's full output in its NodeTrace.
+class Int8Engine : public Engine {
  public:
   explicit Int8Engine(const QModel &m, Backend backend = Backend::Optimized, OptIsa isa = OptIsa::Auto);
   // rgb: H*W*C pixel bytes, HWC, mapped through the model's input table (InputConvention). Returns the last
@@ -139,8 +141,13 @@ class Int8Engine {
   // n images of H*W*C bytes each, back to back; writes n * output_size() int8 scores to `out`. The
   // same bytes as run() on each image, with one arena for the whole batch.
   void run_batch(const uint8_t *rgb, size_t n, int8_t *out) const;
-  size_t output_size() const;
+  size_t output_size() const override;
   size_t arena_bytes() const { return arena_; }
+  // quant::Engine (engine.cpp): the same runs, the input's size checked.
+  std::string name() const override;
+  std::vector<int8_t> infer(const EngineInput &in) override;
+  NodeTrace trace(const EngineInput &in) override;
+  std::vector<int8_t> node_output(const EngineInput &in, int node) override;
 
   Backend backend() const { return backend_; }
 

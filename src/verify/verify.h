@@ -51,6 +51,14 @@ TriageResult compare_trace_crcs(const std::vector<std::vector<int8_t>> &host, co
                                 const std::vector<uint32_t> &device_crcs, const std::vector<std::string> &names,
                                 const std::function<std::vector<int8_t>(int layer)> &fetch_layer);
 
+// Triage of two engines running the same model (quant/engine.h: host reference, host optimized, a device's
+// firmware) on one input: compares their per-node sizes and CRC-32s, then takes the first differing node's full
+// output from each (from its trace where the engine gives tensors, else one Engine::node_output call) and
+// measures the difference; `reference` plays the host's part (TriageResult::size is its node's size). Nothing is
+// fetched when every CRC matches. The same code compares host reference vs host optimized, or host vs board.
+TriageResult triage_engines(quant::Engine &reference, quant::Engine &other, const quant::EngineInput &in,
+                            const std::vector<std::string> &names);
+
 // "3 Conv2D+relu", "7 Add+relu <- 3,6": one name per QModel layer, in trace order (quant::layer_labels, the
 // one label per node). The trace is in topological order, so the first diverging node's inputs all agree:
 // the error starts there.
