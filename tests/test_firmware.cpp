@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "data/synth.h"
 #include "device/client.h"
+#include "device/device_engine.h"
 #include "device/emulator.h"
 #include "device/qp_proto.h"
 #include "device/runner.h"
@@ -919,3 +920,54 @@ TEST_P(Resnet8OnBoard, EveryGoldenOutputEqualsTfliteMicro) {
 
 INSTANTIATE_TEST_SUITE_P(Boards, Resnet8OnBoard, ::testing::Values("qemu-rv32", "qemu-xtensa"),
                          [](const auto &info) { return info.param == "qemu-rv32" ? std::string("rv32") : std::string("xtensa"); });
+
+// The firmware model package as a quant::Engine (device::DeviceEngine): the residual model on qemu-rv32 reports the
+// same per-node sizes and CRCs and the same output as the host reference and optimized engines, through the one
+// interface; one node's full output (LAYER) equals the host's, and the generic triage finds no diverging node.
+TEST(FirmwareBuild, DeviceEngineOnQemuRv32MatchesTheHostEnginesThroughTheInterface) {
+  if (!have("qemu-system-riscv32")) GTEST_SKIP() << "qemu-system-riscv32 not installed";
+  test::TempDir dir;
+  const std::string path = (dir / "residual.onnx").string();
+  quant::save_qdq_onnx(residual_qmodel(dir, 16), path);
+  firmware::FirmwareOptions fo;
+  fo.model = path;
+  fo.target = "qemu-rv32";
+  fo.out = (dir / "fw").string();
+  const auto mf = quant::load_int8_model(path);
+  const auto &m = mf.model;
+  device::ConnectOptions co;
+  co.port = "qemu-rv32";
+  co.firmware = firmware::make_firmware(fo).elf;
+  co.workdir = (dir / "logs").string();
+  co.icount = false;
+  device::DeviceEngine dev(co, mf);
+  quant::Int8Engine ref(m, quant::Backend::Reference), opt(m);
+  std::vector<quant::Engine *> engines = {&ref, &opt, &dev};
+  EXPECT_EQ(dev.name(), "qemu-rv32 firmware");
+  EXPECT_EQ(dev.output_size(), ref.output_size());
+  const auto names = verify::trace_layer_names(m);
+  size_t add = 0;
+  while (m.layers[add].op != model::Op::Add) ++add;
+  for (uint64_t s = 0; s < 2; ++s) {
+    const auto in = quant::EngineInput::from_pixels(test::random_image(16, 16, 900 + s).pixels);
+    const quant::NodeTrace host = ref.trace(in);
+    ASSERT_EQ(host.size.size(), m.layers.size());
+    for (quant::Engine *e : engines) {
+      const quant::NodeTrace t = e->trace(in);
+      EXPECT_EQ(t.size, host.size) << e->name();
+      EXPECT_EQ(t.crc, host.crc) << e->name();
+      EXPECT_EQ(e->infer(in), host.tensors.back()) << e->name();
+    }
+    EXPECT_FALSE(dev.trace(in).has_tensors());  // the device reports CRCs; node_output fetches bytes
+    EXPECT_EQ(dev.node_output(in, static_cast<int>(add)), host.tensors[add]) << names[add];
+    EXPECT_EQ(verify::triage_engines(ref, dev, in, names).layer, -1);
+    EXPECT_EQ(verify::triage_engines(dev, opt, in, names).layer, -1);
+  }
+  // The device maps pixels itself: an int8 input tensor is refused, naming the engine.
+  try {
+    dev.infer(quant::EngineInput::from_tensor(std::vector<int8_t>(16 * 16 * 3, 0)));
+    ADD_FAILURE() << "an int8 tensor was accepted";
+  } catch (const Error &e) {
+    EXPECT_NE(std::string(e.what()).find("qemu-rv32 firmware takes image pixels"), std::string::npos) << e.what();
+  }
+}
