@@ -8,6 +8,7 @@
 #include "data/image_io.h"
 #include "data/synth.h"
 #include "model/executor_fp32.h"
+#include "quant/engine_wino.h"
 #include "quant/qmodel.h"
 #include "tflite/tflite_read.h"
 
@@ -128,5 +129,41 @@ static void BM_Int8InferenceBatch_RpsCnn(benchmark::State &state) {
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(n));
 }
 BENCHMARK(BM_Int8InferenceBatch_RpsCnn)->ThreadRange(1, 2)->UseRealTime();
+
+
+// One 3x3 stride-1 'same' Conv2D of C -> K channels on an HW x HW map through the AVX2 kernel set, as the
+// GEMM (wino 0) or by Winograd F(2x2, 3x3) (wino 1; engine_wino.cpp): the measurements behind wino_wins.
+static void BM_Conv3x3Avx2(benchmark::State &state) {
+  const int c = static_cast<int>(state.range(0)), k = static_cast<int>(state.range(1)), hw = static_cast<int>(state.range(2));
+  if (!quant::opt_isa_available(quant::OptIsa::Avx2)) return state.SkipWithError("no AVX2");
+  quant::QLayer l;
+  l.op = model::Op::Conv2D;
+  l.in = {c, hw, hw};
+  l.out = {k, hw, hw};
+  l.kernel = 3;
+  l.pad_top = l.pad_left = 1;
+  l.input.zero_point = -3;
+  l.output.zero_point = 5;
+  Rng r(7);
+  for (int i = 0; i < k * 9 * c; ++i) l.weight.push_back(static_cast<int8_t>(static_cast<int>(r.below(255)) - 127));
+  for (int i = 0; i < k; ++i) {
+    l.bias.push_back(static_cast<int32_t>(r.below(2001)) - 1000);
+    l.multiplier.push_back((1 << 30) + static_cast<int32_t>(r.below(1 << 29)));
+    l.shift.push_back(-9);
+  }
+  quant::OptWeights o = quant::pack_opt_weights(l);
+  o.wino = false;
+  if (state.range(3) != 0 && !quant::pack_wino(l, o)) return state.SkipWithError("not Winograd-exact");
+  std::vector<int8_t> in(static_cast<size_t>(c) * hw * hw), out(static_cast<size_t>(k) * hw * hw);
+  for (auto &v : in) v = static_cast<int8_t>(static_cast<int>(r.below(256)) - 128);
+  std::vector<uint8_t> scratch(o.scratch_bytes() + 64);
+  auto *sp = reinterpret_cast<uint8_t *>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) / 64 * 64);
+  for (auto _ : state) {
+    quant::opt_run_layer(l, o, quant::OptIsa::Avx2, in.data(), nullptr, out.data(), sp);
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Conv3x3Avx2)->ArgsProduct({{3, 8, 16, 32, 64}, {8, 16, 32, 64}, {4, 8, 16, 32}, {0, 1}});
 
 BENCHMARK_MAIN();

@@ -25,6 +25,8 @@
 
 #include "common/error.h"
 #include "qp_runtime_mcu.h"
+#include "quant/engine_avx2.h"
+#include "quant/engine_wino.h"
 #include "quant/qmodel.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -177,45 +179,7 @@ void maxpool_portable(const QLayer &l, const int8_t *in, int8_t *out) {
 // int32 lane; vpaddd collects. A step's 4 bytes are two such pairs (two rows of w16). A register block
 // holds P pixels x J*8 channels; each broadcast pair feeds J vpmaddwd and each weight row P of them.
 #ifdef QP_HAVE_VNNI_PATH
-#define QP_AVX2 __attribute__((target("avx2")))
-
-// 64-bit lanes: the low 32 bits of (ab + nudge) / 2^31 truncated toward zero, nudge = ab >= 0 ? 2^30 :
-// 1 - 2^30. AVX2 has no 64-bit arithmetic shift, but the quotient fits int32 (the one overflowing
-// case, INT32_MIN * INT32_MIN, is saturated by the caller), so a logical shift gives the same low half.
-QP_AVX2 inline __m256i round_high64_avx2(__m256i ab) {
-  const __m256i zero = _mm256_setzero_si256();
-  const __m256i nudge =
-      _mm256_add_epi64(_mm256_set1_epi64x(int64_t{1} << 30),
-                       _mm256_and_si256(_mm256_cmpgt_epi64(zero, ab), _mm256_set1_epi64x(1 - (int64_t{1} << 31))));
-  __m256i v = _mm256_add_epi64(ab, nudge);
-  v = _mm256_add_epi64(v, _mm256_and_si256(_mm256_cmpgt_epi64(zero, v), _mm256_set1_epi64x((int64_t{1} << 31) - 1)));
-  return _mm256_srli_epi64(v, 31);
-}
-
-QP_AVX2 inline __m256i load8(const std::vector<int32_t> &v, int c) {
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(v.data() + c));
-}
-
-// qp_requant_apply_dr_s32 on 8 lanes (channels c .. c + 7), + zero point, clamp; the 8 int8 results in
-// the low 8 bytes.
-QP_AVX2 inline __m128i requant8_avx2(__m256i acc, const OptWeights &o, int c) {
-  const __m256i mult = load8(o.mult, c), left = load8(o.left, c), right = load8(o.right, c), rmask = load8(o.rmask, c);
-  const __m256i x = _mm256_sllv_epi32(acc, left);  // wraps, as the reference's uint32 shift
-  const __m256i even = round_high64_avx2(_mm256_mul_epi32(x, mult));
-  const __m256i odd = round_high64_avx2(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mult, 32)));
-  __m256i h = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
-  const __m256i int_min = _mm256_set1_epi32(INT32_MIN);
-  const __m256i sat = _mm256_and_si256(_mm256_cmpeq_epi32(x, int_min), _mm256_cmpeq_epi32(mult, int_min));
-  h = _mm256_blendv_epi8(h, _mm256_set1_epi32(INT32_MAX), sat);
-  // Rounding divide by 2^right: (h >> right) + (remainder > (mask >> 1) + (h < 0)).
-  const __m256i rem = _mm256_and_si256(h, rmask);
-  const __m256i thr = _mm256_sub_epi32(_mm256_srai_epi32(rmask, 1), _mm256_srai_epi32(h, 31));
-  __m256i r = _mm256_sub_epi32(_mm256_srav_epi32(h, right), _mm256_cmpgt_epi32(rem, thr));
-  r = _mm256_add_epi32(r, _mm256_set1_epi32(o.out_zp));
-  r = _mm256_min_epi32(_mm256_max_epi32(r, _mm256_set1_epi32(o.act_min)), _mm256_set1_epi32(o.act_max));
-  const __m128i r16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));  // exact: in [-128, 127]
-  return _mm_packs_epi16(r16, r16);
-}
+// round_high64_avx2, load8, requant8_avx2: quant/engine_avx2.h (shared with engine_wino.cpp).
 
 // P output pixels (window origins off[0..P)) x J*8 channels of AVX2 tile t.
 template <int J, int P>
@@ -914,6 +878,9 @@ OptWeights pack_opt_weights(const QLayer &l) {
     o.base_s8[c] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<int64_t>(l.bias[c]) - l.input.zero_point * wsum));
   }
 #endif
+#ifdef QP_HAVE_VNNI_PATH
+  if (wino_wins(l)) pack_wino(l, o);  // 3x3 stride 1 where measured faster: the AVX2 kernel set runs Winograd
+#endif
   return o;
 }
 
@@ -922,6 +889,7 @@ void opt_conv_s8(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_t 
 #ifdef QP_HAVE_VNNI_PATH
     case OptIsa::Avx512Vnni: stage_input(l, o, in, scratch); return gemm_vnni(o, scratch, out);
     case OptIsa::Avx2: {
+      if (o.wino) return wino_conv_avx2(l, o, in, out, scratch);  // engine_wino.cpp
       auto *pad16 = reinterpret_cast<uint16_t *>(scratch);  // the arena (operator new) and its scratch offset are 16-byte aligned
       stage_input(l, o, in, pad16);
       return gemm_avx2(o, pad16, out);

@@ -192,7 +192,17 @@ struct OptWeights {
   // base_s8, the start value for the int8 input x = u - 128 (NeonDot: bias - zp * sum(w)), per padded channel.
   std::vector<int16_t> wn16;
   std::vector<int32_t> base_s8;
-  size_t scratch_bytes() const { return static_cast<size_t>(ph) * pw * icp * 2; }  // room for 16-bit staging (AVX2)
+  // Winograd F(2x2, 3x3) (engine_wino.cpp, AVX2 kernel set only; set by pack_opt_weights where it is exact and
+  // measured faster): wu the transformed filters as int16 [channel tile][16 positions][input pair][J2 * 8][2],
+  // wbias qp_conv_pack_wino_s8's bias per padded channel, wino_scratch its staging bytes.
+  bool wino = false;
+  std::vector<int16_t> wu;
+  std::vector<int32_t> wbias;
+  size_t wino_scratch = 0;
+  size_t scratch_bytes() const {  // room for 16-bit staging (AVX2)
+    const size_t gemm = static_cast<size_t>(ph) * pw * icp * 2;
+    return gemm > wino_scratch ? gemm : wino_scratch;
+  }
 };
 OptWeights pack_opt_weights(const QLayer &l);
 
