@@ -27,6 +27,7 @@
 #include "qp_runtime_mcu.h"
 #include "quant/engine_avx2.h"
 #include "quant/engine_wino.h"
+#include "quant/engine_opt_ops.h"
 #include "quant/qmodel.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -181,9 +182,11 @@ void maxpool_portable(const QLayer &l, const int8_t *in, int8_t *out) {
 #ifdef QP_HAVE_VNNI_PATH
 // round_high64_avx2, load8, requant8_avx2: quant/engine_avx2.h (shared with engine_wino.cpp).
 
-// P output pixels (window origins off[0..P)) x J*8 channels of AVX2 tile t.
+// P output pixels (window origins off[0..P)) x J*8 channels of AVX2 tile t. acc32 (fused max pooling): the int32
+// accumulators instead, [pixel][tiles2 * J * 8], unrequantized.
 template <int J, int P>
-QP_AVX2 void block_avx2(const OptWeights &o, const uint16_t *pad, const int32_t *off, int t, int8_t *out, const int pix0) {
+QP_AVX2 void block_avx2(const OptWeights &o, const uint16_t *pad, const int32_t *off, int t, int8_t *out, const int pix0,
+                        int32_t *acc32 = nullptr) {
   constexpr int kRow = J * 8 * 2;  // int16 per row of w16: J*8 channels x one pair
   __m256i acc[P][J];
   const int c0 = t * J * 8;
@@ -213,6 +216,11 @@ QP_AVX2 void block_avx2(const OptWeights &o, const uint16_t *pad, const int32_t 
     if (c >= o.oc) break;
     const int n = std::min(8, o.oc - c);
     for (int p = 0; p < P; ++p) {
+      if (acc32 != nullptr) {
+        const size_t at = static_cast<size_t>(pix0 + p) * static_cast<size_t>(o.tiles2 * J * 8) + static_cast<size_t>(c);
+        _mm256_storeu_si256(reinterpret_cast<__m256i *>(acc32 + at), acc[p][j]);
+        continue;
+      }
       const __m128i v = requant8_avx2(acc[p][j], o, c);
       int8_t *dst = out + static_cast<size_t>(pix0 + p) * o.oc + c;
       if (n == 8) {
@@ -227,24 +235,24 @@ QP_AVX2 void block_avx2(const OptWeights &o, const uint16_t *pad, const int32_t 
 }
 
 template <int J, int P>
-QP_AVX2 void gemm_avx2_j(const OptWeights &o, const uint16_t *pad, int8_t *out) {
+QP_AVX2 void gemm_avx2_j(const OptWeights &o, const uint16_t *pad, int8_t *out, int32_t *acc32) {
   const int n_pix = o.oh * o.ow;
   int32_t off[P];
   int i = 0;
   for (; i + P <= n_pix; i += P) {
     for (int p = 0; p < P; ++p) off[p] = pixel_offset(o, i + p);
-    for (int t = 0; t < o.tiles2; ++t) block_avx2<J, P>(o, pad, off, t, out, i);
+    for (int t = 0; t < o.tiles2; ++t) block_avx2<J, P>(o, pad, off, t, out, i, acc32);
   }
   for (; i < n_pix; ++i) {  // the last < P pixels, one at a time
     off[0] = pixel_offset(o, i);
-    for (int t = 0; t < o.tiles2; ++t) block_avx2<J, 1>(o, pad, off, t, out, i);
+    for (int t = 0; t < o.tiles2; ++t) block_avx2<J, 1>(o, pad, off, t, out, i, acc32);
   }
 }
 
-QP_AVX2 void gemm_avx2(const OptWeights &o, const uint16_t *pad, int8_t *out) {
+QP_AVX2 void gemm_avx2(const OptWeights &o, const uint16_t *pad, int8_t *out, int32_t *acc32 = nullptr) {
   switch (o.J2) {
-    case 1: gemm_avx2_j<1, 8>(o, pad, out); break;
-    default: gemm_avx2_j<2, 6>(o, pad, out); break;
+    case 1: gemm_avx2_j<1, 8>(o, pad, out, acc32); break;
+    default: gemm_avx2_j<2, 6>(o, pad, out, acc32); break;
   }
 }
 
@@ -663,7 +671,7 @@ void dw_neon(const OptWeights &o, const uint16_t *pad, int8_t *out) {
 OptWeights pack_dwconv(const QLayer &l) {
   OptWeights o;
   o.kind = OptWeights::Kind::Depthwise;
-  const int ch = l.in.c, k = l.kernel;
+  const int ch = l.out.c, k = l.kernel;  // output channels: c * M + m reads input channel c
   o.k = k;
   o.stride = l.stride;
   o.oh = l.out.h;
@@ -800,7 +808,7 @@ bool opt_isa_available(OptIsa isa) {
 
 OptWeights pack_opt_weights(const QLayer &l) {
   OptWeights o;
-  if (l.op == model::Op::DepthwiseConv2D) return l.out.c == l.in.c ? pack_dwconv(l) : o;  // multiplier > 1: reference
+  if (l.op == model::Op::DepthwiseConv2D) return l.in.c > 0 && l.out.c % l.in.c == 0 ? pack_dwconv(l) : o;  // multiplier >= 1
   if (l.op == model::Op::Add) {  // each input's rescaling tabulated (qp_add_mcu_s8.c)
     o.kind = OptWeights::Kind::Add;
     o.base.assign(QP_ADD_MCU_TABLE_COUNT, 0);
@@ -923,13 +931,107 @@ void opt_maxpool_s8(const QLayer &l, OptIsa isa, const int8_t *in, int8_t *out) 
   maxpool_portable(l, in, out);
 }
 
+// Max pooling fused before requantization (AVX2 kernel set): the requantization is monotone non-decreasing in the
+// accumulator when the multiplier is >= 0 and the left shift cannot wrap (every step rounds monotonically, then +
+// zero point and clamp), so the window's maximum of requantized values is the requantization of its maximum
+// accumulator; and the pool's -128 start is below every int8. Conv (GEMM or Winograd) accumulators -> scratch.
+namespace {
+bool pool_unpadded(const QLayer &p) {
+  return p.op == model::Op::MaxPool && p.pad_top == 0 && p.pad_left == 0 && p.kernel >= 1 && p.stride >= 1 &&
+         p.in.h >= p.kernel && p.in.w >= p.kernel && p.out.h == (p.in.h - p.kernel) / p.stride + 1 &&
+         p.out.w == (p.in.w - p.kernel) / p.stride + 1;
+}
+
+size_t fuse_acc_offset(const OptWeights &o) {
+  return (o.scratch_bytes() + 63) / 64 * 64;
+}
+}  // namespace
+
+bool opt_fuses_maxpool(const QModel &m, size_t k, const OptWeights &o, OptIsa isa) {
+#ifdef QP_HAVE_VNNI_PATH
+  if (resolve(isa) != OptIsa::Avx2 || k + 1 >= m.layers.size()) return false;
+  const QLayer &l = m.layers[k], &p = m.layers[k + 1];
+  if (l.op != model::Op::Conv2D || o.kind != OptWeights::Kind::Gemm || o.dense || !pool_unpadded(p)) return false;
+  if (p.in.h != l.out.h || p.in.w != l.out.w || p.in.c != l.out.c || o.oh != l.out.h || o.ow != l.out.w) return false;
+  int readers = 0;  // the pool must be the conv output's only reader
+  for (const QLayer &r : m.layers)
+    for (const int i : r.inputs) readers += i == static_cast<int>(k) ? 1 : 0;
+  if (readers != 1 || p.inputs.size() != 1 || p.inputs[0] != static_cast<int>(k)) return false;
+  for (int c = 0; c < o.oc; ++c) {
+    const auto cc = static_cast<size_t>(c);
+    if (o.mult[cc] < 0 || o.left[cc] > 30) return false;
+    if (o.left[cc] > 0 && worst_case_accumulator(l, c) > (int64_t{INT32_MAX} >> o.left[cc])) return false;  // no wrap
+  }
+  return true;
+#else
+  (void)m, (void)k, (void)o, (void)isa;
+  return false;
+#endif
+}
+
+size_t opt_fuse_scratch_bytes(const OptWeights &o) {
+  return fuse_acc_offset(o) + static_cast<size_t>(o.oh) * o.ow * static_cast<size_t>(o.tiles2 * o.J2 * 8) * 4;
+}
+
+#ifdef QP_HAVE_VNNI_PATH
+namespace {
+QP_AVX2 void pool_requant_avx2(const OptWeights &o, const QLayer &p, const int32_t *acc, int8_t *out) {
+  const int k = p.kernel, s = p.stride, ow = o.ow, oc = o.oc;
+  const size_t ocs = static_cast<size_t>(o.tiles2 * o.J2 * 8);
+  for (int y = 0; y < p.out.h; ++y)
+    for (int x = 0; x < p.out.w; ++x) {
+      int8_t *d = out + (static_cast<size_t>(y) * p.out.w + x) * oc;
+      for (int c = 0; c < oc; c += 8) {
+        __m256i v = _mm256_set1_epi32(INT32_MIN);
+        for (int ky = 0; ky < k; ++ky)
+          for (int kx = 0; kx < k; ++kx) {
+            const int32_t *a = acc + (static_cast<size_t>(y * s + ky) * ow + x * s + kx) * ocs + c;
+            v = _mm256_max_epi32(v, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a)));
+          }
+        const __m128i q = requant8_avx2(v, o, c);
+        const int n = std::min(8, oc - c);
+        if (n == 8) {
+          _mm_storel_epi64(reinterpret_cast<__m128i *>(d + c), q);
+        } else {
+          alignas(16) int8_t tmp[16];
+          _mm_store_si128(reinterpret_cast<__m128i *>(tmp), q);
+          std::memcpy(d + c, tmp, static_cast<size_t>(n));
+        }
+      }
+    }
+}
+}  // namespace
+#endif
+
+void opt_conv_maxpool_s8(const QLayer &l, const OptWeights &o, const QLayer &pool, const int8_t *in, int8_t *out,
+                         uint8_t *scratch) {
+#ifdef QP_HAVE_VNNI_PATH
+  auto *acc = reinterpret_cast<int32_t *>(scratch + fuse_acc_offset(o));
+  if (o.wino) {
+    wino_conv_avx2(l, o, in, nullptr, scratch, acc);
+  } else {
+    auto *pad16 = reinterpret_cast<uint16_t *>(scratch);
+    stage_input(l, o, in, pad16);
+    gemm_avx2(o, pad16, nullptr, acc);
+  }
+  pool_requant_avx2(o, pool, acc, out);
+#else
+  (void)l, (void)o, (void)pool, (void)in, (void)out, (void)scratch;
+  fail("internal: the fused conv + max pooling kernel is AVX2 only", "run the layers unfused");
+#endif
+}
+
 bool opt_run_layer(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_t *in, const int8_t *in2, int8_t *out,
                    uint8_t *scratch) {
   switch (o.kind) {
     case OptWeights::Kind::Gemm: opt_conv_s8(l, o, isa, in, out, scratch); return true;
     case OptWeights::Kind::Depthwise: {
       auto *pad16 = reinterpret_cast<uint16_t *>(scratch);  // 64-byte aligned (the engine's plan)
-      stage_input(l, o, in, pad16);
+      if (l.out.c != l.in.c) {
+        opt_stage_dw_expand(l, o, in, pad16);  // multiplier > 1 (engine_opt_ops.cpp)
+      } else {
+        stage_input(l, o, in, pad16);
+      }
 #ifdef QP_HAVE_VNNI_PATH
       if (resolve(isa) != OptIsa::Portable) return dw_avx2(o, pad16, out), true;
 #endif
@@ -940,23 +1042,30 @@ bool opt_run_layer(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_
     }
     case OptWeights::Kind::Add:
       return qp_add_run_mcu_s8(&l.add, o.base.data(), static_cast<int32_t>(l.out.size()), in, in2, out) == QP_STATUS_OK;
+    case OptWeights::Kind::Concat: {
+      const int8_t *ins[2] = {in, in2};  // two inputs here; any number through opt_run_layer_n
+      return opt_concat_s8(l, o, ins, 2, out);
+    }
     case OptWeights::Kind::None: break;
   }
   switch (l.op) {
     case model::Op::MaxPool: {
-      // The vectorised max pooling covers unpadded windows; a padded one runs the reference kernel.
+      // The vectorised max pooling covers unpadded windows; a padded one runs engine_opt_ops.cpp's.
       const bool unpadded = l.pad_top == 0 && l.pad_left == 0 && l.in.h >= l.kernel && l.in.w >= l.kernel &&
                             l.out.h == (l.in.h - l.kernel) / l.stride + 1 && l.out.w == (l.in.w - l.kernel) / l.stride + 1;
-      if (!unpadded) return false;
+      if (!unpadded) return opt_maxpool_padded_s8(l, isa, in, out);
       opt_maxpool_s8(l, isa, in, out);
       return true;
     }
-    case model::Op::AvgPool: avgpool_portable(l, in, out); return true;
+    case model::Op::AvgPool:
+      if (!opt_pool_windows_valid(l)) return false;  // a window without an input position: the reference refuses
+      avgpool_portable(l, in, out);
+      return true;
     case model::Op::GlobalAvgPool:
       if (static_cast<int64_t>(l.in.h) * l.in.w > 16777215) return false;  // the reference's limit: it refuses
       global_avgpool_portable(l, in, out);
       return true;
-    default: return false;
+    default: return opt_run_small_op(l, isa, in, out);  // Pad, Mean, Softmax (engine_opt_ops.cpp)
   }
 }
 

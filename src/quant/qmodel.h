@@ -104,8 +104,9 @@ int64_t worst_case_accumulator(const QLayer &l, int channel);
 
 // Which kernels run a QModel on the host. Reference: the C99 kernels of src/runtime (the numeric
 // specification). Optimized: conv and dense as a blocked GEMM (AVX-512 VNNI, AVX2 or ARM64 NEON when the
-// CPU has it) with vectorised requantization, max pooling vectorised; every other op runs the reference
-// kernel. Both give identical bytes (tested on every layer of random models of every preset).
+// CPU has it) with vectorised requantization, max pooling vectorised, and its own kernel for every other op of the
+// graph core (engine_opt_ops.cpp; Softmax calls the reference kernel itself). Both give identical bytes
+// (tested on every layer of random models of every preset).
 enum class Backend { Reference, Optimized };
 
 // Which kernel set the optimized backend runs. Auto: the fastest this CPU has (AVX-512 VNNI, else
@@ -150,6 +151,8 @@ class Int8Engine : public Engine {
   std::vector<int8_t> node_output(const EngineInput &in, int node) override;
 
   Backend backend() const { return backend_; }
+  // Whether run() without a trace runs layer k (a conv) and k + 1 (its MaxPool) as one (opt_fuses_maxpool).
+  bool fuses_maxpool(size_t k) const { return k < fuse_.size() && fuse_[k] != 0; }
 
  private:
   void run_into(const uint8_t *rgb, int8_t *arena, std::vector<std::vector<int8_t>> *trace, int8_t **result) const;
@@ -163,6 +166,7 @@ class Int8Engine : public Engine {
   size_t input_off_ = 0;
   std::vector<int8_t> table_;  // [C][256] pixel -> int8 input (input_table of the model's convention and input_params)
   std::vector<struct OptWeights> opt_;  // per layer (empty for layers without weights)
+  std::vector<uint8_t> fuse_;           // per layer: 1 where it runs fused with its MaxPool reader (without a trace)
 };
 
 // One conv/dense layer laid out for the optimized kernels (engine_opt.cpp): the input is staged into a
@@ -174,8 +178,11 @@ class Int8Engine : public Engine {
 // [J2 * 8 channels][2], J2 * 8 channels per tile, tiles2 tiles.
 struct OptWeights {
   // What the layer runs as: Gemm (conv, dense), Depthwise (multiplier 1: staged like a conv, weights w16 as
-  // [tap][icp], base the folded start value), Add (base: qp_add_table_mcu_s8's table), None (no packed form).
-  enum class Kind { None, Gemm, Depthwise, Add };
+  // [tap][icp], base the folded start value; multiplier M > 1: over the output channels, the input staged with each
+  // channel repeated M times), Add (base: qp_add_table_mcu_s8's table), Concat (pack_opt_weights(model, k): soff each
+  // input's channels, mult[j] 1 where input j is requantized, w [input][256] its output byte per input byte + 128),
+  // None (no packed form).
+  enum class Kind { None, Gemm, Depthwise, Add, Concat };
   Kind kind = Kind::None;
   int k = 1;  // Depthwise: kernel side
   bool dense = false;
@@ -209,10 +216,29 @@ OptWeights pack_opt_weights(const QLayer &l);
 // The optimized kernels. opt_conv_s8 runs a Conv2D or Dense layer; `scratch` holds o.scratch_bytes().
 void opt_conv_s8(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_t *in, int8_t *out, uint8_t *scratch);
 void opt_maxpool_s8(const QLayer &l, OptIsa isa, const int8_t *in, int8_t *out);
-// Runs layer l with its optimized kernel when it has one (conv, dense, depthwise with multiplier 1, Add,
-// unpadded max pooling, average and global average pooling) and returns true; false: run the reference.
-// in2: the second input (Add); scratch: o.scratch_bytes(), 64-byte aligned.
+// Runs layer l with its optimized kernel (conv, dense, depthwise, Add, Concat of two inputs, max, average and global
+// average pooling, Pad, Mean, Softmax) and returns true; false: run the reference (Flatten, which needs no work, a
+// layer whose packing or parameters the kernels refuse). in2: the second input (Add, Concat); scratch:
+// o.scratch_bytes(), 64-byte aligned.
 bool opt_run_layer(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_t *in, const int8_t *in2, int8_t *out,
                    uint8_t *scratch);
+
+// engine_opt_ops.cpp. pack_opt_weights(m, k): layer k packed as the engine runs it (a Concat needs its inputs'
+// channel counts from the model). opt_run_layer_n: opt_run_layer over all n_in inputs of the layer (ins[j] input j;
+// Concat reads every one). opt_takes_layer: whether opt_run_layer(_n) runs the layer itself (true for Flatten, which
+// needs no work) rather than leaving it to the reference kernel; opt_layer_coverage: that, per layer of m.
+OptWeights pack_opt_weights(const QModel &m, size_t k);
+// Max pooling fused before requantization (engine_opt.cpp): opt_fuses_maxpool, whether conv layer k and the MaxPool
+// k + 1 can run as one (AVX2 kernel set, unpadded pool the conv's only reader, requantization monotone: multipliers >= 0,
+// no wrapping left shift); opt_conv_maxpool_s8 then writes the pooled tensor to `out` (the conv's output never
+// exists), scratch: opt_fuse_scratch_bytes(o), 64-byte aligned. Byte-identical to the two layers run in turn.
+bool opt_fuses_maxpool(const QModel &m, size_t k, const OptWeights &o, OptIsa isa);
+size_t opt_fuse_scratch_bytes(const OptWeights &o);
+void opt_conv_maxpool_s8(const QLayer &l, const OptWeights &o, const QLayer &pool, const int8_t *in, int8_t *out,
+                         uint8_t *scratch);
+bool opt_run_layer_n(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_t *const *ins, size_t n_in, int8_t *out,
+                     uint8_t *scratch);
+bool opt_takes_layer(const QLayer &l, const OptWeights &o);
+std::vector<bool> opt_layer_coverage(const QModel &m);
 
 }  // namespace qp::quant

@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -247,10 +248,16 @@ Int8Engine::Int8Engine(const QModel &m, Backend backend, OptIsa isa) : m_(m), ba
          "use OptIsa::Auto (the fastest available)");
   table_ = input_table(m.convention, m.input_params, m.input.c);
   std::vector<uint32_t> scratch;
-  for (const auto &l : m.layers) {
-    opt_.push_back(backend == Backend::Optimized ? pack_opt_weights(l) : OptWeights{});  // Kind::None: no optimized kernel
+  for (size_t k = 0; k < m.layers.size(); ++k) {
+    opt_.push_back(backend == Backend::Optimized ? pack_opt_weights(m, k) : OptWeights{});  // Kind::None: no optimized kernel
     scratch.push_back(static_cast<uint32_t>(opt_.back().scratch_bytes()));
   }
+  fuse_.assign(m.layers.size(), 0);
+  for (size_t k = 0; backend == Backend::Optimized && k < m.layers.size(); ++k)
+    if (opt_fuses_maxpool(m, k, opt_[k], isa)) {
+      fuse_[k] = 1;
+      scratch[k] = static_cast<uint32_t>(opt_fuse_scratch_bytes(opt_[k]));
+    }
   // 64-byte aligned tensors for the SIMD kernels.
   const ArenaPlan plan = plan_arena(m, scratch, 64);
   arena_ = std::max<size_t>(plan.arena_bytes, 64);
@@ -305,14 +312,26 @@ void Int8Engine::run_into(const uint8_t *rgb, int8_t *arena, std::vector<std::ve
   if (trace) trace->clear();
   const bool opt = backend_ == Backend::Optimized;
   int8_t *b = x;
+  std::vector<const int8_t *> ins;  // the layer's inputs in the arena
   for (size_t k = 0; k < m_.layers.size(); ++k) {
     const QLayer &l = m_.layers[k];
-    const int8_t *a = arena + in_off_[k][0];
     b = arena + out_off_[k];
     qp_status_t st = QP_STATUS_OK;
     // The optimized kernel where the layer has one (engine_opt.cpp: opt_run_layer), else the reference below.
-    const int8_t *a2 = l.inputs.size() > 1 ? arena + in_off_[k][1] : nullptr;
-    if (opt && opt_run_layer(l, opt_[k], isa_, a, a2, b, reinterpret_cast<uint8_t *>(arena + scratch_off_[k]))) {
+    ins.clear();
+    for (const size_t off : in_off_[k]) ins.push_back(arena + off);
+    auto *scratch = reinterpret_cast<uint8_t *>(arena + scratch_off_[k]);
+    if (opt && trace == nullptr && fuse_[k] != 0) {
+      // Conv + its MaxPool as one (opt_fuses_maxpool): the pooled bytes go to the conv's output buffer (not shared with
+      // the conv's input or scratch, unlike the pool's), then into the pool's place (a quarter of the conv's size).
+      opt_conv_maxpool_s8(l, opt_[k], m_.layers[k + 1], ins[0], b, scratch);
+      ++k;
+      int8_t *pooled = arena + out_off_[k];
+      std::memcpy(pooled, b, static_cast<size_t>(m_.layers[k].out.size()));
+      b = pooled;
+      continue;
+    }
+    if (opt && opt_run_layer_n(l, opt_[k], isa_, ins.data(), ins.size(), b, scratch)) {
       if (trace) trace->emplace_back(b, b + l.out.size());
       continue;
     }

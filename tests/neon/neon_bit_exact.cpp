@@ -1,6 +1,8 @@
 // neon_bit_exact: every optimized kernel set the CPU has (portable, and on ARM64 neon and neon-dot; on x86 avx2 and
 // avx512-vnni) against the reference C99 kernels of src/runtime, byte for byte, on random conv, dense, depthwise and
-// max-pooling layers (odd channel counts, strides, padding, zero points -128..127, per-channel multipliers and
+// max-pooling layers, and the small ops of engine_opt_ops.cpp (Pad, Mean, Concat with copied and requantized inputs,
+// Softmax, padded max and average pooling, depthwise with depth multiplier > 1) (odd channel counts, strides,
+// padding, zero points -128..127, per-channel multipliers and
 // shifts including the extremes and the saturating INT32_MIN * INT32_MIN product) with a fixed seed.
 // Built stand-alone (no gtest, no libonnx/protobuf), so it can be cross-compiled for aarch64 and run under
 // qemu-user (tests/neon/run_qemu.sh). Exit status: 0 all equal, 1 a mismatch or a wrong kernel-set detection.
@@ -17,6 +19,7 @@
 
 #include "common/error.h"
 #include "common/rng.h"
+#include "quant/multiplier.h"
 #include "quant/qmodel.h"
 
 namespace {
@@ -97,7 +100,128 @@ struct Case {
   QLayer l;
   std::vector<int8_t> input;
   std::string what;
+  std::vector<std::vector<int8_t>> more;  // Concat: the inputs after the first
+  std::vector<int> channels;              // Concat: each input's channels
 };
+
+constexpr int kKinds = 10;  // conv, dense, depthwise, max pool, then make_op_case's
+
+std::vector<int8_t> random_bytes(qp::Rng &r, size_t n) {
+  const int mode = static_cast<int>(r.below(6));  // 0: all -128, 1: all 127, else random
+  std::vector<int8_t> v(n);
+  for (auto &x : v) x = static_cast<int8_t>(mode == 0 ? -128 : mode == 1 ? 127 : in_range(r, -128, 127));
+  return v;
+}
+
+// kinds 4..9: Pad, Mean, Concat, Softmax, SAME max/average pooling, depthwise with multiplier 2..4.
+Case make_op_case(qp::Rng &r, int kind) {
+  Case t;
+  QLayer &l = t.l;
+  set_quant(r, l);
+  l.input_q = {l.input};
+  char buf[200];
+  switch (kind) {
+    case 4:
+      l.op = qp::model::Op::Pad;
+      l.in = {in_range(r, 1, 40), in_range(r, 1, 9), in_range(r, 1, 9)};
+      l.pad_top = in_range(r, 0, 3), l.pad_left = in_range(r, 0, 3);
+      l.out = {l.in.c, l.in.h + l.pad_top + in_range(r, 0, 3), l.in.w + l.pad_left + in_range(r, 0, 3)};
+      l.output = l.input;
+      break;
+    case 5:
+      l.op = qp::model::Op::Mean;
+      l.in = {in_range(r, 1, 70), in_range(r, 1, 12), in_range(r, 1, 12)};
+      l.out = {l.in.c, 1, 1};
+      l.multiplier = {r.below(4) == 0 ? pick(r, {0, INT32_MAX, 1 << 30})
+                                      : static_cast<int32_t>((uint32_t{1} << 30) + (r.next() >> 34))};
+      l.shift = {in_range(r, -31, 30)};
+      break;
+    case 6: {
+      l.op = qp::model::Op::Concat;
+      const int h = in_range(r, 1, 6), w = in_range(r, 1, 6), count = in_range(r, 2, 4);
+      l.output.scale = 0.02 + in_range(r, 0, 100) / 1000.0;
+      l.input_q.clear();
+      int c = 0;
+      for (int j = 0; j < count; ++j) {
+        qp::quant::QParams q = l.output;
+        if (r.below(3) != 0) q = {0.01 + in_range(r, 0, 200) / 1000.0, in_range(r, -128, 127)};
+        l.input_q.push_back(q);
+        t.channels.push_back(in_range(r, 1, 20));
+        c += t.channels.back();
+        if (j > 0) t.more.push_back(random_bytes(r, static_cast<size_t>(h) * w * t.channels.back()));
+      }
+      l.input = l.input_q[0];
+      l.in = {t.channels[0], h, w};
+      l.out = {c, h, w};
+      break;
+    }
+    case 7: {
+      l.op = qp::model::Op::Softmax;
+      l.in = l.out = {in_range(r, 1, 40), 1, 1};
+      l.output = {1.0 / 256, -128};
+      const auto sp = qp::quant::softmax_params(std::ldexp(1.0 + in_range(r, 0, 999) / 1000.0, in_range(r, -8, 0)));
+      l.softmax = {sp.input_multiplier, sp.input_left_shift, sp.diff_min};
+      break;
+    }
+    case 8:
+      l.op = r.below(2) ? qp::model::Op::MaxPool : qp::model::Op::AvgPool;
+      l.kernel = in_range(r, 1, 4), l.stride = in_range(r, 1, 3);
+      l.in.c = l.out.c = in_range(r, 1, 70);
+      geometry(r, l.kernel, l.stride, &l.in.h, &l.pad_top, &l.out.h);
+      geometry(r, l.kernel, l.stride, &l.in.w, &l.pad_left, &l.out.w);
+      l.output = l.input;
+      break;
+    default: {
+      l.op = qp::model::Op::DepthwiseConv2D;
+      const int k = in_range(r, 1, 5);
+      l.kernel = k, l.stride = in_range(r, 1, 3);
+      l.in.c = in_range(r, 1, 12);
+      l.out.c = l.in.c * in_range(r, 2, 4);
+      geometry(r, k, l.stride, &l.in.h, &l.pad_top, &l.out.h);
+      geometry(r, k, l.stride, &l.in.w, &l.pad_left, &l.out.w);
+      fill_channels(r, l, k * k, false);
+      std::vector<int8_t> w(l.weight.size());  // fill_channels wrote [OC][K*K]; the layout is [1][K][K][OC]
+      for (int c = 0; c < l.out.c; ++c)
+        for (int i = 0; i < k * k; ++i) w[static_cast<size_t>(i) * l.out.c + c] = l.weight[static_cast<size_t>(c) * k * k + i];
+      l.weight = w;
+      break;
+    }
+  }
+  if (l.op == qp::model::Op::Mean || l.op == qp::model::Op::DepthwiseConv2D) {
+    // extreme shifts: output zero point 0 so that requantized + zero point cannot overflow in the reference
+    for (const int32_t sh : l.shift)
+      if (sh > 20) l.output.zero_point = 0;
+  }
+  t.input = random_bytes(r, static_cast<size_t>(l.in.size()));
+  const char *name = kind == 4 ? "Pad" : kind == 5 ? "Mean" : kind == 6 ? "Concat" : kind == 7 ? "Softmax"
+                   : kind == 8 ? (l.op == qp::model::Op::MaxPool ? "MaxPool same" : "AvgPool same") : "DepthwiseConv2D M>1";
+  std::snprintf(buf, sizeof buf, "%s in %dx%dx%d out %dx%dx%d k%d s%d pad %d,%d zp %d/%d clamp [%d, %d]", name,
+                l.in.h, l.in.w, l.in.c, l.out.h, l.out.w, l.out.c, l.kernel, l.stride, l.pad_top, l.pad_left,
+                l.input.zero_point, l.output.zero_point, l.act_min, l.act_max);
+  t.what = buf;
+  return t;
+}
+
+// The model holding t's layer last (Concat: one producer per input, only their shapes and parameters matter).
+qp::quant::QModel model_of(const Case &t) {
+  qp::quant::QModel m;
+  m.input = t.l.in;
+  QLayer l = t.l;
+  l.inputs = {qp::model::kGraphInput};
+  if (l.op == qp::model::Op::Concat) {
+    l.inputs.clear();
+    for (size_t j = 0; j < t.channels.size(); ++j) {
+      QLayer p;
+      p.op = qp::model::Op::Pad;
+      p.out = {t.channels[j], l.out.h, l.out.w};
+      p.output = l.input_q[j];
+      l.inputs.push_back(static_cast<int>(m.layers.size()));
+      m.layers.push_back(p);
+    }
+  }
+  m.layers.push_back(l);
+  return m;
+}
 
 Case make_case(qp::Rng &r, int kind) {
   Case t;
@@ -166,7 +290,8 @@ Case make_case(qp::Rng &r, int kind) {
   return t;
 }
 
-qp_status_t reference(const QLayer &l, const int8_t *x, int8_t *y) {
+qp_status_t reference(const Case &t, const int8_t *x, int8_t *y) {
+  const QLayer &l = t.l;
   const qp_dims_t in = {1, l.in.h, l.in.w, l.in.c}, out = {1, l.out.h, l.out.w, l.out.c};
   const qp_conv_params_t p = {-l.input.zero_point, l.output.zero_point, l.stride, l.pad_top, l.pad_left, l.act_min, l.act_max};
   switch (l.op) {
@@ -181,9 +306,26 @@ qp_status_t reference(const QLayer &l, const int8_t *x, int8_t *y) {
     case qp::model::Op::Dense:
       return qp_fc_run_s8(-l.input.zero_point, l.output.zero_point, l.act_min, l.act_max, l.multiplier.data(), l.shift.data(),
                           l.in.c, l.out.c, x, l.weight.data(), l.bias.data(), y);
+    case qp::model::Op::Pad: return qp_pad_s8(l.pad_top, l.pad_left, static_cast<int8_t>(l.input.zero_point), &in, x, &out, y);
+    case qp::model::Op::Mean: {
+      const qp_mean_params_t mp = {-l.input.zero_point, l.output.zero_point, l.multiplier[0], l.shift[0]};
+      return qp_mean_s8(&mp, &in, x, y);
+    }
+    case qp::model::Op::Softmax: return qp_softmax_run_s8(&l.softmax, l.out.c, x, y);
+    case qp::model::Op::Concat: {
+      std::vector<qp_concat_input_t> parts;
+      for (size_t j = 0; j < t.channels.size(); ++j) {
+        qp_concat_input_t c = qp::quant::concat_input_params(l.input_q[j].scale, l.input_q[j].zero_point, l.output.scale,
+                                                             l.output.zero_point);
+        c.data = j == 0 ? x : t.more[j - 1].data();
+        c.channels = t.channels[j];
+        parts.push_back(c);
+      }
+      return qp_concat_run_s8(static_cast<int32_t>(parts.size()), parts.data(), l.out.h * l.out.w, l.output.zero_point, y);
+    }
     default: {
-      const qp_pool_params_t pp = {l.kernel, l.stride, -128, 127, 0, 0};
-      return qp_pool_max_s8(&pp, &in, x, &out, y);
+      const qp_pool_params_t pp = {l.kernel, l.stride, -128, 127, l.pad_top, l.pad_left};
+      return l.op == qp::model::Op::AvgPool ? qp_pool_avg_s8(&pp, &in, x, &out, y) : qp_pool_max_s8(&pp, &in, x, &out, y);
     }
   }
 }
@@ -203,7 +345,9 @@ void time_conv(const std::vector<OptIsa> &isas) {
   for (auto &v : x) v = static_cast<int8_t>(in_range(r, -128, 127));
   std::vector<int8_t> want(y.size());
   const auto t0 = std::chrono::steady_clock::now();
-  reference(l, x.data(), want.data());
+  Case tc;
+  tc.l = l;
+  reference(tc, x.data(), want.data());
   const double ref_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   std::printf("rough timing (under qemu-user: not a speed claim), 3x3 conv 32x32x16 -> 32: reference %.2f ms", ref_ms);
   const qp::quant::OptWeights o = qp::quant::pack_opt_weights(l);
@@ -258,20 +402,23 @@ int main(int argc, char **argv) {
   int failures = 0, compared = 0;
   int64_t bytes = 0;
   for (int n = 0; n < cases; ++n) {
-    Case t = make_case(rng, n % 4);
+    Case t = n % kKinds < 4 ? make_case(rng, n % kKinds) : make_op_case(rng, n % kKinds);
     const QLayer &l = t.l;
     const size_t out_n = static_cast<size_t>(l.out.size());
     std::vector<int8_t> want(out_n);
-    if (reference(l, t.input.data(), want.data()) != QP_STATUS_OK) {
+    if (reference(t, t.input.data(), want.data()) != QP_STATUS_OK) {
       std::fprintf(stderr, "FAIL: case %d: the reference refused %s (a bad test case)\n", n, t.what.c_str());
       return 1;
     }
-    const qp::quant::OptWeights o = qp::quant::pack_opt_weights(l);
+    const qp::quant::QModel m = model_of(t);
+    const qp::quant::OptWeights o = qp::quant::pack_opt_weights(m, m.layers.size() - 1);
     std::vector<uint8_t> scratch_mem(o.scratch_bytes() + 64);
     auto *scratch = reinterpret_cast<uint8_t *>((reinterpret_cast<uintptr_t>(scratch_mem.data()) + 63) & ~uintptr_t{63});
+    std::vector<const int8_t *> ins = {t.input.data()};
+    for (const auto &x : t.more) ins.push_back(x.data());
     for (const OptIsa isa : isas) {
       std::vector<int8_t> got(out_n + 64, 0x5A);  // canary bytes past the end catch overruns
-      if (!qp::quant::opt_run_layer(l, o, isa, t.input.data(), nullptr, got.data(), scratch)) {
+      if (!qp::quant::opt_run_layer_n(m.layers.back(), o, isa, ins.data(), ins.size(), got.data(), scratch)) {
         std::fprintf(stderr, "FAIL: case %d %s: no optimized kernel ran (%s)\n", n, qp::quant::opt_isa_name(isa), t.what.c_str());
         ++failures;
         continue;
