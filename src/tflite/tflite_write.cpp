@@ -18,7 +18,7 @@
 #include "quant/labels.h"
 #include "quant/multiplier.h"
 #include "quant/qdq_onnx.h"
-#include "tflite/tflite_subset_generated.h"
+#include "tflite/tflite_build.h"
 
 namespace qp::tflite {
 
@@ -27,9 +27,6 @@ using model::Op;
 using quant::QLayer;
 using quant::QModel;
 using quant::QParams;
-using Fbb = flatbuffers::FlatBufferBuilder;
-template <typename T>
-using Off = flatbuffers::Offset<T>;
 
 namespace {
 
@@ -51,7 +48,7 @@ std::vector<int32_t> nhwc(const model::Shape &s, int rank) {
   return {1, s.h, s.w, s.c};
 }
 
-class Writer {
+class Writer : public TfliteBuilder {
  public:
   explicit Writer(const QModel &m) : m_(m) {}
 
@@ -59,15 +56,7 @@ class Writer {
 
  private:
   const QModel &m_;
-  Fbb fbb_{1 << 16};
-  std::vector<Off<fb::Buffer>> buffers_;
-  std::vector<Off<fb::Tensor>> tensors_;
-  std::vector<Off<fb::Operator>> operators_;
-  std::vector<fb::BuiltinOperator> codes_;  // opcode index -> builtin code
-  std::vector<int> tensor_of_, rank_of_;    // per layer: its output tensor and that tensor's rank
-  std::string where_;                       // "layer 3 (Conv2D+relu)"
-
-  [[noreturn]] void refuse(const std::string &what, const std::string &fix) const { fail(where_ + ": " + what, fix); }
+  std::vector<int> tensor_of_, rank_of_;  // per layer: its output tensor and that tensor's rank
 
   float f32(double v, const std::string &what) const {
     const float f = static_cast<float>(v);
@@ -75,16 +64,6 @@ class Writer {
       refuse(what + " " + std::to_string(v) + " is not a positive float32 value",
              "re-quantize the model with this qparity (its scales are float32)");
     return f;
-  }
-
-  uint32_t buffer(const void *data, size_t n) {
-    if (n == 0) return 0;
-    fbb_.ForceVectorAlignment(n, 1, 16);  // the schema's force_align: TFLM reads int32 data in place
-    const auto v = fbb_.CreateVector(static_cast<const uint8_t *>(data), n);
-    fb::BufferBuilder b(fbb_);
-    b.add_data(v);
-    buffers_.push_back(b.Finish());
-    return static_cast<uint32_t>(buffers_.size() - 1);
   }
 
   Off<fb::QuantizationParameters> quantization(const std::vector<float> &scales, const std::vector<int64_t> &zero_points,
@@ -102,41 +81,6 @@ class Writer {
     if (p.zero_point < -128 || p.zero_point > 127)
       refuse(what + " zero point " + std::to_string(p.zero_point) + " is outside int8", "");
     return quantization({f32(p.scale, what + " scale")}, {p.zero_point}, 0);
-  }
-
-  int tensor(const std::string &name, const std::vector<int32_t> &shape, fb::TensorType type, uint32_t buf,
-             Off<fb::QuantizationParameters> q) {
-    const auto sh = fbb_.CreateVector(shape);
-    const auto nm = fbb_.CreateString(name);
-    fb::TensorBuilder b(fbb_);
-    b.add_shape(sh);
-    b.add_type(type);
-    b.add_buffer(buf);
-    b.add_name(nm);
-    if (!q.IsNull()) b.add_quantization(q);
-    tensors_.push_back(b.Finish());
-    return static_cast<int>(tensors_.size() - 1);
-  }
-
-  int int32_constant(const std::string &name, const std::vector<int32_t> &values, const std::vector<int32_t> &shape) {
-    return tensor(name, shape, fb::TensorType_INT32, buffer(values.data(), values.size() * 4), 0);
-  }
-
-  void op(fb::BuiltinOperator code, const std::vector<int> &in, int out, fb::BuiltinOptions type, Off<void> options) {
-    const auto it = std::find(codes_.begin(), codes_.end(), code);
-    const auto index = static_cast<uint32_t>(it - codes_.begin());
-    if (it == codes_.end()) codes_.push_back(code);
-    const auto iv = fbb_.CreateVector(in);
-    const auto ov = fbb_.CreateVector(std::vector<int32_t>{out});
-    fb::OperatorBuilder b(fbb_);
-    b.add_opcode_index(index);
-    b.add_inputs(iv);
-    b.add_outputs(ov);
-    if (type != fb::BuiltinOptions_NONE) {
-      b.add_builtin_options_type(type);
-      b.add_builtin_options(options);
-    }
-    operators_.push_back(b.Finish());
   }
 
   // TFLM's CalculateActivationRangeQuantized: q = zp + round(f / scale) in float arithmetic.
@@ -430,60 +374,13 @@ void Writer::layer(size_t k) {
 }
 
 std::vector<uint8_t> Writer::run(const std::map<std::string, std::string> &metadata) {
-  buffers_.push_back(fb::BufferBuilder(fbb_).Finish());  // buffer 0: the empty sentinel
   where_ = "the model input";
   tensor("input", {1, m_.input.h, m_.input.w, m_.input.c}, fb::TensorType_INT8, 0, activation_q(m_.input_params, "input"));
   tensor_of_.assign(m_.layers.size(), -1);
   rank_of_.assign(m_.layers.size(), 4);
   for (size_t k = 0; k < m_.layers.size(); ++k) layer(k);
 
-  std::vector<Off<fb::Metadata>> meta;
-  for (const auto &[key, value] : metadata) {
-    const uint32_t b = buffer(value.data(), value.size());
-    const auto name = fbb_.CreateString(key);
-    fb::MetadataBuilder mb(fbb_);
-    mb.add_name(name);
-    mb.add_buffer(b);
-    meta.push_back(mb.Finish());
-  }
-  std::vector<Off<fb::OperatorCode>> codes;
-  for (const fb::BuiltinOperator c : codes_) {
-    fb::OperatorCodeBuilder b(fbb_);
-    b.add_deprecated_builtin_code(static_cast<int8_t>(std::min<int>(c, 127)));
-    b.add_builtin_code(c);
-    b.add_version(op_version(c));
-    codes.push_back(b.Finish());
-  }
-  const auto tv = fbb_.CreateVector(tensors_);
-  const auto iv = fbb_.CreateVector(std::vector<int32_t>{0});
-  const auto ov = fbb_.CreateVector(std::vector<int32_t>{tensor_of_.back()});
-  const auto opv = fbb_.CreateVector(operators_);
-  const auto sname = fbb_.CreateString("main");
-  fb::SubGraphBuilder sg(fbb_);
-  sg.add_tensors(tv);
-  sg.add_inputs(iv);
-  sg.add_outputs(ov);
-  sg.add_operators(opv);
-  sg.add_name(sname);
-  const auto subgraph = sg.Finish();
-  const auto codes_v = fbb_.CreateVector(codes);
-  const auto subgraphs = fbb_.CreateVector(std::vector<Off<fb::SubGraph>>{subgraph});
-  const auto desc = fbb_.CreateString("qparity INT8 classifier");
-  const auto bufs = fbb_.CreateVector(buffers_);
-  const auto metas = fbb_.CreateVector(meta);
-  fb::ModelBuilder mb(fbb_);
-  mb.add_version(3);
-  mb.add_operator_codes(codes_v);
-  mb.add_subgraphs(subgraphs);
-  mb.add_description(desc);
-  mb.add_buffers(bufs);
-  mb.add_metadata(metas);
-  fb::FinishModelBuffer(fbb_, mb.Finish());
-  const uint8_t *p = fbb_.GetBufferPointer();
-  std::vector<uint8_t> bytes(p, p + fbb_.GetSize());
-  flatbuffers::Verifier v(bytes.data(), bytes.size());
-  if (!fb::VerifyModelBuffer(v)) fail("internal: the TensorFlow Lite file qparity built does not pass the FlatBuffers verifier");
-  return bytes;
+  return finish(metadata, tensor_of_.back(), "qparity INT8 classifier", op_version);
 }
 
 std::string join_lines(const std::vector<std::string> &v) {

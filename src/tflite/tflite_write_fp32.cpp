@@ -6,7 +6,7 @@
 #include "common/error.h"
 #include "data/image_io.h"
 #include "model/layout.h"
-#include "tflite/tflite_subset_generated.h"
+#include "tflite/tflite_build.h"
 #include "tflite/tflite_write.h"
 
 namespace qp::tflite {
@@ -15,75 +15,21 @@ namespace {
 
 using model::Layer;
 using model::Op;
-using Fbb = flatbuffers::FlatBufferBuilder;
-template <typename T>
-using Off = flatbuffers::Offset<T>;
 
-class Fp32Writer {
+class Fp32Writer : public TfliteBuilder {
  public:
   explicit Fp32Writer(const model::Graph &g) : g_(g) {}
   std::vector<uint8_t> run(const std::map<std::string, std::string> &metadata);
 
  private:
   const model::Graph &g_;
-  Fbb fbb_{1 << 16};
-  std::vector<Off<fb::Buffer>> buffers_;
-  std::vector<Off<fb::Tensor>> tensors_;
-  std::vector<Off<fb::Operator>> operators_;
-  std::vector<fb::BuiltinOperator> codes_;
   std::vector<int> tensor_of_, rank_of_;         // per graph layer
   std::vector<fb::ActivationFunctionType> act_;  // per graph layer: the ReLU/ReLU6 fused into it
   std::vector<bool> fused_;                      // per graph layer: a ReLU/ReLU6 fused into its producer
-  std::string where_;
-
-  [[noreturn]] void refuse(const std::string &what, const std::string &fix) const { fail(where_ + ": " + what, fix); }
-
-  uint32_t buffer(const void *data, size_t n) {
-    if (n == 0) return 0;
-    fbb_.ForceVectorAlignment(n, 1, 16);
-    const auto v = fbb_.CreateVector(static_cast<const uint8_t *>(data), n);
-    fb::BufferBuilder b(fbb_);
-    b.add_data(v);
-    buffers_.push_back(b.Finish());
-    return static_cast<uint32_t>(buffers_.size() - 1);
-  }
-
-  int tensor(const std::string &name, const std::vector<int32_t> &shape, fb::TensorType type, uint32_t buf) {
-    const auto sh = fbb_.CreateVector(shape);
-    const auto nm = fbb_.CreateString(name);
-    fb::TensorBuilder b(fbb_);
-    b.add_shape(sh);
-    b.add_type(type);
-    b.add_buffer(buf);
-    b.add_name(nm);
-    tensors_.push_back(b.Finish());
-    return static_cast<int>(tensors_.size() - 1);
-  }
 
   int float_constant(const std::string &name, const std::vector<float> &v, const std::vector<int32_t> &shape) {
     return tensor(name, shape, fb::TensorType_FLOAT32, buffer(v.data(), v.size() * sizeof(float)));
   }
-  int int32_constant(const std::string &name, const std::vector<int32_t> &v, const std::vector<int32_t> &shape) {
-    return tensor(name, shape, fb::TensorType_INT32, buffer(v.data(), v.size() * sizeof(int32_t)));
-  }
-
-  void op(fb::BuiltinOperator code, const std::vector<int> &in, int out, fb::BuiltinOptions type, Off<void> options) {
-    const auto it = std::find(codes_.begin(), codes_.end(), code);
-    const auto index = static_cast<uint32_t>(it - codes_.begin());
-    if (it == codes_.end()) codes_.push_back(code);
-    const auto iv = fbb_.CreateVector(in);
-    const auto ov = fbb_.CreateVector(std::vector<int32_t>{out});
-    fb::OperatorBuilder b(fbb_);
-    b.add_opcode_index(index);
-    b.add_inputs(iv);
-    b.add_outputs(ov);
-    if (type != fb::BuiltinOptions_NONE) {
-      b.add_builtin_options_type(type);
-      b.add_builtin_options(options);
-    }
-    operators_.push_back(b.Finish());
-  }
-
   // TFLite's SAME and VALID are the IR's two paddings (the odd pixel bottom/right).
   static fb::Padding padding(const Layer &l) { return l.padding == model::Padding::Same ? fb::Padding_SAME : fb::Padding_VALID; }
 
@@ -258,59 +204,13 @@ std::vector<uint8_t> Fp32Writer::run(const std::map<std::string, std::string> &m
     act_[static_cast<size_t>(p)] = l.op == Op::ReLU ? fb::ActivationFunctionType_RELU : fb::ActivationFunctionType_RELU6;
     fused_[k] = true;
   }
-  buffers_.push_back(fb::BufferBuilder(fbb_).Finish());  // buffer 0: the empty sentinel
   tensor("input", {1, g_.input.h, g_.input.w, g_.input.c}, fb::TensorType_FLOAT32, 0);
   tensor_of_.assign(n, -1);
   rank_of_.assign(n, 4);
   for (size_t k = 0; k < n; ++k) layer(k);
 
-  std::vector<Off<fb::Metadata>> meta;
-  for (const auto &[key, value] : metadata) {
-    const uint32_t b = buffer(value.data(), value.size());
-    const auto name = fbb_.CreateString(key);
-    fb::MetadataBuilder mb(fbb_);
-    mb.add_name(name);
-    mb.add_buffer(b);
-    meta.push_back(mb.Finish());
-  }
-  std::vector<Off<fb::OperatorCode>> codes;
-  for (const fb::BuiltinOperator c : codes_) {
-    fb::OperatorCodeBuilder b(fbb_);
-    b.add_deprecated_builtin_code(static_cast<int8_t>(std::min<int>(c, 127)));
-    b.add_builtin_code(c);
-    b.add_version(1);  // the float32 kernels' version
-    codes.push_back(b.Finish());
-  }
-  const auto tv = fbb_.CreateVector(tensors_);
-  const auto iv = fbb_.CreateVector(std::vector<int32_t>{0});
-  const auto ov = fbb_.CreateVector(std::vector<int32_t>{tensor_of_.back()});
-  const auto opv = fbb_.CreateVector(operators_);
-  const auto sname = fbb_.CreateString("main");
-  fb::SubGraphBuilder sg(fbb_);
-  sg.add_tensors(tv);
-  sg.add_inputs(iv);
-  sg.add_outputs(ov);
-  sg.add_operators(opv);
-  sg.add_name(sname);
-  const auto subgraph = sg.Finish();
-  const auto codes_v = fbb_.CreateVector(codes);
-  const auto subgraphs = fbb_.CreateVector(std::vector<Off<fb::SubGraph>>{subgraph});
-  const auto desc = fbb_.CreateString("qparity FP32 classifier");
-  const auto bufs = fbb_.CreateVector(buffers_);
-  const auto metas = fbb_.CreateVector(meta);
-  fb::ModelBuilder mb(fbb_);
-  mb.add_version(3);
-  mb.add_operator_codes(codes_v);
-  mb.add_subgraphs(subgraphs);
-  mb.add_description(desc);
-  mb.add_buffers(bufs);
-  mb.add_metadata(metas);
-  fb::FinishModelBuffer(fbb_, mb.Finish());
-  const uint8_t *p = fbb_.GetBufferPointer();
-  std::vector<uint8_t> bytes(p, p + fbb_.GetSize());
-  flatbuffers::Verifier v(bytes.data(), bytes.size());
-  if (!fb::VerifyModelBuffer(v)) fail("internal: the TensorFlow Lite file qparity built does not pass the FlatBuffers verifier");
-  return bytes;
+  return finish(metadata, tensor_of_.back(), "qparity FP32 classifier",
+                [](fb::BuiltinOperator) { return 1; });  // the float32 kernels' version
 }
 
 }  // namespace
