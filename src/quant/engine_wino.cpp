@@ -141,7 +141,7 @@ QP_AVX2 void input_transform(const int16_t *s, int tw, int cp, int16_t *v, int v
 // transform, requantization and stores for the first np tiles (t0: the first tile's index).
 template <int J, int P>
 QP_AVX2 void block(const QLayer &l, const OptWeights &o, const Geometry &g, const int16_t *v, int t, int t0, int np,
-                   int8_t *out) {
+                   int8_t *out, int32_t *acc32) {
   constexpr int kRow = J * 16;  // int16 per pair row of wu
   const int pairs = g.cp / 2, vstride = P * g.cp;
   alignas(32) __m256i m[16][P][J];
@@ -183,7 +183,13 @@ QP_AVX2 void block(const QLayer &l, const OptWeights &o, const Geometry &g, cons
       const __m256i bias = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(o.wbias.data() + c));
       for (int dy = 0; dy < rows; ++dy)
         for (int dx = 0; dx < cols; ++dx) {
-          const __m128i q = requant8_avx2(_mm256_add_epi32(_mm256_srai_epi32(y[dy][dx], 2), bias), o, c);
+          const __m256i acc = _mm256_add_epi32(_mm256_srai_epi32(y[dy][dx], 2), bias);
+          if (acc32 != nullptr) {  // fused max pooling: the accumulator, [pixel][tiles2 * J * 8]
+            const size_t at = (static_cast<size_t>(oy + dy) * ow + ox + dx) * static_cast<size_t>(o.tiles2 * J * 8);
+            _mm256_storeu_si256(reinterpret_cast<__m256i *>(acc32 + at + static_cast<size_t>(c)), acc);
+            continue;
+          }
+          const __m128i q = requant8_avx2(acc, o, c);
           int8_t *dst = out + (static_cast<size_t>(oy + dy) * ow + ox + dx) * oc + c;
           if (n == 8) {
             _mm_storel_epi64(reinterpret_cast<__m128i *>(dst), q);
@@ -198,7 +204,8 @@ QP_AVX2 void block(const QLayer &l, const OptWeights &o, const Geometry &g, cons
 }
 
 template <int J, int P>
-QP_AVX2 void run(const QLayer &l, const OptWeights &o, const Geometry &g, const int16_t *s, int16_t *v, int8_t *out) {
+QP_AVX2 void run(const QLayer &l, const OptWeights &o, const Geometry &g, const int16_t *s, int16_t *v, int8_t *out,
+                 int32_t *acc32) {
   const int ntiles = g.nty * g.ntx, vstride = P * g.cp;
   for (int t0 = 0; t0 < ntiles; t0 += P) {
     const int np = std::min(P, ntiles - t0);
@@ -210,24 +217,24 @@ QP_AVX2 void run(const QLayer &l, const OptWeights &o, const Geometry &g, const 
         for (int xi = 0; xi < 16; ++xi) std::fill_n(v + xi * vstride + p * g.cp, g.cp, int16_t{0});
       }
     }
-    for (int t = 0; t < o.tiles2; ++t) block<J, P>(l, o, g, v, t, t0, np, out);
+    for (int t = 0; t < o.tiles2; ++t) block<J, P>(l, o, g, v, t, t0, np, out, acc32);
   }
 }
 
 }  // namespace
 
-void wino_conv_avx2(const QLayer &l, const OptWeights &o, const int8_t *in, int8_t *out, uint8_t *scratch) {
+void wino_conv_avx2(const QLayer &l, const OptWeights &o, const int8_t *in, int8_t *out, uint8_t *scratch, int32_t *acc32) {
   const Geometry g = geometry(l);
   auto *s = reinterpret_cast<int16_t *>(scratch);
   int16_t *v = s + g.staged;
   stage(l, g, in, s);
   if (o.J2 == 1)
-    run<1, 8>(l, o, g, s, v, out);
+    run<1, 8>(l, o, g, s, v, out, acc32);
   else
-    run<2, 6>(l, o, g, s, v, out);
+    run<2, 6>(l, o, g, s, v, out, acc32);
 }
 #else
-void wino_conv_avx2(const QLayer &, const OptWeights &, const int8_t *, int8_t *, uint8_t *) {
+void wino_conv_avx2(const QLayer &, const OptWeights &, const int8_t *, int8_t *, uint8_t *, int32_t *) {
   fail("internal: the AVX2 Winograd kernel is not built for this target", "use the GEMM kernels");
 }
 #endif

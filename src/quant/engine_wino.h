@@ -17,7 +17,9 @@ bool wino_wins(const QLayer &l);
 // wino_exact. pack_opt_weights calls it where wino_wins; tests call it directly to force the path.
 bool pack_wino(const QLayer &l, OptWeights &o);
 // Runs layer l (o.wino) with the AVX2 Winograd kernel; scratch: o.scratch_bytes(), 32-byte aligned.
-// Only on x86-64 with AVX2 (opt_isa_available(OptIsa::Avx2)).
-void wino_conv_avx2(const QLayer &l, const OptWeights &o, const int8_t *in, int8_t *out, uint8_t *scratch);
+// Only on x86-64 with AVX2 (opt_isa_available(OptIsa::Avx2)). acc32 (fused max pooling, engine_opt.cpp): out unused,
+// the int32 accumulators stored instead, [pixel][tiles2 * J2 * 8].
+void wino_conv_avx2(const QLayer &l, const OptWeights &o, const int8_t *in, int8_t *out, uint8_t *scratch,
+                    int32_t *acc32 = nullptr);
 
 }  // namespace qp::quant

@@ -1,0 +1,207 @@
+// Max pooling fused before requantization on the optimized engine (engine_opt.cpp: opt_fuses_maxpool,
+// opt_conv_maxpool_s8): random conv -> MaxPool chains run byte-equal to the reference engine, for every kernel set;
+// rps-cnn takes the fusion; a conv output with a second reader (residual model) or a negative multiplier does not.
+#include <gtest/gtest.h>
+
+#include <climits>
+
+#include "common/rng.h"
+#include "data/synth.h"
+#include "model/ir.h"
+#include "quant/qmodel.h"
+
+using namespace qp;
+
+namespace {
+
+int pick(Rng &r, int lo, int hi) {
+  return lo + static_cast<int>(r.below(static_cast<uint64_t>(hi - lo + 1)));
+}
+
+// A random Conv2D (input `in`, producer `from`) with fused none/ReLU/ReLU6; mode 0: typical multipliers, 1: extreme
+// positive multipliers and right shifts (saturating), 2: small weights with left shifts, 3: a negative multiplier.
+quant::QLayer random_conv(Rng &r, model::Shape in, int from, const quant::QParams &in_q, int k, int kernel, int stride,
+                          int pad, int mode) {
+  quant::QLayer l;
+  l.op = model::Op::Conv2D;
+  l.kernel = kernel;
+  l.stride = stride;
+  l.in = in;
+  l.inputs = {from};
+  l.input = in_q;
+  l.input_q = {in_q};
+  l.pad_top = l.pad_left = pad;
+  l.out = {k, (in.h + 2 * pad - kernel) / stride + 1, (in.w + 2 * pad - kernel) / stride + 1};
+  const int zps[] = {-128, 127, 0, -7};
+  l.output.scale = 0.05f;
+  l.output.zero_point = r.below(2) == 0 ? zps[r.below(4)] : pick(r, -128, 127);
+  const int act = pick(r, 0, 2);  // none, ReLU, ReLU6 (a clamp inside [-128, 127] from the output zero point)
+  l.act_min = act == 0 ? -128 : std::max(-128, l.output.zero_point);
+  l.act_max = act == 2 ? std::min(127, std::max(l.act_min, l.output.zero_point + pick(r, 0, 100))) : 127;
+  const int extreme = static_cast<int>(r.below(4));  // all -128, all 127, or random weights
+  const int wmax = mode == 2 ? 2 : 127;
+  for (int i = 0; i < k * kernel * kernel * in.c; ++i)
+    l.weight.push_back(static_cast<int8_t>(mode == 2 ? pick(r, -wmax, wmax)
+                                           : extreme == 0 ? -128
+                                           : extreme == 1 ? 127
+                                                          : pick(r, -128, 127)));
+  for (int i = 0; i < k; ++i) {
+    l.bias.push_back(mode == 2 ? pick(r, -100, 100) : pick(r, -(1 << 20), 1 << 20));
+    const int m = mode == 1 ? pick(r, 0, 2) : 2;
+    l.multiplier.push_back(m == 0 ? INT32_MAX : m == 1 ? (1 << 30) : (1 << 30) + pick(r, 0, (1 << 30) - 1));
+    l.shift.push_back(mode == 1 ? pick(r, -31, 0) : mode == 2 ? pick(r, 1, 4) : pick(r, -16, -6));
+  }
+  if (mode == 3) l.multiplier[static_cast<size_t>(pick(r, 0, k - 1))] = INT32_MIN;
+  return l;
+}
+
+quant::QLayer maxpool(const quant::QLayer &conv, int from, int kernel, int stride) {
+  quant::QLayer p;
+  p.op = model::Op::MaxPool;
+  p.kernel = kernel;
+  p.stride = stride;
+  p.in = conv.out;
+  p.out = {conv.out.c, (conv.out.h - kernel) / stride + 1, (conv.out.w - kernel) / stride + 1};
+  p.inputs = {from};
+  p.input = p.output = conv.output;
+  p.input_q = {conv.output};
+  return p;
+}
+
+quant::QModel rps_model(const char *spec) {
+  model::Graph g = model::graph_from_spec(spec, data::synth_class_names());
+  model::init_random(g, 3);
+  data::Split calib;
+  calib.classes = data::synth_class_names();
+  for (int i = 0; i < 6; ++i) {
+    const auto img = data::synth_render(i % 3, static_cast<uint64_t>(i));
+    calib.samples.push_back({"", i % 3, "calib", "", ""});
+    calib.pixels.insert(calib.pixels.end(), img.pixels.begin(), img.pixels.end());
+  }
+  return quant::quantize_graph(g, calib, {});
+}
+
+std::vector<quant::OptIsa> isas() {
+  std::vector<quant::OptIsa> v;
+  for (const auto isa : {quant::OptIsa::Portable, quant::OptIsa::Avx2, quant::OptIsa::Avx512Vnni, quant::OptIsa::Neon,
+                         quant::OptIsa::NeonDot})
+    if (quant::opt_isa_available(isa)) v.push_back(isa);
+  return v;
+}
+
+}  // namespace
+
+// Two conv -> MaxPool blocks (the second conv reads the first pool's tensor from the arena): random shapes (odd maps
+// where the pool drops the last row/column, 2x2/2, 3x3/2, 2x2/1, 3x3/3 and 1x1 pools, stride-2 and 1x1 convs, same
+// and valid), extreme zero points and multipliers, ReLU/ReLU6, 3x3 convs wide enough for Winograd and GEMM ones:
+// run() without a trace equals the reference engine byte for byte, for every kernel set available.
+TEST(EngineFuse, ConvMaxPoolEqualsReferenceOnRandomChains) {
+  Rng r(1313);
+  int fused = 0, fused_wino = 0, fused_gemm = 0, refused = 0;
+  const int pools[][2] = {{2, 2}, {2, 2}, {3, 2}, {2, 1}, {3, 3}, {1, 1}};
+  for (int n = 0; n < 40; ++n) {
+    const int mode = n % 4;
+    quant::QModel m;
+    m.input = {pick(r, 1, 20), pick(r, 3, 19), pick(r, 3, 19)};
+    m.input_params = {0.02f, r.below(2) != 0 ? -128 : pick(r, -128, 127)};
+    int from = model::kGraphInput;
+    model::Shape shape = m.input;
+    quant::QParams q = m.input_params;
+    for (int b = 0; b < 2; ++b) {
+      const bool wide = r.below(2) != 0;  // 3x3 stride 1 with K >= 64: Winograd on AVX2
+      const int kernel = wide ? 3 : (r.below(3) == 0 ? 1 : 3), stride = wide ? 1 : pick(r, 1, 2);
+      const int pad = kernel == 3 && r.below(2) != 0 ? 1 : 0;
+      if (shape.h + 2 * pad < kernel || shape.w + 2 * pad < kernel) break;
+      quant::QLayer c = random_conv(r, shape, from, q, wide ? pick(r, 64, 72) : pick(r, 1, 40), kernel, stride, pad, mode);
+      const auto &pk = pools[r.below(6)];
+      if (c.out.h < pk[0] || c.out.w < pk[0]) break;
+      m.layers.push_back(c);
+      m.layers.push_back(maxpool(c, static_cast<int>(m.layers.size()) - 1, pk[0], pk[1]));
+      from = static_cast<int>(m.layers.size()) - 1;
+      shape = m.layers.back().out;
+      q = m.layers.back().output;
+    }
+    if (m.layers.empty()) continue;
+    std::vector<int8_t> x(static_cast<size_t>(m.input.size()));
+    const int fill = static_cast<int>(r.below(4));  // random, all -128, all 127, random
+    for (auto &v : x) v = static_cast<int8_t>(fill == 1 ? -128 : fill == 2 ? 127 : pick(r, -128, 127));
+    const quant::Int8Engine ref(m, quant::Backend::Reference);
+    std::vector<std::vector<int8_t>> ref_trace;
+    const auto want = ref.run_int8(x.data(), &ref_trace);
+    for (const auto isa : isas()) {
+      const quant::Int8Engine opt(m, quant::Backend::Optimized, isa);
+      ASSERT_EQ(opt.run_int8(x.data()), want) << "chain " << n << " mode " << mode << " isa " << quant::opt_isa_name(isa);
+      std::vector<std::vector<int8_t>> trace;  // with a trace: unfused, every tensor
+      opt.run_int8(x.data(), &trace);
+      ASSERT_EQ(trace, ref_trace) << "chain " << n;
+      for (size_t k = 0; k < m.layers.size(); k += 2) {
+        if (!opt.fuses_maxpool(k)) {
+          refused += isa == quant::OptIsa::Avx2;
+          continue;
+        }
+        EXPECT_NE(mode, 3) << "a negative multiplier is not monotone: must not fuse";
+        ++fused;
+        (quant::pack_opt_weights(m.layers[k]).wino ? fused_wino : fused_gemm) += 1;
+      }
+    }
+  }
+  if (!quant::opt_isa_available(quant::OptIsa::Avx2)) GTEST_SKIP() << "fusion is AVX2 only; equality checked";
+  EXPECT_GT(fused_wino, 5);
+  EXPECT_GT(fused_gemm, 5);
+  EXPECT_GT(refused, 5);
+  EXPECT_GT(fused, 20);
+}
+
+// rps-cnn: each of its three conv -> ReLU -> MaxPool blocks runs fused on AVX2 (and the outputs still agree).
+TEST(EngineFuse, TakenForRpsCnn) {
+  const quant::QModel q = rps_model("rps-cnn");
+  const quant::Int8Engine ref(q, quant::Backend::Reference);
+  std::vector<uint8_t> img(static_cast<size_t>(q.input.size()));
+  Rng r(5);
+  for (auto &v : img) v = static_cast<uint8_t>(r.below(256));
+  const auto want = ref.run(img.data());
+  for (const auto isa : isas()) {
+    const quant::Int8Engine opt(q, quant::Backend::Optimized, isa);
+    EXPECT_EQ(opt.run(img.data()), want) << quant::opt_isa_name(isa);
+    int fused = 0;
+    for (size_t k = 0; k < q.layers.size(); ++k) {
+      if (!opt.fuses_maxpool(k)) continue;
+      ++fused;
+      EXPECT_EQ(q.layers[k].op, model::Op::Conv2D);
+      EXPECT_EQ(q.layers[k + 1].op, model::Op::MaxPool);
+    }
+    EXPECT_EQ(fused, isa == quant::OptIsa::Avx2 ? 3 : 0) << quant::opt_isa_name(isa);
+  }
+  EXPECT_FALSE(quant::Int8Engine(q, quant::Backend::Reference).fuses_maxpool(0));
+}
+
+// A conv whose output has a second reader is not fused: a hand-made conv -> {MaxPool, Add} model, and rps-resnet.
+TEST(EngineFuse, NotTakenForASecondReader) {
+  if (!quant::opt_isa_available(quant::OptIsa::Avx2)) GTEST_SKIP() << "no AVX2 on this CPU";
+  Rng r(7);
+  quant::QModel m;
+  m.input = {4, 8, 8};
+  m.input_params = {0.02f, -128};
+  m.layers.push_back(random_conv(r, m.input, model::kGraphInput, m.input_params, 8, 3, 1, 1, 0));
+  m.layers.push_back(maxpool(m.layers[0], 0, 2, 2));
+  const quant::Int8Engine one(m, quant::Backend::Optimized, quant::OptIsa::Avx2);
+  EXPECT_TRUE(one.fuses_maxpool(0));
+  m.layers.push_back(maxpool(m.layers[0], 0, 2, 2));  // a second reader of the conv's output
+  EXPECT_FALSE(quant::Int8Engine(m, quant::Backend::Optimized, quant::OptIsa::Avx2).fuses_maxpool(0));
+  EXPECT_FALSE(quant::opt_fuses_maxpool(m, 0, quant::pack_opt_weights(m.layers[0]), quant::OptIsa::Avx2));
+  const quant::QModel res = rps_model("rps-resnet");
+  const quant::Int8Engine e(res, quant::Backend::Optimized, quant::OptIsa::Avx2);
+  const auto readers = [&](size_t k) {
+    int n = 0;
+    for (const auto &l : res.layers)
+      for (const int i : l.inputs) n += i == static_cast<int>(k);
+    return n;
+  };
+  int multi = 0;
+  for (size_t k = 0; k < res.layers.size(); ++k) {
+    if (readers(k) < 2) continue;
+    ++multi;
+    EXPECT_FALSE(e.fuses_maxpool(k)) << "layer " << k;
+  }
+  EXPECT_GT(multi, 0);
+}
