@@ -936,7 +936,7 @@ void opt_maxpool_s8(const QLayer &l, OptIsa isa, const int8_t *in, int8_t *out) 
 // zero point and clamp), so the window's maximum of requantized values is the requantization of its maximum
 // accumulator; and the pool's -128 start is below every int8. Conv (GEMM or Winograd) accumulators -> scratch.
 namespace {
-bool pool_unpadded(const QLayer &p) {
+[[maybe_unused]] bool pool_unpadded(const QLayer &p) {  // used on x86 only
   return p.op == model::Op::MaxPool && p.pad_top == 0 && p.pad_left == 0 && p.kernel >= 1 && p.stride >= 1 &&
          p.in.h >= p.kernel && p.in.w >= p.kernel && p.out.h == (p.in.h - p.kernel) / p.stride + 1 &&
          p.out.w == (p.in.w - p.kernel) / p.stride + 1;
