@@ -126,49 +126,6 @@ OptIsa opt_isa_from_env();
 std::string opt_isa_available_names();        // "auto, portable, avx2, ..." (those this machine has)
 OptIsa opt_isa_effective(OptIsa isa);          // what Auto resolves to here; any other set is itself
 
-// Runs a QModel on one image (or a batch); all activations live in one arena laid out by the memory
-// planner (plan.h: tensors whose lifetimes overlap never share bytes; each optimized conv/dense layer's
-// padded input is a scratch tensor of the plan).
-// Thread-safe: run() keeps no state between calls. As a quant::Engine (engine.h): "host reference" or
-// "host optimized (<kernel set>)", every node's full output in its NodeTrace.
-class Int8Engine : public Engine {
- public:
-  explicit Int8Engine(const QModel &m, Backend backend = Backend::Optimized, OptIsa isa = OptIsa::Auto);
-  // rgb: H*W*C pixel bytes, HWC, mapped through the model's input table (InputConvention). Returns the last
-  // layer's int8 output; with `trace`, every layer's output.
-  std::vector<int8_t> run(const uint8_t *rgb, std::vector<std::vector<int8_t>> *trace = nullptr) const;
-  // The same from the int8 input tensor itself (input.size() bytes, HWC), e.g. a TFLite model's own input tensor.
-  std::vector<int8_t> run_int8(const int8_t *x, std::vector<std::vector<int8_t>> *trace = nullptr) const;
-  // n images of H*W*C bytes each, back to back; writes n * output_size() int8 scores to `out`. The
-  // same bytes as run() on each image, with one arena for the whole batch.
-  void run_batch(const uint8_t *rgb, size_t n, int8_t *out) const;
-  size_t output_size() const override;
-  size_t arena_bytes() const { return arena_; }
-  // quant::Engine (engine.cpp): the same runs, the input's size checked.
-  std::string name() const override;
-  std::vector<int8_t> infer(const EngineInput &in) override;
-  NodeTrace trace(const EngineInput &in) override;
-  std::vector<int8_t> node_output(const EngineInput &in, int node) override;
-
-  Backend backend() const { return backend_; }
-  // Whether run() without a trace runs layer k (a conv) and k + 1 (its MaxPool) as one (opt_fuses_maxpool).
-  bool fuses_maxpool(size_t k) const { return k < fuse_.size() && fuse_[k] != 0; }
-
- private:
-  void run_into(const uint8_t *rgb, int8_t *arena, std::vector<std::vector<int8_t>> *trace, int8_t **result) const;
-  const QModel &m_;
-  Backend backend_;
-  OptIsa isa_;
-  size_t arena_ = 0;
-  std::vector<size_t> out_off_;                // per layer: its output's offset in the arena
-  std::vector<std::vector<size_t>> in_off_;    // per layer: each input's offset
-  std::vector<size_t> scratch_off_;            // per layer: its scratch (optimized conv/dense)
-  size_t input_off_ = 0;
-  std::vector<int8_t> table_;  // [C][256] pixel -> int8 input (input_table of the model's convention and input_params)
-  std::vector<struct OptWeights> opt_;  // per layer (empty for layers without weights)
-  std::vector<uint8_t> fuse_;           // per layer: 1 where it runs fused with its MaxPool reader (without a trace)
-};
-
 // One conv/dense layer laid out for the optimized kernels (engine_opt.cpp): the input is staged into a
 // zero-point-padded u8 buffer [ph][pw][icp] (u = x + 128, icp = input channels rounded up to 4); the
 // weights are packed [channel tile][step][16 channels][4 bytes] with J * 16 channels per tile (the
@@ -211,6 +168,50 @@ struct OptWeights {
     return gemm > wino_scratch ? gemm : wino_scratch;
   }
 };
+
+// Runs a QModel on one image (or a batch); all activations live in one arena laid out by the memory
+// planner (plan.h: tensors whose lifetimes overlap never share bytes; each optimized conv/dense layer's
+// padded input is a scratch tensor of the plan).
+// Thread-safe: run() keeps no state between calls. As a quant::Engine (engine.h): "host reference" or
+// "host optimized (<kernel set>)", every node's full output in its NodeTrace.
+class Int8Engine : public Engine {
+ public:
+  explicit Int8Engine(const QModel &m, Backend backend = Backend::Optimized, OptIsa isa = OptIsa::Auto);
+  // rgb: H*W*C pixel bytes, HWC, mapped through the model's input table (InputConvention). Returns the last
+  // layer's int8 output; with `trace`, every layer's output.
+  std::vector<int8_t> run(const uint8_t *rgb, std::vector<std::vector<int8_t>> *trace = nullptr) const;
+  // The same from the int8 input tensor itself (input.size() bytes, HWC), e.g. a TFLite model's own input tensor.
+  std::vector<int8_t> run_int8(const int8_t *x, std::vector<std::vector<int8_t>> *trace = nullptr) const;
+  // n images of H*W*C bytes each, back to back; writes n * output_size() int8 scores to `out`. The
+  // same bytes as run() on each image, with one arena for the whole batch.
+  void run_batch(const uint8_t *rgb, size_t n, int8_t *out) const;
+  size_t output_size() const override;
+  size_t arena_bytes() const { return arena_; }
+  // quant::Engine (engine.cpp): the same runs, the input's size checked.
+  std::string name() const override;
+  std::vector<int8_t> infer(const EngineInput &in) override;
+  NodeTrace trace(const EngineInput &in) override;
+  std::vector<int8_t> node_output(const EngineInput &in, int node) override;
+
+  Backend backend() const { return backend_; }
+  // Whether run() without a trace runs layer k (a conv) and k + 1 (its MaxPool) as one (opt_fuses_maxpool).
+  bool fuses_maxpool(size_t k) const { return k < fuse_.size() && fuse_[k] != 0; }
+
+ private:
+  void run_into(const uint8_t *rgb, int8_t *arena, std::vector<std::vector<int8_t>> *trace, int8_t **result) const;
+  const QModel &m_;
+  Backend backend_;
+  OptIsa isa_;
+  size_t arena_ = 0;
+  std::vector<size_t> out_off_;                // per layer: its output's offset in the arena
+  std::vector<std::vector<size_t>> in_off_;    // per layer: each input's offset
+  std::vector<size_t> scratch_off_;            // per layer: its scratch (optimized conv/dense)
+  size_t input_off_ = 0;
+  std::vector<int8_t> table_;  // [C][256] pixel -> int8 input (input_table of the model's convention and input_params)
+  std::vector<OptWeights> opt_;  // per layer (empty for layers without weights)
+  std::vector<uint8_t> fuse_;           // per layer: 1 where it runs fused with its MaxPool reader (without a trace)
+};
+
 OptWeights pack_opt_weights(const QLayer &l);
 
 // The optimized kernels. opt_conv_s8 runs a Conv2D or Dense layer; `scratch` holds o.scratch_bytes().
