@@ -90,6 +90,10 @@ BENCHMARK_CAPTURE(BM_Int8Inference_Arch, resnet_reference, "rps-resnet", quant::
 BENCHMARK_CAPTURE(BM_Int8Inference_Arch, resnet_optimized, "rps-resnet", quant::Backend::Optimized, quant::OptIsa::Auto)
     ->ThreadRange(1, 2)
     ->UseRealTime();
+// The AVX2 kernel set forced (auto picks AVX-512 VNNI where the CPU has it): the peer of oneDNN limited to AVX2.
+BENCHMARK_CAPTURE(BM_Int8Inference_Arch, resnet_optimized_avx2, "rps-resnet", quant::Backend::Optimized, quant::OptIsa::Avx2)
+    ->ThreadRange(1, 2)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_Int8Inference_Arch, resnet_portable, "rps-resnet", quant::Backend::Optimized, quant::OptIsa::Portable);
 BENCHMARK_CAPTURE(BM_Int8Inference_Arch, mobile_reference, "rps-mobile", quant::Backend::Reference, quant::OptIsa::Auto);
 BENCHMARK_CAPTURE(BM_Int8Inference_Arch, mobile_optimized, "rps-mobile", quant::Backend::Optimized, quant::OptIsa::Auto)

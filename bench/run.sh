@@ -167,4 +167,9 @@ for arch in rps-resnet rps-mobile; do
   tail -4 "$LOG"
 done
 fi
+if want 14; then
+# BENCH14_ROUNDS (default 3): interleaved rounds; the script writes its own raw file and table under bench/results/.
+say "## 14. host INT8 peers (issue 13): qparity kernel sets vs PyTorch oneDNN/QNNPACK and ONNX Runtime, rps-cnn and rps-resnet"
+bench/host_int8_peers.sh "$BUILD" "${BENCH14_ROUNDS:-3}" 2>&1 | tee -a "$LOG"
+fi
 say "saved $LOG"
