@@ -1,6 +1,7 @@
 // Max pooling fused before requantization on the optimized engine (engine_opt.cpp: opt_fuses_maxpool,
-// opt_conv_maxpool_s8): random conv -> MaxPool chains run byte-equal to the reference engine, for every kernel set;
-// rps-cnn takes the fusion; a conv output with a second reader (residual model) or a negative multiplier does not.
+// opt_conv_maxpool_s8): random conv -> MaxPool chains run byte-equal to the reference engine, once per kernel set that
+// fuses (AVX2, AVX-512 VNNI; skipped where this CPU lacks it); rps-cnn takes the fusion on both; a conv output with a
+// second reader (residual model) or a negative multiplier does not.
 #include <gtest/gtest.h>
 
 #include <climits>
@@ -89,17 +90,22 @@ std::vector<quant::OptIsa> isas() {
   return v;
 }
 
-}  // namespace
+bool fusing_set(quant::OptIsa isa) {  // the kernel sets with a fused conv + MaxPool kernel
+  return isa == quant::OptIsa::Avx2 || isa == quant::OptIsa::Avx512Vnni;
+}
 
 // Two conv -> MaxPool blocks (the second conv reads the first pool's tensor from the arena): random shapes (odd maps
 // where the pool drops the last row/column, 2x2/2, 3x3/2, 2x2/1, 3x3/3 and 1x1 pools, stride-2 and 1x1 convs, same
-// and valid), extreme zero points and multipliers, ReLU/ReLU6, 3x3 convs wide enough for Winograd and GEMM ones:
-// run() without a trace equals the reference engine byte for byte, for every kernel set available.
-TEST(EngineFuse, ConvMaxPoolEqualsReferenceOnRandomChains) {
+// and valid, 1..20 input channels, 1..40 or 64..72 output channels: partial 8- and 16-channel groups and partly empty
+// tiles), extreme zero points and multipliers, left shifts, ReLU/ReLU6, 3x3 convs wide enough for Winograd (AVX2) and
+// GEMM ones: run() without a trace (fused) equals the reference engine byte for byte on kernel set `isa`, and so does
+// every tensor of a traced (unfused) run.
+void random_chains_equal_reference(quant::OptIsa isa) {
+  if (!quant::opt_isa_available(isa)) GTEST_SKIP() << "no " << quant::opt_isa_name(isa) << " on this CPU or build";
   Rng r(1313);
-  int fused = 0, fused_wino = 0, fused_gemm = 0, refused = 0;
+  int fused = 0, fused_wino = 0, fused_gemm = 0, refused = 0, partial = 0;
   const int pools[][2] = {{2, 2}, {2, 2}, {3, 2}, {2, 1}, {3, 3}, {1, 1}};
-  for (int n = 0; n < 40; ++n) {
+  for (int n = 0; n < 48; ++n) {
     const int mode = n % 4;
     quant::QModel m;
     m.input = {pick(r, 1, 20), pick(r, 3, 19), pick(r, 3, 19)};
@@ -128,31 +134,62 @@ TEST(EngineFuse, ConvMaxPoolEqualsReferenceOnRandomChains) {
     const quant::Int8Engine ref(m, quant::Backend::Reference);
     std::vector<std::vector<int8_t>> ref_trace;
     const auto want = ref.run_int8(x.data(), &ref_trace);
-    for (const auto isa : isas()) {
-      const quant::Int8Engine opt(m, quant::Backend::Optimized, isa);
-      ASSERT_EQ(opt.run_int8(x.data()), want) << "chain " << n << " mode " << mode << " isa " << quant::opt_isa_name(isa);
-      std::vector<std::vector<int8_t>> trace;  // with a trace: unfused, every tensor
-      opt.run_int8(x.data(), &trace);
-      ASSERT_EQ(trace, ref_trace) << "chain " << n;
-      for (size_t k = 0; k < m.layers.size(); k += 2) {
-        if (!opt.fuses_maxpool(k)) {
-          refused += isa == quant::OptIsa::Avx2;
-          continue;
-        }
-        EXPECT_NE(mode, 3) << "a negative multiplier is not monotone: must not fuse";
-        ++fused;
-        (quant::pack_opt_weights(m.layers[k]).wino ? fused_wino : fused_gemm) += 1;
+    const quant::Int8Engine opt(m, quant::Backend::Optimized, isa);
+    ASSERT_EQ(opt.run_int8(x.data()), want) << "chain " << n << " mode " << mode << " isa " << quant::opt_isa_name(isa);
+    std::vector<std::vector<int8_t>> trace;  // with a trace: unfused, every tensor
+    opt.run_int8(x.data(), &trace);
+    ASSERT_EQ(trace, ref_trace) << "chain " << n;
+    for (size_t k = 0; k < m.layers.size(); k += 2) {
+      if (!opt.fuses_maxpool(k)) {
+        ++refused;
+        continue;
       }
+      EXPECT_NE(mode, 3) << "a negative multiplier is not monotone: must not fuse";
+      ++fused;
+      const quant::OptWeights o = quant::pack_opt_weights(m.layers[k]);
+      partial += o.oc % 16 != 0;
+      (isa == quant::OptIsa::Avx2 && o.wino ? fused_wino : fused_gemm) += 1;
     }
   }
-  if (!quant::opt_isa_available(quant::OptIsa::Avx2)) GTEST_SKIP() << "fusion is AVX2 only; equality checked";
-  EXPECT_GT(fused_wino, 5);
+  if (isa == quant::OptIsa::Avx2) {
+    EXPECT_GT(fused_wino, 5);
+  }
   EXPECT_GT(fused_gemm, 5);
+  EXPECT_GT(partial, 10);
   EXPECT_GT(refused, 5);
   EXPECT_GT(fused, 20);
 }
 
-// rps-cnn: each of its three conv -> ReLU -> MaxPool blocks runs fused on AVX2 (and the outputs still agree).
+}  // namespace
+
+TEST(EngineFuse, ConvMaxPoolEqualsReferenceOnRandomChainsAvx2) {
+  random_chains_equal_reference(quant::OptIsa::Avx2);
+}
+
+TEST(EngineFuse, ConvMaxPoolEqualsReferenceOnRandomChainsAvx512Vnni) {
+  random_chains_equal_reference(quant::OptIsa::Avx512Vnni);
+}
+
+// The kernel sets without a fused kernel never fuse, and still agree with the reference on the same kind of chain.
+TEST(EngineFuse, OtherSetsDoNotFuse) {
+  Rng r(31);
+  quant::QModel m;
+  m.input = {5, 11, 13};
+  m.input_params = {0.02f, -3};
+  m.layers.push_back(random_conv(r, m.input, model::kGraphInput, m.input_params, 21, 3, 1, 1, 2));
+  m.layers.push_back(maxpool(m.layers[0], 0, 2, 2));
+  std::vector<int8_t> x(static_cast<size_t>(m.input.size()));
+  for (auto &v : x) v = static_cast<int8_t>(pick(r, -128, 127));
+  const auto want = quant::Int8Engine(m, quant::Backend::Reference).run_int8(x.data());
+  for (const auto isa : isas()) {
+    const quant::Int8Engine opt(m, quant::Backend::Optimized, isa);
+    EXPECT_EQ(opt.fuses_maxpool(0), fusing_set(isa)) << quant::opt_isa_name(isa);
+    EXPECT_EQ(opt.run_int8(x.data()), want) << quant::opt_isa_name(isa);
+  }
+}
+
+// rps-cnn: each of its three conv -> ReLU -> MaxPool blocks runs fused on AVX2 and on AVX-512 VNNI, on no other set
+// (and the outputs still agree).
 TEST(EngineFuse, TakenForRpsCnn) {
   const quant::QModel q = rps_model("rps-cnn");
   const quant::Int8Engine ref(q, quant::Backend::Reference);
@@ -170,38 +207,45 @@ TEST(EngineFuse, TakenForRpsCnn) {
       EXPECT_EQ(q.layers[k].op, model::Op::Conv2D);
       EXPECT_EQ(q.layers[k + 1].op, model::Op::MaxPool);
     }
-    EXPECT_EQ(fused, isa == quant::OptIsa::Avx2 ? 3 : 0) << quant::opt_isa_name(isa);
+    EXPECT_EQ(fused, fusing_set(isa) ? 3 : 0) << quant::opt_isa_name(isa);
   }
   EXPECT_FALSE(quant::Int8Engine(q, quant::Backend::Reference).fuses_maxpool(0));
+  if (!quant::opt_isa_available(quant::OptIsa::Avx512Vnni)) GTEST_SKIP() << "no AVX-512 VNNI: checked on the others";
 }
 
-// A conv whose output has a second reader is not fused: a hand-made conv -> {MaxPool, Add} model, and rps-resnet.
+// A conv whose output has a second reader is not fused: a hand-made conv -> {MaxPool, Add} model, and rps-resnet; on
+// each fusing kernel set.
 TEST(EngineFuse, NotTakenForASecondReader) {
-  if (!quant::opt_isa_available(quant::OptIsa::Avx2)) GTEST_SKIP() << "no AVX2 on this CPU";
-  Rng r(7);
-  quant::QModel m;
-  m.input = {4, 8, 8};
-  m.input_params = {0.02f, -128};
-  m.layers.push_back(random_conv(r, m.input, model::kGraphInput, m.input_params, 8, 3, 1, 1, 0));
-  m.layers.push_back(maxpool(m.layers[0], 0, 2, 2));
-  const quant::Int8Engine one(m, quant::Backend::Optimized, quant::OptIsa::Avx2);
-  EXPECT_TRUE(one.fuses_maxpool(0));
-  m.layers.push_back(maxpool(m.layers[0], 0, 2, 2));  // a second reader of the conv's output
-  EXPECT_FALSE(quant::Int8Engine(m, quant::Backend::Optimized, quant::OptIsa::Avx2).fuses_maxpool(0));
-  EXPECT_FALSE(quant::opt_fuses_maxpool(m, 0, quant::pack_opt_weights(m.layers[0]), quant::OptIsa::Avx2));
-  const quant::QModel res = rps_model("rps-resnet");
-  const quant::Int8Engine e(res, quant::Backend::Optimized, quant::OptIsa::Avx2);
-  const auto readers = [&](size_t k) {
-    int n = 0;
-    for (const auto &l : res.layers)
-      for (const int i : l.inputs) n += i == static_cast<int>(k);
-    return n;
-  };
-  int multi = 0;
-  for (size_t k = 0; k < res.layers.size(); ++k) {
-    if (readers(k) < 2) continue;
-    ++multi;
-    EXPECT_FALSE(e.fuses_maxpool(k)) << "layer " << k;
+  int sets = 0;
+  for (const auto isa : isas()) {
+    if (!fusing_set(isa)) continue;
+    ++sets;
+    Rng r(7);
+    quant::QModel m;
+    m.input = {4, 8, 8};
+    m.input_params = {0.02f, -128};
+    m.layers.push_back(random_conv(r, m.input, model::kGraphInput, m.input_params, 8, 3, 1, 1, 0));
+    m.layers.push_back(maxpool(m.layers[0], 0, 2, 2));
+    const quant::Int8Engine one(m, quant::Backend::Optimized, isa);
+    EXPECT_TRUE(one.fuses_maxpool(0)) << quant::opt_isa_name(isa);
+    m.layers.push_back(maxpool(m.layers[0], 0, 2, 2));  // a second reader of the conv's output
+    EXPECT_FALSE(quant::Int8Engine(m, quant::Backend::Optimized, isa).fuses_maxpool(0));
+    EXPECT_FALSE(quant::opt_fuses_maxpool(m, 0, quant::pack_opt_weights(m.layers[0]), isa));
+    const quant::QModel res = rps_model("rps-resnet");
+    const quant::Int8Engine e(res, quant::Backend::Optimized, isa);
+    const auto readers = [&](size_t k) {
+      int n = 0;
+      for (const auto &l : res.layers)
+        for (const int i : l.inputs) n += i == static_cast<int>(k);
+      return n;
+    };
+    int multi = 0;
+    for (size_t k = 0; k < res.layers.size(); ++k) {
+      if (readers(k) < 2) continue;
+      ++multi;
+      EXPECT_FALSE(e.fuses_maxpool(k)) << "layer " << k << " " << quant::opt_isa_name(isa);
+    }
+    EXPECT_GT(multi, 0);
   }
-  EXPECT_GT(multi, 0);
+  if (sets == 0) GTEST_SKIP() << "no AVX2 or AVX-512 VNNI on this CPU or build";
 }

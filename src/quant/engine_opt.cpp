@@ -326,9 +326,11 @@ QP_VNNI inline __m128i requant16(__m512i acc, const OptWeights &o, int c) {
   return _mm512_cvtepi32_epi8(r);
 }
 
-// P output pixels (window origins off[0..P)) x J*16 channels of tile t.
+// P output pixels (window origins off[0..P)) x J*16 channels of tile t. acc32 (fused max pooling): the int32
+// accumulators instead, [pixel][tiles * J * 16], unrequantized.
 template <int J, int P>
-QP_VNNI void block_vnni(const OptWeights &o, const uint8_t *pad, const int32_t *off, int t, int8_t *out, const int pix0) {
+QP_VNNI void block_vnni(const OptWeights &o, const uint8_t *pad, const int32_t *off, int t, int8_t *out, const int pix0,
+                        int32_t *acc32 = nullptr) {
   __m512i acc[P][J];
   const int c0 = t * J * kLanes;
   for (int j = 0; j < J; ++j) {
@@ -353,6 +355,11 @@ QP_VNNI void block_vnni(const OptWeights &o, const uint8_t *pad, const int32_t *
   for (int j = 0; j < J; ++j) {
     const int c = c0 + j * kLanes;
     if (c >= o.oc) break;
+    if (acc32 != nullptr) {
+      const auto ocs = static_cast<size_t>(o.tiles * J * kLanes);
+      for (int p = 0; p < P; ++p) _mm512_storeu_si512(acc32 + static_cast<size_t>(pix0 + p) * ocs + c, acc[p][j]);
+      continue;
+    }
     const __mmask16 m = o.oc - c >= kLanes ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << (o.oc - c)) - 1);
     for (int p = 0; p < P; ++p) {
       const __m128i v = requant16(acc[p][j], o, c);
@@ -362,26 +369,26 @@ QP_VNNI void block_vnni(const OptWeights &o, const uint8_t *pad, const int32_t *
 }
 
 template <int J, int P>
-QP_VNNI void gemm_vnni_j(const OptWeights &o, const uint8_t *pad, int8_t *out) {
+QP_VNNI void gemm_vnni_j(const OptWeights &o, const uint8_t *pad, int8_t *out, int32_t *acc32) {
   const int n_pix = o.oh * o.ow;
   int32_t off[P];
   int i = 0;
   for (; i + P <= n_pix; i += P) {
     for (int p = 0; p < P; ++p) off[p] = pixel_offset(o, i + p);
-    for (int t = 0; t < o.tiles; ++t) block_vnni<J, P>(o, pad, off, t, out, i);
+    for (int t = 0; t < o.tiles; ++t) block_vnni<J, P>(o, pad, off, t, out, i, acc32);
   }
   for (; i < n_pix; ++i) {  // the last < P pixels, one at a time
     off[0] = pixel_offset(o, i);
-    for (int t = 0; t < o.tiles; ++t) block_vnni<J, 1>(o, pad, off, t, out, i);
+    for (int t = 0; t < o.tiles; ++t) block_vnni<J, 1>(o, pad, off, t, out, i, acc32);
   }
 }
 
-QP_VNNI void gemm_vnni(const OptWeights &o, const uint8_t *pad, int8_t *out) {
+QP_VNNI void gemm_vnni(const OptWeights &o, const uint8_t *pad, int8_t *out, int32_t *acc32 = nullptr) {
   switch (o.J) {
-    case 1: gemm_vnni_j<1, 8>(o, pad, out); break;
-    case 2: gemm_vnni_j<2, 8>(o, pad, out); break;
-    case 3: gemm_vnni_j<3, 6>(o, pad, out); break;
-    default: gemm_vnni_j<4, 4>(o, pad, out); break;
+    case 1: gemm_vnni_j<1, 8>(o, pad, out, acc32); break;
+    case 2: gemm_vnni_j<2, 8>(o, pad, out, acc32); break;
+    case 3: gemm_vnni_j<3, 6>(o, pad, out, acc32); break;
+    default: gemm_vnni_j<4, 4>(o, pad, out, acc32); break;
   }
 }
 
@@ -931,10 +938,12 @@ void opt_maxpool_s8(const QLayer &l, OptIsa isa, const int8_t *in, int8_t *out) 
   maxpool_portable(l, in, out);
 }
 
-// Max pooling fused before requantization (AVX2 kernel set): the requantization is monotone non-decreasing in the
-// accumulator when the multiplier is >= 0 and the left shift cannot wrap (every step rounds monotonically, then +
-// zero point and clamp), so the window's maximum of requantized values is the requantization of its maximum
-// accumulator; and the pool's -128 start is below every int8. Conv (GEMM or Winograd) accumulators -> scratch.
+// Max pooling fused before requantization (AVX2 and AVX-512 VNNI kernel sets): the requantization is monotone
+// non-decreasing in the accumulator when the multiplier is >= 0 and the left shift cannot wrap (every step rounds
+// monotonically, then + zero point and clamp), so the window's maximum of requantized values is the requantization of
+// its maximum accumulator; and the pool's -128 start is below every int8. Conv accumulators (AVX2: GEMM or Winograd,
+// [pixel][tiles2 * J2 * 8]; VNNI: GEMM, [pixel][tiles * J * 16]) -> scratch, after the staged input (AVX2: 16-bit
+// words or Winograd's staging, o.scratch_bytes(); VNNI: bytes), 64-byte aligned.
 namespace {
 [[maybe_unused]] bool pool_unpadded(const QLayer &p) {  // used on x86 only
   return p.op == model::Op::MaxPool && p.pad_top == 0 && p.pad_left == 0 && p.kernel >= 1 && p.stride >= 1 &&
@@ -942,20 +951,30 @@ namespace {
          p.out.w == (p.in.w - p.kernel) / p.stride + 1;
 }
 
-size_t fuse_acc_offset(const OptWeights &o) {
-  return (o.scratch_bytes() + 63) / 64 * 64;
+bool fuse_vnni(OptIsa isa) {
+  return resolve(isa) == OptIsa::Avx512Vnni;
+}
+
+size_t fuse_acc_offset(const OptWeights &o, OptIsa isa) {
+  const size_t staged = fuse_vnni(isa) ? static_cast<size_t>(o.ph) * o.pw * o.icp : o.scratch_bytes();
+  return (staged + 63) / 64 * 64;
+}
+
+size_t fuse_acc_channels(const OptWeights &o, OptIsa isa) {  // int32 per output pixel in the accumulator area
+  return static_cast<size_t>(fuse_vnni(isa) ? o.tiles * o.J * kLanes : o.tiles2 * o.J2 * 8);
 }
 }  // namespace
 
 bool opt_fuses_maxpool(const QModel &m, size_t k, const OptWeights &o, OptIsa isa) {
 #ifdef QP_HAVE_VNNI_PATH
-  if (resolve(isa) != OptIsa::Avx2 || k + 1 >= m.layers.size()) return false;
+  const OptIsa r = resolve(isa);
+  if ((r != OptIsa::Avx2 && r != OptIsa::Avx512Vnni) || k + 1 >= m.layers.size()) return false;
   const QLayer &l = m.layers[k], &p = m.layers[k + 1];
   if (l.op != model::Op::Conv2D || o.kind != OptWeights::Kind::Gemm || o.dense || !pool_unpadded(p)) return false;
   if (p.in.h != l.out.h || p.in.w != l.out.w || p.in.c != l.out.c || o.oh != l.out.h || o.ow != l.out.w) return false;
   int readers = 0;  // the pool must be the conv output's only reader
-  for (const QLayer &r : m.layers)
-    for (const int i : r.inputs) readers += i == static_cast<int>(k) ? 1 : 0;
+  for (const QLayer &q : m.layers)
+    for (const int i : q.inputs) readers += i == static_cast<int>(k) ? 1 : 0;
   if (readers != 1 || p.inputs.size() != 1 || p.inputs[0] != static_cast<int>(k)) return false;
   for (int c = 0; c < o.oc; ++c) {
     const auto cc = static_cast<size_t>(c);
@@ -969,8 +988,8 @@ bool opt_fuses_maxpool(const QModel &m, size_t k, const OptWeights &o, OptIsa is
 #endif
 }
 
-size_t opt_fuse_scratch_bytes(const OptWeights &o) {
-  return fuse_acc_offset(o) + static_cast<size_t>(o.oh) * o.ow * static_cast<size_t>(o.tiles2 * o.J2 * 8) * 4;
+size_t opt_fuse_scratch_bytes(const OptWeights &o, OptIsa isa) {
+  return fuse_acc_offset(o, isa) + static_cast<size_t>(o.oh) * o.ow * fuse_acc_channels(o, isa) * 4;
 }
 
 #ifdef QP_HAVE_VNNI_PATH
@@ -1000,13 +1019,41 @@ QP_AVX2 void pool_requant_avx2(const OptWeights &o, const QLayer &p, const int32
       }
     }
 }
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The same over the VNNI accumulators: 16 channels per vector (the area holds tiles * J * 16 >= oc of them, so every
+// load is in bounds), the last partial group stored under a mask.
+QP_VNNI void pool_requant_vnni(const OptWeights &o, const QLayer &p, const int32_t *acc, int8_t *out) {
+  const int k = p.kernel, s = p.stride, ow = o.ow, oc = o.oc;
+  const size_t ocs = static_cast<size_t>(o.tiles * o.J * kLanes);
+  for (int y = 0; y < p.out.h; ++y)
+    for (int x = 0; x < p.out.w; ++x) {
+      int8_t *d = out + (static_cast<size_t>(y) * p.out.w + x) * oc;
+      const int32_t *a0 = acc + (static_cast<size_t>(y * s) * ow + static_cast<size_t>(x * s)) * ocs;
+      for (int c = 0; c < oc; c += kLanes) {
+        __m512i v = _mm512_set1_epi32(INT32_MIN);
+        for (int ky = 0; ky < k; ++ky)
+          for (int kx = 0; kx < k; ++kx)
+            v = _mm512_max_epi32(v, _mm512_loadu_si512(a0 + (static_cast<size_t>(ky) * ow + kx) * ocs + c));
+        const __mmask16 m = oc - c >= kLanes ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << (oc - c)) - 1);
+        _mm_mask_storeu_epi8(d + c, m, requant16(v, o, c));
+      }
+    }
+}
+#pragma GCC diagnostic pop
 }  // namespace
 #endif
 
-void opt_conv_maxpool_s8(const QLayer &l, const OptWeights &o, const QLayer &pool, const int8_t *in, int8_t *out,
-                         uint8_t *scratch) {
+void opt_conv_maxpool_s8(const QLayer &l, const OptWeights &o, OptIsa isa, const QLayer &pool, const int8_t *in,
+                         int8_t *out, uint8_t *scratch) {
 #ifdef QP_HAVE_VNNI_PATH
-  auto *acc = reinterpret_cast<int32_t *>(scratch + fuse_acc_offset(o));
+  auto *acc = reinterpret_cast<int32_t *>(scratch + fuse_acc_offset(o, isa));
+  if (fuse_vnni(isa)) {
+    stage_input(l, o, in, scratch);
+    gemm_vnni(o, scratch, nullptr, acc);
+    return pool_requant_vnni(o, pool, acc, out);
+  }
   if (o.wino) {
     wino_conv_avx2(l, o, in, nullptr, scratch, acc);
   } else {
@@ -1016,8 +1063,8 @@ void opt_conv_maxpool_s8(const QLayer &l, const OptWeights &o, const QLayer &poo
   }
   pool_requant_avx2(o, pool, acc, out);
 #else
-  (void)l, (void)o, (void)pool, (void)in, (void)out, (void)scratch;
-  fail("internal: the fused conv + max pooling kernel is AVX2 only", "run the layers unfused");
+  (void)l, (void)o, (void)isa, (void)pool, (void)in, (void)out, (void)scratch;
+  fail("internal: the fused conv + max pooling kernel is x86 only (AVX2, AVX-512 VNNI)", "run the layers unfused");
 #endif
 }
 

@@ -230,13 +230,14 @@ bool opt_run_layer(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_
 // needs no work) rather than leaving it to the reference kernel; opt_layer_coverage: that, per layer of m.
 OptWeights pack_opt_weights(const QModel &m, size_t k);
 // Max pooling fused before requantization (engine_opt.cpp): opt_fuses_maxpool, whether conv layer k and the MaxPool
-// k + 1 can run as one (AVX2 kernel set, unpadded pool the conv's only reader, requantization monotone: multipliers >= 0,
-// no wrapping left shift); opt_conv_maxpool_s8 then writes the pooled tensor to `out` (the conv's output never
-// exists), scratch: opt_fuse_scratch_bytes(o), 64-byte aligned. Byte-identical to the two layers run in turn.
+// k + 1 can run as one (AVX2 or AVX-512 VNNI kernel set, unpadded pool the conv's only reader, requantization
+// monotone: multipliers >= 0, no wrapping left shift); opt_conv_maxpool_s8 then writes the pooled tensor to `out` (the
+// conv's output never exists), scratch: opt_fuse_scratch_bytes(o, isa) (it depends on the kernel set), 64-byte
+// aligned. Byte-identical to the two layers run in turn.
 bool opt_fuses_maxpool(const QModel &m, size_t k, const OptWeights &o, OptIsa isa);
-size_t opt_fuse_scratch_bytes(const OptWeights &o);
-void opt_conv_maxpool_s8(const QLayer &l, const OptWeights &o, const QLayer &pool, const int8_t *in, int8_t *out,
-                         uint8_t *scratch);
+size_t opt_fuse_scratch_bytes(const OptWeights &o, OptIsa isa);
+void opt_conv_maxpool_s8(const QLayer &l, const OptWeights &o, OptIsa isa, const QLayer &pool, const int8_t *in,
+                         int8_t *out, uint8_t *scratch);
 bool opt_run_layer_n(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_t *const *ins, size_t n_in, int8_t *out,
                      uint8_t *scratch);
 bool opt_takes_layer(const QLayer &l, const OptWeights &o);

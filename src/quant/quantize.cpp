@@ -256,7 +256,7 @@ Int8Engine::Int8Engine(const QModel &m, Backend backend, OptIsa isa) : m_(m), ba
   for (size_t k = 0; backend == Backend::Optimized && k < m.layers.size(); ++k)
     if (opt_fuses_maxpool(m, k, opt_[k], isa)) {
       fuse_[k] = 1;
-      scratch[k] = static_cast<uint32_t>(opt_fuse_scratch_bytes(opt_[k]));
+      scratch[k] = static_cast<uint32_t>(opt_fuse_scratch_bytes(opt_[k], isa));
     }
   // 64-byte aligned tensors for the SIMD kernels.
   const ArenaPlan plan = plan_arena(m, scratch, 64);
@@ -324,7 +324,7 @@ void Int8Engine::run_into(const uint8_t *rgb, int8_t *arena, std::vector<std::ve
     if (opt && trace == nullptr && fuse_[k] != 0) {
       // Conv + its MaxPool as one (opt_fuses_maxpool): the pooled bytes go to the conv's output buffer (not shared with
       // the conv's input or scratch, unlike the pool's), then into the pool's place (a quarter of the conv's size).
-      opt_conv_maxpool_s8(l, opt_[k], m_.layers[k + 1], ins[0], b, scratch);
+      opt_conv_maxpool_s8(l, opt_[k], isa_, m_.layers[k + 1], ins[0], b, scratch);
       ++k;
       int8_t *pooled = arena + out_off_[k];
       std::memcpy(pooled, b, static_cast<size_t>(m_.layers[k].out.size()));
