@@ -25,6 +25,7 @@
 
 #include "common/error.h"
 #include "qp_runtime_mcu.h"
+#include "quant/engine_add.h"
 #include "quant/engine_avx2.h"
 #include "quant/engine_wino.h"
 #include "quant/engine_opt_ops.h"
@@ -925,7 +926,7 @@ void opt_conv_s8(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_t 
   }
 }
 
-void opt_maxpool_s8(const QLayer &l, OptIsa isa, const int8_t *in, int8_t *out) {
+void opt_maxpool_s8(const QLayer &l, [[maybe_unused]] OptIsa isa, const int8_t *in, int8_t *out) {
 #ifdef QP_HAVE_VNNI_PATH
   const OptIsa r = resolve(isa);
   if (r == OptIsa::Avx512Vnni) return maxpool_vnni(l, in, out);
@@ -1087,8 +1088,8 @@ bool opt_run_layer(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_
 #endif
       return dw_portable(o, pad16, out), true;
     }
-    case OptWeights::Kind::Add:
-      return qp_add_run_mcu_s8(&l.add, o.base.data(), static_cast<int32_t>(l.out.size()), in, in2, out) == QP_STATUS_OK;
+    case OptWeights::Kind::Add:  // vector lanes where the kernel set has them (engine_add.cpp), else the MCU kernel
+      return opt_add_s8(l.add, o.base.data(), isa, static_cast<int32_t>(l.out.size()), in, in2, out) == QP_STATUS_OK;
     case OptWeights::Kind::Concat: {
       const int8_t *ins[2] = {in, in2};  // two inputs here; any number through opt_run_layer_n
       return opt_concat_s8(l, o, ins, 2, out);

@@ -1,0 +1,156 @@
+// Elementwise int8 ADD for the optimized host engine, bit-exact to qp_add_run_s8 (src/runtime/qp_add_s8.c).
+//
+// The reference does three double-rounding multiplies per value (qp_requant_apply_dr_s32): one per input, whose
+// multiplier is at most 1/2 (shift <= 0, so no left shift there), and one for the sum, whose shift may be positive (a
+// left shift that wraps in uint32, as the reference's). The vector forms below are those steps lane by lane: the
+// 32 x 32 -> 64-bit product in even and odd lanes, the nudge toward zero, the INT32_MIN * INT32_MIN saturation, the
+// rounding right shift with its remainder test. Inputs off their zero points are in [-255, 255], so (x + offset) << 20
+// never wraps and the two rescaled values add without overflow (|sum| < 2^28), exactly as in the reference.
+#include "quant/engine_add.h"
+
+#include "qp_runtime_mcu.h"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+
+#include "quant/engine_avx2.h"
+#define QP_ADD_X86 1
+#define QP_ADD_512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+#endif
+
+namespace qp::quant {
+
+namespace {
+
+// The reference's parameter checks (qp_add_run_s8): the vector loops run only where it would.
+qp_status_t check_add(const qp_add_params_t &p) {
+  if (p.input1_offset < -127 || p.input1_offset > 128 || p.input2_offset < -127 || p.input2_offset > 128 ||
+      p.output_offset < -128 || p.output_offset > 127 || p.act_min < -128 || p.act_max > 127 || p.act_min > p.act_max)
+    return QP_STATUS_BAD_ARGUMENT;
+  if (p.input1_shift > 0 || p.input2_shift > 0 || p.input1_shift < -31 || p.input2_shift < -31 ||
+      p.output_shift < -31 || p.output_shift > 30)
+    return QP_STATUS_BAD_SHIFT;
+  return QP_STATUS_OK;
+}
+
+#ifdef QP_ADD_X86
+// One double-rounding multiply's constants, broadcast: multiplier, left shift, right shift, remainder mask.
+struct Dr {
+  int32_t mult, left, right, mask;
+  Dr(int32_t m, int32_t shift)
+      : mult(m), left(shift > 0 ? shift : 0), right(shift > 0 ? 0 : -shift),
+        mask(static_cast<int32_t>((uint32_t{1} << (shift > 0 ? 0 : -shift)) - 1u)) {}
+};
+
+// qp_requant_apply_dr_s32 on 8 lanes (round_high64_avx2: engine_avx2.h).
+QP_AVX2 inline __m256i dr8(__m256i acc, const Dr &d) {
+  const __m256i mult = _mm256_set1_epi32(d.mult), rmask = _mm256_set1_epi32(d.mask);
+  const __m256i x = _mm256_sll_epi32(acc, _mm_cvtsi32_si128(d.left));  // wraps, as the reference's uint32 shift
+  const __m256i even = round_high64_avx2(_mm256_mul_epi32(x, mult));
+  const __m256i odd = round_high64_avx2(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mult, 32)));
+  __m256i h = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+  const __m256i int_min = _mm256_set1_epi32(INT32_MIN);
+  const __m256i sat = _mm256_and_si256(_mm256_cmpeq_epi32(x, int_min), _mm256_cmpeq_epi32(mult, int_min));
+  h = _mm256_blendv_epi8(h, _mm256_set1_epi32(INT32_MAX), sat);
+  const __m256i rem = _mm256_and_si256(h, rmask);
+  const __m256i thr = _mm256_sub_epi32(_mm256_srai_epi32(rmask, 1), _mm256_srai_epi32(h, 31));
+  return _mm256_sub_epi32(_mm256_sra_epi32(h, _mm_cvtsi32_si128(d.right)), _mm256_cmpgt_epi32(rem, thr));
+}
+
+QP_AVX2 int32_t add_avx2(const qp_add_params_t &p, int32_t n, const int8_t *a, const int8_t *b, int8_t *out) {
+  const Dr d1(p.input1_multiplier, p.input1_shift), d2(p.input2_multiplier, p.input2_shift);
+  const Dr dout(p.output_multiplier, p.output_shift);
+  const __m256i off1 = _mm256_set1_epi32(p.input1_offset), off2 = _mm256_set1_epi32(p.input2_offset);
+  const __m256i zp = _mm256_set1_epi32(p.output_offset);
+  const __m256i lo = _mm256_set1_epi32(p.act_min), hi = _mm256_set1_epi32(p.act_max);
+  int32_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i x1 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(a + i)));
+    const __m256i x2 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(b + i)));
+    const __m256i s1 = dr8(_mm256_slli_epi32(_mm256_add_epi32(x1, off1), QP_ADD_LEFT_SHIFT), d1);
+    const __m256i s2 = dr8(_mm256_slli_epi32(_mm256_add_epi32(x2, off2), QP_ADD_LEFT_SHIFT), d2);
+    __m256i r = _mm256_add_epi32(dr8(_mm256_add_epi32(s1, s2), dout), zp);  // wraps, as the reference's uint32 add
+    r = _mm256_min_epi32(_mm256_max_epi32(r, lo), hi);
+    const __m128i r16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));  // in [-128, 127]
+    _mm_storel_epi64(reinterpret_cast<__m128i *>(out + i), _mm_packs_epi16(r16, r16));
+  }
+  return i;
+}
+
+// GCC 12's AVX-512 headers build vectors from _mm512_undefined_*() and trip -Wmaybe-uninitialized.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// 64-bit lanes: (ab + nudge) / 2^31 truncated toward zero, nudge = ab >= 0 ? 2^30 : 1 - 2^30.
+QP_ADD_512 inline __m512i round_high64_512(__m512i ab) {
+  const __m512i zero = _mm512_setzero_si512();
+  const __mmask8 neg = _mm512_cmplt_epi64_mask(ab, zero);
+  __m512i v = _mm512_add_epi64(ab, _mm512_mask_blend_epi64(neg, _mm512_set1_epi64(int64_t{1} << 30),
+                                                           _mm512_set1_epi64(1 - (int64_t{1} << 30))));
+  const __mmask8 vneg = _mm512_cmplt_epi64_mask(v, zero);
+  v = _mm512_mask_add_epi64(v, vneg, v, _mm512_set1_epi64((int64_t{1} << 31) - 1));
+  return _mm512_srai_epi64(v, 31);
+}
+
+// qp_requant_apply_dr_s32 on 16 lanes.
+QP_ADD_512 inline __m512i dr16(__m512i acc, const Dr &d) {
+  const __m512i mult = _mm512_set1_epi32(d.mult), rmask = _mm512_set1_epi32(d.mask);
+  const __m512i x = _mm512_sll_epi32(acc, _mm_cvtsi32_si128(d.left));  // wraps, as the reference's uint32 shift
+  const __m512i even = round_high64_512(_mm512_mul_epi32(x, mult));
+  const __m512i odd = round_high64_512(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(mult, 32)));
+  __m512i h = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+  const __m512i int_min = _mm512_set1_epi32(INT32_MIN);
+  const __mmask16 sat = _mm512_cmpeq_epi32_mask(x, int_min) & _mm512_cmpeq_epi32_mask(mult, int_min);
+  h = _mm512_mask_mov_epi32(h, sat, _mm512_set1_epi32(INT32_MAX));
+  const __m512i rem = _mm512_and_si512(h, rmask);
+  const __m512i thr = _mm512_sub_epi32(_mm512_srai_epi32(rmask, 1), _mm512_srai_epi32(h, 31));
+  const __m512i r = _mm512_sra_epi32(h, _mm_cvtsi32_si128(d.right));
+  return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, _mm512_set1_epi32(1));
+}
+
+QP_ADD_512 int32_t add_512(const qp_add_params_t &p, int32_t n, const int8_t *a, const int8_t *b, int8_t *out) {
+  const Dr d1(p.input1_multiplier, p.input1_shift), d2(p.input2_multiplier, p.input2_shift);
+  const Dr dout(p.output_multiplier, p.output_shift);
+  const __m512i off1 = _mm512_set1_epi32(p.input1_offset), off2 = _mm512_set1_epi32(p.input2_offset);
+  const __m512i zp = _mm512_set1_epi32(p.output_offset);
+  const __m512i lo = _mm512_set1_epi32(p.act_min), hi = _mm512_set1_epi32(p.act_max);
+  int32_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i x1 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(a + i)));
+    const __m512i x2 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(b + i)));
+    const __m512i s1 = dr16(_mm512_slli_epi32(_mm512_add_epi32(x1, off1), QP_ADD_LEFT_SHIFT), d1);
+    const __m512i s2 = dr16(_mm512_slli_epi32(_mm512_add_epi32(x2, off2), QP_ADD_LEFT_SHIFT), d2);
+    __m512i r = _mm512_add_epi32(dr16(_mm512_add_epi32(s1, s2), dout), zp);  // wraps, as the reference's uint32 add
+    r = _mm512_min_epi32(_mm512_max_epi32(r, lo), hi);
+    _mm_storeu_si128(reinterpret_cast<__m128i *>(out + i), _mm512_cvtepi32_epi8(r));
+  }
+  return i;
+}
+#pragma GCC diagnostic pop
+#endif
+
+}  // namespace
+
+qp_status_t opt_add_s8(const qp_add_params_t &p, const int32_t *table, OptIsa isa, int32_t length, const int8_t *in1,
+                       const int8_t *in2, int8_t *out) {
+  if (!table || !in1 || !in2 || !out || length <= 0) return QP_STATUS_BAD_ARGUMENT;
+  const qp_status_t st = check_add(p);
+  if (st != QP_STATUS_OK) return st;
+  int32_t done = 0;
+#ifdef QP_ADD_X86
+  const OptIsa r = opt_isa_effective(isa);
+  if (!opt_isa_available(r)) {
+    // A kernel set this CPU lacks runs nothing of it (Int8Engine refuses one at construction).
+  } else if (r == OptIsa::Avx512Vnni) {
+    done = add_512(p, length, in1, in2, out);
+  } else if (r == OptIsa::Avx2) {
+    done = add_avx2(p, length, in1, in2, out);
+  }
+#else
+  (void)isa;
+#endif
+  if (done == length) return QP_STATUS_OK;
+  return qp_add_run_mcu_s8(&p, table, length - done, in1 + done, in2 + done, out + done);
+}
+
+}  // namespace qp::quant
