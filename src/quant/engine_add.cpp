@@ -81,18 +81,8 @@ QP_AVX2 int32_t add_avx2(const qp_add_params_t &p, int32_t n, const int8_t *a, c
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-// 64-bit lanes: (ab + nudge) / 2^31 truncated toward zero, nudge = ab >= 0 ? 2^30 : 1 - 2^30.
-QP_ADD_512 inline __m512i round_high64_512(__m512i ab) {
-  const __m512i zero = _mm512_setzero_si512();
-  const __mmask8 neg = _mm512_cmplt_epi64_mask(ab, zero);
-  __m512i v = _mm512_add_epi64(ab, _mm512_mask_blend_epi64(neg, _mm512_set1_epi64(int64_t{1} << 30),
-                                                           _mm512_set1_epi64(1 - (int64_t{1} << 30))));
-  const __mmask8 vneg = _mm512_cmplt_epi64_mask(v, zero);
-  v = _mm512_mask_add_epi64(v, vneg, v, _mm512_set1_epi64((int64_t{1} << 31) - 1));
-  return _mm512_srai_epi64(v, 31);
-}
 
-// qp_requant_apply_dr_s32 on 16 lanes.
+// qp_requant_apply_dr_s32 on 16 lanes (round_high64_512: engine_avx2.h).
 QP_ADD_512 inline __m512i dr16(__m512i acc, const Dr &d) {
   const __m512i mult = _mm512_set1_epi32(d.mult), rmask = _mm512_set1_epi32(d.mask);
   const __m512i x = _mm512_sll_epi32(acc, _mm_cvtsi32_si128(d.left));  // wraps, as the reference's uint32 shift

@@ -1,4 +1,5 @@
-// AVX2 helpers shared by the optimized engine's kernels (engine_opt.cpp, engine_wino.cpp); x86-64 GCC only.
+// AVX2 (and two AVX-512) helpers shared by the optimized engine's kernels (engine_opt.cpp, engine_wino.cpp,
+// engine_add.cpp); x86-64 GCC only.
 #pragma once
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -13,17 +14,19 @@
 
 namespace qp::quant {
 
-// 64-bit lanes: the low 32 bits of (ab + nudge) / 2^31 truncated toward zero, nudge = ab >= 0 ? 2^30 :
-// 1 - 2^30. AVX2 has no 64-bit arithmetic shift, but the quotient fits int32 (the one overflowing
-// case, INT32_MIN * INT32_MIN, is saturated by the caller), so a logical shift gives the same low half.
+// SaturatingRoundingDoublingHighMul's rounding on 64-bit lanes holding ab = a * b: TFLite writes it as
+// (ab + nudge) / 2^31 truncated toward zero, nudge = ab >= 0 ? 2^30 : 1 - 2^30, which equals floor((ab + 2^30) / 2^31)
+// for every ab (for ab < 0 the truncated quotient is the ceiling of (ab + 1 - 2^30) / 2^31, which is the floor of
+// (ab + 2^30) / 2^31), so one add and one shift; ab + 2^30 cannot overflow (|ab| <= 2^62). The quotient fits int32
+// (the one overflowing case, INT32_MIN * INT32_MIN, is saturated by the caller) and the low 32 bits of a logical
+// shift equal the arithmetic shift's, which AVX2 lacks for 64-bit lanes.
 QP_AVX2 inline __m256i round_high64_avx2(__m256i ab) {
-  const __m256i zero = _mm256_setzero_si256();
-  const __m256i nudge =
-      _mm256_add_epi64(_mm256_set1_epi64x(int64_t{1} << 30),
-                       _mm256_and_si256(_mm256_cmpgt_epi64(zero, ab), _mm256_set1_epi64x(1 - (int64_t{1} << 31))));
-  __m256i v = _mm256_add_epi64(ab, nudge);
-  v = _mm256_add_epi64(v, _mm256_and_si256(_mm256_cmpgt_epi64(zero, v), _mm256_set1_epi64x((int64_t{1} << 31) - 1)));
-  return _mm256_srli_epi64(v, 31);
+  return _mm256_srli_epi64(_mm256_add_epi64(ab, _mm256_set1_epi64x(int64_t{1} << 30)), 31);
+}
+
+// The same on 8 64-bit lanes (AVX-512; the low 32 bits of each lane are the result).
+__attribute__((target("avx512f"))) inline __m512i round_high64_512(__m512i ab) {
+  return _mm512_srli_epi64(_mm512_add_epi64(ab, _mm512_set1_epi64(int64_t{1} << 30)), 31);
 }
 
 QP_AVX2 inline __m256i load8(const std::vector<int32_t> &v, int c) {

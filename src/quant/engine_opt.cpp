@@ -295,24 +295,14 @@ QP_AVX2 void maxpool_avx2(const QLayer &l, const int8_t *in, int8_t *out) {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-// 64-bit lanes: (ab + nudge) / 2^31 truncated toward zero, nudge = ab >= 0 ? 2^30 : 1 - 2^30.
-QP_VNNI inline __m512i round_high64(__m512i ab) {
-  const __m512i zero = _mm512_setzero_si512();
-  const __mmask8 neg = _mm512_cmplt_epi64_mask(ab, zero);
-  __m512i v = _mm512_add_epi64(ab, _mm512_mask_blend_epi64(neg, _mm512_set1_epi64(int64_t{1} << 30),
-                                                           _mm512_set1_epi64(1 - (int64_t{1} << 30))));
-  const __mmask8 vneg = _mm512_cmplt_epi64_mask(v, zero);
-  v = _mm512_mask_add_epi64(v, vneg, v, _mm512_set1_epi64((int64_t{1} << 31) - 1));
-  return _mm512_srai_epi64(v, 31);
-}
 
 // qp_requant_apply_dr_s32 on 16 lanes (channels c .. c + 15), then + zero point, clamp, narrow.
 QP_VNNI inline __m128i requant16(__m512i acc, const OptWeights &o, int c) {
   const __m512i mult = _mm512_loadu_si512(o.mult.data() + c), left = _mm512_loadu_si512(o.left.data() + c);
   const __m512i right = _mm512_loadu_si512(o.right.data() + c), rmask = _mm512_loadu_si512(o.rmask.data() + c);
   const __m512i x = _mm512_sllv_epi32(acc, left);  // wraps, as the reference's uint32 shift
-  const __m512i even = round_high64(_mm512_mul_epi32(x, mult));
-  const __m512i odd = round_high64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(mult, 32)));
+  const __m512i even = round_high64_512(_mm512_mul_epi32(x, mult));
+  const __m512i odd = round_high64_512(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(mult, 32)));
   __m512i h = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
   const __m512i int_min = _mm512_set1_epi32(INT32_MIN);
   const __mmask16 sat = _mm512_cmpeq_epi32_mask(x, int_min) & _mm512_cmpeq_epi32_mask(mult, int_min);
