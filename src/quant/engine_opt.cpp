@@ -74,32 +74,40 @@ void stage_input(const QLayer &l, const OptWeights &o, const int8_t *in, U *pad)
   const int pt = o.dense ? 0 : l.pad_top, pl = o.dense ? 0 : l.pad_left;
   const auto zp_u = static_cast<U>(l.input.zero_point + 128);
   const size_t icp = static_cast<size_t>(o.icp);
+  // One pixel's icp staged values: the ic channels of s (nullptr: the zero point), then zeros up to icp. Written as
+  // one loop per pixel: with few channels (a first layer's 3, padded to 4) a std::fill_n per pixel became a memset
+  // call per pixel, which cost more than the staging itself.
+  const auto put = [&](U *d, const int8_t *s) {
+    for (size_t c = 0; c < icp; ++c)
+      d[c] = c < static_cast<size_t>(ic) ? (s ? static_cast<U>(static_cast<uint8_t>(s[c]) ^ 0x80u) : zp_u) : U{0};
+  };
   for (int y = 0; y < o.ph; ++y) {
     U *row = pad + static_cast<size_t>(y) * o.pw * icp;
     const int sy = y - pt;
     if (sy < 0 || sy >= ih) {
-      for (int x = 0; x < o.pw; ++x) {
-        std::fill_n(row + x * icp, ic, zp_u);
-        std::fill_n(row + x * icp + ic, icp - static_cast<size_t>(ic), U{0});
-      }
+      for (int x = 0; x < o.pw; ++x) put(row + x * icp, nullptr);
       continue;
     }
     const int8_t *src = in + static_cast<size_t>(sy) * iw * ic;
     const int x0 = std::min(pl, o.pw), x1 = std::min(pl + iw, o.pw);  // columns [x0, x1) come from the input
-    for (int x = 0; x < x0; ++x) std::fill_n(row + x * icp, ic, zp_u);
-    for (int x = x1; x < o.pw; ++x) std::fill_n(row + x * icp, ic, zp_u);
+    for (int x = 0; x < x0; ++x) put(row + x * icp, nullptr);
+    for (int x = x1; x < o.pw; ++x) put(row + x * icp, nullptr);
     if (icp == static_cast<size_t>(ic)) {
       U *d = row + static_cast<size_t>(x0) * icp;
       const int8_t *s = src + static_cast<size_t>(x0 - pl) * ic;
       const size_t n = static_cast<size_t>(x1 - x0) * icp;
       for (size_t i = 0; i < n; ++i) d[i] = static_cast<U>(static_cast<uint8_t>(s[i]) ^ 0x80u);
-    } else {
-      for (int x = 0; x < o.pw; ++x) std::fill_n(row + x * icp + ic, icp - static_cast<size_t>(ic), U{0});
+    } else if (ic == 3 && icp == 4) {  // an RGB first layer: unrolled
       for (int x = x0; x < x1; ++x) {
-        U *d = row + x * icp;
-        const int8_t *s = src + static_cast<size_t>(x - pl) * ic;
-        for (int c = 0; c < ic; ++c) d[c] = static_cast<U>(static_cast<uint8_t>(s[c]) ^ 0x80u);
+        U *d = row + static_cast<size_t>(x) * 4;
+        const int8_t *s = src + static_cast<size_t>(x - pl) * 3;
+        d[0] = static_cast<U>(static_cast<uint8_t>(s[0]) ^ 0x80u);
+        d[1] = static_cast<U>(static_cast<uint8_t>(s[1]) ^ 0x80u);
+        d[2] = static_cast<U>(static_cast<uint8_t>(s[2]) ^ 0x80u);
+        d[3] = U{0};
       }
+    } else {
+      for (int x = x0; x < x1; ++x) put(row + x * icp, src + static_cast<size_t>(x - pl) * ic);
     }
   }
 }

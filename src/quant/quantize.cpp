@@ -306,8 +306,10 @@ void Int8Engine::run_into(const uint8_t *rgb, int8_t *arena, std::vector<std::ve
   const size_t n_in = static_cast<size_t>(m_.input.size());
   if (rgb != nullptr) {  // nullptr: run_int8 put the int8 input in place
     // Pixels through the model's input table (quant/input_map.h; q = p - 128 for qparity's own models).
+    // Pixel by pixel, channel by channel (no division per byte: it cost ~5 % of a rps-resnet inference).
     const size_t c = static_cast<size_t>(m_.input.c);
-    for (size_t i = 0; i < n_in; ++i) x[i] = table_[(i % c) * 256 + rgb[i]];
+    for (size_t i = 0; i < n_in; i += c)
+      for (size_t ch = 0; ch < c; ++ch) x[i + ch] = table_[ch * 256 + rgb[i + ch]];
   }
   if (trace) trace->clear();
   const bool opt = backend_ == Backend::Optimized;
