@@ -118,6 +118,16 @@ inline int32_t pixel_offset(const OptWeights &o, int i) {
   return (y * o.stride * o.pw + x * o.stride) * o.icp;
 }
 
+// pixel_offset of output pixels i0 .. i0 + n - 1: one division per block instead of two per pixel (the divisions were
+// most of gemm_vnni's own time on rps-cnn).
+inline void pixel_offsets(const OptWeights &o, int i0, int n, int32_t *off) {
+  int y = i0 / o.ow, x = i0 % o.ow;
+  for (int p = 0; p < n; ++p) {
+    off[p] = (y * o.stride * o.pw + x * o.stride) * o.icp;
+    if (++x == o.ow) x = 0, ++y;
+  }
+}
+
 inline int8_t narrow(int32_t v, const OptWeights &o) {
   return static_cast<int8_t>(std::clamp(v + o.out_zp, o.act_min, o.act_max));
 }
@@ -249,7 +259,7 @@ QP_AVX2 void gemm_avx2_j(const OptWeights &o, const uint16_t *pad, int8_t *out, 
   int32_t off[P];
   int i = 0;
   for (; i + P <= n_pix; i += P) {
-    for (int p = 0; p < P; ++p) off[p] = pixel_offset(o, i + p);
+    pixel_offsets(o, i, P, off);
     for (int t = 0; t < o.tiles2; ++t) block_avx2<J, P>(o, pad, off, t, out, i, acc32);
   }
   for (; i < n_pix; ++i) {  // the last < P pixels, one at a time
@@ -373,7 +383,7 @@ QP_VNNI void gemm_vnni_j(const OptWeights &o, const uint8_t *pad, int8_t *out, i
   int32_t off[P];
   int i = 0;
   for (; i + P <= n_pix; i += P) {
-    for (int p = 0; p < P; ++p) off[p] = pixel_offset(o, i + p);
+    pixel_offsets(o, i, P, off);
     for (int t = 0; t < o.tiles; ++t) block_vnni<J, P>(o, pad, off, t, out, i, acc32);
   }
   for (; i < n_pix; ++i) {  // the last < P pixels, one at a time
@@ -505,7 +515,7 @@ void gemm_neon(const OptWeights &o, const int16_t *pad, int8_t *out) {
   int32_t off[P];
   int i = 0;
   for (; i + P <= n_pix; i += P) {
-    for (int p = 0; p < P; ++p) off[p] = pixel_offset(o, i + p);
+    pixel_offsets(o, i, P, off);
     for (int g = 0; g < groups; ++g) block_neon<P>(o, pad, off, g, out, i);
   }
   for (; i < n_pix; ++i) {  // the last < P pixels, one at a time
@@ -554,7 +564,7 @@ QP_NEON_DOT void gemm_dot(const OptWeights &o, const int8_t *pad, int8_t *out) {
       for (int j = 0; j < o.J && (t * o.J + j) * 16 < o.oc; ++j) block(t, j, pix);
   };
   for (; i + P <= n_pix; i += P) {
-    for (int p = 0; p < P; ++p) off[p] = pixel_offset(o, i + p);
+    pixel_offsets(o, i, P, off);
     tiles([&](int t, int j, int pix) { block_dot<P>(o, pad, off, t, j, out, pix); }, i);
   }
   for (; i < n_pix; ++i) {  // the last < P pixels, one at a time
