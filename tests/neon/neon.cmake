@@ -16,6 +16,7 @@ if(QP_AARCH64_CXX AND QP_AARCH64_CC AND QP_NLOHMANN_INCLUDE)
             ${QP_AARCH64_CC} ${QP_NLOHMANN_INCLUDE}
     DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/neon/cross_build.sh ${CMAKE_CURRENT_SOURCE_DIR}/neon/neon_bit_exact.cpp
             ${PROJECT_SOURCE_DIR}/src/quant/engine_opt.cpp ${PROJECT_SOURCE_DIR}/src/quant/engine_opt_ops.cpp
+            ${PROJECT_SOURCE_DIR}/src/quant/engine_add.cpp
             ${PROJECT_SOURCE_DIR}/src/quant/multiplier.cpp ${PROJECT_SOURCE_DIR}/src/common/error.cpp ${QP_NEON_DEPS}
     COMMENT "Cross-compiling neon_bit_exact for aarch64 (run under qemu-aarch64 by the neon.* tests)")
   add_custom_target(neon_bit_exact_aarch64 ALL DEPENDS ${QP_NEON_BIN})
