@@ -42,19 +42,10 @@ struct Dr {
         mask(static_cast<int32_t>((uint32_t{1} << (shift > 0 ? 0 : -shift)) - 1u)) {}
 };
 
-// qp_requant_apply_dr_s32 on 8 lanes (round_high64_avx2: engine_avx2.h).
+// qp_requant_apply_dr_s32 on 8 lanes, one multiplier and shift for all (srdhm_rdbpot8: engine_avx2.h).
 QP_AVX2 inline __m256i dr8(__m256i acc, const Dr &d) {
-  const __m256i mult = _mm256_set1_epi32(d.mult), rmask = _mm256_set1_epi32(d.mask);
   const __m256i x = _mm256_sll_epi32(acc, _mm_cvtsi32_si128(d.left));  // wraps, as the reference's uint32 shift
-  const __m256i even = round_high64_avx2(_mm256_mul_epi32(x, mult));
-  const __m256i odd = round_high64_avx2(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mult, 32)));
-  __m256i h = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
-  const __m256i int_min = _mm256_set1_epi32(INT32_MIN);
-  const __m256i sat = _mm256_and_si256(_mm256_cmpeq_epi32(x, int_min), _mm256_cmpeq_epi32(mult, int_min));
-  h = _mm256_blendv_epi8(h, _mm256_set1_epi32(INT32_MAX), sat);
-  const __m256i rem = _mm256_and_si256(h, rmask);
-  const __m256i thr = _mm256_sub_epi32(_mm256_srai_epi32(rmask, 1), _mm256_srai_epi32(h, 31));
-  return _mm256_sub_epi32(_mm256_sra_epi32(h, _mm_cvtsi32_si128(d.right)), _mm256_cmpgt_epi32(rem, thr));
+  return srdhm_rdbpot8(x, _mm256_set1_epi32(d.mult), _mm256_set1_epi32(d.right), _mm256_set1_epi32(d.mask));
 }
 
 QP_AVX2 int32_t add_avx2(const qp_add_params_t &p, int32_t n, const int8_t *a, const int8_t *b, int8_t *out) {
@@ -82,20 +73,10 @@ QP_AVX2 int32_t add_avx2(const qp_add_params_t &p, int32_t n, const int8_t *a, c
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 
-// qp_requant_apply_dr_s32 on 16 lanes (round_high64_512: engine_avx2.h).
+// The same on 16 lanes (srdhm_rdbpot16: engine_avx2.h).
 QP_ADD_512 inline __m512i dr16(__m512i acc, const Dr &d) {
-  const __m512i mult = _mm512_set1_epi32(d.mult), rmask = _mm512_set1_epi32(d.mask);
   const __m512i x = _mm512_sll_epi32(acc, _mm_cvtsi32_si128(d.left));  // wraps, as the reference's uint32 shift
-  const __m512i even = round_high64_512(_mm512_mul_epi32(x, mult));
-  const __m512i odd = round_high64_512(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(mult, 32)));
-  __m512i h = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-  const __m512i int_min = _mm512_set1_epi32(INT32_MIN);
-  const __mmask16 sat = _mm512_cmpeq_epi32_mask(x, int_min) & _mm512_cmpeq_epi32_mask(mult, int_min);
-  h = _mm512_mask_mov_epi32(h, sat, _mm512_set1_epi32(INT32_MAX));
-  const __m512i rem = _mm512_and_si512(h, rmask);
-  const __m512i thr = _mm512_sub_epi32(_mm512_srai_epi32(rmask, 1), _mm512_srai_epi32(h, 31));
-  const __m512i r = _mm512_sra_epi32(h, _mm_cvtsi32_si128(d.right));
-  return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, _mm512_set1_epi32(1));
+  return srdhm_rdbpot16(x, _mm512_set1_epi32(d.mult), _mm512_set1_epi32(d.right), _mm512_set1_epi32(d.mask));
 }
 
 QP_ADD_512 int32_t add_512(const qp_add_params_t &p, int32_t n, const int8_t *a, const int8_t *b, int8_t *out) {

@@ -33,21 +33,40 @@ QP_AVX2 inline __m256i load8(const std::vector<int32_t> &v, int c) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(v.data() + c));
 }
 
-// qp_requant_apply_dr_s32 on 8 lanes (channels c .. c + 7), + zero point, clamp; the 8 int8 results in
-// the low 8 bytes.
-QP_AVX2 inline __m128i requant8_avx2(__m256i acc, const OptWeights &o, int c) {
-  const __m256i mult = load8(o.mult, c), left = load8(o.left, c), right = load8(o.right, c), rmask = load8(o.rmask, c);
-  const __m256i x = _mm256_sllv_epi32(acc, left);  // wraps, as the reference's uint32 shift
+// qp_requant_apply_dr_s32 on 8 lanes from x = the accumulator already shifted left (wrapping, as the reference's
+// uint32 shift): the high multiply with TFLite's rounding and INT32_MIN * INT32_MIN saturation, then the rounding
+// divide by 2^right, (h >> right) + (remainder > (mask >> 1) + (h < 0)); rmask = 2^right - 1.
+QP_AVX2 inline __m256i srdhm_rdbpot8(__m256i x, __m256i mult, __m256i right, __m256i rmask) {
   const __m256i even = round_high64_avx2(_mm256_mul_epi32(x, mult));
   const __m256i odd = round_high64_avx2(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mult, 32)));
   __m256i h = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
   const __m256i int_min = _mm256_set1_epi32(INT32_MIN);
   const __m256i sat = _mm256_and_si256(_mm256_cmpeq_epi32(x, int_min), _mm256_cmpeq_epi32(mult, int_min));
   h = _mm256_blendv_epi8(h, _mm256_set1_epi32(INT32_MAX), sat);
-  // Rounding divide by 2^right: (h >> right) + (remainder > (mask >> 1) + (h < 0)).
   const __m256i rem = _mm256_and_si256(h, rmask);
   const __m256i thr = _mm256_sub_epi32(_mm256_srai_epi32(rmask, 1), _mm256_srai_epi32(h, 31));
-  __m256i r = _mm256_sub_epi32(_mm256_srav_epi32(h, right), _mm256_cmpgt_epi32(rem, thr));
+  return _mm256_sub_epi32(_mm256_srav_epi32(h, right), _mm256_cmpgt_epi32(rem, thr));
+}
+
+// The same on 16 lanes (AVX-512).
+__attribute__((target("avx512f"))) inline __m512i srdhm_rdbpot16(__m512i x, __m512i mult, __m512i right, __m512i rmask) {
+  const __m512i even = round_high64_512(_mm512_mul_epi32(x, mult));
+  const __m512i odd = round_high64_512(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(mult, 32)));
+  __m512i h = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+  const __m512i int_min = _mm512_set1_epi32(INT32_MIN);
+  const __mmask16 sat = _mm512_cmpeq_epi32_mask(x, int_min) & _mm512_cmpeq_epi32_mask(mult, int_min);
+  h = _mm512_mask_mov_epi32(h, sat, _mm512_set1_epi32(INT32_MAX));
+  const __m512i rem = _mm512_and_si512(h, rmask);
+  const __m512i thr = _mm512_sub_epi32(_mm512_srai_epi32(rmask, 1), _mm512_srai_epi32(h, 31));
+  const __m512i r = _mm512_srav_epi32(h, right);
+  return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, _mm512_set1_epi32(1));
+}
+
+// qp_requant_apply_dr_s32 on 8 lanes (channels c .. c + 7), + zero point, clamp; the 8 int8 results in
+// the low 8 bytes.
+QP_AVX2 inline __m128i requant8_avx2(__m256i acc, const OptWeights &o, int c) {
+  const __m256i x = _mm256_sllv_epi32(acc, load8(o.left, c));  // wraps, as the reference's uint32 shift
+  __m256i r = srdhm_rdbpot8(x, load8(o.mult, c), load8(o.right, c), load8(o.rmask, c));
   r = _mm256_add_epi32(r, _mm256_set1_epi32(o.out_zp));
   r = _mm256_min_epi32(_mm256_max_epi32(r, _mm256_set1_epi32(o.act_min)), _mm256_set1_epi32(o.act_max));
   const __m128i r16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));  // exact: in [-128, 127]

@@ -316,20 +316,9 @@ QP_AVX2 void maxpool_avx2(const QLayer &l, const int8_t *in, int8_t *out) {
 
 // qp_requant_apply_dr_s32 on 16 lanes (channels c .. c + 15), then + zero point, clamp, narrow.
 QP_VNNI inline __m128i requant16(__m512i acc, const OptWeights &o, int c) {
-  const __m512i mult = _mm512_loadu_si512(o.mult.data() + c), left = _mm512_loadu_si512(o.left.data() + c);
-  const __m512i right = _mm512_loadu_si512(o.right.data() + c), rmask = _mm512_loadu_si512(o.rmask.data() + c);
-  const __m512i x = _mm512_sllv_epi32(acc, left);  // wraps, as the reference's uint32 shift
-  const __m512i even = round_high64_512(_mm512_mul_epi32(x, mult));
-  const __m512i odd = round_high64_512(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(mult, 32)));
-  __m512i h = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-  const __m512i int_min = _mm512_set1_epi32(INT32_MIN);
-  const __mmask16 sat = _mm512_cmpeq_epi32_mask(x, int_min) & _mm512_cmpeq_epi32_mask(mult, int_min);
-  h = _mm512_mask_mov_epi32(h, sat, _mm512_set1_epi32(INT32_MAX));
-  // Rounding divide by 2^right: (h >> right) + (remainder > (mask >> 1) + (h < 0)).
-  const __m512i rem = _mm512_and_si512(h, rmask);
-  const __m512i thr = _mm512_sub_epi32(_mm512_srai_epi32(rmask, 1), _mm512_srai_epi32(h, 31));
-  __m512i r = _mm512_srav_epi32(h, right);
-  r = _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, _mm512_set1_epi32(1));
+  const __m512i x = _mm512_sllv_epi32(acc, _mm512_loadu_si512(o.left.data() + c));  // wraps, as the reference's
+  __m512i r = srdhm_rdbpot16(x, _mm512_loadu_si512(o.mult.data() + c), _mm512_loadu_si512(o.right.data() + c),
+                             _mm512_loadu_si512(o.rmask.data() + c));  // (engine_avx2.h)
   r = _mm512_add_epi32(r, _mm512_set1_epi32(o.out_zp));
   r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(o.act_min)), _mm512_set1_epi32(o.act_max));
   return _mm512_cvtepi32_epi8(r);
