@@ -8,7 +8,10 @@
 #include "data/image_io.h"
 #include "data/synth.h"
 #include "model/executor_fp32.h"
+#include "quant/engine_add.h"
 #include "quant/engine_wino.h"
+#include "quant/multiplier.h"
+#include "qp_runtime_mcu.h"
 #include "quant/qmodel.h"
 #include "tflite/tflite_read.h"
 
@@ -169,5 +172,30 @@ static void BM_Conv3x3Avx2(benchmark::State &state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_Conv3x3Avx2)->ArgsProduct({{3, 8, 16, 32, 64}, {8, 16, 32, 64}, {4, 8, 16, 32}, {0, 1}});
+
+// One residual Add of 16,384 int8 values (rps-resnet's first, 16 x 32 x 32) through opt_add_s8 with a kernel
+// set: portable = the MCU table kernel, avx2 / avx512-vnni = the vector forms (engine_add.cpp). Parameters as
+// the quantizer makes them (quant::add_params) from typical scales.
+static void BM_AddS8(benchmark::State &state, quant::OptIsa isa) {
+  if (!quant::opt_isa_available(isa)) return state.SkipWithError("kernel set not available on this CPU");
+  const qp_add_params_t p = quant::add_params(0.041, -7, 0.029, 3, 0.055, -12, -128, 127);
+  std::vector<int32_t> table(512);
+  if (qp_add_table_mcu_s8(&p, table.data()) != QP_STATUS_OK) return state.SkipWithError("parameters refused");
+  constexpr int32_t n = 16 * 32 * 32;
+  std::vector<int8_t> a(n), b(n), out(n);
+  Rng r(3);
+  for (int32_t i = 0; i < n; ++i) {
+    a[static_cast<size_t>(i)] = static_cast<int8_t>(static_cast<int>(r.below(256)) - 128);
+    b[static_cast<size_t>(i)] = static_cast<int8_t>(static_cast<int>(r.below(256)) - 128);
+  }
+  for (auto _ : state) {
+    quant::opt_add_s8(p, table.data(), isa, n, a.data(), b.data(), out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK_CAPTURE(BM_AddS8, portable, quant::OptIsa::Portable);
+BENCHMARK_CAPTURE(BM_AddS8, avx2, quant::OptIsa::Avx2);
+BENCHMARK_CAPTURE(BM_AddS8, avx512_vnni, quant::OptIsa::Avx512Vnni);
 
 BENCHMARK_MAIN();

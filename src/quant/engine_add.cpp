@@ -6,6 +6,14 @@
 // 32 x 32 -> 64-bit product in even and odd lanes, the nudge toward zero, the INT32_MIN * INT32_MIN saturation, the
 // rounding right shift with its remainder test. Inputs off their zero points are in [-255, 255], so (x + offset) << 20
 // never wraps and the two rescaled values add without overflow (|sum| < 2^28), exactly as in the reference.
+//
+// The input rescales need no 64-bit lanes. With v = x + offset (|v| <= 255) the reference multiplies v * 2^20 by
+// the multiplier m and rounds: floor((v * 2^20 * m + 2^30) / 2^31) (its nudge-and-truncate equals this floor for
+// every product; v * 2^20 is never INT32_MIN, so no saturation) = floor((v * m + 2^10) / 2^11). Split m = mh * 2^16
+// + ml (mh = m >> 16 arithmetic, 0 <= ml < 2^16, any int32 m): v * mh * 2^16 is a multiple of 2^11, so the value is
+// (v * mh) * 2^5 + floor((v * ml + 2^10) / 2^11), where |v * mh| < 2^23 and |v * ml| < 2^24: 32-bit multiplies and
+// an arithmetic shift. Then the reference's rounding right shift. The output rescale (|sum| < 2^29, any multiplier
+// and shift) keeps the 64-bit form.
 #include "quant/engine_add.h"
 
 #include "qp_runtime_mcu.h"
@@ -16,6 +24,7 @@
 #include "quant/engine_avx2.h"
 #define QP_ADD_X86 1
 #define QP_ADD_512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+static_assert(QP_ADD_LEFT_SHIFT == 20, "the input rescale below assumes TFLite's left shift of 20");
 #endif
 
 namespace qp::quant {
@@ -48,6 +57,14 @@ QP_AVX2 inline __m256i dr8(__m256i acc, const Dr &d) {
   return srdhm_rdbpot8(x, _mm256_set1_epi32(d.mult), _mm256_set1_epi32(d.right), _mm256_set1_epi32(d.mask));
 }
 
+// One input's rescale on 8 lanes: v = x + offset, as derived above, then the rounding shift by d.right.
+QP_AVX2 inline __m256i in8(__m256i v, const Dr &d) {
+  const __m256i hi = _mm256_slli_epi32(_mm256_mullo_epi32(v, _mm256_set1_epi32(d.mult >> 16)), 5);
+  const __m256i lo = _mm256_mullo_epi32(v, _mm256_set1_epi32(d.mult & 0xFFFF));
+  const __m256i h = _mm256_add_epi32(hi, _mm256_srai_epi32(_mm256_add_epi32(lo, _mm256_set1_epi32(1 << 10)), 11));
+  return rdbpot8(h, _mm256_set1_epi32(d.right), _mm256_set1_epi32(d.mask));
+}
+
 QP_AVX2 int32_t add_avx2(const qp_add_params_t &p, int32_t n, const int8_t *a, const int8_t *b, int8_t *out) {
   const Dr d1(p.input1_multiplier, p.input1_shift), d2(p.input2_multiplier, p.input2_shift);
   const Dr dout(p.output_multiplier, p.output_shift);
@@ -58,8 +75,8 @@ QP_AVX2 int32_t add_avx2(const qp_add_params_t &p, int32_t n, const int8_t *a, c
   for (; i + 8 <= n; i += 8) {
     const __m256i x1 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(a + i)));
     const __m256i x2 = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(b + i)));
-    const __m256i s1 = dr8(_mm256_slli_epi32(_mm256_add_epi32(x1, off1), QP_ADD_LEFT_SHIFT), d1);
-    const __m256i s2 = dr8(_mm256_slli_epi32(_mm256_add_epi32(x2, off2), QP_ADD_LEFT_SHIFT), d2);
+    const __m256i s1 = in8(_mm256_add_epi32(x1, off1), d1);
+    const __m256i s2 = in8(_mm256_add_epi32(x2, off2), d2);
     __m256i r = _mm256_add_epi32(dr8(_mm256_add_epi32(s1, s2), dout), zp);  // wraps, as the reference's uint32 add
     r = _mm256_min_epi32(_mm256_max_epi32(r, lo), hi);
     const __m128i r16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));  // in [-128, 127]
@@ -79,6 +96,14 @@ QP_ADD_512 inline __m512i dr16(__m512i acc, const Dr &d) {
   return srdhm_rdbpot16(x, _mm512_set1_epi32(d.mult), _mm512_set1_epi32(d.right), _mm512_set1_epi32(d.mask));
 }
 
+// The same on 16 lanes.
+QP_ADD_512 inline __m512i in16(__m512i v, const Dr &d) {
+  const __m512i hi = _mm512_slli_epi32(_mm512_mullo_epi32(v, _mm512_set1_epi32(d.mult >> 16)), 5);
+  const __m512i lo = _mm512_mullo_epi32(v, _mm512_set1_epi32(d.mult & 0xFFFF));
+  const __m512i h = _mm512_add_epi32(hi, _mm512_srai_epi32(_mm512_add_epi32(lo, _mm512_set1_epi32(1 << 10)), 11));
+  return rdbpot16(h, _mm512_set1_epi32(d.right), _mm512_set1_epi32(d.mask));
+}
+
 QP_ADD_512 int32_t add_512(const qp_add_params_t &p, int32_t n, const int8_t *a, const int8_t *b, int8_t *out) {
   const Dr d1(p.input1_multiplier, p.input1_shift), d2(p.input2_multiplier, p.input2_shift);
   const Dr dout(p.output_multiplier, p.output_shift);
@@ -89,8 +114,8 @@ QP_ADD_512 int32_t add_512(const qp_add_params_t &p, int32_t n, const int8_t *a,
   for (; i + 16 <= n; i += 16) {
     const __m512i x1 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(a + i)));
     const __m512i x2 = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(b + i)));
-    const __m512i s1 = dr16(_mm512_slli_epi32(_mm512_add_epi32(x1, off1), QP_ADD_LEFT_SHIFT), d1);
-    const __m512i s2 = dr16(_mm512_slli_epi32(_mm512_add_epi32(x2, off2), QP_ADD_LEFT_SHIFT), d2);
+    const __m512i s1 = in16(_mm512_add_epi32(x1, off1), d1);
+    const __m512i s2 = in16(_mm512_add_epi32(x2, off2), d2);
     __m512i r = _mm512_add_epi32(dr16(_mm512_add_epi32(s1, s2), dout), zp);  // wraps, as the reference's uint32 add
     r = _mm512_min_epi32(_mm512_max_epi32(r, lo), hi);
     _mm_storeu_si128(reinterpret_cast<__m128i *>(out + i), _mm512_cvtepi32_epi8(r));

@@ -33,9 +33,24 @@ QP_AVX2 inline __m256i load8(const std::vector<int32_t> &v, int c) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(v.data() + c));
 }
 
+// qp_requant_rdbpot_s32 (rounding divide by 2^right, half away from zero) on 8 lanes:
+// (h >> right) + (remainder > (mask >> 1) + (h < 0)); rmask = 2^right - 1.
+QP_AVX2 inline __m256i rdbpot8(__m256i h, __m256i right, __m256i rmask) {
+  const __m256i rem = _mm256_and_si256(h, rmask);
+  const __m256i thr = _mm256_sub_epi32(_mm256_srai_epi32(rmask, 1), _mm256_srai_epi32(h, 31));
+  return _mm256_sub_epi32(_mm256_srav_epi32(h, right), _mm256_cmpgt_epi32(rem, thr));
+}
+
+// The same on 16 lanes (AVX-512).
+__attribute__((target("avx512f"))) inline __m512i rdbpot16(__m512i h, __m512i right, __m512i rmask) {
+  const __m512i rem = _mm512_and_si512(h, rmask);
+  const __m512i thr = _mm512_sub_epi32(_mm512_srai_epi32(rmask, 1), _mm512_srai_epi32(h, 31));
+  const __m512i r = _mm512_srav_epi32(h, right);
+  return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, _mm512_set1_epi32(1));
+}
+
 // qp_requant_apply_dr_s32 on 8 lanes from x = the accumulator already shifted left (wrapping, as the reference's
-// uint32 shift): the high multiply with TFLite's rounding and INT32_MIN * INT32_MIN saturation, then the rounding
-// divide by 2^right, (h >> right) + (remainder > (mask >> 1) + (h < 0)); rmask = 2^right - 1.
+// uint32 shift): the high multiply with TFLite's rounding and INT32_MIN * INT32_MIN saturation, then rdbpot8.
 QP_AVX2 inline __m256i srdhm_rdbpot8(__m256i x, __m256i mult, __m256i right, __m256i rmask) {
   const __m256i even = round_high64_avx2(_mm256_mul_epi32(x, mult));
   const __m256i odd = round_high64_avx2(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mult, 32)));
@@ -43,9 +58,7 @@ QP_AVX2 inline __m256i srdhm_rdbpot8(__m256i x, __m256i mult, __m256i right, __m
   const __m256i int_min = _mm256_set1_epi32(INT32_MIN);
   const __m256i sat = _mm256_and_si256(_mm256_cmpeq_epi32(x, int_min), _mm256_cmpeq_epi32(mult, int_min));
   h = _mm256_blendv_epi8(h, _mm256_set1_epi32(INT32_MAX), sat);
-  const __m256i rem = _mm256_and_si256(h, rmask);
-  const __m256i thr = _mm256_sub_epi32(_mm256_srai_epi32(rmask, 1), _mm256_srai_epi32(h, 31));
-  return _mm256_sub_epi32(_mm256_srav_epi32(h, right), _mm256_cmpgt_epi32(rem, thr));
+  return rdbpot8(h, right, rmask);
 }
 
 // The same on 16 lanes (AVX-512).
@@ -56,10 +69,7 @@ __attribute__((target("avx512f"))) inline __m512i srdhm_rdbpot16(__m512i x, __m5
   const __m512i int_min = _mm512_set1_epi32(INT32_MIN);
   const __mmask16 sat = _mm512_cmpeq_epi32_mask(x, int_min) & _mm512_cmpeq_epi32_mask(mult, int_min);
   h = _mm512_mask_mov_epi32(h, sat, _mm512_set1_epi32(INT32_MAX));
-  const __m512i rem = _mm512_and_si512(h, rmask);
-  const __m512i thr = _mm512_sub_epi32(_mm512_srai_epi32(rmask, 1), _mm512_srai_epi32(h, 31));
-  const __m512i r = _mm512_srav_epi32(h, right);
-  return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, _mm512_set1_epi32(1));
+  return rdbpot16(h, right, rmask);
 }
 
 // qp_requant_apply_dr_s32 on 8 lanes (channels c .. c + 7), + zero point, clamp; the 8 int8 results in
