@@ -71,6 +71,7 @@ struct Int8Setup {
 // One INT8 inference of rps-cnn per iteration (per thread) through the reference or the optimized
 // kernels (the fastest kernel set the CPU has, or the portable loops).
 static void BM_Int8Inference_RpsCnn(benchmark::State &state, quant::Backend backend, quant::OptIsa isa) {
+  if (!quant::opt_isa_available(isa)) return state.SkipWithError("kernel set not available on this CPU");
   const Int8Setup s;
   const quant::Int8Engine engine(s.q, backend, isa);
   for (auto _ : state) benchmark::DoNotOptimize(engine.run(s.calib.image(0)));
@@ -79,11 +80,16 @@ static void BM_Int8Inference_RpsCnn(benchmark::State &state, quant::Backend back
 BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, reference, quant::Backend::Reference, quant::OptIsa::Auto);
 BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, optimized, quant::Backend::Optimized, quant::OptIsa::Auto)->ThreadRange(1, 2)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, optimized_avx2, quant::Backend::Optimized, quant::OptIsa::Avx2)->ThreadRange(1, 2)->UseRealTime();
+// AVX-VNNI forced (256-bit vpdpbusd; skipped where the CPU lacks it).
+BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, optimized_avx_vnni, quant::Backend::Optimized, quant::OptIsa::AvxVnni)
+    ->ThreadRange(1, 2)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(BM_Int8Inference_RpsCnn, optimized_portable, quant::Backend::Optimized, quant::OptIsa::Portable);
 
 // The residual and the MobileNet-style presets (issue 11: depthwise, pointwise, Add and global average
 // pooling run by the optimized backend too), one inference per iteration (per thread).
 static void BM_Int8Inference_Arch(benchmark::State &state, const char *arch, quant::Backend backend, quant::OptIsa isa) {
+  if (!quant::opt_isa_available(isa)) return state.SkipWithError("kernel set not available on this CPU");
   const Int8Setup s(arch);
   const quant::Int8Engine engine(s.q, backend, isa);
   for (auto _ : state) benchmark::DoNotOptimize(engine.run(s.calib.image(0)));
@@ -95,6 +101,10 @@ BENCHMARK_CAPTURE(BM_Int8Inference_Arch, resnet_optimized, "rps-resnet", quant::
     ->UseRealTime();
 // The AVX2 kernel set forced (auto picks AVX-512 VNNI where the CPU has it): the peer of oneDNN limited to AVX2.
 BENCHMARK_CAPTURE(BM_Int8Inference_Arch, resnet_optimized_avx2, "rps-resnet", quant::Backend::Optimized, quant::OptIsa::Avx2)
+    ->ThreadRange(1, 2)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_Int8Inference_Arch, resnet_optimized_avx_vnni, "rps-resnet", quant::Backend::Optimized,
+                  quant::OptIsa::AvxVnni)
     ->ThreadRange(1, 2)
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_Int8Inference_Arch, resnet_portable, "rps-resnet", quant::Backend::Optimized, quant::OptIsa::Portable);
@@ -196,6 +206,7 @@ static void BM_AddS8(benchmark::State &state, quant::OptIsa isa) {
 }
 BENCHMARK_CAPTURE(BM_AddS8, portable, quant::OptIsa::Portable);
 BENCHMARK_CAPTURE(BM_AddS8, avx2, quant::OptIsa::Avx2);
+BENCHMARK_CAPTURE(BM_AddS8, avx_vnni, quant::OptIsa::AvxVnni);
 BENCHMARK_CAPTURE(BM_AddS8, avx512_vnni, quant::OptIsa::Avx512Vnni);
 
 BENCHMARK_MAIN();

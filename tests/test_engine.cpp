@@ -58,7 +58,8 @@ class CrcOnlyEngine : public quant::Engine {
 
 std::vector<quant::OptIsa> available_isas() {
   std::vector<quant::OptIsa> r;
-  for (auto isa : {quant::OptIsa::Portable, quant::OptIsa::Avx2, quant::OptIsa::Avx512Vnni, quant::OptIsa::Neon,
+  for (auto isa : {quant::OptIsa::Portable, quant::OptIsa::Avx2, quant::OptIsa::AvxVnni,
+                   quant::OptIsa::Avx512Vnni, quant::OptIsa::Neon,
                    quant::OptIsa::NeonDot})
     if (quant::opt_isa_available(isa)) r.push_back(isa);
   return r;

@@ -19,7 +19,8 @@ namespace {
 
 std::vector<quant::OptIsa> add_isas() {
   std::vector<quant::OptIsa> v = {quant::OptIsa::Auto, quant::OptIsa::Portable};
-  for (const auto isa : {quant::OptIsa::Avx2, quant::OptIsa::Avx512Vnni, quant::OptIsa::Neon, quant::OptIsa::NeonDot})
+  for (const auto isa : {quant::OptIsa::Avx2, quant::OptIsa::AvxVnni,
+                         quant::OptIsa::Avx512Vnni, quant::OptIsa::Neon, quant::OptIsa::NeonDot})
     if (quant::opt_isa_available(isa)) v.push_back(isa);
   return v;
 }

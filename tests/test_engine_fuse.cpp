@@ -84,7 +84,8 @@ quant::QModel rps_model(const char *spec) {
 
 std::vector<quant::OptIsa> isas() {
   std::vector<quant::OptIsa> v;
-  for (const auto isa : {quant::OptIsa::Portable, quant::OptIsa::Avx2, quant::OptIsa::Avx512Vnni, quant::OptIsa::Neon,
+  for (const auto isa : {quant::OptIsa::Portable, quant::OptIsa::Avx2, quant::OptIsa::AvxVnni,
+                         quant::OptIsa::Avx512Vnni, quant::OptIsa::Neon,
                          quant::OptIsa::NeonDot})
     if (quant::opt_isa_available(isa)) v.push_back(isa);
   return v;

@@ -418,7 +418,8 @@ namespace {
 // The optimized kernel sets this CPU can run: the portable loops always, AVX2, AVX-512 VNNI, NEON, NEON dot where present.
 std::vector<quant::OptIsa> runnable_isas() {
   std::vector<quant::OptIsa> v = {quant::OptIsa::Portable};
-  for (const auto isa : {quant::OptIsa::Avx2, quant::OptIsa::Avx512Vnni, quant::OptIsa::Neon, quant::OptIsa::NeonDot})
+  for (const auto isa : {quant::OptIsa::Avx2, quant::OptIsa::AvxVnni,
+                         quant::OptIsa::Avx512Vnni, quant::OptIsa::Neon, quant::OptIsa::NeonDot})
     if (quant::opt_isa_available(isa)) v.push_back(isa);
   return v;
 }
@@ -548,7 +549,8 @@ TEST(Int8Backends, MissingKernelSetIsRefusedClearly) {
   Fixture f("rps-cnn");
   const auto q = quant::quantize_graph(f.graph, f.split, {});
   int missing = 0;
-  for (const auto isa : {quant::OptIsa::Avx2, quant::OptIsa::Avx512Vnni, quant::OptIsa::Neon, quant::OptIsa::NeonDot})
+  for (const auto isa : {quant::OptIsa::Avx2, quant::OptIsa::AvxVnni,
+                         quant::OptIsa::Avx512Vnni, quant::OptIsa::Neon, quant::OptIsa::NeonDot})
     if (!quant::opt_isa_available(isa)) {
       ++missing;
       EXPECT_THROW(quant::Int8Engine(q, quant::Backend::Optimized, isa), Error);

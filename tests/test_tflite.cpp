@@ -29,7 +29,8 @@ using test::read_bytes;
 
 std::vector<quant::OptIsa> isas() {
   std::vector<quant::OptIsa> v = {quant::OptIsa::Portable};
-  for (const auto isa : {quant::OptIsa::Avx2, quant::OptIsa::Avx512Vnni, quant::OptIsa::Neon, quant::OptIsa::NeonDot})
+  for (const auto isa : {quant::OptIsa::Avx2, quant::OptIsa::AvxVnni,
+                         quant::OptIsa::Avx512Vnni, quant::OptIsa::Neon, quant::OptIsa::NeonDot})
     if (quant::opt_isa_available(isa)) v.push_back(isa);
   return v;
 }

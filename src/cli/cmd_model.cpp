@@ -82,7 +82,7 @@ void add_eval(CLI::App &app) {
   cmd->add_flag("--no-crop", a->no_crop, "Resize without the centre crop to square");
   cmd->add_option("--backend", a->backend, "INT8 kernels: optimized or reference (bit-identical results)")->capture_default_str();
   cmd->add_option("--isa", a->isa,
-                  "Optimized kernel set: auto, portable, avx2, avx512-vnni, neon, neon-dot (default: $QPARITY_ISA, else auto)");
+                  "Optimized kernel set: auto, portable, avx2, avx-vnni, avx512-vnni, neon, neon-dot (default: $QPARITY_ISA, else auto)");
   cmd->add_flag("--force", a->force, "Overwrite --out if it exists");
   a->input.add(cmd);
   cmd->callback([a] {

@@ -139,7 +139,7 @@ qp_status_t opt_add_s8(const qp_add_params_t &p, const int32_t *table, OptIsa is
     // A kernel set this CPU lacks runs nothing of it (Int8Engine refuses one at construction).
   } else if (r == OptIsa::Avx512Vnni) {
     done = add_512(p, length, in1, in2, out);
-  } else if (r == OptIsa::Avx2) {
+  } else if (r == OptIsa::Avx2 || r == OptIsa::AvxVnni) {
     done = add_avx2(p, length, in1, in2, out);
   }
 #else

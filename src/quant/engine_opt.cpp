@@ -177,6 +177,11 @@ bool cpu_has_avx2() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2");
 }
+
+bool cpu_has_avx_vnni() {  // VEX-encoded vpdpbusd on 256 bits (Intel client CPUs from Alder Lake on, AMD Zen 4 on)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avxvnni");
+}
 #endif
 
 void maxpool_portable(const QLayer &l, const int8_t *in, int8_t *out) {
@@ -423,6 +428,86 @@ QP_VNNI void maxpool_vnni(const QLayer &l, const int8_t *in, int8_t *out) {
     }
 }
 #pragma GCC diagnostic pop
+#endif
+
+#ifdef QP_HAVE_VNNI_PATH
+// ---------------------------------------------------------------------------------------------
+// AVX-VNNI path: the AVX-512 VNNI set's staging (bytes u = x + 128), packed rows and start values, on 256-bit
+// registers with the VEX-encoded vpdpbusd (32 exact u8 x s8 products per instruction, twice vpmaddwd's; no AVX-512
+// needed, so it runs on AVX2 CPUs that have AVX-VNNI). Each packed row of J*16 channels is read as 2J halves of
+// 8 channels; a register block holds P pixels x H halves (H <= 2: 16 ymm registers hold P*H accumulators, H
+// weight vectors and one broadcast); requantization as the AVX2 set's (requant8_avx2).
+#define QP_AVX_VNNI __attribute__((target("avx2,avxvnni")))
+
+template <int H, int P>
+QP_AVX_VNNI void block_avx_vnni(const OptWeights &o, const uint8_t *pad, const int32_t *off, int t, int h0, int8_t *out,
+                                const int pix0) {
+  constexpr int kHalf = 8;
+  const int row = o.J * kLanes * 4;  // bytes per step in tile t's packed rows
+  const int c0 = t * o.J * kLanes + h0 * kHalf;
+  __m256i acc[P][H];
+  for (int h = 0; h < H; ++h) {
+    const __m256i b = load8(o.base, c0 + h * kHalf);
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p) acc[p][h] = b;
+  }
+  const uint8_t *src[P];
+#pragma GCC unroll 16
+  for (int p = 0; p < P; ++p) src[p] = pad + off[p];
+  const int8_t *w = o.w.data() + static_cast<size_t>(t) * o.steps * row + h0 * kHalf * 4;
+  const int32_t *soff = o.soff.data();
+  for (int s = 0; s < o.steps; ++s, w += row) {
+    __m256i wv[H];
+    for (int h = 0; h < H; ++h) wv[h] = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(w + h * kHalf * 4));
+    const int32_t so = soff[s];
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p) {
+      int32_t d;
+      std::memcpy(&d, src[p] + so, 4);
+      const __m256i u = _mm256_set1_epi32(d);
+#pragma GCC unroll 2
+      for (int h = 0; h < H; ++h) acc[p][h] = _mm256_dpbusd_avx_epi32(acc[p][h], u, wv[h]);
+    }
+  }
+  for (int h = 0; h < H; ++h) {
+    const int c = c0 + h * kHalf;
+    if (c >= o.oc) break;
+    const int n = std::min(kHalf, o.oc - c);
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p) {
+      const __m128i v = requant8_avx2(acc[p][h], o, c);
+      int8_t *dst = out + static_cast<size_t>(pix0 + p) * o.oc + c;
+      if (n == kHalf) {
+        _mm_storel_epi64(reinterpret_cast<__m128i *>(dst), v);
+      } else {
+        alignas(16) int8_t tmp[16];
+        _mm_store_si128(reinterpret_cast<__m128i *>(tmp), v);
+        std::memcpy(dst, tmp, static_cast<size_t>(n));
+      }
+    }
+  }
+}
+
+// Every tile's 2J halves in pairs, for blocks of P pixels, then of 4, then one at a time.
+template <int P>
+QP_AVX_VNNI void gemm_avx_vnni_p(const OptWeights &o, const uint8_t *pad, int8_t *out, int i0, int i1) {
+  int32_t off[P];
+  const int halves = 2 * o.J;
+  for (int i = i0; i + P <= i1; i += P) {
+    pixel_offsets(o, i, P, off);
+    for (int t = 0; t < o.tiles; ++t)
+      for (int h = 0; h < halves && t * o.J * kLanes + h * 8 < o.oc; h += 2) block_avx_vnni<2, P>(o, pad, off, t, h, out, i);
+  }
+}
+
+QP_AVX_VNNI void gemm_avx_vnni(const OptWeights &o, const uint8_t *pad, int8_t *out) {
+  const int n_pix = o.oh * o.ow;
+  constexpr int kP = 6;
+  const int main_end = n_pix / kP * kP, four_end = main_end + (n_pix - main_end) / 4 * 4;
+  gemm_avx_vnni_p<kP>(o, pad, out, 0, main_end);
+  gemm_avx_vnni_p<4>(o, pad, out, main_end, four_end);
+  gemm_avx_vnni_p<1>(o, pad, out, four_end, n_pix);
+}
 #endif
 
 
@@ -776,6 +861,7 @@ OptIsa resolve(OptIsa isa) {
     return isa;
   }
   static const OptIsa best = opt_isa_available(OptIsa::Avx512Vnni) ? OptIsa::Avx512Vnni
+                             : opt_isa_available(OptIsa::AvxVnni)    ? OptIsa::AvxVnni
                              : opt_isa_available(OptIsa::Avx2)     ? OptIsa::Avx2
                              : opt_isa_available(OptIsa::NeonDot)  ? OptIsa::NeonDot
                              : opt_isa_available(OptIsa::Neon)     ? OptIsa::Neon
@@ -791,6 +877,7 @@ const char *opt_isa_name(OptIsa isa) {
     case OptIsa::Portable: return "portable";
     case OptIsa::Avx2: return "avx2";
     case OptIsa::Avx512Vnni: return "avx512-vnni";
+    case OptIsa::AvxVnni: return "avx-vnni";
     case OptIsa::Neon: return "neon";
     case OptIsa::NeonDot: return "neon-dot";
   }
@@ -810,8 +897,13 @@ bool opt_isa_available(OptIsa isa) {
       static const bool vnni = cpu_has_vnni();
       return vnni;
     }
+    case OptIsa::AvxVnni: {
+      static const bool avx_vnni = cpu_has_avx_vnni();
+      return avx_vnni;
+    }
 #else
     case OptIsa::Avx2:
+    case OptIsa::AvxVnni:
     case OptIsa::Avx512Vnni: return false;
 #endif
 #ifdef QP_HAVE_NEON_PATH
@@ -918,6 +1010,7 @@ void opt_conv_s8(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_t 
   switch (resolve(isa)) {
 #ifdef QP_HAVE_VNNI_PATH
     case OptIsa::Avx512Vnni: stage_input(l, o, in, scratch); return gemm_vnni(o, scratch, out);
+    case OptIsa::AvxVnni: stage_input(l, o, in, scratch); return gemm_avx_vnni(o, scratch, out);
     case OptIsa::Avx2: {
       if (o.wino) return wino_conv_avx2(l, o, in, out, scratch);  // engine_wino.cpp
       auto *pad16 = reinterpret_cast<uint16_t *>(scratch);  // the arena (operator new) and its scratch offset are 16-byte aligned
@@ -944,7 +1037,7 @@ void opt_maxpool_s8(const QLayer &l, [[maybe_unused]] OptIsa isa, const int8_t *
 #ifdef QP_HAVE_VNNI_PATH
   const OptIsa r = resolve(isa);
   if (r == OptIsa::Avx512Vnni) return maxpool_vnni(l, in, out);
-  if (r == OptIsa::Avx2) return maxpool_avx2(l, in, out);
+  if (r == OptIsa::Avx2 || r == OptIsa::AvxVnni) return maxpool_avx2(l, in, out);
 #endif
 #ifdef QP_HAVE_NEON_PATH
   const OptIsa n = resolve(isa);

@@ -36,9 +36,9 @@ namespace qp::quant {
 namespace {
 
 #ifdef QP_OPS_AVX2
-// Whether a kernel set runs the AVX2 clones (avx2 and avx512-vnni; Auto: what the CPU has).
+// Whether a kernel set runs the AVX2 clones (avx2, avx-vnni and avx512-vnni; Auto: what the CPU has).
 bool use_avx2(OptIsa isa) {
-  if (isa == OptIsa::Avx2 || isa == OptIsa::Avx512Vnni) return true;
+  if (isa == OptIsa::Avx2 || isa == OptIsa::AvxVnni || isa == OptIsa::Avx512Vnni) return true;
   return isa == OptIsa::Auto && opt_isa_available(OptIsa::Avx2);
 }
 #endif

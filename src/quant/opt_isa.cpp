@@ -10,7 +10,8 @@ namespace qp::quant {
 
 namespace {
 
-constexpr OptIsa kAll[] = {OptIsa::Auto, OptIsa::Portable, OptIsa::Avx2, OptIsa::Avx512Vnni, OptIsa::Neon, OptIsa::NeonDot};
+constexpr OptIsa kAll[] = {OptIsa::Auto,       OptIsa::Portable, OptIsa::Avx2,   OptIsa::AvxVnni,
+                           OptIsa::Avx512Vnni, OptIsa::Neon,     OptIsa::NeonDot};
 
 }  // namespace
 
@@ -43,7 +44,7 @@ OptIsa opt_isa_from_env() {
 OptIsa opt_isa_effective(OptIsa isa) {
   if (isa != OptIsa::Auto) return isa;
   // The same order as the engine's own choice (engine_opt.cpp, resolve()).
-  for (OptIsa i : {OptIsa::Avx512Vnni, OptIsa::Avx2, OptIsa::NeonDot, OptIsa::Neon})
+  for (OptIsa i : {OptIsa::Avx512Vnni, OptIsa::AvxVnni, OptIsa::Avx2, OptIsa::NeonDot, OptIsa::Neon})
     if (opt_isa_available(i)) return i;
   return OptIsa::Portable;
 }

@@ -116,9 +116,9 @@ enum class Backend { Reference, Optimized };
 // GEMM. On ARM64 (Auto: NeonDot where the CPU has FEAT_DotProd, else Neon): Neon, a register-blocked GEMM of
 // exact 16-bit smlal products; NeonDot, the same blocking with sdot on the int8 input. Naming one the CPU (or the
 // build) lacks throws qp::Error.
-enum class OptIsa { Auto, Portable, Avx2, Avx512Vnni, Neon, NeonDot };
+enum class OptIsa { Auto, Portable, Avx2, Avx512Vnni, Neon, NeonDot, AvxVnni };
 bool opt_isa_available(OptIsa isa);
-const char *opt_isa_name(OptIsa isa);  // "auto", "portable", "avx2", "avx512-vnni", "neon", "neon-dot"
+const char *opt_isa_name(OptIsa isa);  // "auto", "portable", "avx2", "avx-vnni", "avx512-vnni", "neon", "neon-dot"
 // The same names back (opt_isa.cpp): an unknown name or a set this CPU/build lacks throws qp::Error naming `where`
 // (e.g. "--isa"), the value and the sets available here. opt_isa_from_env: QPARITY_ISA, unset or empty = Auto.
 OptIsa parse_opt_isa(const std::string &name, const std::string &where);

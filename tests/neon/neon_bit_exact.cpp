@@ -386,7 +386,7 @@ int main(int argc, char **argv) {
   }
   std::vector<OptIsa> isas;
   std::string names;
-  for (const OptIsa isa : {OptIsa::Portable, OptIsa::Avx2, OptIsa::Avx512Vnni, OptIsa::Neon, OptIsa::NeonDot})
+  for (const OptIsa isa : {OptIsa::Portable, OptIsa::Avx2, OptIsa::AvxVnni, OptIsa::Avx512Vnni, OptIsa::Neon, OptIsa::NeonDot})
     if (qp::quant::opt_isa_available(isa)) isas.push_back(isa), names += std::string(" ") + qp::quant::opt_isa_name(isa);
   std::printf("kernel sets on this CPU:%s\n", names.c_str());
 #if defined(__aarch64__)
