@@ -52,6 +52,14 @@ struct FloatParams {
   bool same = false;                // conv/pool: SAME padding
 };
 
+// One element of an int64 vector (zero points). The verifier checks such a vector's length field for 4-byte
+// alignment only, so a crafted file can place its 8-byte elements off an 8-byte boundary: copy, never dereference.
+int64_t zero_point_at(const flatbuffers::Vector<int64_t> &v, size_t i) {
+  int64_t x;
+  std::memcpy(&x, v.Data() + i * sizeof(int64_t), sizeof(x));
+  return flatbuffers::EndianScalar(x);
+}
+
 class Reader {
  public:
   Reader(const uint8_t *data, size_t size, std::string name) : data_(data), size_(size), file_("'" + name + "'") {}
@@ -169,7 +177,7 @@ QParams Reader::activation_q(int32_t idx, const std::string &where) const {
   if (q->details_type() != fb::QuantizationDetails_NONE) bad(where + ": " + what + " has custom quantization", kSupported);
   QParams p;
   p.scale = q->scale()->Get(0);
-  const int64_t zp = q->zero_point()->Get(0);
+  const int64_t zp = zero_point_at(*q->zero_point(), 0);
   if (!(std::isfinite(p.scale) && p.scale > 0))
     bad(where + ": " + what + " has scale " + std::to_string(p.scale) + ", not a finite number > 0");
   if (zp < -128 || zp > 127) bad(where + ": " + what + " has zero point " + std::to_string(zp) + ", outside int8 [-128, 127]");
@@ -234,7 +242,7 @@ std::vector<double> Reader::weight_scales(int32_t idx, int channels, int axis, c
     bad(where + ": " + what + " has " + std::to_string(nz) + " zero points for " + std::to_string(ns) + " scales",
         "the file is corrupt: convert the model again");
   for (size_t i = 0; i < nz; ++i)
-    if (q->zero_point()->Get(static_cast<flatbuffers::uoffset_t>(i)) != 0)
+    if (zero_point_at(*q->zero_point(), i) != 0)
       bad(where + ": " + what + " has a non-zero weight zero point",
           "TFLite's int8 kernels need symmetric weights (zero point 0)");
   std::vector<double> s(static_cast<size_t>(channels));
