@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "quant/qmodel.h"
@@ -81,6 +82,18 @@ QP_AVX2 inline __m128i requant8_avx2(__m256i acc, const OptWeights &o, int c) {
   r = _mm256_min_epi32(_mm256_max_epi32(r, _mm256_set1_epi32(o.act_min)), _mm256_set1_epi32(o.act_max));
   const __m128i r16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));  // exact: in [-128, 127]
   return _mm_packs_epi16(r16, r16);
+}
+
+// Stores the low n (1..8) int8 results of v at dst: 8 bytes at once, fewer through a staging copy so that
+// nothing past dst[n - 1] is written (the next channel group or the next pixel may live there).
+QP_AVX2 inline void store8_s8(int8_t *dst, __m128i v, int n) {
+  if (n >= 8) {
+    _mm_storel_epi64(reinterpret_cast<__m128i *>(dst), v);
+    return;
+  }
+  alignas(16) int8_t tmp[16];
+  _mm_store_si128(reinterpret_cast<__m128i *>(tmp), v);
+  std::memcpy(dst, tmp, static_cast<size_t>(n));
 }
 
 }  // namespace qp::quant

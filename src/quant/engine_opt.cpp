@@ -247,13 +247,7 @@ QP_AVX2 void block_avx2(const OptWeights &o, const uint16_t *pad, const int32_t 
       }
       const __m128i v = requant8_avx2(acc[p][j], o, c);
       int8_t *dst = out + static_cast<size_t>(pix0 + p) * o.oc + c;
-      if (n == 8) {
-        _mm_storel_epi64(reinterpret_cast<__m128i *>(dst), v);
-      } else {
-        alignas(16) int8_t tmp[16];
-        _mm_store_si128(reinterpret_cast<__m128i *>(tmp), v);
-        std::memcpy(dst, tmp, static_cast<size_t>(n));
-      }
+      store8_s8(dst, v, n);
     }
   }
 }
@@ -477,13 +471,7 @@ QP_AVX_VNNI void block_avx_vnni(const OptWeights &o, const uint8_t *pad, const i
     for (int p = 0; p < P; ++p) {
       const __m128i v = requant8_avx2(acc[p][h], o, c);
       int8_t *dst = out + static_cast<size_t>(pix0 + p) * o.oc + c;
-      if (n == kHalf) {
-        _mm_storel_epi64(reinterpret_cast<__m128i *>(dst), v);
-      } else {
-        alignas(16) int8_t tmp[16];
-        _mm_store_si128(reinterpret_cast<__m128i *>(tmp), v);
-        std::memcpy(dst, tmp, static_cast<size_t>(n));
-      }
+      store8_s8(dst, v, n);
     }
   }
 }
@@ -733,13 +721,7 @@ QP_AVX2 void dw_avx2(const OptWeights &o, const uint16_t *pad, int8_t *out) {
       int8_t *dst = out + (static_cast<size_t>(y) * o.ow + x) * o.oc;
       for (int c = 0; c < o.oc; c += 8) {
         const __m128i v = requant8_avx2(_mm256_loadu_si256(reinterpret_cast<const __m256i *>(acc.data() + c)), o, c);
-        if (o.oc - c >= 8) {
-          _mm_storel_epi64(reinterpret_cast<__m128i *>(dst + c), v);
-        } else {
-          alignas(16) int8_t tmp[16];
-          _mm_store_si128(reinterpret_cast<__m128i *>(tmp), v);
-          std::memcpy(dst + c, tmp, static_cast<size_t>(o.oc - c));
-        }
+        store8_s8(dst + c, v, o.oc - c);
       }
     }
 }
@@ -1117,13 +1099,7 @@ QP_AVX2 void pool_requant_avx2(const OptWeights &o, const QLayer &p, const int32
           }
         const __m128i q = requant8_avx2(v, o, c);
         const int n = std::min(8, oc - c);
-        if (n == 8) {
-          _mm_storel_epi64(reinterpret_cast<__m128i *>(d + c), q);
-        } else {
-          alignas(16) int8_t tmp[16];
-          _mm_store_si128(reinterpret_cast<__m128i *>(tmp), q);
-          std::memcpy(d + c, tmp, static_cast<size_t>(n));
-        }
+        store8_s8(d + c, q, n);
       }
     }
 }

@@ -191,13 +191,7 @@ QP_AVX2 void block(const QLayer &l, const OptWeights &o, const Geometry &g, cons
           }
           const __m128i q = requant8_avx2(acc, o, c);
           int8_t *dst = out + (static_cast<size_t>(oy + dy) * ow + ox + dx) * oc + c;
-          if (n == 8) {
-            _mm_storel_epi64(reinterpret_cast<__m128i *>(dst), q);
-          } else {
-            alignas(16) int8_t tmp[16];
-            _mm_store_si128(reinterpret_cast<__m128i *>(tmp), q);
-            std::memcpy(dst, tmp, static_cast<size_t>(n));
-          }
+          store8_s8(dst, q, n);
         }
     }
   }
