@@ -1,4 +1,4 @@
-// AVX2 (and two AVX-512) helpers shared by the optimized engine's kernels (engine_opt.cpp, engine_wino.cpp,
+// AVX2 (and AVX-512) helpers shared by the optimized engine's kernels (engine_opt.cpp, engine_wino.cpp,
 // engine_add.cpp); x86-64 GCC only.
 #pragma once
 
@@ -15,73 +15,147 @@
 
 namespace qp::quant {
 
-// SaturatingRoundingDoublingHighMul's rounding on 64-bit lanes holding ab = a * b: TFLite writes it as
-// (ab + nudge) / 2^31 truncated toward zero, nudge = ab >= 0 ? 2^30 : 1 - 2^30, which equals floor((ab + 2^30) / 2^31)
-// for every ab (for ab < 0 the truncated quotient is the ceiling of (ab + 1 - 2^30) / 2^31, which is the floor of
-// (ab + 2^30) / 2^31), so one add and one shift; ab + 2^30 cannot overflow (|ab| <= 2^62). The quotient fits int32
-// (the one overflowing case, INT32_MIN * INT32_MIN, is saturated by the caller) and the low 32 bits of a logical
-// shift equal the arithmetic shift's, which AVX2 lacks for 64-bit lanes.
-QP_AVX2 inline __m256i round_high64_avx2(__m256i ab) {
-  return _mm256_srli_epi64(_mm256_add_epi64(ab, _mm256_set1_epi64x(int64_t{1} << 30)), 31);
-}
-
-// The same on 8 64-bit lanes (AVX-512; the low 32 bits of each lane are the result).
-__attribute__((target("avx512f"))) inline __m512i round_high64_512(__m512i ab) {
-  return _mm512_srli_epi64(_mm512_add_epi64(ab, _mm512_set1_epi64(int64_t{1} << 30)), 31);
-}
-
 QP_AVX2 inline __m256i load8(const std::vector<int32_t> &v, int c) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(v.data() + c));
 }
 
-// qp_requant_rdbpot_s32 (rounding divide by 2^right, half away from zero) on 8 lanes:
-// (h >> right) + (remainder > (mask >> 1) + (h < 0)); rmask = 2^right - 1.
-QP_AVX2 inline __m256i rdbpot8(__m256i h, __m256i right, __m256i rmask) {
+// qp_requant_apply_dr_s32 in vector lanes, in three steps shared by every kernel (x = the accumulator already shifted
+// left, wrapping as the reference's uint32 shift):
+//
+// high_mul: SaturatingRoundingDoublingHighMul without its saturation. TFLite writes the rounding as (ab + nudge) / 2^31
+// truncated toward zero, nudge = ab >= 0 ? 2^30 : 1 - 2^30, which equals floor((ab + 2^30) / 2^31) for every ab (for
+// ab < 0 the truncated quotient is the ceiling of (ab + 1 - 2^30) / 2^31, which is the floor of (ab + 2^30) / 2^31),
+// so one add and one shift; ab + 2^30 cannot overflow (|ab| <= 2^62) and the quotient fits int32 (but for
+// INT32_MIN * INT32_MIN). The 32 x 32 -> 64-bit products come in even and odd lanes; the low 32 bits of a logical
+// shift right by 31 equal the arithmetic shift's (which AVX2 lacks for 64-bit lanes), and for the odd lanes a shift
+// left by one puts the same bits 31..62 in the high half of the 64-bit lane, where the blend wants them.
+// saturate: INT32_MAX where x and the multiplier are both INT32_MIN (the one overflowing product).
+// rdbpot: qp_requant_rdbpot_s32 (rounding divide by 2^right, half away from zero):
+// (h >> right) + (remainder > (rmask >> 1) + (h < 0)); rmask = 2^right - 1, half = rmask >> 1.
+QP_AVX2 inline __m256i high_mul8(__m256i x, __m256i mult, __m256i mult_odd) {
+  const __m256i nudge = _mm256_set1_epi64x(int64_t{1} << 30);
+  const __m256i even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, mult), nudge), 31);
+  const __m256i odd = _mm256_slli_epi64(_mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), mult_odd), nudge), 1);
+  return _mm256_blend_epi32(even, odd, 0xAA);
+}
+
+QP_AVX2 inline __m256i saturate8(__m256i h, __m256i x, __m256i mult) {
+  const __m256i int_min = _mm256_set1_epi32(INT32_MIN);
+  const __m256i sat = _mm256_and_si256(_mm256_cmpeq_epi32(x, int_min), _mm256_cmpeq_epi32(mult, int_min));
+  return _mm256_blendv_epi8(h, _mm256_set1_epi32(INT32_MAX), sat);
+}
+
+QP_AVX2 inline __m256i rdbpot8(__m256i h, __m256i right, __m256i rmask, __m256i half) {
   const __m256i rem = _mm256_and_si256(h, rmask);
-  const __m256i thr = _mm256_sub_epi32(_mm256_srai_epi32(rmask, 1), _mm256_srai_epi32(h, 31));
+  const __m256i thr = _mm256_sub_epi32(half, _mm256_srai_epi32(h, 31));
   return _mm256_sub_epi32(_mm256_srav_epi32(h, right), _mm256_cmpgt_epi32(rem, thr));
 }
 
-// The same on 16 lanes (AVX-512).
-__attribute__((target("avx512f"))) inline __m512i rdbpot16(__m512i h, __m512i right, __m512i rmask) {
+QP_AVX2 inline __m256i rdbpot8(__m256i h, __m256i right, __m256i rmask) {
+  return rdbpot8(h, right, rmask, _mm256_srai_epi32(rmask, 1));
+}
+
+// The whole multiply on 8 lanes, every constant given as a vector (the Add's output rescale).
+QP_AVX2 inline __m256i srdhm_rdbpot8(__m256i x, __m256i mult, __m256i right, __m256i rmask) {
+  return rdbpot8(saturate8(high_mul8(x, mult, _mm256_srli_epi64(mult, 32)), x, mult), right, rmask);
+}
+
+// The same three steps on 16 lanes (AVX-512).
+__attribute__((target("avx512f"))) inline __m512i high_mul16(__m512i x, __m512i mult, __m512i mult_odd) {
+  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
+  const __m512i even = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, mult), nudge), 31);
+  const __m512i odd = _mm512_slli_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), mult_odd), nudge), 1);
+  return _mm512_mask_blend_epi32(0xAAAA, even, odd);
+}
+
+// lanes: where the multiplier may be INT32_MIN (all 16 when unknown).
+__attribute__((target("avx512f"))) inline __m512i saturate16(__m512i h, __m512i x, __m512i mult, __mmask16 lanes = 0xFFFF) {
+  const __m512i int_min = _mm512_set1_epi32(INT32_MIN);
+  const __mmask16 sat = _mm512_mask_cmpeq_epi32_mask(_mm512_mask_cmpeq_epi32_mask(lanes, mult, int_min), x, int_min);
+  return _mm512_mask_mov_epi32(h, sat, _mm512_set1_epi32(INT32_MAX));
+}
+
+__attribute__((target("avx512f"))) inline __m512i rdbpot16(__m512i h, __m512i right, __m512i rmask, __m512i half) {
   const __m512i rem = _mm512_and_si512(h, rmask);
-  const __m512i thr = _mm512_sub_epi32(_mm512_srai_epi32(rmask, 1), _mm512_srai_epi32(h, 31));
+  const __m512i thr = _mm512_sub_epi32(half, _mm512_srai_epi32(h, 31));
   const __m512i r = _mm512_srav_epi32(h, right);
   return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, _mm512_set1_epi32(1));
 }
 
-// qp_requant_apply_dr_s32 on 8 lanes from x = the accumulator already shifted left (wrapping, as the reference's
-// uint32 shift): the high multiply with TFLite's rounding and INT32_MIN * INT32_MIN saturation, then rdbpot8.
-QP_AVX2 inline __m256i srdhm_rdbpot8(__m256i x, __m256i mult, __m256i right, __m256i rmask) {
-  const __m256i even = round_high64_avx2(_mm256_mul_epi32(x, mult));
-  const __m256i odd = round_high64_avx2(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mult, 32)));
-  __m256i h = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
-  const __m256i int_min = _mm256_set1_epi32(INT32_MIN);
-  const __m256i sat = _mm256_and_si256(_mm256_cmpeq_epi32(x, int_min), _mm256_cmpeq_epi32(mult, int_min));
-  h = _mm256_blendv_epi8(h, _mm256_set1_epi32(INT32_MAX), sat);
-  return rdbpot8(h, right, rmask);
+__attribute__((target("avx512f"))) inline __m512i rdbpot16(__m512i h, __m512i right, __m512i rmask) {
+  return rdbpot16(h, right, rmask, _mm512_srai_epi32(rmask, 1));
 }
 
-// The same on 16 lanes (AVX-512).
 __attribute__((target("avx512f"))) inline __m512i srdhm_rdbpot16(__m512i x, __m512i mult, __m512i right, __m512i rmask) {
-  const __m512i even = round_high64_512(_mm512_mul_epi32(x, mult));
-  const __m512i odd = round_high64_512(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(mult, 32)));
-  __m512i h = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-  const __m512i int_min = _mm512_set1_epi32(INT32_MIN);
-  const __mmask16 sat = _mm512_cmpeq_epi32_mask(x, int_min) & _mm512_cmpeq_epi32_mask(mult, int_min);
-  h = _mm512_mask_mov_epi32(h, sat, _mm512_set1_epi32(INT32_MAX));
-  return rdbpot16(h, right, rmask);
+  return rdbpot16(saturate16(high_mul16(x, mult, _mm512_srli_epi64(mult, 32)), x, mult), right, rmask);
 }
 
-// qp_requant_apply_dr_s32 on 8 lanes (channels c .. c + 7), + zero point, clamp; the 8 int8 results in
-// the low 8 bytes.
-QP_AVX2 inline __m128i requant8_avx2(__m256i acc, const OptWeights &o, int c) {
-  const __m256i x = _mm256_sllv_epi32(acc, load8(o.left, c));  // wraps, as the reference's uint32 shift
-  __m256i r = srdhm_rdbpot8(x, load8(o.mult, c), load8(o.right, c), load8(o.rmask, c));
-  r = _mm256_add_epi32(r, _mm256_set1_epi32(o.out_zp));
-  r = _mm256_min_epi32(_mm256_max_epi32(r, _mm256_set1_epi32(o.act_min)), _mm256_set1_epi32(o.act_max));
+// A conv's requantization of output channels c .. c + 7, + zero point, clamp, the 8 int8 results in the low 8 bytes:
+// the channels' parameters loaded once (rq8_load) and applied to every pixel of a register block (rq8_apply); the
+// saturation step runs only where some multiplier is INT32_MIN.
+struct Rq8 {
+  __m256i left, mult, mult_odd, right, rmask, half, zp, lo, hi;
+  bool sat;
+};
+
+QP_AVX2 inline Rq8 rq8_load(const OptWeights &o, int c) {
+  Rq8 q;
+  q.left = load8(o.left, c);
+  q.mult = load8(o.mult, c);
+  q.mult_odd = _mm256_srli_epi64(q.mult, 32);
+  q.right = load8(o.right, c);
+  q.rmask = load8(o.rmask, c);
+  q.half = _mm256_srai_epi32(q.rmask, 1);
+  q.zp = _mm256_set1_epi32(o.out_zp);
+  q.lo = _mm256_set1_epi32(o.act_min);
+  q.hi = _mm256_set1_epi32(o.act_max);
+  q.sat = _mm256_movemask_epi8(_mm256_cmpeq_epi32(q.mult, _mm256_set1_epi32(INT32_MIN))) != 0;
+  return q;
+}
+
+QP_AVX2 inline __m128i rq8_apply(const Rq8 &q, __m256i acc) {
+  const __m256i x = _mm256_sllv_epi32(acc, q.left);  // wraps, as the reference's uint32 shift
+  __m256i h = high_mul8(x, q.mult, q.mult_odd);
+  if (q.sat) h = saturate8(h, x, q.mult);
+  __m256i r = rdbpot8(h, q.right, q.rmask, q.half);
+  r = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(r, q.zp), q.lo), q.hi);
   const __m128i r16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));  // exact: in [-128, 127]
   return _mm_packs_epi16(r16, r16);
+}
+
+// One vector whose channels' parameters are used once.
+QP_AVX2 inline __m128i requant8_avx2(__m256i acc, const OptWeights &o, int c) {
+  return rq8_apply(rq8_load(o, c), acc);
+}
+
+// The same on 16 channels (AVX-512), narrowed to 16 int8.
+struct Rq16 {
+  __m512i left, mult, mult_odd, right, rmask, half, zp, lo, hi;
+  __mmask16 sat;  // lanes whose multiplier is INT32_MIN
+};
+
+__attribute__((target("avx512f"))) inline Rq16 rq16_load(const OptWeights &o, int c) {
+  Rq16 q;
+  q.left = _mm512_loadu_si512(o.left.data() + c);
+  q.mult = _mm512_loadu_si512(o.mult.data() + c);
+  q.mult_odd = _mm512_srli_epi64(q.mult, 32);
+  q.right = _mm512_loadu_si512(o.right.data() + c);
+  q.rmask = _mm512_loadu_si512(o.rmask.data() + c);
+  q.half = _mm512_srai_epi32(q.rmask, 1);
+  q.zp = _mm512_set1_epi32(o.out_zp);
+  q.lo = _mm512_set1_epi32(o.act_min);
+  q.hi = _mm512_set1_epi32(o.act_max);
+  q.sat = _mm512_cmpeq_epi32_mask(q.mult, _mm512_set1_epi32(INT32_MIN));
+  return q;
+}
+
+__attribute__((target("avx512f"))) inline __m128i rq16_apply(const Rq16 &q, __m512i acc) {
+  const __m512i x = _mm512_sllv_epi32(acc, q.left);  // wraps, as the reference's uint32 shift
+  __m512i h = high_mul16(x, q.mult, q.mult_odd);
+  if (q.sat != 0) h = saturate16(h, x, q.mult, q.sat);
+  __m512i r = rdbpot16(h, q.right, q.rmask, q.half);
+  r = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, q.zp), q.lo), q.hi);
+  return _mm512_cvtepi32_epi8(r);
 }
 
 // Stores the low n (1..8) int8 results of v at dst: 8 bytes at once, fewer through a staging copy so that

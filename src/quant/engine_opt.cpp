@@ -204,7 +204,7 @@ void maxpool_portable(const QLayer &l, const int8_t *in, int8_t *out) {
 // int32 lane; vpaddd collects. A step's 4 bytes are two such pairs (two rows of w16). A register block
 // holds P pixels x J*8 channels; each broadcast pair feeds J vpmaddwd and each weight row P of them.
 #ifdef QP_HAVE_VNNI_PATH
-// round_high64_avx2, load8, requant8_avx2: quant/engine_avx2.h (shared with engine_wino.cpp).
+// load8, rq8_load, rq8_apply, requant8_avx2: quant/engine_avx2.h (shared with engine_wino.cpp).
 
 // P output pixels (window origins off[0..P)) x J*8 channels of AVX2 tile t. acc32 (fused max pooling): the int32
 // accumulators instead, [pixel][tiles2 * J * 8], unrequantized.
@@ -239,16 +239,15 @@ QP_AVX2 void block_avx2(const OptWeights &o, const uint16_t *pad, const int32_t 
     const int c = c0 + j * 8;
     if (c >= o.oc) break;
     const int n = std::min(8, o.oc - c);
-    for (int p = 0; p < P; ++p) {
-      if (acc32 != nullptr) {
+    if (acc32 != nullptr) {
+      for (int p = 0; p < P; ++p) {
         const size_t at = static_cast<size_t>(pix0 + p) * static_cast<size_t>(o.tiles2 * J * 8) + static_cast<size_t>(c);
         _mm256_storeu_si256(reinterpret_cast<__m256i *>(acc32 + at), acc[p][j]);
-        continue;
       }
-      const __m128i v = requant8_avx2(acc[p][j], o, c);
-      int8_t *dst = out + static_cast<size_t>(pix0 + p) * o.oc + c;
-      store8_s8(dst, v, n);
+      continue;
     }
+    const Rq8 q = rq8_load(o, c);
+    for (int p = 0; p < P; ++p) store8_s8(out + static_cast<size_t>(pix0 + p) * o.oc + c, rq8_apply(q, acc[p][j]), n);
   }
 }
 
@@ -313,48 +312,7 @@ QP_AVX2 void maxpool_avx2(const QLayer &l, const int8_t *in, int8_t *out) {
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 
-// qp_requant_apply_dr_s32 on 16 lanes (channels c .. c + 15), then + zero point, clamp, narrow; the channels'
-// parameters loaded once (Rq16) and applied to every pixel of a register block. The arithmetic of srdhm_rdbpot16
-// (engine_avx2.h) in fewer instructions: the odd lanes' rounded quotient is bits 31..62 of ab + 2^30, which a left
-// shift by one puts in the high half of the 64-bit lane where the blend wants it; the INT32_MIN * INT32_MIN
-// saturation is skipped unless some channel's multiplier is INT32_MIN; rmask >> 1 is precomputed.
-struct Rq16 {
-  __m512i left, mult, mult_odd, right, rmask, half_mask, zp, lo, hi;
-  __mmask16 sat;  // lanes whose multiplier is INT32_MIN (the only ones that can saturate)
-};
-
-QP_VNNI inline Rq16 rq16_load(const OptWeights &o, int c) {
-  Rq16 q;
-  q.left = _mm512_loadu_si512(o.left.data() + c);
-  q.mult = _mm512_loadu_si512(o.mult.data() + c);
-  q.mult_odd = _mm512_srli_epi64(q.mult, 32);
-  q.right = _mm512_loadu_si512(o.right.data() + c);
-  q.rmask = _mm512_loadu_si512(o.rmask.data() + c);
-  q.half_mask = _mm512_srai_epi32(q.rmask, 1);
-  q.zp = _mm512_set1_epi32(o.out_zp);
-  q.lo = _mm512_set1_epi32(o.act_min);
-  q.hi = _mm512_set1_epi32(o.act_max);
-  q.sat = _mm512_cmpeq_epi32_mask(q.mult, _mm512_set1_epi32(INT32_MIN));
-  return q;
-}
-
-QP_VNNI inline __m128i rq16_apply(const Rq16 &q, __m512i acc) {
-  const __m512i x = _mm512_sllv_epi32(acc, q.left);  // wraps, as the reference's uint32 shift
-  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
-  const __m512i even = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, q.mult), nudge), 31);
-  const __m512i odd = _mm512_slli_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), q.mult_odd), nudge), 1);
-  __m512i h = _mm512_mask_blend_epi32(0xAAAA, even, odd);
-  if (q.sat != 0) {
-    const __mmask16 sat = _mm512_mask_cmpeq_epi32_mask(q.sat, x, _mm512_set1_epi32(INT32_MIN));
-    h = _mm512_mask_mov_epi32(h, sat, _mm512_set1_epi32(INT32_MAX));
-  }
-  const __m512i rem = _mm512_and_si512(h, q.rmask);
-  const __m512i thr = _mm512_sub_epi32(q.half_mask, _mm512_srai_epi32(h, 31));
-  __m512i r = _mm512_srav_epi32(h, q.right);
-  r = _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, _mm512_set1_epi32(1));
-  r = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, q.zp), q.lo), q.hi);
-  return _mm512_cvtepi32_epi8(r);
-}
+// Requantization: rq16_load and rq16_apply (engine_avx2.h).
 
 // P output pixels (window origins off[0..P)) x J*16 channels of tile t, every loop over P and J unrolled (without
 // the pragmas GCC kept some accumulators in memory: rps-resnet ~95 -> ~86 us per image). acc32 (fused max
@@ -461,7 +419,7 @@ QP_VNNI void maxpool_vnni(const QLayer &l, const int8_t *in, int8_t *out) {
 // registers with the VEX-encoded vpdpbusd (32 exact u8 x s8 products per instruction, twice vpmaddwd's; no AVX-512
 // needed, so it runs on AVX2 CPUs that have AVX-VNNI). Each packed row of J*16 channels is read as 2J halves of
 // 8 channels; a register block holds P pixels x H halves (H <= 2: 16 ymm registers hold P*H accumulators, H
-// weight vectors and one broadcast); requantization as the AVX2 set's (requant8_avx2).
+// weight vectors and one broadcast); requantization as the AVX2 set's (rq8_load, rq8_apply).
 #define QP_AVX_VNNI __attribute__((target("avx2,avxvnni")))
 
 template <int H, int P>
@@ -498,12 +456,9 @@ QP_AVX_VNNI void block_avx_vnni(const OptWeights &o, const uint8_t *pad, const i
     const int c = c0 + h * kHalf;
     if (c >= o.oc) break;
     const int n = std::min(kHalf, o.oc - c);
+    const Rq8 q = rq8_load(o, c);
 #pragma GCC unroll 16
-    for (int p = 0; p < P; ++p) {
-      const __m128i v = requant8_avx2(acc[p][h], o, c);
-      int8_t *dst = out + static_cast<size_t>(pix0 + p) * o.oc + c;
-      store8_s8(dst, v, n);
-    }
+    for (int p = 0; p < P; ++p) store8_s8(out + static_cast<size_t>(pix0 + p) * o.oc + c, rq8_apply(q, acc[p][h]), n);
   }
 }
 
