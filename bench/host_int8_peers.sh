@@ -8,7 +8,8 @@
 #   - bench_core, BM_Int8Inference_RpsCnn and BM_Int8Inference_Arch/resnet_*: each kernel set this CPU has
 #     (auto, avx2 forced, portable), 1 and 2 threads (one image per iteration per thread);
 #   - bench/torch_peer_int8.py (PyTorch eager PTQ of the same network, 427 images as one batch, best of 20),
-#     as is and with ONEDNN_MAX_CPU_ISA=AVX2 (oneDNN limited to AVX2);
+#     as is, with ONEDNN_MAX_CPU_ISA=AVX2 (oneDNN limited to AVX2) and, where the CPU has AVX-VNNI, with
+#     ONEDNN_MAX_CPU_ISA=AVX2_VNNI (oneDNN's avx2_vnni kernels: the peer of qparity's avx-vnni set);
 #   - bench/ort_peer.js (ONNX Runtime on the same QDQ and FP32 ONNX files, 427 images as one batch, best of 10);
 # and prints the best and median images/s per (engine, arch, threads) over the rounds, with the ratios
 # qparity/oneDNN and qparity/ORT. Raw output and table: bench/results/host-int8-peers-DATE-TIME{.txt,-table.md}.
@@ -80,15 +81,19 @@ else
   FILTER='^BM_Int8Inference_(RpsCnn/optimized(/|_portable)|Arch/resnet_(optimized/|portable))'
   say "qparity avx2 (forced) skipped: this CPU has no avx2"
 fi
-TORCH=1 TORCH_AVX2=1 ORT=1
+TORCH=1 TORCH_AVX2=1 TORCH_AVX2VNNI=1 ORT=1
 if ! "$PY" -c 'import torch' 2>/dev/null; then
-  TORCH=0 TORCH_AVX2=0
+  TORCH=0 TORCH_AVX2=0 TORCH_AVX2VNNI=0
   say "PyTorch peer skipped: $PY has no torch (apt-get install python3-torch)"
 else
   hsay "PyTorch $("$PY" -c 'import torch; print(torch.__version__, "quantized engines:", *torch.backends.quantized.supported_engines)')"
   if ! has_flag avx2; then
     TORCH_AVX2=0
     say "PyTorch oneDNN limited to AVX2 skipped: this CPU has no avx2"
+  fi
+  if ! has_flag avx_vnni; then
+    TORCH_AVX2VNNI=0
+    say "PyTorch oneDNN limited to AVX2 with VNNI skipped: this CPU has no avx_vnni"
   fi
 fi
 TORCH_ALL=fp32,qnnpack,onednn,x86,fbgemm  # those this PyTorch lacks are left out by the peer
@@ -156,6 +161,10 @@ EOF
       say "# ONEDNN_MAX_CPU_ISA=AVX2 $PY bench/torch_peer_int8.py $THREADS $arch $TORCH_ONEDNN"
       torch_run "$r" "$arch" "-avx2" "$TORCH_ONEDNN" ONEDNN_MAX_CPU_ISA=AVX2
     fi
+    if [ "$TORCH_AVX2VNNI" = 1 ]; then
+      say "# ONEDNN_MAX_CPU_ISA=AVX2_VNNI $PY bench/torch_peer_int8.py $THREADS $arch $TORCH_ONEDNN"
+      torch_run "$r" "$arch" "-avx2vnni" "$TORCH_ONEDNN" ONEDNN_MAX_CPU_ISA=AVX2_VNNI
+    fi
     if [ "$ORT" = 1 ]; then
       for t in 1 "$THREADS"; do
         ort_run "$r" "$arch" qdq "$WORK/$arch-int8.onnx" "$t"
@@ -175,8 +184,8 @@ runs = defaultdict(list)
 for line in open(path):
     rnd, engine, arch, threads, ips = line.rstrip("\n").split("\t")
     runs[(engine, arch, int(threads))].append(float(ips))
-order = ["qparity-auto", "qparity-avx-vnni", "qparity-avx2", "qparity-portable", "pytorch-onednn", "pytorch-onednn-avx2", "pytorch-x86",
-         "pytorch-x86-avx2", "pytorch-fbgemm", "pytorch-fbgemm-avx2", "pytorch-qnnpack", "ort-qdq", "pytorch-fp32", "ort-fp32"]
+order = ["qparity-auto", "qparity-avx-vnni", "qparity-avx2", "qparity-portable", "pytorch-onednn", "pytorch-onednn-avx2vnni", "pytorch-onednn-avx2",
+         "pytorch-x86", "pytorch-x86-avx2vnni", "pytorch-x86-avx2", "pytorch-fbgemm", "pytorch-fbgemm-avx2", "pytorch-qnnpack", "ort-qdq", "pytorch-fp32", "ort-fp32"]
 rank = lambda e: (order.index(e) if e in order else len(order), e)
 keys = sorted(runs, key=lambda k: (k[1], rank(k[0]), k[2]))
 print(f"| engine | arch | threads | best images/s | median images/s | rounds |")
@@ -187,7 +196,8 @@ for k in keys:
 print()
 print("| ratio (best / median) | arch | 1 thread | 2 threads |")
 print("|---|---|---:|---:|")
-pairs = [("qparity-auto", "pytorch-onednn"), ("qparity-avx2", "pytorch-onednn-avx2"),
+pairs = [("qparity-auto", "pytorch-onednn"), ("qparity-avx-vnni", "pytorch-onednn-avx2vnni"),
+         ("qparity-avx2", "pytorch-onednn-avx2"),
          ("qparity-auto", "ort-qdq"), ("qparity-avx2", "ort-qdq")]
 for arch in sorted({k[1] for k in runs}):
     for a, b in pairs:
@@ -198,7 +208,7 @@ for arch in sorted({k[1] for k in runs}):
         print(f"| {a} / {b} | {arch} | {cells[0]} | {cells[1]} |")
 print()
 print("qparity: bench_core, one image per iteration per thread; peers: 427 images as one batch. "
-      "-avx2: oneDNN limited with ONEDNN_MAX_CPU_ISA=AVX2. n/a: that engine did not run here.")
+      "-avx2 / -avx2vnni: oneDNN limited with ONEDNN_MAX_CPU_ISA=AVX2 / AVX2_VNNI. n/a: that engine did not run here.")
 EOF
 say "## summary over $ROUNDS round(s)"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$TABLE"
