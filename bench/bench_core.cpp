@@ -209,4 +209,52 @@ BENCHMARK_CAPTURE(BM_AddS8, avx2, quant::OptIsa::Avx2);
 BENCHMARK_CAPTURE(BM_AddS8, avx_vnni, quant::OptIsa::AvxVnni);
 BENCHMARK_CAPTURE(BM_AddS8, avx512_vnni, quant::OptIsa::Avx512Vnni);
 
+// The machine's peak for the instruction the VNNI kernel sets multiply with: 24 (zmm) or 14 (ymm) independent
+// vpdpbusd chains on registers, nothing loaded, so no latency or memory limit. items_per_second = MACs per second
+// (64 per zmm instruction, 32 per ymm); the kernels' MAC rate in BENCHMARKS.md is read against it. A C loop over an
+// array of accumulators is no peak measure: GCC keeps such an array in memory.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target("avx512f,avx512vnni"))) static void BM_VpdpbusdPeak_zmm(benchmark::State &state) {
+  if (!quant::opt_isa_available(quant::OptIsa::Avx512Vnni)) return state.SkipWithError("no AVX-512 VNNI on this CPU");
+  for (auto _ : state)
+    for (int i = 0; i < 1000; ++i)
+      __asm__ volatile(
+          "vpdpbusd %%zmm30, %%zmm31, %%zmm0\n\tvpdpbusd %%zmm30, %%zmm31, %%zmm1\n\t"
+          "vpdpbusd %%zmm30, %%zmm31, %%zmm2\n\tvpdpbusd %%zmm30, %%zmm31, %%zmm3\n\t"
+          "vpdpbusd %%zmm30, %%zmm31, %%zmm4\n\tvpdpbusd %%zmm30, %%zmm31, %%zmm5\n\t"
+          "vpdpbusd %%zmm30, %%zmm31, %%zmm6\n\tvpdpbusd %%zmm30, %%zmm31, %%zmm7\n\t"
+          "vpdpbusd %%zmm30, %%zmm31, %%zmm8\n\tvpdpbusd %%zmm30, %%zmm31, %%zmm9\n\t"
+          "vpdpbusd %%zmm30, %%zmm31, %%zmm10\n\tvpdpbusd %%zmm30, %%zmm31, %%zmm11\n\t"
+          "vpdpbusd %%zmm30, %%zmm31, %%zmm16\n\tvpdpbusd %%zmm30, %%zmm31, %%zmm17\n\t"
+          "vpdpbusd %%zmm30, %%zmm31, %%zmm18\n\tvpdpbusd %%zmm30, %%zmm31, %%zmm19\n\t"
+          "vpdpbusd %%zmm30, %%zmm31, %%zmm20\n\tvpdpbusd %%zmm30, %%zmm31, %%zmm21\n\t"
+          "vpdpbusd %%zmm30, %%zmm31, %%zmm22\n\tvpdpbusd %%zmm30, %%zmm31, %%zmm23\n\t"
+          "vpdpbusd %%zmm30, %%zmm31, %%zmm24\n\tvpdpbusd %%zmm30, %%zmm31, %%zmm25\n\t"
+          "vpdpbusd %%zmm30, %%zmm31, %%zmm26\n\tvpdpbusd %%zmm30, %%zmm31, %%zmm27\n\t" ::
+              : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+                "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26",
+                "xmm27");
+  state.SetItemsProcessed(state.iterations() * 1000 * 24 * 64);
+}
+BENCHMARK(BM_VpdpbusdPeak_zmm);
+
+__attribute__((target("avx2,avxvnni"))) static void BM_VpdpbusdPeak_ymm(benchmark::State &state) {
+  if (!quant::opt_isa_available(quant::OptIsa::AvxVnni)) return state.SkipWithError("no AVX-VNNI on this CPU");
+  for (auto _ : state)
+    for (int i = 0; i < 1000; ++i)
+      __asm__ volatile(
+          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm0\n\t%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm1\n\t"
+          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm2\n\t%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm3\n\t"
+          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm4\n\t%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm5\n\t"
+          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm6\n\t%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm7\n\t"
+          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm8\n\t%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm9\n\t"
+          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm10\n\t%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm11\n\t"
+          "%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm12\n\t%{vex%} vpdpbusd %%ymm14, %%ymm15, %%ymm13\n\t" ::
+              : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+                "xmm12", "xmm13");
+  state.SetItemsProcessed(state.iterations() * 1000 * 14 * 32);
+}
+BENCHMARK(BM_VpdpbusdPeak_ymm);
+#endif
+
 BENCHMARK_MAIN();
