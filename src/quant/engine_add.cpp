@@ -14,6 +14,9 @@
 // (v * mh) * 2^5 + floor((v * ml + 2^10) / 2^11), where |v * mh| < 2^23 and |v * ml| < 2^24: 32-bit multiplies and
 // an arithmetic shift. Then the reference's rounding right shift. The output rescale (|sum| < 2^29, any multiplier
 // and shift) keeps the 64-bit form.
+//
+// Where the CPU has AVX-512 VBMI the input rescales are not computed at all but looked up in the caller's tables
+// (add_vbmi below).
 #include "quant/engine_add.h"
 
 #include "qp_runtime_mcu.h"
@@ -122,6 +125,78 @@ QP_ADD_512 int32_t add_512(const qp_add_params_t &p, int32_t n, const int8_t *a,
   }
   return i;
 }
+
+// AVX-512 VBMI (Ice Lake, Zen 4 and later): the two input rescales read from the caller's table (qp_add_table_mcu_s8:
+// the reference's own values, table[128 + v] and table[384 + v]) instead of computed, 64 values at a time. Each
+// table is split into four byte planes of 256 entries, indexed by the input byte as unsigned (entry u holds the value
+// for v = (int8_t)u, i.e. table index u ^ 0x80); vpermi2b looks up 64 bytes in 128 entries, so each plane takes two
+// lookups and a blend on the input's sign bit. The planes are put back together as int32 with byte then word
+// unpacks, which leave the 64 values in four vectors of 16 ordered within each 128-bit lane; the output rescale runs
+// lane by lane on those, and the signed packs that narrow the results undo exactly that order.
+#define QP_ADD_VBMI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi")))
+
+bool cpu_has_vbmi() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512vbmi") != 0;
+}
+
+struct Planes {
+  alignas(64) uint8_t b[4][256];
+};
+
+// The four byte planes of one input's 256 table entries t[0..255] (t[k] for v = k - 128).
+QP_ADD_VBMI void make_planes(const int32_t *t, Planes &pl) {
+  for (int j = 0; j < 16; ++j) {
+    const __m512i e = _mm512_loadu_si512(t + ((16 * j) ^ 0x80));  // the values of bytes 16j .. 16j + 15
+    _mm_store_si128(reinterpret_cast<__m128i *>(pl.b[0] + 16 * j), _mm512_cvtepi32_epi8(e));
+    _mm_store_si128(reinterpret_cast<__m128i *>(pl.b[1] + 16 * j), _mm512_cvtepi32_epi8(_mm512_srli_epi32(e, 8)));
+    _mm_store_si128(reinterpret_cast<__m128i *>(pl.b[2] + 16 * j), _mm512_cvtepi32_epi8(_mm512_srli_epi32(e, 16)));
+    _mm_store_si128(reinterpret_cast<__m128i *>(pl.b[3] + 16 * j), _mm512_cvtepi32_epi8(_mm512_srli_epi32(e, 24)));
+  }
+}
+
+QP_ADD_VBMI inline __m512i plane_lookup(const uint8_t *plane, __m512i x, __mmask64 high) {
+  const __m512i lo = _mm512_permutex2var_epi8(_mm512_load_si512(plane), x, _mm512_load_si512(plane + 64));
+  const __m512i hi = _mm512_permutex2var_epi8(_mm512_load_si512(plane + 128), x, _mm512_load_si512(plane + 192));
+  return _mm512_mask_blend_epi8(high, lo, hi);
+}
+
+// The rescaled values of 64 input bytes x as four int32 vectors (elements 0-3, 4-7, 8-11, 12-15 of each 128-bit lane).
+QP_ADD_VBMI inline void rescale64(const Planes &pl, __m512i x, __m512i v[4]) {
+  const __mmask64 high = _mm512_movepi8_mask(x);
+  const __m512i p0 = plane_lookup(pl.b[0], x, high), p1 = plane_lookup(pl.b[1], x, high);
+  const __m512i p2 = plane_lookup(pl.b[2], x, high), p3 = plane_lookup(pl.b[3], x, high);
+  const __m512i w01l = _mm512_unpacklo_epi8(p0, p1), w01h = _mm512_unpackhi_epi8(p0, p1);
+  const __m512i w23l = _mm512_unpacklo_epi8(p2, p3), w23h = _mm512_unpackhi_epi8(p2, p3);
+  v[0] = _mm512_unpacklo_epi16(w01l, w23l);
+  v[1] = _mm512_unpackhi_epi16(w01l, w23l);
+  v[2] = _mm512_unpacklo_epi16(w01h, w23h);
+  v[3] = _mm512_unpackhi_epi16(w01h, w23h);
+}
+
+QP_ADD_VBMI int32_t add_vbmi(const qp_add_params_t &p, const int32_t *table, int32_t n, const int8_t *a,
+                             const int8_t *b, int8_t *out) {
+  if (n < 64) return 0;
+  Planes pa, pb;
+  make_planes(table, pa);
+  make_planes(table + 256, pb);
+  const Dr dout(p.output_multiplier, p.output_shift);
+  const __m512i zp = _mm512_set1_epi32(p.output_offset);
+  const __m512i lo = _mm512_set1_epi32(p.act_min), hi = _mm512_set1_epi32(p.act_max);
+  int32_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    __m512i s1[4], s2[4], r[4];
+    rescale64(pa, _mm512_loadu_si512(a + i), s1);
+    rescale64(pb, _mm512_loadu_si512(b + i), s2);
+    for (int k = 0; k < 4; ++k) {
+      r[k] = _mm512_add_epi32(dr16(_mm512_add_epi32(s1[k], s2[k]), dout), zp);  // wraps, as the reference's uint32 add
+      r[k] = _mm512_min_epi32(_mm512_max_epi32(r[k], lo), hi);
+    }
+    const __m512i w = _mm512_packs_epi16(_mm512_packs_epi32(r[0], r[1]), _mm512_packs_epi32(r[2], r[3]));  // exact
+    _mm512_storeu_si512(out + i, w);
+  }
+  return i;
+}
 #pragma GCC diagnostic pop
 #endif
 
@@ -138,7 +213,9 @@ qp_status_t opt_add_s8(const qp_add_params_t &p, const int32_t *table, OptIsa is
   if (!opt_isa_available(r)) {
     // A kernel set this CPU lacks runs nothing of it (Int8Engine refuses one at construction).
   } else if (r == OptIsa::Avx512Vnni) {
-    done = add_512(p, length, in1, in2, out);
+    static const bool vbmi = cpu_has_vbmi();
+    if (vbmi) done = add_vbmi(p, table, length, in1, in2, out);
+    done += add_512(p, length - done, in1 + done, in2 + done, out + done);
   } else if (r == OptIsa::Avx2 || r == OptIsa::AvxVnni) {
     done = add_avx2(p, length, in1, in2, out);
   }
