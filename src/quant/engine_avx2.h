@@ -32,8 +32,8 @@ QP_AVX2 inline __m256i load8(const std::vector<int32_t> &v, int c) {
 // saturate: INT32_MAX where x and the multiplier are both INT32_MIN (the one overflowing product).
 // rdbpot: qp_requant_rdbpot_s32 (rounding divide by 2^right, half away from zero):
 // (h >> right) + (remainder > (rmask >> 1) + (h < 0)); rmask = 2^right - 1, half = rmask >> 1.
-QP_AVX2 inline __m256i high_mul8(__m256i x, __m256i mult, __m256i mult_odd) {
-  const __m256i nudge = _mm256_set1_epi64x(int64_t{1} << 30);
+QP_AVX2 inline __m256i high_mul8(__m256i x, __m256i mult, __m256i mult_odd,
+                                 __m256i nudge = _mm256_set1_epi64x(int64_t{1} << 30)) {
   const __m256i even = _mm256_srli_epi64(_mm256_add_epi64(_mm256_mul_epi32(x, mult), nudge), 31);
   const __m256i odd = _mm256_slli_epi64(_mm256_add_epi64(_mm256_mul_epi32(_mm256_srli_epi64(x, 32), mult_odd), nudge), 1);
   return _mm256_blend_epi32(even, odd, 0xAA);
@@ -61,11 +61,12 @@ QP_AVX2 inline __m256i srdhm_rdbpot8(__m256i x, __m256i mult, __m256i right, __m
 }
 
 // The same three steps on 16 lanes (AVX-512).
-__attribute__((target("avx512f"))) inline __m512i high_mul16(__m512i x, __m512i mult, __m512i mult_odd) {
-  const __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30);
+__attribute__((target("avx512f"))) inline __m512i high_mul16(__m512i x, __m512i mult, __m512i mult_odd,
+                                                             __m512i nudge = _mm512_set1_epi64(int64_t{1} << 30),
+                                                             __mmask16 odd_lanes = 0xAAAA) {
   const __m512i even = _mm512_srli_epi64(_mm512_add_epi64(_mm512_mul_epi32(x, mult), nudge), 31);
   const __m512i odd = _mm512_slli_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(x, 32), mult_odd), nudge), 1);
-  return _mm512_mask_blend_epi32(0xAAAA, even, odd);
+  return _mm512_mask_blend_epi32(odd_lanes, even, odd);
 }
 
 // lanes: where the multiplier may be INT32_MIN (all 16 when unknown).
@@ -75,11 +76,12 @@ __attribute__((target("avx512f"))) inline __m512i saturate16(__m512i h, __m512i 
   return _mm512_mask_mov_epi32(h, sat, _mm512_set1_epi32(INT32_MAX));
 }
 
-__attribute__((target("avx512f"))) inline __m512i rdbpot16(__m512i h, __m512i right, __m512i rmask, __m512i half) {
+__attribute__((target("avx512f"))) inline __m512i rdbpot16(__m512i h, __m512i right, __m512i rmask, __m512i half,
+                                                           __m512i one = _mm512_set1_epi32(1)) {
   const __m512i rem = _mm512_and_si512(h, rmask);
   const __m512i thr = _mm512_sub_epi32(half, _mm512_srai_epi32(h, 31));
   const __m512i r = _mm512_srav_epi32(h, right);
-  return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, _mm512_set1_epi32(1));
+  return _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(rem, thr), r, one);
 }
 
 __attribute__((target("avx512f"))) inline __m512i rdbpot16(__m512i h, __m512i right, __m512i rmask) {
@@ -94,7 +96,7 @@ __attribute__((target("avx512f"))) inline __m512i srdhm_rdbpot16(__m512i x, __m5
 // the channels' parameters loaded once (rq8_load) and applied to every pixel of a register block (rq8_apply); the
 // saturation step runs only where some multiplier is INT32_MIN.
 struct Rq8 {
-  __m256i left, mult, mult_odd, right, rmask, half, zp, lo, hi;
+  __m256i left, mult, mult_odd, right, rmask, half, zp, lo, hi, nudge;
   bool sat;
 };
 
@@ -110,12 +112,14 @@ QP_AVX2 inline Rq8 rq8_load(const OptWeights &o, int c) {
   q.lo = _mm256_set1_epi32(o.act_min);
   q.hi = _mm256_set1_epi32(o.act_max);
   q.sat = _mm256_movemask_epi8(_mm256_cmpeq_epi32(q.mult, _mm256_set1_epi32(INT32_MIN))) != 0;
+  q.nudge = _mm256_set1_epi64x(int64_t{1} << 30);
+  __asm__("" : "+x"(q.nudge), "+x"(q.zp), "+x"(q.lo), "+x"(q.hi));  // as in rq16_load
   return q;
 }
 
 QP_AVX2 inline __m128i rq8_apply(const Rq8 &q, __m256i acc) {
   const __m256i x = _mm256_sllv_epi32(acc, q.left);  // wraps, as the reference's uint32 shift
-  __m256i h = high_mul8(x, q.mult, q.mult_odd);
+  __m256i h = high_mul8(x, q.mult, q.mult_odd, q.nudge);
   if (q.sat) h = saturate8(h, x, q.mult);
   __m256i r = rdbpot8(h, q.right, q.rmask, q.half);
   r = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(r, q.zp), q.lo), q.hi);
@@ -130,8 +134,9 @@ QP_AVX2 inline __m128i requant8_avx2(__m256i acc, const OptWeights &o, int c) {
 
 // The same on 16 channels (AVX-512), narrowed to 16 int8.
 struct Rq16 {
-  __m512i left, mult, mult_odd, right, rmask, half, zp, lo, hi;
+  __m512i left, mult, mult_odd, right, rmask, half, zp, lo, hi, nudge, one;
   __mmask16 sat;  // lanes whose multiplier is INT32_MIN
+  __mmask16 odd;  // 0xAAAA
 };
 
 __attribute__((target("avx512f"))) inline Rq16 rq16_load(const OptWeights &o, int c) {
@@ -146,14 +151,20 @@ __attribute__((target("avx512f"))) inline Rq16 rq16_load(const OptWeights &o, in
   q.lo = _mm512_set1_epi32(o.act_min);
   q.hi = _mm512_set1_epi32(o.act_max);
   q.sat = _mm512_cmpeq_epi32_mask(q.mult, _mm512_set1_epi32(INT32_MIN));
+  q.nudge = _mm512_set1_epi64(int64_t{1} << 30);
+  q.one = _mm512_set1_epi32(1);
+  q.odd = 0xAAAA;
+  // Opaque to GCC from here: as known constants it rebuilt them (a mov and a broadcast each) for every vector of a
+  // block; as values they stay in registers or become memory operands.
+  __asm__("" : "+v"(q.nudge), "+v"(q.one), "+v"(q.zp), "+v"(q.lo), "+v"(q.hi), "+k"(q.odd));
   return q;
 }
 
 __attribute__((target("avx512f"))) inline __m128i rq16_apply(const Rq16 &q, __m512i acc) {
   const __m512i x = _mm512_sllv_epi32(acc, q.left);  // wraps, as the reference's uint32 shift
-  __m512i h = high_mul16(x, q.mult, q.mult_odd);
+  __m512i h = high_mul16(x, q.mult, q.mult_odd, q.nudge, q.odd);
   if (q.sat != 0) h = saturate16(h, x, q.mult, q.sat);
-  __m512i r = rdbpot16(h, q.right, q.rmask, q.half);
+  __m512i r = rdbpot16(h, q.right, q.rmask, q.half, q.one);
   r = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, q.zp), q.lo), q.hi);
   return _mm512_cvtepi32_epi8(r);
 }

@@ -247,7 +247,9 @@ QP_AVX2 void block_avx2(const OptWeights &o, const uint16_t *pad, const int32_t 
       continue;
     }
     const Rq8 q = rq8_load(o, c);
-    for (int p = 0; p < P; ++p) store8_s8(out + static_cast<size_t>(pix0 + p) * o.oc + c, rq8_apply(q, acc[p][j]), n);
+    const auto oc = static_cast<size_t>(o.oc);  // a local: the int8 stores may alias o's fields
+    int8_t *dst = out + static_cast<size_t>(pix0) * oc + static_cast<size_t>(c);
+    for (int p = 0; p < P; ++p, dst += oc) store8_s8(dst, rq8_apply(q, acc[p][j]), n);
   }
 }
 
@@ -356,8 +358,10 @@ QP_VNNI void block_vnni(const OptWeights &o, const uint8_t *pad, const int32_t *
     }
     const __mmask16 m = o.oc - c >= kLanes ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << (o.oc - c)) - 1);
     const Rq16 q = rq16_load(o, c);
+    const auto oc = static_cast<size_t>(o.oc);  // a local: the int8 stores may alias o's fields, which GCC reloaded
+    int8_t *dst = out + static_cast<size_t>(pix0) * oc + static_cast<size_t>(c);
 #pragma GCC unroll 32
-    for (int p = 0; p < P; ++p) _mm_mask_storeu_epi8(out + static_cast<size_t>(pix0 + p) * o.oc + c, m, rq16_apply(q, acc[p][j]));
+    for (int p = 0; p < P; ++p, dst += oc) _mm_mask_storeu_epi8(dst, m, rq16_apply(q, acc[p][j]));
   }
 }
 
@@ -457,8 +461,10 @@ QP_AVX_VNNI void block_avx_vnni(const OptWeights &o, const uint8_t *pad, const i
     if (c >= o.oc) break;
     const int n = std::min(kHalf, o.oc - c);
     const Rq8 q = rq8_load(o, c);
+    const auto oc = static_cast<size_t>(o.oc);  // a local: the int8 stores may alias o's fields
+    int8_t *dst = out + static_cast<size_t>(pix0) * oc + static_cast<size_t>(c);
 #pragma GCC unroll 16
-    for (int p = 0; p < P; ++p) store8_s8(out + static_cast<size_t>(pix0 + p) * o.oc + c, rq8_apply(q, acc[p][h]), n);
+    for (int p = 0; p < P; ++p, dst += oc) store8_s8(dst, rq8_apply(q, acc[p][h]), n);
   }
 }
 
