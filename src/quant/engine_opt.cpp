@@ -231,7 +231,7 @@ QP_AVX2 void block_avx2(const OptWeights &o, const uint16_t *pad, const int32_t 
         int32_t d;  // two staged words: one input pair
         std::memcpy(&d, src[p] + so + 2 * half, 4);
         const __m256i u = _mm256_set1_epi32(d);
-        for (int j = 0; j < J; ++j) acc[p][j] = _mm256_add_epi32(acc[p][j], _mm256_madd_epi16(u, wv[j]));
+        for (int j = 0; j < J; ++j) acc[p][j] = madd_acc(acc[p][j], u, wv[j]);
       }
     }
   }
