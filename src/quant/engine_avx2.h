@@ -55,16 +55,6 @@ QP_AVX2 inline __m256i rdbpot8(__m256i h, __m256i right, __m256i rmask) {
   return rdbpot8(h, right, rmask, _mm256_srai_epi32(rmask, 1));
 }
 
-// acc += the exact products u0 * w0 + u1 * w1 of each lane's pair (vpmaddwd, then vpaddd), written as instructions for
-// the direct GEMM (engine_opt.cpp; the Winograd GEMM measured the same either way): with the intrinsics GCC 12 summed two steps'
-// products before adding them to the accumulators and so ran out of the 16 ymm registers, keeping 10 of
-// block_avx2<2, 6>'s 12 accumulators on the stack (a load and a store each per step).
-QP_AVX2 inline __m256i madd_acc(__m256i acc, __m256i u, __m256i w) {
-  __m256i t;
-  __asm__("vpmaddwd %3, %2, %1\n\tvpaddd %1, %0, %0" : "+x"(acc), "=&x"(t) : "x"(u), "x"(w));
-  return acc;
-}
-
 // The whole multiply on 8 lanes, every constant given as a vector (the Add's output rescale).
 QP_AVX2 inline __m256i srdhm_rdbpot8(__m256i x, __m256i mult, __m256i right, __m256i rmask) {
   return rdbpot8(saturate8(high_mul8(x, mult, _mm256_srli_epi64(mult, 32)), x, mult), right, rmask);

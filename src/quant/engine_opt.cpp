@@ -206,6 +206,16 @@ void maxpool_portable(const QLayer &l, const int8_t *in, int8_t *out) {
 #ifdef QP_HAVE_VNNI_PATH
 // load8, rq8_load, rq8_apply, requant8_avx2: quant/engine_avx2.h (shared with engine_wino.cpp).
 
+// acc += the exact products u0 * w0 + u1 * w1 of each lane's pair (vpmaddwd, then vpaddd), written as instructions: with
+// the intrinsics GCC 12 summed two steps' products before adding them to the accumulators, ran out of the 16 ymm
+// registers and kept 10 of block_avx2<2, 6>'s 12 accumulators on the stack (a load and a store each per step). The
+// Winograd GEMM (engine_wino.cpp) keeps the intrinsics: its loop was clean and measured the same either way.
+QP_AVX2 inline __m256i madd_acc(__m256i acc, __m256i u, __m256i w) {
+  __m256i t;
+  __asm__("vpmaddwd %3, %2, %1\n\tvpaddd %1, %0, %0" : "+x"(acc), "=&x"(t) : "x"(u), "x"(w));
+  return acc;
+}
+
 // P output pixels (window origins off[0..P)) x J*8 channels of AVX2 tile t. acc32 (fused max pooling): the int32
 // accumulators instead, [pixel][tiles2 * J * 8], unrequantized.
 template <int J, int P>
