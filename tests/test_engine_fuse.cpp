@@ -250,3 +250,58 @@ TEST(EngineFuse, NotTakenForASecondReader) {
   }
   if (sets == 0) GTEST_SKIP() << "no AVX2 or AVX-512 VNNI on this CPU or build";
 }
+
+// The single-rounding requantization (OptWeights::rqf, chosen by pack_opt_weights where it proves it equal to the
+// double rounding): random 1x1 and 3x3 convs with typical and extreme multipliers, every right shift 0..31, output zero
+// points anywhere, none/ReLU/ReLU6, and a third kind built for ties (multiplier 2^30, right shift 1..4, weights -2..2:
+// small accumulators of both signs, so many exact halves). The packer picks the one-nudge form exactly where act_min >=
+// the output zero point and the sign-dependent one elsewhere; every kernel set equals the reference byte for byte on
+// random and extreme inputs. rps-resnet (random weights) takes both forms.
+TEST(EngineFuse, SingleRoundingRequantizationEqualsDoubleRounding) {
+  Rng r(4242);
+  int chosen[3] = {0, 0, 0};
+  for (int n = 0; n < 72; ++n) {
+    const int kind = n % 3;  // 0: typical multipliers, 1: extreme multipliers and right shifts, 2: ties
+    quant::QModel m;
+    m.input = {pick(r, 1, 20), pick(r, 3, 9), pick(r, 3, 9)};
+    m.input_params = {0.02f, pick(r, -128, 127)};
+    const int kernel = r.below(2) != 0 ? 1 : 3;
+    quant::QLayer c = random_conv(r, m.input, model::kGraphInput, m.input_params, pick(r, 1, 40), kernel, 1,
+                                  kernel == 3 ? 1 : 0, kind == 1 ? 1 : 0);
+    if (kind == 2) {
+      for (auto &w : c.weight) w = static_cast<int8_t>(pick(r, -2, 2));
+      for (auto &b : c.bias) b = pick(r, -60, 60);
+      for (size_t i = 0; i < c.multiplier.size(); ++i) {
+        c.multiplier[i] = 1 << 30;
+        c.shift[i] = -pick(r, 1, 4);
+      }
+    }
+    m.layers.push_back(c);
+    const int rqf = quant::pack_opt_weights(c).rqf;
+    ASSERT_GE(rqf, 0);
+    ASSERT_LE(rqf, 2);
+    ++chosen[rqf];
+    if (rqf != 0) {
+      EXPECT_EQ(rqf, c.act_min >= c.output.zero_point ? 1 : 2) << "conv " << n;
+    }
+    const quant::Int8Engine ref(m, quant::Backend::Reference);
+    for (int fill = 0; fill < 4; ++fill) {  // random, all -128, all 127, random
+      std::vector<int8_t> x(static_cast<size_t>(m.input.size()));
+      for (auto &v : x) v = static_cast<int8_t>(fill == 1 ? -128 : fill == 2 ? 127 : pick(r, -128, 127));
+      const auto want = ref.run_int8(x.data());
+      for (const auto isa : isas()) {
+        ASSERT_EQ(quant::Int8Engine(m, quant::Backend::Optimized, isa).run_int8(x.data()), want)
+            << "conv " << n << " kind " << kind << " rqf " << rqf << " fill " << fill << " isa " << quant::opt_isa_name(isa);
+      }
+    }
+  }
+  EXPECT_GE(chosen[0], 3);  // right shift 0 or 31, or a product out of range
+  EXPECT_GE(chosen[1], 10);
+  EXPECT_GE(chosen[2], 10);
+  const quant::QModel res = rps_model("rps-resnet");
+  int forms[3] = {0, 0, 0};
+  for (const auto &l : res.layers)
+    if (l.op == model::Op::Conv2D) ++forms[quant::pack_opt_weights(l).rqf];
+  EXPECT_GT(forms[1], 0);
+  EXPECT_GT(forms[2], 0);
+}

@@ -169,6 +169,75 @@ __attribute__((target("avx512f"))) inline __m128i rq16_apply(const Rq16 &q, __m5
   return _mm512_cvtepi32_epi8(r);
 }
 
+// Single-rounding requantization (OptWeights::rqf; pack_rqf in engine_opt.cpp proves it equal to the above for the
+// layer): t = acc * M + K (64-bit, K per channel with the nudges and the zero point), the result t >> (31 + right), then
+// the clamp. The odd lanes' products shift by 32 less, which leaves their result in the high half, where the blend
+// takes it. 16 channels c .. c + 15 (c a multiple of 16): rqf16, an arithmetic 64-bit shift; with sign (rqf 2) the
+// constant is 2^31 smaller where acc * M < -2^30. 8 channels (a multiple of 8): rqf8, rqf 1 only; AVX2 shifts 64-bit
+// lanes only logically, so K holds B * 2^(31 + right) more (never negative) and B is subtracted after the shift.
+struct Rqf16 {
+  __m512i mult, mult_odd, ke, ko, se, so, neg, two31;
+  __m128i lo, hi;
+  __mmask16 odd;
+};
+
+__attribute__((target("avx512f"))) inline Rqf16 rqf16_load(const OptWeights &o, int c) {
+  Rqf16 q;
+  q.mult = _mm512_loadu_si512(o.mult.data() + c);
+  q.mult_odd = _mm512_srli_epi64(q.mult, 32);
+  q.ke = _mm512_loadu_si512(o.rqk16.data() + c);
+  q.ko = _mm512_loadu_si512(o.rqk16.data() + c + 8);
+  q.se = _mm512_loadu_si512(o.rqs16.data() + c);
+  q.so = _mm512_loadu_si512(o.rqs16.data() + c + 8);
+  q.neg = _mm512_set1_epi64(-(int64_t{1} << 30));
+  q.two31 = _mm512_set1_epi64(int64_t{1} << 31);
+  q.lo = _mm_set1_epi8(static_cast<char>(o.act_min));
+  q.hi = _mm_set1_epi8(static_cast<char>(o.act_max));
+  q.odd = 0xAAAA;
+  __asm__("" : "+v"(q.neg), "+v"(q.two31), "+v"(q.lo), "+v"(q.hi), "+k"(q.odd));  // as in rq16_load
+  return q;
+}
+
+template <bool Signed>
+__attribute__((target("avx512f"))) inline __m128i rqf16_apply(const Rqf16 &q, __m512i acc) {
+  const __m512i pe = _mm512_mul_epi32(acc, q.mult), po = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), q.mult_odd);
+  __m512i te = _mm512_add_epi64(pe, q.ke), to = _mm512_add_epi64(po, q.ko);
+  if constexpr (Signed) {
+    te = _mm512_mask_sub_epi64(te, _mm512_cmplt_epi64_mask(pe, q.neg), te, q.two31);
+    to = _mm512_mask_sub_epi64(to, _mm512_cmplt_epi64_mask(po, q.neg), to, q.two31);
+  }
+  const __m512i r = _mm512_mask_blend_epi32(q.odd, _mm512_srav_epi64(te, q.se), _mm512_srav_epi64(to, q.so));
+  return _mm_min_epi8(_mm_max_epi8(_mm512_cvtsepi32_epi8(r), q.lo), q.hi);  // vpmovsdb: exact for [-128, 127]
+}
+
+struct Rqf8 {
+  __m256i mult, mult_odd, ke, ko, se, so, b, lo, hi;
+};
+
+QP_AVX2 inline Rqf8 rqf8_load(const OptWeights &o, int c) {
+  Rqf8 q;
+  q.mult = load8(o.mult, c);
+  q.mult_odd = _mm256_srli_epi64(q.mult, 32);
+  q.ke = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(o.rqk8.data() + c));
+  q.ko = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(o.rqk8.data() + c + 4));
+  q.se = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(o.rqs8.data() + c));
+  q.so = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(o.rqs8.data() + c + 4));
+  q.b = load8(o.rqb8, c);
+  q.lo = _mm256_set1_epi32(o.act_min);
+  q.hi = _mm256_set1_epi32(o.act_max);
+  __asm__("" : "+x"(q.lo), "+x"(q.hi));  // as in rq8_load
+  return q;
+}
+
+QP_AVX2 inline __m128i rqf8_apply(const Rqf8 &q, __m256i acc) {
+  const __m256i pe = _mm256_mul_epi32(acc, q.mult), po = _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), q.mult_odd);
+  __m256i r = _mm256_blend_epi32(_mm256_srlv_epi64(_mm256_add_epi64(pe, q.ke), q.se),
+                                 _mm256_srlv_epi64(_mm256_add_epi64(po, q.ko), q.so), 0xAA);
+  r = _mm256_min_epi32(_mm256_max_epi32(_mm256_sub_epi32(r, q.b), q.lo), q.hi);
+  const __m128i r16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));  // exact: in [-128, 127]
+  return _mm_packs_epi16(r16, r16);
+}
+
 // Stores the low n (1..8) int8 results of v at dst: 8 bytes at once, fewer through a staging copy so that
 // nothing past dst[n - 1] is written (the next channel group or the next pixel may live there).
 QP_AVX2 inline void store8_s8(int8_t *dst, __m128i v, int n) {

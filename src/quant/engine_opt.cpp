@@ -256,9 +256,14 @@ QP_AVX2 void block_avx2(const OptWeights &o, const uint16_t *pad, const int32_t 
       }
       continue;
     }
-    const Rq8 q = rq8_load(o, c);
     const auto oc = static_cast<size_t>(o.oc);  // a local: the int8 stores may alias o's fields
     int8_t *dst = out + static_cast<size_t>(pix0) * oc + static_cast<size_t>(c);
+    if (o.rqf == 1) {
+      const Rqf8 q = rqf8_load(o, c);
+      for (int p = 0; p < P; ++p, dst += oc) store8_s8(dst, rqf8_apply(q, acc[p][j]), n);
+      continue;
+    }
+    const Rq8 q = rq8_load(o, c);
     for (int p = 0; p < P; ++p, dst += oc) store8_s8(dst, rq8_apply(q, acc[p][j]), n);
   }
 }
@@ -375,9 +380,20 @@ QP_VNNI void block_vnni(const OptWeights &o, const uint8_t *pad, const int32_t *
       continue;
     }
     const __mmask16 m = o.oc - c >= kLanes ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << (o.oc - c)) - 1);
-    const Rq16 q = rq16_load(o, c);
     const auto oc = static_cast<size_t>(o.oc);  // a local: the int8 stores may alias o's fields, which GCC reloaded
     int8_t *dst = out + static_cast<size_t>(pix0) * oc + static_cast<size_t>(c);
+    if (o.rqf != 0) {
+      const Rqf16 q = rqf16_load(o, c);
+      if (o.rqf == 1) {
+#pragma GCC unroll 32
+        for (int p = 0; p < P; ++p, dst += oc) _mm_mask_storeu_epi8(dst, m, rqf16_apply<false>(q, acc[p][j]));
+      } else {
+#pragma GCC unroll 32
+        for (int p = 0; p < P; ++p, dst += oc) _mm_mask_storeu_epi8(dst, m, rqf16_apply<true>(q, acc[p][j]));
+      }
+      continue;
+    }
+    const Rq16 q = rq16_load(o, c);
 #pragma GCC unroll 32
     for (int p = 0; p < P; ++p, dst += oc) _mm_mask_storeu_epi8(dst, m, rq16_apply(q, acc[p][j]));
   }
@@ -518,9 +534,15 @@ QP_AVX_VNNI void block_avx_vnni(const OptWeights &o, const uint8_t *pad, const i
     const int c = c0 + h * kHalf;
     if (c >= o.oc) break;
     const int n = std::min(kHalf, o.oc - c);
-    const Rq8 q = rq8_load(o, c);
     const auto oc = static_cast<size_t>(o.oc);  // a local: the int8 stores may alias o's fields
     int8_t *dst = out + static_cast<size_t>(pix0) * oc + static_cast<size_t>(c);
+    if (o.rqf == 1) {
+      const Rqf8 q = rqf8_load(o, c);
+#pragma GCC unroll 16
+      for (int p = 0; p < P; ++p, dst += oc) store8_s8(dst, rqf8_apply(q, acc[p][h]), n);
+      continue;
+    }
+    const Rq8 q = rq8_load(o, c);
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p, dst += oc) store8_s8(dst, rq8_apply(q, acc[p][h]), n);
   }
@@ -901,6 +923,52 @@ OptIsa resolve(OptIsa isa) {
   return best;
 }
 
+// OptWeights::rqf. For left = 0, a multiplier M >= 0 and right = r >= 1, the reference's h = floor((x M + 2^30) /
+// 2^31) (SaturatingRoundingDoublingHighMul, which saturates only for M = INT32_MIN) rounded by 2^r half away from zero
+// is one floor, by floor((floor(y) + c) / n) = floor((y + c) / n) for integers c and n > 0:
+//   h >= 0: floor((x M + 2^30 + 2^(30 + r)) / 2^(31 + r))          (c = 2^(r - 1): rem >= 2^(r - 1) rounds up)
+//   h <  0: floor((x M + 2^30 + 2^(30 + r) - 2^31) / 2^(31 + r))   (c = 2^(r - 1) - 1: rem > 2^(r - 1) rounds up)
+// and h < 0 exactly where x M < -2^30. Where act_min >= out_zp, a negative h gives at most 0 by either form and the
+// clamp makes it act_min, so the first form serves every x (rqf 1); otherwise the kernel picks the form by sign (rqf 2).
+// The zero point joins the constant as zp * 2^(31 + r) (a multiple of the divisor). The AVX2 form adds B * 2^(31 + r)
+// more so that no sum is negative, and subtracts B after its logical shift. Set only where every accumulator the layer
+// can produce (the folded bias plus 0..255 times each weight) fits int32, every sum t fits within +-2^62 and every
+// result (with B) within int32.
+void pack_rqf(OptWeights &o, const std::vector<int64_t> &acc_lo, const std::vector<int64_t> &acc_hi) {
+  using i128 = __int128;
+  const size_t n16 = (o.base.size() + 15) / 16 * 16, n8 = (o.base.size() + 7) / 8 * 8;
+  std::vector<int64_t> k16(n16, 0), s16(n16, 32), k8(n8, 0), s8(n8, 32);
+  std::vector<int32_t> b8(n8, 0);
+  const bool one_form = o.act_min >= o.out_zp;
+  const i128 lim = i128{1} << 62;
+  for (size_t c = 0; c < static_cast<size_t>(o.oc); ++c) {
+    const int64_t m = o.mult[c];
+    const int r = o.right[c];
+    if (o.left[c] != 0 || m < 0 || r < 1 || r > 30) return;
+    if (acc_lo[c] < INT32_MIN || acc_hi[c] > INT32_MAX) return;
+    const int sh = 31 + r;
+    const i128 unit = i128{1} << sh;
+    const i128 k = (i128{1} << 30) + (i128{1} << (30 + r)) + i128{o.out_zp} * unit;
+    const i128 tmin = i128{acc_lo[c]} * m + k, tmax = i128{acc_hi[c]} * m + k;  // M >= 0: t grows with x
+    const i128 b = tmin < 0 ? (-tmin + unit - 1) / unit : 0;
+    const i128 lo = one_form ? tmin : tmin - (i128{1} << 31);
+    if (lo <= -lim || tmax + b * unit >= lim || k + b * unit >= lim || k <= -lim) return;
+    if ((lo >> sh) < INT32_MIN || (tmax >> sh) + b > INT32_MAX) return;  // >> on a negative i128: floor (GCC)
+    const size_t g16 = c / 16 * 16 + (c % 2) * 8 + c % 16 / 2, g8 = c / 8 * 8 + (c % 2) * 4 + c % 8 / 2;
+    k16[g16] = static_cast<int64_t>(k);
+    s16[g16] = c % 2 != 0 ? sh - 32 : sh;
+    k8[g8] = static_cast<int64_t>(k + b * unit);
+    s8[g8] = s16[g16];
+    b8[c] = static_cast<int32_t>(b);
+  }
+  o.rqf = one_form ? 1 : 2;
+  o.rqk16 = std::move(k16);
+  o.rqs16 = std::move(s16);
+  o.rqk8 = std::move(k8);
+  o.rqs8 = std::move(s8);
+  o.rqb8 = std::move(b8);
+}
+
 }  // namespace
 
 const char *opt_isa_name(OptIsa isa) {
@@ -997,26 +1065,32 @@ OptWeights pack_opt_weights(const QLayer &l) {
   o.right.assign(ocp, 0);
   o.rmask.assign(ocp, 0);
   const int32_t input_shift = l.input.zero_point + 128;  // u = x + 128: sum w*(x - zp) = sum w*u - (zp + 128) * sum w
+  std::vector<int64_t> acc_lo(ocp, 0), acc_hi(ocp, 0);  // the accumulator's range over every input (pack_rqf)
   for (size_t c = 0; c < static_cast<size_t>(o.oc); ++c) {
     const size_t t = c / tile, lane = c % tile;
-    int64_t wsum = 0;
+    int64_t wsum = 0, wneg = 0, wpos = 0;
     for (int ky = 0; ky < k; ++ky)
       for (int kx = 0; kx < k; ++kx)
         for (int i = 0; i < ic; ++i) {
           const int8_t w = l.weight[c * per + (static_cast<size_t>(ky) * k + kx) * ic + i];
           wsum += w;
+          (w < 0 ? wneg : wpos) += w;
           const size_t step = (static_cast<size_t>(ky) * k + kx) * groups + i / 4;
           o.w[((t * o.steps + step) * tile + lane) * 4 + i % 4] = w;
           o.wrow[c * static_cast<size_t>(o.steps) * 4 + step * 4 + i % 4] = w;
           const size_t tile2 = static_cast<size_t>(o.J2) * 8;  // AVX2: [tile][step][pair][J2*8 channels][2]
           o.w16[(((c / tile2 * o.steps + step) * 2 + i % 4 / 2) * tile2 + c % tile2) * 2 + i % 2] = w;
         }
-    o.base[c] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<int64_t>(l.bias[c]) - input_shift * wsum));
+    const int64_t base = static_cast<int64_t>(l.bias[c]) - input_shift * wsum;
+    o.base[c] = static_cast<int32_t>(static_cast<uint32_t>(base));
+    acc_lo[c] = base + 255 * wneg;
+    acc_hi[c] = base + 255 * wpos;
     o.mult[c] = l.multiplier[c];
     o.left[c] = std::max(l.shift[c], 0);
     o.right[c] = std::max(-l.shift[c], 0);
     o.rmask[c] = static_cast<int32_t>((int64_t{1} << o.right[c]) - 1);
   }
+  pack_rqf(o, acc_lo, acc_hi);
 #ifdef QP_HAVE_NEON_PATH
   const size_t n16 = static_cast<size_t>(o.oc + 15) / 16, steps = static_cast<size_t>(o.steps);
   o.wn16.assign(n16 * steps * 64, 0);  // [group][step][byte][16 channels]

@@ -159,6 +159,14 @@ struct OptWeights {
   // Winograd F(2x2, 3x3) (engine_wino.cpp, AVX2 kernel set only; set by pack_opt_weights where it is exact and
   // measured faster): wu the transformed filters as int16 [channel tile][16 positions][input pair][J2 * 8][2],
   // wbias qp_conv_pack_wino_s8's bias per padded channel, wino_scratch its staging bytes.
+  // Single-rounding requantization (rqf8 / rqf16, engine_avx2.h), where pack_opt_weights proves it equal to the double
+  // rounding for every accumulator the layer's weights and bias allow: rqf 0 none; 1 where act_min >= out_zp (a
+  // negative intermediate always clamps to act_min, so one nudge serves every sign); 2 otherwise (the nudge depends on
+  // the sign: the AVX-512 set only). Per 16-channel (rqk16, rqs16) or 8-channel (rqk8, rqs8) group, even channels'
+  // then odd channels' 64-bit constant and shift; rqb8 the AVX2 form's positivity offset per channel.
+  int rqf = 0;
+  std::vector<int64_t> rqk16, rqs16, rqk8, rqs8;
+  std::vector<int32_t> rqb8;
   bool wino = false;
   std::vector<int16_t> wu;
   std::vector<int32_t> wbias;
