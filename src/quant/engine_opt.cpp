@@ -1221,7 +1221,7 @@ QP_AVX2 void pool_requant_avx2(const OptWeights &o, const QLayer &p, const int32
             const int32_t *a = acc + (static_cast<size_t>(y * s + ky) * ow + x * s + kx) * ocs + c;
             v = _mm256_max_epi32(v, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a)));
           }
-        const __m128i q = requant8_avx2(v, o, c);
+        const __m128i q = o.rqf == 1 ? rqf8_apply(rqf8_load(o, c), v) : requant8_avx2(v, o, c);
         const int n = std::min(8, oc - c);
         store8_s8(d + c, q, n);
       }
@@ -1245,7 +1245,10 @@ QP_VNNI void pool_requant_vnni(const OptWeights &o, const QLayer &p, const int32
           for (int kx = 0; kx < k; ++kx)
             v = _mm512_max_epi32(v, _mm512_loadu_si512(a0 + (static_cast<size_t>(ky) * ow + kx) * ocs + c));
         const __mmask16 m = oc - c >= kLanes ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << (oc - c)) - 1);
-        _mm_mask_storeu_epi8(d + c, m, rq16_apply(rq16_load(o, c), v));
+        const __m128i q = o.rqf == 1   ? rqf16_apply<false>(rqf16_load(o, c), v)
+                          : o.rqf == 2 ? rqf16_apply<true>(rqf16_load(o, c), v)
+                                       : rq16_apply(rq16_load(o, c), v);
+        _mm_mask_storeu_epi8(d + c, m, q);
       }
     }
 }
