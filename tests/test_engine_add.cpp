@@ -1,8 +1,9 @@
 // The optimized host engine's elementwise ADD (src/quant/engine_add.cpp): byte-equal to the reference kernel
 // qp_add_run_s8 for every kernel set this CPU has, on random lengths (vector bodies and scalar tails), parameters
 // derived from random scales (quant::add_params, as the quantizer makes them) and raw parameters over the reference's
-// whole contract (any int32 multiplier, INT32_MIN included; shifts at both ends; output left shifts that wrap); the
-// same status and nothing written where the reference refuses; and the residual preset with its Adds on it.
+// whole contract (any int32 multiplier, INT32_MIN included; shifts at both ends; output left shifts that wrap), every
+// pair of input bytes (the output rescale's one-rounding forms at ties and at the sign boundary); the same status and
+// nothing written where the reference refuses; and the residual preset with its Adds on it.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -94,6 +95,39 @@ TEST(EngineAdd, EqualsTheReferenceOverItsWholeContract) {
     p.act_max = g.in(p.act_min, 127);
     const size_t n = static_cast<size_t>(g.in(1, 100));
     expect_same(p, g.bytes(n), g.bytes(n), "raw parameters, case " + std::to_string(it));
+  }
+}
+
+// Every pair of input bytes (65,536 values per case), so every sum the tables can make goes through the output rescale:
+// the vector kernels requantize it with one rounding where the parameters allow (output right shift 1..30, multiplier
+// >= 0), picking the nudge by sign unless the clamp absorbs negative values. Quantizer parameters as they come, and
+// with the output multiplier forced to 2^30 (x M / 2^31 = x / 2) or near it and any right shift, and a tie-heavy kind:
+// input rescales of exactly 2^19 or 2^18 per step (multipliers 2^30, shifts 0 or -1), so the sum is n * 2^18 and the
+// output (multiplier 2^30, right shift 17..21) lands on a half for about every other n, of either sign; every kind of
+// clamp.
+TEST(EngineAdd, EqualsTheReferenceOnEveryPairOfInputBytes) {
+  G g(4242);
+  std::vector<int8_t> a(65536), b(65536);
+  for (size_t i = 0; i < a.size(); ++i) {
+    a[i] = static_cast<int8_t>(static_cast<int>(i & 255) - 128);
+    b[i] = static_cast<int8_t>(static_cast<int>(i >> 8) - 128);
+  }
+  for (int it = 0; it < 60; ++it) {
+    const double s1 = std::ldexp(1.0 + g.in(0, 999) / 1000.0, g.in(-9, 0));
+    const double s2 = std::ldexp(1.0 + g.in(0, 999) / 1000.0, g.in(-9, 0));
+    const double so = std::ldexp(1.0 + g.in(0, 999) / 1000.0, g.in(-9, 1));
+    const int zo = g.in(-128, 127), kind = it % 5;
+    const int lo = it % 3 == 0 ? -128 : zo - it % 2, hi = it % 3 == 2 ? std::min(127, zo + g.in(1, 60)) : 127;
+    auto p = quant::add_params(s1, g.in(-128, 127), s2, g.in(-128, 127), so, zo, std::max(-128, lo), hi);
+    if (kind == 1) p.output_multiplier = 1 << 30, p.output_shift = -g.in(1, 4);
+    if (kind == 2) p.output_multiplier = (1 << 30) + g.in(-2, 2), p.output_shift = -g.in(1, 30);
+    if (kind == 3) p.output_shift = -g.in(1, 30);
+    if (kind == 4) {
+      p.input1_multiplier = p.input2_multiplier = p.output_multiplier = 1 << 30;
+      p.input1_shift = -g.in(0, 1), p.input2_shift = -g.in(0, 1), p.output_shift = -g.in(17, 21);
+    }
+    expect_same(p, a, b, "every pair, case " + std::to_string(it) + " (multiplier " +
+                             std::to_string(p.output_multiplier) + ", shift " + std::to_string(p.output_shift) + ")");
   }
 }
 
