@@ -171,6 +171,27 @@ TEST(EngineFuse, ConvMaxPoolEqualsReferenceOnRandomChainsAvx512Vnni) {
   random_chains_equal_reference(quant::OptIsa::Avx512Vnni);
 }
 
+// An RGB first layer (3 channels staged as 4; the AVX-512 VNNI set spreads 16 pixels per step and masks the rest of a
+// row): every width 1..40, so every tail length, with and without padding, 1x1 and 3x3, strides 1 and 2, equals the
+// reference on every kernel set.
+TEST(EngineFuse, RgbFirstLayerEqualsReferenceOnEveryWidth) {
+  Rng r(4711);
+  for (int w = 1; w <= 40; ++w) {
+    quant::QModel m;
+    m.input = {3, pick(r, 1, 5), w};
+    m.input_params = {0.02f, r.below(2) != 0 ? -128 : pick(r, -128, 127)};
+    const int kernel = w % 3 == 0 ? 1 : 3, pad = kernel == 3 && (w % 2 != 0 || m.input.h < 3 || w < 3) ? 1 : 0;
+    m.layers.push_back(random_conv(r, m.input, model::kGraphInput, m.input_params, pick(r, 1, 40), kernel,
+                                   pick(r, 1, 2), pad, w % 4 == 3 ? 0 : w % 4));
+    std::vector<int8_t> x(static_cast<size_t>(m.input.size()));
+    for (auto &v : x) v = static_cast<int8_t>(pick(r, -128, 127));
+    const auto want = quant::Int8Engine(m, quant::Backend::Reference).run_int8(x.data());
+    for (const auto isa : isas())
+      ASSERT_EQ(quant::Int8Engine(m, quant::Backend::Optimized, isa).run_int8(x.data()), want)
+          << "width " << w << " " << quant::opt_isa_name(isa);
+  }
+}
+
 // The kernel sets without a fused kernel never fuse, and still agree with the reference on the same kind of chain.
 TEST(EngineFuse, OtherSetsDoNotFuse) {
   Rng r(31);

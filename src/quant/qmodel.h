@@ -216,6 +216,7 @@ class Int8Engine : public Engine {
   std::vector<size_t> scratch_off_;            // per layer: its scratch (optimized conv/dense)
   size_t input_off_ = 0;
   std::vector<int8_t> table_;  // [C][256] pixel -> int8 input (input_table of the model's convention and input_params)
+  bool input_flip_ = false;    // table_ is p - 128 on every channel (qparity's own models)
   std::vector<OptWeights> opt_;  // per layer (empty for layers without weights)
   std::vector<uint8_t> fuse_;           // per layer: 1 where it runs fused with its MaxPool reader (without a trace)
 };
