@@ -402,8 +402,8 @@ QP_VNNI void block_vnni(const OptWeights &o, const uint8_t *pad, const int32_t *
 // stage_input for the VNNI set where every staged value is a channel (icp == ic: any channel count that is a multiple of
 // 4): a row of the padded buffer is a border run of zero points, the input row's bytes with the sign bit flipped
 // (u = x + 128), and another border run, written 64 bytes per step with a masked tail. The generic stage_input wrote
-// the border one pixel at a time and the interior 16 bytes at a time. Other layers (an RGB input, ic = 3 staged as 4)
-// go to stage_input.
+// the border one pixel at a time and the interior 16 bytes at a time. An RGB layer (ic = 3 staged as 4) the same way,
+// its pixels spread to four bytes; other layers go to stage_input.
 QP_VNNI void fill_bytes_512(uint8_t *d, size_t n, __m512i v) {
   for (; n >= 64; n -= 64, d += 64) _mm512_storeu_si512(d, v);
   if (n > 0) _mm512_mask_storeu_epi8(d, (__mmask64{1} << n) - 1, v);  // n < 64
@@ -418,17 +418,31 @@ QP_VNNI void flip_copy_512(uint8_t *d, const int8_t *s, size_t n) {
   }
 }
 
-// An RGB first layer (ic = 3 staged as 4, the fourth byte 0): 16 pixels (48 bytes) per step, the three bytes of each
-// spread to four (vpermd puts 12 bytes in each 128-bit lane, vpshufb makes the gaps, zero) and flipped; the last < 16
-// pixels of a row masked. The border pixels are the zero point in three bytes and 0 in the fourth, as stage_input.
-QP_VNNI void stage_rgb_vnni(const QLayer &l, const OptWeights &o, const int8_t *in, uint8_t *pad) {
-  const int ih = l.in.h, iw = l.in.w, pt = l.pad_top, pl = l.pad_left;
-  const auto zp = static_cast<uint32_t>(static_cast<uint8_t>(l.input.zero_point + 128));
-  const __m512i border = _mm512_set1_epi32(static_cast<int>(zp | zp << 8 | zp << 16));
+// An RGB first layer's pixels (ic = 3 staged as 4, the fourth byte 0): 16 pixels (48 bytes) per step, the three bytes
+// of each spread to four (vpermd puts 12 bytes in each 128-bit lane, vpshufb makes the gaps, zero) and flipped; the
+// last < 16 masked.
+QP_VNNI void flip_copy_rgb_512(uint8_t *d, const int8_t *s, int pixels) {
   const __m512i idx = _mm512_setr_epi32(0, 1, 2, 0, 3, 4, 5, 0, 6, 7, 8, 0, 9, 10, 11, 0);
   const __m512i spread = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 2, -128, 3, 4, 5, -128, 6, 7, 8, -128, 9, 10, 11, -128));
   const __m512i flip = _mm512_set1_epi32(0x00808080);
-  const size_t row_bytes = static_cast<size_t>(o.pw) * 4;
+  for (int x = 0; x < pixels; x += 16, s += 48, d += 64) {
+    const int n = std::min(16, pixels - x);
+    const __m512i v = _mm512_maskz_loadu_epi8((__mmask64{1} << (3 * n)) - 1, s);  // 3n <= 48
+    const __m512i u = _mm512_xor_si512(_mm512_shuffle_epi8(_mm512_permutexvar_epi32(idx, v), spread), flip);
+    _mm512_mask_storeu_epi8(d, n == 16 ? ~__mmask64{0} : (__mmask64{1} << (4 * n)) - 1, u);
+  }
+}
+
+// Every padded row is a border run, the input row's pixels (flip_copy_512, or flip_copy_rgb_512 for an RGB layer whose
+// border pixels are the zero point in three bytes and 0 in the fourth, as stage_input's) and another border run.
+QP_VNNI void stage_input_vnni(const QLayer &l, const OptWeights &o, const int8_t *in, uint8_t *pad) {
+  const int ih = o.dense ? 1 : l.in.h, iw = o.dense ? 1 : l.in.w, ic = l.in.c;
+  const bool rgb = !o.dense && ic == 3 && o.icp == 4;
+  if (o.icp != ic && !rgb) return stage_input(l, o, in, pad);
+  const int pt = o.dense ? 0 : l.pad_top, pl = o.dense ? 0 : l.pad_left;
+  const auto zp = static_cast<uint32_t>(static_cast<uint8_t>(l.input.zero_point + 128));
+  const __m512i border = _mm512_set1_epi32(static_cast<int>(rgb ? zp | zp << 8 | zp << 16 : zp * 0x01010101u));
+  const size_t px = static_cast<size_t>(o.icp), row_bytes = static_cast<size_t>(o.pw) * px;
   const int x0 = std::min(pl, o.pw), x1 = std::min(pl + iw, o.pw);  // columns [x0, x1) come from the input
   for (int y = 0; y < o.ph; ++y) {
     uint8_t *row = pad + static_cast<size_t>(y) * row_bytes;
@@ -437,38 +451,14 @@ QP_VNNI void stage_rgb_vnni(const QLayer &l, const OptWeights &o, const int8_t *
       fill_bytes_512(row, row_bytes, border);
       continue;
     }
-    fill_bytes_512(row, static_cast<size_t>(x0) * 4, border);
-    const int8_t *src = in + (static_cast<size_t>(sy) * iw + static_cast<size_t>(x0 - pl)) * 3;
-    uint8_t *d = row + static_cast<size_t>(x0) * 4;
-    for (int x = x0; x < x1; x += 16, src += 48, d += 64) {
-      const int n = std::min(16, x1 - x);
-      const __m512i v = _mm512_maskz_loadu_epi8((__mmask64{1} << (3 * n)) - 1, src);  // 3n <= 48
-      const __m512i u = _mm512_xor_si512(_mm512_shuffle_epi8(_mm512_permutexvar_epi32(idx, v), spread), flip);
-      _mm512_mask_storeu_epi8(d, n == 16 ? ~__mmask64{0} : (__mmask64{1} << (4 * n)) - 1, u);
+    fill_bytes_512(row, static_cast<size_t>(x0) * px, border);
+    const int8_t *src = in + (static_cast<size_t>(sy) * iw + static_cast<size_t>(x0 - pl)) * static_cast<size_t>(ic);
+    if (rgb) {
+      flip_copy_rgb_512(row + static_cast<size_t>(x0) * px, src, x1 - x0);
+    } else {
+      flip_copy_512(row + static_cast<size_t>(x0) * px, src, static_cast<size_t>(x1 - x0) * px);
     }
-    fill_bytes_512(row + static_cast<size_t>(x1) * 4, static_cast<size_t>(o.pw - x1) * 4, border);
-  }
-}
-
-QP_VNNI void stage_input_vnni(const QLayer &l, const OptWeights &o, const int8_t *in, uint8_t *pad) {
-  const int ih = o.dense ? 1 : l.in.h, iw = o.dense ? 1 : l.in.w, ic = l.in.c;
-  if (!o.dense && ic == 3 && o.icp == 4) return stage_rgb_vnni(l, o, in, pad);
-  if (o.icp != ic) return stage_input(l, o, in, pad);
-  const int pt = o.dense ? 0 : l.pad_top, pl = o.dense ? 0 : l.pad_left;
-  const __m512i zp = _mm512_set1_epi8(static_cast<char>(l.input.zero_point + 128));
-  const size_t px = static_cast<size_t>(ic), row_bytes = static_cast<size_t>(o.pw) * px;
-  const int x0 = std::min(pl, o.pw), x1 = std::min(pl + iw, o.pw);  // columns [x0, x1) come from the input
-  for (int y = 0; y < o.ph; ++y) {
-    uint8_t *row = pad + static_cast<size_t>(y) * row_bytes;
-    const int sy = y - pt;
-    if (sy < 0 || sy >= ih) {
-      fill_bytes_512(row, row_bytes, zp);
-      continue;
-    }
-    fill_bytes_512(row, static_cast<size_t>(x0) * px, zp);
-    flip_copy_512(row + static_cast<size_t>(x0) * px, in + (static_cast<size_t>(sy) * iw + static_cast<size_t>(x0 - pl)) * px,
-                  static_cast<size_t>(x1 - x0) * px);
-    fill_bytes_512(row + static_cast<size_t>(x1) * px, static_cast<size_t>(o.pw - x1) * px, zp);
+    fill_bytes_512(row + static_cast<size_t>(x1) * px, static_cast<size_t>(o.pw - x1) * px, border);
   }
 }
 
