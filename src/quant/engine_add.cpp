@@ -114,10 +114,11 @@ QP_AVX2 inline __m256i in8(__m256i v, const Dr &d) {
 // The output rescale of 8 sums, + zero point (OutRqf; form Dr: the reference's two roundings).
 struct Out8 {
   Dr d;
-  __m256i zp, k, add, neg, two31;
+  __m256i zp, m, k, add, neg, two31;
   __m128i se, so;
   QP_AVX2 Out8(const qp_add_params_t &p, const OutRqf &q)
-      : d(p.output_multiplier, p.output_shift), zp(_mm256_set1_epi32(p.output_offset)), k(_mm256_set1_epi64x(q.k)),
+      : d(p.output_multiplier, p.output_shift), zp(_mm256_set1_epi32(p.output_offset)),
+        m(_mm256_set1_epi32(p.output_multiplier)), k(_mm256_set1_epi64x(q.k)),
         add(_mm256_set1_epi32(q.add)), neg(_mm256_set1_epi64x(-(int64_t{1} << 30))),
         two31(_mm256_set1_epi64x(int64_t{1} << 31)), se(_mm_cvtsi32_si128(q.sh)), so(_mm_cvtsi32_si128(q.sh - 32)) {}
 };
@@ -127,8 +128,7 @@ QP_AVX2 inline __m256i out8(__m256i x, const Out8 &o) {
   if constexpr (F == OutForm::Dr) {
     return _mm256_add_epi32(dr8(x, o.d), o.zp);  // wraps, as the reference's uint32 add
   } else {
-    const __m256i m = _mm256_set1_epi32(o.d.mult);
-    const __m256i pe = _mm256_mul_epi32(x, m), po = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), m);
+    const __m256i pe = _mm256_mul_epi32(x, o.m), po = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), o.m);
     __m256i te = _mm256_add_epi64(pe, o.k), to = _mm256_add_epi64(po, o.k);
     if constexpr (F == OutForm::Signed) {
       te = _mm256_sub_epi64(te, _mm256_and_si256(_mm256_cmpgt_epi64(o.neg, pe), o.two31));

@@ -247,8 +247,7 @@ Int8Engine::Int8Engine(const QModel &m, Backend backend, OptIsa isa) : m_(m), ba
     fail(std::string("the optimized kernel set '") + opt_isa_name(isa) + "' is not available on this CPU or build",
          "use OptIsa::Auto (the fastest available)");
   table_ = input_table(m.convention, m.input_params, m.input.c);
-  input_flip_ = true;
-  for (size_t i = 0; i < table_.size(); ++i) input_flip_ = input_flip_ && table_[i] == static_cast<int8_t>((i & 255) ^ 0x80u);
+  input_flip_ = table_is_minus_128(table_);
   std::vector<uint32_t> scratch;
   for (size_t k = 0; k < m.layers.size(); ++k) {
     opt_.push_back(backend == Backend::Optimized ? pack_opt_weights(m, k) : OptWeights{});  // Kind::None: no optimized kernel
