@@ -192,6 +192,54 @@ TEST(EngineFuse, RgbFirstLayerEqualsReferenceOnEveryWidth) {
   }
 }
 
+// 16-channel stride-1 convs with rows of >= 16 pixels run transposed on the AVX-512 VNNI set (gemm_t16: 16 pixels per
+// vector, the weights as embedded broadcasts, the output transposed in registers): every input width 16..40 (full and
+// partial 16-pixel blocks), inputs of 1 to 4 and 16 channels, 1x1 / 3x3 / 5x5 with and without padding, and every
+// requantization form (single rounding with and without the sign step, double rounding with left shifts, extreme right
+// shifts and INT32_MIN multipliers) equal the reference on every kernel set. Layers just outside the conditions (15 or
+// 17 channels, stride 2, 32 input channels, rows of 15) do not take it and still agree.
+TEST(EngineFuse, Transposed16ChannelConvEqualsReference) {
+  Rng r(1606);
+  const bool vnni = quant::opt_isa_available(quant::OptIsa::Avx512Vnni);
+  int taken = 0, forms[3] = {0, 0, 0};
+  for (int n = 0; n < 60; ++n) {
+    const int w = 16 + n % 25, mode = n % 4, ics[] = {1, 2, 3, 4, 16, 16};
+    const bool outside = n % 10 == 9;
+    quant::QModel m;
+    m.input = {outside && n % 20 == 9 ? 32 : ics[r.below(6)], pick(r, 1, 6), outside && n % 30 == 19 ? 15 : w};
+    m.input_params = {0.02f, r.below(2) != 0 ? -128 : pick(r, -128, 127)};
+    const int kernel = n % 3 == 0 ? 1 : n % 3 == 1 ? 3 : 5, pad = kernel / 2;
+    const int oc = outside && n % 30 == 29 ? (r.below(2) != 0 ? 15 : 17) : 16;
+    const int stride = outside && n % 30 == 9 ? 2 : 1;
+    quant::QLayer c = random_conv(r, m.input, model::kGraphInput, m.input_params, oc, kernel, stride, pad, mode);
+    if (n % 8 < 2) {  // no activation above a zero point > -128: the single rounding's sign-dependent form
+      c.act_min = -128;
+      c.act_max = 127;
+      c.output.zero_point = pick(r, -100, 100);
+    }
+    m.layers.push_back(c);
+    const quant::OptWeights o = quant::pack_opt_weights(c);
+    const bool t16 = quant::opt_conv_transposed16(c, o, quant::OptIsa::Avx512Vnni);
+    EXPECT_EQ(t16, vnni && !outside) << "conv " << n << " in " << m.input.c << "x" << m.input.h << "x" << m.input.w
+                                     << " oc " << oc << " stride " << stride;
+    EXPECT_FALSE(quant::opt_conv_transposed16(c, o, quant::OptIsa::Avx2));
+    if (t16) ++taken, ++forms[o.rqf];
+    const quant::Int8Engine ref(m, quant::Backend::Reference);
+    for (int fill = 0; fill < 3; ++fill) {  // random, all -128, all 127
+      std::vector<int8_t> x(static_cast<size_t>(m.input.size()));
+      for (auto &v : x) v = static_cast<int8_t>(fill == 1 ? -128 : fill == 2 ? 127 : pick(r, -128, 127));
+      const auto want = ref.run_int8(x.data());
+      for (const auto isa : isas())
+        ASSERT_EQ(quant::Int8Engine(m, quant::Backend::Optimized, isa).run_int8(x.data()), want)
+            << "conv " << n << " mode " << mode << " rqf " << o.rqf << " fill " << fill << " isa "
+            << quant::opt_isa_name(isa);
+    }
+  }
+  if (!vnni) GTEST_SKIP() << "no AVX-512 VNNI: checked on the others";
+  EXPECT_GE(taken, 50);
+  for (int f = 0; f < 3; ++f) EXPECT_GE(forms[f], 5) << "requantization form " << f;
+}
+
 // The kernel sets without a fused kernel never fuse, and still agree with the reference on the same kind of chain.
 TEST(EngineFuse, OtherSetsDoNotFuse) {
   Rng r(31);

@@ -160,13 +160,17 @@ __attribute__((target("avx512f"))) inline Rq16 rq16_load(const OptWeights &o, in
   return q;
 }
 
-__attribute__((target("avx512f"))) inline __m128i rq16_apply(const Rq16 &q, __m512i acc) {
+// rq16_apply32: the clamped results as int32 (for callers that narrow several vectors at once); rq16_apply: as int8.
+__attribute__((target("avx512f"))) inline __m512i rq16_apply32(const Rq16 &q, __m512i acc) {
   const __m512i x = _mm512_sllv_epi32(acc, q.left);  // wraps, as the reference's uint32 shift
   __m512i h = high_mul16(x, q.mult, q.mult_odd, q.nudge, q.odd);
   if (q.sat != 0) h = saturate16(h, x, q.mult, q.sat);
-  __m512i r = rdbpot16(h, q.right, q.rmask, q.half, q.one);
-  r = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, q.zp), q.lo), q.hi);
-  return _mm512_cvtepi32_epi8(r);
+  const __m512i r = rdbpot16(h, q.right, q.rmask, q.half, q.one);
+  return _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, q.zp), q.lo), q.hi);
+}
+
+__attribute__((target("avx512f"))) inline __m128i rq16_apply(const Rq16 &q, __m512i acc) {
+  return _mm512_cvtepi32_epi8(rq16_apply32(q, acc));
 }
 
 // Single-rounding requantization (OptWeights::rqf; pack_rqf in engine_opt.cpp proves it equal to the above for the
@@ -198,15 +202,22 @@ __attribute__((target("avx512f"))) inline Rqf16 rqf16_load(const OptWeights &o, 
   return q;
 }
 
+// rqf16_apply32: the results as int32 before the clamp (the caller saturates to int8 and clamps); rqf16_apply: clamped
+// int8.
 template <bool Signed>
-__attribute__((target("avx512f"))) inline __m128i rqf16_apply(const Rqf16 &q, __m512i acc) {
+__attribute__((target("avx512f"))) inline __m512i rqf16_apply32(const Rqf16 &q, __m512i acc) {
   const __m512i pe = _mm512_mul_epi32(acc, q.mult), po = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), q.mult_odd);
   __m512i te = _mm512_add_epi64(pe, q.ke), to = _mm512_add_epi64(po, q.ko);
   if constexpr (Signed) {
     te = _mm512_mask_sub_epi64(te, _mm512_cmplt_epi64_mask(pe, q.neg), te, q.two31);
     to = _mm512_mask_sub_epi64(to, _mm512_cmplt_epi64_mask(po, q.neg), to, q.two31);
   }
-  const __m512i r = _mm512_mask_blend_epi32(q.odd, _mm512_srav_epi64(te, q.se), _mm512_srav_epi64(to, q.so));
+  return _mm512_mask_blend_epi32(q.odd, _mm512_srav_epi64(te, q.se), _mm512_srav_epi64(to, q.so));
+}
+
+template <bool Signed>
+__attribute__((target("avx512f"))) inline __m128i rqf16_apply(const Rqf16 &q, __m512i acc) {
+  const __m512i r = rqf16_apply32<Signed>(q, acc);
   return _mm_min_epi8(_mm_max_epi8(_mm512_cvtsepi32_epi8(r), q.lo), q.hi);  // vpmovsdb: exact for [-128, 127]
 }
 

@@ -496,6 +496,195 @@ QP_VNNI void gemm_vnni(const OptWeights &o, const uint8_t *pad, int8_t *out, int
   }
 }
 
+// The 16-channel stride-1 layers, transposed (t16_takes: Conv2D, J = 1 with exactly 16 output channels, stride 1, rows
+// of >= 16 output pixels, an input of 1 to 4 channels (RGB included) or of 16; the 32 x 32 stages of rps-resnet and ResNet-8, where
+// block_vnni<1, 8> ran at about 58 % of the vpdpbusd peak against about 80 % for the wider layers). There every
+// vpdpbusd needed its own vpbroadcastd of the pixel's four input bytes. Here one vector holds 16 pixels of one output
+// row and there is one accumulator per output channel, so one load of the staged input serves 16 vpdpbusd whose
+// weights come from memory as an embedded broadcast ({1to16}). The input is staged [row][group of 4 channels][column]
+// [4 bytes] (stage_input_t16), so the 16 pixels' bytes of one step are 64 consecutive bytes. The packed weights are
+// block_vnni's (J = 1: [step][16 channels][4 bytes]). The accumulators, [channel][pixel], are requantized one channel
+// at a time (its parameters broadcast), saturated to int8 by two packs, clamped, and transposed in registers to the
+// output's [pixel][channel].
+QP_VNNI inline __m512i dpbusd512_bcast(__m512i acc, __m512i u, const int8_t *w4) {
+  struct Four {
+    int8_t b[4];
+  };
+  __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u), "m"(*reinterpret_cast<const Four *>(w4)));
+  return acc;
+}
+
+bool t16_takes(const QLayer &l, const OptWeights &o) {
+  const int groups = o.icp / 4;
+  return o.kind == OptWeights::Kind::Gemm && !o.dense && l.op == model::Op::Conv2D && o.stride == 1 && o.J == 1 &&
+         o.oc == kLanes && o.ow >= kLanes && (groups == 1 || (groups == 4 && l.in.c == 16)) && o.steps <= 256 &&
+         o.steps % groups == 0;
+}
+
+// The layer's per-channel single-rounding requantization as t16's epilogue reads it, each value broadcast to a vector
+// once per layer (OptWeights::rqk16 / rqs16 hold the constants and shifts interleaved for 16-lane vectors: even channels
+// first).
+struct T16Rq {
+  __m512i mult[kLanes], k[kLanes], se[kLanes], so[kLanes];
+};
+
+QP_VNNI void t16_rq(const OptWeights &o, T16Rq &t) {
+  if (o.rqf == 0) return;
+  for (int c = 0; c < kLanes; ++c) {
+    const auto g = static_cast<size_t>((c % 2) * 8 + c / 2);
+    const int64_t sh = o.rqs16[g] + (c % 2 != 0 ? 32 : 0);
+    t.mult[c] = _mm512_set1_epi32(o.mult[static_cast<size_t>(c)]);  // the high half of each 64-bit lane: the same
+    t.k[c] = _mm512_set1_epi64(o.rqk16[g]);
+    t.se[c] = _mm512_set1_epi64(sh);
+    t.so[c] = _mm512_set1_epi64(sh - 32);
+  }
+}
+
+// Channel c's int32 results for the 16 pixels of acc: the single rounding (Rqf 1 / 2) or TFLite's double rounding.
+template <int Rqf>
+QP_VNNI __m512i t16_requant(const OptWeights &o, const T16Rq &t, const Rq16 &shared, int c, __m512i acc) {
+  if constexpr (Rqf == 0) {
+    Rq16 q = shared;
+    q.left = _mm512_set1_epi32(o.left[static_cast<size_t>(c)]);
+    q.mult = _mm512_set1_epi32(o.mult[static_cast<size_t>(c)]);
+    q.mult_odd = q.mult;  // the high half of every 64-bit lane holds the same multiplier
+    q.right = _mm512_set1_epi32(o.right[static_cast<size_t>(c)]);
+    q.rmask = _mm512_set1_epi32(o.rmask[static_cast<size_t>(c)]);
+    q.half = _mm512_srai_epi32(q.rmask, 1);
+    q.sat = o.mult[static_cast<size_t>(c)] == INT32_MIN ? __mmask16{0xFFFF} : __mmask16{0};
+    return rq16_apply32(q, acc);
+  } else {
+    const __m512i pe = _mm512_mul_epi32(acc, t.mult[c]), po = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), t.mult[c]);
+    __m512i te = _mm512_add_epi64(pe, t.k[c]), to = _mm512_add_epi64(po, t.k[c]);
+    if constexpr (Rqf == 2) {  // as rqf16_apply32
+      const __m512i neg = _mm512_set1_epi64(-(int64_t{1} << 30)), two31 = _mm512_set1_epi64(int64_t{1} << 31);
+      te = _mm512_mask_sub_epi64(te, _mm512_cmplt_epi64_mask(pe, neg), te, two31);
+      to = _mm512_mask_sub_epi64(to, _mm512_cmplt_epi64_mask(po, neg), to, two31);
+    }
+    return _mm512_mask_blend_epi32(__mmask16{0xAAAA}, _mm512_srav_epi64(te, t.se[c]), _mm512_srav_epi64(to, t.so[c]));
+  }
+}
+
+// n (1..16) pixels of one output row: src its first pixel's window origin in the t16 staging, dst its first output
+// pixel, soff the steps' offsets in that staging.
+template <int Rqf>
+QP_VNNI void block_t16(const OptWeights &o, const T16Rq &t, const Rq16 &shared, const uint8_t *src, const int32_t *soff,
+                       int n, int8_t *dst) {
+  __m512i acc[kLanes];
+#pragma GCC unroll 16
+  for (int c = 0; c < kLanes; ++c) acc[c] = _mm512_set1_epi32(o.base[static_cast<size_t>(c)]);
+  const __mmask16 m = n >= kLanes ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << n) - 1);
+  const int8_t *w = o.w.data();
+  for (int s = 0; s < o.steps; ++s, w += kLanes * 4) {
+    const __m512i u = _mm512_maskz_loadu_epi32(m, src + soff[s]);
+#pragma GCC unroll 16
+    for (int c = 0; c < kLanes; ++c) acc[c] = dpbusd512_bcast(acc[c], u, w + c * 4);
+  }
+  // Channels 4a .. 4a + 3 -> v[a]: in each 128-bit lane l (pixels 4l .. 4l + 3) bytes [channel][pixel], by two
+  // saturating packs (exact: the clamp below lies within int8), then [pixel][channel] by one in-lane shuffle.
+  const __m512i lo = _mm512_set1_epi8(static_cast<char>(o.act_min)), hi = _mm512_set1_epi8(static_cast<char>(o.act_max));
+  const __m512i to_pixel_major = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+  __m512i v[4];
+#pragma GCC unroll 4
+  for (int a = 0; a < 4; ++a) {
+    const __m512i r01 = _mm512_packs_epi32(t16_requant<Rqf>(o, t, shared, 4 * a, acc[4 * a]),
+                                           t16_requant<Rqf>(o, t, shared, 4 * a + 1, acc[4 * a + 1]));
+    const __m512i r23 = _mm512_packs_epi32(t16_requant<Rqf>(o, t, shared, 4 * a + 2, acc[4 * a + 2]),
+                                           t16_requant<Rqf>(o, t, shared, 4 * a + 3, acc[4 * a + 3]));
+    const __m512i b = _mm512_min_epi8(_mm512_max_epi8(_mm512_packs_epi16(r01, r23), lo), hi);
+    v[a] = _mm512_shuffle_epi8(b, to_pixel_major);  // lane l, dword p: pixel 4l + p, channels 4a .. 4a + 3
+  }
+  // y[p], lane l: pixel 4l + p, all 16 channels (a 4 x 4 dword transpose within each lane).
+  const __m512i t0 = _mm512_unpacklo_epi32(v[0], v[1]), t1 = _mm512_unpackhi_epi32(v[0], v[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(v[2], v[3]), t3 = _mm512_unpackhi_epi32(v[2], v[3]);
+  const __m512i y0 = _mm512_unpacklo_epi64(t0, t2), y1 = _mm512_unpackhi_epi64(t0, t2);
+  const __m512i y2 = _mm512_unpacklo_epi64(t1, t3), y3 = _mm512_unpackhi_epi64(t1, t3);
+  // out[k], lane p: pixel 4k + p (a 4 x 4 transpose of 128-bit lanes).
+  const __m512i u0 = _mm512_shuffle_i32x4(y0, y1, _MM_SHUFFLE(1, 0, 1, 0)), u1 = _mm512_shuffle_i32x4(y2, y3, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m512i u2 = _mm512_shuffle_i32x4(y0, y1, _MM_SHUFFLE(3, 2, 3, 2)), u3 = _mm512_shuffle_i32x4(y2, y3, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m512i out[4] = {_mm512_shuffle_i32x4(u0, u1, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_i32x4(u0, u1, _MM_SHUFFLE(3, 1, 3, 1)),
+                          _mm512_shuffle_i32x4(u2, u3, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_i32x4(u2, u3, _MM_SHUFFLE(3, 1, 3, 1))};
+  if (n == kLanes) {
+    for (int k = 0; k < 4; ++k) _mm512_storeu_si512(dst + 64 * k, out[k]);
+    return;
+  }
+  for (int k = 0; k < 4 && 4 * k < n; ++k) {
+    const int bytes = std::min(64, (n - 4 * k) * 16);
+    _mm512_mask_storeu_epi8(dst + 64 * k, bytes == 64 ? ~__mmask64{0} : (__mmask64{1} << bytes) - 1, out[k]);
+  }
+}
+
+// The t16 staging: every padded row as `groups` runs of pw * 4 bytes, run g holding channels 4g .. 4g + 3 of each
+// column (zero point at the border, else the input flipped, u = x + 128). One group (an RGB layer, or 4 channels) is
+// stage_input_vnni's layout itself; four groups (16 channels) are made 16 pixels at a time by two vpermt2d per group.
+QP_VNNI void stage_input_t16(const QLayer &l, const OptWeights &o, const int8_t *in, uint8_t *pad) {
+  const int groups = o.icp / 4;
+  if (groups == 1) return stage_input_vnni(l, o, in, pad);
+  const int ih = l.in.h, iw = l.in.w, pt = l.pad_top, pl = l.pad_left;
+  const auto zp = static_cast<uint32_t>(static_cast<uint8_t>(l.input.zero_point + 128));
+  const __m512i border = _mm512_set1_epi32(static_cast<int>(zp * 0x01010101u)), sign = _mm512_set1_epi8(-128);
+  const size_t run = static_cast<size_t>(o.pw) * 4, row_bytes = run * 4;
+  const int x0 = std::min(pl, o.pw), x1 = std::min(pl + iw, o.pw);
+  __m512i idx[4];  // lane p < 8: dword g + 4p of the first two source vectors; p >= 8: of the last two
+  for (int g = 0; g < 4; ++g)
+    idx[g] = _mm512_setr_epi32(g, g + 4, g + 8, g + 12, g + 16, g + 20, g + 24, g + 28, g, g + 4, g + 8, g + 12, g + 16,
+                               g + 20, g + 24, g + 28);
+  for (int y = 0; y < o.ph; ++y) {
+    uint8_t *row = pad + static_cast<size_t>(y) * row_bytes;
+    const int sy = y - pt;
+    if (sy < 0 || sy >= ih) {
+      fill_bytes_512(row, row_bytes, border);
+      continue;
+    }
+    for (int g = 0; g < 4; ++g) {
+      fill_bytes_512(row + g * run, static_cast<size_t>(x0) * 4, border);
+      fill_bytes_512(row + g * run + static_cast<size_t>(x1) * 4, static_cast<size_t>(o.pw - x1) * 4, border);
+    }
+    const int8_t *src = in + (static_cast<size_t>(sy) * iw + static_cast<size_t>(x0 - pl)) * 16;
+    for (int x = x0; x < x1; x += 16, src += 256) {
+      const int n = std::min(16, x1 - x);
+      __m512i s[4];
+      for (int k = 0; k < 4; ++k) {
+        const int bytes = std::clamp((n - 4 * k) * 16, 0, 64);
+        s[k] = _mm512_maskz_loadu_epi8(bytes == 64 ? ~__mmask64{0} : (__mmask64{1} << bytes) - 1, src + 64 * k);
+      }
+      const __mmask16 m = n == 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << n) - 1);
+      for (int g = 0; g < 4; ++g) {
+        const __m512i v = _mm512_mask_blend_epi32(__mmask16{0xFF00}, _mm512_permutex2var_epi32(s[0], idx[g], s[1]),
+                                                  _mm512_permutex2var_epi32(s[2], idx[g], s[3]));
+        _mm512_mask_storeu_epi32(row + g * run + static_cast<size_t>(x) * 4, m, _mm512_xor_si512(v, sign));
+      }
+    }
+  }
+}
+
+QP_VNNI void gemm_t16(const OptWeights &o, const uint8_t *pad, int8_t *out) {
+  const int groups = o.icp / 4;
+  const int32_t row_bytes = o.pw * o.icp;
+  int32_t soff[256];  // t16_takes: steps <= 256
+  for (int s = 0; s < o.steps; ++s) {  // o.soff's ky * row + kx * icp + g * 4, here ky * row + g * pw * 4 + kx * 4
+    const int g = s % groups, rest = o.soff[static_cast<size_t>(s)] - g * 4;
+    const int ky = rest / row_bytes, kx = rest % row_bytes / o.icp;
+    soff[s] = ky * row_bytes + g * o.pw * 4 + kx * 4;
+  }
+  T16Rq t;
+  t16_rq(o, t);
+  const Rq16 shared = rq16_load(o, 0);
+  for (int oy = 0; oy < o.oh; ++oy)
+    for (int ox = 0; ox < o.ow; ox += kLanes) {
+      const uint8_t *src = pad + static_cast<size_t>(oy) * row_bytes + static_cast<size_t>(ox) * 4;
+      int8_t *dst = out + (static_cast<size_t>(oy) * o.ow + static_cast<size_t>(ox)) * kLanes;
+      const int n = std::min(kLanes, o.ow - ox);
+      if (o.rqf == 1) {
+        block_t16<1>(o, t, shared, src, soff, n, dst);
+      } else if (o.rqf == 2) {
+        block_t16<2>(o, t, shared, src, soff, n, dst);
+      } else {
+        block_t16<0>(o, t, shared, src, soff, n, dst);
+      }
+    }
+}
+
 QP_VNNI void maxpool_vnni(const QLayer &l, const int8_t *in, int8_t *out) {
   const int k = l.kernel, s = l.stride, iw = l.in.w, c = l.in.c, oh = l.out.h, ow = l.out.w;
   for (int y = 0; y < oh; ++y)
@@ -1138,7 +1327,13 @@ OptWeights pack_opt_weights(const QLayer &l) {
 void opt_conv_s8(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_t *in, int8_t *out, uint8_t *scratch) {
   switch (resolve(isa)) {
 #ifdef QP_HAVE_VNNI_PATH
-    case OptIsa::Avx512Vnni: stage_input_vnni(l, o, in, scratch); return gemm_vnni(o, scratch, out);
+    case OptIsa::Avx512Vnni:
+      if (t16_takes(l, o)) {
+        stage_input_t16(l, o, in, scratch);
+        return gemm_t16(o, scratch, out);
+      }
+      stage_input_vnni(l, o, in, scratch);
+      return gemm_vnni(o, scratch, out);
     case OptIsa::AvxVnni: stage_input(l, o, in, scratch); return gemm_avx_vnni(o, scratch, out);
     case OptIsa::Avx2: {
       if (o.wino) return wino_conv_avx2(l, o, in, out, scratch);  // engine_wino.cpp
@@ -1201,6 +1396,15 @@ size_t fuse_acc_channels(const OptWeights &o, OptIsa isa) {  // int32 per output
   return static_cast<size_t>(fuse_vnni(isa) ? o.tiles * o.J * kLanes : o.tiles2 * o.J2 * 8);
 }
 }  // namespace
+
+bool opt_conv_transposed16([[maybe_unused]] const QLayer &l, [[maybe_unused]] const OptWeights &o,
+                           [[maybe_unused]] OptIsa isa) {
+#ifdef QP_HAVE_VNNI_PATH
+  return resolve(isa) == OptIsa::Avx512Vnni && t16_takes(l, o);
+#else
+  return false;
+#endif
+}
 
 bool opt_fuses_maxpool(const QModel &m, size_t k, const OptWeights &o, OptIsa isa) {
 #ifdef QP_HAVE_VNNI_PATH

@@ -244,6 +244,10 @@ OptWeights pack_opt_weights(const QModel &m, size_t k);
 // conv's output never exists), scratch: opt_fuse_scratch_bytes(o, isa) (it depends on the kernel set), 64-byte
 // aligned. Byte-identical to the two layers run in turn.
 bool opt_fuses_maxpool(const QModel &m, size_t k, const OptWeights &o, OptIsa isa);
+// Whether opt_conv_s8 runs conv layer l on the AVX-512 VNNI set transposed (16 output pixels per vector, one accumulator
+// per output channel: exactly 16 output channels, stride 1, output rows of >= 16 pixels, an input of 1 to 4 or of 16
+// channels; engine_opt.cpp, gemm_t16). Always false for another kernel set or a build without it.
+bool opt_conv_transposed16(const QLayer &l, const OptWeights &o, OptIsa isa);
 size_t opt_fuse_scratch_bytes(const OptWeights &o, OptIsa isa);
 void opt_conv_maxpool_s8(const QLayer &l, const OptWeights &o, OptIsa isa, const QLayer &pool, const int8_t *in,
                          int8_t *out, uint8_t *scratch);
