@@ -496,16 +496,19 @@ QP_VNNI void gemm_vnni(const OptWeights &o, const uint8_t *pad, int8_t *out, int
   }
 }
 
-// The 16-channel stride-1 layers, transposed (t16_takes: Conv2D, J = 1 with exactly 16 output channels, stride 1, rows
-// of >= 16 output pixels, an input of 1 to 4 channels (RGB included) or of 16; the 32 x 32 stages of rps-resnet and ResNet-8, where
-// block_vnni<1, 8> ran at about 58 % of the vpdpbusd peak against about 80 % for the wider layers). There every
-// vpdpbusd needed its own vpbroadcastd of the pixel's four input bytes. Here one vector holds 16 pixels of one output
+// The 16-channel stride-1 layers, transposed (t16_takes: Conv2D, J = 1 with exactly 16 output channels, stride 1,
+// rows of >= 16 output pixels, an input of 1 to 4 channels (RGB included) or of 16: the 32 x 32 stages of rps-resnet
+// and ResNet-8). block_vnni<1, 8> needs a vpbroadcastd of a pixel's four input bytes before every vpdpbusd; measured on
+// the AMD EPYC (Zen 5) VM in a loop of 16 independent chains, that pair costs 0.24 ns per vpdpbusd against 0.18 ns for
+// vpdpbusd alone or with its broadcast embedded in the memory operand. Here one vector holds 16 pixels of one output
 // row and there is one accumulator per output channel, so one load of the staged input serves 16 vpdpbusd whose
 // weights come from memory as an embedded broadcast ({1to16}). The input is staged [row][group of 4 channels][column]
 // [4 bytes] (stage_input_t16), so the 16 pixels' bytes of one step are 64 consecutive bytes. The packed weights are
 // block_vnni's (J = 1: [step][16 channels][4 bytes]). The accumulators, [channel][pixel], are requantized one channel
-// at a time (its parameters broadcast), saturated to int8 by two packs, clamped, and transposed in registers to the
-// output's [pixel][channel].
+// at a time (its parameters broadcast once per layer, T16Rq), saturated to int8 by two packs, clamped, and transposed
+// in registers to the output's [pixel][channel]. Tried and dropped: the same for every multiple of 16 output channels
+// (16-channel sub-tiles, a gather staging for other group counts): the 32-channel rps-resnet layer ran no faster than
+// block_vnni<2, 8> and the staging cost more.
 QP_VNNI inline __m512i dpbusd512_bcast(__m512i acc, __m512i u, const int8_t *w4) {
   struct Four {
     int8_t b[4];
