@@ -433,16 +433,44 @@ QP_VNNI void flip_copy_rgb_512(uint8_t *d, const int8_t *s, int pixels) {
   }
 }
 
+// 16-channel pixels spread to four runs of 4-byte groups (gemm_t16's staging: run g, `run` bytes after run g - 1, holds
+// channels 4g .. 4g + 3 of each column), flipped: 16 pixels per step, each run's 16 dwords taken from the four source
+// vectors by two vpermt2d and a blend; the last < 16 pixels masked.
+QP_VNNI void flip_spread_16ch_512(uint8_t *d, size_t run, const int8_t *s, int pixels) {
+  const __m512i sign = _mm512_set1_epi8(-128);
+  __m512i idx[4];  // lane p < 8: dword g + 4p of the first two source vectors; p >= 8: of the last two
+  for (int g = 0; g < 4; ++g)
+    idx[g] = _mm512_setr_epi32(g, g + 4, g + 8, g + 12, g + 16, g + 20, g + 24, g + 28, g, g + 4, g + 8, g + 12, g + 16,
+                               g + 20, g + 24, g + 28);
+  for (int x = 0; x < pixels; x += 16, s += 256, d += 64) {
+    const int n = std::min(16, pixels - x);
+    __m512i v[4];
+    for (int k = 0; k < 4; ++k) {
+      const int bytes = std::clamp((n - 4 * k) * 16, 0, 64);
+      v[k] = _mm512_maskz_loadu_epi8(bytes == 64 ? ~__mmask64{0} : (__mmask64{1} << bytes) - 1, s + 64 * k);
+    }
+    const __mmask16 m = n == 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << n) - 1);
+    for (int g = 0; g < 4; ++g) {
+      const __m512i u = _mm512_mask_blend_epi32(__mmask16{0xFF00}, _mm512_permutex2var_epi32(v[0], idx[g], v[1]),
+                                                _mm512_permutex2var_epi32(v[2], idx[g], v[3]));
+      _mm512_mask_storeu_epi32(d + static_cast<size_t>(g) * run, m, _mm512_xor_si512(u, sign));
+    }
+  }
+}
+
 // Every padded row is a border run, the input row's pixels (flip_copy_512, or flip_copy_rgb_512 for an RGB layer whose
-// border pixels are the zero point in three bytes and 0 in the fourth, as stage_input's) and another border run.
-QP_VNNI void stage_input_vnni(const QLayer &l, const OptWeights &o, const int8_t *in, uint8_t *pad) {
+// border pixels are the zero point in three bytes and 0 in the fourth, as stage_input's) and another border run. t16
+// (gemm_t16's staging): the row as groups = icp / 4 runs of pw 4-byte groups, run g holding channels 4g .. 4g + 3; one
+// group is the layout above itself, four (16 channels) spread by flip_spread_16ch_512, each run with its own borders.
+QP_VNNI void stage_input_vnni(const QLayer &l, const OptWeights &o, const int8_t *in, uint8_t *pad, bool t16 = false) {
   const int ih = o.dense ? 1 : l.in.h, iw = o.dense ? 1 : l.in.w, ic = l.in.c;
   const bool rgb = !o.dense && ic == 3 && o.icp == 4;
   if (o.icp != ic && !rgb) return stage_input(l, o, in, pad);
   const int pt = o.dense ? 0 : l.pad_top, pl = o.dense ? 0 : l.pad_left;
   const auto zp = static_cast<uint32_t>(static_cast<uint8_t>(l.input.zero_point + 128));
   const __m512i border = _mm512_set1_epi32(static_cast<int>(rgb ? zp | zp << 8 | zp << 16 : zp * 0x01010101u));
-  const size_t px = static_cast<size_t>(o.icp), row_bytes = static_cast<size_t>(o.pw) * px;
+  const int runs = t16 ? o.icp / 4 : 1;  // t16_takes: 1 or 4
+  const size_t px = static_cast<size_t>(o.icp / runs), run = static_cast<size_t>(o.pw) * px, row_bytes = run * runs;
   const int x0 = std::min(pl, o.pw), x1 = std::min(pl + iw, o.pw);  // columns [x0, x1) come from the input
   for (int y = 0; y < o.ph; ++y) {
     uint8_t *row = pad + static_cast<size_t>(y) * row_bytes;
@@ -451,14 +479,18 @@ QP_VNNI void stage_input_vnni(const QLayer &l, const OptWeights &o, const int8_t
       fill_bytes_512(row, row_bytes, border);
       continue;
     }
-    fill_bytes_512(row, static_cast<size_t>(x0) * px, border);
+    for (int g = 0; g < runs; ++g) {
+      fill_bytes_512(row + g * run, static_cast<size_t>(x0) * px, border);
+      fill_bytes_512(row + g * run + static_cast<size_t>(x1) * px, static_cast<size_t>(o.pw - x1) * px, border);
+    }
     const int8_t *src = in + (static_cast<size_t>(sy) * iw + static_cast<size_t>(x0 - pl)) * static_cast<size_t>(ic);
-    if (rgb) {
+    if (runs > 1) {
+      flip_spread_16ch_512(row + static_cast<size_t>(x0) * px, run, src, x1 - x0);
+    } else if (rgb) {
       flip_copy_rgb_512(row + static_cast<size_t>(x0) * px, src, x1 - x0);
     } else {
       flip_copy_512(row + static_cast<size_t>(x0) * px, src, static_cast<size_t>(x1 - x0) * px);
     }
-    fill_bytes_512(row + static_cast<size_t>(x1) * px, static_cast<size_t>(o.pw - x1) * px, border);
   }
 }
 
@@ -503,7 +535,7 @@ QP_VNNI void gemm_vnni(const OptWeights &o, const uint8_t *pad, int8_t *out, int
 // vpdpbusd alone or with its broadcast embedded in the memory operand. Here one vector holds 16 pixels of one output
 // row and there is one accumulator per output channel, so one load of the staged input serves 16 vpdpbusd whose
 // weights come from memory as an embedded broadcast ({1to16}). The input is staged [row][group of 4 channels][column]
-// [4 bytes] (stage_input_t16), so the 16 pixels' bytes of one step are 64 consecutive bytes. The packed weights are
+// [4 bytes] (stage_input_vnni with t16), so the 16 pixels' bytes of one step are 64 consecutive bytes. The packed weights are
 // block_vnni's (J = 1: [step][16 channels][4 bytes]). The accumulators, [channel][pixel], are requantized one channel
 // at a time (its parameters broadcast once per layer, T16Rq), saturated to int8 by two packs, clamped, and transposed
 // in registers to the output's [pixel][channel]. Tried and dropped: the same for every multiple of 16 output channels
@@ -614,50 +646,6 @@ QP_VNNI void block_t16(const OptWeights &o, const T16Rq &t, const Rq16 &shared, 
   for (int k = 0; k < 4 && 4 * k < n; ++k) {
     const int bytes = std::min(64, (n - 4 * k) * 16);
     _mm512_mask_storeu_epi8(dst + 64 * k, bytes == 64 ? ~__mmask64{0} : (__mmask64{1} << bytes) - 1, out[k]);
-  }
-}
-
-// The t16 staging: every padded row as `groups` runs of pw * 4 bytes, run g holding channels 4g .. 4g + 3 of each
-// column (zero point at the border, else the input flipped, u = x + 128). One group (an RGB layer, or 4 channels) is
-// stage_input_vnni's layout itself; four groups (16 channels) are made 16 pixels at a time by two vpermt2d per group.
-QP_VNNI void stage_input_t16(const QLayer &l, const OptWeights &o, const int8_t *in, uint8_t *pad) {
-  const int groups = o.icp / 4;
-  if (groups == 1) return stage_input_vnni(l, o, in, pad);
-  const int ih = l.in.h, iw = l.in.w, pt = l.pad_top, pl = l.pad_left;
-  const auto zp = static_cast<uint32_t>(static_cast<uint8_t>(l.input.zero_point + 128));
-  const __m512i border = _mm512_set1_epi32(static_cast<int>(zp * 0x01010101u)), sign = _mm512_set1_epi8(-128);
-  const size_t run = static_cast<size_t>(o.pw) * 4, row_bytes = run * 4;
-  const int x0 = std::min(pl, o.pw), x1 = std::min(pl + iw, o.pw);
-  __m512i idx[4];  // lane p < 8: dword g + 4p of the first two source vectors; p >= 8: of the last two
-  for (int g = 0; g < 4; ++g)
-    idx[g] = _mm512_setr_epi32(g, g + 4, g + 8, g + 12, g + 16, g + 20, g + 24, g + 28, g, g + 4, g + 8, g + 12, g + 16,
-                               g + 20, g + 24, g + 28);
-  for (int y = 0; y < o.ph; ++y) {
-    uint8_t *row = pad + static_cast<size_t>(y) * row_bytes;
-    const int sy = y - pt;
-    if (sy < 0 || sy >= ih) {
-      fill_bytes_512(row, row_bytes, border);
-      continue;
-    }
-    for (int g = 0; g < 4; ++g) {
-      fill_bytes_512(row + g * run, static_cast<size_t>(x0) * 4, border);
-      fill_bytes_512(row + g * run + static_cast<size_t>(x1) * 4, static_cast<size_t>(o.pw - x1) * 4, border);
-    }
-    const int8_t *src = in + (static_cast<size_t>(sy) * iw + static_cast<size_t>(x0 - pl)) * 16;
-    for (int x = x0; x < x1; x += 16, src += 256) {
-      const int n = std::min(16, x1 - x);
-      __m512i s[4];
-      for (int k = 0; k < 4; ++k) {
-        const int bytes = std::clamp((n - 4 * k) * 16, 0, 64);
-        s[k] = _mm512_maskz_loadu_epi8(bytes == 64 ? ~__mmask64{0} : (__mmask64{1} << bytes) - 1, src + 64 * k);
-      }
-      const __mmask16 m = n == 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << n) - 1);
-      for (int g = 0; g < 4; ++g) {
-        const __m512i v = _mm512_mask_blend_epi32(__mmask16{0xFF00}, _mm512_permutex2var_epi32(s[0], idx[g], s[1]),
-                                                  _mm512_permutex2var_epi32(s[2], idx[g], s[3]));
-        _mm512_mask_storeu_epi32(row + g * run + static_cast<size_t>(x) * 4, m, _mm512_xor_si512(v, sign));
-      }
-    }
   }
 }
 
@@ -1332,7 +1320,7 @@ void opt_conv_s8(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_t 
 #ifdef QP_HAVE_VNNI_PATH
     case OptIsa::Avx512Vnni:
       if (t16_takes(l, o)) {
-        stage_input_t16(l, o, in, scratch);
+        stage_input_vnni(l, o, in, scratch, true);
         return gemm_t16(o, scratch, out);
       }
       stage_input_vnni(l, o, in, scratch);
