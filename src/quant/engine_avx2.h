@@ -204,15 +204,23 @@ __attribute__((target("avx512f"))) inline Rqf16 rqf16_load(const OptWeights &o, 
 
 // rqf16_apply32: the results as int32 before the clamp (the caller saturates to int8 and clamps); rqf16_apply: clamped
 // int8.
+// rqf16_core: the same on parameters passed one by one (gemm_t16 keeps them per channel, not as an Rqf16).
+template <bool Signed>
+__attribute__((target("avx512f"))) inline __m512i rqf16_core(__m512i acc, __m512i mult, __m512i mult_odd, __m512i ke,
+                                                             __m512i ko, __m512i se, __m512i so, __m512i neg,
+                                                             __m512i two31, __mmask16 odd) {
+  const __m512i pe = _mm512_mul_epi32(acc, mult), po = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), mult_odd);
+  __m512i te = _mm512_add_epi64(pe, ke), to = _mm512_add_epi64(po, ko);
+  if constexpr (Signed) {
+    te = _mm512_mask_sub_epi64(te, _mm512_cmplt_epi64_mask(pe, neg), te, two31);
+    to = _mm512_mask_sub_epi64(to, _mm512_cmplt_epi64_mask(po, neg), to, two31);
+  }
+  return _mm512_mask_blend_epi32(odd, _mm512_srav_epi64(te, se), _mm512_srav_epi64(to, so));
+}
+
 template <bool Signed>
 __attribute__((target("avx512f"))) inline __m512i rqf16_apply32(const Rqf16 &q, __m512i acc) {
-  const __m512i pe = _mm512_mul_epi32(acc, q.mult), po = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), q.mult_odd);
-  __m512i te = _mm512_add_epi64(pe, q.ke), to = _mm512_add_epi64(po, q.ko);
-  if constexpr (Signed) {
-    te = _mm512_mask_sub_epi64(te, _mm512_cmplt_epi64_mask(pe, q.neg), te, q.two31);
-    to = _mm512_mask_sub_epi64(to, _mm512_cmplt_epi64_mask(po, q.neg), to, q.two31);
-  }
-  return _mm512_mask_blend_epi32(q.odd, _mm512_srav_epi64(te, q.se), _mm512_srav_epi64(to, q.so));
+  return rqf16_core<Signed>(acc, q.mult, q.mult_odd, q.ke, q.ko, q.se, q.so, q.neg, q.two31, q.odd);
 }
 
 template <bool Signed>

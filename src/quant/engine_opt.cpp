@@ -324,9 +324,11 @@ QP_AVX2 void maxpool_avx2(const QLayer &l, const int8_t *in, int8_t *out) {
 // AVX-512 VNNI path.
 #ifdef QP_HAVE_VNNI_PATH
 #define QP_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
-// GCC 12's AVX-512 headers build vectors from _mm512_undefined_*() and trip -Wmaybe-uninitialized.
+// GCC 12's AVX-512 headers build vectors from _mm512_undefined_*() and trip -Wmaybe-uninitialized (-Wuninitialized once
+// inlined into a caller here).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 
 // Requantization: rq16_load and rq16_apply (engine_avx2.h).
@@ -528,14 +530,14 @@ QP_VNNI void gemm_vnni(const OptWeights &o, const uint8_t *pad, int8_t *out, int
   }
 }
 
-// The 16-channel stride-1 layers, transposed (t16_takes: Conv2D, J = 1 with exactly 16 output channels, stride 1,
-// rows of >= 16 output pixels, an input of 1 to 4 channels (RGB included) or of 16: the 32 x 32 stages of rps-resnet
-// and ResNet-8). block_vnni<1, 8> needs a vpbroadcastd of a pixel's four input bytes before every vpdpbusd; measured on
-// the AMD EPYC (Zen 5) VM in a loop of 16 independent chains, that pair costs 0.24 ns per vpdpbusd against 0.18 ns for
+// The 16-channel stride-1 layers, transposed (t16_takes: Conv2D, J = 1 with exactly 16 output channels, stride 1, rows
+// of >= 16 output pixels, an input of 1 to 4 channels (RGB included) or of 16: the 32 x 32 stages of rps-resnet and
+// ResNet-8). block_vnni<1, 8> needs a vpbroadcastd of a pixel's four input bytes before every vpdpbusd; measured on the
+// AMD EPYC (Zen 5) VM in a loop of 16 independent chains, that pair costs 0.24 ns per vpdpbusd against 0.18 ns for
 // vpdpbusd alone or with its broadcast embedded in the memory operand. Here one vector holds 16 pixels of one output
-// row and there is one accumulator per output channel, so one load of the staged input serves 16 vpdpbusd whose
-// weights come from memory as an embedded broadcast ({1to16}). The input is staged [row][group of 4 channels][column]
-// [4 bytes] (stage_input_vnni with t16), so the 16 pixels' bytes of one step are 64 consecutive bytes. The packed weights are
+// row and there is one accumulator per output channel, so one load of the staged input serves 16 vpdpbusd whose weights
+// come from memory as an embedded broadcast ({1to16}). The input is staged [row][group of 4 channels][column] [4 bytes]
+// (stage_input_vnni with t16), so the 16 pixels' bytes of one step are 64 consecutive bytes. The packed weights are
 // block_vnni's (J = 1: [step][16 channels][4 bytes]). The accumulators, [channel][pixel], are requantized one channel
 // at a time (its parameters broadcast once per layer, T16Rq), saturated to int8 by two packs, clamped, and transposed
 // in registers to the output's [pixel][channel]. Tried and dropped: the same for every multiple of 16 output channels
@@ -556,9 +558,9 @@ bool t16_takes(const QLayer &l, const OptWeights &o) {
          o.steps % groups == 0;
 }
 
-// The layer's per-channel single-rounding requantization as t16's epilogue reads it, each value broadcast to a vector
-// once per layer (OptWeights::rqk16 / rqs16 hold the constants and shifts interleaved for 16-lane vectors: even channels
-// first).
+// The layer's per-channel single-rounding requantization as t16's epilogue reads it: channel c's parameters broadcast
+// to every lane once per layer (OptWeights::rqk16 / rqs16 hold them interleaved for 16-lane vectors: even channels
+// first; the odd lanes' shift is 32 less, as in rqf16_load).
 struct T16Rq {
   __m512i mult[kLanes], k[kLanes], se[kLanes], so[kLanes];
 };
@@ -568,7 +570,7 @@ QP_VNNI void t16_rq(const OptWeights &o, T16Rq &t) {
   for (int c = 0; c < kLanes; ++c) {
     const auto g = static_cast<size_t>((c % 2) * 8 + c / 2);
     const int64_t sh = o.rqs16[g] + (c % 2 != 0 ? 32 : 0);
-    t.mult[c] = _mm512_set1_epi32(o.mult[static_cast<size_t>(c)]);  // the high half of each 64-bit lane: the same
+    t.mult[c] = _mm512_set1_epi32(o.mult[static_cast<size_t>(c)]);  // so the high half of each 64-bit lane holds it too
     t.k[c] = _mm512_set1_epi64(o.rqk16[g]);
     t.se[c] = _mm512_set1_epi64(sh);
     t.so[c] = _mm512_set1_epi64(sh - 32);
@@ -578,26 +580,20 @@ QP_VNNI void t16_rq(const OptWeights &o, T16Rq &t) {
 // Channel c's int32 results for the 16 pixels of acc: the single rounding (Rqf 1 / 2) or TFLite's double rounding.
 template <int Rqf>
 QP_VNNI __m512i t16_requant(const OptWeights &o, const T16Rq &t, const Rq16 &shared, int c, __m512i acc) {
-  if constexpr (Rqf == 0) {
-    Rq16 q = shared;
-    q.left = _mm512_set1_epi32(o.left[static_cast<size_t>(c)]);
-    q.mult = _mm512_set1_epi32(o.mult[static_cast<size_t>(c)]);
-    q.mult_odd = q.mult;  // the high half of every 64-bit lane holds the same multiplier
-    q.right = _mm512_set1_epi32(o.right[static_cast<size_t>(c)]);
-    q.rmask = _mm512_set1_epi32(o.rmask[static_cast<size_t>(c)]);
-    q.half = _mm512_srai_epi32(q.rmask, 1);
-    q.sat = o.mult[static_cast<size_t>(c)] == INT32_MIN ? __mmask16{0xFFFF} : __mmask16{0};
-    return rq16_apply32(q, acc);
-  } else {
-    const __m512i pe = _mm512_mul_epi32(acc, t.mult[c]), po = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), t.mult[c]);
-    __m512i te = _mm512_add_epi64(pe, t.k[c]), to = _mm512_add_epi64(po, t.k[c]);
-    if constexpr (Rqf == 2) {  // as rqf16_apply32
-      const __m512i neg = _mm512_set1_epi64(-(int64_t{1} << 30)), two31 = _mm512_set1_epi64(int64_t{1} << 31);
-      te = _mm512_mask_sub_epi64(te, _mm512_cmplt_epi64_mask(pe, neg), te, two31);
-      to = _mm512_mask_sub_epi64(to, _mm512_cmplt_epi64_mask(po, neg), to, two31);
-    }
-    return _mm512_mask_blend_epi32(__mmask16{0xAAAA}, _mm512_srav_epi64(te, t.se[c]), _mm512_srav_epi64(to, t.so[c]));
+  if constexpr (Rqf != 0) {
+    return rqf16_core<Rqf == 2>(acc, t.mult[c], t.mult[c], t.k[c], t.k[c], t.se[c], t.so[c],
+                                _mm512_set1_epi64(-(int64_t{1} << 30)), _mm512_set1_epi64(int64_t{1} << 31),
+                                __mmask16{0xAAAA});
   }
+  const auto a = static_cast<size_t>(c);
+  Rq16 q = shared;
+  q.left = _mm512_set1_epi32(o.left[a]);
+  q.mult = q.mult_odd = _mm512_set1_epi32(o.mult[a]);  // so the high half of every 64-bit lane holds it too
+  q.right = _mm512_set1_epi32(o.right[a]);
+  q.rmask = _mm512_set1_epi32(o.rmask[a]);
+  q.half = _mm512_srai_epi32(q.rmask, 1);
+  q.sat = o.mult[a] == INT32_MIN ? __mmask16{0xFFFF} : __mmask16{0};
+  return rq16_apply32(q, acc);
 }
 
 // n (1..16) pixels of one output row: src its first pixel's window origin in the t16 staging, dst its first output
@@ -617,8 +613,10 @@ QP_VNNI void block_t16(const OptWeights &o, const T16Rq &t, const Rq16 &shared, 
   }
   // Channels 4a .. 4a + 3 -> v[a]: in each 128-bit lane l (pixels 4l .. 4l + 3) bytes [channel][pixel], by two
   // saturating packs (exact: the clamp below lies within int8), then [pixel][channel] by one in-lane shuffle.
-  const __m512i lo = _mm512_set1_epi8(static_cast<char>(o.act_min)), hi = _mm512_set1_epi8(static_cast<char>(o.act_max));
-  const __m512i to_pixel_major = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+  const __m512i lo = _mm512_set1_epi8(static_cast<char>(o.act_min));
+  const __m512i hi = _mm512_set1_epi8(static_cast<char>(o.act_max));
+  const __m512i to_pixel_major =
+      _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
   __m512i v[4];
 #pragma GCC unroll 4
   for (int a = 0; a < 4; ++a) {
@@ -635,10 +633,12 @@ QP_VNNI void block_t16(const OptWeights &o, const T16Rq &t, const Rq16 &shared, 
   const __m512i y0 = _mm512_unpacklo_epi64(t0, t2), y1 = _mm512_unpackhi_epi64(t0, t2);
   const __m512i y2 = _mm512_unpacklo_epi64(t1, t3), y3 = _mm512_unpackhi_epi64(t1, t3);
   // out[k], lane p: pixel 4k + p (a 4 x 4 transpose of 128-bit lanes).
-  const __m512i u0 = _mm512_shuffle_i32x4(y0, y1, _MM_SHUFFLE(1, 0, 1, 0)), u1 = _mm512_shuffle_i32x4(y2, y3, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m512i u2 = _mm512_shuffle_i32x4(y0, y1, _MM_SHUFFLE(3, 2, 3, 2)), u3 = _mm512_shuffle_i32x4(y2, y3, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m512i out[4] = {_mm512_shuffle_i32x4(u0, u1, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_i32x4(u0, u1, _MM_SHUFFLE(3, 1, 3, 1)),
-                          _mm512_shuffle_i32x4(u2, u3, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_i32x4(u2, u3, _MM_SHUFFLE(3, 1, 3, 1))};
+  constexpr int kLo = _MM_SHUFFLE(1, 0, 1, 0), kHi = _MM_SHUFFLE(3, 2, 3, 2);
+  constexpr int kEven = _MM_SHUFFLE(2, 0, 2, 0), kOdd = _MM_SHUFFLE(3, 1, 3, 1);
+  const __m512i u0 = _mm512_shuffle_i32x4(y0, y1, kLo), u1 = _mm512_shuffle_i32x4(y2, y3, kLo);
+  const __m512i u2 = _mm512_shuffle_i32x4(y0, y1, kHi), u3 = _mm512_shuffle_i32x4(y2, y3, kHi);
+  const __m512i out[4] = {_mm512_shuffle_i32x4(u0, u1, kEven), _mm512_shuffle_i32x4(u0, u1, kOdd),
+                          _mm512_shuffle_i32x4(u2, u3, kEven), _mm512_shuffle_i32x4(u2, u3, kOdd)};
   if (n == kLanes) {
     for (int k = 0; k < 4; ++k) _mm512_storeu_si512(dst + 64 * k, out[k]);
     return;
@@ -1448,6 +1448,7 @@ QP_AVX2 void pool_requant_avx2(const OptWeights &o, const QLayer &p, const int32
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 // The same over the VNNI accumulators: 16 channels per vector (the area holds tiles * J * 16 >= oc of them, so every
 // load is in bounds), the last partial group stored under a mask.
 QP_VNNI void pool_requant_vnni(const OptWeights &o, const QLayer &p, const int32_t *acc, int8_t *out) {
