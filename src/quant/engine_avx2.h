@@ -202,9 +202,9 @@ __attribute__((target("avx512f"))) inline Rqf16 rqf16_load(const OptWeights &o, 
   return q;
 }
 
-// rqf16_apply32: the results as int32 before the clamp (the caller saturates to int8 and clamps); rqf16_apply: clamped
-// int8.
-// rqf16_core: the same on parameters passed one by one (gemm_t16 keeps them per channel, not as an Rqf16).
+// rqf16_core: the single rounding on parameters passed one by one, the results as int32 before the clamp (gemm_t16 keeps
+// the parameters per channel, not as an Rqf16). rqf16_apply32: the same on an Rqf16 (the caller saturates to int8 and
+// clamps); rqf16_apply: clamped int8.
 template <bool Signed>
 __attribute__((target("avx512f"))) inline __m512i rqf16_core(__m512i acc, __m512i mult, __m512i mult_odd, __m512i ke,
                                                              __m512i ko, __m512i se, __m512i so, __m512i neg,
