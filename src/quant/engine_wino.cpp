@@ -59,13 +59,18 @@ bool wino_exact(const QLayer &l) {
   return qp_conv_wino_supported(&p, &f, &in) != 0 && l.out.h >= 1 && l.out.w >= 1 && l.act_min <= l.act_max;
 }
 
-// Measured on AMD EPYC (Zen 1, 2 GHz; AVX2 with 256-bit operations split in two), 1 thread, per layer
-// (bench_core BM_Conv3x3Avx2, 'same' C -> K at HW x HW, C in 3..64, K in 8..64, HW in 4..32): GEMM time /
-// Winograd time was 1.05-1.9 for K >= 32 (rising with C, K and the map; 1.3 for rps-cnn's 16 -> 32 at 16x16,
-// 1.7 for its 32 -> 64 at 8x8), except 0.93-0.97 for K = 32 on 4x4 maps with C <= 8; 0.84-1.09 for K = 16;
-// 0.53-0.93 for K = 8 (the input transform, whose cost does not shrink with K, dominates).
+// Measured per layer with bench_core BM_Conv3x3Avx2 ('same' C -> K at HW x HW, C in 3..64, K in 8..64, HW in
+// 4..32, 1 thread; GEMM time / Winograd time, > 1 where Winograd wins):
+// - 2026-12-06, AMD EPYC Zen 5 (the AVX2 kernel set forced), vectorised input transform: C >= 32 wins for K >= 16
+//   (1.12-1.78) and for K = 8 from 8x8 maps (1.07-1.24); C = 16 wins for K >= 32 (1.01-1.20) and loses for K <= 16
+//   (0.90-1.00, 0.54 for K = 8 at 4x4); C <= 8 always loses (0.35-0.83): its channels do not fill one register of
+//   the transform, and the GEMM's cost is small next to the transforms.
+// - Earlier, 2026-12-03, AMD EPYC Zen 1 (256-bit operations split in two), scalar input transform: K >= 32 won
+//   1.05-1.9 except 0.93-0.97 on 4x4 maps with C <= 8; K = 16 0.84-1.09; K = 8 0.53-0.93. Not rerun since.
 bool wino_wins(const QLayer &l) {
-  return wino_exact(l) && l.out.c >= 32 && (l.out.c >= 64 || l.out.h * l.out.w >= 64);
+  if (!wino_exact(l)) return false;
+  const int c = l.in.c, k = l.out.c;
+  return (c >= 16 && k >= 32) || (c >= 32 && (k >= 16 || l.out.h * l.out.w >= 64));
 }
 
 bool pack_wino(const QLayer &l, OptWeights &o) {
@@ -116,11 +121,34 @@ QP_AVX2 void stage(const QLayer &l, const Geometry &g, const int8_t *in, int16_t
   }
 }
 
-// V = B^T d B for the tile whose 4x4 patch starts at s, channels innermost: v[xi * vstride + c].
+QP_AVX2 inline __m256i ld(const int16_t *a) { return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a)); }
+QP_AVX2 inline void st(int16_t *a, __m256i x) { _mm256_storeu_si256(reinterpret_cast<__m256i *>(a), x); }
+
+// V = B^T d B for the tile whose 4x4 patch starts at s, channels innermost: v[xi * vstride + c]. 16 channels
+// per register (vpaddw / vpsubw wrap modulo 2^16 as the scalar int16 casts do; no value comes near it), the
+// last cp % 16 channels one at a time. Measured: the scalar loop alone took as long as the Winograd GEMM.
 QP_AVX2 void input_transform(const int16_t *s, int tw, int cp, int16_t *v, int vstride) {
   const size_t row = static_cast<size_t>(tw) * cp;
   const int16_t *r0 = s, *r1 = s + row, *r2 = s + 2 * row, *r3 = s + 3 * row;
-  for (int c = 0; c < cp; ++c) {
+  int c = 0;
+  for (; c + 16 <= cp; c += 16) {
+    __m256i t[4][4];  // B^T d: along the rows
+    for (int k = 0; k < 4; ++k) {
+      const size_t at = static_cast<size_t>(k) * cp + c;
+      const __m256i d0 = ld(r0 + at), d1 = ld(r1 + at), d2 = ld(r2 + at), d3 = ld(r3 + at);
+      t[0][k] = _mm256_sub_epi16(d0, d2);
+      t[1][k] = _mm256_add_epi16(d1, d2);
+      t[2][k] = _mm256_sub_epi16(d2, d1);
+      t[3][k] = _mm256_sub_epi16(d1, d3);
+    }
+    for (int i = 0; i < 4; ++i) {  // then B along the columns
+      st(v + (4 * i + 0) * vstride + c, _mm256_sub_epi16(t[i][0], t[i][2]));
+      st(v + (4 * i + 1) * vstride + c, _mm256_add_epi16(t[i][1], t[i][2]));
+      st(v + (4 * i + 2) * vstride + c, _mm256_sub_epi16(t[i][2], t[i][1]));
+      st(v + (4 * i + 3) * vstride + c, _mm256_sub_epi16(t[i][1], t[i][3]));
+    }
+  }
+  for (; c < cp; ++c) {
     int16_t t[4][4];  // B^T d: along the rows
     for (int k = 0; k < 4; ++k) {
       const int16_t d0 = r0[k * cp + c], d1 = r1[k * cp + c], d2 = r2[k * cp + c], d3 = r3[k * cp + c];
