@@ -177,8 +177,9 @@ __attribute__((target("avx512f"))) inline __m128i rq16_apply(const Rq16 &q, __m5
 // layer): t = acc * M + K (64-bit, K per channel with the nudges and the zero point), the result t >> (31 + right), then
 // the clamp. The odd lanes' products shift by 32 less, which leaves their result in the high half, where the blend
 // takes it. 16 channels c .. c + 15 (c a multiple of 16): rqf16, an arithmetic 64-bit shift; with sign (rqf 2) the
-// constant is 2^31 smaller where acc * M < -2^30. 8 channels (a multiple of 8): rqf8, rqf 1 only; AVX2 shifts 64-bit
-// lanes only logically, so K holds B * 2^(31 + right) more (never negative) and B is subtracted after the shift.
+// constant is 2^31 smaller where acc * M < -2^30. 8 channels (a multiple of 8): rqf8, both forms; AVX2 shifts 64-bit
+// lanes only logically, so K holds B * 2^(31 + right) more (enough that no sum is negative, with the sign step's 2^31
+// too) and B is subtracted after the shift.
 struct Rqf16 {
   __m512i mult, mult_odd, ke, ko, se, so, neg, two31;
   __m128i lo, hi;
@@ -230,7 +231,7 @@ __attribute__((target("avx512f"))) inline __m128i rqf16_apply(const Rqf16 &q, __
 }
 
 struct Rqf8 {
-  __m256i mult, mult_odd, ke, ko, se, so, b, lo, hi;
+  __m256i mult, mult_odd, ke, ko, se, so, b, lo, hi, neg, two31;
 };
 
 QP_AVX2 inline Rqf8 rqf8_load(const OptWeights &o, int c) {
@@ -244,17 +245,33 @@ QP_AVX2 inline Rqf8 rqf8_load(const OptWeights &o, int c) {
   q.b = load8(o.rqb8, c);
   q.lo = _mm256_set1_epi32(o.act_min);
   q.hi = _mm256_set1_epi32(o.act_max);
+  q.neg = _mm256_set1_epi64x(-(int64_t{1} << 30));
+  q.two31 = _mm256_set1_epi64x(int64_t{1} << 31);
   __asm__("" : "+x"(q.lo), "+x"(q.hi));  // as in rq8_load
   return q;
 }
 
+// Signed: rqf 2 (the sign step: 2^31 less where acc * M < -2^30); else rqf 1.
+template <bool Signed = false>
 QP_AVX2 inline __m128i rqf8_apply(const Rqf8 &q, __m256i acc) {
   const __m256i pe = _mm256_mul_epi32(acc, q.mult), po = _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), q.mult_odd);
-  __m256i r = _mm256_blend_epi32(_mm256_srlv_epi64(_mm256_add_epi64(pe, q.ke), q.se),
-                                 _mm256_srlv_epi64(_mm256_add_epi64(po, q.ko), q.so), 0xAA);
+  __m256i te = _mm256_add_epi64(pe, q.ke), to = _mm256_add_epi64(po, q.ko);
+  if constexpr (Signed) {
+    te = _mm256_sub_epi64(te, _mm256_and_si256(_mm256_cmpgt_epi64(q.neg, pe), q.two31));
+    to = _mm256_sub_epi64(to, _mm256_and_si256(_mm256_cmpgt_epi64(q.neg, po), q.two31));
+  }
+  __m256i r = _mm256_blend_epi32(_mm256_srlv_epi64(te, q.se), _mm256_srlv_epi64(to, q.so), 0xAA);
   r = _mm256_min_epi32(_mm256_max_epi32(_mm256_sub_epi32(r, q.b), q.lo), q.hi);
   const __m128i r16 = _mm_packs_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));  // exact: in [-128, 127]
   return _mm_packs_epi16(r16, r16);
+}
+
+// One vector of channels c .. c + 7 by the layer's form (OptWeights::rqf: 1, 2, else the double rounding), for
+// callers that use the channels' parameters once. Always inlined: as a call it cost rps-cnn 8 % (its pooled convs).
+QP_AVX2 inline __attribute__((always_inline)) __m128i requant8_any(__m256i acc, const OptWeights &o, int c) {
+  if (o.rqf == 1) return rqf8_apply<false>(rqf8_load(o, c), acc);
+  if (o.rqf == 2) return rqf8_apply<true>(rqf8_load(o, c), acc);
+  return requant8_avx2(acc, o, c);
 }
 
 // Stores the low n (1..8) int8 results of v at dst: 8 bytes at once, fewer through a staging copy so that

@@ -258,9 +258,12 @@ QP_AVX2 void block_avx2(const OptWeights &o, const uint16_t *pad, const int32_t 
     }
     const auto oc = static_cast<size_t>(o.oc);  // a local: the int8 stores may alias o's fields
     int8_t *dst = out + static_cast<size_t>(pix0) * oc + static_cast<size_t>(c);
-    if (o.rqf == 1) {
+    if (o.rqf != 0) {
       const Rqf8 q = rqf8_load(o, c);
-      for (int p = 0; p < P; ++p, dst += oc) store8_s8(dst, rqf8_apply(q, acc[p][j]), n);
+      if (o.rqf == 1)
+        for (int p = 0; p < P; ++p, dst += oc) store8_s8(dst, rqf8_apply<false>(q, acc[p][j]), n);
+      else
+        for (int p = 0; p < P; ++p, dst += oc) store8_s8(dst, rqf8_apply<true>(q, acc[p][j]), n);
       continue;
     }
     const Rq8 q = rq8_load(o, c);
@@ -277,7 +280,12 @@ QP_AVX2 void gemm_avx2_j(const OptWeights &o, const uint16_t *pad, int8_t *out, 
     pixel_offsets(o, i, P, off);
     for (int t = 0; t < o.tiles2; ++t) block_avx2<J, P>(o, pad, off, t, out, i, acc32);
   }
-  for (; i < n_pix; ++i) {  // the last < P pixels, one at a time
+  if (i < n_pix && n_pix >= P) {  // the last < P pixels: one more full block ending at the last pixel, which writes
+    pixel_offsets(o, n_pix - P, P, off);  // some pixels again with the same bytes (faster than block_avx2<J, 1>)
+    for (int t = 0; t < o.tiles2; ++t) block_avx2<J, P>(o, pad, off, t, out, n_pix - P, acc32);
+    return;
+  }
+  for (; i < n_pix; ++i) {  // a map of fewer than P pixels, one at a time
     off[0] = pixel_offset(o, i);
     for (int t = 0; t < o.tiles2; ++t) block_avx2<J, 1>(o, pad, off, t, out, i, acc32);
   }
@@ -700,7 +708,7 @@ QP_VNNI void maxpool_vnni(const QLayer &l, const int8_t *in, int8_t *out) {
 // registers with the VEX-encoded vpdpbusd (32 exact u8 x s8 products per instruction, twice vpmaddwd's; no AVX-512
 // needed, so it runs on AVX2 CPUs that have AVX-VNNI). Each packed row of J*16 channels is read as 2J halves of
 // 8 channels; a register block holds P pixels x H halves (H <= 2: 16 ymm registers hold P*H accumulators, H
-// weight vectors and one broadcast); requantization as the AVX2 set's (rq8_load, rq8_apply).
+// weight vectors and one broadcast); requantization as the AVX2 set's (rqf8 where OptWeights::rqf is set, else rq8).
 #define QP_AVX_VNNI __attribute__((target("avx2,avxvnni")))
 
 template <int H, int P>
@@ -739,10 +747,15 @@ QP_AVX_VNNI void block_avx_vnni(const OptWeights &o, const uint8_t *pad, const i
     const int n = std::min(kHalf, o.oc - c);
     const auto oc = static_cast<size_t>(o.oc);  // a local: the int8 stores may alias o's fields
     int8_t *dst = out + static_cast<size_t>(pix0) * oc + static_cast<size_t>(c);
-    if (o.rqf == 1) {
+    if (o.rqf != 0) {
       const Rqf8 q = rqf8_load(o, c);
+      if (o.rqf == 1) {
 #pragma GCC unroll 16
-      for (int p = 0; p < P; ++p, dst += oc) store8_s8(dst, rqf8_apply(q, acc[p][h]), n);
+        for (int p = 0; p < P; ++p, dst += oc) store8_s8(dst, rqf8_apply<false>(q, acc[p][h]), n);
+      } else {
+#pragma GCC unroll 16
+        for (int p = 0; p < P; ++p, dst += oc) store8_s8(dst, rqf8_apply<true>(q, acc[p][h]), n);
+      }
       continue;
     }
     const Rq8 q = rq8_load(o, c);
@@ -1153,8 +1166,8 @@ void pack_rqf(OptWeights &o, const std::vector<int64_t> &acc_lo, const std::vect
     const i128 unit = i128{1} << sh;
     const i128 k = (i128{1} << 30) + (i128{1} << (30 + r)) + i128{o.out_zp} * unit;
     const i128 tmin = i128{acc_lo[c]} * m + k, tmax = i128{acc_hi[c]} * m + k;  // M >= 0: t grows with x
-    const i128 b = tmin < 0 ? (-tmin + unit - 1) / unit : 0;
-    const i128 lo = one_form ? tmin : tmin - (i128{1} << 31);
+    const i128 lo = one_form ? tmin : tmin - (i128{1} << 31);  // the least sum, after the sign step where it applies
+    const i128 b = lo < 0 ? (-lo + unit - 1) / unit : 0;
     if (lo <= -lim || tmax + b * unit >= lim || k + b * unit >= lim || k <= -lim) return;
     if ((lo >> sh) < INT32_MIN || (tmax >> sh) + b > INT32_MAX) return;  // >> on a negative i128: floor (GCC)
     const size_t g16 = c / 16 * 16 + (c % 2) * 8 + c % 16 / 2, g8 = c / 8 * 8 + (c % 2) * 4 + c % 8 / 2;
@@ -1426,24 +1439,36 @@ size_t opt_fuse_scratch_bytes(const OptWeights &o, OptIsa isa) {
 
 #ifdef QP_HAVE_VNNI_PATH
 namespace {
-QP_AVX2 void pool_requant_avx2(const OptWeights &o, const QLayer &p, const int32_t *acc, int8_t *out) {
+// Form F: OptWeights::rqf (1, 2: the single rounding; 0: the double rounding), chosen once per layer. Channel groups
+// outermost, so that each group's requantization parameters are loaded once.
+template <int F>
+QP_AVX2 void pool_requant_avx2_f(const OptWeights &o, const QLayer &p, const int32_t *acc, int8_t *out) {
   const int k = p.kernel, s = p.stride, ow = o.ow, oc = o.oc;
   const size_t ocs = static_cast<size_t>(o.tiles2 * o.J2 * 8);
-  for (int y = 0; y < p.out.h; ++y)
-    for (int x = 0; x < p.out.w; ++x) {
-      int8_t *d = out + (static_cast<size_t>(y) * p.out.w + x) * oc;
-      for (int c = 0; c < oc; c += 8) {
+  for (int c = 0; c < oc; c += 8) {
+    const int n = std::min(8, oc - c);
+    const Rqf8 qf = F != 0 ? rqf8_load(o, c) : Rqf8{};
+    const Rq8 qd = F == 0 ? rq8_load(o, c) : Rq8{};
+    for (int y = 0; y < p.out.h; ++y)
+      for (int x = 0; x < p.out.w; ++x) {
         __m256i v = _mm256_set1_epi32(INT32_MIN);
         for (int ky = 0; ky < k; ++ky)
           for (int kx = 0; kx < k; ++kx) {
             const int32_t *a = acc + (static_cast<size_t>(y * s + ky) * ow + x * s + kx) * ocs + c;
             v = _mm256_max_epi32(v, _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a)));
           }
-        const __m128i q = o.rqf == 1 ? rqf8_apply(rqf8_load(o, c), v) : requant8_avx2(v, o, c);
-        const int n = std::min(8, oc - c);
-        store8_s8(d + c, q, n);
+        const __m128i q = F == 1 ? rqf8_apply<false>(qf, v) : F == 2 ? rqf8_apply<true>(qf, v) : rq8_apply(qd, v);
+        store8_s8(out + (static_cast<size_t>(y) * p.out.w + x) * oc + c, q, n);
       }
-    }
+  }
+}
+
+QP_AVX2 void pool_requant_avx2(const OptWeights &o, const QLayer &p, const int32_t *acc, int8_t *out) {
+  switch (o.rqf) {
+    case 1: return pool_requant_avx2_f<1>(o, p, acc, out);
+    case 2: return pool_requant_avx2_f<2>(o, p, acc, out);
+    default: return pool_requant_avx2_f<0>(o, p, acc, out);
+  }
 }
 
 #pragma GCC diagnostic push

@@ -15,8 +15,8 @@
 //   3. the output transform A^T M A per tile, 8 channels per register: 4 * sum(w * x) for the tile's 4
 //      pixels, computed modulo 2^32, exact because the result fits int32 (4 * 9 * 127 * 128 * 2048 < 2^31);
 //      an exact arithmetic shift by 2, + the folded bias (modulo 2^32: the reference accumulator fits
-//      int32), then the AVX2 GEMM's requantization and clamp (rqf8_apply where OptWeights::rqf is 1, else the
-//      double rounding, requant8_avx2): the same accumulator as the GEMM's; pixels of an
+//      int32), then the AVX2 GEMM's requantization and clamp (requant8_any: the single rounding where
+//      OptWeights::rqf is set, else the double rounding): the same accumulator as the GEMM's; pixels of an
 //      edge tile outside the output are not stored.
 // 16 multiplies per tile and input channel instead of the GEMM's 36, plus the transforms.
 #include "quant/engine_wino.h"
@@ -218,7 +218,7 @@ QP_AVX2 void block(const QLayer &l, const OptWeights &o, const Geometry &g, cons
             _mm256_storeu_si256(reinterpret_cast<__m256i *>(acc32 + at + static_cast<size_t>(c)), acc);
             continue;
           }
-          const __m128i q = o.rqf == 1 ? rqf8_apply(rqf8_load(o, c), acc) : requant8_avx2(acc, o, c);  // same acc as GEMM's
+          const __m128i q = requant8_any(acc, o, c);  // the same accumulator as the GEMM's
           int8_t *dst = out + (static_cast<size_t>(oy + dy) * ow + ox + dx) * oc + c;
           store8_s8(dst, q, n);
         }
