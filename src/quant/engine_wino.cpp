@@ -61,16 +61,15 @@ bool wino_exact(const QLayer &l) {
 
 // Measured per layer with bench_core BM_Conv3x3Avx2 ('same' C -> K at HW x HW, C in 3..64, K in 8..64, HW in
 // 4..32, 1 thread; GEMM time / Winograd time, > 1 where Winograd wins):
-// - 2026-12-06, AMD EPYC Zen 5 (the AVX2 kernel set forced), vectorised input transform: C >= 32 wins for K >= 16
-//   (1.12-1.78) and for K = 8 from 8x8 maps (1.07-1.24); C = 16 wins for K >= 32 (1.01-1.20) and loses for K <= 16
-//   (0.90-1.00, 0.54 for K = 8 at 4x4); C <= 8 always loses (0.35-0.83): its channels do not fill one register of
-//   the transform, and the GEMM's cost is small next to the transforms.
+// - 2026-12-06, AMD EPYC Zen 5 (the AVX2 kernel set forced), vectorised input transform and the single rounding's
+//   signed form (commit 0401c06): C >= 16 wins for K >= 16 (1.08-1.89) and for K = 8 from 8x8 maps (1.14-1.56; 0.68-0.84
+//   at 4x4); C <= 8 always loses (0.33-0.89): its channels do not fill one register of the transform, and the GEMM's
+//   cost is small next to the transforms. (Before 0401c06 the benchmark's layer, which has no ReLU, requantized by the
+//   double rounding, heavier in Winograd's per-pixel epilogue: C = 16 then lost for K <= 16.)
 // - Earlier, 2026-12-03, AMD EPYC Zen 1 (256-bit operations split in two), scalar input transform: K >= 32 won
 //   1.05-1.9 except 0.93-0.97 on 4x4 maps with C <= 8; K = 16 0.84-1.09; K = 8 0.53-0.93. Not rerun since.
 bool wino_wins(const QLayer &l) {
-  if (!wino_exact(l)) return false;
-  const int c = l.in.c, k = l.out.c;
-  return (c >= 16 && k >= 32) || (c >= 32 && (k >= 16 || l.out.h * l.out.w >= 64));
+  return wino_exact(l) && l.in.c >= 16 && (l.out.c >= 16 || l.out.h * l.out.w >= 64);
 }
 
 bool pack_wino(const QLayer &l, OptWeights &o) {
