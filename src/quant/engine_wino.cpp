@@ -100,6 +100,9 @@ bool pack_wino(const QLayer &l, OptWeights &o) {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 namespace {
 
+QP_AVX2 inline __m256i ld(const int16_t *a) { return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a)); }
+QP_AVX2 inline void st(int16_t *a, __m256i x) { _mm256_storeu_si256(reinterpret_cast<__m256i *>(a), x); }
+
 // The raw int8 input as int16 [th][tw][cp], the zero point outside the image, 0 in the padding channel.
 QP_AVX2 void stage(const QLayer &l, const Geometry &g, const int8_t *in, int16_t *s) {
   const int ih = l.in.h, iw = l.in.w, ic = l.in.c, cp = g.cp;
@@ -113,15 +116,15 @@ QP_AVX2 void stage(const QLayer &l, const Geometry &g, const int8_t *in, int16_t
         std::fill_n(d, ic, zp);
       } else {
         const int8_t *src = in + (static_cast<size_t>(sy) * iw + sx) * ic;
-        for (int c = 0; c < ic; ++c) d[c] = src[c];
+        int c = 0;
+        for (; c + 16 <= ic; c += 16)  // 16 channels per sign extension
+          st(d + c, _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i *>(src + c))));
+        for (; c < ic; ++c) d[c] = src[c];
       }
       if (cp != ic) d[ic] = 0;
     }
   }
 }
-
-QP_AVX2 inline __m256i ld(const int16_t *a) { return _mm256_loadu_si256(reinterpret_cast<const __m256i *>(a)); }
-QP_AVX2 inline void st(int16_t *a, __m256i x) { _mm256_storeu_si256(reinterpret_cast<__m256i *>(a), x); }
 
 // V = B^T d B for the tile whose 4x4 patch starts at s, channels innermost: v[xi * vstride + c]. 16 channels
 // per register (vpaddw / vpsubw wrap modulo 2^16 as the scalar int16 casts do; no value comes near it), the
