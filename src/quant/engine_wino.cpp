@@ -196,13 +196,16 @@ QP_AVX2 void block(const QLayer &l, const OptWeights &o, const Geometry &g, cons
       for (int j = 0; j < J; ++j) m[xi][p][j] = acc[p][j];
   }
   const int oc = o.oc, oh = l.out.h, ow = l.out.w;
-  for (int p = 0; p < np; ++p) {
-    const int tile = t0 + p, oy = tile / g.ntx * 2, ox = tile % g.ntx * 2;
-    const int rows = std::min(2, oh - oy), cols = std::min(2, ow - ox);
-    for (int j = 0; j < J; ++j) {
-      const int c = (t * J + j) * 8;
-      if (c >= oc) break;
-      const int n = std::min(8, oc - c);
+  for (int j = 0; j < J; ++j) {  // channel groups outermost: each group's requantization parameters loaded once
+    const int c = (t * J + j) * 8;
+    if (c >= oc) break;
+    const int n = std::min(8, oc - c);
+    const __m256i bias = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(o.wbias.data() + c));
+    const Rqf8 qf = o.rqf != 0 ? rqf8_load(o, c) : Rqf8{};
+    const Rq8 qd = o.rqf == 0 ? rq8_load(o, c) : Rq8{};
+    for (int p = 0; p < np; ++p) {
+      const int tile = t0 + p, oy = tile / g.ntx * 2, ox = tile % g.ntx * 2;
+      const int rows = std::min(2, oh - oy), cols = std::min(2, ow - ox);
       __m256i a[4], b[4];  // A^T along the rows (modulo 2^32)
       for (int k = 0; k < 4; ++k) {
         a[k] = _mm256_add_epi32(_mm256_add_epi32(m[k][p][j], m[4 + k][p][j]), m[8 + k][p][j]);
@@ -211,7 +214,6 @@ QP_AVX2 void block(const QLayer &l, const OptWeights &o, const Geometry &g, cons
       const __m256i y[2][2] = {
           {_mm256_add_epi32(_mm256_add_epi32(a[0], a[1]), a[2]), _mm256_sub_epi32(_mm256_sub_epi32(a[1], a[2]), a[3])},
           {_mm256_add_epi32(_mm256_add_epi32(b[0], b[1]), b[2]), _mm256_sub_epi32(_mm256_sub_epi32(b[1], b[2]), b[3])}};
-      const __m256i bias = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(o.wbias.data() + c));
       for (int dy = 0; dy < rows; ++dy)
         for (int dx = 0; dx < cols; ++dx) {
           const __m256i acc = _mm256_add_epi32(_mm256_srai_epi32(y[dy][dx], 2), bias);
@@ -220,9 +222,11 @@ QP_AVX2 void block(const QLayer &l, const OptWeights &o, const Geometry &g, cons
             _mm256_storeu_si256(reinterpret_cast<__m256i *>(acc32 + at + static_cast<size_t>(c)), acc);
             continue;
           }
-          const __m128i q = requant8_any(acc, o, c);  // the same accumulator as the GEMM's
-          int8_t *dst = out + (static_cast<size_t>(oy + dy) * ow + ox + dx) * oc + c;
-          store8_s8(dst, q, n);
+          // The same accumulator as the GEMM's, the same requantization.
+          const __m128i q = o.rqf == 1   ? rqf8_apply<false>(qf, acc)
+                            : o.rqf == 2 ? rqf8_apply<true>(qf, acc)
+                                         : rq8_apply(qd, acc);
+          store8_s8(out + (static_cast<size_t>(oy + dy) * ow + ox + dx) * oc + c, q, n);
         }
     }
   }
