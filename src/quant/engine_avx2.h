@@ -266,14 +266,6 @@ QP_AVX2 inline __m128i rqf8_apply(const Rqf8 &q, __m256i acc) {
   return _mm_packs_epi16(r16, r16);
 }
 
-// One vector of channels c .. c + 7 by the layer's form (OptWeights::rqf: 1, 2, else the double rounding), for
-// callers that use the channels' parameters once. Always inlined: as a call it cost rps-cnn 8 % (its pooled convs).
-QP_AVX2 inline __attribute__((always_inline)) __m128i requant8_any(__m256i acc, const OptWeights &o, int c) {
-  if (o.rqf == 1) return rqf8_apply<false>(rqf8_load(o, c), acc);
-  if (o.rqf == 2) return rqf8_apply<true>(rqf8_load(o, c), acc);
-  return requant8_avx2(acc, o, c);
-}
-
 // Stores the low n (1..8) int8 results of v at dst: 8 bytes at once, fewer through a staging copy so that
 // nothing past dst[n - 1] is written (the next channel group or the next pixel may live there).
 QP_AVX2 inline void store8_s8(int8_t *dst, __m128i v, int n) {

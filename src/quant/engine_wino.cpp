@@ -15,8 +15,9 @@
 //   3. the output transform A^T M A per tile, 8 channels per register: 4 * sum(w * x) for the tile's 4
 //      pixels, computed modulo 2^32, exact because the result fits int32 (4 * 9 * 127 * 128 * 2048 < 2^31);
 //      an exact arithmetic shift by 2, + the folded bias (modulo 2^32: the reference accumulator fits
-//      int32), then the AVX2 GEMM's requantization and clamp (requant8_any: the single rounding where
-//      OptWeights::rqf is set, else the double rounding): the same accumulator as the GEMM's; pixels of an
+//      int32), then the AVX2 GEMM's requantization and clamp (rqf8_apply, the single rounding, where
+//      OptWeights::rqf is set, else rq8_apply, the double rounding), each channel group's parameters loaded
+//      once per block: the same accumulator as the GEMM's; pixels of an
 //      edge tile outside the output are not stored.
 // 16 multiplies per tile and input channel instead of the GEMM's 36, plus the transforms.
 #include "quant/engine_wino.h"
