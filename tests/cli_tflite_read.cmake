@@ -29,3 +29,13 @@ set_tests_properties(cli.eval_tflite cli.eval_tflite_no_range cli.info_tflite_tr
 # reader refuses such a file as the QDQ reader does (fuzz/corpus/tflite/found_bias_accumulator_overflow.tflite).
 qp_cli_test(info_tflite_accumulator_overflow 1 "layer 0 \\(Conv2D\\) output channel 0: the int32 accumulator could overflow"
   ${QP} info ${CMAKE_CURRENT_SOURCE_DIR}/../fuzz/corpus/tflite/found_bias_accumulator_overflow.tflite)
+# Its tensors' names label the layers (the short form, up to TFLite's ';') and are in inspection.json whole.
+qp_cli_test(inspect_tflite_names 0 "wrote .*resnet8-inspection.json" ${QP} inspect --int8 ${RESNET8} --data ${TD}/cifar10/test
+  --input-range 0,255 --out ${TD}/resnet8-inspection.json --force)
+set_tests_properties(cli.inspect_tflite_names PROPERTIES FIXTURES_SETUP cli_tflite_inspection)
+qp_cli_test(inspect_tflite_names_json 0
+  "\"label\": *\"3 Add[+]relu <- 0,2 'model/activation_2/Relu'\".*\"tensor\": *\"model/activation_2/Relu;model/add/add\""
+  bash -c "tr -d '\\n' < \"$0\"" ${TD}/resnet8-inspection.json)
+set_tests_properties(cli.inspect_tflite_names_json PROPERTIES FIXTURES_REQUIRED cli_tflite_inspection)
+set_tests_properties(cli.inspect_tflite_names PROPERTIES FIXTURES_REQUIRED "cli_data;cli_tflite")
+qp_cli_test(info_tflite_names 0 "ADD +Add +relu .*<- 0, 2  'model/activation_2/Relu'" ${QP} info ${RESNET8})

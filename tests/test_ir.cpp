@@ -1,11 +1,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/rng.h"
 #include "model/executor_fp32.h"
 #include "model/ir.h"
+#include "model/onnx_io.h"
 
 using namespace qp;
 using namespace qp::model;
@@ -312,4 +316,107 @@ TEST(Ir, PresetsScaleWithTheInput) {
   } catch (const qp::Error &e) {
     EXPECT_NE(std::string(e.what()).find("layer"), std::string::npos) << e.what();
   }
+}
+
+// The tensor table: one entry per tensor (the input, then each layer's output), shapes and element types from
+// infer_shapes, names as the model file gave them (none for a spec).
+TEST(Ir, TensorTableFollowsTheLayers) {
+  const Graph g = graph_from_spec("rps-resnet", kRps);
+  ASSERT_EQ(g.tensors.size(), g.layers.size() + 1);
+  EXPECT_EQ(g.tensors[0].shape, g.input);
+  for (size_t k = 0; k < g.layers.size(); ++k) {
+    const Tensor &t = g.tensors[static_cast<size_t>(tensor_id(static_cast<int>(k)))];
+    EXPECT_EQ(t.shape, g.layers[k].out) << k;
+    EXPECT_EQ(t.dtype, DType::Float32);
+    EXPECT_FALSE(t.quant.has_value());
+    EXPECT_EQ(t.name, "");
+  }
+  EXPECT_EQ(std::string(dtype_name(DType::Int8)), "int8");
+}
+
+// Folding carries names: a BatchNorm's output name moves to the conv it folds into (the tensor its readers now
+// read), a Dropout's to its input; every other tensor keeps its own.
+TEST(Ir, FoldingKeepsTensorNames) {
+  Graph g = graph_from_spec("rps-cnn-bn", kRps);
+  g.set_tensor_name(kGraphInput, "image");
+  for (size_t k = 0; k < g.layers.size(); ++k) g.set_tensor_name(static_cast<int>(k), "t" + std::to_string(k));
+  // Expected: the name of the last layer of each run of layers that fold into one.
+  std::vector<std::string> want;
+  int dropped = 0;
+  for (size_t k = 0; k < g.layers.size(); ++k) {
+    const Op op = g.layers[k].op;
+    if (op == Op::BatchNorm || op == Op::Dropout) {
+      ++dropped;
+      want.back() = "t" + std::to_string(k);
+    } else {
+      want.push_back("t" + std::to_string(k));
+    }
+  }
+  ASSERT_GT(dropped, 0);
+  const Graph f = fold_for_inference(g);
+  ASSERT_EQ(f.layers.size(), want.size());
+  ASSERT_EQ(f.tensors.size(), f.layers.size() + 1);
+  EXPECT_EQ(f.tensor_name(kGraphInput), "image");
+  for (size_t k = 0; k < f.layers.size(); ++k) {
+    EXPECT_EQ(f.tensor_name(static_cast<int>(k)), want[k]) << k << " " << op_name(f.layers[k].op);
+    EXPECT_EQ(f.tensors[k + 1].shape, f.layers[k].out);
+  }
+}
+
+// A dropped layer whose input other layers also read leaves that tensor's name alone (it is still that tensor).
+TEST(Ir, RemovingALayerOfASharedTensorKeepsItsName) {
+  Graph g = graph_from_spec("conv3x3(16) add{ conv3x3(16) | } relu gap dense(K) softmax", kRps);
+  // Layers: 0 conv, 1 conv (the branch), 2 Add (of 1 and 0), ...; layer 1 becomes a Dropout, which is then removed.
+  ASSERT_EQ(g.layers[2].op, Op::Add);
+  for (size_t k = 0; k < g.layers.size(); ++k) g.set_tensor_name(static_cast<int>(k), "t" + std::to_string(k));
+  Graph h = g;
+  h.layers[1] = Layer{};
+  h.layers[1].op = Op::Dropout;
+  h.layers[1].inputs = {0};
+  infer_shapes(h);
+  std::vector<bool> drop(h.layers.size(), false);
+  drop[1] = true;
+  remove_layers(h, drop);
+  ASSERT_EQ(h.layers[1].op, Op::Add);
+  EXPECT_EQ(h.layers[1].inputs, (std::vector<int>{0, 0}));
+  EXPECT_EQ(h.tensor_name(0), "t0");  // also read by the Add directly: not renamed "t1"
+  EXPECT_EQ(h.tensor_name(1), "t2");
+}
+
+// Names from files are untrusted: control characters and non-ASCII bytes are replaced, long names cut.
+TEST(Ir, TensorNamesAreCleaned) {
+  EXPECT_EQ(clean_tensor_name("model/conv2d/Relu"), "model/conv2d/Relu");
+  EXPECT_EQ(clean_tensor_name(std::string("a\nb\x01" "c\xc3\xa9", 7)), "a?b?c??");
+  const std::string long_name(500, 'x');
+  const std::string c = clean_tensor_name(long_name);
+  EXPECT_EQ(c.size(), kMaxTensorName);
+  EXPECT_EQ(c.substr(c.size() - 3), "...");
+  EXPECT_EQ(clean_tensor_name(std::string(kMaxTensorName, 'y')), std::string(kMaxTensorName, 'y'));
+  Graph g;
+  g.set_tensor_name(2, std::string("\x7f", 1));
+  ASSERT_EQ(g.tensors.size(), 4u);
+  EXPECT_EQ(g.tensor_name(2), "?");
+  EXPECT_EQ(g.tensor_name(5), "");  // beyond the table: no name
+}
+
+// The names qparity's writers make up for unnamed tensors, recognised when a file qparity wrote is read back.
+TEST(Ir, GeneratedTensorNames) {
+  for (const char *n : {"input", "probs", "logits", "l0_Conv2D_out", "l12_GlobalAvgPool_out", "l3.Add", "l15.Softmax"})
+    EXPECT_TRUE(is_generated_tensor_name(n)) << n;
+  for (const char *n : {"", "l", "l3", "l3_", "l3_Add", "l_Add_out", "lx.Add", "l3.", "l3.Add/Relu", "x.1", "/conv1/Conv_output_0",
+                        "model/add/add", "l3_Add_out2", "input_1_int8"})
+    EXPECT_FALSE(is_generated_tensor_name(n)) << n;
+}
+
+// qparity's own ONNX export names values itself ("l3_Conv2D_out"); read back, its tensors have no names, so labels of
+// qparity's own models stay "3 Conv2D+relu".
+TEST(Ir, OwnOnnxExportReadsBackWithoutNames) {
+  Graph g = graph_from_spec("rps-resnet", kRps);
+  init_random(g, 2);
+  const std::string path = (std::filesystem::temp_directory_path() / ("qp-own-names-" + std::to_string(::getpid()) + ".onnx")).string();
+  save_onnx(fold_for_inference(g), path);
+  const Graph back = load_onnx(path).graph;
+  std::filesystem::remove(path);
+  ASSERT_EQ(back.tensors.size(), back.layers.size() + 1);
+  for (const Tensor &t : back.tensors) EXPECT_EQ(t.name, "");
 }

@@ -21,6 +21,7 @@
 #include "model/executor_fp32.h"
 #include "model/onnx_io.h"
 #include "model/onnx_proto.h"
+#include "quant/qdq_onnx.h"
 #include "quant/qmodel.h"
 #include "test_onnx_util.h"
 #include "test_util.h"
@@ -164,6 +165,49 @@ TEST_P(OnnxImport, QuantizesAndBothInt8EnginesAgreeBitExactly) {
     ASSERT_EQ(tr.size(), to.size());
     for (size_t l = 0; l < tr.size(); ++l) EXPECT_EQ(tr[l], to[l]) << fx.name << " image " << i << " layer " << l;
   }
+}
+
+// The graph's tensors keep the file's value names (read back from the file itself here): the input, the output, and
+// each layer's output as the node that computes it names it, or the last node that passes it on unchanged (a layer
+// qparity inserts, a Pad split off a conv, has none). Quantizing carries them onto the INT8 model, and its QDQ file keeps them.
+TEST_P(OnnxImport, TensorsKeepTheFilesValueNames) {
+  const Fixture &fx = GetParam();
+  const onnx::ModelProto proto = test::read_proto(fixture(fx.name + ".onnx"));
+  std::map<std::string, std::string> op_of;  // value name -> the op type of the node that writes it
+  for (const auto &n : proto.graph().node())
+    for (const auto &o : n.output()) op_of[o] = n.op_type();
+  const std::string in_name = proto.graph().input(0).name(), out_name = proto.graph().output(0).name();
+  const QuantizedFixture qf = quantize_fixture(fx);
+  const Graph &g = qf.mf.graph;
+  ASSERT_EQ(g.tensors.size(), g.layers.size() + 1);
+  EXPECT_EQ(g.tensor_name(kGraphInput), in_name);
+  EXPECT_EQ(g.tensor_name(static_cast<int>(g.layers.size()) - 1), out_name);
+  size_t named = 0;
+  for (size_t k = 0; k < g.layers.size(); ++k) {
+    const std::string &n = g.tensor_name(static_cast<int>(k));
+    if (n.empty()) continue;
+    ++named;
+    ASSERT_TRUE(op_of.count(n)) << fx.name << " layer " << k << ": '" << n << "' is no node's output";
+    // The node's own output, or a later node that only aliases it (the last name wins: an all-zero Pad, an Identity).
+    const std::string &op = op_of[n];
+    const bool alias = op == "Pad" || op == "Identity" || op == "Dropout" || op == "Flatten" || op == "Reshape";
+    if (g.layers[k].op == Op::Add) EXPECT_TRUE(op == "Add" || alias) << fx.name << " layer " << k << " " << op;
+    if (g.layers[k].op == Op::Concat) EXPECT_TRUE(op == "Concat" || alias) << fx.name << " layer " << k << " " << op;
+  }
+  EXPECT_GE(named + static_cast<size_t>(count_ops(g, Op::Pad)), g.layers.size()) << fx.name;
+
+  const quant::QModel &q = qf.q;
+  EXPECT_EQ(q.input_name, in_name);
+  EXPECT_EQ(q.layers.back().name, out_name);
+  for (const auto &l : q.layers)
+    if (!l.name.empty()) EXPECT_TRUE(op_of.count(l.name)) << fx.name << " '" << l.name << "'";
+  test::TempDir dir;
+  const std::string path = (dir / "q.onnx").string();
+  quant::save_qdq_onnx(q, path);
+  const quant::QModelFile back = quant::load_qdq_onnx(path);
+  EXPECT_EQ(back.model.input_name, q.input_name);
+  ASSERT_EQ(back.model.layers.size(), q.layers.size());
+  for (size_t k = 0; k < q.layers.size(); ++k) EXPECT_EQ(back.model.layers[k].name, q.layers[k].name) << fx.name << " " << k;
 }
 
 INSTANTIATE_TEST_SUITE_P(PyTorchFixtures, OnnxImport, ::testing::ValuesIn(kFixtures),

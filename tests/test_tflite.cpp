@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/sha256.h"
 #include "quant/input_map.h"
+#include "quant/labels.h"
 #include "quant/model_file.h"
 #include "quant/qmodel.h"
 #include "tflite/tflite_read.h"
@@ -110,6 +111,50 @@ TEST(Tflite, ResNet8ReadsAsTheGraphTfliteHas) {
   EXPECT_NE(info.find("CONV_2D"), std::string::npos) << info;
 }
 
+// The tensors keep the file's names (tensors.tsv, written by TFLite Micro's dump, is an independent record of them):
+// every layer's output tensor and the input, with its quantization and shape, through QModel::tensor; labels show
+// the short form.
+TEST(Tflite, ResNet8TensorsKeepTheFilesNames) {
+  const auto t = tflite::load_int8_tflite(kDir + "pretrainedResnet_quant.tflite");
+  const quant::QModel &m = t.file.model;
+  std::ifstream tsv(kDir + "golden/tensors/tensors.tsv");
+  std::map<int, std::string> name_of;
+  std::string line;
+  while (std::getline(tsv, line)) {
+    std::istringstream s(line);
+    std::string idx, name;
+    std::getline(s, idx, '\t');
+    std::getline(s, name, '\t');
+    name_of[std::stoi(idx)] = name;
+  }
+  ASSERT_EQ(name_of.at(0), "input_1_int8");
+  EXPECT_EQ(m.input_name, "input_1_int8");
+  const auto all = m.tensors();
+  ASSERT_EQ(all.size(), m.layers.size() + 1);
+  EXPECT_EQ(all[0].name, "input_1_int8");
+  EXPECT_EQ(all[0].quant, m.input_params);
+  int named = 0;
+  for (size_t k = 0; k < m.layers.size(); ++k) {
+    const model::Tensor &x = all[static_cast<size_t>(model::tensor_id(static_cast<int>(k)))];
+    EXPECT_EQ(x.dtype, model::DType::Int8);
+    EXPECT_EQ(x.shape, m.layers[k].out);
+    ASSERT_TRUE(x.quant.has_value());
+    EXPECT_EQ(*x.quant, m.layers[k].output) << k;
+    if (t.layer_tensor[k] < 0) {  // the Flatten qparity inserts has no tensor in the file
+      EXPECT_EQ(x.name, "") << k;
+      continue;
+    }
+    const std::string &want = name_of.at(t.layer_tensor[k]);
+    EXPECT_EQ(x.name, want.size() <= model::kMaxTensorName ? want : want.substr(0, model::kMaxTensorName - 3) + "...") << k;
+    EXPECT_LE(x.name.size(), model::kMaxTensorName);
+    ++named;
+  }
+  EXPECT_EQ(named, 16);
+  EXPECT_EQ(m.layers.back().name, "Identity_int8");
+  // The first residual Add (tensor 25, "model/activation_2/Relu;model/add/add"): the label shows the name up to ';'.
+  EXPECT_EQ(quant::layer_label(m, 3), "3 Add+relu <- 0,2 'model/activation_2/Relu'");
+}
+
 // All 24 outputs, bit-exact to TFLite Micro, on the reference kernels and every optimized kernel set.
 TEST(Tflite, ResNet8OutputsEqualTfliteMicro) {
   const auto t = tflite::load_int8_tflite(kDir + "pretrainedResnet_quant.tflite");
@@ -167,7 +212,7 @@ TEST(Tflite, ResNet8EveryTensorEqualsTfliteMicro) {
         for (size_t j = 0; j < n; ++j) diff += trace[k][j] != static_cast<int8_t>(want[i * n + j]);
         EXPECT_EQ(diff, 0u) << (backend == quant::Backend::Reference ? "reference" : "optimized") << " image " << i << " layer "
                             << k << " (" << model::op_name(t.file.model.layers[k].op) << ", tensor " << idx << " '"
-                            << t.layer_name[k] << "'): " << diff << " of " << n << " bytes differ";
+                            << t.file.model.layers[k].name << "'): " << diff << " of " << n << " bytes differ";
         ++matched;
       }
     }

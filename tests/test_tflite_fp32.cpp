@@ -257,3 +257,33 @@ TEST(Fp32Tflite, PrecisionsAreNotConfused) {
 
 }  // namespace
 }  // namespace qp
+
+namespace qp {
+namespace {
+
+// Tensor names go through an FP32 .tflite: the graph's names (a ReLU fused into its conv: the ReLU's, which is what the
+// operator now writes) become the file's tensor names and read back as the graph's; tensors without one read back
+// without (the names qparity makes up for them are not names).
+TEST(Fp32Tflite, TensorNamesRoundTrip) {
+  auto g = model::graph_from_spec("rps-cnn", data::synth_class_names(), {3, 32, 32});
+  model::init_random(g, 3);
+  g = model::fold_for_inference(g);
+  g.set_tensor_name(model::kGraphInput, "pixels");
+  ASSERT_EQ(g.layers[0].op, model::Op::Conv2D);
+  ASSERT_EQ(g.layers[1].op, model::Op::ReLU);
+  g.set_tensor_name(0, "conv_a");
+  g.set_tensor_name(1, "relu_a");
+  const int last = static_cast<int>(g.layers.size()) - 1;
+  g.set_tensor_name(last, "scores");
+  const auto bytes = tflite::fp32_tflite_bytes(g);
+  const model::Graph back = tflite::read_fp32_tflite(bytes.data(), bytes.size(), "named.tflite").graph;
+  ASSERT_EQ(back.layers.size(), g.layers.size());
+  EXPECT_EQ(back.tensor_name(model::kGraphInput), "pixels");
+  EXPECT_EQ(back.tensor_name(0), "");        // the conv's own output is not in the file: the fused ReLU writes it
+  EXPECT_EQ(back.tensor_name(1), "relu_a");  // the reader's ReLU layer stands for that tensor
+  EXPECT_EQ(back.tensor_name(last), "scores");
+  for (int k = 2; k < last; ++k) EXPECT_EQ(back.tensor_name(k), "") << k;
+}
+
+}  // namespace
+}  // namespace qp

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <set>
 
 #include "common/error.h"
 #include "data/synth.h"
@@ -381,6 +382,42 @@ TEST(TfliteWrite, WriteInt8ModelByExtensionWithLabels) {
   // .onnx stays QDQ ONNX, without labels.txt.
   EXPECT_EQ(tflite::write_int8_model(q, (dir / "m.onnx").string(), {}, false), "");
   EXPECT_TRUE(quant::is_int8_onnx((dir / "m.onnx").string()));
+}
+
+}  // namespace
+}  // namespace qp
+
+namespace qp {
+namespace {
+
+// A foreign .tflite written back keeps its tensors' names (the input's and every layer output's), and the bytes it
+// computes: names are data of the tensors, not of qparity's own numbering.
+TEST(TfliteWrite, ForeignModelKeepsItsTensorNames) {
+  const auto t = tflite::load_int8_tflite(std::string(QP_SOURCE_DIR) + "/tests/fixtures/resnet8/pretrainedResnet_quant.tflite");
+  const QModel &q = t.file.model;
+  ASSERT_EQ(q.input_name, "input_1_int8");
+  const QModel back = round_trip(q);
+  EXPECT_EQ(back.input_name, q.input_name);
+  ASSERT_EQ(back.layers.size(), q.layers.size());
+  for (size_t k = 0; k < q.layers.size(); ++k) {
+    EXPECT_FALSE(q.layers[k].name.empty()) << k;
+    EXPECT_EQ(back.layers[k].name, q.layers[k].name) << k;
+  }
+  expect_same_model(q, back);
+  // A model without names (qparity's own) is written with qparity's ("input", "l<k>.<op>"), read back as no names.
+  QModel anon = q;
+  anon.input_name.clear();
+  for (auto &l : anon.layers) l.name.clear();
+  const auto bytes = tflite::int8_tflite_bytes(anon);
+  const auto *file = tflite::fb::GetModel(bytes.data());
+  const auto *tensors = file->subgraphs()->Get(0)->tensors();
+  std::set<std::string> written;
+  for (const auto *x : *tensors)
+    if (x->name() != nullptr) written.insert(x->name()->str());
+  EXPECT_TRUE(written.count("input") && written.count("l3.Add")) << "qparity's own tensor names";
+  const QModel unnamed = tflite::read_int8_tflite(bytes.data(), bytes.size(), "written.tflite").file.model;
+  EXPECT_EQ(unnamed.input_name, "");
+  for (const auto &l : unnamed.layers) EXPECT_EQ(l.name, "");
 }
 
 }  // namespace

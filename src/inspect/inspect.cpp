@@ -304,6 +304,7 @@ LayerStats layer_facts(const quant::QModel &q, size_t k, const std::string &name
   st.op = l.op;
   st.fp32_index = l.fp32_index;
   st.activation = l.activation;
+  st.tensor = l.name;
   st.input = l.input;
   st.inputs = producers(q, k);
   st.inputs_q = input_params(q, k);
@@ -634,7 +635,8 @@ nlohmann::ordered_json inspection_json(const Inspection &r) {
     J e;
     e["index"] = l.index;
     e["name"] = l.name;
-    e["label"] = quant::format_layer_label(l.index, model::op_name(l.op), l.activation, l.inputs);
+    e["label"] = quant::format_layer_label(l.index, model::op_name(l.op), l.activation, l.inputs, l.tensor);
+    if (!l.tensor.empty()) e["tensor"] = l.tensor;
     e["op"] = model::op_name(l.op);
     e["fp32_index"] = l.fp32_index;
     e["activation"] = l.activation;

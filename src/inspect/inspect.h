@@ -65,6 +65,7 @@ struct LayerStats {
   model::Op op = model::Op::Flatten;
   int fp32_index = -1;
   std::string activation;                // "", "relu", "relu6"
+  std::string tensor;                    // its output tensor's name in the model file (QLayer::name; empty: none)
   quant::QParams input, output;          // input: the first input's
   std::vector<int> inputs;               // producers: INT8 layer indices, -1 = the image (an Add has 2, a Concat >= 2)
   std::vector<quant::QParams> inputs_q;  // each input's scale and zero point

@@ -1,5 +1,7 @@
 #include "model/ir.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 
 #include "common/error.h"
@@ -12,6 +14,48 @@ namespace qp::model {
 const char *op_name(Op op) {
   const ops::OpDef *d = ops::find_op(op);
   return d != nullptr ? d->name : "?";
+}
+
+const char *dtype_name(DType t) { return t == DType::Int8 ? "int8" : "float32"; }
+
+std::string clean_tensor_name(std::string_view raw) {
+  std::string s;
+  const size_t keep = raw.size() > kMaxTensorName ? kMaxTensorName - 3 : raw.size();
+  s.reserve(keep + 3);
+  for (size_t i = 0; i < keep; ++i) {
+    const auto c = static_cast<unsigned char>(raw[i]);
+    s.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : '?');
+  }
+  if (keep < raw.size()) s += "...";
+  return s;
+}
+
+bool is_generated_tensor_name(std::string_view n) {
+  if (n == "input" || n == "probs" || n == "logits") return true;
+  if (n.size() < 3 || n[0] != 'l') return false;
+  size_t i = 1;
+  while (i < n.size() && n[i] >= '0' && n[i] <= '9') ++i;
+  if (i == 1 || i >= n.size() || (n[i] != '_' && n[i] != '.')) return false;
+  const char sep = n[i];
+  std::string_view op = n.substr(i + 1);
+  if (sep == '_') {
+    if (op.size() < 4 || op.substr(op.size() - 4) != "_out") return false;
+    op = op.substr(0, op.size() - 4);
+  }
+  return !op.empty() && std::all_of(op.begin(), op.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; });
+}
+
+const std::string &Graph::tensor_name(int producer) const {
+  static const std::string none;
+  const auto t = static_cast<size_t>(tensor_id(producer));
+  return producer >= kGraphInput && t < tensors.size() ? tensors[t].name : none;
+}
+
+void Graph::set_tensor_name(int producer, std::string_view raw) {
+  if (producer < kGraphInput) fail("internal: tensor of producer " + std::to_string(producer));
+  const auto t = static_cast<size_t>(tensor_id(producer));
+  if (tensors.size() <= t) tensors.resize(t + 1);
+  tensors[t].name = clean_tensor_name(raw);
 }
 
 std::string shape_str(const Shape &s) {
@@ -70,6 +114,11 @@ void infer_shapes(Graph &g, bool allocate) {
     l.out = s;
     flat_of.push_back(out_flat);
   }
+  // The tensor table: one entry per tensor, names kept, shapes and element types from the layers.
+  g.tensors.resize(g.layers.size() + 1);
+  g.tensors[0].shape = g.input;
+  for (size_t i = 0; i < g.layers.size(); ++i) g.tensors[i + 1].shape = g.layers[i].out;
+  for (auto &t : g.tensors) t.dtype = DType::Float32;
   for (size_t i = 0; i + 1 < g.layers.size(); ++i)
     if (readers[i] == 0)
       fail("the output of layer " + std::to_string(i) + " (" + op_name(g.layers[i].op) + ") is never used",
@@ -96,20 +145,39 @@ bool is_chain(const Graph &g) {
 void remove_layers(Graph &g, const std::vector<bool> &drop) {
   std::vector<int> new_index(g.layers.size(), 0);  // for a dropped layer: what its readers read instead
   std::vector<Layer> kept;
+  g.tensors.resize(g.layers.size() + 1);
+  std::vector<Tensor> kept_tensors{g.tensors[0]};
+  // Readers per tensor (by old producer), to know whether a dropped layer was its input's only reader.
+  std::vector<int> readers(g.layers.size() + 1, 0);
+  for (size_t i = 0; i < g.layers.size(); ++i) {
+    if (g.layers[i].inputs.empty()) g.layers[i].inputs = {static_cast<int>(i) - 1};
+    for (const int p : g.layers[i].inputs)
+      if (p >= kGraphInput && p < static_cast<int>(i)) ++readers[static_cast<size_t>(tensor_id(p))];
+  }
   for (size_t i = 0; i < g.layers.size(); ++i) {
     Layer &l = g.layers[i];
-    if (l.inputs.empty()) l.inputs = {static_cast<int>(i) - 1};
-    for (int &p : l.inputs)
-      if (p >= 0) p = new_index[static_cast<size_t>(p)];
     if (i < drop.size() && drop[i]) {
       if (l.inputs.size() != 1) fail("internal: removing layer " + std::to_string(i) + " with several inputs");
-      new_index[i] = l.inputs[0];
+      const int old_p = l.inputs[0];
+      if (old_p < kGraphInput || old_p >= static_cast<int>(i)) fail("internal: removing layer " + std::to_string(i) + " that reads a later layer");
+      const int p = old_p >= 0 ? new_index[static_cast<size_t>(old_p)] : old_p;
+      new_index[i] = p;
+      // The dropped layer's output name moves to the tensor its readers now read, when nothing else read that one.
+      const std::string &name = g.tensors[i + 1].name;
+      if (p >= 0 && !name.empty() && readers[static_cast<size_t>(tensor_id(old_p))] == 1)
+        kept_tensors[static_cast<size_t>(tensor_id(p))].name = name;
+      auto &r = readers[static_cast<size_t>(tensor_id(old_p))];
+      r += readers[i + 1] - 1;  // the dropped layer's readers now read that tensor instead of it
       continue;
     }
+    for (int &p : l.inputs)
+      if (p >= 0) p = new_index[static_cast<size_t>(p)];
     new_index[i] = static_cast<int>(kept.size());
     kept.push_back(std::move(l));
+    kept_tensors.push_back(std::move(g.tensors[i + 1]));
   }
   g.layers = std::move(kept);
+  g.tensors = std::move(kept_tensors);
   infer_shapes(g);
 }
 

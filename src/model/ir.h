@@ -1,7 +1,10 @@
 // qparity's model description (the IR): a graph of layers (nodes) with their FP32 parameters, kept in
 // topological order. Each layer produces one tensor; `inputs` names the layers whose outputs it reads
 // (-1 = the graph input), so residual branches (Add) and concatenations (Concat) are explicit edges.
-// The graph's output is the last layer's output.
+// The graph's output is the last layer's output. The tensors themselves are first-class entries of
+// Graph::tensors (name from the model file, shape, element type, optional quantization): tensor 0 is
+// the graph input, tensor k + 1 layer k's output (tensor_id). The INT8 model (quant::QModel) describes
+// its tensors with the same model::Tensor (QModel::tensor), quantization set.
 //
 //   qp::model::Graph g = qp::model::graph_from_spec("rps-cnn", {"rock", "paper", "scissors"});
 //   qp::model::param_count(g);   // 89379
@@ -11,8 +14,10 @@
 // The INT8 stages convert to their own layout; this IR is the FP32 truth they start from.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace qp::model {
@@ -48,6 +53,39 @@ struct Shape {  // one sample, CHW; after Flatten/Dense: c = features, h = w = 1
 
 // The graph input as a producer index in Layer::inputs.
 constexpr int kGraphInput = -1;
+
+// A tensor's id from its producer (a layer index or kGraphInput): 0 for the graph input, k + 1 for layer k's output.
+constexpr int tensor_id(int producer) { return producer + 1; }
+
+// Affine quantization of a tensor: real = scale * (q - zero_point). Per tensor (one scale) for activations, as
+// TensorFlow Lite's int8 activations; per-channel weight scales stay with the node that holds the weights.
+struct QParams {
+  double scale = 1.0;
+  int32_t zero_point = 0;
+  bool operator==(const QParams &) const = default;
+};
+
+enum class DType { Float32, Int8 };
+const char *dtype_name(DType t);  // "float32", "int8"
+
+struct Tensor {
+  // The name the model file gives it (ONNX value name, TensorFlow Lite tensor name), cleaned by clean_tensor_name;
+  // empty when the model has none (graphs built from a spec, qparity's own training).
+  std::string name;
+  Shape shape;
+  DType dtype = DType::Float32;
+  std::optional<QParams> quant;  // set on the INT8 model's tensors
+};
+
+// A tensor name from an untrusted file made safe to print in text, JSON and HTML labels: bytes outside printable ASCII
+// become '?', and a name over kMaxTensorName bytes is cut there with "..." at its end.
+constexpr size_t kMaxTensorName = 120;
+std::string clean_tensor_name(std::string_view raw);
+
+// The names qparity's own writers give tensors that have none: "input", "probs", "logits", "l<k>_<Op>_out" (ONNX) and
+// "l<k>.<Op>" (TensorFlow Lite). Reading a file qparity wrote, such a name is read back as no name, so a model
+// without names stays without them through its files.
+bool is_generated_tensor_name(std::string_view name);
 
 struct Layer {
   Op op = Op::ReLU;
@@ -85,9 +123,16 @@ struct Graph {
   // [C][256]: the real input value of each pixel value per channel (quant::input_real_table of the model's input
   // convention, e.g. --mean/--std); empty: p / 255, the convention of qparity's own models.
   std::vector<float> input_real;
+  // Every tensor, by tensor_id: [0] the input, [k + 1] layer k's output. infer_shapes sizes the table and sets each
+  // shape and element type (names are kept); the passes (remove_layers, fold_for_inference) carry names along.
+  std::vector<Tensor> tensors;
   Shape output() const { return layers.empty() ? input : layers.back().out; }
   // The shape of tensor `producer` (a layer index or kGraphInput).
   Shape tensor_shape(int producer) const { return producer == kGraphInput ? input : layers[static_cast<size_t>(producer)].out; }
+  // The name of the tensor `producer` writes (empty when the model file gives none or infer_shapes has not run).
+  const std::string &tensor_name(int producer) const;
+  // Sets the name of the tensor `producer` writes (cleaned), growing the table as infer_shapes would.
+  void set_tensor_name(int producer, std::string_view raw);
 };
 
 // For each layer, the layers that read its output, in order (after infer_shapes).
@@ -139,7 +184,8 @@ void init_random(Graph &g, uint64_t seed);
 Graph fold_for_inference(const Graph &g);
 
 // Removes the layers marked in `drop` (each must have exactly one input); readers of a dropped layer
-// read its input instead. Then infer_shapes.
+// read its input instead, and that tensor takes the dropped layer's output name when the dropped layer was its only
+// reader (a folded BatchNorm's conv output is named as the BatchNorm's output was). Then infer_shapes.
 void remove_layers(Graph &g, const std::vector<bool> &drop);
 
 std::string shape_str(const Shape &s);

@@ -498,6 +498,8 @@ ModelFile load_onnx(const std::string &path) {
   };
   std::map<std::string, int> produced = {{input->name(), kGraphInput}};
   std::map<std::string, int> rank = {{input->name(), 4}};
+  const bool own_file = mf.producer == "qparity";
+  g.set_tensor_name(kGraphInput, own_file && is_generated_tensor_name(input->name()) ? std::string() : input->name());
   std::map<std::string, Const> consts;
   std::vector<bool> flat_of{false};     // per producer + 1: flat (after Flatten/GAP/Dense)
   std::map<std::string, int> node_of;   // tensor name -> the node that outputs it
@@ -839,6 +841,8 @@ ModelFile load_onnx(const std::string &path) {
     };
     auto alias = [&](int producer, int r) {
       produced[n.output(0)] = producer;
+      // A later alias (Identity, a Flatten of a pool) renames it; the names qparity's writer makes up are no names.
+      g.set_tensor_name(producer, own_file && is_generated_tensor_name(n.output(0)) ? std::string() : n.output(0));
       rank[n.output(0)] = r;
     };
     // An optional bias (input 2) of `count` values, zeros when absent.

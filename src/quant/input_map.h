@@ -15,9 +15,11 @@
 #include <string>
 #include <vector>
 
+#include "model/ir.h"
+
 namespace qp::quant {
 
-struct QParams;  // quant/qmodel.h (which holds a model's InputConvention)
+using QParams = model::QParams;  // a tensor's scale and zero point
 
 struct InputConvention {
   double lo = 0.0, hi = 1.0;         // the real range that pixels 0..255 map onto (lo < hi)

@@ -4,7 +4,14 @@
 
 namespace qp::quant {
 
-std::string format_layer_label(int index, const std::string &op, const std::string &activation, const std::vector<int> &inputs) {
+std::string short_tensor_name(const std::string &name) {
+  std::string s = name.substr(0, name.find(';'));  // TFLite's converter joins the names of fused ops with ';'
+  if (s.size() > kShortTensorName) s = s.substr(0, kShortTensorName - 3) + "...";
+  return s;
+}
+
+std::string format_layer_label(int index, const std::string &op, const std::string &activation, const std::vector<int> &inputs,
+                               const std::string &tensor) {
   std::string n = std::to_string(index) + " " + op + (activation.empty() ? "" : "+" + activation);
   // A chain node (reads the layer before it; layer 0 reads the image) needs no edges; any other node
   // names its producers, so a residual branch can be followed from the label alone.
@@ -14,6 +21,7 @@ std::string format_layer_label(int index, const std::string &op, const std::stri
     for (size_t j = 0; j < inputs.size(); ++j)
       n += (j ? "," : " ") + (inputs[j] < 0 ? std::string("in") : std::to_string(inputs[j]));
   }
+  if (!tensor.empty()) n += " '" + short_tensor_name(tensor) + "'";
   return n;
 }
 
@@ -22,7 +30,7 @@ std::string layer_label(const QModel &m, size_t k) {
     fail("internal: layer " + std::to_string(k) + " asked for a label, but the model has " + std::to_string(m.layers.size()) +
          " layers");
   const QLayer &l = m.layers[k];
-  return format_layer_label(static_cast<int>(k), model::op_name(l.op), l.activation, l.inputs);
+  return format_layer_label(static_cast<int>(k), model::op_name(l.op), l.activation, l.inputs, l.name);
 }
 
 std::vector<std::string> layer_labels(const QModel &m) {

@@ -5,6 +5,8 @@
 //   quant::layer_label(q, 7)   // "7 Add+relu <- 3,6"       (a DAG node names its producers)
 //   quant::layer_label(q, 0)   // "0 Conv2D"; a first layer reading the image is the chain case too
 //   quant::layer_label(q, 5)   // "5 Conv2D <- in"          (reads the graph input out of order)
+//   quant::layer_label(r, 2)   // "2 Conv2D+relu 'model/activation_1/Relu'"  (an imported model: its output tensor's
+//                              //  name in the file, short_tensor_name)
 //
 // The index is the QModel layer index (the trace order, topological), the op is model::op_name, the
 // activation the one fused into it.
@@ -17,8 +19,15 @@
 namespace qp::quant {
 
 // The label from its parts, for readers that only have a file (inspection.json, verdict.json):
-// `inputs` are producer indices (model::kGraphInput = -1 for the image); empty = the previous layer.
-std::string format_layer_label(int index, const std::string &op, const std::string &activation, const std::vector<int> &inputs);
+// `inputs` are producer indices (model::kGraphInput = -1 for the image); empty = the previous layer; `tensor` the
+// output tensor's name in the model file (QLayer::name; empty: none).
+std::string format_layer_label(int index, const std::string &op, const std::string &activation, const std::vector<int> &inputs,
+                               const std::string &tensor = "");
+
+// A tensor name as a label shows it: up to its first ';' (TFLite's converter joins fused ops' names with it), at most
+// kShortTensorName bytes ("..." where cut). The cleaned name itself is inspection.json's "tensor".
+constexpr size_t kShortTensorName = 48;
+std::string short_tensor_name(const std::string &name);
 
 // The label of QModel layer k ("3 Conv2D+relu", "7 Add+relu <- 3,6"). Throws qp::Error when k is out of range.
 std::string layer_label(const QModel &m, size_t k);

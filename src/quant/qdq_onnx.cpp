@@ -17,6 +17,7 @@
 #include "data/image_io.h"
 #include "model/layout.h"
 #include "model/onnx_proto.h"
+#include "quant/labels.h"
 #include "quant/multiplier.h"
 
 namespace qp::quant {
@@ -58,6 +59,7 @@ nlohmann::ordered_json layer_json(const QLayer &l) {
   // Only where they say something (files of models without them stay byte-identical).
   if (l.op == Op::Mean) j["keep_dims"] = l.keep_dims;
   if (l.op == Op::Softmax && l.softmax_beta != 1.0) j["softmax_beta"] = static_cast<float>(l.softmax_beta);
+  if (!l.name.empty()) j["name"] = l.name;  // the output tensor's name in the model it was quantized from
   return j;
 }
 
@@ -143,6 +145,7 @@ void save_qdq_onnx(const QModel &model_in, const std::string &path, const std::m
       {"qparity.quant.seed", std::to_string(m.options.seed)}};
   // The convention as data (quant/input_map.h); a file without the key means range 0,1 (files of qparity's own models).
   if (!m.convention.is_default()) meta["qparity.input.convention"] = convention_to_string(m.convention);
+  if (!m.input_name.empty()) meta["qparity.input.name"] = m.input_name;
   for (const auto &[k, v] : extra) meta[k] = v;
   model::onnxp::init_model(&model, "qparity INT8 classifier (QDQ); input float32 NCHW, pixels p/255", meta);
   auto *g = model.mutable_graph();
@@ -603,6 +606,7 @@ QModelFile load_qdq_onnx(const std::string &path) {
     m.input_params = qparams("in");
     // The pixels' real values (absent: range 0,1, what every file before the key meant); with the input's scale and
     // zero point they make the pixel -> int8 table (quant/input_map.h), checked against the channels below.
+    if (f.metadata.count("qparity.input.name")) m.input_name = model::clean_tensor_name(f.metadata["qparity.input.name"]);
     if (f.metadata.count("qparity.input.convention"))
       m.convention = parse_convention(f.metadata["qparity.input.convention"], file + " metadata qparity.input.convention");
     // 1. The layer list: ops, shapes and edges, checked to fit together; every output's quantization.
@@ -632,6 +636,10 @@ QModelFile load_qdq_onnx(const std::string &path) {
         if (!(std::isfinite(v) && v > 0 && static_cast<double>(static_cast<float>(v)) == v))
           fail(where + ": 'softmax_beta' is not a finite positive float32", kRequantize);
         l.softmax_beta = v;
+      }
+      if (j.contains("name")) {
+        if (!j.at("name").is_string()) fail(where + ": 'name' is not a string", kRequantize);
+        l.name = model::clean_tensor_name(j.at("name").get<std::string>());
       }
       l.in = layer_shape(j, "in", where);
       l.out = layer_shape(j, "out", where);
@@ -807,6 +815,10 @@ std::string describe_int8_model(const QModelFile &f) {
       std::string reads;
       for (const int p : l.inputs) reads += (reads.empty() ? "" : ", ") + (p < 0 ? std::string("input") : std::to_string(p));
       out += "  <- " + reads + "\n";
+    }
+    if (!l.name.empty()) {
+      out.pop_back();
+      out += "  '" + short_tensor_name(l.name) + "'\n";
     }
   }
   const int64_t int8_bytes = m.int8_parameter_bytes();

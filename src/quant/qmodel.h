@@ -34,10 +34,7 @@ struct QuantOptions {
   InputConvention convention;  // the FP32 model's input convention (--input-range, --mean/--std): calibration and the file
 };
 
-struct QParams {
-  double scale = 1.0;
-  int32_t zero_point = 0;
-};
+using QParams = model::QParams;  // a tensor's scale and zero point (model/ir.h)
 
 struct QLayer {
   model::Op op = model::Op::Flatten;  // Conv2D, DepthwiseConv2D (M = out.c / in.c), Dense, MaxPool, AvgPool, GlobalAvgPool,
@@ -59,6 +56,7 @@ struct QLayer {
   qp_softmax_params_t softmax{0, 0, 0};
   double softmax_beta = 1.0;  // Softmax: TFLite's beta (the parameters above are derived from input scale * beta)
   bool keep_dims = false;     // Mean: a 1x1xC map (true) or a flat vector (false); the bytes are the same
+  std::string name;     // its output tensor's name in the model file (model::Tensor::name; empty: none)
   int fp32_index = -1;  // the FP32 layer whose output this layer's output corresponds to
   int raised_scales = 0;  // channels whose weight scale the quantizer raised so the bias fits int32 (not stored in files)
 };
@@ -69,6 +67,7 @@ struct QModel {
   QParams input_params{static_cast<float>(1.0 / 255.0), -128};  // q = p - 128; every scale is float32-exact
   InputConvention convention;  // pixels -> real input values (quant/input_map.h); with input_params: the pixel table
   std::vector<QLayer> layers;
+  std::string input_name;  // the input tensor's name in the model file (empty: none)
   QuantOptions options;
   int64_t int8_parameter_bytes() const;  // int8 weights + int32 biases
   // The output is logits (the model ends in Dense, GAP, Mean, ...: any scale and zero point from calibration), not a
@@ -77,6 +76,10 @@ struct QModel {
   // The quantization and shape of tensor `producer` (a layer index or model::kGraphInput).
   QParams tensor_params(int producer) const { return producer < 0 ? input_params : layers[static_cast<size_t>(producer)].output; }
   model::Shape tensor_shape(int producer) const { return producer < 0 ? input : layers[static_cast<size_t>(producer)].out; }
+  // Tensor `producer` (a layer index or model::kGraphInput) as the FP32 graph describes its tensors (model::Tensor):
+  // name, shape, int8, its quantization. tensors(): all of them by model::tensor_id (the input first).
+  model::Tensor tensor(int producer) const;
+  std::vector<model::Tensor> tensors() const;
   // Fills empty `inputs` as a chain and every layer's `input`/`input_q` from its producers; checks the
   // edges (earlier layers only, input counts per op, shapes of Add/Concat inputs). Throws qp::Error.
   void normalize();

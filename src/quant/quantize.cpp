@@ -28,6 +28,24 @@ int64_t QModel::int8_parameter_bytes() const {
   return n;
 }
 
+model::Tensor QModel::tensor(int producer) const {
+  if (producer < model::kGraphInput || producer >= static_cast<int>(layers.size()))
+    fail("internal: tensor of producer " + std::to_string(producer) + " in a model of " + std::to_string(layers.size()) + " layers");
+  model::Tensor t;
+  t.name = producer < 0 ? input_name : layers[static_cast<size_t>(producer)].name;
+  t.shape = tensor_shape(producer);
+  t.dtype = model::DType::Int8;
+  t.quant = tensor_params(producer);
+  return t;
+}
+
+std::vector<model::Tensor> QModel::tensors() const {
+  std::vector<model::Tensor> v;
+  v.reserve(layers.size() + 1);
+  for (int p = model::kGraphInput; p < static_cast<int>(layers.size()); ++p) v.push_back(tensor(p));
+  return v;
+}
+
 void QModel::normalize() {
   for (size_t k = 0; k < layers.size(); ++k) {
     QLayer &l = layers[k];
@@ -238,6 +256,12 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
     qidx[k] = static_cast<int>(q.layers.size());
     q.layers.push_back(std::move(ql));
   }
+  // Tensor names from the FP32 graph: an INT8 layer's output takes the name of the last FP32 tensor it stands for
+  // (a fused ReLU's output rather than its conv's).
+  q.input_name = g.tensor_name(model::kGraphInput);
+  for (size_t k = 0; k < nl; ++k)
+    if (qidx[k] >= 0 && !g.tensor_name(static_cast<int>(k)).empty())
+      q.layers[static_cast<size_t>(qidx[k])].name = g.tensor_name(static_cast<int>(k));
   q.normalize();
   return q;
 }

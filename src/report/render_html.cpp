@@ -646,7 +646,7 @@ std::string Renderer::inspection() {
       for (const auto &x : at(l, "inputs")) ins.push_back(static_cast<int>(inum(x, "layer", -1)));
     const int64_t index = inum(l, "index");
     if (index < 0) return str(l, "name");
-    return quant::format_layer_label(static_cast<int>(index), str(l, "op"), str(l, "activation"), ins);
+    return quant::format_layer_label(static_cast<int>(index), str(l, "op"), str(l, "activation"), ins, str(l, "tensor"));
   };
   if (layers.is_array())
     for (const auto &l : layers) label_of[inum(l, "index")] = label(l);

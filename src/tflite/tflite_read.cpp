@@ -13,6 +13,7 @@
 #include "model/layout.h"
 #include "ops/op_util.h"
 #include "quant/input_map.h"
+#include "quant/labels.h"
 #include "quant/plan.h"
 #include "tflite/tflite_subset_generated.h"
 
@@ -72,6 +73,7 @@ class Reader {
   std::string op_where(size_t i) const { return file_ + " operator " + std::to_string(i) + " (" + op_names_[i] + ")"; }
   const fb::Tensor &tensor(int32_t idx, const std::string &where) const;
   std::string tensor_label(int32_t idx) const;
+  std::string tensor_name(int32_t idx) const;  // the tensor's name, cleaned (model::clean_tensor_name)
   std::vector<int64_t> dims(const fb::Tensor &t, const std::string &what) const;
   model::Shape chw(int32_t idx, const std::string &where) const;
   QParams activation_q(int32_t idx, const std::string &where) const;
@@ -103,6 +105,7 @@ class Reader {
   quant::QModel m_;
   Int8Tflite t_;
   bool fp32_ = false;               // the file is float32 throughout
+  bool own_ = false;                // written by qparity (metadata qparity.precision): its generated names are no names
   FloatParams cur_;                 // the float data of the layer map_operator is reading
   std::vector<FloatParams> fp_;     // per QLayer (fp32_ only)
   model::ModelFile mf_;
@@ -115,6 +118,13 @@ const fb::Tensor &Reader::tensor(int32_t idx, const std::string &where) const {
             std::to_string(ts == nullptr ? 0 : ts->size()) + " tensors)",
         "the file is corrupt: convert the model again");
   return *ts->Get(static_cast<flatbuffers::uoffset_t>(idx));
+}
+
+std::string Reader::tensor_name(int32_t idx) const {
+  const fb::Tensor &t = tensor(idx, "a tensor index");
+  std::string n = t.name() != nullptr ? model::clean_tensor_name(t.name()->string_view()) : std::string();
+  if (own_ && model::is_generated_tensor_name(n)) n.clear();
+  return n;
 }
 
 std::string Reader::tensor_label(int32_t idx) const {
@@ -284,8 +294,7 @@ void Reader::add_layer(QLayer l, size_t op, int32_t out_tensor) {
   cur_ = FloatParams{};
   t_.layer_tensor.push_back(out_tensor);
   t_.layer_operator.push_back(static_cast<int>(op));
-  const fb::Tensor &t = tensor(out_tensor, "");
-  t_.layer_name.push_back(t.name() != nullptr ? t.name()->str() : "");
+  l.name = tensor_name(out_tensor);
   m_.layers.push_back(std::move(l));
 }
 
@@ -393,7 +402,6 @@ void Reader::flatten_if_map(size_t i, int32_t in_tensor, QLayer &l) {
   f.output = activation_q(in_tensor, op_where(i));
   t_.layer_tensor.push_back(-1);
   t_.layer_operator.push_back(-1);
-  t_.layer_name.push_back("");
   fp_.push_back(FloatParams{});
   m_.layers.push_back(std::move(f));
   l.inputs = {static_cast<int>(m_.layers.size()) - 1};
@@ -423,6 +431,7 @@ void Reader::map_operator(size_t i) {
       int8_in_ = y;
       m_.input = chw(y, where);
       m_.input_params = activation_q(y, where);
+      m_.input_name = tensor_name(y);
       producer_[static_cast<size_t>(y)] = model::kGraphInput;
       return;
     case fb::BuiltinOperator_DEQUANTIZE:
@@ -701,6 +710,7 @@ Int8Tflite Reader::run(bool want_fp32) {
       if (text) f.metadata[e->name()->str()] = v;
     }
   }
+  own_ = f.metadata.count("qparity.precision") != 0;
   // The graph's edges.
   if (sg_->inputs() == nullptr || sg_->inputs()->size() != 1 || sg_->outputs() == nullptr || sg_->outputs()->size() != 1)
     bad("has " + std::to_string(sg_->inputs() ? sg_->inputs()->size() : 0) + " inputs and " +
@@ -729,6 +739,7 @@ Int8Tflite Reader::run(bool want_fp32) {
     int8_in_ = graph_in_;
     m_.input = chw(graph_in_, file_ + " the model input");
     m_.input_params = activation_q(graph_in_, file_ + " the model input");
+    m_.input_name = tensor_name(graph_in_);
     producer_[static_cast<size_t>(graph_in_)] = model::kGraphInput;
   }
   for (size_t i = 0; i < n_ops; ++i) {
@@ -892,6 +903,8 @@ model::Graph Reader::build_graph() {
     }
     node[k] = static_cast<int>(g.layers.size()) - 1;
   }
+  g.set_tensor_name(model::kGraphInput, tensor_name(graph_in_));
+  for (size_t k = 0; k < m_.layers.size(); ++k) g.set_tensor_name(node[k], m_.layers[k].name);
   try {
     model::infer_shapes(g);
   } catch (const Error &e) {
@@ -1071,6 +1084,7 @@ std::string describe_int8_tflite(const Int8Tflite &t) {
       for (const int p : l.inputs) reads += (reads.empty() ? "" : ", ") + (p < 0 ? std::string("input") : std::to_string(p));
       out += "  <- " + reads;
     }
+    if (!l.name.empty()) out += "  '" + quant::short_tensor_name(l.name) + "'";
     out += "\n";
   }
   const auto plan = quant::plan_arena(m, {}, 4);

@@ -46,7 +46,6 @@ struct Int8Tflite {
   quant::QModelFile file;               // the model, the file's text metadata, size and sha256
   std::vector<int> layer_tensor;        // per QLayer: the TFLite tensor its output is (-1: a Flatten qparity inserted)
   std::vector<int> layer_operator;      // per QLayer: the TFLite operator it comes from (-1: inserted)
-  std::vector<std::string> layer_name;  // per QLayer: that tensor's name
   int input_tensor = -1;                // the int8 tensor the QModel's input is
   int output_tensor = -1;               // the int8 tensor the QModel's output is
   std::vector<std::string> operators;   // per TFLite operator: its op name ("CONV_2D", ...)

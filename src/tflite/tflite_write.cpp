@@ -262,7 +262,8 @@ void Writer::layer(size_t k) {
     default: break;
   }
   const int out =
-      tensor(id + "." + model::op_name(l.op), nhwc(l.out, rank), fb::TensorType_INT8, 0, activation_q(l.output, "output"));
+      tensor(l.name.empty() ? id + "." + model::op_name(l.op) : l.name,  // the name it came with, else qparity's own
+             nhwc(l.out, rank), fb::TensorType_INT8, 0, activation_q(l.output, "output"));
   tensor_of_[k] = out;
   rank_of_[k] = rank;
   switch (l.op) {
@@ -375,7 +376,7 @@ void Writer::layer(size_t k) {
 
 std::vector<uint8_t> Writer::run(const std::map<std::string, std::string> &metadata) {
   where_ = "the model input";
-  tensor("input", {1, m_.input.h, m_.input.w, m_.input.c}, fb::TensorType_INT8, 0, activation_q(m_.input_params, "input"));
+  tensor(m_.input_name.empty() ? "input" : m_.input_name, {1, m_.input.h, m_.input.w, m_.input.c}, fb::TensorType_INT8, 0, activation_q(m_.input_params, "input"));
   tensor_of_.assign(m_.layers.size(), -1);
   rank_of_.assign(m_.layers.size(), 4);
   for (size_t k = 0; k < m_.layers.size(); ++k) layer(k);

@@ -67,7 +67,12 @@ void Fp32Writer::layer(size_t k) {
   }
   const std::vector<int32_t> shape = rank == 2 ? std::vector<int32_t>{1, static_cast<int32_t>(l.out.size())}
                                                : std::vector<int32_t>{1, l.out.h, l.out.w, l.out.c};
-  const int out = tensor(id + "." + model::op_name(l.op), shape, fb::TensorType_FLOAT32, 0);
+  // The name the graph gives its output (a fused ReLU's output name, which is what the layer now writes), else qparity's.
+  std::string name = g_.tensor_name(static_cast<int>(k));
+  for (size_t r = k + 1; r < g_.layers.size(); ++r)
+    if (fused_[r] && g_.layers[r].inputs.at(0) == static_cast<int>(k) && !g_.tensor_name(static_cast<int>(r)).empty())
+      name = g_.tensor_name(static_cast<int>(r));
+  const int out = tensor(name.empty() ? id + "." + model::op_name(l.op) : name, shape, fb::TensorType_FLOAT32, 0);
   tensor_of_[k] = out;
   rank_of_[k] = rank;
   const fb::ActivationFunctionType act = act_[k];
@@ -204,7 +209,8 @@ std::vector<uint8_t> Fp32Writer::run(const std::map<std::string, std::string> &m
     act_[static_cast<size_t>(p)] = l.op == Op::ReLU ? fb::ActivationFunctionType_RELU : fb::ActivationFunctionType_RELU6;
     fused_[k] = true;
   }
-  tensor("input", {1, g_.input.h, g_.input.w, g_.input.c}, fb::TensorType_FLOAT32, 0);
+  const std::string &in_name = g_.tensor_name(model::kGraphInput);
+  tensor(in_name.empty() ? "input" : in_name, {1, g_.input.h, g_.input.w, g_.input.c}, fb::TensorType_FLOAT32, 0);
   tensor_of_.assign(n, -1);
   rank_of_.assign(n, 4);
   for (size_t k = 0; k < n; ++k) layer(k);
