@@ -20,3 +20,6 @@ qp_cli_test(model_int8_zero_scale 1 "activation scale 'in.y_scale' = 0.000000 is
   ${QP} info ${QPM}/int8-zero-scale.onnx)
 set_tests_properties(cli.model_gemm_no_dims cli.model_gemm_weight_computed cli.model_conv_kernel_mismatch
   cli.model_one_channel cli.model_int8_unchained cli.model_int8_zero_scale PROPERTIES FIXTURES_REQUIRED "cli_data;cli_model")
+# An imported ONNX model's value names: each layer row ends with its output's name in the file.
+qp_cli_test(info_onnx_tensor_names 0 "Add .*<- 4, 1  '/blocks/blocks.0/Add_output_0'" ${QP} info
+  ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/pytorch/resnet_small.onnx)

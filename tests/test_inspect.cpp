@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "data/synth.h"
 #include "inspect/inspect.h"
+#include "quant/labels.h"
 #include "model/onnx_io.h"
 #include "quant/qdq_onnx.h"
 #include "quant/qmodel.h"
@@ -395,7 +396,8 @@ TEST(Inspect, ResnetHasARowPerLayerIncludingTheAdds) {
   for (const auto &l : r.layers) {
     if (l.op != model::Op::Add) continue;
     ++adds;
-    EXPECT_EQ(l.name, "add" + std::to_string(adds));
+    EXPECT_EQ(l.name, quant::layer_label(f.q, static_cast<size_t>(l.index)));  // the one label per node
+    EXPECT_NE(l.name.find(" Add+relu <- "), std::string::npos) << l.name;
     EXPECT_EQ(l.activation, "relu");
     EXPECT_FALSE(l.count_low_saturation) << "a ReLU output's -128 is the real 0";
     EXPECT_EQ(l.inputs.size(), 2u);
@@ -413,14 +415,18 @@ TEST(Inspect, ResnetHasARowPerLayerIncludingTheAdds) {
       EXPECT_TRUE(l["inputs"][1].contains("scale"));
       EXPECT_TRUE(l["sqnr_db"].is_number());
     }
-  EXPECT_NE(inspect::format_inspection_table(r).find("add3"), std::string::npos);
+  std::vector<std::string> add_labels;  // each Add's one label, in order ("11 Add+relu <- 10,9")
+  for (const auto &l : r.layers)
+    if (l.op == model::Op::Add) add_labels.push_back(l.name);
+  ASSERT_EQ(add_labels.size(), 3u);
+  EXPECT_NE(inspect::format_inspection_table(r).find(add_labels[2]), std::string::npos);
 
   // The last Add's output step made larger than its whole FP32 range (every output rounds to 0, the
   // logits collapse to the dense biases): quantized alone it costs decisions; the first conv alone does not
   // change. Only the simulation reads these parameters, so the rest of the model is left as it is.
   size_t add3 = 0, s_add3 = 0;
   for (size_t j = 0; j < r.sensitivity.size(); ++j)
-    if (r.sensitivity[j].name == "add3") {
+    if (r.sensitivity[j].name == add_labels[2]) {
       s_add3 = j;
       add3 = static_cast<size_t>(r.sensitivity[j].layer);
     }
@@ -461,7 +467,8 @@ TEST(Inspect, ConcatHasARowWithEveryInput) {
   for (const auto &l : r.layers)
     if (l.op == model::Op::Concat) {
       ++concats;
-      EXPECT_EQ(l.name, "concat1");
+      EXPECT_EQ(l.name, quant::layer_label(f.q, static_cast<size_t>(l.index)));
+      EXPECT_NE(l.name.find(" Concat <- "), std::string::npos) << l.name;
       EXPECT_EQ(l.inputs.size(), 3u);
     }
   EXPECT_EQ(concats, 1);

@@ -406,8 +406,8 @@ TEST(Report, SoftmaxSaturationIsNotAClippingWarning) {
     const size_t b = r.html.rfind("<tr>", at), e = r.html.find("</tr>", at);
     return r.html.substr(b, e - b);
   };
-  EXPECT_NE(row("conv1").find(" warn"), std::string::npos) << "real clipping is still a warning";
-  const std::string sm = row("softmax1");
+  EXPECT_NE(row("0 Conv2D").find(" warn"), std::string::npos) << "real clipping is still a warning";  // rows by label
+  const std::string sm = row("1 Softmax");
   EXPECT_EQ(sm.find("warn"), std::string::npos) << sm;
   EXPECT_NE(sm.find("40.00% <span class=\"note\">saturated at 1.0 (expected for softmax)</span>"), std::string::npos) << sm;
 }
@@ -418,7 +418,7 @@ TEST(Report, ResidualLayersShowTheirLabelAndEveryInput) {
   FakeRun f;
   f.write();
   auto layer = [](int index, const char *name, const char *op, const char *act, json inputs) {
-    return json{{"index", index}, {"name", name}, {"op", op}, {"activation", act}, {"inputs", inputs},
+    return json{{"index", index}, {"name", name}, {"op", op}, {"activation", act}, {"inputs", inputs}, {"fp32_index", 2 * index},
                 {"input", {{"scale", 0.5}, {"zero_point", -1}}}, {"output", {{"scale", 0.25}, {"zero_point", -7}}},
                 {"clipped_share", 0.0}, {"saturated_share", 0.0}, {"sqnr_db", 31.5}};
   };
@@ -430,11 +430,12 @@ TEST(Report, ResidualLayersShowTheirLabelAndEveryInput) {
                        {{{"layer", 0}, {"scale", 0.125}, {"zero_point", -3}},
                         {{"layer", 1}, {"scale", 0.0625}, {"zero_point", 4}}})}},
                {"sensitivity", {{{"layer", 2}, {"name", "add1"}, {"agreement", 0.98}, {"flipped", 1}}}}};
+  insp["layers"][1]["tensor"] = "model/conv2d_1/BiasAdd;model/conv2d_1/Conv2D";  // a name from an imported model's file
   write_text(f.run / "inspection.json", insp.dump());
   const auto r = report::build_report(f.run.string());
-  EXPECT_NE(r.html.find("<td>0 Conv2D+relu</td><td>conv1</td>"), std::string::npos);
-  EXPECT_NE(r.html.find("<td>1 Conv2D</td><td>conv2</td>"), std::string::npos);
-  const size_t at = r.html.find("<td>2 Add+relu &lt;- 0,1</td><td>add1</td>");
+  EXPECT_NE(r.html.find("<td>0 Conv2D+relu</td><td>0</td>"), std::string::npos);  // the label, the FP32 layer
+  EXPECT_NE(r.html.find("<td>1 Conv2D &#39;model/conv2d_1/BiasAdd&#39;</td><td>2</td>"), std::string::npos);
+  const size_t at = r.html.find("<td>2 Add+relu &lt;- 0,1</td><td>4</td>");
   ASSERT_NE(at, std::string::npos) << "the Add node's label names its producers";
   const std::string row = r.html.substr(at, r.html.find("</tr>", at) - at);
   EXPECT_NE(row.find("0: 0.125 / -3 + 1: 0.0625 / 4 &rarr; 0.25 / -7"), std::string::npos) << row;

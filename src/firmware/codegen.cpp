@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "data/image_io.h"
 #include "device/qp_proto.h"
+#include "quant/labels.h"
 #include "quant/multiplier.h"
 #include "qp_runtime_mcu.h"
 
@@ -185,7 +186,8 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
   c << "};\n\nconst char *const qp_model_class_names[QP_MODEL_CLASSES] = {";
   for (size_t i = 0; i < m.classes.size(); ++i) c << (i ? ", " : "") << c_string(m.classes[i]);
   c << "};\n\nconst char *const qp_model_layer_names[QP_MODEL_LAYERS] = {";
-  for (size_t k = 0; k < L; ++k) c << (k ? ", " : "") << "\"" << k << ":" << model::op_name(m.layers[k].op) << "\"";
+  // The one label per node (quant/labels.h), as verify, triage, inspect and the report name it (at most 40 bytes here).
+  for (size_t k = 0; k < L; ++k) c << (k ? ", " : "") << c_string(quant::layer_label(m, k));
   c << "};\n\nconst uint32_t qp_model_layer_bytes[QP_MODEL_LAYERS] = {";
   for (size_t k = 0; k < L; ++k) c << (k ? ", " : "") << m.layers[k].out.size() << "u";
   c << "};\n\n/* The input convention " << quant::convention_to_string(m.convention) << " with the input's scale "

@@ -34,30 +34,6 @@ bool is_simulated(Op op) {
   return is_weighted(op) || op == Op::Add || op == Op::Concat;
 }
 
-// Short names counted per kind: conv1, conv2, dwconv1, pool1, gap1, flatten1, dense1, softmax1, add1, concat1.
-std::vector<std::string> layer_names(const quant::QModel &q) {
-  std::map<std::string, int> count;
-  std::vector<std::string> names;
-  for (const auto &l : q.layers) {
-    std::string kind;
-    switch (l.op) {
-      case Op::Conv2D: kind = "conv"; break;
-      case Op::DepthwiseConv2D: kind = "dwconv"; break;
-      case Op::Dense: kind = "dense"; break;
-      case Op::MaxPool:
-      case Op::AvgPool: kind = "pool"; break;
-      case Op::GlobalAvgPool: kind = "gap"; break;
-      case Op::Flatten: kind = "flatten"; break;
-      case Op::Softmax: kind = "softmax"; break;
-      case Op::Add: kind = "add"; break;
-      case Op::Concat: kind = "concat"; break;
-      default: kind = "layer"; break;
-    }
-    names.push_back(kind + std::to_string(++count[kind]));
-  }
-  return names;
-}
-
 // The producers of INT8 layer k's inputs (INT8 layer indices, model::kGraphInput for the image); empty
 // `inputs` is a chain, as QModel::normalize reads it.
 std::vector<int> producers(const quant::QModel &q, size_t k) {
@@ -501,7 +477,7 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
   Inspection r;
   r.classes = q.classes;
   r.n_images = n;
-  const auto names = layer_names(q);
+  const auto names = quant::layer_labels(q);  // the one label per node
   for (size_t k = 0; k < nq; ++k) {
     LayerStats st = layer_facts(q, k, names[k]);
     st.observed_lo = std::numeric_limits<double>::infinity();
@@ -598,7 +574,7 @@ Inspection inspect_int8(const quant::QModel &q, const data::Split &split, const 
   r.has_fp32 = false;
   r.classes = q.classes;
   r.n_images = n;
-  const auto names = layer_names(q);
+  const auto names = quant::layer_labels(q);  // the one label per node
   const double nan = std::numeric_limits<double>::quiet_NaN();
   r.int8_agreement = r.simulated_all_agreement = r.simulated_all_vs_int8 = r.simulated_all_output_sqnr_db = nan;
   for (size_t k = 0; k < nq; ++k) {
@@ -700,8 +676,11 @@ std::string format_inspection_table(const Inspection &r) {
   for (const auto &s : r.sensitivity) sens[s.layer] = &s;
   std::string out;
   char line[320];
-  std::snprintf(line, sizeof line, "%3s  %-9s %-16s %-5s %10s %10s %4s %17s %8s %8s %7s %s\n", "#", "layer", "op", "act",
-                "in scale", "out scale", "zp", "weight scales", "SQNR dB", "clipped", "sat.", "alone: agreement (flipped)");
+  // The label column is as wide as the longest label (at least 20), so the figures line up.
+  int w = 20;
+  for (const auto &l : r.layers) w = std::max(w, static_cast<int>(l.name.size()));
+  std::snprintf(line, sizeof line, "%-*s %10s %10s %4s %17s %8s %8s %7s %s\n", w, "layer", "in scale", "out scale", "zp",
+                "weight scales", "SQNR dB", "clipped", "sat.", "alone: agreement (flipped)");
   out += line;
   for (const auto &l : r.layers) {
     char ws[48] = "-", sq[16], se[48] = "-";
@@ -716,8 +695,7 @@ std::string format_inspection_table(const Inspection &r) {
     char cl[16] = "-";
     if (r.has_fp32) std::snprintf(cl, sizeof cl, "%.3f%%", 100.0 * l.clipped_share());
     if (!r.has_fp32) std::snprintf(sq, sizeof sq, "-");
-    std::snprintf(line, sizeof line, "%3d  %-9s %-16s %-5s %10.4g %10.4g %4d %17s %8s %8s %6.3f%% %s\n", l.index,
-                  l.name.c_str(), model::op_name(l.op), l.activation.empty() ? "-" : l.activation.c_str(), l.input.scale,
+    std::snprintf(line, sizeof line, "%-*s %10.4g %10.4g %4d %17s %8s %8s %6.3f%% %s\n", w, l.name.c_str(), l.input.scale,
                   l.output.scale, l.output.zero_point, ws, sq, cl, 100.0 * l.saturated_share(), se);
     out += line;
   }

@@ -61,7 +61,7 @@ struct InspectOptions {
 
 struct LayerStats {
   int index = 0;     // in the INT8 model
-  std::string name;  // e.g. "conv1", "pool2", "dense1", "softmax1"
+  std::string name;  // the node's one label (quant::layer_label): "3 Conv2D+relu", "7 Add+relu <- 3,6"
   model::Op op = model::Op::Flatten;
   int fp32_index = -1;
   std::string activation;                // "", "relu", "relu6"

@@ -30,6 +30,12 @@ std::string clean_tensor_name(std::string_view raw) {
   return s;
 }
 
+std::string short_tensor_name(const std::string &name) {
+  std::string s = name.substr(0, name.find(';'));
+  if (s.size() > kShortTensorName) s = s.substr(0, kShortTensorName - 3) + "...";
+  return s;
+}
+
 bool is_generated_tensor_name(std::string_view n) {
   if (n == "input" || n == "probs" || n == "logits") return true;
   if (n.size() < 3 || n[0] != 'l') return false;

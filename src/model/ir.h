@@ -82,6 +82,11 @@ struct Tensor {
 constexpr size_t kMaxTensorName = 120;
 std::string clean_tensor_name(std::string_view raw);
 
+// A tensor name as labels and tables show it: up to its first ';' (TFLite's converter joins the names of fused ops with
+// it), at most kShortTensorName bytes ("..." where cut).
+constexpr size_t kShortTensorName = 48;
+std::string short_tensor_name(const std::string &name);
+
 // The names qparity's own writers give tensors that have none: "input", "probs", "logits", "l<k>_<Op>_out" (ONNX) and
 // "l<k>.<Op>" (TensorFlow Lite). Reading a file qparity wrote, such a name is read back as no name, so a model
 // without names stays without them through its files.

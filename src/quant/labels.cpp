@@ -4,12 +4,6 @@
 
 namespace qp::quant {
 
-std::string short_tensor_name(const std::string &name) {
-  std::string s = name.substr(0, name.find(';'));  // TFLite's converter joins the names of fused ops with ';'
-  if (s.size() > kShortTensorName) s = s.substr(0, kShortTensorName - 3) + "...";
-  return s;
-}
-
 std::string format_layer_label(int index, const std::string &op, const std::string &activation, const std::vector<int> &inputs,
                                const std::string &tensor) {
   std::string n = std::to_string(index) + " " + op + (activation.empty() ? "" : "+" + activation);
@@ -21,7 +15,7 @@ std::string format_layer_label(int index, const std::string &op, const std::stri
     for (size_t j = 0; j < inputs.size(); ++j)
       n += (j ? "," : " ") + (inputs[j] < 0 ? std::string("in") : std::to_string(inputs[j]));
   }
-  if (!tensor.empty()) n += " '" + short_tensor_name(tensor) + "'";
+  if (!tensor.empty()) n += " '" + model::short_tensor_name(tensor) + "'";
   return n;
 }
 

@@ -20,14 +20,10 @@ namespace qp::quant {
 
 // The label from its parts, for readers that only have a file (inspection.json, verdict.json):
 // `inputs` are producer indices (model::kGraphInput = -1 for the image); empty = the previous layer; `tensor` the
-// output tensor's name in the model file (QLayer::name; empty: none).
+// output tensor's name in the model file (QLayer::name; empty: none), shown as model::short_tensor_name gives it.
 std::string format_layer_label(int index, const std::string &op, const std::string &activation, const std::vector<int> &inputs,
                                const std::string &tensor = "");
 
-// A tensor name as a label shows it: up to its first ';' (TFLite's converter joins fused ops' names with it), at most
-// kShortTensorName bytes ("..." where cut). The cleaned name itself is inspection.json's "tensor".
-constexpr size_t kShortTensorName = 48;
-std::string short_tensor_name(const std::string &name);
 
 // The label of QModel layer k ("3 Conv2D+relu", "7 Add+relu <- 3,6"). Throws qp::Error when k is out of range.
 std::string layer_label(const QModel &m, size_t k);

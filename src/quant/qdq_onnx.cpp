@@ -818,7 +818,7 @@ std::string describe_int8_model(const QModelFile &f) {
     }
     if (!l.name.empty()) {
       out.pop_back();
-      out += "  '" + short_tensor_name(l.name) + "'\n";
+      out += "  '" + model::short_tensor_name(l.name) + "'\n";
     }
   }
   const int64_t int8_bytes = m.int8_parameter_bytes();

@@ -699,7 +699,9 @@ std::string Renderer::inspection() {
                   qp(ins[k]);
         }
       }
-      o += "<tr><td>" + esc(label(l)) + "</td><td>" + esc(str(l, "name")) + "</td><td>" + in_q + " &rarr; " +
+      const int64_t fp32_layer = inum(l, "fp32_index", -1);  // the FP32 graph's layer whose output this node's is
+      o += "<tr><td>" + esc(label(l)) + "</td><td>" + (fp32_layer >= 0 ? std::to_string(fp32_layer) : std::string("&ndash;")) +
+           "</td><td>" + in_q + " &rarr; " +
            qp(at(l, "output")) + "</td><td>" +
            (ws.is_object() ? number(num(ws, "min"), "%.3g") + " &hellip; " + number(num(ws, "max"), "%.3g") : "&ndash;") +
            "</td><td>" + wrange + "</td><td>" + range(at(l, "calibrated_range")) + "</td><td>" + range(at(l, "observed_range")) +

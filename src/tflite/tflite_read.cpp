@@ -1084,7 +1084,7 @@ std::string describe_int8_tflite(const Int8Tflite &t) {
       for (const int p : l.inputs) reads += (reads.empty() ? "" : ", ") + (p < 0 ? std::string("input") : std::to_string(p));
       out += "  <- " + reads;
     }
-    if (!l.name.empty()) out += "  '" + quant::short_tensor_name(l.name) + "'";
+    if (!l.name.empty()) out += "  '" + model::short_tensor_name(l.name) + "'";
     out += "\n";
   }
   const auto plan = quant::plan_arena(m, {}, 4);

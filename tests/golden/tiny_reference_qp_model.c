@@ -14,7 +14,7 @@ const uint8_t qp_model_hash[32] = {0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xa
 
 const char *const qp_model_class_names[QP_MODEL_CLASSES] = {"rock", "paper", "scissors"};
 
-const char *const qp_model_layer_names[QP_MODEL_LAYERS] = {"0:Conv2D", "1:MaxPool", "2:Flatten", "3:Dense", "4:Softmax"};
+const char *const qp_model_layer_names[QP_MODEL_LAYERS] = {"0 Conv2D+relu", "1 MaxPool", "2 Flatten", "3 Dense", "4 Softmax"};
 
 const uint32_t qp_model_layer_bytes[QP_MODEL_LAYERS] = {32u, 8u, 8u, 3u, 3u};
 

@@ -14,7 +14,7 @@ const uint8_t qp_model_hash[32] = {0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0xa
 
 const char *const qp_model_class_names[QP_MODEL_CLASSES] = {"rock", "paper", "scissors"};
 
-const char *const qp_model_layer_names[QP_MODEL_LAYERS] = {"0:Conv2D", "1:Conv2D", "2:Add", "3:Conv2D", "4:Concat", "5:MaxPool", "6:GlobalAvgPool", "7:Dense", "8:Softmax"};
+const char *const qp_model_layer_names[QP_MODEL_LAYERS] = {"0 Conv2D+relu", "1 Conv2D", "2 Add+relu <- 0,1", "3 Conv2D", "4 Concat <- 2,3", "5 MaxPool", "6 GlobalAvgPool", "7 Dense", "8 Softmax"};
 
 const uint32_t qp_model_layer_bytes[QP_MODEL_LAYERS] = {64u, 64u, 64u, 32u, 96u, 24u, 6u, 3u, 3u};
 
