@@ -23,3 +23,9 @@ set_tests_properties(cli.model_gemm_no_dims cli.model_gemm_weight_computed cli.m
 # An imported ONNX model's value names: each layer row ends with its output's name in the file.
 qp_cli_test(info_onnx_tensor_names 0 "Add .*<- 4, 1  '/blocks/blocks.0/Add_output_0'" ${QP} info
   ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/pytorch/resnet_small.onnx)
+# Quantized, the names go into the QDQ file and its info rows end with them.
+qp_cli_test(info_qdq_tensor_names_setup 0 "quantized" ${QP} quantize --model ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/pytorch/resnet_small.onnx
+  --calib ${TD}/small/train --calib-count 10 --out ${TD}/resnet-small-int8.onnx --force)
+set_tests_properties(cli.info_qdq_tensor_names_setup PROPERTIES FIXTURES_REQUIRED cli_data FIXTURES_SETUP cli_qdq_names)
+qp_cli_test(info_qdq_tensor_names 0 "Add +relu .*<- 2, 0  '/blocks/blocks.0/Relu_1_output_0'" ${QP} info ${TD}/resnet-small-int8.onnx)
+set_tests_properties(cli.info_qdq_tensor_names PROPERTIES FIXTURES_REQUIRED cli_qdq_names)

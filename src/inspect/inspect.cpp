@@ -611,7 +611,7 @@ nlohmann::ordered_json inspection_json(const Inspection &r) {
     J e;
     e["index"] = l.index;
     e["name"] = l.name;
-    e["label"] = quant::format_layer_label(l.index, model::op_name(l.op), l.activation, l.inputs, l.tensor);
+    e["label"] = l.name;  // the one label (quant::layer_label); "name" holds it too, for readers of older files
     if (!l.tensor.empty()) e["tensor"] = l.tensor;
     e["op"] = model::op_name(l.op);
     e["fp32_index"] = l.fp32_index;

@@ -61,13 +61,10 @@ std::string describe_model(const ModelFile &m) {
       for (const int p : l.inputs)
         inputs += (inputs.empty() ? "  <- " : ", ") + (p == kGraphInput ? std::string("input") : std::to_string(p));
     }
-    std::snprintf(line, sizeof line, "%3zu  %-16s %-14s %-14s %10s %12s%s\n", i, op_name(l.op), layer_detail(l).c_str(),
-                  shape_str(l.out).c_str(), thousands(param_count(l)).c_str(), thousands(mac_count(l)).c_str(), inputs.c_str());
+    std::snprintf(line, sizeof line, "%3zu  %-16s %-14s %-14s %10s %12s%s%s\n", i, op_name(l.op), layer_detail(l).c_str(),
+                  shape_str(l.out).c_str(), thousands(param_count(l)).c_str(), thousands(mac_count(l)).c_str(), inputs.c_str(),
+                  tensor_name_column(g.tensor_name(static_cast<int>(i))).c_str());  // the file's name for its output
     out += line;
-    if (const std::string &name = g.tensor_name(static_cast<int>(i)); !name.empty()) {  // the file's name for its output
-      out.pop_back();
-      out += "  '" + short_tensor_name(name) + "'\n";
-    }
   }
   const long long params = param_count(g);
   std::snprintf(line, sizeof line,

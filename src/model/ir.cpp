@@ -36,6 +36,8 @@ std::string short_tensor_name(const std::string &name) {
   return s;
 }
 
+std::string tensor_name_column(const std::string &name) { return name.empty() ? "" : "  '" + short_tensor_name(name) + "'"; }
+
 bool is_generated_tensor_name(std::string_view n) {
   if (n == "input" || n == "probs" || n == "logits") return true;
   if (n.size() < 3 || n[0] != 'l') return false;

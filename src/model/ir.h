@@ -86,6 +86,8 @@ std::string clean_tensor_name(std::string_view raw);
 // it), at most kShortTensorName bytes ("..." where cut).
 constexpr size_t kShortTensorName = 48;
 std::string short_tensor_name(const std::string &name);
+// The same as the last column of a table row: "  'short name'", or "" for a tensor without a name.
+std::string tensor_name_column(const std::string &name);
 
 // The names qparity's own writers give tensors that have none: "input", "probs", "logits", "l<k>_<Op>_out" (ONNX) and
 // "l<k>.<Op>" (TensorFlow Lite). Reading a file qparity wrote, such a name is read back as no name, so a model

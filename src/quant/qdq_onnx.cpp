@@ -17,7 +17,6 @@
 #include "data/image_io.h"
 #include "model/layout.h"
 #include "model/onnx_proto.h"
-#include "quant/labels.h"
 #include "quant/multiplier.h"
 
 namespace qp::quant {
@@ -806,20 +805,16 @@ std::string describe_int8_model(const QModelFile &f) {
       ws = b;
       fp32_bytes += static_cast<int64_t>(4 * (l.weight.size() + l.bias.size()));
     }
-    std::snprintf(line, sizeof line, "%3zu  %-16s %-6s %-14s %12.6g %5d %12.6g %5d %23s\n", k, model::op_name(l.op),
+    std::snprintf(line, sizeof line, "%3zu  %-16s %-6s %-14s %12.6g %5d %12.6g %5d %23s", k, model::op_name(l.op),
                   l.activation.empty() ? "-" : l.activation.c_str(), model::shape_str(l.out).c_str(), l.input.scale,
                   l.input.zero_point, l.output.scale, l.output.zero_point, ws.c_str());
     out += line;
     if (!(l.inputs.size() == 1 && l.inputs[0] + 1 == static_cast<int>(k))) {  // not just the previous layer: name the inputs
-      out.pop_back();
       std::string reads;
       for (const int p : l.inputs) reads += (reads.empty() ? "" : ", ") + (p < 0 ? std::string("input") : std::to_string(p));
-      out += "  <- " + reads + "\n";
+      out += "  <- " + reads;
     }
-    if (!l.name.empty()) {
-      out.pop_back();
-      out += "  '" + model::short_tensor_name(l.name) + "'\n";
-    }
+    out += model::tensor_name_column(l.name) + "\n";
   }
   const int64_t int8_bytes = m.int8_parameter_bytes();
   std::snprintf(line, sizeof line,

@@ -13,7 +13,6 @@
 #include "model/layout.h"
 #include "ops/op_util.h"
 #include "quant/input_map.h"
-#include "quant/labels.h"
 #include "quant/plan.h"
 #include "tflite/tflite_subset_generated.h"
 
@@ -1084,7 +1083,7 @@ std::string describe_int8_tflite(const Int8Tflite &t) {
       for (const int p : l.inputs) reads += (reads.empty() ? "" : ", ") + (p < 0 ? std::string("input") : std::to_string(p));
       out += "  <- " + reads;
     }
-    if (!l.name.empty()) out += "  '" + model::short_tensor_name(l.name) + "'";
+    out += model::tensor_name_column(l.name);
     out += "\n";
   }
   const auto plan = quant::plan_arena(m, {}, 4);

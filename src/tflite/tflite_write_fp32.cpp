@@ -26,6 +26,9 @@ class Fp32Writer : public TfliteBuilder {
   std::vector<int> tensor_of_, rank_of_;         // per graph layer
   std::vector<fb::ActivationFunctionType> act_;  // per graph layer: the ReLU/ReLU6 fused into it
   std::vector<bool> fused_;                      // per graph layer: a ReLU/ReLU6 fused into its producer
+  // Per graph layer: the name its output tensor gets in the file (the graph's; with a fused ReLU the ReLU's, which is
+  // what the operator then writes); empty: qparity's own "l<k>.<op>".
+  std::vector<std::string> name_;
 
   int float_constant(const std::string &name, const std::vector<float> &v, const std::vector<int32_t> &shape) {
     return tensor(name, shape, fb::TensorType_FLOAT32, buffer(v.data(), v.size() * sizeof(float)));
@@ -67,11 +70,7 @@ void Fp32Writer::layer(size_t k) {
   }
   const std::vector<int32_t> shape = rank == 2 ? std::vector<int32_t>{1, static_cast<int32_t>(l.out.size())}
                                                : std::vector<int32_t>{1, l.out.h, l.out.w, l.out.c};
-  // The name the graph gives its output (a fused ReLU's output name, which is what the layer now writes), else qparity's.
-  std::string name = g_.tensor_name(static_cast<int>(k));
-  for (size_t r = k + 1; r < g_.layers.size(); ++r)
-    if (fused_[r] && g_.layers[r].inputs.at(0) == static_cast<int>(k) && !g_.tensor_name(static_cast<int>(r)).empty())
-      name = g_.tensor_name(static_cast<int>(r));
+  const std::string &name = name_[k];
   const int out = tensor(name.empty() ? id + "." + model::op_name(l.op) : name, shape, fb::TensorType_FLOAT32, 0);
   tensor_of_[k] = out;
   rank_of_[k] = rank;
@@ -194,6 +193,8 @@ std::vector<uint8_t> Fp32Writer::run(const std::map<std::string, std::string> &m
   const size_t n = g_.layers.size();
   act_.assign(n, fb::ActivationFunctionType_NONE);
   fused_.assign(n, false);
+  name_.resize(n);
+  for (size_t k = 0; k < n; ++k) name_[k] = g_.tensor_name(static_cast<int>(k));
   const auto readers = model::consumers(g_);
   for (size_t k = 0; k < n; ++k) {
     const Layer &l = g_.layers[k];
@@ -208,6 +209,7 @@ std::vector<uint8_t> Fp32Writer::run(const std::map<std::string, std::string> &m
       continue;  // refused when written
     act_[static_cast<size_t>(p)] = l.op == Op::ReLU ? fb::ActivationFunctionType_RELU : fb::ActivationFunctionType_RELU6;
     fused_[k] = true;
+    if (!name_[k].empty()) name_[static_cast<size_t>(p)] = name_[k];
   }
   const std::string &in_name = g_.tensor_name(model::kGraphInput);
   tensor(in_name.empty() ? "input" : in_name, {1, g_.input.h, g_.input.w, g_.input.c}, fb::TensorType_FLOAT32, 0);
