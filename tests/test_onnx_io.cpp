@@ -3,6 +3,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <fstream>
+#include <map>
 
 #include "common/error.h"
 #include "data/image_io.h"
@@ -189,4 +190,60 @@ TEST(OnnxIo, InfoShowsTheInputsOfADag) {
   save_onnx(random_graph("rps-cnn", 4), path);
   const std::string chain = describe_model(load_onnx(path));
   EXPECT_EQ(chain.find("<-"), std::string::npos) << chain;
+}
+
+// A graph read from a foreign ONNX file keeps its value names when qparity writes it as FP32 ONNX again: every tensor
+// reads back with the name it had (PyTorch exports: residual Adds, Concats, depthwise blocks, a grey input).
+TEST(OnnxIo, Fp32ExportKeepsTheFilesValueNames) {
+  test::TempDir t;
+  for (const std::string name : {"resnet_small", "squeezenet_fire", "mobilenetv2_025", "clip_gap_gray"}) {
+    ModelFile mf = load_onnx(std::string(QP_SOURCE_DIR) + "/tests/fixtures/pytorch/" + name + ".onnx");
+    for (int c = 0; c < mf.graph.output().c; ++c) mf.graph.classes.push_back("class" + std::to_string(c));
+    const Graph g = fold_for_inference(mf.graph);
+    const std::string path = (t / (name + ".onnx")).string();
+    save_onnx(mf.graph, path);
+    const onnx::ModelProto proto = read_proto(path);
+    const std::string &in_name = g.tensor_name(kGraphInput);
+    EXPECT_EQ(proto.graph().input(0).name(), in_name.empty() ? "input" : in_name) << name;
+    const ModelFile back = load_onnx(path);
+    ASSERT_EQ(back.graph.tensors.size(), g.tensors.size()) << name;
+    size_t named = 0;
+    for (size_t k = 0; k < g.tensors.size(); ++k) {
+      // A name of the kind qparity makes up ("input" is PyTorch's usual one) reads back from qparity's file as none.
+      const std::string &n = g.tensors[k].name;
+      EXPECT_EQ(back.graph.tensors[k].name, is_generated_tensor_name(n) ? std::string() : n) << name << " tensor " << k;
+      named += !back.graph.tensors[k].name.empty();
+    }
+    EXPECT_GT(named, g.layers.size() / 2) << name;
+  }
+}
+
+// Names that would collide (twice the same, or one qparity generates for another value) give way to qparity's own, so
+// the file stays valid ONNX (unique value names); they read back as no name, the others as they were.
+TEST(OnnxIo, Fp32ExportKeepsValueNamesUnique) {
+  test::TempDir t;
+  Graph g = random_graph("rps-resnet", 3);
+  infer_shapes(g);
+  const int n = static_cast<int>(g.layers.size());
+  ASSERT_GE(n, 6);
+  g.set_tensor_name(kGraphInput, "images");
+  g.set_tensor_name(0, "l1_ReLU_out");  // the pattern of another layer's generated value
+  g.set_tensor_name(1, "block/x");
+  g.set_tensor_name(2, "block/x");      // a duplicate: the first keeps it
+  g.set_tensor_name(3, "logits");       // the last layer's generated name
+  g.set_tensor_name(4, "l7_Conv2D.weight");
+  g.set_tensor_name(n - 1, "scores");
+  const Graph folded = fold_for_inference(g);
+  const std::string path = (t / "m.onnx").string();
+  save_onnx(g, path);  // runs onnx::checker, which refuses a value written twice
+  const ModelFile back = load_onnx(path);
+  ASSERT_EQ(back.graph.tensors.size(), folded.tensors.size());
+  std::map<std::string, int> seen;
+  for (const auto &tensor : back.graph.tensors)
+    if (!tensor.name.empty()) ++seen[tensor.name];
+  EXPECT_EQ(back.graph.tensor_name(kGraphInput), "images");
+  EXPECT_EQ(back.graph.tensor_name(static_cast<int>(back.graph.layers.size()) - 1), "scores");
+  EXPECT_EQ(seen["block/x"], folded.tensor_name(1) == "block/x" || folded.tensor_name(2) == "block/x" ? 1 : 0);
+  for (const char *bad : {"l1_ReLU_out", "logits", "l7_Conv2D.weight"}) EXPECT_EQ(seen.count(bad), 0u) << bad;
+  for (const auto &[name, count] : seen) EXPECT_EQ(count, 1) << name;
 }

@@ -34,6 +34,15 @@ std::string classes_json(const std::vector<std::string> &classes) {
   return nlohmann::json(classes).dump();
 }
 
+// A name from the model file can stand as an ONNX value name unless it is empty or could be one qparity generates for
+// another value ("input", "probs", "logits", "l<k>_..." of layer k's values and initializers): then names stay unique.
+bool own_value_name_usable(const std::string &name) {
+  if (name.empty() || name == "input" || name == "probs" || name == "logits") return false;
+  size_t i = 1;
+  while (i < name.size() && name[i] >= '0' && name[i] <= '9') ++i;
+  return !(name[0] == 'l' && i > 1 && i < name.size() && name[i] == '_');
+}
+
 onnx::ModelProto to_proto(const Graph &g_in, const std::map<std::string, std::string> &extra) {
   const Graph g = fold_for_inference(g_in);
   onnx::ModelProto model;
@@ -48,18 +57,26 @@ onnx::ModelProto to_proto(const Graph &g_in, const std::map<std::string, std::st
   onnxp::init_model(&model, "qparity FP32 classifier; input float32 NCHW, pixels p/255", meta);
   auto *graph = model.mutable_graph();
   graph->set_name("qparity_" + g.arch.substr(0, g.arch.find(' ')));
-  onnxp::set_float_value_info(graph->add_input(), "input", {g.input.c, g.input.h, g.input.w});
-
-  // The ONNX tensor each layer's output is written as (a graph DAG: Add/Concat read several).
+  // The ONNX value each tensor is written as (a graph DAG: Add/Concat read several): the tensor's own name where the
+  // graph has one (read from a model file), else qparity's ("input", "l<k>_<Op>_out", "probs"/"logits").
+  std::set<std::string> used;
+  const auto value_name = [&](int producer, std::string generated) {
+    const std::string &own = g.tensor_name(producer);
+    std::string chosen = own_value_name_usable(own) && !used.count(own) ? own : std::move(generated);
+    used.insert(chosen);
+    return chosen;
+  };
+  const std::string input_name = value_name(kGraphInput, "input");
+  onnxp::set_float_value_info(graph->add_input(), input_name, {g.input.c, g.input.h, g.input.w});
   std::vector<std::string> names(g.layers.size());
   auto tensor_name = [&](int producer) {
-    return producer == kGraphInput ? std::string("input") : names[static_cast<size_t>(producer)];
+    return producer == kGraphInput ? input_name : names[static_cast<size_t>(producer)];
   };
   for (size_t i = 0; i < g.layers.size(); ++i) {
     const Layer &l = g.layers[i];
     const std::string id = "l" + std::to_string(i) + "_" + op_name(l.op);
     const bool last = i + 1 == g.layers.size();
-    const std::string out = last ? (l.op == Op::Softmax ? "probs" : "logits") : id + "_out";
+    const std::string out = value_name(static_cast<int>(i), last ? (l.op == Op::Softmax ? "probs" : "logits") : id + "_out");
     const std::string cur = tensor_name(l.inputs.at(0));
     switch (l.op) {
       case Op::Conv2D:
