@@ -159,14 +159,14 @@ static void BM_Conv3x3Avx2(benchmark::State &state) {
   l.out = {k, hw, hw};
   l.kernel = 3;
   l.pad_top = l.pad_left = 1;
-  l.input.zero_point = -3;
-  l.output.zero_point = 5;
+  l.q.input.zero_point = -3;
+  l.q.output.zero_point = 5;
   Rng r(7);
-  for (int i = 0; i < k * 9 * c; ++i) l.weight.push_back(static_cast<int8_t>(static_cast<int>(r.below(255)) - 127));
+  for (int i = 0; i < k * 9 * c; ++i) l.q.weight.push_back(static_cast<int8_t>(static_cast<int>(r.below(255)) - 127));
   for (int i = 0; i < k; ++i) {
-    l.bias.push_back(static_cast<int32_t>(r.below(2001)) - 1000);
-    l.multiplier.push_back((1 << 30) + static_cast<int32_t>(r.below(1 << 29)));
-    l.shift.push_back(-9);
+    l.q.bias.push_back(static_cast<int32_t>(r.below(2001)) - 1000);
+    l.q.multiplier.push_back((1 << 30) + static_cast<int32_t>(r.below(1 << 29)));
+    l.q.shift.push_back(-9);
   }
   quant::OptWeights o = quant::pack_opt_weights(l);
   o.wino = false;

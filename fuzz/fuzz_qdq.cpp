@@ -20,7 +20,7 @@ namespace {
 
 int64_t macs(const qp::quant::QModel &m) {
   int64_t n = 0;
-  for (const auto &l : m.layers) n += static_cast<int64_t>(l.weight.size()) * std::max(1, l.out.h * l.out.w);
+  for (const auto &l : m.layers) n += static_cast<int64_t>(l.q.weight.size()) * std::max(1, l.out.h * l.out.w);
   return n;
 }
 

@@ -36,7 +36,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const qp::tflite::Int8Tflite t = qp::tflite::read_int8_tflite(data, size, "fuzz.tflite");
     const qp::quant::QModel &m = t.file.model;
     int64_t macs = 0;
-    for (const auto &l : m.layers) macs += static_cast<int64_t>(l.weight.size()) * std::max(1, l.out.h * l.out.w);
+    for (const auto &l : m.layers) macs += static_cast<int64_t>(l.q.weight.size()) * std::max(1, l.out.h * l.out.w);
     if (m.input.size() <= 0 || m.input.size() > 64 * 64 * 3 || macs > 20'000'000) return;
     std::vector<int8_t> x(static_cast<size_t>(m.input.size()));
     for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<int8_t>(i * 37 + 11);

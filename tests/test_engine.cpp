@@ -121,11 +121,11 @@ TEST(Engine, TriageNamesTheNodeOfAPerturbedHostEngine) {
   ref.run(in.pixels.data(), &host);
   std::vector<size_t> weighted;
   for (size_t k = 0; k < m.layers.size(); ++k)
-    if (!m.layers[k].bias.empty()) weighted.push_back(k);
+    if (!m.layers[k].q.bias.empty()) weighted.push_back(k);
   ASSERT_GE(weighted.size(), 5u);
   for (const size_t k : {weighted[1], weighted[3], weighted.back()}) {
     quant::QModel pm = m;
-    pm.layers[k].bias[0] += 1 << 20;  // channel 0 saturates
+    pm.layers[k].q.bias[0] += 1 << 20;  // channel 0 saturates
     quant::Int8Engine bad(pm, quant::Backend::Reference);
     std::vector<std::vector<int8_t>> dev;
     bad.run(in.pixels.data(), &dev);
@@ -161,9 +161,9 @@ TEST(Engine, TriageFetchesOnlyTheFirstDifferingNodeOfACrcOnlyEngine) {
   size_t k = 0;
   while (m.layers[k].op != model::Op::Add) ++k;  // perturb the first Add's first producer
   const size_t node = static_cast<size_t>(m.layers[k].inputs[0]);
-  ASSERT_FALSE(m.layers[node].bias.empty());
+  ASSERT_FALSE(m.layers[node].q.bias.empty());
   quant::QModel pm = m;
-  pm.layers[node].bias[1] += 1 << 20;
+  pm.layers[node].q.bias[1] += 1 << 20;
   quant::Int8Engine bad(pm, quant::Backend::Reference);
   CrcOnlyEngine crc_bad(bad);
   const auto t = verify::triage_engines(ref, crc_bad, in, names);

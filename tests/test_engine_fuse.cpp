@@ -29,30 +29,30 @@ quant::QLayer random_conv(Rng &r, model::Shape in, int from, const quant::QParam
   l.stride = stride;
   l.in = in;
   l.inputs = {from};
-  l.input = in_q;
-  l.input_q = {in_q};
+  l.q.input = in_q;
+  l.q.input_q = {in_q};
   l.pad_top = l.pad_left = pad;
   l.out = {k, (in.h + 2 * pad - kernel) / stride + 1, (in.w + 2 * pad - kernel) / stride + 1};
   const int zps[] = {-128, 127, 0, -7};
-  l.output.scale = 0.05f;
-  l.output.zero_point = r.below(2) == 0 ? zps[r.below(4)] : pick(r, -128, 127);
+  l.q.output.scale = 0.05f;
+  l.q.output.zero_point = r.below(2) == 0 ? zps[r.below(4)] : pick(r, -128, 127);
   const int act = pick(r, 0, 2);  // none, ReLU, ReLU6 (a clamp inside [-128, 127] from the output zero point)
-  l.act_min = act == 0 ? -128 : std::max(-128, l.output.zero_point);
-  l.act_max = act == 2 ? std::min(127, std::max(l.act_min, l.output.zero_point + pick(r, 0, 100))) : 127;
+  l.q.act_min = act == 0 ? -128 : std::max(-128, l.q.output.zero_point);
+  l.q.act_max = act == 2 ? std::min(127, std::max(l.q.act_min, l.q.output.zero_point + pick(r, 0, 100))) : 127;
   const int extreme = static_cast<int>(r.below(4));  // all -128, all 127, or random weights
   const int wmax = mode == 2 ? 2 : 127;
   for (int i = 0; i < k * kernel * kernel * in.c; ++i)
-    l.weight.push_back(static_cast<int8_t>(mode == 2 ? pick(r, -wmax, wmax)
+    l.q.weight.push_back(static_cast<int8_t>(mode == 2 ? pick(r, -wmax, wmax)
                                            : extreme == 0 ? -128
                                            : extreme == 1 ? 127
                                                           : pick(r, -128, 127)));
   for (int i = 0; i < k; ++i) {
-    l.bias.push_back(mode == 2 ? pick(r, -100, 100) : pick(r, -(1 << 20), 1 << 20));
+    l.q.bias.push_back(mode == 2 ? pick(r, -100, 100) : pick(r, -(1 << 20), 1 << 20));
     const int m = mode == 1 ? pick(r, 0, 2) : 2;
-    l.multiplier.push_back(m == 0 ? INT32_MAX : m == 1 ? (1 << 30) : (1 << 30) + pick(r, 0, (1 << 30) - 1));
-    l.shift.push_back(mode == 1 ? pick(r, -31, 0) : mode == 2 ? pick(r, 1, 4) : pick(r, -16, -6));
+    l.q.multiplier.push_back(m == 0 ? INT32_MAX : m == 1 ? (1 << 30) : (1 << 30) + pick(r, 0, (1 << 30) - 1));
+    l.q.shift.push_back(mode == 1 ? pick(r, -31, 0) : mode == 2 ? pick(r, 1, 4) : pick(r, -16, -6));
   }
-  if (mode == 3) l.multiplier[static_cast<size_t>(pick(r, 0, k - 1))] = INT32_MIN;
+  if (mode == 3) l.q.multiplier[static_cast<size_t>(pick(r, 0, k - 1))] = INT32_MIN;
   return l;
 }
 
@@ -64,8 +64,8 @@ quant::QLayer maxpool(const quant::QLayer &conv, int from, int kernel, int strid
   p.in = conv.out;
   p.out = {conv.out.c, (conv.out.h - kernel) / stride + 1, (conv.out.w - kernel) / stride + 1};
   p.inputs = {from};
-  p.input = p.output = conv.output;
-  p.input_q = {conv.output};
+  p.q.input = p.q.output = conv.q.output;
+  p.q.input_q = {conv.q.output};
   return p;
 }
 
@@ -126,7 +126,7 @@ void random_chains_equal_reference(quant::OptIsa isa) {
       m.layers.push_back(maxpool(c, static_cast<int>(m.layers.size()) - 1, pk[0], pk[1]));
       from = static_cast<int>(m.layers.size()) - 1;
       shape = m.layers.back().out;
-      q = m.layers.back().output;
+      q = m.layers.back().q.output;
     }
     if (m.layers.empty()) continue;
     std::vector<int8_t> x(static_cast<size_t>(m.input.size()));
@@ -213,9 +213,9 @@ TEST(EngineFuse, Transposed16ChannelConvEqualsReference) {
     const int stride = outside && n % 30 == 9 ? 2 : 1;
     quant::QLayer c = random_conv(r, m.input, model::kGraphInput, m.input_params, oc, kernel, stride, pad, mode);
     if (n % 8 < 2) {  // no activation above a zero point > -128: the single rounding's sign-dependent form
-      c.act_min = -128;
-      c.act_max = 127;
-      c.output.zero_point = pick(r, -100, 100);
+      c.q.act_min = -128;
+      c.q.act_max = 127;
+      c.q.output.zero_point = pick(r, -100, 100);
     }
     m.layers.push_back(c);
     const quant::OptWeights o = quant::pack_opt_weights(c);
@@ -338,11 +338,11 @@ TEST(EngineFuse, SingleRoundingRequantizationEqualsDoubleRounding) {
     quant::QLayer c = random_conv(r, m.input, model::kGraphInput, m.input_params, pick(r, 1, 40), kernel, 1,
                                   kernel == 3 ? 1 : 0, kind == 1 ? 1 : 0);
     if (kind == 2) {
-      for (auto &w : c.weight) w = static_cast<int8_t>(pick(r, -2, 2));
-      for (auto &b : c.bias) b = pick(r, -60, 60);
-      for (size_t i = 0; i < c.multiplier.size(); ++i) {
-        c.multiplier[i] = 1 << 30;
-        c.shift[i] = -pick(r, 1, 4);
+      for (auto &w : c.q.weight) w = static_cast<int8_t>(pick(r, -2, 2));
+      for (auto &b : c.q.bias) b = pick(r, -60, 60);
+      for (size_t i = 0; i < c.q.multiplier.size(); ++i) {
+        c.q.multiplier[i] = 1 << 30;
+        c.q.shift[i] = -pick(r, 1, 4);
       }
     }
     m.layers.push_back(c);
@@ -351,7 +351,7 @@ TEST(EngineFuse, SingleRoundingRequantizationEqualsDoubleRounding) {
     ASSERT_LE(rqf, 2);
     ++chosen[rqf];
     if (rqf != 0) {
-      EXPECT_EQ(rqf, c.act_min >= c.output.zero_point ? 1 : 2) << "conv " << n;
+      EXPECT_EQ(rqf, c.q.act_min >= c.q.output.zero_point ? 1 : 2) << "conv " << n;
     }
     const quant::Int8Engine ref(m, quant::Backend::Reference);
     for (int fill = 0; fill < 4; ++fill) {  // random, all -128, all 127, random

@@ -81,7 +81,7 @@ void expect_equal(const quant::QModel &m, const std::vector<std::vector<int8_t>>
 std::string dims(const quant::QLayer &l) {
   return model::shape_str(l.in) + " -> " + model::shape_str(l.out) + " k" + std::to_string(l.kernel) + " s" +
          std::to_string(l.stride) + " pad " + std::to_string(l.pad_top) + "," + std::to_string(l.pad_left) + " zp " +
-         std::to_string(l.input.zero_point) + "/" + std::to_string(l.output.zero_point);
+         std::to_string(l.q.input.zero_point) + "/" + std::to_string(l.q.output.zero_point);
 }
 
 quant::QModel one_layer(const quant::QLayer &l) {
@@ -89,7 +89,7 @@ quant::QModel one_layer(const quant::QLayer &l) {
   m.input = l.in;
   m.layers = {l};
   m.layers[0].inputs = {model::kGraphInput};
-  m.layers[0].input_q = {l.input};
+  m.layers[0].q.input_q = {l.q.input};
   return m;
 }
 
@@ -103,8 +103,8 @@ TEST(EngineOptOps, PadEqualsReference) {
     l.in = {g.in(1, 40), g.in(1, 9), g.in(1, 9)};
     l.pad_top = g.in(0, 3), l.pad_left = g.in(0, 3);
     l.out = {l.in.c, l.in.h + l.pad_top + g.in(0, 3), l.in.w + l.pad_left + g.in(0, 3)};
-    l.input = {0.05, g.zp()};
-    l.output = l.input;
+    l.q.input = {0.05, g.zp()};
+    l.q.output = l.q.input;
     expect_equal(one_layer(l), {g.bytes(static_cast<size_t>(l.in.size()))}, "Pad " + dims(l));
   }
 }
@@ -118,16 +118,16 @@ TEST(EngineOptOps, MeanEqualsReference) {
     l.op = model::Op::Mean;
     l.in = {g.in(1, 70), g.in(1, 12), g.in(1, 12)};
     l.out = {l.in.c, 1, 1};
-    l.input = {g.scale(), g.zp()};
-    l.output = {g.scale(), g.zp()};
-    l.input_q = {l.input};
+    l.q.input = {g.scale(), g.zp()};
+    l.q.output = {g.scale(), g.zp()};
+    l.q.input_q = {l.q.input};
     quant::derive_requantization(l);
     if (n % 3 == 0) {
-      l.multiplier = {g.in(0, 3) == 0 ? g.in(0, 1) * INT32_MAX : (1 << 30) + g.in(0, (1 << 30) - 1)};
-      l.shift = {g.in(-31, 30)};
+      l.q.multiplier = {g.in(0, 3) == 0 ? g.in(0, 1) * INT32_MAX : (1 << 30) + g.in(0, (1 << 30) - 1)};
+      l.q.shift = {g.in(-31, 30)};
     }
     expect_equal(one_layer(l), {g.bytes(static_cast<size_t>(l.in.size()))},
-                 "Mean " + dims(l) + " m " + std::to_string(l.multiplier[0]) + " shift " + std::to_string(l.shift[0]));
+                 "Mean " + dims(l) + " m " + std::to_string(l.q.multiplier[0]) + " shift " + std::to_string(l.q.shift[0]));
   }
 }
 
@@ -137,10 +137,10 @@ TEST(EngineOptOps, SoftmaxEqualsReference) {
     quant::QLayer l;
     l.op = model::Op::Softmax;
     l.in = l.out = {g.in(1, 40), 1, 1};
-    l.input = {std::ldexp(1.0 + g.in(0, 999) / 1000.0, g.in(-8, 0)), g.zp()};
-    l.output = {1.0 / 256, -128};
+    l.q.input = {std::ldexp(1.0 + g.in(0, 999) / 1000.0, g.in(-8, 0)), g.zp()};
+    l.q.output = {1.0 / 256, -128};
     l.softmax_beta = g.in(0, 1) ? 1.0 : g.in(1, 20) / 10.0;
-    l.input_q = {l.input};
+    l.q.input_q = {l.q.input};
     quant::derive_requantization(l);
     expect_equal(one_layer(l), {g.bytes(static_cast<size_t>(l.in.size()))}, "Softmax " + dims(l));
   }
@@ -162,17 +162,17 @@ TEST(EngineOptOps, ConcatEqualsReference) {
       quant::QLayer p;  // a producer: only its output's shape and parameters matter
       p.op = model::Op::Pad;
       p.out = {g.in(1, 20), h, w};
-      p.output = g.in(0, 2) == 0 ? out : quant::QParams{g.in(0, 5) == 0 ? out.scale : g.scale(), g.zp()};
+      p.q.output = g.in(0, 2) == 0 ? out : quant::QParams{g.in(0, 5) == 0 ? out.scale : g.scale(), g.zp()};
       c += p.out.c;
       cat.inputs.push_back(static_cast<int>(m.layers.size()));
-      cat.input_q.push_back(p.output);
+      cat.q.input_q.push_back(p.q.output);
       inputs.push_back(g.bytes(static_cast<size_t>(p.out.size())));
       m.layers.push_back(p);
     }
     cat.in = m.layers[0].out;
-    cat.input = cat.input_q[0];
+    cat.q.input = cat.q.input_q[0];
     cat.out = {c, h, w};
-    cat.output = out;
+    cat.q.output = out;
     m.layers.push_back(cat);
     expect_equal(m, inputs, "Concat of " + std::to_string(count) + " into " + model::shape_str(cat.out));
   }
@@ -189,8 +189,8 @@ TEST(EngineOptOps, PaddedPoolingEqualsReference) {
     geometry(g, l.kernel, l.stride, &l.in.h, &l.pad_top, &l.out.h);
     geometry(g, l.kernel, l.stride, &l.in.w, &l.pad_left, &l.out.w);
     l.out.c = l.in.c;
-    l.input = {0.05, g.zp()};
-    l.output = l.input;
+    l.q.input = {0.05, g.zp()};
+    l.q.output = l.q.input;
     expect_equal(one_layer(l), {g.bytes(static_cast<size_t>(l.in.size()))},
                  std::string(l.op == model::Op::MaxPool ? "MaxPool " : "AvgPool ") + dims(l));
   }
@@ -209,20 +209,20 @@ TEST(EngineOptOps, DepthwiseMultiplierEqualsReference) {
     geometry(g, l.kernel, l.stride, &l.in.h, &l.pad_top, &l.out.h);
     geometry(g, l.kernel, l.stride, &l.in.w, &l.pad_left, &l.out.w);
     const bool wild = n % 3 == 0;  // any shift, extreme multipliers; output zero point 0 so the reference cannot overflow
-    l.input = {0.05, g.zp()};
-    l.output = {0.05, wild ? 0 : g.zp()};
-    l.act_min = g.in(-128, 0);
-    l.act_max = g.in(l.act_min, 127);
+    l.q.input = {0.05, g.zp()};
+    l.q.output = {0.05, wild ? 0 : g.zp()};
+    l.q.act_min = g.in(-128, 0);
+    l.q.act_max = g.in(l.q.act_min, 127);
     const auto taps = static_cast<size_t>(l.kernel * l.kernel), oc = static_cast<size_t>(l.out.c);
-    l.weight = g.bytes(taps * oc);
+    l.q.weight = g.bytes(taps * oc);
     for (size_t c = 0; c < oc; ++c) {
       int64_t sum_abs = 0;
-      for (size_t t = 0; t < taps; ++t) sum_abs += std::abs(static_cast<int>(l.weight[t * oc + c]));
+      for (size_t t = 0; t < taps; ++t) sum_abs += std::abs(static_cast<int>(l.q.weight[t * oc + c]));
       const int64_t room = INT32_MAX - 255 * sum_abs;
-      l.bias.push_back(static_cast<int32_t>(g.in(0, 4) == 0 ? (g.in(0, 1) ? room : -room) : g.in(-50000, 50000)));
+      l.q.bias.push_back(static_cast<int32_t>(g.in(0, 4) == 0 ? (g.in(0, 1) ? room : -room) : g.in(-50000, 50000)));
       const int pick = wild ? g.in(0, 3) : 3;
-      l.multiplier.push_back(pick == 0 ? INT32_MIN : pick == 1 ? INT32_MAX : (1 << 30) + g.in(0, (1 << 30) - 1));
-      l.shift.push_back(wild ? g.in(-31, 30) : g.in(-14, -4));
+      l.q.multiplier.push_back(pick == 0 ? INT32_MIN : pick == 1 ? INT32_MAX : (1 << 30) + g.in(0, (1 << 30) - 1));
+      l.q.shift.push_back(wild ? g.in(-31, 30) : g.in(-14, -4));
     }
     expect_equal(one_layer(l), {g.bytes(static_cast<size_t>(l.in.size()))}, "DepthwiseConv2D M>1 " + dims(l));
   }

@@ -33,19 +33,19 @@ quant::QLayer random_layer(const Case &cs, Rng &r, bool wild) {
   l.pad_top = l.pad_left = cs.same ? 1 : 0;
   l.out = {cs.k, cs.same ? cs.h : cs.h - 2, cs.same ? cs.w : cs.w - 2};
   const int zps[] = {-128, 127, 0, -7};
-  l.input.zero_point = r.below(2) ? zps[r.below(4)] : pick(r, -128, 127);
-  l.output.zero_point = r.below(3) == 0 ? zps[r.below(4)] : pick(r, -128, 127);
+  l.q.input.zero_point = r.below(2) ? zps[r.below(4)] : pick(r, -128, 127);
+  l.q.output.zero_point = r.below(3) == 0 ? zps[r.below(4)] : pick(r, -128, 127);
   const int act = pick(r, 0, 2);  // none, ReLU, ReLU6 (a clamp inside [-128, 127] from the output zero point)
-  l.act_min = act == 0 ? -128 : std::max(-128, l.output.zero_point);
-  l.act_max = act == 2 ? std::min(127, std::max(l.act_min, l.output.zero_point + pick(r, 0, 100))) : 127;
+  l.q.act_min = act == 0 ? -128 : std::max(-128, l.q.output.zero_point);
+  l.q.act_max = act == 2 ? std::min(127, std::max(l.q.act_min, l.q.output.zero_point + pick(r, 0, 100))) : 127;
   const int extreme = static_cast<int>(r.below(3));  // all -128, all 127, or random weights
   for (int i = 0; i < cs.k * 9 * cs.c; ++i)
-    l.weight.push_back(static_cast<int8_t>(extreme == 0 ? -128 : extreme == 1 ? 127 : pick(r, -128, 127)));
+    l.q.weight.push_back(static_cast<int8_t>(extreme == 0 ? -128 : extreme == 1 ? 127 : pick(r, -128, 127)));
   for (int i = 0; i < cs.k; ++i) {
-    l.bias.push_back(pick(r, -(1 << 20), 1 << 20));
+    l.q.bias.push_back(pick(r, -(1 << 20), 1 << 20));
     const int m = wild ? pick(r, 0, 3) : 3;
-    l.multiplier.push_back(m == 0 ? INT32_MIN : m == 1 ? INT32_MAX : (1 << 30) + pick(r, 0, (1 << 30) - 1));
-    l.shift.push_back(m == 0 ? pick(r, 28, 30) : wild ? pick(r, -31, 30) : pick(r, -16, -6));
+    l.q.multiplier.push_back(m == 0 ? INT32_MIN : m == 1 ? INT32_MAX : (1 << 30) + pick(r, 0, (1 << 30) - 1));
+    l.q.shift.push_back(m == 0 ? pick(r, 28, 30) : wild ? pick(r, -31, 30) : pick(r, -16, -6));
   }
   return l;
 }
@@ -53,9 +53,9 @@ quant::QLayer random_layer(const Case &cs, Rng &r, bool wild) {
 std::vector<int8_t> reference(const quant::QLayer &l, const std::vector<int8_t> &x) {
   const qp_dims_t in = {1, l.in.h, l.in.w, l.in.c}, out = {1, l.out.h, l.out.w, l.out.c};
   const qp_dims_t f = {l.out.c, 3, 3, l.in.c};
-  const qp_conv_params_t p = {-l.input.zero_point, l.output.zero_point, 1, l.pad_top, l.pad_left, l.act_min, l.act_max};
+  const qp_conv_params_t p = {-l.q.input.zero_point, l.q.output.zero_point, 1, l.pad_top, l.pad_left, l.q.act_min, l.q.act_max};
   std::vector<int8_t> y(static_cast<size_t>(l.out.size()));
-  EXPECT_EQ(qp_conv_run_s8(&p, l.multiplier.data(), l.shift.data(), &in, x.data(), &f, l.weight.data(), l.bias.data(), &out,
+  EXPECT_EQ(qp_conv_run_s8(&p, l.q.multiplier.data(), l.q.shift.data(), &in, x.data(), &f, l.q.weight.data(), l.q.bias.data(), &out,
                            y.data()),
             QP_STATUS_OK);
   return y;
@@ -97,7 +97,7 @@ TEST(EngineWino, Avx2EqualsReferenceOnRandomLayers) {
       for (auto &v : x) v = static_cast<int8_t>(fill == 1 ? -128 : fill == 2 ? 127 : pick(r, -128, 127));
       ASSERT_EQ(winograd(l, x), reference(l, x))
           << "case " << n << " C " << cs.c << " K " << cs.k << " " << cs.h << "x" << cs.w << (cs.same ? " same" : " valid")
-          << (wild ? " wild" : "") << " zp in " << l.input.zero_point << " out " << l.output.zero_point;
+          << (wild ? " wild" : "") << " zp in " << l.q.input.zero_point << " out " << l.q.output.zero_point;
     }
 }
 

@@ -52,18 +52,18 @@ const Fixture &small_cnn() {
 // Gives INT8 layer k new output parameters and keeps the model consistent: the pools/flatten after it
 // carry them, and the next conv/dense/softmax takes them as its input (its int32 biases rescaled).
 void set_output_params(quant::QModel &q, size_t k, const quant::QParams &p) {
-  q.layers[k].output = p;
+  q.layers[k].q.output = p;
   quant::derive_requantization(q.layers[k]);
   for (size_t j = k + 1; j < q.layers.size(); ++j) {
     auto &l = q.layers[j];
-    const double old_scale = l.input.scale;
-    l.input = p;
+    const double old_scale = l.q.input.scale;
+    l.q.input = p;
     if (l.op == model::Op::MaxPool || l.op == model::Op::AvgPool || l.op == model::Op::GlobalAvgPool ||
         l.op == model::Op::Flatten) {
-      l.output = p;
+      l.q.output = p;
       continue;
     }
-    for (auto &b : l.bias) b = static_cast<int32_t>(std::lround(b * old_scale / p.scale));
+    for (auto &b : l.q.bias) b = static_cast<int32_t>(std::lround(b * old_scale / p.scale));
     quant::derive_requantization(l);
     break;
   }
@@ -432,7 +432,7 @@ TEST(Inspect, ResnetHasARowPerLayerIncludingTheAdds) {
     }
   ASSERT_GT(add3, 0u);
   quant::QModel coarse = f.q;
-  coarse.layers[add3].output.scale = r.layers[add3].observed_hi * 4;
+  coarse.layers[add3].q.output.scale = r.layers[add3].observed_hi * 4;
   quant::derive_requantization(coarse.layers[add3]);
   const auto rc = inspect::inspect_models(f.graph, coarse, split, {});
   EXPECT_LT(rc.sensitivity[s_add3].agreement, r.sensitivity[s_add3].agreement);

@@ -77,7 +77,7 @@ TEST(LogitModels, QuantizeAsExportedOutputsTheCalibratedLogits) {
   ASSERT_TRUE(q.outputs_logits());
   const quant::QLayer &last = q.layers.back();
   EXPECT_EQ(last.op, model::Op::Dense);
-  EXPECT_FALSE(last.output.scale == 1.0 / 256.0 && last.output.zero_point == -128);
+  EXPECT_FALSE(last.q.output.scale == 1.0 / 256.0 && last.q.output.zero_point == -128);
   const model::ModelFile mf = model::load_onnx(kFixture);
   const model::Fp32Executor exec(mf.graph);
   const quant::Int8Engine ref(q, quant::Backend::Reference), opt(q, quant::Backend::Optimized);
@@ -87,7 +87,7 @@ TEST(LogitModels, QuantizeAsExportedOutputsTheCalibratedLogits) {
     const auto logits = exec.run_rgb(split.image(i));
     ASSERT_EQ(logits.size(), a.size());
     for (size_t k = 0; k < a.size(); ++k)
-      EXPECT_NEAR((a[k] - last.output.zero_point) * last.output.scale, logits[k], 4 * last.output.scale) << i << " " << k;
+      EXPECT_NEAR((a[k] - last.q.output.zero_point) * last.q.output.scale, logits[k], 4 * last.q.output.scale) << i << " " << k;
   }
   // A model whose output is not a class vector is refused by name.
   model::Graph g = mf.graph;
@@ -162,8 +162,8 @@ TEST(LogitModels, EvalAndVerifyStateWhatTheNumbersMean) {
   const quant::QModel q = logit_model(split);
   const eval::Results r = eval::evaluate_int8(q, "logits.onnx", std::string(64, 'b'), split, 2);
   ASSERT_TRUE(r.output.logits);
-  EXPECT_EQ(r.output.scale, q.layers.back().output.scale);
-  EXPECT_EQ(r.output.zero_point, q.layers.back().output.zero_point);
+  EXPECT_EQ(r.output.scale, q.layers.back().q.output.scale);
+  EXPECT_EQ(r.output.zero_point, q.layers.back().q.output.zero_point);
   for (const auto &im : r.images) {
     EXPECT_EQ(im.pred, eval::first_argmax(im.qscores));
     double top = -1e300, sum = 0;

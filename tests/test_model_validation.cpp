@@ -452,7 +452,7 @@ TEST(QdqValidation, TheGraphFileLoads) {
   const auto m = quant::load_qdq_onnx(f.good).model;
   ASSERT_EQ(m.layers.size(), 11u);
   EXPECT_EQ(m.layers[3].op, model::Op::Add);
-  EXPECT_EQ(m.layers[3].activation, "relu");
+  EXPECT_EQ(m.layers[3].q.activation, "relu");
   EXPECT_EQ(m.layers[3].inputs, (std::vector<int>{2, 0}));
   EXPECT_EQ(m.layers[6].op, model::Op::Concat);
   EXPECT_EQ(m.layers[6].inputs, (std::vector<int>{4, 5, 3}));

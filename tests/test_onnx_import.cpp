@@ -198,16 +198,16 @@ TEST_P(OnnxImport, TensorsKeepTheFilesValueNames) {
 
   const quant::QModel &q = qf.q;
   EXPECT_EQ(q.input_name, in_name);
-  EXPECT_EQ(q.layers.back().name, out_name);
+  EXPECT_EQ(q.layers.back().q.name, out_name);
   for (const auto &l : q.layers)
-    if (!l.name.empty()) EXPECT_TRUE(op_of.count(l.name)) << fx.name << " '" << l.name << "'";
+    if (!l.q.name.empty()) EXPECT_TRUE(op_of.count(l.q.name)) << fx.name << " '" << l.q.name << "'";
   test::TempDir dir;
   const std::string path = (dir / "q.onnx").string();
   quant::save_qdq_onnx(q, path);
   const quant::QModelFile back = quant::load_qdq_onnx(path);
   EXPECT_EQ(back.model.input_name, q.input_name);
   ASSERT_EQ(back.model.layers.size(), q.layers.size());
-  for (size_t k = 0; k < q.layers.size(); ++k) EXPECT_EQ(back.model.layers[k].name, q.layers[k].name) << fx.name << " " << k;
+  for (size_t k = 0; k < q.layers.size(); ++k) EXPECT_EQ(back.model.layers[k].q.name, q.layers[k].q.name) << fx.name << " " << k;
 }
 
 INSTANTIATE_TEST_SUITE_P(PyTorchFixtures, OnnxImport, ::testing::ValuesIn(kFixtures),

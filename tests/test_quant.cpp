@@ -51,21 +51,21 @@ TEST(Quantize, ParametersFollowTheInt8Contract) {
   EXPECT_EQ(q.input_params.zero_point, -128);
   int weighted = 0;
   for (const auto &l : q.layers) {
-    for (int8_t w : l.weight) ASSERT_GE(w, -127);  // symmetric weights
-    EXPECT_GE(l.output.zero_point, -128);
-    EXPECT_LE(l.output.zero_point, 127);
-    for (size_t c = 0; c < l.multiplier.size(); ++c) {
-      EXPECT_TRUE(l.multiplier[c] == 0 || l.multiplier[c] >= (1 << 30));
+    for (int8_t w : l.q.weight) ASSERT_GE(w, -127);  // symmetric weights
+    EXPECT_GE(l.q.output.zero_point, -128);
+    EXPECT_LE(l.q.output.zero_point, 127);
+    for (size_t c = 0; c < l.q.multiplier.size(); ++c) {
+      EXPECT_TRUE(l.q.multiplier[c] == 0 || l.q.multiplier[c] >= (1 << 30));
       EXPECT_LE(quant::worst_case_accumulator(l, static_cast<int>(c)), INT32_MAX);
     }
-    weighted += !l.weight.empty();
-    if (l.activation == "relu") {
-      EXPECT_EQ(l.act_min, l.output.zero_point);
+    weighted += !l.q.weight.empty();
+    if (l.q.activation == "relu") {
+      EXPECT_EQ(l.q.act_min, l.q.output.zero_point);
     }
   }
   EXPECT_EQ(weighted, 5);
   EXPECT_EQ(q.layers.back().op, model::Op::Softmax);
-  EXPECT_EQ(q.layers.back().output.zero_point, -128);
+  EXPECT_EQ(q.layers.back().q.output.zero_point, -128);
   // int8 weights + int32 biases of rps-cnn: 89,379 - 179 biases = 89,200 bytes + 179 * 4.
   EXPECT_EQ(q.int8_parameter_bytes(), 89200 + 179 * 4);
 }
@@ -89,7 +89,7 @@ TEST_P(QuantizeArch, EveryLayerTracksFp32) {
       for (size_t k = 0; k < q.layers.size(); ++k) {
         const auto &l = q.layers[k];
         if (l.op == model::Op::Softmax || l.op == model::Op::Flatten) continue;
-        const auto &fp = ft[static_cast<size_t>(l.fp32_index)];
+        const auto &fp = ft[static_cast<size_t>(l.q.fp32_index)];
         // Compare in the FP32 layout: CHW index (c, y, x) <-> HWC index (y, x, c).
         double signal = 0, noise = 0;
         for (int c = 0; c < l.out.c; ++c)
@@ -97,7 +97,7 @@ TEST_P(QuantizeArch, EveryLayerTracksFp32) {
             for (int x = 0; x < l.out.w; ++x) {
               const double want = fp[(static_cast<size_t>(c) * l.out.h + y) * l.out.w + x];
               const double got =
-                  (qt[k][(static_cast<size_t>(y) * l.out.w + x) * l.out.c + c] - l.output.zero_point) * l.output.scale;
+                  (qt[k][(static_cast<size_t>(y) * l.out.w + x) * l.out.c + c] - l.q.output.zero_point) * l.q.output.scale;
               signal += want * want;
               noise += (got - want) * (got - want);
             }
@@ -159,18 +159,18 @@ TEST(Quantize, DeadAndNearDeadChannelsQuantize) {
     opt.calib_count = 30;
     const auto q = quant::quantize_graph(f.graph, f.split, opt);
     size_t qk = 0;
-    while (q.layers[qk].fp32_index != 7) ++qk;  // the quantized conv whose output is the fused ReLU's
+    while (q.layers[qk].q.fp32_index != 7) ++qk;  // the quantized conv whose output is the fused ReLU's
     const auto &l = q.layers[qk];
     ASSERT_EQ(l.op, model::Op::Conv2D);
     if (mode == quant::WeightMode::PerChannel) {
-      EXPECT_EQ(l.raised_scales, 2) << "the 1.3e-15 and 8e-9 channels";
+      EXPECT_EQ(l.q.raised_scales, 2) << "the 1.3e-15 and 8e-9 channels";
     } else {
-      for (double s : l.weight_scale) EXPECT_EQ(s, l.weight_scale[0]) << "per-tensor keeps one scale";
+      for (double s : l.q.weight_scale) EXPECT_EQ(s, l.q.weight_scale[0]) << "per-tensor keeps one scale";
     }
     for (int c = 0; c < l.out.c; ++c) {
       EXPECT_LE(quant::worst_case_accumulator(l, c), INT32_MAX);
-      EXPECT_GT(l.weight_scale[static_cast<size_t>(c)], 0.0);
-      EXPECT_EQ(static_cast<double>(static_cast<float>(l.weight_scale[static_cast<size_t>(c)])), l.weight_scale[static_cast<size_t>(c)]);
+      EXPECT_GT(l.q.weight_scale[static_cast<size_t>(c)], 0.0);
+      EXPECT_EQ(static_cast<double>(static_cast<float>(l.q.weight_scale[static_cast<size_t>(c)])), l.q.weight_scale[static_cast<size_t>(c)]);
     }
     // The (near-)dead channels output relu(bias) + ~0 on every pixel: within one output step of FP32.
     const quant::Int8Engine engine(q);
@@ -185,11 +185,11 @@ TEST(Quantize, DeadAndNearDeadChannelsQuantize) {
           for (int x = 0; x < l.out.w; ++x) {
             const double want = ft[7][(static_cast<size_t>(c) * l.out.h + y) * l.out.w + x];
             const int got = qt[qk][(static_cast<size_t>(y) * l.out.w + x) * l.out.c + static_cast<size_t>(c)];
-            const double real = (got - l.output.zero_point) * l.output.scale;
-            ASSERT_LE(std::fabs(real - std::min(want, (127 - l.output.zero_point) * l.output.scale)), l.output.scale)
+            const double real = (got - l.q.output.zero_point) * l.q.output.scale;
+            ASSERT_LE(std::fabs(real - std::min(want, (127 - l.q.output.zero_point) * l.q.output.scale)), l.q.output.scale)
                 << "channel " << c << " pixel " << y << "," << x << " image " << i;
             if (c == 11) {
-              ASSERT_EQ(got, l.output.zero_point);
+              ASSERT_EQ(got, l.q.output.zero_point);
             }
           }
       }
@@ -217,7 +217,7 @@ TEST(Quantize, DefaultRecipeNetworkInt8TracksFp32) {
   const auto fp32 = eval::evaluate_fp32(mf, test_split);
   const auto q = quant::quantize_graph(mf.graph, train_split, {});
   int raised = 0;
-  for (const auto &l : q.layers) raised += l.raised_scales;
+  for (const auto &l : q.layers) raised += l.q.raised_scales;
   EXPECT_GE(raised, 1) << "the fixture's near-dead channel";
   const auto int8 = eval::evaluate_int8(q, "m-int8", "", test_split);
   const double agree = eval::agreement(fp32, int8);
@@ -275,10 +275,10 @@ TEST(Quantize, DeterministicAcrossThreadCounts) {
   a.calibration = b.calibration = quant::CalibMode::Percentile;
   const auto qa = quant::quantize_graph(f.graph, f.split, a), qb = quant::quantize_graph(f.graph, f.split, b);
   for (size_t k = 0; k < qa.layers.size(); ++k) {
-    EXPECT_EQ(qa.layers[k].weight, qb.layers[k].weight);
-    EXPECT_EQ(qa.layers[k].bias, qb.layers[k].bias);
-    EXPECT_EQ(qa.layers[k].multiplier, qb.layers[k].multiplier);
-    EXPECT_EQ(qa.layers[k].output.zero_point, qb.layers[k].output.zero_point);
+    EXPECT_EQ(qa.layers[k].q.weight, qb.layers[k].q.weight);
+    EXPECT_EQ(qa.layers[k].q.bias, qb.layers[k].q.bias);
+    EXPECT_EQ(qa.layers[k].q.multiplier, qb.layers[k].q.multiplier);
+    EXPECT_EQ(qa.layers[k].q.output.zero_point, qb.layers[k].q.output.zero_point);
   }
 }
 
@@ -299,24 +299,24 @@ TEST_P(QdqRoundTrip, FileRebuildsTheExactIntegers) {
   for (size_t k = 0; k < q.layers.size(); ++k) {
     const auto &a = q.layers[k], &b = back.model.layers[k];
     EXPECT_EQ(a.op, b.op) << k;
-    EXPECT_EQ(a.activation, b.activation) << k;
+    EXPECT_EQ(a.q.activation, b.q.activation) << k;
     EXPECT_EQ(a.inputs, b.inputs) << k;
-    ASSERT_EQ(a.input_q.size(), b.input_q.size()) << k;
-    for (size_t j = 0; j < a.input_q.size(); ++j) {
-      EXPECT_EQ(a.input_q[j].scale, b.input_q[j].scale) << k << " input " << j;
-      EXPECT_EQ(a.input_q[j].zero_point, b.input_q[j].zero_point) << k << " input " << j;
+    ASSERT_EQ(a.q.input_q.size(), b.q.input_q.size()) << k;
+    for (size_t j = 0; j < a.q.input_q.size(); ++j) {
+      EXPECT_EQ(a.q.input_q[j].scale, b.q.input_q[j].scale) << k << " input " << j;
+      EXPECT_EQ(a.q.input_q[j].zero_point, b.q.input_q[j].zero_point) << k << " input " << j;
     }
-    EXPECT_EQ(std::memcmp(&a.add, &b.add, sizeof a.add), 0) << k;  // Add: TFLite's ADD parameters
-    EXPECT_EQ(a.weight, b.weight) << k;
-    EXPECT_EQ(a.bias, b.bias) << k;
-    EXPECT_EQ(a.multiplier, b.multiplier) << k;
-    EXPECT_EQ(a.shift, b.shift) << k;
-    EXPECT_EQ(a.output.scale, b.output.scale) << k;
-    EXPECT_EQ(a.output.zero_point, b.output.zero_point) << k;
-    EXPECT_EQ(a.act_min, b.act_min) << k;
-    EXPECT_EQ(a.act_max, b.act_max) << k;
-    EXPECT_EQ(a.softmax.input_multiplier, b.softmax.input_multiplier) << k;
-    EXPECT_EQ(a.softmax.diff_min, b.softmax.diff_min) << k;
+    EXPECT_EQ(std::memcmp(&a.q.add, &b.q.add, sizeof a.q.add), 0) << k;  // Add: TFLite's ADD parameters
+    EXPECT_EQ(a.q.weight, b.q.weight) << k;
+    EXPECT_EQ(a.q.bias, b.q.bias) << k;
+    EXPECT_EQ(a.q.multiplier, b.q.multiplier) << k;
+    EXPECT_EQ(a.q.shift, b.q.shift) << k;
+    EXPECT_EQ(a.q.output.scale, b.q.output.scale) << k;
+    EXPECT_EQ(a.q.output.zero_point, b.q.output.zero_point) << k;
+    EXPECT_EQ(a.q.act_min, b.q.act_min) << k;
+    EXPECT_EQ(a.q.act_max, b.q.act_max) << k;
+    EXPECT_EQ(a.q.softmax.input_multiplier, b.q.softmax.input_multiplier) << k;
+    EXPECT_EQ(a.q.softmax.diff_min, b.q.softmax.diff_min) << k;
   }
   // Both engines give the same bytes on every layer (the Add/Concat layers and their branches included).
   for (const auto backend : {quant::Backend::Reference, quant::Backend::Optimized}) {
@@ -436,17 +436,17 @@ void scramble(quant::QModel &q, uint64_t seed) {
   for (auto &l : q.layers) {
     if (l.op != model::Op::Conv2D && l.op != model::Op::DepthwiseConv2D && l.op != model::Op::Dense) continue;
     const bool wild = in(0, 2) == 0;
-    l.input.zero_point = in(-128, 127);
-    l.output.zero_point = wild ? 0 : in(-128, 127);
-    l.act_min = in(-128, 0);
-    l.act_max = in(l.act_min, 127);
-    for (size_t c = 0; c < l.bias.size(); ++c) {
-      const int32_t old = l.bias[c];
-      l.bias[c] += in(-5000, 5000);
-      if (quant::worst_case_accumulator(l, static_cast<int>(c)) > INT32_MAX) l.bias[c] = old;
+    l.q.input.zero_point = in(-128, 127);
+    l.q.output.zero_point = wild ? 0 : in(-128, 127);
+    l.q.act_min = in(-128, 0);
+    l.q.act_max = in(l.q.act_min, 127);
+    for (size_t c = 0; c < l.q.bias.size(); ++c) {
+      const int32_t old = l.q.bias[c];
+      l.q.bias[c] += in(-5000, 5000);
+      if (quant::worst_case_accumulator(l, static_cast<int>(c)) > INT32_MAX) l.q.bias[c] = old;
       const int pick = wild ? in(0, 3) : 3;
-      l.multiplier[c] = pick == 0 ? INT32_MIN : pick == 1 ? INT32_MAX : (1 << 30) + in(0, (1 << 30) - 1);
-      l.shift[c] = pick == 0 ? in(28, 30) : wild ? in(-31, 30) : in(-12, 0);
+      l.q.multiplier[c] = pick == 0 ? INT32_MIN : pick == 1 ? INT32_MAX : (1 << 30) + in(0, (1 << 30) - 1);
+      l.q.shift[c] = pick == 0 ? in(28, 30) : wild ? in(-31, 30) : in(-12, 0);
     }
   }
 }
@@ -565,20 +565,20 @@ TEST(Int8Backends, MissingKernelSetIsRefusedClearly) {
 TEST(Quantize, Relu6BoundSaturatesAtTinyOutputScale) {
   quant::QLayer l;
   l.op = model::Op::MaxPool;
-  l.activation = "relu6";
-  l.output = {1e-45f, 0};
+  l.q.activation = "relu6";
+  l.q.output = {1e-45f, 0};
   quant::derive_requantization(l);
-  EXPECT_EQ(l.act_max, 127);
-  EXPECT_EQ(l.act_min, 0);
-  l.output = {1e-45f, -128};
+  EXPECT_EQ(l.q.act_max, 127);
+  EXPECT_EQ(l.q.act_min, 0);
+  l.q.output = {1e-45f, -128};
   quant::derive_requantization(l);
-  EXPECT_EQ(l.act_max, 127);
-  l.output = {0.1f, -128};  // 6 / 0.1 = 60 steps above the zero point
+  EXPECT_EQ(l.q.act_max, 127);
+  l.q.output = {0.1f, -128};  // 6 / 0.1 = 60 steps above the zero point
   quant::derive_requantization(l);
-  EXPECT_EQ(l.act_max, -68);
-  l.output = {static_cast<float>(6.0 / 255.0), -128};
+  EXPECT_EQ(l.q.act_max, -68);
+  l.q.output = {static_cast<float>(6.0 / 255.0), -128};
   quant::derive_requantization(l);
-  EXPECT_EQ(l.act_max, 127);
+  EXPECT_EQ(l.q.act_max, 127);
 }
 
 // ---- the ops of TFLite/PyTorch models: depth multiplier, 'same' pooling, Pad, Mean (kept and flat), softmax beta ----
@@ -633,15 +633,15 @@ TEST(Quantize, SoftmaxBetaQuantizesAndRoundTrips) {
   const auto &sm = q.layers.back();
   ASSERT_EQ(sm.op, model::Op::Softmax);
   EXPECT_EQ(sm.softmax_beta, 0.5);
-  const auto sp = quant::softmax_params(sm.input.scale * 0.5);
-  EXPECT_EQ(sm.softmax.input_multiplier, sp.input_multiplier);
-  EXPECT_EQ(sm.softmax.input_left_shift, sp.input_left_shift);
+  const auto sp = quant::softmax_params(sm.q.input.scale * 0.5);
+  EXPECT_EQ(sm.q.softmax.input_multiplier, sp.input_multiplier);
+  EXPECT_EQ(sm.q.softmax.input_left_shift, sp.input_left_shift);
   const std::string path = (f.dir / "beta.onnx").string();
   quant::save_qdq_onnx(q, path);
   const auto back = quant::load_qdq_onnx(path);
   EXPECT_EQ(back.model.layers.back().softmax_beta, 0.5);
-  EXPECT_EQ(back.model.layers.back().softmax.input_multiplier, sm.softmax.input_multiplier);
-  EXPECT_EQ(back.model.layers.back().softmax.diff_min, sm.softmax.diff_min);
+  EXPECT_EQ(back.model.layers.back().q.softmax.input_multiplier, sm.q.softmax.input_multiplier);
+  EXPECT_EQ(back.model.layers.back().q.softmax.diff_min, sm.q.softmax.diff_min);
   quant::QModel beta1 = q;
   beta1.layers.back().softmax_beta = 1.0;
   quant::derive_requantization(beta1.layers.back());

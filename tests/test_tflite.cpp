@@ -99,8 +99,8 @@ TEST(Tflite, ResNet8ReadsAsTheGraphTfliteHas) {
   EXPECT_EQ(ops[model::Op::Softmax], 1);
   ASSERT_EQ(m.layers.size(), 16u);
   EXPECT_EQ(m.layers[3].inputs, (std::vector<int>{0, 2}));  // the first residual ADD reads tensors 22 and 24
-  EXPECT_EQ(m.layers[0].activation, "relu");
-  EXPECT_EQ(m.layers[2].activation, "");
+  EXPECT_EQ(m.layers[0].q.activation, "relu");
+  EXPECT_EQ(m.layers[2].q.activation, "");
   EXPECT_EQ(t.layer_tensor.front(), 22);
   EXPECT_EQ(t.output_tensor, 37);
   EXPECT_EQ(t.layer_tensor.back(), 37);
@@ -139,7 +139,7 @@ TEST(Tflite, ResNet8TensorsKeepTheFilesNames) {
     EXPECT_EQ(x.dtype, model::DType::Int8);
     EXPECT_EQ(x.shape, m.layers[k].out);
     ASSERT_TRUE(x.quant.has_value());
-    EXPECT_EQ(*x.quant, m.layers[k].output) << k;
+    EXPECT_EQ(*x.quant, m.layers[k].q.output) << k;
     if (t.layer_tensor[k] < 0) {  // the Flatten qparity inserts has no tensor in the file
       EXPECT_EQ(x.name, "") << k;
       continue;
@@ -150,7 +150,7 @@ TEST(Tflite, ResNet8TensorsKeepTheFilesNames) {
     ++named;
   }
   EXPECT_EQ(named, 16);
-  EXPECT_EQ(m.layers.back().name, "Identity_int8");
+  EXPECT_EQ(m.layers.back().q.name, "Identity_int8");
   // The first residual Add (tensor 25, "model/activation_2/Relu;model/add/add"): the label shows the name up to ';'.
   EXPECT_EQ(quant::layer_label(m, 3), "3 Add+relu <- 0,2 'model/activation_2/Relu'");
 }
@@ -212,7 +212,7 @@ TEST(Tflite, ResNet8EveryTensorEqualsTfliteMicro) {
         for (size_t j = 0; j < n; ++j) diff += trace[k][j] != static_cast<int8_t>(want[i * n + j]);
         EXPECT_EQ(diff, 0u) << (backend == quant::Backend::Reference ? "reference" : "optimized") << " image " << i << " layer "
                             << k << " (" << model::op_name(t.file.model.layers[k].op) << ", tensor " << idx << " '"
-                            << t.file.model.layers[k].name << "'): " << diff << " of " << n << " bytes differ";
+                            << t.file.model.layers[k].q.name << "'): " << diff << " of " << n << " bytes differ";
         ++matched;
       }
     }
@@ -293,14 +293,14 @@ TEST(Tflite, TinyConvReadsAndRuns) {
   const auto t = tflite::read_int8_tflite(bytes.data(), bytes.size(), "tiny.tflite");
   const quant::QLayer &l = t.file.model.layers.at(0);
   EXPECT_EQ(l.op, model::Op::Conv2D);
-  EXPECT_EQ(l.activation, "relu");
-  EXPECT_EQ(l.act_min, 3);  // TFLite's clamp for RELU: max(-128, zero point)
+  EXPECT_EQ(l.q.activation, "relu");
+  EXPECT_EQ(l.q.act_min, 3);  // TFLite's clamp for RELU: max(-128, zero point)
   EXPECT_EQ(l.pad_top, 1);
   EXPECT_EQ(l.out, (model::Shape{3, 4, 4}));
-  EXPECT_EQ(l.weight_scale.size(), 3u);
+  EXPECT_EQ(l.q.weight_scale.size(), 3u);
   // 0.5 * 0.01f / 0.25 = 0.64 * 2^-5 (0.01f a little below 0.01)
-  EXPECT_EQ(l.shift[0], -5);
-  EXPECT_EQ(l.multiplier[0], 1374389504);  // from the float32 scales, as TFLite
+  EXPECT_EQ(l.q.shift[0], -5);
+  EXPECT_EQ(l.q.multiplier[0], 1374389504);  // from the float32 scales, as TFLite
 }
 
 // RELU6's upper bound is TFLite's zero point + round(6.0f / scale) in float32: at scale 2.4f the float32 quotient is
@@ -309,13 +309,13 @@ TEST(Tflite, Relu6ClampIsTflites) {
   Tiny p;
   p.act = fb::ActivationFunctionType_RELU6;
   auto b = tiny_model(p);
-  EXPECT_EQ(tflite::read_int8_tflite(b.data(), b.size(), "t").file.model.layers[0].act_max, 3 + 24);
+  EXPECT_EQ(tflite::read_int8_tflite(b.data(), b.size(), "t").file.model.layers[0].q.act_max, 3 + 24);
   p.out_scale = 2.4f;
   b = tiny_model(p);
-  EXPECT_EQ(tflite::read_int8_tflite(b.data(), b.size(), "t").file.model.layers[0].act_max, 3 + 3);
+  EXPECT_EQ(tflite::read_int8_tflite(b.data(), b.size(), "t").file.model.layers[0].q.act_max, 3 + 3);
   p.out_scale = 1e-3f;  // the bound is above int8: 127
   b = tiny_model(p);
-  EXPECT_EQ(tflite::read_int8_tflite(b.data(), b.size(), "t").file.model.layers[0].act_max, 127);
+  EXPECT_EQ(tflite::read_int8_tflite(b.data(), b.size(), "t").file.model.layers[0].q.act_max, 127);
 }
 
 // A small int8 graph built op by op.
@@ -402,13 +402,13 @@ TEST(Tflite, MobileNetClassOpsReadAndRun) {
   EXPECT_EQ(L[0].pad_top, 1);
   EXPECT_EQ(L[1].op, model::Op::DepthwiseConv2D);
   EXPECT_EQ(L[1].out.c, 4);  // 2 inputs x depth multiplier 2
-  EXPECT_EQ(L[1].activation, "relu6");
+  EXPECT_EQ(L[1].q.activation, "relu6");
   EXPECT_EQ(L[2].op, model::Op::AvgPool);  // SAME: the odd pixel of padding goes bottom/right
   EXPECT_EQ(L[2].pad_top, 0);
   EXPECT_EQ(L[2].out, (model::Shape{4, 3, 3}));
   EXPECT_EQ(L[3].op, model::Op::Mean);
   EXPECT_EQ(L[4].op, model::Op::Dense);
-  EXPECT_EQ(L[4].bias, (std::vector<int32_t>{0, 0, 0}));  // no bias tensor (-1)
+  EXPECT_EQ(L[4].q.bias, (std::vector<int32_t>{0, 0, 0}));  // no bias tensor (-1)
   EXPECT_EQ(L[5].op, model::Op::Softmax);
   EXPECT_EQ(L[5].softmax_beta, 0.5);
   const quant::Int8Engine ref(t.file.model, quant::Backend::Reference), opt(t.file.model, quant::Backend::Optimized);

@@ -53,7 +53,7 @@ QModel tflite_ready_model(const TempDir &dir, const std::string &spec, uint64_t 
 void expect_same_layer(const QLayer &a, const QLayer &b, size_t k) {
   SCOPED_TRACE("layer " + std::to_string(k) + " " + model::op_name(a.op));
   EXPECT_EQ(a.op, b.op);
-  EXPECT_EQ(a.activation, b.activation);
+  EXPECT_EQ(a.q.activation, b.q.activation);
   EXPECT_EQ(a.inputs, b.inputs);
   EXPECT_EQ(a.in, b.in);
   EXPECT_EQ(a.out, b.out);
@@ -64,26 +64,26 @@ void expect_same_layer(const QLayer &a, const QLayer &b, size_t k) {
     EXPECT_EQ(a.pad_top, b.pad_top);
     EXPECT_EQ(a.pad_left, b.pad_left);
   }
-  EXPECT_EQ(a.input.scale, b.input.scale);
-  EXPECT_EQ(a.input.zero_point, b.input.zero_point);
-  EXPECT_EQ(a.output.scale, b.output.scale);
-  EXPECT_EQ(a.output.zero_point, b.output.zero_point);
-  ASSERT_EQ(a.input_q.size(), b.input_q.size());
-  for (size_t j = 0; j < a.input_q.size(); ++j) {
-    EXPECT_EQ(a.input_q[j].scale, b.input_q[j].scale);
-    EXPECT_EQ(a.input_q[j].zero_point, b.input_q[j].zero_point);
+  EXPECT_EQ(a.q.input.scale, b.q.input.scale);
+  EXPECT_EQ(a.q.input.zero_point, b.q.input.zero_point);
+  EXPECT_EQ(a.q.output.scale, b.q.output.scale);
+  EXPECT_EQ(a.q.output.zero_point, b.q.output.zero_point);
+  ASSERT_EQ(a.q.input_q.size(), b.q.input_q.size());
+  for (size_t j = 0; j < a.q.input_q.size(); ++j) {
+    EXPECT_EQ(a.q.input_q[j].scale, b.q.input_q[j].scale);
+    EXPECT_EQ(a.q.input_q[j].zero_point, b.q.input_q[j].zero_point);
   }
-  EXPECT_EQ(0, std::memcmp(&a.add, &b.add, sizeof a.add));
-  EXPECT_EQ(a.weight, b.weight);
-  EXPECT_EQ(a.weight_scale, b.weight_scale);
-  EXPECT_EQ(a.bias, b.bias);
-  EXPECT_EQ(a.multiplier, b.multiplier);
-  EXPECT_EQ(a.shift, b.shift);
-  EXPECT_EQ(a.act_min, b.act_min);
-  EXPECT_EQ(a.act_max, b.act_max);
-  EXPECT_EQ(a.softmax.input_multiplier, b.softmax.input_multiplier);
-  EXPECT_EQ(a.softmax.input_left_shift, b.softmax.input_left_shift);
-  EXPECT_EQ(a.softmax.diff_min, b.softmax.diff_min);
+  EXPECT_EQ(0, std::memcmp(&a.q.add, &b.q.add, sizeof a.q.add));
+  EXPECT_EQ(a.q.weight, b.q.weight);
+  EXPECT_EQ(a.q.weight_scale, b.q.weight_scale);
+  EXPECT_EQ(a.q.bias, b.q.bias);
+  EXPECT_EQ(a.q.multiplier, b.q.multiplier);
+  EXPECT_EQ(a.q.shift, b.q.shift);
+  EXPECT_EQ(a.q.act_min, b.q.act_min);
+  EXPECT_EQ(a.q.act_max, b.q.act_max);
+  EXPECT_EQ(a.q.softmax.input_multiplier, b.q.softmax.input_multiplier);
+  EXPECT_EQ(a.q.softmax.input_left_shift, b.q.softmax.input_left_shift);
+  EXPECT_EQ(a.q.softmax.diff_min, b.q.softmax.diff_min);
   EXPECT_EQ(a.softmax_beta, b.softmax_beta);
 }
 
@@ -154,7 +154,7 @@ TEST(TfliteWrite, ConcatWithSharedParametersRoundTrips) {
     if (l.op == Op::Concat)
       for (const int p : l.inputs) {
         ASSERT_GE(p, 0);
-        q.layers[static_cast<size_t>(p)].output = l.output;
+        q.layers[static_cast<size_t>(p)].q.output = l.q.output;
       }
   q.normalize();
   for (auto &l : q.layers) quant::derive_requantization(l);
@@ -196,8 +196,8 @@ TEST(TfliteWrite, RefusesIntegersTfliteWouldNotDerive) {
   const QModel good = tflite_ready_model(dir, "rps-mobile", 2);
   QModel q = good;
   size_t k = 0;
-  while (q.layers[k].activation != "relu6") ++k;
-  q.layers[k].act_max -= 1;
+  while (q.layers[k].q.activation != "relu6") ++k;
+  q.layers[k].q.act_max -= 1;
   EXPECT_THROW(
       {
         try {
@@ -210,7 +210,7 @@ TEST(TfliteWrite, RefusesIntegersTfliteWouldNotDerive) {
       },
       Error);
   q = good;
-  q.layers[0].multiplier[1] += 1;
+  q.layers[0].q.multiplier[1] += 1;
   EXPECT_THROW(tflite::int8_tflite_bytes(q), Error);
 }
 
@@ -222,12 +222,12 @@ TEST(TfliteWrite, PerTensorDenseMultiplierIsTflites) {
   for (const auto &l : q.layers) {
     if (l.op != Op::Dense) continue;
     ++dense;
-    const float product = static_cast<float>(l.input.scale) * static_cast<float>(l.weight_scale[0]);
-    const auto m = quant::quantize_multiplier(static_cast<double>(product) / l.output.scale);
-    for (size_t c = 0; c < l.multiplier.size(); ++c) {
-      EXPECT_EQ(l.weight_scale[c], l.weight_scale[0]);
-      EXPECT_EQ(l.multiplier[c], m.multiplier);
-      EXPECT_EQ(l.shift[c], m.shift);
+    const float product = static_cast<float>(l.q.input.scale) * static_cast<float>(l.q.weight_scale[0]);
+    const auto m = quant::quantize_multiplier(static_cast<double>(product) / l.q.output.scale);
+    for (size_t c = 0; c < l.q.multiplier.size(); ++c) {
+      EXPECT_EQ(l.q.weight_scale[c], l.q.weight_scale[0]);
+      EXPECT_EQ(l.q.multiplier[c], m.multiplier);
+      EXPECT_EQ(l.q.shift[c], m.shift);
     }
   }
   EXPECT_EQ(dense, 2);
@@ -285,14 +285,14 @@ TEST(TfliteWrite, FileStructureIsWhatTfliteMicroReads) {
     ASSERT_EQ(w->quantization()->scale()->size(), static_cast<uint32_t>(l.out.c));
     EXPECT_EQ(b->type(), tflite::fb::TensorType_INT32);
     for (int c = 0; c < l.out.c; ++c) {
-      const float ws = static_cast<float>(l.weight_scale[static_cast<size_t>(c)]);
+      const float ws = static_cast<float>(l.q.weight_scale[static_cast<size_t>(c)]);
       EXPECT_EQ(w->quantization()->scale()->Get(static_cast<uint32_t>(c)), ws);
       EXPECT_EQ(w->quantization()->zero_point()->Get(static_cast<uint32_t>(c)), 0);
-      EXPECT_EQ(b->quantization()->scale()->Get(static_cast<uint32_t>(c)), static_cast<float>(l.input.scale) * ws);
+      EXPECT_EQ(b->quantization()->scale()->Get(static_cast<uint32_t>(c)), static_cast<float>(l.q.input.scale) * ws);
     }
     const auto *wdata = buffers->Get(w->buffer())->data();
-    ASSERT_EQ(wdata->size(), l.weight.size());
-    EXPECT_EQ(0, std::memcmp(wdata->data(), l.weight.data(), l.weight.size()));
+    ASSERT_EQ(wdata->size(), l.q.weight.size());
+    EXPECT_EQ(0, std::memcmp(wdata->data(), l.q.weight.data(), l.q.weight.size()));
   }
   std::map<std::string, std::string> meta;
   for (const auto *e : *m->metadata()) {
@@ -327,7 +327,7 @@ TEST(TfliteWrite, MeanIsTflitesMean) {
   EXPECT_FALSE(op->builtin_options_as_ReducerOptions()->keep_dims());
   const auto *out = sg->tensors()->Get(static_cast<uint32_t>(op->outputs()->Get(0)));
   EXPECT_EQ(std::vector<int>(out->shape()->begin(), out->shape()->end()), (std::vector<int>{1, 8}));
-  EXPECT_EQ(out->quantization()->scale()->Get(0), static_cast<float>(q.layers[1].output.scale));
+  EXPECT_EQ(out->quantization()->scale()->Get(0), static_cast<float>(q.layers[1].q.output.scale));
   const QModel back = round_trip(q);
   expect_same_model(q, back);
   expect_same_outputs(q, back);
@@ -400,14 +400,14 @@ TEST(TfliteWrite, ForeignModelKeepsItsTensorNames) {
   EXPECT_EQ(back.input_name, q.input_name);
   ASSERT_EQ(back.layers.size(), q.layers.size());
   for (size_t k = 0; k < q.layers.size(); ++k) {
-    EXPECT_FALSE(q.layers[k].name.empty()) << k;
-    EXPECT_EQ(back.layers[k].name, q.layers[k].name) << k;
+    EXPECT_FALSE(q.layers[k].q.name.empty()) << k;
+    EXPECT_EQ(back.layers[k].q.name, q.layers[k].q.name) << k;
   }
   expect_same_model(q, back);
   // A model without names (qparity's own) is written with qparity's ("input", "l<k>.<op>"), read back as no names.
   QModel anon = q;
   anon.input_name.clear();
-  for (auto &l : anon.layers) l.name.clear();
+  for (auto &l : anon.layers) l.q.name.clear();
   const auto bytes = tflite::int8_tflite_bytes(anon);
   const auto *file = tflite::fb::GetModel(bytes.data());
   const auto *tensors = file->subgraphs()->Get(0)->tensors();
@@ -417,7 +417,7 @@ TEST(TfliteWrite, ForeignModelKeepsItsTensorNames) {
   EXPECT_TRUE(written.count("input") && written.count("l3.Add")) << "qparity's own tensor names";
   const QModel unnamed = tflite::read_int8_tflite(bytes.data(), bytes.size(), "written.tflite").file.model;
   EXPECT_EQ(unnamed.input_name, "");
-  for (const auto &l : unnamed.layers) EXPECT_EQ(l.name, "");
+  for (const auto &l : unnamed.layers) EXPECT_EQ(l.q.name, "");
 }
 
 }  // namespace

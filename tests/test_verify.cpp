@@ -676,7 +676,7 @@ TEST(LayerLabel, ChainNodesShowNoEdgesDagNodesNameTheirProducers) {
   quant::QModel q;
   q.layers.resize(3);
   q.layers[0].op = model::Op::Conv2D;
-  q.layers[0].activation = "relu";
+  q.layers[0].q.activation = "relu";
   q.layers[1].op = model::Op::Conv2D;
   q.layers[1].inputs = {model::kGraphInput};
   q.layers[2].op = model::Op::Add;

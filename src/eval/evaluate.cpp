@@ -19,8 +19,8 @@ Int8Output Int8Output::of(const quant::QModel &m) {
   Int8Output o;
   if (!m.outputs_logits()) return o;
   o.logits = true;
-  o.scale = m.layers.back().output.scale;
-  o.zero_point = m.layers.back().output.zero_point;
+  o.scale = m.layers.back().q.output.scale;
+  o.zero_point = m.layers.back().q.output.zero_point;
   return o;
 }
 

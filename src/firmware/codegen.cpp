@@ -84,7 +84,7 @@ std::string describe(const quant::QLayer &l) {
   o << model::op_name(l.op);
   if (l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D || l.op == Op::MaxPool || l.op == Op::AvgPool)
     o << " " << l.kernel << "x" << l.kernel << " stride " << l.stride;
-  if (!l.activation.empty()) o << " " << l.activation;
+  if (!l.q.activation.empty()) o << " " << l.q.activation;
   o << ": " << l.in.h << "x" << l.in.w << "x" << l.in.c << " -> " << l.out.h << "x" << l.out.w << "x" << l.out.c;
   if (l.inputs.size() > 1) {
     o << ", reads";
@@ -99,7 +99,7 @@ std::string describe(const quant::QLayer &l) {
 namespace {
 
 qp_conv_params_t conv_params(const quant::QLayer &l) {
-  return {-l.input.zero_point, l.output.zero_point, l.stride, l.pad_top, l.pad_left, l.act_min, l.act_max};
+  return {-l.q.input.zero_point, l.q.output.zero_point, l.stride, l.pad_top, l.pad_left, l.q.act_min, l.q.act_max};
 }
 
 // Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with at least 4 input channels (the first layer's
@@ -224,7 +224,7 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
         const qp_dims_t fd = {l.out.c, l.kernel, l.kernel, l.in.c};
         std::vector<int16_t> pw(static_cast<size_t>(QP_CONV_WINO_PACKED_COUNT(l.out.c, l.in.c)));
         std::vector<int32_t> pb(static_cast<size_t>(QP_CONV_MCU_PACKED_CHANNELS(l.out.c)));
-        if (qp_conv_pack_wino_s8(-l.input.zero_point, &fd, l.weight.data(), l.bias.data(), pw.data(), pb.data()) != QP_STATUS_OK)
+        if (qp_conv_pack_wino_s8(-l.q.input.zero_point, &fd, l.q.weight.data(), l.q.bias.data(), pw.data(), pb.data()) != QP_STATUS_OK)
           fail("internal: packing layer " + std::to_string(k) + " for the Winograd kernel failed");
         c << c_array("static const int16_t " + p + "weight", pw, 16);
         c << c_array("static const int32_t " + p + "bias", pb, 8);
@@ -233,7 +233,7 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
         const qp_dims_t fd = {1, l.kernel, l.kernel, l.in.c};
         std::vector<int16_t> pw(static_cast<size_t>(QP_DWCONV_MCU_PACKED_COUNT(l.kernel, l.kernel, l.in.c)));
         std::vector<int32_t> pb(static_cast<size_t>(QP_DWCONV_MCU_PACKED_CHANNELS(l.in.c)));
-        if (qp_dwconv_pack_mcu_s8(-l.input.zero_point, &fd, l.weight.data(), l.bias.data(), pw.data(), pb.data()) != QP_STATUS_OK)
+        if (qp_dwconv_pack_mcu_s8(-l.q.input.zero_point, &fd, l.q.weight.data(), l.q.bias.data(), pw.data(), pb.data()) != QP_STATUS_OK)
           fail("internal: packing layer " + std::to_string(k) + " for the MCU depthwise kernel failed");
         c << c_array("static const int16_t " + p + "weight", pw, 16);
         c << c_array("static const int32_t " + p + "bias", pb, 8);
@@ -243,20 +243,20 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
         std::vector<int8_t> pw(static_cast<size_t>(QP_CONV_MCU_PACKED_BYTES(oc, kh, kh, ic)));
         std::vector<int32_t> pb(static_cast<size_t>(QP_CONV_MCU_PACKED_CHANNELS(oc)));
         const qp_dims_t fd = {oc, kh, kh, ic};
-        const int32_t zp = -l.input.zero_point;
-        const int8_t *w = l.weight.data();
-        const int32_t *bi = l.bias.data();
+        const int32_t zp = -l.q.input.zero_point;
+        const int8_t *w = l.q.weight.data();
+        const int32_t *bi = l.q.bias.data();
         const qp_status_t st = l.op == Op::Dense ? qp_fc_pack_mcu_s8(zp, ic, oc, w, bi, pw.data(), pb.data())
                                                  : qp_conv_pack_mcu_s8(zp, &fd, w, bi, pw.data(), pb.data());
         if (st != QP_STATUS_OK) fail("internal: packing layer " + std::to_string(k) + " for the MCU kernels failed");
         c << c_array("static const int8_t " + p + "weight", pw, 16);
         c << c_array("static const int32_t " + p + "bias", pb, 8);
       } else {
-        c << c_array("static const int8_t " + p + "weight", l.weight, 16);
-        c << c_array("static const int32_t " + p + "bias", l.bias, 8);
+        c << c_array("static const int8_t " + p + "weight", l.q.weight, 16);
+        c << c_array("static const int32_t " + p + "bias", l.q.bias, 8);
       }
-      c << c_array("static const int32_t " + p + "multiplier", l.multiplier, 8);
-      c << c_array("static const int32_t " + p + "shift", l.shift, 16);
+      c << c_array("static const int32_t " + p + "multiplier", l.q.multiplier, 8);
+      c << c_array("static const int32_t " + p + "shift", l.q.shift, 16);
     }
     switch (l.op) {
       case Op::Conv2D:
@@ -272,8 +272,8 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
       }
       case Op::Dense:
         node_op[k] = mcu ? "QP_NODE_FC_MCU" : "QP_NODE_FC";
-        c << "static const qp_fc_node_params_t " << p << "params = {" << -l.input.zero_point << ", " << l.output.zero_point
-          << ", " << l.act_min << ", " << l.act_max << "};\n";
+        c << "static const qp_fc_node_params_t " << p << "params = {" << -l.q.input.zero_point << ", " << l.q.output.zero_point
+          << ", " << l.q.act_min << ", " << l.q.act_max << "};\n";
         break;
       case Op::MaxPool:
       case Op::AvgPool:
@@ -285,22 +285,22 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
       case Op::Pad:
         node_op[k] = "QP_NODE_PAD";
         c << "static const qp_pad_node_params_t " << p << "params = {" << l.pad_top << ", " << l.pad_left << ", "
-          << l.input.zero_point << "};\n";
+          << l.q.input.zero_point << "};\n";
         break;
       case Op::Mean:
         node_op[k] = mcu ? "QP_NODE_MEAN_MCU" : "QP_NODE_MEAN";
-        c << "static const qp_mean_params_t " << p << "params = {" << -l.input.zero_point << ", " << l.output.zero_point << ", "
-          << l.multiplier.at(0) << ", " << l.shift.at(0) << "};\n";
+        c << "static const qp_mean_params_t " << p << "params = {" << -l.q.input.zero_point << ", " << l.q.output.zero_point << ", "
+          << l.q.multiplier.at(0) << ", " << l.q.shift.at(0) << "};\n";
         break;
       case Op::GlobalAvgPool: node_op[k] = mcu ? "QP_NODE_GLOBAL_AVG_POOL_MCU" : "QP_NODE_GLOBAL_AVG_POOL"; break;
       case Op::Softmax:
         node_op[k] = "QP_NODE_SOFTMAX";
-        c << "static const qp_softmax_params_t " << p << "params = {" << l.softmax.input_multiplier << ", "
-          << l.softmax.input_left_shift << ", " << l.softmax.diff_min << "};\n";
+        c << "static const qp_softmax_params_t " << p << "params = {" << l.q.softmax.input_multiplier << ", "
+          << l.q.softmax.input_left_shift << ", " << l.q.softmax.diff_min << "};\n";
         break;
       case Op::Flatten: node_op[k] = "QP_NODE_RESHAPE"; break;
       case Op::Add: {
-        const qp_add_params_t &a = l.add;
+        const qp_add_params_t &a = l.q.add;
         node_op[k] = mcu ? "QP_NODE_ADD_MCU" : "QP_NODE_ADD";
         if (mcu) {  // each input's rescaling of its 256 values, tabulated with the reference arithmetic
           std::vector<int32_t> table(QP_ADD_MCU_TABLE_COUNT);
@@ -320,14 +320,14 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
         c << "static const qp_concat_input_t " << p << "parts[" << l.inputs.size() << "] = {\n";
         for (size_t j = 0; j < l.inputs.size(); ++j) {
           const qp_concat_input_t q =
-              quant::concat_input_params(l.input_q[j].scale, l.input_q[j].zero_point, l.output.scale, l.output.zero_point);
+              quant::concat_input_params(l.q.input_q[j].scale, l.q.input_q[j].zero_point, l.q.output.scale, l.q.output.zero_point);
           c << "    {qp_model_arena + " << tensor(plan.layer_inputs[k][j]) << ", " << m.tensor_shape(l.inputs[j]).c << ", "
             << q.requantize << ", " << q.input_offset << ", " << q.multiplier << ", " << q.shift << "}"
             << (j + 1 < l.inputs.size() ? "," : "") << "\n";
         }
         c << "};\n";
         c << "static const qp_concat_node_params_t " << p << "params = {" << l.inputs.size() << ", " << p << "parts, "
-          << l.output.zero_point << "};\n";
+          << l.q.output.zero_point << "};\n";
         break;
       }
       default: fail(std::string("the firmware generator does not support ") + model::op_name(l.op) + " layers");

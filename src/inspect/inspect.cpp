@@ -46,19 +46,19 @@ std::vector<int> producers(const quant::QModel &q, size_t k) {
 std::vector<quant::QParams> input_params(const quant::QModel &q, size_t k) {
   const auto &l = q.layers[k];
   const auto ps = producers(q, k);
-  if (l.input_q.size() == ps.size()) return l.input_q;
+  if (l.q.input_q.size() == ps.size()) return l.q.input_q;
   std::vector<quant::QParams> v;
   for (const int p : ps) v.push_back(q.tensor_params(p));
-  if (!v.empty()) v[0] = l.input;
+  if (!v.empty()) v[0] = l.q.input;
   return v;
 }
 
 // The FP32 layer that performs INT8 layer l's op: l.fp32_index, or with a fused activation the layer the
 // ReLU/ReLU6 at l.fp32_index reads. -1 when the graph has no such layer (check_mapping reports it).
 int op_fp32_index(const model::Graph &g, const quant::QLayer &l) {
-  const int f = l.fp32_index;
+  const int f = l.q.fp32_index;
   if (f < 0 || static_cast<size_t>(f) >= g.layers.size()) return -1;
-  if (l.activation.empty()) return f;
+  if (l.q.activation.empty()) return f;
   const auto &act = g.layers[static_cast<size_t>(f)];
   if (act.inputs.size() != 1) return -1;
   return act.inputs[0];
@@ -78,21 +78,21 @@ void check_mapping(const model::Graph &g, const quant::QModel &q) {
   for (size_t k = 0; k < q.layers.size(); ++k) {
     const auto &l = q.layers[k];
     const std::string where = "INT8 layer " + std::to_string(k) + " (" + model::op_name(l.op) + ")";
-    const int f = l.fp32_index;
+    const int f = l.q.fp32_index;
     if (f < 0 || static_cast<size_t>(f) >= g.layers.size())
       fail(where + " maps to FP32 layer " + std::to_string(f) + ", which the FP32 model does not have", fix);
     const auto &fl = g.layers[static_cast<size_t>(f)];
     bool ok = fl.out.size() == l.out.size();
     const int w = op_fp32_index(g, l);
-    if (l.activation.empty()) {
+    if (l.q.activation.empty()) {
       ok = ok && fl.op == l.op;
     } else {
-      const Op act = l.activation == "relu" ? Op::ReLU : Op::ReLU6;
+      const Op act = l.q.activation == "relu" ? Op::ReLU : Op::ReLU6;
       ok = ok && fl.op == act && w >= 0 && g.layers[static_cast<size_t>(w)].op == l.op;
     }
     if (ok && is_weighted(l.op)) {
       const auto &wl = g.layers[static_cast<size_t>(w)];
-      ok = wl.weight.size() == l.weight.size() && wl.bias.size() == l.bias.size() && l.weight_scale.size() == l.bias.size();
+      ok = wl.weight.size() == l.q.weight.size() && wl.bias.size() == l.q.bias.size() && l.q.weight_scale.size() == l.q.bias.size();
     }
     std::string edges;
     if (ok) {  // the same edges: input i of the INT8 layer is the INT8 tensor of the FP32 layer's input i
@@ -101,7 +101,7 @@ void check_mapping(const model::Graph &g, const quant::QModel &q) {
       ok = ins.size() == ps.size();
       for (size_t i = 0; ok && i < ps.size(); ++i) {
         const int p = ps[i];
-        const int want = p < 0 ? model::kGraphInput : p < static_cast<int>(k) ? q.layers[static_cast<size_t>(p)].fp32_index : -2;
+        const int want = p < 0 ? model::kGraphInput : p < static_cast<int>(k) ? q.layers[static_cast<size_t>(p)].q.fp32_index : -2;
         ok = want == ins[i];
       }
       if (!ok) edges = ": its inputs come from other layers";
@@ -124,7 +124,7 @@ inline float fake_quant(float v, const quant::QParams &p) {
 model::Layer dequantized_layer(const model::Layer &fl, const quant::QLayer &l, const quant::QLayer *prev) {
   model::Layer out = fl;
   const int oc = l.out.c;
-  auto w = [&](size_t i, int c) { return static_cast<float>(l.weight[i] * l.weight_scale[static_cast<size_t>(c)]); };
+  auto w = [&](size_t i, int c) { return static_cast<float>(l.q.weight[i] * l.q.weight_scale[static_cast<size_t>(c)]); };
   const int kk = l.kernel;
   if (l.op == Op::Conv2D) {  // OHWI -> OIHW
     const int ic = l.in.c;
@@ -151,7 +151,7 @@ model::Layer dequantized_layer(const model::Layer &fl, const quant::QLayer &l, c
   }
   for (int c = 0; c < oc; ++c)
     out.bias[static_cast<size_t>(c)] =
-        static_cast<float>(l.bias[static_cast<size_t>(c)] * l.input.scale * l.weight_scale[static_cast<size_t>(c)]);
+        static_cast<float>(l.q.bias[static_cast<size_t>(c)] * l.q.input.scale * l.q.weight_scale[static_cast<size_t>(c)]);
   return out;
 }
 
@@ -196,7 +196,7 @@ class Simulator {
     const auto f = static_cast<size_t>(op_fp32_index(g_, l));
     p.dequantized[f] = is_weighted(l.op);
     for (size_t i = 0; i < p.in_q[f].size() && i < input_q.size(); ++i) p.in_q[f][i] = &input_q[i];
-    p.out_q[static_cast<size_t>(l.fp32_index)] = &l.output;
+    p.out_q[static_cast<size_t>(l.q.fp32_index)] = &l.q.output;
   }
 
   // The graph's output for input `chw` under plan p; `trace` is the FP32 executor's trace of the same input.
@@ -278,28 +278,28 @@ LayerStats layer_facts(const quant::QModel &q, size_t k, const std::string &name
   st.index = static_cast<int>(k);
   st.name = name;
   st.op = l.op;
-  st.fp32_index = l.fp32_index;
-  st.activation = l.activation;
-  st.tensor = l.name;
-  st.input = l.input;
+  st.fp32_index = l.q.fp32_index;
+  st.activation = l.q.activation;
+  st.tensor = l.q.name;
+  st.input = l.q.input;
   st.inputs = producers(q, k);
   st.inputs_q = input_params(q, k);
-  st.output = l.output;
-  st.calibrated_lo = (-128 - l.output.zero_point) * l.output.scale;
-  st.calibrated_hi = (127 - l.output.zero_point) * l.output.scale;
-  st.count_low_saturation = l.output.zero_point > -128;
+  st.output = l.q.output;
+  st.calibrated_lo = (-128 - l.q.output.zero_point) * l.q.output.scale;
+  st.calibrated_hi = (127 - l.q.output.zero_point) * l.q.output.scale;
+  st.count_low_saturation = l.q.output.zero_point > -128;
   st.softmax_ceiling = l.op == Op::Softmax;  // above 127 is probability ~1.0: the ceiling, not a clip
-  st.weighted = is_weighted(l.op) && !l.weight_scale.empty();
+  st.weighted = is_weighted(l.op) && !l.q.weight_scale.empty();
   if (st.weighted) {
-    const auto [lo, hi] = std::minmax_element(l.weight_scale.begin(), l.weight_scale.end());
+    const auto [lo, hi] = std::minmax_element(l.q.weight_scale.begin(), l.q.weight_scale.end());
     st.weight_scale_min = *lo;
     st.weight_scale_max = *hi;
-    const size_t oc = l.weight_scale.size();
+    const size_t oc = l.q.weight_scale.size();
     st.weight_range.assign(oc, {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()});
-    const size_t per = l.weight.size() / oc;
-    for (size_t i = 0; i < l.weight.size(); ++i) {
+    const size_t per = l.q.weight.size() / oc;
+    for (size_t i = 0; i < l.q.weight.size(); ++i) {
       const size_t c = l.op == Op::DepthwiseConv2D ? i % oc : i / per;  // depthwise [1][K][K][C], else [OUT][...]
-      const double v = l.weight[i] * l.weight_scale[c];
+      const double v = l.q.weight[i] * l.q.weight_scale[c];
       st.weight_range[c].first = std::min(st.weight_range[c].first, v);
       st.weight_range[c].second = std::max(st.weight_range[c].second, v);
     }
@@ -309,8 +309,8 @@ LayerStats layer_facts(const quant::QModel &q, size_t k, const std::string &name
 
 // Whether an int8 output value counts as saturated (see the definitions in inspect.h).
 bool saturates(const quant::QLayer &l, int v) {
-  const bool high = !(l.activation == "relu6" && l.act_max == 127);
-  return (v == 127 && high) || (v == -128 && l.output.zero_point > -128);
+  const bool high = !(l.q.activation == "relu6" && l.q.act_max == 127);
+  return (v == 127 && high) || (v == -128 && l.q.output.zero_point > -128);
 }
 
 // The margin histogram and the images closest to a flip, from per-image results in image order.
@@ -394,8 +394,8 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
   std::vector<char> low_counts(nq), high_counts(nq), softmax(nq);
   for (size_t k = 0; k < nq; ++k) {
     const auto &l = q.layers[k];
-    low_counts[k] = l.output.zero_point > -128;
-    high_counts[k] = !(l.activation == "relu6" && l.act_max == 127);
+    low_counts[k] = l.q.output.zero_point > -128;
+    high_counts[k] = !(l.q.activation == "relu6" && l.q.act_max == 127);
     softmax[k] = l.op == Op::Softmax;  // above 127 is probability ~1.0: the ceiling, not a clip
   }
 
@@ -412,7 +412,7 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
   // The model's output on its int8 grid too: a softmax's probabilities, or the logits of a model that ends without one
   // (a Dense's output is already; a global average pool or Mean keeps or sets its own).
   for (const auto &l : q.layers)
-    if (l.op == Op::Softmax || &l == &q.layers.back()) all_plan.out_q[static_cast<size_t>(l.fp32_index)] = &l.output;
+    if (l.op == Op::Softmax || &l == &q.layers.back()) all_plan.out_q[static_cast<size_t>(l.q.fp32_index)] = &l.q.output;
 
   std::vector<ImageOut> out(n);
   std::exception_ptr error;
@@ -433,12 +433,12 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
       o.layers.resize(nq);
       for (size_t k = 0; k < nq; ++k) {
         const auto &l = q.layers[k];
-        const auto &fp = ft[static_cast<size_t>(l.fp32_index)];
+        const auto &fp = ft[static_cast<size_t>(l.q.fp32_index)];
         const auto &qv = qt[k];
         if (fp.size() != qv.size()) fail("internal: INT8 layer " + std::to_string(k) + " and its FP32 layer differ in size");
         LayerAcc &a = o.layers[k];
-        const double s = l.output.scale;
-        const int zp = l.output.zero_point;
+        const double s = l.q.output.scale;
+        const int zp = l.q.output.zero_point;
         for (size_t e = 0; e < fp.size(); ++e) {
           const double want = fp[e];
           const int got = qv[quant::chw_to_hwc(e, map_shape[k])];
@@ -456,7 +456,7 @@ Inspection inspect_models(const model::Graph &fp32, const quant::QModel &q, cons
       for (const auto &plan : single_plans) o.single_pred.push_back(eval::first_argmax(sim.run(chw, ft, plan)));
       const auto so = sim.run(chw, ft, all_plan);
       o.all_pred = eval::first_argmax(so);
-      const auto &ol = q.layers.back().output;
+      const auto &ol = q.layers.back().q.output;
       for (size_t c = 0; c < so.size(); ++c) {
         const double deq = (qo[c] - ol.zero_point) * ol.scale, d = deq - so[c];
         o.all_signal += deq * deq;
@@ -553,8 +553,8 @@ Inspection inspect_int8(const quant::QModel &q, const data::Split &split, const 
           a.saturated += saturates(l, v);
         }
         if (!qt[k].empty()) {
-          a.lo = (lo - l.output.zero_point) * l.output.scale;
-          a.hi = (hi - l.output.zero_point) * l.output.scale;
+          a.lo = (lo - l.q.output.zero_point) * l.q.output.scale;
+          a.hi = (hi - l.q.output.zero_point) * l.q.output.scale;
         }
         a.values = static_cast<int64_t>(qt[k].size());
       }

@@ -12,7 +12,7 @@
 //
 // Definitions (all over every image of the split, every element of the layer's output):
 //   calibrated range  [(-128 - zp) * s, (127 - zp) * s] of the INT8 layer's output parameters.
-//   observed range    min/max of the FP32 output of the corresponding FP32 layer (QLayer::fp32_index,
+//   observed range    min/max of the FP32 output of the corresponding FP32 layer (Layer::q.fp32_index,
 //                     i.e. after a fused ReLU/ReLU6).
 //   clipped share     share of those FP32 values that the int8 clamp would change: further than half a
 //                     step outside the calibrated range (values within half a step round to the end
@@ -65,7 +65,7 @@ struct LayerStats {
   model::Op op = model::Op::Flatten;
   int fp32_index = -1;
   std::string activation;                // "", "relu", "relu6"
-  std::string tensor;                    // its output tensor's name in the model file (QLayer::name; empty: none)
+  std::string tensor;                    // its output tensor's name in the model file (Layer::q.name; empty: none)
   quant::QParams input, output;          // input: the first input's
   std::vector<int> inputs;               // producers: INT8 layer indices, -1 = the image (an Add has 2, a Concat >= 2)
   std::vector<quant::QParams> inputs_q;  // each input's scale and zero point

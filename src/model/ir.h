@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include "qp_runtime.h"  // the INT8 node's ADD and SOFTMAX parameter structs
+
 namespace qp::model {
 
 enum class Op {
@@ -94,6 +96,28 @@ std::string tensor_name_column(const std::string &name);
 // without names stays without them through its files.
 bool is_generated_tensor_name(std::string_view name);
 
+// What a node of the INT8 model carries beyond the FP32 node (Layer::q; an FP32 graph leaves it empty): its integers
+// (int8 weights in the runtime's layout, int32 biases, requantization multipliers and shifts, clamps, the Add and
+// Softmax parameters), the activation fused into its clamp, and its tensors' quantization as the kernels read it.
+// The quantizer derives it; reading an INT8 file rebuilds it (quant::derive_requantization), bit for bit.
+struct Int8Node {
+  std::string activation;             // "", "relu" or "relu6" (fused into the clamp)
+  QParams input, output;              // input: the first input's quantization
+  std::vector<QParams> input_q;       // every input's quantization (input_q[0] == input); QModel::normalize fills it
+  qp_add_params_t add{};              // Add: TFLite's ADD parameters, derived from input_q, output and the clamp
+  std::vector<int8_t> weight;         // Conv OHWI, depthwise [1][KH][KW][C*M], Dense [OUT][IN] (IN in HWC order)
+  std::vector<double> weight_scale;   // one per output channel (equal values when per-tensor)
+  std::vector<int32_t> bias;          // scale input_scale * weight_scale[c], zero point 0
+  std::vector<int32_t> multiplier, shift;
+  int32_t act_min = -128, act_max = 127;
+  qp_softmax_params_t softmax{0, 0, 0};  // derived from the input scale and Layer::softmax_beta
+  std::string name;       // its output tensor's name in the model file (model::Tensor::name; empty: none)
+  int fp32_index = -1;    // the FP32 layer whose output this node's output corresponds to
+  int raised_scales = 0;  // channels whose weight scale the quantizer raised so the bias fits int32 (not stored in files)
+};
+
+// One node type for the FP32 graph and the INT8 model (quant::QLayer is this type): the op, its edges, shapes and
+// attributes, its FP32 parameters, and in an INT8 model its integers (`q`).
 struct Layer {
   Op op = Op::ReLU;
   // Producers of this layer's inputs: indices of earlier layers, or kGraphInput. Left empty while a
@@ -116,8 +140,11 @@ struct Layer {
   // Filled by infer_shapes. `in` is the first input's shape (for Add both are equal; for Concat see
   // input_shape).
   Shape in, out;
-  // Conv/pool: filled by infer_shapes from `padding`. Pad: the op's parameters (set by the builder).
+  // Conv/pool: filled by infer_shapes from `padding`. Pad: the op's parameters (set by the builder). In an INT8 model
+  // pad_top/pad_left are set and bottom/right are implied by the shapes.
   int pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+
+  Int8Node q;  // INT8 model only: weights, biases, requantization, clamps, tensor quantization
 
   bool has_params() const { return !weight.empty() || !gamma.empty(); }
 };

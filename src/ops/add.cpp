@@ -30,9 +30,9 @@ bool quantize(const QuantArgs &a, quant::QLayer &ql) {
 }
 
 void derive(quant::QLayer &l) {
-  if (l.input_q.size() != 2) fail("internal: Add layer without both inputs' quantization");
-  l.add = quant::add_params(l.input_q[0].scale, l.input_q[0].zero_point, l.input_q[1].scale, l.input_q[1].zero_point,
-                            l.output.scale, l.output.zero_point, l.act_min, l.act_max);
+  if (l.q.input_q.size() != 2) fail("internal: Add layer without both inputs' quantization");
+  l.q.add = quant::add_params(l.q.input_q[0].scale, l.q.input_q[0].zero_point, l.q.input_q[1].scale, l.q.input_q[1].zero_point,
+                            l.q.output.scale, l.q.output.zero_point, l.q.act_min, l.q.act_max);
 }
 
 void check_int8(const quant::QModel &m, const quant::QLayer &l, const std::string &where) {
@@ -42,7 +42,7 @@ void check_int8(const quant::QModel &m, const quant::QLayer &l, const std::strin
 }
 
 qp_status_t int8(const Int8Args &a) {
-  return qp_add_run_s8(&a.l.add, static_cast<int32_t>(a.l.out.size()), a.arena + a.in_off[0], a.arena + a.in_off[1], a.out);
+  return qp_add_run_s8(&a.l.q.add, static_cast<int32_t>(a.l.out.size()), a.arena + a.in_off[0], a.arena + a.in_off[1], a.out);
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ void fp32(const model::Layer &l, std::span<const std::vector<float> *const> ins,
 // Output parameters from the observed range of its output; each input is requantized to them at run time.
 bool quantize(const QuantArgs &a, quant::QLayer &ql) {
   const auto [lo, hi] = a.range(a.k);
-  ql.output = activation_params(lo, hi);
+  ql.q.output = activation_params(lo, hi);
   return true;
 }
 
@@ -52,12 +52,12 @@ qp_status_t int8(const Int8Args &a) {
   const quant::QLayer &l = a.l;
   std::vector<qp_concat_input_t> parts;
   for (size_t j = 0; j < l.inputs.size(); ++j) {
-    qp_concat_input_t c = quant::concat_input_params(l.input_q[j].scale, l.input_q[j].zero_point, l.output.scale, l.output.zero_point);
+    qp_concat_input_t c = quant::concat_input_params(l.q.input_q[j].scale, l.q.input_q[j].zero_point, l.q.output.scale, l.q.output.zero_point);
     c.data = a.arena + a.in_off[j];
     c.channels = a.m.tensor_shape(l.inputs[j]).c;
     parts.push_back(c);
   }
-  return qp_concat_run_s8(static_cast<int32_t>(parts.size()), parts.data(), l.out.h * l.out.w, l.output.zero_point, a.out);
+  return qp_concat_run_s8(static_cast<int32_t>(parts.size()), parts.data(), l.out.h * l.out.w, l.q.output.zero_point, a.out);
 }
 
 }  // namespace

@@ -57,19 +57,19 @@ bool quantize(const QuantArgs &a, quant::QLayer &ql) {
 // product in double as Conv2D and per-channel weights do; so a per-tensor Dense layer computes TFLite's bytes.
 void derive(quant::QLayer &l) {
   derive_weighted(l);
-  const auto &s = l.weight_scale;
+  const auto &s = l.q.weight_scale;
   if (s.empty() || !std::all_of(s.begin(), s.end(), [&](double v) { return v == s[0]; })) return;
-  const float product = static_cast<float>(l.input.scale) * static_cast<float>(s[0]);
-  const auto m = quant::quantize_multiplier(static_cast<double>(product) / l.output.scale);
+  const float product = static_cast<float>(l.q.input.scale) * static_cast<float>(s[0]);
+  const auto m = quant::quantize_multiplier(static_cast<double>(product) / l.q.output.scale);
   if (m.shift > 30 || m.shift < -31) fail("requantization shift " + std::to_string(m.shift) + " is out of range [-31, 30]");
-  std::fill(l.multiplier.begin(), l.multiplier.end(), m.multiplier);
-  std::fill(l.shift.begin(), l.shift.end(), m.shift);
+  std::fill(l.q.multiplier.begin(), l.q.multiplier.end(), m.multiplier);
+  std::fill(l.q.shift.begin(), l.q.shift.end(), m.shift);
 }
 
 qp_status_t int8(const Int8Args &a) {
   const quant::QLayer &l = a.l;
-  return qp_fc_run_s8(-l.input.zero_point, l.output.zero_point, l.act_min, l.act_max, l.multiplier.data(), l.shift.data(), l.in.c,
-                      l.out.c, a.arena + a.in_off[0], l.weight.data(), l.bias.data(), a.out);
+  return qp_fc_run_s8(-l.q.input.zero_point, l.q.output.zero_point, l.q.act_min, l.q.act_max, l.q.multiplier.data(), l.q.shift.data(), l.in.c,
+                      l.out.c, a.arena + a.in_off[0], l.q.weight.data(), l.q.bias.data(), a.out);
 }
 
 }  // namespace

@@ -14,7 +14,7 @@ void infer(model::Layer &, ShapeArgs &a) {
 void fp32(const model::Layer &, std::span<const std::vector<float> *const> ins, std::vector<float> &out) { out = *ins[0]; }
 
 bool quantize(const QuantArgs &, quant::QLayer &ql) {
-  ql.output = ql.input;
+  ql.q.output = ql.q.input;
   return true;
 }
 

@@ -36,7 +36,7 @@ void fp32(const Layer &l, std::span<const std::vector<float> *const> ins, std::v
 
 bool quantize(const QuantArgs &a, quant::QLayer &ql) {
   const auto [lo, hi] = a.range(a.k);
-  ql.output = activation_params(lo, hi);
+  ql.q.output = activation_params(lo, hi);
   ql.keep_dims = a.g.layers[a.k].keep_dims;
   quant::derive_requantization(ql);
   return true;
@@ -44,10 +44,10 @@ bool quantize(const QuantArgs &a, quant::QLayer &ql) {
 
 // TFLite's QuantizeMultiplier of input_scale / output_scale (the kernel folds 1/(H*W) into it).
 void derive(quant::QLayer &l) {
-  const auto m = quant::quantize_multiplier(l.input.scale / l.output.scale);
+  const auto m = quant::quantize_multiplier(l.q.input.scale / l.q.output.scale);
   if (m.shift > 30 || m.shift < -31) fail("Mean: requantization shift " + std::to_string(m.shift) + " is out of range [-31, 30]");
-  l.multiplier = {m.multiplier};
-  l.shift = {m.shift};
+  l.q.multiplier = {m.multiplier};
+  l.q.shift = {m.shift};
 }
 
 void check_int8(const quant::QModel &, const quant::QLayer &l, const std::string &where) {
@@ -57,7 +57,7 @@ void check_int8(const quant::QModel &, const quant::QLayer &l, const std::string
 
 qp_status_t int8(const Int8Args &a) {
   const quant::QLayer &l = a.l;
-  const qp_mean_params_t p = {-l.input.zero_point, l.output.zero_point, l.multiplier.at(0), l.shift.at(0)};
+  const qp_mean_params_t p = {-l.q.input.zero_point, l.q.output.zero_point, l.q.multiplier.at(0), l.q.shift.at(0)};
   const qp_dims_t in = {1, l.in.h, l.in.w, l.in.c};
   return qp_mean_s8(&p, &in, a.arena + a.in_off[0], a.out);
 }

@@ -121,21 +121,21 @@ void quantize_output_with_activation(const QuantArgs &args, quant::QLayer &ql) {
   if (act >= 0) {
     const OpDef &d = op_def(args.g.layers[src].op);
     b = std::min(b, d.fused_max);
-    ql.activation = d.fused_as;
-    ql.fp32_index = act;
+    ql.q.activation = d.fused_as;
+    ql.q.fp32_index = act;
   }
-  ql.output = activation_params(act >= 0 ? 0.0 : a, b);
+  ql.q.output = activation_params(act >= 0 ? 0.0 : a, b);
 }
 
 void derive_weighted(quant::QLayer &l) {
-  const size_t oc = l.weight_scale.size();
-  l.multiplier.resize(oc);
-  l.shift.resize(oc);
+  const size_t oc = l.q.weight_scale.size();
+  l.q.multiplier.resize(oc);
+  l.q.shift.resize(oc);
   for (size_t c = 0; c < oc; ++c) {
-    const auto m = quant::quantize_multiplier(l.input.scale * l.weight_scale[c] / l.output.scale);
+    const auto m = quant::quantize_multiplier(l.q.input.scale * l.q.weight_scale[c] / l.q.output.scale);
     if (m.shift > 30 || m.shift < -31) fail("requantization shift " + std::to_string(m.shift) + " is out of range [-31, 30]");
-    l.multiplier[c] = m.multiplier;
-    l.shift[c] = m.shift;
+    l.q.multiplier[c] = m.multiplier;
+    l.q.shift[c] = m.shift;
   }
 }
 
@@ -144,7 +144,7 @@ void quantize_weighted(const QuantArgs &args, quant::QLayer &ql, const WeightLay
   const size_t k = args.k;
   // A following ReLU/ReLU6 is fused: the output range is the activation's, and the clamp does it.
   quantize_output_with_activation(args, ql);
-  const double in_scale = ql.input.scale;
+  const double in_scale = ql.q.input.scale;
   const int oc = l.out.c;
   for (const auto *v : {&l.weight, &l.bias})
     for (float x : *v)
@@ -152,22 +152,22 @@ void quantize_weighted(const QuantArgs &args, quant::QLayer &ql, const WeightLay
         fail("layer " + std::to_string(k) + " (" + model::op_name(l.op) + ") has a non-finite weight or bias",
              "the FP32 model is broken (NaN/Inf parameters): retrain it or export it again");
   const bool dense_pt = l.op == model::Op::Dense && args.opt.dense_per_tensor;
-  ql.weight_scale = choose_weight_scales(l, in_scale, ql.output.scale, dense_pt ? quant::WeightMode::PerTensor : args.opt.weights,
-                                         &ql.raised_scales);
+  ql.q.weight_scale = choose_weight_scales(l, in_scale, ql.q.output.scale, dense_pt ? quant::WeightMode::PerTensor : args.opt.weights,
+                                         &ql.q.raised_scales);
   // Weights quantized in the FP32 order (channel = element / per), then into the runtime layout.
   const size_t per = l.weight.size() / static_cast<size_t>(oc);
   std::vector<int8_t> w(l.weight.size());
   for (size_t i = 0; i < w.size(); ++i)
-    w[i] = static_cast<int8_t>(std::clamp(std::lround(l.weight[i] / ql.weight_scale[i / per]), -127L, 127L));
-  ql.weight = layout(std::move(w));
-  ql.bias.resize(static_cast<size_t>(oc));
+    w[i] = static_cast<int8_t>(std::clamp(std::lround(l.weight[i] / ql.q.weight_scale[i / per]), -127L, 127L));
+  ql.q.weight = layout(std::move(w));
+  ql.q.bias.resize(static_cast<size_t>(oc));
   for (int c = 0; c < oc; ++c) {
-    const double b = std::round(l.bias[static_cast<size_t>(c)] / (in_scale * ql.weight_scale[static_cast<size_t>(c)]));
+    const double b = std::round(l.bias[static_cast<size_t>(c)] / (in_scale * ql.q.weight_scale[static_cast<size_t>(c)]));
     if (std::fabs(b) > 2147483647.0)
       fail("layer " + std::to_string(k) + " (" + model::op_name(l.op) + "): bias of channel " + std::to_string(c) +
                " does not fit int32 at its scale",
            "check the FP32 model for exploding weights");
-    ql.bias[static_cast<size_t>(c)] = static_cast<int32_t>(b);
+    ql.q.bias[static_cast<size_t>(c)] = static_cast<int32_t>(b);
   }
   quant::derive_requantization(ql);
   for (int c = 0; c < oc; ++c) {

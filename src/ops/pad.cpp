@@ -35,14 +35,14 @@ void fp32(const Layer &l, std::span<const std::vector<float> *const> ins, std::v
 }
 
 bool quantize(const QuantArgs &a, quant::QLayer &ql) {
-  ql.output = ql.input;  // TFLite's int8 PAD: output parameters = input parameters
+  ql.q.output = ql.q.input;  // TFLite's int8 PAD: output parameters = input parameters
   ql.pad_top = a.g.layers[a.k].pad_top;
   ql.pad_left = a.g.layers[a.k].pad_left;
   return true;
 }
 
 void check_int8(const quant::QModel &, const quant::QLayer &l, const std::string &where) {
-  if (l.output.scale != l.input.scale || l.output.zero_point != l.input.zero_point)
+  if (l.q.output.scale != l.q.input.scale || l.q.output.zero_point != l.q.input.zero_point)
     fail(where + ": its output scale/zero point differ from its input's", "int8 Pad keeps its input's quantization");
   if (l.out.c != l.in.c || l.pad_top < 0 || l.pad_left < 0 || l.out.h < l.in.h + l.pad_top || l.out.w < l.in.w + l.pad_left)
     fail(where + ": its padding does not fit its input and output shapes", "the model file is corrupt: re-quantize it");
@@ -51,7 +51,7 @@ void check_int8(const quant::QModel &, const quant::QLayer &l, const std::string
 qp_status_t int8(const Int8Args &a) {
   const quant::QLayer &l = a.l;
   const qp_dims_t in = {1, l.in.h, l.in.w, l.in.c}, out = {1, l.out.h, l.out.w, l.out.c};
-  return qp_pad_s8(l.pad_top, l.pad_left, static_cast<int8_t>(l.input.zero_point), &in, a.arena + a.in_off[0], &out, a.out);
+  return qp_pad_s8(l.pad_top, l.pad_left, static_cast<int8_t>(l.q.input.zero_point), &in, a.arena + a.in_off[0], &out, a.out);
 }
 
 }  // namespace

@@ -65,7 +65,7 @@ void fp32_global(const Layer &l, std::span<const std::vector<float> *const> ins,
 }
 
 bool quantize(const QuantArgs &, quant::QLayer &ql) {
-  ql.output = ql.input;  // pooling keeps its input's parameters
+  ql.q.output = ql.q.input;  // pooling keeps its input's parameters
   return true;
 }
 

@@ -29,17 +29,17 @@ void fp32(const model::Layer &l, std::span<const std::vector<float> *const> ins,
 
 bool quantize(const QuantArgs &a, quant::QLayer &ql) {
   ql.softmax_beta = a.g.layers[a.k].softmax_beta;
-  ql.output = {1.0 / 256.0, -128};
+  ql.q.output = {1.0 / 256.0, -128};
   quant::derive_requantization(ql);
   return true;
 }
 
 void derive(quant::QLayer &l) {
-  const auto sp = quant::softmax_params(l.input.scale, l.softmax_beta);
-  l.softmax = {sp.input_multiplier, sp.input_left_shift, sp.diff_min};
+  const auto sp = quant::softmax_params(l.q.input.scale, l.softmax_beta);
+  l.q.softmax = {sp.input_multiplier, sp.input_left_shift, sp.diff_min};
 }
 
-qp_status_t int8(const Int8Args &a) { return qp_softmax_run_s8(&a.l.softmax, a.l.out.c, a.arena + a.in_off[0], a.out); }
+qp_status_t int8(const Int8Args &a) { return qp_softmax_run_s8(&a.l.q.softmax, a.l.out.c, a.arena + a.in_off[0], a.out); }
 
 }  // namespace
 

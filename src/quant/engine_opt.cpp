@@ -72,7 +72,7 @@ template <typename U>
 void stage_input(const QLayer &l, const OptWeights &o, const int8_t *in, U *pad) {
   const int ih = o.dense ? 1 : l.in.h, iw = o.dense ? 1 : l.in.w, ic = l.in.c;
   const int pt = o.dense ? 0 : l.pad_top, pl = o.dense ? 0 : l.pad_left;
-  const auto zp_u = static_cast<U>(l.input.zero_point + 128);
+  const auto zp_u = static_cast<U>(l.q.input.zero_point + 128);
   const size_t icp = static_cast<size_t>(o.icp);
   // One pixel's icp staged values: the ic channels of s (nullptr: the zero point), then zeros up to icp. Written as
   // one loop per pixel: with few channels (a first layer's 3, padded to 4) a std::fill_n per pixel became a memset
@@ -477,7 +477,7 @@ QP_VNNI void stage_input_vnni(const QLayer &l, const OptWeights &o, const int8_t
   const bool rgb = !o.dense && ic == 3 && o.icp == 4;
   if (o.icp != ic && !rgb) return stage_input(l, o, in, pad);
   const int pt = o.dense ? 0 : l.pad_top, pl = o.dense ? 0 : l.pad_left;
-  const auto zp = static_cast<uint32_t>(static_cast<uint8_t>(l.input.zero_point + 128));
+  const auto zp = static_cast<uint32_t>(static_cast<uint8_t>(l.q.input.zero_point + 128));
   const __m512i border = _mm512_set1_epi32(static_cast<int>(rgb ? zp | zp << 8 | zp << 16 : zp * 0x01010101u));
   const int runs = t16 ? o.icp / 4 : 1;  // t16_takes: 1 or 4
   const size_t px = static_cast<size_t>(o.icp / runs), run = static_cast<size_t>(o.pw) * px, row_bytes = run * runs;
@@ -1057,9 +1057,9 @@ OptWeights pack_dwconv(const QLayer &l) {
   o.icp = round_up(ch, 8);
   o.ph = (o.oh - 1) * o.stride + k;
   o.pw = (o.ow - 1) * o.stride + k;
-  o.out_zp = l.output.zero_point;
-  o.act_min = l.act_min;
-  o.act_max = l.act_max;
+  o.out_zp = l.q.output.zero_point;
+  o.act_min = l.q.act_min;
+  o.act_max = l.q.act_max;
   const auto icp = static_cast<size_t>(o.icp);
   o.w16.assign(static_cast<size_t>(k) * k * icp, 0);
   o.base.assign(icp, 0);
@@ -1067,18 +1067,18 @@ OptWeights pack_dwconv(const QLayer &l) {
   o.left.assign(icp, 0);
   o.right.assign(icp, 0);
   o.rmask.assign(icp, 0);
-  const int32_t input_shift = l.input.zero_point + 128;
+  const int32_t input_shift = l.q.input.zero_point + 128;
   for (size_t c = 0; c < static_cast<size_t>(ch); ++c) {
     int64_t wsum = 0;
     for (size_t t = 0; t < static_cast<size_t>(k) * k; ++t) {
-      const int8_t w = l.weight[t * static_cast<size_t>(ch) + c];
+      const int8_t w = l.q.weight[t * static_cast<size_t>(ch) + c];
       o.w16[t * icp + c] = w;
       wsum += w;
     }
-    o.base[c] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<int64_t>(l.bias[c]) - input_shift * wsum));
-    o.mult[c] = l.multiplier[c];
-    o.left[c] = std::max(l.shift[c], 0);
-    o.right[c] = std::max(-l.shift[c], 0);
+    o.base[c] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<int64_t>(l.q.bias[c]) - input_shift * wsum));
+    o.mult[c] = l.q.multiplier[c];
+    o.left[c] = std::max(l.q.shift[c], 0);
+    o.right[c] = std::max(-l.q.shift[c], 0);
     o.rmask[c] = static_cast<int32_t>((int64_t{1} << o.right[c]) - 1);
   }
   return o;
@@ -1242,7 +1242,7 @@ OptWeights pack_opt_weights(const QLayer &l) {
   if (l.op == model::Op::Add) {  // each input's rescaling tabulated (qp_add_mcu_s8.c)
     o.kind = OptWeights::Kind::Add;
     o.base.assign(QP_ADD_MCU_TABLE_COUNT, 0);
-    if (qp_add_table_mcu_s8(&l.add, o.base.data()) != QP_STATUS_OK) o = OptWeights{};  // the reference reports it
+    if (qp_add_table_mcu_s8(&l.q.add, o.base.data()) != QP_STATUS_OK) o = OptWeights{};  // the reference reports it
     return o;
   }
   if (l.op != model::Op::Conv2D && l.op != model::Op::Dense) return o;
@@ -1264,9 +1264,9 @@ OptWeights pack_opt_weights(const QLayer &l) {
   o.tiles2 = ocp2 / (o.J2 * 8);
   const int groups = o.icp / 4;
   o.steps = k * k * groups;
-  o.out_zp = l.output.zero_point;
-  o.act_min = l.act_min;
-  o.act_max = l.act_max;
+  o.out_zp = l.q.output.zero_point;
+  o.act_min = l.q.act_min;
+  o.act_max = l.q.act_max;
   for (int ky = 0; ky < k; ++ky)
     for (int kx = 0; kx < k; ++kx)
       for (int g = 0; g < groups; ++g) o.soff.push_back((ky * o.pw + kx) * o.icp + 4 * g);
@@ -1280,7 +1280,7 @@ OptWeights pack_opt_weights(const QLayer &l) {
   o.left.assign(ocp, 0);
   o.right.assign(ocp, 0);
   o.rmask.assign(ocp, 0);
-  const int32_t input_shift = l.input.zero_point + 128;  // u = x + 128: sum w*(x - zp) = sum w*u - (zp + 128) * sum w
+  const int32_t input_shift = l.q.input.zero_point + 128;  // u = x + 128: sum w*(x - zp) = sum w*u - (zp + 128) * sum w
   std::vector<int64_t> acc_lo(ocp, 0), acc_hi(ocp, 0);  // the accumulator's range over every input (pack_rqf)
   for (size_t c = 0; c < static_cast<size_t>(o.oc); ++c) {
     const size_t t = c / tile, lane = c % tile;
@@ -1288,7 +1288,7 @@ OptWeights pack_opt_weights(const QLayer &l) {
     for (int ky = 0; ky < k; ++ky)
       for (int kx = 0; kx < k; ++kx)
         for (int i = 0; i < ic; ++i) {
-          const int8_t w = l.weight[c * per + (static_cast<size_t>(ky) * k + kx) * ic + i];
+          const int8_t w = l.q.weight[c * per + (static_cast<size_t>(ky) * k + kx) * ic + i];
           wsum += w;
           (w < 0 ? wneg : wpos) += w;
           const size_t step = (static_cast<size_t>(ky) * k + kx) * groups + i / 4;
@@ -1297,13 +1297,13 @@ OptWeights pack_opt_weights(const QLayer &l) {
           const size_t tile2 = static_cast<size_t>(o.J2) * 8;  // AVX2: [tile][step][pair][J2*8 channels][2]
           o.w16[(((c / tile2 * o.steps + step) * 2 + i % 4 / 2) * tile2 + c % tile2) * 2 + i % 2] = w;
         }
-    const int64_t base = static_cast<int64_t>(l.bias[c]) - input_shift * wsum;
+    const int64_t base = static_cast<int64_t>(l.q.bias[c]) - input_shift * wsum;
     o.base[c] = static_cast<int32_t>(static_cast<uint32_t>(base));
     acc_lo[c] = base + 255 * wneg;
     acc_hi[c] = base + 255 * wpos;
-    o.mult[c] = l.multiplier[c];
-    o.left[c] = std::max(l.shift[c], 0);
-    o.right[c] = std::max(-l.shift[c], 0);
+    o.mult[c] = l.q.multiplier[c];
+    o.left[c] = std::max(l.q.shift[c], 0);
+    o.right[c] = std::max(-l.q.shift[c], 0);
     o.rmask[c] = static_cast<int32_t>((int64_t{1} << o.right[c]) - 1);
   }
   pack_rqf(o, acc_lo, acc_hi);
@@ -1319,7 +1319,7 @@ OptWeights pack_opt_weights(const QLayer &l) {
         wsum += w;
         o.wn16[((c / 16 * steps + s) * 4 + b) * 16 + c % 16] = w;
       }
-    o.base_s8[c] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<int64_t>(l.bias[c]) - l.input.zero_point * wsum));
+    o.base_s8[c] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<int64_t>(l.q.bias[c]) - l.q.input.zero_point * wsum));
   }
 #endif
 #ifdef QP_HAVE_VNNI_PATH
@@ -1543,7 +1543,7 @@ bool opt_run_layer(const QLayer &l, const OptWeights &o, OptIsa isa, const int8_
       return dw_portable(o, pad16, out), true;
     }
     case OptWeights::Kind::Add:  // vector lanes where the kernel set has them (engine_add.cpp), else the MCU kernel
-      return opt_add_s8(l.add, o.base.data(), isa, static_cast<int32_t>(l.out.size()), in, in2, out) == QP_STATUS_OK;
+      return opt_add_s8(l.q.add, o.base.data(), isa, static_cast<int32_t>(l.out.size()), in, in2, out) == QP_STATUS_OK;
     case OptWeights::Kind::Concat: {
       const int8_t *ins[2] = {in, in2};  // two inputs here; any number through opt_run_layer_n
       return opt_concat_s8(l, o, ins, 2, out);

@@ -48,7 +48,7 @@ bool pad_s8(const QLayer &l, const int8_t *in, int8_t *out) {
   const int ih = l.in.h, iw = l.in.w, oh = l.out.h, ow = l.out.w, pt = l.pad_top, pl = l.pad_left;
   if (l.out.c != l.in.c || ih < 1 || iw < 1 || l.in.c < 1 || pt < 0 || pl < 0 || ih + pt > oh || iw + pl > ow) return false;
   const auto c = static_cast<size_t>(l.in.c), row = static_cast<size_t>(ow) * c;
-  const auto v = static_cast<int8_t>(l.input.zero_point);  // as ops/pad.cpp passes it
+  const auto v = static_cast<int8_t>(l.q.input.zero_point);  // as ops/pad.cpp passes it
   std::memset(out, v, static_cast<size_t>(pt) * row);
   const size_t left = static_cast<size_t>(pl) * c, mid = static_cast<size_t>(iw) * c, right = row - left - mid;
   for (int y = 0; y < ih; ++y) {
@@ -87,8 +87,8 @@ int32_t floor_log2(int64_t n) {
 }
 
 bool mean_s8(const QLayer &l, OptIsa isa, const int8_t *in, int8_t *out) {
-  if (l.multiplier.empty() || l.shift.empty()) return false;
-  const int32_t in_off = -l.input.zero_point, out_off = l.output.zero_point, m0 = l.multiplier[0], s0 = l.shift[0];
+  if (l.q.multiplier.empty() || l.q.shift.empty()) return false;
+  const int32_t in_off = -l.q.input.zero_point, out_off = l.q.output.zero_point, m0 = l.q.multiplier[0], s0 = l.q.shift[0];
   const int64_t n = static_cast<int64_t>(l.in.h) * l.in.w;
   // qp_mean_s8's contract; outside it the reference reports the error
   if (l.in.h < 1 || l.in.w < 1 || l.in.c < 1 || in_off < -127 || in_off > 128 || out_off < -128 || out_off > 127 || m0 < 0 ||
@@ -152,7 +152,7 @@ bool opt_run_small_op(const QLayer &l, OptIsa isa, const int8_t *in, int8_t *out
     case model::Op::Pad: return pad_s8(l, in, out);
     case model::Op::Mean: return mean_s8(l, isa, in, out);
     case model::Op::Softmax:  // the reference kernel on purpose: one short row per image (see the file comment)
-      return qp_softmax_run_s8(&l.softmax, l.out.c, in, out) == QP_STATUS_OK;
+      return qp_softmax_run_s8(&l.q.softmax, l.out.c, in, out) == QP_STATUS_OK;
     default: return false;
   }
 }
@@ -178,7 +178,7 @@ bool opt_maxpool_padded_s8(const QLayer &l, OptIsa isa, const int8_t *in, int8_t
 
 void opt_stage_dw_expand(const QLayer &l, const OptWeights &o, const int8_t *in, uint16_t *pad) {
   const int ih = l.in.h, iw = l.in.w, ic = l.in.c, m = l.out.c / l.in.c, oc = o.oc;
-  const auto zp_u = static_cast<uint16_t>(l.input.zero_point + 128);
+  const auto zp_u = static_cast<uint16_t>(l.q.input.zero_point + 128);
   const auto icp = static_cast<size_t>(o.icp);
   for (int y = 0; y < o.ph; ++y) {
     const int sy = y - l.pad_top;
@@ -224,7 +224,7 @@ OptWeights pack_opt_weights(const QModel &m, size_t k) {
   if (l.op != model::Op::Concat) return pack_opt_weights(l);
   OptWeights o;
   const size_t n = l.inputs.size();
-  if (n == 0 || l.input_q.size() != n) return o;  // not normalized: the reference runs it (and checks it)
+  if (n == 0 || l.q.input_q.size() != n) return o;  // not normalized: the reference runs it (and checks it)
   o.kind = OptWeights::Kind::Concat;
   o.mult.assign(n, 0);
   o.w.assign(n * 256, 0);
@@ -232,12 +232,12 @@ OptWeights pack_opt_weights(const QModel &m, size_t k) {
   for (int i = 0; i < 256; ++i) ramp[i] = static_cast<int8_t>(i - 128);
   for (size_t j = 0; j < n; ++j) {
     o.soff.push_back(m.tensor_shape(l.inputs[j]).c);
-    qp_concat_input_t p = concat_input_params(l.input_q[j].scale, l.input_q[j].zero_point, l.output.scale, l.output.zero_point);
+    qp_concat_input_t p = concat_input_params(l.q.input_q[j].scale, l.q.input_q[j].zero_point, l.q.output.scale, l.q.output.zero_point);
     if (!p.requantize) continue;
     o.mult[j] = 1;
     p.data = ramp;
     p.channels = 256;
-    if (qp_concat_run_s8(1, &p, 1, l.output.zero_point, o.w.data() + j * 256) != QP_STATUS_OK) return OptWeights{};
+    if (qp_concat_run_s8(1, &p, 1, l.q.output.zero_point, o.w.data() + j * 256) != QP_STATUS_OK) return OptWeights{};
   }
   return o;
 }

@@ -55,9 +55,9 @@ constexpr int kMaxP = 8;  // tiles per register block: 8 (J = 1) or 6 (J = 2)
 
 bool wino_exact(const QLayer &l) {
   if (l.op != model::Op::Conv2D || l.kernel != 3 || l.stride != 1) return false;
-  const qp_conv_params_t p = {-l.input.zero_point, l.output.zero_point, l.stride, l.pad_top, l.pad_left, l.act_min, l.act_max};
+  const qp_conv_params_t p = {-l.q.input.zero_point, l.q.output.zero_point, l.stride, l.pad_top, l.pad_left, l.q.act_min, l.q.act_max};
   const qp_dims_t f = {l.out.c, 3, 3, l.in.c}, in = {1, l.in.h, l.in.w, l.in.c};
-  return qp_conv_wino_supported(&p, &f, &in) != 0 && l.out.h >= 1 && l.out.w >= 1 && l.act_min <= l.act_max;
+  return qp_conv_wino_supported(&p, &f, &in) != 0 && l.out.h >= 1 && l.out.w >= 1 && l.q.act_min <= l.q.act_max;
 }
 
 // Measured per layer with bench_core BM_Conv3x3Avx2 ('same' C -> K at HW x HW, C in 3..64, K in 8..64, HW in
@@ -79,7 +79,7 @@ bool pack_wino(const QLayer &l, OptWeights &o) {
   const qp_dims_t f = {oc, 3, 3, ic};
   std::vector<int16_t> u(static_cast<size_t>(QP_CONV_WINO_PACKED_COUNT(oc, ic)));
   std::vector<int32_t> b(static_cast<size_t>(QP_CONV_MCU_PACKED_CHANNELS(oc)));
-  if (qp_conv_pack_wino_s8(-l.input.zero_point, &f, l.weight.data(), l.bias.empty() ? nullptr : l.bias.data(), u.data(),
+  if (qp_conv_pack_wino_s8(-l.q.input.zero_point, &f, l.q.weight.data(), l.q.bias.empty() ? nullptr : l.q.bias.data(), u.data(),
                            b.data()) != QP_STATUS_OK)
     return false;
   const Geometry g = geometry(l);
@@ -107,7 +107,7 @@ QP_AVX2 inline void st(int16_t *a, __m256i x) { _mm256_storeu_si256(reinterpret_
 // The raw int8 input as int16 [th][tw][cp], the zero point outside the image, 0 in the padding channel.
 QP_AVX2 void stage(const QLayer &l, const Geometry &g, const int8_t *in, int16_t *s) {
   const int ih = l.in.h, iw = l.in.w, ic = l.in.c, cp = g.cp;
-  const auto zp = static_cast<int16_t>(l.input.zero_point);
+  const auto zp = static_cast<int16_t>(l.q.input.zero_point);
   for (int y = 0; y < g.th; ++y) {
     const int sy = y - l.pad_top;
     for (int x = 0; x < g.tw; ++x) {

@@ -24,7 +24,7 @@ std::string layer_label(const QModel &m, size_t k) {
     fail("internal: layer " + std::to_string(k) + " asked for a label, but the model has " + std::to_string(m.layers.size()) +
          " layers");
   const QLayer &l = m.layers[k];
-  return format_layer_label(static_cast<int>(k), model::op_name(l.op), l.activation, l.inputs, l.name);
+  return format_layer_label(static_cast<int>(k), model::op_name(l.op), l.q.activation, l.inputs, l.q.name);
 }
 
 std::vector<std::string> layer_labels(const QModel &m) {

@@ -20,7 +20,7 @@ namespace qp::quant {
 
 // The label from its parts, for readers that only have a file (inspection.json, verdict.json):
 // `inputs` are producer indices (model::kGraphInput = -1 for the image); empty = the previous layer; `tensor` the
-// output tensor's name in the model file (QLayer::name; empty: none), shown as model::short_tensor_name gives it.
+// output tensor's name in the model file (Layer::q.name; empty: none), shown as model::short_tensor_name gives it.
 std::string format_layer_label(int index, const std::string &op, const std::string &activation, const std::vector<int> &inputs,
                                const std::string &tensor = "");
 

@@ -46,7 +46,7 @@ std::string qdq(onnx::GraphProto *g, const std::string &x, const QParams &p, con
 
 nlohmann::ordered_json layer_json(const QLayer &l) {
   nlohmann::ordered_json j = {{"op", model::op_name(l.op)},
-                              {"activation", l.activation},
+                              {"activation", l.q.activation},
                               {"kernel", l.kernel},
                               {"stride", l.stride},
                               {"pad_top", l.pad_top},
@@ -54,11 +54,11 @@ nlohmann::ordered_json layer_json(const QLayer &l) {
                               {"in", {l.in.c, l.in.h, l.in.w}},
                               {"out", {l.out.c, l.out.h, l.out.w}},
                               {"inputs", l.inputs},
-                              {"fp32_index", l.fp32_index}};
+                              {"fp32_index", l.q.fp32_index}};
   // Only where they say something (files of models without them stay byte-identical).
   if (l.op == Op::Mean) j["keep_dims"] = l.keep_dims;
   if (l.op == Op::Softmax && l.softmax_beta != 1.0) j["softmax_beta"] = static_cast<float>(l.softmax_beta);
-  if (!l.name.empty()) j["name"] = l.name;  // the output tensor's name in the model it was quantized from
+  if (!l.q.name.empty()) j["name"] = l.q.name;  // the output tensor's name in the model it was quantized from
   return j;
 }
 
@@ -86,8 +86,8 @@ Op op_from_name(const std::string &s, const std::string &path) {
 // The fused activation of a conv/dense/add layer: Relu or Clip(0, 6) from `pre` to `out`.
 void activation_node(onnx::GraphProto *g, const QLayer &l, const std::string &id, const std::string &pre,
                      const std::string &out) {
-  if (l.activation == "relu") node(g, "Relu", {pre}, out);
-  if (l.activation == "relu6") {
+  if (l.q.activation == "relu") node(g, "Relu", {pre}, out);
+  if (l.q.activation == "relu6") {
     add_initializer<float>(g, id + ".min", onnx::TensorProto::FLOAT, {}, {0.f});
     add_initializer<float>(g, id + ".max", onnx::TensorProto::FLOAT, {}, {6.f});
     node(g, "Clip", {pre, id + ".min", id + ".max"}, out);
@@ -166,28 +166,28 @@ void save_qdq_onnx(const QModel &model_in, const std::string &path, const std::m
         std::vector<int8_t> w;
         std::vector<int64_t> dims;
         if (l.op == Op::Conv2D) {
-          w = model::conv_ohwi_to_oihw(l.weight, l.out.c, l.in.c, l.kernel);
+          w = model::conv_ohwi_to_oihw(l.q.weight, l.out.c, l.in.c, l.kernel);
           dims = {oc, l.in.c, l.kernel, l.kernel};
         } else if (l.op == Op::DepthwiseConv2D) {
-          w = model::depthwise_kkc_to_ckk(l.weight, l.out.c, l.kernel);
+          w = model::depthwise_kkc_to_ckk(l.q.weight, l.out.c, l.kernel);
           dims = {oc, 1, l.kernel, l.kernel};
         } else {  // Dense: columns back to CHW order when the input was a flattened map
           model::Shape map;
-          w = flattens_map(producer_layer(m, l), &map) ? model::dense_columns_hwc_to_chw(l.weight, l.out.c, map) : l.weight;
+          w = flattens_map(producer_layer(m, l), &map) ? model::dense_columns_hwc_to_chw(l.q.weight, l.out.c, map) : l.q.weight;
           dims = {oc, l.in.c};
         }
-        std::vector<float> ws(l.weight_scale.begin(), l.weight_scale.end()), bs(static_cast<size_t>(oc));
-        for (size_t c = 0; c < bs.size(); ++c) bs[c] = static_cast<float>(l.input.scale * l.weight_scale[c]);
+        std::vector<float> ws(l.q.weight_scale.begin(), l.q.weight_scale.end()), bs(static_cast<size_t>(oc));
+        for (size_t c = 0; c < bs.size(); ++c) bs[c] = static_cast<float>(l.q.input.scale * l.q.weight_scale[c]);
         add_initializer<int8_t>(g, id + ".w_q", onnx::TensorProto::INT8, dims, w);
         add_initializer<float>(g, id + ".w_scale", onnx::TensorProto::FLOAT, {oc}, ws);
         add_initializer<int8_t>(g, id + ".w_zp", onnx::TensorProto::INT8, {oc}, std::vector<int8_t>(static_cast<size_t>(oc), 0));
-        add_initializer<int32_t>(g, id + ".b_q", onnx::TensorProto::INT32, {oc}, l.bias);
+        add_initializer<int32_t>(g, id + ".b_q", onnx::TensorProto::INT32, {oc}, l.q.bias);
         add_initializer<float>(g, id + ".b_scale", onnx::TensorProto::FLOAT, {oc}, bs);
         add_initializer<int32_t>(g, id + ".b_zp", onnx::TensorProto::INT32, {oc},
                                  std::vector<int32_t>(static_cast<size_t>(oc), 0));
         one_int(node(g, "DequantizeLinear", {id + ".w_q", id + ".w_scale", id + ".w_zp"}, id + ".w"), "axis", 0);
         one_int(node(g, "DequantizeLinear", {id + ".b_q", id + ".b_scale", id + ".b_zp"}, id + ".b"), "axis", 0);
-        const std::string pre = l.activation.empty() ? out : id + "_pre";
+        const std::string pre = l.q.activation.empty() ? out : id + "_pre";
         if (l.op == Op::Dense) {
           one_int(node(g, "Gemm", {cur, id + ".w", id + ".b"}, pre), "transB", 1);
         } else {
@@ -201,7 +201,7 @@ void save_qdq_onnx(const QModel &model_in, const std::string &path, const std::m
         break;
       }
       case Op::Add: {  // float Add of the two dequantized inputs; the QuantizeLinear after it requantizes
-        const std::string pre = l.activation.empty() ? out : id + "_pre";
+        const std::string pre = l.q.activation.empty() ? out : id + "_pre";
         node(g, "Add", {cur, name_of(l.inputs[1])}, pre);
         activation_node(g, l, id, pre, out);
         break;
@@ -250,7 +250,7 @@ void save_qdq_onnx(const QModel &model_in, const std::string &path, const std::m
       }
       default: fail("internal: unexpected layer in a QModel");
     }
-    tensor[k] = qdq(g, out, l.output, id, k + 1 == m.layers.size() ? output_name(m) : "");
+    tensor[k] = qdq(g, out, l.q.output, id, k + 1 == m.layers.size() ? output_name(m) : "");
   }
   const model::Shape o = m.layers.back().out;
   const bool flat = flat_tensor(m, m.layers.size() - 1);
@@ -369,8 +369,8 @@ void check_layer_shape(const QLayer &l, const QModel &m, size_t k, const std::st
            kRequantize);
   }
   const bool weighted = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D || l.op == Op::Dense;
-  if (!l.activation.empty() && (!(weighted || l.op == Op::Add) || (l.activation != "relu" && l.activation != "relu6")))
-    fail(where + ": activation '" + l.activation + "' is not supported here", kRequantize);
+  if (!l.q.activation.empty() && (!(weighted || l.op == Op::Add) || (l.q.activation != "relu" && l.q.activation != "relu6")))
+    fail(where + ": activation '" + l.q.activation + "' is not supported here", kRequantize);
   const bool flat_in = l.in.h == 1 && l.in.w == 1;
   bool ok = true;
   switch (l.op) {
@@ -471,7 +471,7 @@ void check_layer_nodes(const QLayer &l, const std::string &id, const std::vector
                        const std::string &where) {
   const bool weighted = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D || l.op == Op::Dense;
   const std::string out = id + "_f";
-  const std::string pre = l.op == Op::GlobalAvgPool ? id + "_pooled" : l.activation.empty() ? out : id + "_pre";
+  const std::string pre = l.op == Op::GlobalAvgPool ? id + "_pooled" : l.q.activation.empty() ? out : id + "_pre";
   const bool beta = l.op == Op::Softmax && l.softmax_beta != 1.0;  // Mul(x, beta) before the Softmax
   const std::string want = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D ? "Conv"
                            : l.op == Op::Dense                               ? "Gemm"
@@ -535,8 +535,8 @@ void check_layer_nodes(const QLayer &l, const std::string &id, const std::vector
   }
   if (want == "Gemm") expect_int_attr(n, "transB", 1, 0, where);
   if (l.op == Op::GlobalAvgPool) expect_int_attr(gi.expect(out, "Flatten", {pre}, where), "axis", 1, 1, where);
-  if (l.activation == "relu") gi.expect(out, "Relu", {pre}, where);
-  if (l.activation == "relu6") {
+  if (l.q.activation == "relu") gi.expect(out, "Relu", {pre}, where);
+  if (l.q.activation == "relu6") {
     gi.expect(out, "Clip", {pre, id + ".min", id + ".max"}, where);
     if (read_init<float>(inits, id + ".min", onnx::TensorProto::FLOAT, {}, path)[0] != 0.f ||
         read_init<float>(inits, id + ".max", onnx::TensorProto::FLOAT, {}, path)[0] != 6.f)
@@ -618,7 +618,7 @@ QModelFile load_qdq_onnx(const std::string &path) {
       QLayer l;
       l.op = op_from_name(j.at("op").get<std::string>(), path);
       where += " (" + std::string(model::op_name(l.op)) + ")";
-      l.activation = j.at("activation").get<std::string>();
+      l.q.activation = j.at("activation").get<std::string>();
       const bool windowed = l.op == Op::Conv2D || l.op == Op::DepthwiseConv2D || l.op == Op::MaxPool || l.op == Op::AvgPool;
       l.kernel = layer_int(j, "kernel", windowed ? 1 : 0, model::kMaxWindow, where);
       l.stride = layer_int(j, "stride", 1, model::kMaxWindow, where);
@@ -634,15 +634,15 @@ QModelFile load_qdq_onnx(const std::string &path) {
         const double v = b.is_number() ? b.get<double>() : 0.0;
         if (!(std::isfinite(v) && v > 0 && static_cast<double>(static_cast<float>(v)) == v))
           fail(where + ": 'softmax_beta' is not a finite positive float32", kRequantize);
-        l.softmax_beta = v;
+        l.softmax_beta = static_cast<float>(v);  // float32-exact: checked above
       }
       if (j.contains("name")) {
         if (!j.at("name").is_string()) fail(where + ": 'name' is not a string", kRequantize);
-        l.name = model::clean_tensor_name(j.at("name").get<std::string>());
+        l.q.name = model::clean_tensor_name(j.at("name").get<std::string>());
       }
       l.in = layer_shape(j, "in", where);
       l.out = layer_shape(j, "out", where);
-      l.fp32_index = layer_int(j, "fp32_index", -1, 1 << 20, where);
+      l.q.fp32_index = layer_int(j, "fp32_index", -1, 1 << 20, where);
       l.inputs = layer_inputs(j, l.op, k, where);
       if (k == 0) {
         m.input = l.in;
@@ -658,7 +658,7 @@ QModelFile load_qdq_onnx(const std::string &path) {
         }
       }
       check_layer_shape(l, m, k, where);
-      l.output = qparams(id);
+      l.q.output = qparams(id);
       m.layers.push_back(std::move(l));
       where_of.push_back(where);
     }
@@ -693,7 +693,7 @@ QModelFile load_qdq_onnx(const std::string &path) {
       const auto w = read_init<int8_t>(inits, id + ".w_q", onnx::TensorProto::INT8, wdims, path);
       const auto ws = read_init<float>(inits, id + ".w_scale", onnx::TensorProto::FLOAT, {oc}, path);
       const auto wzp = read_init<int8_t>(inits, id + ".w_zp", onnx::TensorProto::INT8, {oc}, path);
-      l.bias = read_init<int32_t>(inits, id + ".b_q", onnx::TensorProto::INT32, {oc}, path);
+      l.q.bias = read_init<int32_t>(inits, id + ".b_q", onnx::TensorProto::INT32, {oc}, path);
       const auto bs = read_init<float>(inits, id + ".b_scale", onnx::TensorProto::FLOAT, {oc}, path);
       const auto bzp = read_init<int32_t>(inits, id + ".b_zp", onnx::TensorProto::INT32, {oc}, path);
       for (size_t c = 0; c < static_cast<size_t>(oc); ++c) {
@@ -702,39 +702,39 @@ QModelFile load_qdq_onnx(const std::string &path) {
           fail(ch + ": weight scale " + std::to_string(ws[c]) + " is not a finite number >= 0", kRequantize);
         // The integer kernels take symmetric weights and the bias at input_scale * weight_scale.
         if (wzp[c] != 0 || bzp[c] != 0) fail(ch + ": weight and bias zero points must be 0 (symmetric int8)", kRequantize);
-        if (bs[c] != static_cast<float>(l.input.scale * ws[c]))
+        if (bs[c] != static_cast<float>(l.q.input.scale * ws[c]))
           fail(ch + ": bias scale " + std::to_string(bs[c]) + " is not input scale x weight scale", kRequantize);
       }
-      l.weight_scale.assign(ws.begin(), ws.end());
+      l.q.weight_scale.assign(ws.begin(), ws.end());
       model::Shape map;
       if (l.op == Op::Conv2D)
-        l.weight = model::conv_oihw_to_ohwi(w, l.out.c, l.in.c, l.kernel);
+        l.q.weight = model::conv_oihw_to_ohwi(w, l.out.c, l.in.c, l.kernel);
       else if (l.op == Op::DepthwiseConv2D)
-        l.weight = model::depthwise_ckk_to_kkc(w, l.out.c, l.kernel);
+        l.q.weight = model::depthwise_ckk_to_kkc(w, l.out.c, l.kernel);
       else if (flattens_map(l.inputs[0] < 0 ? nullptr : &m.layers[static_cast<size_t>(l.inputs[0])], &map))
-        l.weight = model::dense_columns_chw_to_hwc(w, l.out.c, map);
+        l.q.weight = model::dense_columns_chw_to_hwc(w, l.out.c, map);
       else
-        l.weight = w;
+        l.q.weight = w;
     } else if (l.op == Op::Softmax) {
-      if (l.output.scale != 1.0 / 256.0 || l.output.zero_point != -128)
+      if (l.q.output.scale != 1.0 / 256.0 || l.q.output.zero_point != -128)
         fail(where + ": the softmax output must be scale 1/256, zero point -128 (what the kernel writes)", kRequantize);
     } else if (l.op != Op::Add && l.op != Op::Concat && l.op != Op::Mean &&
-               (l.output.scale != l.input.scale || l.output.zero_point != l.input.zero_point)) {
+               (l.q.output.scale != l.q.input.scale || l.q.output.zero_point != l.q.input.zero_point)) {
       // Pooling, Pad and flatten pass their input's quantization through unchanged (Add, Concat and Mean requantize).
       fail(where + ": output scale/zero point differ from its input's, but this layer does not requantize", kRequantize);
     }
     try {
       derive_requantization(l);
       const auto shift_ok = [](int32_t s) { return s >= -31 && s <= 30; };
-      if (l.op == Op::Add && !(shift_ok(l.add.input1_shift) && shift_ok(l.add.input2_shift)))
-        fail("the input scales " + std::to_string(l.input_q[0].scale) + " and " + std::to_string(l.input_q[1].scale) +
+      if (l.op == Op::Add && !(shift_ok(l.q.add.input1_shift) && shift_ok(l.q.add.input2_shift)))
+        fail("the input scales " + std::to_string(l.q.input_q[0].scale) + " and " + std::to_string(l.q.input_q[1].scale) +
              " are too far apart for the ADD kernel's shifts");
       if (l.op == Op::Concat)
-        for (size_t j = 0; j < l.input_q.size(); ++j) {
-          const auto c = concat_input_params(l.input_q[j].scale, l.input_q[j].zero_point, l.output.scale, l.output.zero_point);
+        for (size_t j = 0; j < l.q.input_q.size(); ++j) {
+          const auto c = concat_input_params(l.q.input_q[j].scale, l.q.input_q[j].zero_point, l.q.output.scale, l.q.output.zero_point);
           if (c.requantize && !shift_ok(c.shift))
-            fail("input " + std::to_string(j) + "'s scale " + std::to_string(l.input_q[j].scale) +
-                 " is too far from the output's " + std::to_string(l.output.scale) + " (requantization shift " +
+            fail("input " + std::to_string(j) + "'s scale " + std::to_string(l.q.input_q[j].scale) +
+                 " is too far from the output's " + std::to_string(l.q.output.scale) + " (requantization shift " +
                  std::to_string(c.shift) + ")");
         }
     } catch (const Error &e) {
@@ -788,7 +788,7 @@ std::string describe_int8_model(const QModelFile &f) {
   out += line;
   if (m.outputs_logits()) {  // before the layer table: what the output vector is, and how it is decided
     std::snprintf(line, sizeof line, "output    logits '%s' (scale %.6g, zero point %d); decision: the first maximum\n\n",
-                  output_name(m).c_str(), m.layers.back().output.scale, m.layers.back().output.zero_point);
+                  output_name(m).c_str(), m.layers.back().q.output.scale, m.layers.back().q.output.zero_point);
     out.insert(out.size() - 1, line, std::strlen(line) - 1);
   }
   std::snprintf(line, sizeof line, "  #  %-16s %-6s %-14s %12s %5s %12s %5s %23s\n", "layer", "act", "output", "in scale",
@@ -798,23 +798,23 @@ std::string describe_int8_model(const QModelFile &f) {
   for (size_t k = 0; k < m.layers.size(); ++k) {
     const QLayer &l = m.layers[k];
     std::string ws = "-";
-    if (!l.weight_scale.empty()) {
-      const auto [lo, hi] = std::minmax_element(l.weight_scale.begin(), l.weight_scale.end());
+    if (!l.q.weight_scale.empty()) {
+      const auto [lo, hi] = std::minmax_element(l.q.weight_scale.begin(), l.q.weight_scale.end());
       char b[64];
       std::snprintf(b, sizeof b, "%.3g..%.3g", *lo, *hi);
       ws = b;
-      fp32_bytes += static_cast<int64_t>(4 * (l.weight.size() + l.bias.size()));
+      fp32_bytes += static_cast<int64_t>(4 * (l.q.weight.size() + l.q.bias.size()));
     }
     std::snprintf(line, sizeof line, "%3zu  %-16s %-6s %-14s %12.6g %5d %12.6g %5d %23s", k, model::op_name(l.op),
-                  l.activation.empty() ? "-" : l.activation.c_str(), model::shape_str(l.out).c_str(), l.input.scale,
-                  l.input.zero_point, l.output.scale, l.output.zero_point, ws.c_str());
+                  l.q.activation.empty() ? "-" : l.q.activation.c_str(), model::shape_str(l.out).c_str(), l.q.input.scale,
+                  l.q.input.zero_point, l.q.output.scale, l.q.output.zero_point, ws.c_str());
     out += line;
     if (!(l.inputs.size() == 1 && l.inputs[0] + 1 == static_cast<int>(k))) {  // not just the previous layer: name the inputs
       std::string reads;
       for (const int p : l.inputs) reads += (reads.empty() ? "" : ", ") + (p < 0 ? std::string("input") : std::to_string(p));
       out += "  <- " + reads;
     }
-    out += model::tensor_name_column(l.name) + "\n";
+    out += model::tensor_name_column(l.q.name) + "\n";
   }
   const int64_t int8_bytes = m.int8_parameter_bytes();
   std::snprintf(line, sizeof line,

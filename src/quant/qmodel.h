@@ -36,30 +36,9 @@ struct QuantOptions {
 
 using QParams = model::QParams;  // a tensor's scale and zero point (model/ir.h)
 
-struct QLayer {
-  model::Op op = model::Op::Flatten;  // Conv2D, DepthwiseConv2D (M = out.c / in.c), Dense, MaxPool, AvgPool, GlobalAvgPool,
-                                      // Flatten, Softmax, Add, Concat, Pad, Mean
-  std::string activation;             // "", "relu" or "relu6" (fused into the clamp)
-  // Producers of the inputs: indices of earlier layers of the QModel, or model::kGraphInput. Empty means
-  // the previous layer (a chain); QModel::normalize fills it.
-  std::vector<int> inputs;
-  model::Shape in, out;               // the FP32 graph's CHW shapes (`in`: the first input's)
-  int kernel = 0, stride = 1, pad_top = 0, pad_left = 0;  // conv/pool/Pad (bottom/right implied by the shapes)
-  QParams input, output;             // input: the first input's quantization
-  std::vector<QParams> input_q;      // every input's quantization (input_q[0] == input); QModel::normalize fills it
-  qp_add_params_t add{};             // Add: TFLite's ADD parameters, derived from input_q, output and the clamp
-  std::vector<int8_t> weight;        // Conv OHWI, depthwise [1][KH][KW][C*M], Dense [OUT][IN] (IN in HWC order)
-  std::vector<double> weight_scale;  // one per output channel (equal values when per-tensor)
-  std::vector<int32_t> bias;         // scale input_scale * weight_scale[c], zero point 0
-  std::vector<int32_t> multiplier, shift;
-  int32_t act_min = -128, act_max = 127;
-  qp_softmax_params_t softmax{0, 0, 0};
-  double softmax_beta = 1.0;  // Softmax: TFLite's beta (the parameters above are derived from input scale * beta)
-  bool keep_dims = false;     // Mean: a 1x1xC map (true) or a flat vector (false); the bytes are the same
-  std::string name;     // its output tensor's name in the model file (model::Tensor::name; empty: none)
-  int fp32_index = -1;  // the FP32 layer whose output this layer's output corresponds to
-  int raised_scales = 0;  // channels whose weight scale the quantizer raised so the bias fits int32 (not stored in files)
-};
+// A node of the INT8 model: the same type as the FP32 graph's node (model::Layer), its integers in `q`
+// (model::Int8Node). Its in/out are the FP32 graph's CHW shapes (`in`: the first input's); pad_top/pad_left are set.
+using QLayer = model::Layer;
 
 struct QModel {
   std::vector<std::string> classes;
@@ -74,7 +53,7 @@ struct QModel {
   // Softmax's probabilities (scale 1/256, zero point -128). The decision is the first maximum of the int8 vector either way.
   bool outputs_logits() const { return !layers.empty() && layers.back().op != model::Op::Softmax; }
   // The quantization and shape of tensor `producer` (a layer index or model::kGraphInput).
-  QParams tensor_params(int producer) const { return producer < 0 ? input_params : layers[static_cast<size_t>(producer)].output; }
+  QParams tensor_params(int producer) const { return producer < 0 ? input_params : layers[static_cast<size_t>(producer)].q.output; }
   model::Shape tensor_shape(int producer) const { return producer < 0 ? input : layers[static_cast<size_t>(producer)].out; }
   // Tensor `producer` (a layer index or model::kGraphInput) as the FP32 graph describes its tensors (model::Tensor):
   // name, shape, int8, its quantization. tensors(): all of them by model::tensor_id (the input first).

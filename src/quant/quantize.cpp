@@ -24,7 +24,7 @@ using ops::quantize_value;
 
 int64_t QModel::int8_parameter_bytes() const {
   int64_t n = 0;
-  for (const auto &l : layers) n += static_cast<int64_t>(l.weight.size() + 4 * l.bias.size());
+  for (const auto &l : layers) n += static_cast<int64_t>(l.q.weight.size() + 4 * l.q.bias.size());
   return n;
 }
 
@@ -32,7 +32,7 @@ model::Tensor QModel::tensor(int producer) const {
   if (producer < model::kGraphInput || producer >= static_cast<int>(layers.size()))
     fail("internal: tensor of producer " + std::to_string(producer) + " in a model of " + std::to_string(layers.size()) + " layers");
   model::Tensor t;
-  t.name = producer < 0 ? input_name : layers[static_cast<size_t>(producer)].name;
+  t.name = producer < 0 ? input_name : layers[static_cast<size_t>(producer)].q.name;
   t.shape = tensor_shape(producer);
   t.dtype = model::DType::Int8;
   t.quant = tensor_params(producer);
@@ -55,14 +55,14 @@ void QModel::normalize() {
     if (!ops::input_count_ok(def, l.inputs.size()))
       fail(where + " has " + std::to_string(l.inputs.size()) + " input(s), expected " + ops::inputs_expected(def),
            "the model file is corrupt: re-quantize it");
-    l.input_q.clear();
+    l.q.input_q.clear();
     for (const int p : l.inputs) {
       if (p < model::kGraphInput || p >= static_cast<int>(k))
         fail(where + " reads tensor " + std::to_string(p) + ", which is not the model input or an earlier layer",
              "the model file is corrupt: re-quantize it");
-      l.input_q.push_back(tensor_params(p));
+      l.q.input_q.push_back(tensor_params(p));
     }
-    l.input = l.input_q[0];
+    l.q.input = l.q.input_q[0];
     const model::Shape s0 = tensor_shape(l.inputs[0]);
     if (!(l.in == s0)) fail(where + ": its input shape " + model::shape_str(l.in) + " differs from its producer's " + model::shape_str(s0),
                             "the model file is corrupt: re-quantize it");
@@ -133,27 +133,27 @@ size_t chw_to_hwc(size_t i, const model::Shape &s) {
 }
 
 void derive_requantization(QLayer &l) {
-  l.act_min = -128;
-  l.act_max = 127;
-  if (l.activation == "relu" || l.activation == "relu6") l.act_min = std::max<int32_t>(-128, l.output.zero_point);
+  l.q.act_min = -128;
+  l.q.act_max = 127;
+  if (l.q.activation == "relu" || l.q.activation == "relu6") l.q.act_min = std::max<int32_t>(-128, l.q.output.zero_point);
   // ReLU6's bound as TFLite's CalculateActivationRangeQuantized computes it: zero point + round(6.0f / scale) in
   // float32 (a double quotient can round the other way at a .5 boundary).
-  if (l.activation == "relu6") {
-    const float q = std::round(6.0f / static_cast<float>(l.output.scale));
-    l.act_max = q >= 255.f ? 127 : std::min<int32_t>(127, l.output.zero_point + static_cast<int32_t>(q));
+  if (l.q.activation == "relu6") {
+    const float q = std::round(6.0f / static_cast<float>(l.q.output.scale));
+    l.q.act_max = q >= 255.f ? 127 : std::min<int32_t>(127, l.q.output.zero_point + static_cast<int32_t>(q));
   }
   // The op's derived integers (src/ops/<op>.cpp); an op number from a corrupt file has none.
   if (const ops::OpDef *d = ops::find_op(l.op); d != nullptr && d->derive != nullptr) d->derive(l);
 }
 
 int64_t worst_case_accumulator(const QLayer &l, int c) {
-  const size_t per = l.weight.size() / (l.op == Op::DepthwiseConv2D ? 1 : l.bias.size());
-  int64_t sum = l.bias.empty() ? 0 : std::llabs(static_cast<long long>(l.bias[static_cast<size_t>(c)]));
+  const size_t per = l.q.weight.size() / (l.op == Op::DepthwiseConv2D ? 1 : l.q.bias.size());
+  int64_t sum = l.q.bias.empty() ? 0 : std::llabs(static_cast<long long>(l.q.bias[static_cast<size_t>(c)]));
   if (l.op == Op::DepthwiseConv2D) {
-    const size_t ch = l.bias.size();
-    for (size_t i = static_cast<size_t>(c); i < l.weight.size(); i += ch) sum += 255 * std::abs(static_cast<int>(l.weight[i]));
+    const size_t ch = l.q.bias.size();
+    for (size_t i = static_cast<size_t>(c); i < l.q.weight.size(); i += ch) sum += 255 * std::abs(static_cast<int>(l.q.weight[i]));
   } else {
-    for (size_t i = 0; i < per; ++i) sum += 255 * std::abs(static_cast<int>(l.weight[static_cast<size_t>(c) * per + i]));
+    for (size_t i = 0; i < per; ++i) sum += 255 * std::abs(static_cast<int>(l.q.weight[static_cast<size_t>(c) * per + i]));
   }
   return sum;
 }
@@ -240,10 +240,10 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
     ql.pad_left = l.pad_left;
     for (const int p : l.inputs) {
       ql.inputs.push_back(p < 0 ? model::kGraphInput : qidx[static_cast<size_t>(p)]);
-      ql.input_q.push_back(q.tensor_params(ql.inputs.back()));
+      ql.q.input_q.push_back(q.tensor_params(ql.inputs.back()));
     }
-    ql.input = ql.input_q[0];
-    ql.fp32_index = static_cast<int>(k);
+    ql.q.input = ql.q.input_q[0];
+    ql.q.fp32_index = static_cast<int>(k);
     // The op's quantization rule (src/ops/<op>.cpp). No INT8 layer (a fused activation): its output is
     // its input's.
     const auto rule = ops::op_def(l.op).quantize;
@@ -261,7 +261,7 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
   q.input_name = g.tensor_name(model::kGraphInput);
   for (size_t k = 0; k < nl; ++k)
     if (qidx[k] >= 0 && !g.tensor_name(static_cast<int>(k)).empty())
-      q.layers[static_cast<size_t>(qidx[k])].name = g.tensor_name(static_cast<int>(k));
+      q.layers[static_cast<size_t>(qidx[k])].q.name = g.tensor_name(static_cast<int>(k));
   q.normalize();
   return q;
 }

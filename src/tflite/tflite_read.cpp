@@ -293,7 +293,7 @@ void Reader::add_layer(QLayer l, size_t op, int32_t out_tensor) {
   cur_ = FloatParams{};
   t_.layer_tensor.push_back(out_tensor);
   t_.layer_operator.push_back(static_cast<int>(op));
-  l.name = tensor_name(out_tensor);
+  l.q.name = tensor_name(out_tensor);
   m_.layers.push_back(std::move(l));
 }
 
@@ -337,7 +337,7 @@ void Reader::conv(size_t i, const fb::Operator &op, bool depthwise, QLayer &l) {
   l.in = chw(x, where);
   l.out = chw(y, where);
   activation_q(x, where);
-  l.output = activation_q(y, where);
+  l.q.output = activation_q(y, where);
   const auto wd = dims(tensor(w, where), tensor_label(w));
   if (wd.size() != 4) bad(where + ": " + tensor_label(w) + " is not a 4-D filter");
   int padding = 0, sh = 1, sw = 1, dh = 1, dw = 1;
@@ -367,7 +367,7 @@ void Reader::conv(size_t i, const fb::Operator &op, bool depthwise, QLayer &l) {
   }
   window(i, l.in.h, l.in.w, static_cast<int>(wd[1]), static_cast<int>(wd[2]), sh, sw, static_cast<fb::Padding>(padding), dh, dw,
          l, l.out);
-  l.activation = activation(act, where);
+  l.q.activation = activation(act, where);
   if (fp32_) {
     cur_.weight = float_constant(w, where);
     cur_.bias = b >= 0 ? float_constant(b, where) : std::vector<float>(static_cast<size_t>(l.out.c), 0.f);
@@ -376,15 +376,15 @@ void Reader::conv(size_t i, const fb::Operator &op, bool depthwise, QLayer &l) {
           std::to_string(l.out.c) + " channels");
     return;
   }
-  l.weight = constant<int8_t>(w, fb::TensorType_INT8, where);
-  l.weight_scale = weight_scales(w, l.out.c, depthwise ? 3 : 0, where);
+  l.q.weight = constant<int8_t>(w, fb::TensorType_INT8, where);
+  l.q.weight_scale = weight_scales(w, l.out.c, depthwise ? 3 : 0, where);
   if (b >= 0) {
-    l.bias = constant<int32_t>(b, fb::TensorType_INT32, where);
-    if (l.bias.size() != static_cast<size_t>(l.out.c))
-      bad(where + ": bias " + tensor_label(b) + " has " + std::to_string(l.bias.size()) + " values for " +
+    l.q.bias = constant<int32_t>(b, fb::TensorType_INT32, where);
+    if (l.q.bias.size() != static_cast<size_t>(l.out.c))
+      bad(where + ": bias " + tensor_label(b) + " has " + std::to_string(l.q.bias.size()) + " values for " +
           std::to_string(l.out.c) + " channels");
   } else {
-    l.bias.assign(static_cast<size_t>(l.out.c), 0);
+    l.q.bias.assign(static_cast<size_t>(l.out.c), 0);
   }
 }
 
@@ -398,7 +398,7 @@ void Reader::flatten_if_map(size_t i, int32_t in_tensor, QLayer &l) {
   f.inputs = l.inputs;
   f.in = s;
   f.out = {static_cast<int>(s.size()), 1, 1};
-  f.output = activation_q(in_tensor, op_where(i));
+  f.q.output = activation_q(in_tensor, op_where(i));
   t_.layer_tensor.push_back(-1);
   t_.layer_operator.push_back(-1);
   fp_.push_back(FloatParams{});
@@ -455,7 +455,7 @@ void Reader::map_operator(size_t i) {
       l.op = Op::Dense;
       l.inputs = {producer(x, where)};
       activation_q(x, where);
-      l.output = activation_q(y, where);
+      l.q.output = activation_q(y, where);
       l.out = chw(y, where);
       if (l.out.h != 1 || l.out.w != 1) bad(where + ": its output is not a vector");
       const auto wd = dims(tensor(w, where), tensor_label(w));
@@ -466,7 +466,7 @@ void Reader::map_operator(size_t i) {
             "qparity reads FULLY_CONNECTED with batch 1: the file is corrupt otherwise");
       flatten_if_map(i, x, l);
       l.in = {static_cast<int>(xs.size()), 1, 1};
-      l.activation = activation(o->fused_activation_function(), where);
+      l.q.activation = activation(o->fused_activation_function(), where);
       if (fp32_) {
         cur_.weight = float_constant(w, where);
         cur_.bias = b >= 0 ? float_constant(b, where) : std::vector<float>(static_cast<size_t>(l.out.c), 0.f);
@@ -475,15 +475,15 @@ void Reader::map_operator(size_t i) {
               std::to_string(l.out.c) + " outputs");
         break;
       }
-      l.weight = constant<int8_t>(w, fb::TensorType_INT8, where);
-      l.weight_scale = weight_scales(w, l.out.c, 0, where);
+      l.q.weight = constant<int8_t>(w, fb::TensorType_INT8, where);
+      l.q.weight_scale = weight_scales(w, l.out.c, 0, where);
       if (b >= 0) {
-        l.bias = constant<int32_t>(b, fb::TensorType_INT32, where);
-        if (l.bias.size() != static_cast<size_t>(l.out.c))
-          bad(where + ": bias " + tensor_label(b) + " has " + std::to_string(l.bias.size()) + " values for " +
+        l.q.bias = constant<int32_t>(b, fb::TensorType_INT32, where);
+        if (l.q.bias.size() != static_cast<size_t>(l.out.c))
+          bad(where + ": bias " + tensor_label(b) + " has " + std::to_string(l.q.bias.size()) + " values for " +
               std::to_string(l.out.c) + " outputs");
       } else {
-        l.bias.assign(static_cast<size_t>(l.out.c), 0);
+        l.q.bias.assign(static_cast<size_t>(l.out.c), 0);
       }
       break;
     }
@@ -498,8 +498,8 @@ void Reader::map_operator(size_t i) {
         bad(where + ": its inputs and output differ in shape", "qparity's ADD adds tensors of the same shape (no broadcasting)");
       activation_q(x, where);
       activation_q(ins->Get(1), where);
-      l.output = activation_q(y, where);
-      l.activation = activation(o == nullptr ? fb::ActivationFunctionType_NONE : o->fused_activation_function(), where);
+      l.q.output = activation_q(y, where);
+      l.q.activation = activation(o == nullptr ? fb::ActivationFunctionType_NONE : o->fused_activation_function(), where);
       break;
     }
     case fb::BuiltinOperator_CONCATENATION: {
@@ -514,21 +514,21 @@ void Reader::map_operator(size_t i) {
       l.op = Op::Concat;
       l.in = chw(x, where);
       l.out = chw(y, where);
-      l.output = activation_q(y, where);
+      l.q.output = activation_q(y, where);
       int channels = 0;
       for (const int32_t t : *ins) {
         l.inputs.push_back(producer(t, where));
         const model::Shape s = chw(t, where);
         channels += s.c;
         const QParams q = activation_q(t, where);
-        if (q.scale != l.output.scale || q.zero_point != l.output.zero_point)
+        if (q.scale != l.q.output.scale || q.zero_point != l.q.output.zero_point)
           bad(where + ": input " + tensor_label(t) + " has another scale or zero point than the output",
               "TFLite Micro copies the bytes of CONCATENATION's inputs without requantizing; qparity requantizes: give the "
               "inputs the output's quantization (the TFLite converter does)");
         if (s.h != l.out.h || s.w != l.out.w) bad(where + ": input " + tensor_label(t) + " differs in height or width");
       }
       if (channels != l.out.c) bad(where + ": the inputs' channels do not add up to the output's");
-      l.activation = activation(o->fused_activation_function(), where);
+      l.q.activation = activation(o->fused_activation_function(), where);
       break;
     }
     case fb::BuiltinOperator_AVERAGE_POOL_2D:
@@ -540,11 +540,11 @@ void Reader::map_operator(size_t i) {
       l.in = chw(x, where);
       l.out = chw(y, where);
       activation_q(x, where);
-      l.output = activation_q(y, where);
+      l.q.output = activation_q(y, where);
       if (l.out.c != l.in.c) bad(where + ": input and output channels differ");
       window(i, l.in.h, l.in.w, o->filter_height(), o->filter_width(), o->stride_h(), o->stride_w(), o->padding(), 1, 1, l,
              l.out);
-      l.activation = activation(o->fused_activation_function(), where);
+      l.q.activation = activation(o->fused_activation_function(), where);
       if (l.op == Op::AvgPool && l.kernel == l.in.h && l.kernel == l.in.w && l.pad_top == 0 &&
           l.pad_left == 0) {  // the window is the whole map
         l.op = Op::GlobalAvgPool;
@@ -559,7 +559,7 @@ void Reader::map_operator(size_t i) {
       l.in = chw(x, where);
       l.out = chw(y, where);
       activation_q(x, where);
-      l.output = activation_q(y, where);
+      l.q.output = activation_q(y, where);
       if (l.out.h != 1 || l.out.w != 1 || l.out.size() != l.in.size())
         bad(where + ": a RESHAPE to " + model::shape_str(l.out) + " (CHW) is not a flatten",
             "qparity reads RESHAPE to [1, N] only");
@@ -573,14 +573,14 @@ void Reader::map_operator(size_t i) {
       l.in = chw(x, where);
       l.out = chw(y, where);
       activation_q(x, where);
-      l.output = activation_q(y, where);
+      l.q.output = activation_q(y, where);
       if (l.in.h != 1 || l.in.w != 1 || !(l.out == l.in)) bad(where + ": qparity's SOFTMAX runs over a vector [1, N]");
       if (!(std::isfinite(o->beta()) && o->beta() > 0))
         bad(where + ": beta " + std::to_string(o->beta()) + " is not a finite number > 0");
       l.softmax_beta = o->beta();
-      if (!fp32_ && (l.output.scale != 1.0 / 256 || l.output.zero_point != -128))
-        bad(where + ": the output's scale " + std::to_string(l.output.scale) + " and zero point " +
-                std::to_string(l.output.zero_point) + " are not TFLite's int8 softmax output (1/256, -128)",
+      if (!fp32_ && (l.q.output.scale != 1.0 / 256 || l.q.output.zero_point != -128))
+        bad(where + ": the output's scale " + std::to_string(l.q.output.scale) + " and zero point " +
+                std::to_string(l.q.output.zero_point) + " are not TFLite's int8 softmax output (1/256, -128)",
             "convert with the TFLite converter's int8 quantization");
       break;
     }
@@ -593,7 +593,7 @@ void Reader::map_operator(size_t i) {
       l.in = chw(x, where);
       l.out = chw(y, where);
       const QParams qi = activation_q(x, where);
-      l.output = activation_q(y, where);
+      l.q.output = activation_q(y, where);
       const int32_t pt = ins->Get(1);
       const auto pd = dims(tensor(pt, where), tensor_label(pt));
       if (pd.size() != 2 || pd[0] != 4 || pd[1] != 2 || dims(tensor(x, where), tensor_label(x)).size() != 4)
@@ -612,7 +612,7 @@ void Reader::map_operator(size_t i) {
       l.pad_left = static_cast<int>(pads[4]);
       if (l.out.c != l.in.c || l.out.h != l.in.h + pads[2] + pads[3] || l.out.w != l.in.w + pads[4] + pads[5])
         bad(where + ": its output shape does not fit its input and paddings", "the file is corrupt: convert the model again");
-      if (qi.scale != l.output.scale || qi.zero_point != l.output.zero_point)
+      if (qi.scale != l.q.output.scale || qi.zero_point != l.q.output.zero_point)
         bad(where + ": output scale/zero point differ from the input's", "TFLite's int8 PAD keeps its input's quantization");
       if (code == fb::BuiltinOperator_PADV2 && fp32_) {
         const auto v = float_constant(ins->Get(2), where);
@@ -632,7 +632,7 @@ void Reader::map_operator(size_t i) {
       l.in = chw(x, where);
       l.out = chw(y, where);
       activation_q(x, where);
-      l.output = activation_q(y, where);
+      l.q.output = activation_q(y, where);
       l.keep_dims = o != nullptr && o->keep_dims();
       std::vector<int32_t> axes = constant<int32_t>(ins->Get(1), fb::TensorType_INT32, where);
       for (auto &a : axes) a = a < 0 ? a + 4 : a;
@@ -645,15 +645,15 @@ void Reader::map_operator(size_t i) {
     default: bad("operator " + std::to_string(i) + " is " + op_names_[i] + ", which qparity does not support", kSupported);
   }
   // Fused activations only where the kernel clamps: a pool/concat/reshape clamp must be a no-op.
-  if (!fp32_ && !l.activation.empty() &&
+  if (!fp32_ && !l.q.activation.empty() &&
       (l.op == Op::MaxPool || l.op == Op::AvgPool || l.op == Op::GlobalAvgPool || l.op == Op::Concat)) {
-    const int32_t lo = std::max<int32_t>(-128, l.output.zero_point);
-    const int32_t hi = l.activation == "relu6" ? std::min<int32_t>(127, ops::quantize_value(6.0, l.output)) : 127;
+    const int32_t lo = std::max<int32_t>(-128, l.q.output.zero_point);
+    const int32_t hi = l.q.activation == "relu6" ? std::min<int32_t>(127, ops::quantize_value(6.0, l.q.output)) : 127;
     if (lo != -128 || hi != 127)
-      bad(where + ": fused " + l.activation + " on " + model::op_name(l.op) + " clamps the output",
+      bad(where + ": fused " + l.q.activation + " on " + model::op_name(l.op) + " clamps the output",
           "qparity fuses activations into "
           "conv, depthwise, fully connected and add layers only");
-    l.activation.clear();
+    l.q.activation.clear();
   }
   add_layer(std::move(l), i, y);
 }
@@ -810,7 +810,7 @@ Int8Tflite Reader::run(bool want_fp32) {
   for (size_t k = 0; k < m_.layers.size(); ++k) {
     const auto &l = m_.layers[k];
     if (l.op != model::Op::Conv2D && l.op != model::Op::DepthwiseConv2D && l.op != model::Op::Dense) continue;
-    for (int c = 0; c < static_cast<int>(l.bias.size()); ++c)
+    for (int c = 0; c < static_cast<int>(l.q.bias.size()); ++c)
       if (quant::worst_case_accumulator(l, c) > std::numeric_limits<int32_t>::max())
         bad("layer " + std::to_string(k) + " (" + model::op_name(l.op) + ") output channel " + std::to_string(c) +
             ": the int32 accumulator could overflow (worst case " + std::to_string(quant::worst_case_accumulator(l, c)) +
@@ -893,9 +893,9 @@ model::Graph Reader::build_graph() {
     }
     g.layers.push_back(std::move(l));
     flat.push_back(out_flat);
-    if (!q.activation.empty()) {
+    if (!q.q.activation.empty()) {
       model::Layer a;
-      a.op = q.activation == "relu6" ? Op::ReLU6 : Op::ReLU;
+      a.op = q.q.activation == "relu6" ? Op::ReLU6 : Op::ReLU;
       a.inputs = {static_cast<int>(g.layers.size()) - 1};
       g.layers.push_back(std::move(a));
       flat.push_back(out_flat);
@@ -903,7 +903,7 @@ model::Graph Reader::build_graph() {
     node[k] = static_cast<int>(g.layers.size()) - 1;
   }
   g.set_tensor_name(model::kGraphInput, tensor_name(graph_in_));
-  for (size_t k = 0; k < m_.layers.size(); ++k) g.set_tensor_name(node[k], m_.layers[k].name);
+  for (size_t k = 0; k < m_.layers.size(); ++k) g.set_tensor_name(node[k], m_.layers[k].q.name);
   try {
     model::infer_shapes(g);
   } catch (const Error &e) {
@@ -1045,7 +1045,7 @@ std::string describe_int8_tflite(const Int8Tflite &t) {
   std::snprintf(line, sizeof line, "input     tensor %d, int8 %dx%dx%d (HxWxC), scale %.9g, zero point %d\n", t.input_tensor,
                 m.input.h, m.input.w, m.input.c, m.input_params.scale, m.input_params.zero_point);
   out += line;
-  const quant::QParams &oq = m.layers.back().output;
+  const quant::QParams &oq = m.layers.back().q.output;
   std::snprintf(line, sizeof line, "output    tensor %d, int8 [%d], scale %.9g, zero point %d\n\n", t.output_tensor,
                 m.layers.back().out.c, oq.scale, oq.zero_point);
   out += line;
@@ -1064,8 +1064,8 @@ std::string describe_int8_tflite(const Int8Tflite &t) {
     const int64_t lm = model::mac_count(fl);
     macs += lm;
     std::string ws = "-";
-    if (!l.weight_scale.empty()) {
-      const auto [lo, hi] = std::minmax_element(l.weight_scale.begin(), l.weight_scale.end());
+    if (!l.q.weight_scale.empty()) {
+      const auto [lo, hi] = std::minmax_element(l.q.weight_scale.begin(), l.q.weight_scale.end());
       char b[64];
       std::snprintf(b, sizeof b, "%.3g..%.3g", *lo, *hi);
       ws = b;
@@ -1074,8 +1074,8 @@ std::string describe_int8_tflite(const Int8Tflite &t) {
     const std::string op = oi < 0 ? "- (inserted)" : std::to_string(oi) + " " + t.operators[static_cast<size_t>(oi)];
     const std::string tn = t.layer_tensor[k] < 0 ? "-" : std::to_string(t.layer_tensor[k]);
     std::snprintf(line, sizeof line, "%3zu  %-22s %-14s %-6s %-11s %-7s %12.6g %5d %12.6g %5d %10lld %21s", k, op.c_str(),
-                  model::op_name(l.op), l.activation.empty() ? "-" : l.activation.c_str(), model::shape_str(l.out).c_str(),
-                  tn.c_str(), l.input.scale, l.input.zero_point, l.output.scale, l.output.zero_point, static_cast<long long>(lm),
+                  model::op_name(l.op), l.q.activation.empty() ? "-" : l.q.activation.c_str(), model::shape_str(l.out).c_str(),
+                  tn.c_str(), l.q.input.scale, l.q.input.zero_point, l.q.output.scale, l.q.output.zero_point, static_cast<long long>(lm),
                   ws.c_str());
     out += line;
     if (!(l.inputs.size() == 1 && l.inputs[0] + 1 == static_cast<int>(k))) {
@@ -1083,7 +1083,7 @@ std::string describe_int8_tflite(const Int8Tflite &t) {
       for (const int p : l.inputs) reads += (reads.empty() ? "" : ", ") + (p < 0 ? std::string("input") : std::to_string(p));
       out += "  <- " + reads;
     }
-    out += model::tensor_name_column(l.name);
+    out += model::tensor_name_column(l.q.name);
     out += "\n";
   }
   const auto plan = quant::plan_arena(m, {}, 4);

@@ -99,20 +99,20 @@ class Writer : public TfliteBuilder {
   }
 
   fb::ActivationFunctionType fused(const QLayer &l, int32_t act_min, int32_t act_max) const {
-    const auto [lo, hi] = tflm_clamp(l.activation, l.output);
+    const auto [lo, hi] = tflm_clamp(l.q.activation, l.q.output);
     if (lo != act_min || hi != act_max)
       refuse("its clamp [" + std::to_string(act_min) + ", " + std::to_string(act_max) + "] differs from the [" +
-                 std::to_string(lo) + ", " + std::to_string(hi) + "] TensorFlow Lite computes for a fused " + l.activation +
+                 std::to_string(lo) + ", " + std::to_string(hi) + "] TensorFlow Lite computes for a fused " + l.q.activation +
                  " from the float32 output scale",
              "re-quantize the model with this qparity");
-    if (l.activation.empty()) return fb::ActivationFunctionType_NONE;
-    if (l.activation == "relu") return fb::ActivationFunctionType_RELU;
-    if (l.activation == "relu6") return fb::ActivationFunctionType_RELU6;
-    refuse("fused activation '" + l.activation + "' has no TensorFlow Lite equivalent", "use relu or relu6");
+    if (l.q.activation.empty()) return fb::ActivationFunctionType_NONE;
+    if (l.q.activation == "relu") return fb::ActivationFunctionType_RELU;
+    if (l.q.activation == "relu6") return fb::ActivationFunctionType_RELU6;
+    refuse("fused activation '" + l.q.activation + "' has no TensorFlow Lite equivalent", "use relu or relu6");
   }
 
   void no_activation(const QLayer &l) const {
-    if (!l.activation.empty()) refuse("a fused " + l.activation + " is not supported on this op in TensorFlow Lite", "");
+    if (!l.q.activation.empty()) refuse("a fused " + l.q.activation + " is not supported on this op in TensorFlow Lite", "");
   }
 
   void same_params(const QParams &a, const QParams &b, const std::string &what) const {
@@ -144,16 +144,16 @@ class Writer : public TfliteBuilder {
 
   // Per-channel multipliers as TFLM's PopulateConvolutionQuantizationParams computes them.
   void check_multipliers(const QLayer &l, const std::vector<double> &real) const {
-    if (l.multiplier.size() != real.size() || l.shift.size() != real.size())
-      refuse("it has " + std::to_string(l.multiplier.size()) + " multipliers for " + std::to_string(real.size()) +
+    if (l.q.multiplier.size() != real.size() || l.q.shift.size() != real.size())
+      refuse("it has " + std::to_string(l.q.multiplier.size()) + " multipliers for " + std::to_string(real.size()) +
                  " output channels",
              "the model is corrupt: re-quantize it");
     for (size_t c = 0; c < real.size(); ++c) {
       const auto q = quant::quantize_multiplier(real[c]);
-      if (q.multiplier != l.multiplier[c] || q.shift != l.shift[c])
+      if (q.multiplier != l.q.multiplier[c] || q.shift != l.q.shift[c])
         refuse("channel " + std::to_string(c) + ": TensorFlow Lite would requantize with multiplier " +
                    std::to_string(q.multiplier) + " shift " + std::to_string(q.shift) + ", the model uses " +
-                   std::to_string(l.multiplier[c]) + " shift " + std::to_string(l.shift[c]),
+                   std::to_string(l.q.multiplier[c]) + " shift " + std::to_string(l.q.shift[c]),
                "re-quantize the model with this qparity, or keep it as QDQ ONNX (.onnx)");
     }
   }
@@ -165,11 +165,11 @@ class Writer : public TfliteBuilder {
 void Writer::weighted(const QLayer &l, int in_tensor, int out_tensor, size_t k) {
   const std::string id = "l" + std::to_string(k);
   const int oc = l.out.c;
-  const float in_s = f32(l.input.scale, "input scale"), out_s = f32(l.output.scale, "output scale");
-  if (static_cast<int>(l.weight_scale.size()) != oc)
-    refuse("it has " + std::to_string(l.weight_scale.size()) + " weight scales", "");
+  const float in_s = f32(l.q.input.scale, "input scale"), out_s = f32(l.q.output.scale, "output scale");
+  if (static_cast<int>(l.q.weight_scale.size()) != oc)
+    refuse("it has " + std::to_string(l.q.weight_scale.size()) + " weight scales", "");
   std::vector<float> ws;
-  for (double s : l.weight_scale) ws.push_back(f32(s, "weight scale"));
+  for (double s : l.q.weight_scale) ws.push_back(f32(s, "weight scale"));
   const bool uniform = std::all_of(ws.begin(), ws.end(), [&](float s) { return s == ws[0]; });
   std::vector<int32_t> wshape;
   int qdim = 0;
@@ -194,23 +194,23 @@ void Writer::weighted(const QLayer &l, int in_tensor, int out_tensor, size_t k) 
   }
   int64_t welems = 1;
   for (int32_t d : wshape) welems *= d;
-  if (static_cast<int64_t>(l.weight.size()) != welems)
-    refuse("it has " + std::to_string(l.weight.size()) + " weights, its shapes ask for " + std::to_string(welems),
+  if (static_cast<int64_t>(l.q.weight.size()) != welems)
+    refuse("it has " + std::to_string(l.q.weight.size()) + " weights, its shapes ask for " + std::to_string(welems),
            "the model is corrupt: re-quantize it");
   check_multipliers(l, real);
   // One weight scale when they are all equal (per-tensor), else one per output channel.
   if (uniform && (l.op == Op::Dense || m_.options.weights == quant::WeightMode::PerTensor)) ws.resize(1);
   const std::vector<int64_t> zeros(ws.size(), 0);
-  const int w = tensor(id + ".weight", wshape, fb::TensorType_INT8, buffer(l.weight.data(), l.weight.size()),
+  const int w = tensor(id + ".weight", wshape, fb::TensorType_INT8, buffer(l.q.weight.data(), l.q.weight.size()),
                        quantization(ws, zeros, qdim));
   int b = -1;
-  if (!l.bias.empty()) {
-    if (static_cast<int>(l.bias.size()) != oc) refuse("it has " + std::to_string(l.bias.size()) + " biases", "");
+  if (!l.q.bias.empty()) {
+    if (static_cast<int>(l.q.bias.size()) != oc) refuse("it has " + std::to_string(l.q.bias.size()) + " biases", "");
     std::vector<float> bs;
     for (float s : ws) bs.push_back(in_s * s);
-    b = tensor(id + ".bias", {oc}, fb::TensorType_INT32, buffer(l.bias.data(), l.bias.size() * 4), quantization(bs, zeros, 0));
+    b = tensor(id + ".bias", {oc}, fb::TensorType_INT32, buffer(l.q.bias.data(), l.q.bias.size() * 4), quantization(bs, zeros, 0));
   }
-  const auto act = fused(l, l.act_min, l.act_max);
+  const auto act = fused(l, l.q.act_min, l.q.act_max);
   const std::vector<int> in = {in_tensor, w, b};
   if (l.op == Op::Dense) {
     fb::FullyConnectedOptionsBuilder o(fbb_);
@@ -262,8 +262,8 @@ void Writer::layer(size_t k) {
     default: break;
   }
   const int out =
-      tensor(l.name.empty() ? id + "." + model::op_name(l.op) : l.name,  // the name it came with, else qparity's own
-             nhwc(l.out, rank), fb::TensorType_INT8, 0, activation_q(l.output, "output"));
+      tensor(l.q.name.empty() ? id + "." + model::op_name(l.op) : l.q.name,  // the name it came with, else qparity's own
+             nhwc(l.out, rank), fb::TensorType_INT8, 0, activation_q(l.q.output, "output"));
   tensor_of_[k] = out;
   rank_of_[k] = rank;
   switch (l.op) {
@@ -271,12 +271,12 @@ void Writer::layer(size_t k) {
     case Op::DepthwiseConv2D:
     case Op::Dense: weighted(l, in[0], out, k); break;
     case Op::Add: {
-      const QParams &a = l.input_q.at(0), &b = l.input_q.at(1);
-      const auto act = fused(l, l.add.act_min, l.add.act_max);
+      const QParams &a = l.q.input_q.at(0), &b = l.q.input_q.at(1);
+      const auto act = fused(l, l.q.add.act_min, l.q.add.act_max);
       const qp_add_params_t want =
           quant::add_params(f32(a.scale, "input 1 scale"), a.zero_point, f32(b.scale, "input 2 scale"), b.zero_point,
-                            f32(l.output.scale, "output scale"), l.output.zero_point, l.add.act_min, l.add.act_max);
-      if (std::memcmp(&want, &l.add, sizeof want) != 0)
+                            f32(l.q.output.scale, "output scale"), l.q.output.zero_point, l.q.add.act_min, l.q.add.act_max);
+      if (std::memcmp(&want, &l.q.add, sizeof want) != 0)
         refuse("its ADD parameters differ from those TensorFlow Lite derives from the file's scales",
                "re-quantize the model with this qparity");
       fb::AddOptionsBuilder o(fbb_);
@@ -287,11 +287,11 @@ void Writer::layer(size_t k) {
     case Op::Concat: {
       no_activation(l);
       for (size_t j = 0; j < l.inputs.size(); ++j) {
-        const QParams &q = l.input_q.at(j);
-        if (q.scale != l.output.scale || q.zero_point != l.output.zero_point)
+        const QParams &q = l.q.input_q.at(j);
+        if (q.scale != l.q.output.scale || q.zero_point != l.q.output.zero_point)
           refuse("input " + std::to_string(j) + " (scale " + std::to_string(q.scale) + ", zero point " +
-                     std::to_string(q.zero_point) + ") is requantized to the output's (scale " + std::to_string(l.output.scale) +
-                     ", zero point " + std::to_string(l.output.zero_point) +
+                     std::to_string(q.zero_point) + ") is requantized to the output's (scale " + std::to_string(l.q.output.scale) +
+                     ", zero point " + std::to_string(l.q.output.zero_point) +
                      "), but TensorFlow Lite Micro's int8 CONCATENATION copies bytes "
                      "without requantizing, so it would compute other outputs",
                  "give the concatenated branches the concat's output scale and zero point, replace the Concat (e.g. by Add), "
@@ -306,7 +306,7 @@ void Writer::layer(size_t k) {
     case Op::AvgPool:
     case Op::GlobalAvgPool: {
       no_activation(l);
-      same_params(l.input, l.output, "pooling");
+      same_params(l.q.input, l.q.output, "pooling");
       const bool global = l.op == Op::GlobalAvgPool;
       if (global && (l.out.c != l.in.c || l.out.h != 1 || l.out.w != 1)) refuse("its output is not one value per channel", "");
       const fb::Padding pad = global ? fb::Padding_VALID : padding(l, l.kernel, l.kernel);
@@ -322,7 +322,7 @@ void Writer::layer(size_t k) {
     }
     case Op::Mean: {
       no_activation(l);
-      check_multipliers(l, {static_cast<double>(f32(l.input.scale, "input scale")) / f32(l.output.scale, "output scale")});
+      check_multipliers(l, {static_cast<double>(f32(l.q.input.scale, "input scale")) / f32(l.q.output.scale, "output scale")});
       const int axes = int32_constant(id + ".axes", {1, 2}, {2});
       fb::ReducerOptionsBuilder o(fbb_);
       o.add_keep_dims(l.keep_dims);
@@ -331,7 +331,7 @@ void Writer::layer(size_t k) {
     }
     case Op::Pad: {
       no_activation(l);
-      same_params(l.input, l.output, "Pad");
+      same_params(l.q.input, l.q.output, "Pad");
       const int bottom = l.out.h - l.in.h - l.pad_top, right = l.out.w - l.in.w - l.pad_left;
       if (l.pad_top < 0 || l.pad_left < 0 || bottom < 0 || right < 0 || l.out.c != l.in.c)
         refuse("its padding does not fit its shapes", "the model is corrupt: re-quantize it");
@@ -341,7 +341,7 @@ void Writer::layer(size_t k) {
       break;
     }
     case Op::Flatten: {
-      same_params(l.input, l.output, "Flatten");
+      same_params(l.q.input, l.q.output, "Flatten");
       const std::vector<int32_t> shape = nhwc(l.out, 2);
       const int s = int32_constant(id + ".shape", shape, {2});
       const auto ns = fbb_.CreateVector(shape);
@@ -352,15 +352,13 @@ void Writer::layer(size_t k) {
     }
     case Op::Softmax: {
       no_activation(l);
-      if (l.output.scale != 1.0 / 256.0 || l.output.zero_point != -128)
+      if (l.q.output.scale != 1.0 / 256.0 || l.q.output.zero_point != -128)
         refuse("its output is not quantized with scale 1/256 and zero point -128, which TensorFlow Lite's int8 SOFTMAX requires",
                "re-quantize the model with this qparity");
-      const float beta = static_cast<float>(l.softmax_beta);
-      if (static_cast<double>(beta) != l.softmax_beta)
-        refuse("beta " + std::to_string(l.softmax_beta) + " is not a float32 value", "");
-      const auto sp = quant::softmax_params(f32(l.input.scale, "input scale"), beta);
-      if (sp.input_multiplier != l.softmax.input_multiplier || sp.input_left_shift != l.softmax.input_left_shift ||
-          sp.diff_min != l.softmax.diff_min)
+      const float beta = l.softmax_beta;  // float32 in every model (a file's other value is refused on reading)
+      const auto sp = quant::softmax_params(f32(l.q.input.scale, "input scale"), beta);
+      if (sp.input_multiplier != l.q.softmax.input_multiplier || sp.input_left_shift != l.q.softmax.input_left_shift ||
+          sp.diff_min != l.q.softmax.diff_min)
         refuse("its softmax parameters differ from those TensorFlow Lite derives from the input scale and beta",
                "re-quantize the model with this qparity");
       fb::SoftmaxOptionsBuilder o(fbb_);
@@ -449,20 +447,20 @@ std::string int8_model_difference(const QModel &a_in, const QModel &b_in) {
     if (x.op != y.op) return where + "the ops differ (" + model::op_name(y.op) + ")";
     const bool window =
         x.op == Op::Conv2D || x.op == Op::DepthwiseConv2D || x.op == Op::MaxPool || x.op == Op::AvgPool || x.op == Op::Pad;
-    if (x.activation != y.activation) return where + "the fused activations differ";
+    if (x.q.activation != y.q.activation) return where + "the fused activations differ";
     if (x.inputs != y.inputs) return where + "the inputs differ";
     if (!(x.in == y.in) || !(x.out == y.out)) return where + "the shapes differ";
     if (window && (x.kernel != y.kernel || x.stride != y.stride || x.pad_top != y.pad_top || x.pad_left != y.pad_left))
       return where + "the window, stride or padding differ";
-    if (!same_q(x.output, y.output) || x.input_q.size() != y.input_q.size()) return where + "the output scale/zero point differ";
-    for (size_t j = 0; j < x.input_q.size(); ++j)
-      if (!same_q(x.input_q[j], y.input_q[j])) return where + "input " + std::to_string(j) + "'s scale/zero point differ";
-    if (x.weight != y.weight || x.weight_scale != y.weight_scale || x.bias != y.bias)
+    if (!same_q(x.q.output, y.q.output) || x.q.input_q.size() != y.q.input_q.size()) return where + "the output scale/zero point differ";
+    for (size_t j = 0; j < x.q.input_q.size(); ++j)
+      if (!same_q(x.q.input_q[j], y.q.input_q[j])) return where + "input " + std::to_string(j) + "'s scale/zero point differ";
+    if (x.q.weight != y.q.weight || x.q.weight_scale != y.q.weight_scale || x.q.bias != y.q.bias)
       return where + "the weights or biases differ";
-    if (x.multiplier != y.multiplier || x.shift != y.shift) return where + "the multipliers or shifts differ";
-    if (x.act_min != y.act_min || x.act_max != y.act_max) return where + "the clamps differ";
-    if (std::memcmp(&x.add, &y.add, sizeof x.add) != 0) return where + "the ADD parameters differ";
-    if (std::memcmp(&x.softmax, &y.softmax, sizeof x.softmax) != 0 || x.softmax_beta != y.softmax_beta)
+    if (x.q.multiplier != y.q.multiplier || x.q.shift != y.q.shift) return where + "the multipliers or shifts differ";
+    if (x.q.act_min != y.q.act_min || x.q.act_max != y.q.act_max) return where + "the clamps differ";
+    if (std::memcmp(&x.q.add, &y.q.add, sizeof x.q.add) != 0) return where + "the ADD parameters differ";
+    if (std::memcmp(&x.q.softmax, &y.q.softmax, sizeof x.q.softmax) != 0 || x.softmax_beta != y.softmax_beta)
       return where + "the softmax parameters differ";
   }
   return "";

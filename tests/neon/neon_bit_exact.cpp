@@ -43,14 +43,14 @@ int bit_length(int64_t v) {
 // shifts: mostly ones that put outputs in range, a third extreme ones.
 void fill_channels(qp::Rng &r, QLayer &l, int per_channel_weights, bool zero_weights) {
   const int oc = l.out.c;
-  l.weight.resize(static_cast<size_t>(oc) * static_cast<size_t>(per_channel_weights));
+  l.q.weight.resize(static_cast<size_t>(oc) * static_cast<size_t>(per_channel_weights));
   for (int c = 0; c < oc; ++c) {
     const int mode = static_cast<int>(r.below(8));  // 0: all -128, 1: all 127, else random
     int64_t sum_abs = 0;
     for (int i = 0; i < per_channel_weights; ++i) {
       int8_t w = static_cast<int8_t>(mode == 0 ? -128 : mode == 1 ? 127 : in_range(r, -128, 127));
       if (zero_weights) w = 0;
-      l.weight[static_cast<size_t>(c) * per_channel_weights + i] = w;
+      l.q.weight[static_cast<size_t>(c) * per_channel_weights + i] = w;
       sum_abs += w < 0 ? -w : w;
     }
     const int64_t room = (int64_t{1} << 31) - 1 - 255 * sum_abs;  // |bias| <= room
@@ -64,25 +64,25 @@ void fill_channels(qp::Rng &r, QLayer &l, int per_channel_weights, bool zero_wei
     }
     if (bias > room) bias = room;
     if (bias < -room) bias = -room;
-    l.bias.push_back(static_cast<int32_t>(bias));
+    l.q.bias.push_back(static_cast<int32_t>(bias));
     int32_t mult = static_cast<int32_t>((uint32_t{1} << 30) + (r.next() >> 34));  // [2^30, 2^31)
     int32_t shift = 7 - bit_length(255 * sum_abs + (bias < 0 ? -bias : bias)) + in_range(r, -1, 2);
     if (r.below(3) == 0) {  // extremes
       mult = pick(r, {0, 1 << 30, INT32_MAX, INT32_MIN, mult});
       shift = pick(r, {-31, -30, -1, 0, 1, 29, 30, shift});
     }
-    l.multiplier.push_back(mult);
-    l.shift.push_back(std::max(-31, std::min(30, shift)));
+    l.q.multiplier.push_back(mult);
+    l.q.shift.push_back(std::max(-31, std::min(30, shift)));
   }
 }
 
 void set_quant(qp::Rng &r, QLayer &l) {
-  l.input.zero_point = r.below(4) == 0 ? pick(r, {-128, 127, 0}) : in_range(r, -128, 127);
-  l.output.zero_point = r.below(4) == 0 ? pick(r, {-128, 127, 0}) : in_range(r, -128, 127);
+  l.q.input.zero_point = r.below(4) == 0 ? pick(r, {-128, 127, 0}) : in_range(r, -128, 127);
+  l.q.output.zero_point = r.below(4) == 0 ? pick(r, {-128, 127, 0}) : in_range(r, -128, 127);
   switch (r.below(3)) {
-    case 0: l.act_min = -128, l.act_max = 127; break;
-    case 1: l.act_min = l.output.zero_point, l.act_max = 127; break;  // ReLU
-    default: l.act_min = in_range(r, -128, 0), l.act_max = in_range(r, l.act_min, 127);
+    case 0: l.q.act_min = -128, l.q.act_max = 127; break;
+    case 1: l.q.act_min = l.q.output.zero_point, l.q.act_max = 127; break;  // ReLU
+    default: l.q.act_min = in_range(r, -128, 0), l.q.act_max = in_range(r, l.q.act_min, 127);
   }
 }
 
@@ -118,7 +118,7 @@ Case make_op_case(qp::Rng &r, int kind) {
   Case t;
   QLayer &l = t.l;
   set_quant(r, l);
-  l.input_q = {l.input};
+  l.q.input_q = {l.q.input};
   char buf[200];
   switch (kind) {
     case 4:
@@ -126,31 +126,31 @@ Case make_op_case(qp::Rng &r, int kind) {
       l.in = {in_range(r, 1, 40), in_range(r, 1, 9), in_range(r, 1, 9)};
       l.pad_top = in_range(r, 0, 3), l.pad_left = in_range(r, 0, 3);
       l.out = {l.in.c, l.in.h + l.pad_top + in_range(r, 0, 3), l.in.w + l.pad_left + in_range(r, 0, 3)};
-      l.output = l.input;
+      l.q.output = l.q.input;
       break;
     case 5:
       l.op = qp::model::Op::Mean;
       l.in = {in_range(r, 1, 70), in_range(r, 1, 12), in_range(r, 1, 12)};
       l.out = {l.in.c, 1, 1};
-      l.multiplier = {r.below(4) == 0 ? pick(r, {0, INT32_MAX, 1 << 30})
+      l.q.multiplier = {r.below(4) == 0 ? pick(r, {0, INT32_MAX, 1 << 30})
                                       : static_cast<int32_t>((uint32_t{1} << 30) + (r.next() >> 34))};
-      l.shift = {in_range(r, -31, 30)};
+      l.q.shift = {in_range(r, -31, 30)};
       break;
     case 6: {
       l.op = qp::model::Op::Concat;
       const int h = in_range(r, 1, 6), w = in_range(r, 1, 6), count = in_range(r, 2, 4);
-      l.output.scale = 0.02 + in_range(r, 0, 100) / 1000.0;
-      l.input_q.clear();
+      l.q.output.scale = 0.02 + in_range(r, 0, 100) / 1000.0;
+      l.q.input_q.clear();
       int c = 0;
       for (int j = 0; j < count; ++j) {
-        qp::quant::QParams q = l.output;
+        qp::quant::QParams q = l.q.output;
         if (r.below(3) != 0) q = {0.01 + in_range(r, 0, 200) / 1000.0, in_range(r, -128, 127)};
-        l.input_q.push_back(q);
+        l.q.input_q.push_back(q);
         t.channels.push_back(in_range(r, 1, 20));
         c += t.channels.back();
         if (j > 0) t.more.push_back(random_bytes(r, static_cast<size_t>(h) * w * t.channels.back()));
       }
-      l.input = l.input_q[0];
+      l.q.input = l.q.input_q[0];
       l.in = {t.channels[0], h, w};
       l.out = {c, h, w};
       break;
@@ -158,9 +158,9 @@ Case make_op_case(qp::Rng &r, int kind) {
     case 7: {
       l.op = qp::model::Op::Softmax;
       l.in = l.out = {in_range(r, 1, 40), 1, 1};
-      l.output = {1.0 / 256, -128};
+      l.q.output = {1.0 / 256, -128};
       const auto sp = qp::quant::softmax_params(std::ldexp(1.0 + in_range(r, 0, 999) / 1000.0, in_range(r, -8, 0)));
-      l.softmax = {sp.input_multiplier, sp.input_left_shift, sp.diff_min};
+      l.q.softmax = {sp.input_multiplier, sp.input_left_shift, sp.diff_min};
       break;
     }
     case 8:
@@ -169,7 +169,7 @@ Case make_op_case(qp::Rng &r, int kind) {
       l.in.c = l.out.c = in_range(r, 1, 70);
       geometry(r, l.kernel, l.stride, &l.in.h, &l.pad_top, &l.out.h);
       geometry(r, l.kernel, l.stride, &l.in.w, &l.pad_left, &l.out.w);
-      l.output = l.input;
+      l.q.output = l.q.input;
       break;
     default: {
       l.op = qp::model::Op::DepthwiseConv2D;
@@ -180,24 +180,24 @@ Case make_op_case(qp::Rng &r, int kind) {
       geometry(r, k, l.stride, &l.in.h, &l.pad_top, &l.out.h);
       geometry(r, k, l.stride, &l.in.w, &l.pad_left, &l.out.w);
       fill_channels(r, l, k * k, false);
-      std::vector<int8_t> w(l.weight.size());  // fill_channels wrote [OC][K*K]; the layout is [1][K][K][OC]
+      std::vector<int8_t> w(l.q.weight.size());  // fill_channels wrote [OC][K*K]; the layout is [1][K][K][OC]
       for (int c = 0; c < l.out.c; ++c)
-        for (int i = 0; i < k * k; ++i) w[static_cast<size_t>(i) * l.out.c + c] = l.weight[static_cast<size_t>(c) * k * k + i];
-      l.weight = w;
+        for (int i = 0; i < k * k; ++i) w[static_cast<size_t>(i) * l.out.c + c] = l.q.weight[static_cast<size_t>(c) * k * k + i];
+      l.q.weight = w;
       break;
     }
   }
   if (l.op == qp::model::Op::Mean || l.op == qp::model::Op::DepthwiseConv2D) {
     // extreme shifts: output zero point 0 so that requantized + zero point cannot overflow in the reference
-    for (const int32_t sh : l.shift)
-      if (sh > 20) l.output.zero_point = 0;
+    for (const int32_t sh : l.q.shift)
+      if (sh > 20) l.q.output.zero_point = 0;
   }
   t.input = random_bytes(r, static_cast<size_t>(l.in.size()));
   const char *name = kind == 4 ? "Pad" : kind == 5 ? "Mean" : kind == 6 ? "Concat" : kind == 7 ? "Softmax"
                    : kind == 8 ? (l.op == qp::model::Op::MaxPool ? "MaxPool same" : "AvgPool same") : "DepthwiseConv2D M>1";
   std::snprintf(buf, sizeof buf, "%s in %dx%dx%d out %dx%dx%d k%d s%d pad %d,%d zp %d/%d clamp [%d, %d]", name,
                 l.in.h, l.in.w, l.in.c, l.out.h, l.out.w, l.out.c, l.kernel, l.stride, l.pad_top, l.pad_left,
-                l.input.zero_point, l.output.zero_point, l.act_min, l.act_max);
+                l.q.input.zero_point, l.q.output.zero_point, l.q.act_min, l.q.act_max);
   t.what = buf;
   return t;
 }
@@ -214,7 +214,7 @@ qp::quant::QModel model_of(const Case &t) {
       QLayer p;
       p.op = qp::model::Op::Pad;
       p.out = {t.channels[j], l.out.h, l.out.w};
-      p.output = l.input_q[j];
+      p.q.output = l.q.input_q[j];
       l.inputs.push_back(static_cast<int>(m.layers.size()));
       m.layers.push_back(p);
     }
@@ -247,7 +247,7 @@ Case make_case(qp::Rng &r, int kind) {
       l.out = {in_range(r, 1, 90), 1, 1};
       fill_channels(r, l, l.in.c, zero);
       if (zero)  // the saturating product: (-2 << 30) = INT32_MIN times multiplier INT32_MIN
-        for (size_t c = 0; c < l.bias.size(); c += 3) l.bias[c] = -2, l.shift[c] = 30, l.multiplier[c] = INT32_MIN;
+        for (size_t c = 0; c < l.q.bias.size(); c += 3) l.q.bias[c] = -2, l.q.shift[c] = 30, l.q.multiplier[c] = INT32_MIN;
       break;
     }
     case 2: {  // DepthwiseConv2D, multiplier 1
@@ -259,10 +259,10 @@ Case make_case(qp::Rng &r, int kind) {
       geometry(r, k, s, &l.in.w, &l.pad_left, &l.out.w);
       fill_channels(r, l, k * k, false);
       // fill_channels wrote [C][K*K]; the layout is [1][K][K][C]
-      std::vector<int8_t> w(l.weight.size());
+      std::vector<int8_t> w(l.q.weight.size());
       for (int c = 0; c < l.in.c; ++c)
-        for (int i = 0; i < k * k; ++i) w[static_cast<size_t>(i) * l.in.c + c] = l.weight[static_cast<size_t>(c) * k * k + i];
-      l.weight = w;
+        for (int i = 0; i < k * k; ++i) w[static_cast<size_t>(i) * l.in.c + c] = l.q.weight[static_cast<size_t>(c) * k * k + i];
+      l.q.weight = w;
       break;
     }
     default: {  // MaxPool, unpadded
@@ -271,11 +271,11 @@ Case make_case(qp::Rng &r, int kind) {
       l.in.c = in_range(r, 1, 70);
       l.in.h = in_range(r, l.kernel, 12), l.in.w = in_range(r, l.kernel, 12);
       l.out = {l.in.c, (l.in.h - l.kernel) / l.stride + 1, (l.in.w - l.kernel) / l.stride + 1};
-      l.output = l.input;
+      l.q.output = l.q.input;
       break;
     }
   }
-  l.input_q = {l.input};
+  l.q.input_q = {l.q.input};
   t.input.resize(static_cast<size_t>(l.in.size()));
   const int mode = static_cast<int>(r.below(6));  // 0: all -128, 1: all 127, else random
   for (auto &x : t.input) x = static_cast<int8_t>(mode == 0 ? -128 : mode == 1 ? 127 : in_range(r, -128, 127));
@@ -285,7 +285,7 @@ Case make_case(qp::Rng &r, int kind) {
                 : qp::model::Op::DepthwiseConv2D == l.op ? "DepthwiseConv2D"
                                                          : "MaxPool",
                 l.in.h, l.in.w, l.in.c, l.out.h, l.out.w, l.out.c, l.kernel, l.stride, l.pad_top, l.pad_left,
-                l.input.zero_point, l.output.zero_point, l.act_min, l.act_max);
+                l.q.input.zero_point, l.q.output.zero_point, l.q.act_min, l.q.act_max);
   t.what = buf;
   return t;
 }
@@ -293,35 +293,35 @@ Case make_case(qp::Rng &r, int kind) {
 qp_status_t reference(const Case &t, const int8_t *x, int8_t *y) {
   const QLayer &l = t.l;
   const qp_dims_t in = {1, l.in.h, l.in.w, l.in.c}, out = {1, l.out.h, l.out.w, l.out.c};
-  const qp_conv_params_t p = {-l.input.zero_point, l.output.zero_point, l.stride, l.pad_top, l.pad_left, l.act_min, l.act_max};
+  const qp_conv_params_t p = {-l.q.input.zero_point, l.q.output.zero_point, l.stride, l.pad_top, l.pad_left, l.q.act_min, l.q.act_max};
   switch (l.op) {
     case qp::model::Op::Conv2D: {
       const qp_dims_t f = {l.out.c, l.kernel, l.kernel, l.in.c};
-      return qp_conv_run_s8(&p, l.multiplier.data(), l.shift.data(), &in, x, &f, l.weight.data(), l.bias.data(), &out, y);
+      return qp_conv_run_s8(&p, l.q.multiplier.data(), l.q.shift.data(), &in, x, &f, l.q.weight.data(), l.q.bias.data(), &out, y);
     }
     case qp::model::Op::DepthwiseConv2D: {
       const qp_dims_t f = {1, l.kernel, l.kernel, l.out.c};
-      return qp_dwconv_run_s8(&p, l.multiplier.data(), l.shift.data(), &in, x, &f, l.weight.data(), l.bias.data(), &out, y);
+      return qp_dwconv_run_s8(&p, l.q.multiplier.data(), l.q.shift.data(), &in, x, &f, l.q.weight.data(), l.q.bias.data(), &out, y);
     }
     case qp::model::Op::Dense:
-      return qp_fc_run_s8(-l.input.zero_point, l.output.zero_point, l.act_min, l.act_max, l.multiplier.data(), l.shift.data(),
-                          l.in.c, l.out.c, x, l.weight.data(), l.bias.data(), y);
-    case qp::model::Op::Pad: return qp_pad_s8(l.pad_top, l.pad_left, static_cast<int8_t>(l.input.zero_point), &in, x, &out, y);
+      return qp_fc_run_s8(-l.q.input.zero_point, l.q.output.zero_point, l.q.act_min, l.q.act_max, l.q.multiplier.data(), l.q.shift.data(),
+                          l.in.c, l.out.c, x, l.q.weight.data(), l.q.bias.data(), y);
+    case qp::model::Op::Pad: return qp_pad_s8(l.pad_top, l.pad_left, static_cast<int8_t>(l.q.input.zero_point), &in, x, &out, y);
     case qp::model::Op::Mean: {
-      const qp_mean_params_t mp = {-l.input.zero_point, l.output.zero_point, l.multiplier[0], l.shift[0]};
+      const qp_mean_params_t mp = {-l.q.input.zero_point, l.q.output.zero_point, l.q.multiplier[0], l.q.shift[0]};
       return qp_mean_s8(&mp, &in, x, y);
     }
-    case qp::model::Op::Softmax: return qp_softmax_run_s8(&l.softmax, l.out.c, x, y);
+    case qp::model::Op::Softmax: return qp_softmax_run_s8(&l.q.softmax, l.out.c, x, y);
     case qp::model::Op::Concat: {
       std::vector<qp_concat_input_t> parts;
       for (size_t j = 0; j < t.channels.size(); ++j) {
-        qp_concat_input_t c = qp::quant::concat_input_params(l.input_q[j].scale, l.input_q[j].zero_point, l.output.scale,
-                                                             l.output.zero_point);
+        qp_concat_input_t c = qp::quant::concat_input_params(l.q.input_q[j].scale, l.q.input_q[j].zero_point, l.q.output.scale,
+                                                             l.q.output.zero_point);
         c.data = j == 0 ? x : t.more[j - 1].data();
         c.channels = t.channels[j];
         parts.push_back(c);
       }
-      return qp_concat_run_s8(static_cast<int32_t>(parts.size()), parts.data(), l.out.h * l.out.w, l.output.zero_point, y);
+      return qp_concat_run_s8(static_cast<int32_t>(parts.size()), parts.data(), l.out.h * l.out.w, l.q.output.zero_point, y);
     }
     default: {
       const qp_pool_params_t pp = {l.kernel, l.stride, -128, 127, l.pad_top, l.pad_left};
@@ -338,8 +338,8 @@ void time_conv(const std::vector<OptIsa> &isas) {
   l.kernel = 3, l.stride = 1, l.pad_top = 1, l.pad_left = 1;
   l.in = {16, 32, 32};
   l.out = {32, 32, 32};
-  l.input.zero_point = -128, l.output.zero_point = -128, l.act_min = -128, l.act_max = 127;
-  l.input_q = {l.input};
+  l.q.input.zero_point = -128, l.q.output.zero_point = -128, l.q.act_min = -128, l.q.act_max = 127;
+  l.q.input_q = {l.q.input};
   fill_channels(r, l, 9 * 16, false);
   std::vector<int8_t> x(static_cast<size_t>(l.in.size())), y(static_cast<size_t>(l.out.size()));
   for (auto &v : x) v = static_cast<int8_t>(in_range(r, -128, 127));
@@ -435,8 +435,8 @@ int main(int argc, char **argv) {
         if (got[i] != want[i]) {
           const size_t c = i % static_cast<size_t>(l.out.c);
           std::fprintf(stderr, "FAIL: case %d %s: byte %zu (channel %zu, multiplier %d shift %d bias %d) is %d, reference %d: %s\n",
-                       n, qp::quant::opt_isa_name(isa), i, c, l.multiplier.empty() ? 0 : l.multiplier[c],
-                       l.shift.empty() ? 0 : l.shift[c], l.bias.empty() ? 0 : l.bias[c], got[i], want[i], t.what.c_str());
+                       n, qp::quant::opt_isa_name(isa), i, c, l.q.multiplier.empty() ? 0 : l.q.multiplier[c],
+                       l.q.shift.empty() ? 0 : l.q.shift[c], l.q.bias.empty() ? 0 : l.q.bias[c], got[i], want[i], t.what.c_str());
           ++failures;
           break;
         }
