@@ -79,7 +79,7 @@ TEST(Engine, HostEnginesReportIdenticalNodesOfAResidualModel) {
     EXPECT_EQ(opts.back()->name(), std::string("host optimized (") + quant::opt_isa_name(isa) + ")");
   }
   ASSERT_FALSE(opts.empty());
-  const auto table = quant::input_table(m.convention, m.input_params, m.input.c);
+  const auto table = quant::input_table(m.convention, m.input_params(), m.input.c);
   for (uint64_t s = 0; s < 3; ++s) {
     const auto in = image_input(16, 40 + s);
     quant::Engine &r = ref;

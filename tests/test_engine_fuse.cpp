@@ -110,10 +110,10 @@ void random_chains_equal_reference(quant::OptIsa isa) {
     const int mode = n % 4;
     quant::QModel m;
     m.input = {pick(r, 1, 20), pick(r, 3, 19), pick(r, 3, 19)};
-    m.input_params = {0.02f, r.below(2) != 0 ? -128 : pick(r, -128, 127)};
+    m.set_input_params({0.02f, r.below(2) != 0 ? -128 : pick(r, -128, 127)});
     int from = model::kGraphInput;
     model::Shape shape = m.input;
-    quant::QParams q = m.input_params;
+    quant::QParams q = m.input_params();
     for (int b = 0; b < 2; ++b) {
       const bool wide = r.below(2) != 0;  // 3x3 stride 1 with K >= 64: Winograd on AVX2
       const int kernel = wide ? 3 : (r.below(3) == 0 ? 1 : 3), stride = wide ? 1 : pick(r, 1, 2);
@@ -179,9 +179,9 @@ TEST(EngineFuse, RgbFirstLayerEqualsReferenceOnEveryWidth) {
   for (int w = 1; w <= 40; ++w) {
     quant::QModel m;
     m.input = {3, pick(r, 1, 5), w};
-    m.input_params = {0.02f, r.below(2) != 0 ? -128 : pick(r, -128, 127)};
+    m.set_input_params({0.02f, r.below(2) != 0 ? -128 : pick(r, -128, 127)});
     const int kernel = w % 3 == 0 ? 1 : 3, pad = kernel == 3 && (w % 2 != 0 || m.input.h < 3 || w < 3) ? 1 : 0;
-    m.layers.push_back(random_conv(r, m.input, model::kGraphInput, m.input_params, pick(r, 1, 40), kernel,
+    m.layers.push_back(random_conv(r, m.input, model::kGraphInput, m.input_params(), pick(r, 1, 40), kernel,
                                    pick(r, 1, 2), pad, w % 4 == 3 ? 0 : w % 4));
     std::vector<int8_t> x(static_cast<size_t>(m.input.size()));
     for (auto &v : x) v = static_cast<int8_t>(pick(r, -128, 127));
@@ -207,11 +207,11 @@ TEST(EngineFuse, Transposed16ChannelConvEqualsReference) {
     const bool outside = n % 10 == 9;
     quant::QModel m;
     m.input = {outside && n % 20 == 9 ? 32 : ics[r.below(6)], pick(r, 1, 6), outside && n % 30 == 19 ? 15 : w};
-    m.input_params = {0.02f, r.below(2) != 0 ? -128 : pick(r, -128, 127)};
+    m.set_input_params({0.02f, r.below(2) != 0 ? -128 : pick(r, -128, 127)});
     const int kernel = n % 3 == 0 ? 1 : n % 3 == 1 ? 3 : 5, pad = kernel / 2;
     const int oc = outside && n % 30 == 29 ? (r.below(2) != 0 ? 15 : 17) : 16;
     const int stride = outside && n % 30 == 9 ? 2 : 1;
-    quant::QLayer c = random_conv(r, m.input, model::kGraphInput, m.input_params, oc, kernel, stride, pad, mode);
+    quant::QLayer c = random_conv(r, m.input, model::kGraphInput, m.input_params(), oc, kernel, stride, pad, mode);
     if (n % 8 < 2) {  // no activation above a zero point > -128: the single rounding's sign-dependent form
       c.q.act_min = -128;
       c.q.act_max = 127;
@@ -245,8 +245,8 @@ TEST(EngineFuse, OtherSetsDoNotFuse) {
   Rng r(31);
   quant::QModel m;
   m.input = {5, 11, 13};
-  m.input_params = {0.02f, -3};
-  m.layers.push_back(random_conv(r, m.input, model::kGraphInput, m.input_params, 21, 3, 1, 1, 2));
+  m.set_input_params({0.02f, -3});
+  m.layers.push_back(random_conv(r, m.input, model::kGraphInput, m.input_params(), 21, 3, 1, 1, 2));
   m.layers.push_back(maxpool(m.layers[0], 0, 2, 2));
   std::vector<int8_t> x(static_cast<size_t>(m.input.size()));
   for (auto &v : x) v = static_cast<int8_t>(pick(r, -128, 127));
@@ -293,8 +293,8 @@ TEST(EngineFuse, NotTakenForASecondReader) {
     Rng r(7);
     quant::QModel m;
     m.input = {4, 8, 8};
-    m.input_params = {0.02f, -128};
-    m.layers.push_back(random_conv(r, m.input, model::kGraphInput, m.input_params, 8, 3, 1, 1, 0));
+    m.set_input_params({0.02f, -128});
+    m.layers.push_back(random_conv(r, m.input, model::kGraphInput, m.input_params(), 8, 3, 1, 1, 0));
     m.layers.push_back(maxpool(m.layers[0], 0, 2, 2));
     const quant::Int8Engine one(m, quant::Backend::Optimized, isa);
     EXPECT_TRUE(one.fuses_maxpool(0)) << quant::opt_isa_name(isa);
@@ -333,9 +333,9 @@ TEST(EngineFuse, SingleRoundingRequantizationEqualsDoubleRounding) {
     const int kind = n % 3;  // 0: typical multipliers, 1: extreme multipliers and right shifts, 2: ties
     quant::QModel m;
     m.input = {pick(r, 1, 20), pick(r, 3, 9), pick(r, 3, 9)};
-    m.input_params = {0.02f, pick(r, -128, 127)};
+    m.set_input_params({0.02f, pick(r, -128, 127)});
     const int kernel = r.below(2) != 0 ? 1 : 3;
-    quant::QLayer c = random_conv(r, m.input, model::kGraphInput, m.input_params, pick(r, 1, 40), kernel, 1,
+    quant::QLayer c = random_conv(r, m.input, model::kGraphInput, m.input_params(), pick(r, 1, 40), kernel, 1,
                                   kernel == 3 ? 1 : 0, kind == 1 ? 1 : 0);
     if (kind == 2) {
       for (auto &w : c.q.weight) w = static_cast<int8_t>(pick(r, -2, 2));

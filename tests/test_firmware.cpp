@@ -156,7 +156,7 @@ quant::QModel tiny_residual_model() {
   sm.in = sm.out = dense.out;
   sm.q.output = {1.0 / 256.0, -128};
   m.layers = {c0, c1, add, c3, cat, pool, gap, dense, sm};
-  m.normalize();
+  quant::normalize(m);
   for (auto &l : m.layers) quant::derive_requantization(l);
   return m;
 }
@@ -744,7 +744,7 @@ TEST(FirmwareBuild, QemuRv32RunsALumaModelOfAnotherSizeAndConventionBitExact) {
   const char *spec = "conv3x3s2(8) relu conv3x3s2(12) relu conv3x3s2(16) relu flatten dense(K) softmax";
   const auto m = test::quantized_random_model(dir, spec, in, 41, quant::parse_input_range("-1,1"));
   ASSERT_EQ(m.input, in);
-  const auto table = quant::input_table(m.convention, m.input_params, 1);
+  const auto table = quant::input_table(m.convention, m.input_params(), 1);
   ASSERT_FALSE(quant::table_is_minus_128(table));
   const quant::Int8Engine engine(m, quant::Backend::Reference);
   const auto files = firmware::generate_project(firmware::find_target("qemu-rv32"), m, kSha, {}, nullptr, firmware::Kernels::Mcu);
@@ -897,7 +897,7 @@ TEST_P(Resnet8OnBoard, EveryGoldenOutputEqualsTfliteMicro) {
   m.convention = quant::parse_input_range("0,255");
   EXPECT_THROW(firmware::generate_model_package(m, kSha, {}), Error);  // no class names: refused, named
   m.classes = {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
-  ASSERT_TRUE(quant::table_is_minus_128(quant::input_table(m.convention, m.input_params, 3)));
+  ASSERT_TRUE(quant::table_is_minus_128(quant::input_table(m.convention, m.input_params(), 3)));
   test::TempDir dir;
   const auto files = firmware::generate_project(firmware::find_target(target), m, kSha, {}, nullptr, firmware::Kernels::Mcu);
   firmware::write_project(files, (dir / "fw").string(), false);

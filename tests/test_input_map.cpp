@@ -32,16 +32,16 @@ TEST(InputMap, QparityConventionIsPixelMinus128) {
   const quant::InputConvention ic;  // range 0,1
   EXPECT_TRUE(ic.is_default());
   for (int channels : {1, 3}) {
-    const auto t = quant::input_table(ic, quant::QModel{}.input_params, channels);
+    const auto t = quant::input_table(ic, model::kOwnInputParams, channels);
     ASSERT_EQ(t.size(), static_cast<size_t>(channels) * 256);
     for (int c = 0; c < channels; ++c)
       for (int p = 0; p < 256; ++p) ASSERT_EQ(t[static_cast<size_t>(c) * 256 + static_cast<size_t>(p)], p - 128) << c << " " << p;
     EXPECT_TRUE(quant::table_is_minus_128(t));
   }
-  EXPECT_EQ(quant::describe_input_map(ic, quant::QModel{}.input_params, 3), "int8 = pixel - 128");
+  EXPECT_EQ(quant::describe_input_map(ic, model::kOwnInputParams, 3), "int8 = pixel - 128");
   // The quantizer's choice for it is exactly the default input quantization.
   const auto q = quant::input_params_for(ic, 3);
-  EXPECT_EQ(q.scale, quant::QModel{}.input_params.scale);
+  EXPECT_EQ(q.scale, model::kOwnInputParams.scale);
   EXPECT_EQ(q.zero_point, -128);
 }
 
@@ -124,8 +124,8 @@ TEST(InputMap, EngineRunsPixelsThroughTheTable) {
   quant::set_mean_std(ic, "0.485,0.456,0.406", "0.229,0.224,0.225");
   const auto m = test::quantized_random_model(t, "rps-cnn", model::Shape{3, 32, 32}, 5, ic);
   EXPECT_EQ(m.convention, ic);
-  EXPECT_FALSE(m.input_params.zero_point == -128 && m.input_params.scale == quant::QModel{}.input_params.scale);
-  const auto table = quant::input_table(m.convention, m.input_params, 3);
+  EXPECT_FALSE(m.input_params().zero_point == -128 && m.input_params().scale == model::kOwnInputParams.scale);
+  const auto table = quant::input_table(m.convention, m.input_params(), 3);
   EXPECT_FALSE(quant::table_is_minus_128(table));
   const auto img = test::random_image(32, 32, 9);
   std::vector<int8_t> x(img.pixels.size());
@@ -139,8 +139,8 @@ TEST(InputMap, EngineRunsPixelsThroughTheTable) {
   quant::save_qdq_onnx(m, path);
   const auto back = quant::load_qdq_onnx(path);
   EXPECT_EQ(back.model.convention, ic);
-  EXPECT_EQ(back.model.input_params.scale, m.input_params.scale);
-  EXPECT_EQ(back.model.input_params.zero_point, m.input_params.zero_point);
+  EXPECT_EQ(back.model.input_params().scale, m.input_params().scale);
+  EXPECT_EQ(back.model.input_params().zero_point, m.input_params().zero_point);
   EXPECT_EQ(quant::Int8Engine(back.model).run(img.pixels.data()), quant::Int8Engine(m).run(img.pixels.data()));
   EXPECT_NE(back.metadata.at("qparity.input.convention").find("mean=0.485"), std::string::npos);
   EXPECT_NE(quant::describe_int8_model(back).find("mean[c]"), std::string::npos);

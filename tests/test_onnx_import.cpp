@@ -197,7 +197,7 @@ TEST_P(OnnxImport, TensorsKeepTheFilesValueNames) {
   EXPECT_GE(named + static_cast<size_t>(count_ops(g, Op::Pad)), g.layers.size()) << fx.name;
 
   const quant::QModel &q = qf.q;
-  EXPECT_EQ(q.input_name, in_name);
+  EXPECT_EQ(q.tensor_name(model::kGraphInput), in_name);
   EXPECT_EQ(q.layers.back().q.name, out_name);
   for (const auto &l : q.layers)
     if (!l.q.name.empty()) EXPECT_TRUE(op_of.count(l.q.name)) << fx.name << " '" << l.q.name << "'";
@@ -205,7 +205,7 @@ TEST_P(OnnxImport, TensorsKeepTheFilesValueNames) {
   const std::string path = (dir / "q.onnx").string();
   quant::save_qdq_onnx(q, path);
   const quant::QModelFile back = quant::load_qdq_onnx(path);
-  EXPECT_EQ(back.model.input_name, q.input_name);
+  EXPECT_EQ(back.model.tensor_name(model::kGraphInput), q.tensor_name(model::kGraphInput));
   ASSERT_EQ(back.model.layers.size(), q.layers.size());
   for (size_t k = 0; k < q.layers.size(); ++k) EXPECT_EQ(back.model.layers[k].q.name, q.layers[k].q.name) << fx.name << " " << k;
 }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <type_traits>
 
 #include "common/error.h"
 #include "common/rng.h"
@@ -19,6 +20,7 @@
 #include "quant/multiplier.h"
 #include "quant/qdq_onnx.h"
 #include "quant/qmodel.h"
+#include "test_quant_util.h"
 #include "test_util.h"
 
 using namespace qp;
@@ -48,7 +50,7 @@ struct Fixture {
 TEST(Quantize, ParametersFollowTheInt8Contract) {
   Fixture f("rps-cnn");
   const auto q = quant::quantize_graph(f.graph, f.split, {});
-  EXPECT_EQ(q.input_params.zero_point, -128);
+  EXPECT_EQ(q.input_params().zero_point, -128);
   int weighted = 0;
   for (const auto &l : q.layers) {
     for (int8_t w : l.q.weight) ASSERT_GE(w, -127);  // symmetric weights
@@ -295,7 +297,7 @@ TEST_P(QdqRoundTrip, FileRebuildsTheExactIntegers) {
   const auto back = quant::load_qdq_onnx(path);
   ASSERT_EQ(back.model.layers.size(), q.layers.size());
   EXPECT_EQ(back.model.classes, q.classes);
-  EXPECT_EQ(back.model.input_params.scale, q.input_params.scale);
+  EXPECT_EQ(back.model.input_params().scale, q.input_params().scale);
   for (size_t k = 0; k < q.layers.size(); ++k) {
     const auto &a = q.layers[k], &b = back.model.layers[k];
     EXPECT_EQ(a.op, b.op) << k;
@@ -659,4 +661,52 @@ TEST(Quantize, SoftmaxBetaQuantizesAndRoundTrips) {
   const model::Fp32Executor without(g1);
   const auto p05 = with.run_rgb(f.split.image(0)), p1 = without.run_rgb(f.split.image(0));
   EXPECT_LT(*std::max_element(p05.begin(), p05.end()), *std::max_element(p1.begin(), p1.end()));
+}
+
+// The INT8 model is an FP32 graph's type: its tensor table (filled by normalize) describes every tensor as int8 with
+// the quantization the kernels use, the graph passes (consumers, is_chain) read it, and a model assembled node by node
+// gets the same table from quant::normalize.
+TEST(Quantize, Int8ModelIsAGraphWithQuantizedTensors) {
+  static_assert(std::is_same_v<quant::QModel, model::Graph> && std::is_same_v<quant::QLayer, model::Layer>);
+  test::TempDir t;
+  for (const std::string arch : {"rps-cnn", "rps-resnet"}) {
+    quant::QModel q = test::quantized_random_model(t, arch, 32, 4);
+    ASSERT_EQ(q.tensors.size(), q.layers.size() + 1) << arch;
+    EXPECT_EQ(q.tensors[0].quant, q.input_params()) << arch;
+    EXPECT_EQ(q.input_params(), model::kOwnInputParams) << arch;  // the default convention: q = p - 128
+    for (int p = model::kGraphInput; p < static_cast<int>(q.layers.size()); ++p) {
+      const model::Tensor &x = q.tensor(p);
+      EXPECT_EQ(x.dtype, model::DType::Int8) << arch << " " << p;
+      ASSERT_TRUE(x.quant.has_value()) << arch << " " << p;
+      EXPECT_EQ(*x.quant, q.tensor_params(p)) << arch << " " << p;
+      EXPECT_EQ(x.shape, q.tensor_shape(p)) << arch << " " << p;
+    }
+    // Every node's input quantization is its producer's output tensor's.
+    for (size_t k = 0; k < q.layers.size(); ++k)
+      for (size_t j = 0; j < q.layers[k].inputs.size(); ++j)
+        EXPECT_EQ(q.layers[k].q.input_q[j], *q.tensor(q.layers[k].inputs[j]).quant) << arch << " " << k;
+    EXPECT_EQ(model::is_chain(q), arch == "rps-cnn");
+    const auto readers = model::consumers(q);
+    ASSERT_EQ(readers.size(), q.layers.size());
+    for (size_t k = 0; k + 1 < q.layers.size(); ++k) EXPECT_FALSE(readers[k].empty()) << arch << " " << k;
+
+    // The same nodes assembled again (no table, no input_q) and normalized give the same table.
+    quant::QModel m;
+    m.input = q.input;
+    m.set_input_params({0.25, 3});
+    m.set_tensor_name(model::kGraphInput, "pixels");
+    for (auto l : q.layers) {
+      l.q.input_q.clear();
+      l.q.input = {};
+      m.layers.push_back(std::move(l));
+    }
+    m.layers[0].q.name = "first";
+    quant::normalize(m);
+    ASSERT_EQ(m.tensors.size(), q.tensors.size());
+    EXPECT_EQ(m.tensor_name(model::kGraphInput), "pixels");
+    EXPECT_EQ(m.tensor_name(0), "first");
+    EXPECT_EQ(*m.tensor(model::kGraphInput).quant, (model::QParams{0.25, 3}));
+    EXPECT_EQ(m.layers[0].q.input, (model::QParams{0.25, 3}));
+    for (size_t k = 0; k < q.layers.size(); ++k) EXPECT_EQ(*m.tensors[k + 1].quant, *q.tensors[k + 1].quant) << arch << " " << k;
+  }
 }

@@ -62,7 +62,7 @@ TEST(Tflite, InputOverrideOfAForeignModel) {
   }
   // An input quantized for 0..1 runs with the default (said on stderr), the file's hash unchanged.
   quant::QModelFile d = file;
-  d.model.input_params = {static_cast<float>(1.0 / 255.0), -128};
+  d.model.set_input_params({static_cast<float>(1.0 / 255.0), -128});
   quant::apply_input_override(d, {});
   EXPECT_EQ(d.sha256, file.sha256);
   // A convention it does not state is another model: the hash changes, and differs per convention.
@@ -87,8 +87,8 @@ TEST(Tflite, ResNet8ReadsAsTheGraphTfliteHas) {
   const auto t = tflite::load_int8_tflite(kDir + "pretrainedResnet_quant.tflite");
   const quant::QModel &m = t.file.model;
   EXPECT_EQ(m.input, (model::Shape{3, 32, 32}));
-  EXPECT_EQ(m.input_params.scale, 1.0);
-  EXPECT_EQ(m.input_params.zero_point, -128);
+  EXPECT_EQ(m.input_params().scale, 1.0);
+  EXPECT_EQ(m.input_params().zero_point, -128);
   std::map<model::Op, int> ops;
   for (const auto &l : m.layers) ++ops[l.op];
   EXPECT_EQ(ops[model::Op::Conv2D], 9);
@@ -128,11 +128,11 @@ TEST(Tflite, ResNet8TensorsKeepTheFilesNames) {
     name_of[std::stoi(idx)] = name;
   }
   ASSERT_EQ(name_of.at(0), "input_1_int8");
-  EXPECT_EQ(m.input_name, "input_1_int8");
-  const auto all = m.tensors();
+  EXPECT_EQ(m.tensor_name(model::kGraphInput), "input_1_int8");
+  const auto &all = m.tensors;
   ASSERT_EQ(all.size(), m.layers.size() + 1);
   EXPECT_EQ(all[0].name, "input_1_int8");
-  EXPECT_EQ(all[0].quant, m.input_params);
+  EXPECT_EQ(all[0].quant, m.input_params());
   int named = 0;
   for (size_t k = 0; k < m.layers.size(); ++k) {
     const model::Tensor &x = all[static_cast<size_t>(model::tensor_id(static_cast<int>(k)))];

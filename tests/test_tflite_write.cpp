@@ -89,12 +89,12 @@ void expect_same_layer(const QLayer &a, const QLayer &b, size_t k) {
 
 void expect_same_model(const QModel &want_in, const QModel &got_in) {
   QModel want = want_in, got = got_in;
-  want.normalize();
-  got.normalize();
+  quant::normalize(want);
+  quant::normalize(got);
   EXPECT_EQ(want.classes, got.classes);
   EXPECT_EQ(want.input, got.input);
-  EXPECT_EQ(want.input_params.scale, got.input_params.scale);
-  EXPECT_EQ(want.input_params.zero_point, got.input_params.zero_point);
+  EXPECT_EQ(want.input_params().scale, got.input_params().scale);
+  EXPECT_EQ(want.input_params().zero_point, got.input_params().zero_point);
   ASSERT_EQ(want.layers.size(), got.layers.size());
   for (size_t k = 0; k < want.layers.size(); ++k) expect_same_layer(want.layers[k], got.layers[k], k);
 }
@@ -149,14 +149,14 @@ const char *const kConcatSpec =
 TEST(TfliteWrite, ConcatWithSharedParametersRoundTrips) {
   TempDir dir;
   QModel q = tflite_ready_model(dir, kConcatSpec, 3);
-  q.normalize();
+  quant::normalize(q);
   for (const auto &l : q.layers)
     if (l.op == Op::Concat)
       for (const int p : l.inputs) {
         ASSERT_GE(p, 0);
         q.layers[static_cast<size_t>(p)].q.output = l.q.output;
       }
-  q.normalize();
+  quant::normalize(q);
   for (auto &l : q.layers) quant::derive_requantization(l);
   const QModel back = round_trip(q);
   expect_same_model(q, back);
@@ -261,8 +261,8 @@ TEST(TfliteWrite, FileStructureIsWhatTfliteMicroReads) {
   const auto *in = tensors->Get(static_cast<uint32_t>(sg->inputs()->Get(0)));
   EXPECT_EQ(in->type(), tflite::fb::TensorType_INT8);
   EXPECT_EQ(std::vector<int>(in->shape()->begin(), in->shape()->end()), (std::vector<int>{1, 32, 32, 3}));
-  EXPECT_EQ(in->quantization()->scale()->Get(0), static_cast<float>(q.input_params.scale));
-  EXPECT_EQ(in->quantization()->zero_point()->Get(0), q.input_params.zero_point);
+  EXPECT_EQ(in->quantization()->scale()->Get(0), static_cast<float>(q.input_params().scale));
+  EXPECT_EQ(in->quantization()->zero_point()->Get(0), q.input_params().zero_point);
   const auto *out = tensors->Get(static_cast<uint32_t>(sg->outputs()->Get(0)));
   EXPECT_EQ(out->quantization()->scale()->Get(0), 1.f / 256.f);
   EXPECT_EQ(out->quantization()->zero_point()->Get(0), -128);
@@ -395,9 +395,9 @@ namespace {
 TEST(TfliteWrite, ForeignModelKeepsItsTensorNames) {
   const auto t = tflite::load_int8_tflite(std::string(QP_SOURCE_DIR) + "/tests/fixtures/resnet8/pretrainedResnet_quant.tflite");
   const QModel &q = t.file.model;
-  ASSERT_EQ(q.input_name, "input_1_int8");
+  ASSERT_EQ(q.tensor_name(model::kGraphInput), "input_1_int8");
   const QModel back = round_trip(q);
-  EXPECT_EQ(back.input_name, q.input_name);
+  EXPECT_EQ(back.tensor_name(model::kGraphInput), q.tensor_name(model::kGraphInput));
   ASSERT_EQ(back.layers.size(), q.layers.size());
   for (size_t k = 0; k < q.layers.size(); ++k) {
     EXPECT_FALSE(q.layers[k].q.name.empty()) << k;
@@ -406,7 +406,7 @@ TEST(TfliteWrite, ForeignModelKeepsItsTensorNames) {
   expect_same_model(q, back);
   // A model without names (qparity's own) is written with qparity's ("input", "l<k>.<op>"), read back as no names.
   QModel anon = q;
-  anon.input_name.clear();
+  anon.set_tensor_name(model::kGraphInput, "");
   for (auto &l : anon.layers) l.q.name.clear();
   const auto bytes = tflite::int8_tflite_bytes(anon);
   const auto *file = tflite::fb::GetModel(bytes.data());
@@ -416,7 +416,7 @@ TEST(TfliteWrite, ForeignModelKeepsItsTensorNames) {
     if (x->name() != nullptr) written.insert(x->name()->str());
   EXPECT_TRUE(written.count("input") && written.count("l3.Add")) << "qparity's own tensor names";
   const QModel unnamed = tflite::read_int8_tflite(bytes.data(), bytes.size(), "written.tflite").file.model;
-  EXPECT_EQ(unnamed.input_name, "");
+  EXPECT_EQ(unnamed.tensor_name(model::kGraphInput), "");
   for (const auto &l : unnamed.layers) EXPECT_EQ(l.q.name, "");
 }
 

@@ -134,7 +134,7 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
                              const std::vector<SubsetImage> &subset, MemoryPlan *plan_out, Kernels kernels) {
   // Every layer's input edges and input quantization filled (a chain model may leave them empty).
   quant::QModel m = model_in;
-  m.normalize();
+  quant::normalize(m);
   const bool mcu = kernels == Kernels::Mcu;
   if (m.layers.empty()) fail("the INT8 model has no layers", "quantize a trained model with 'qparity quantize'");
   if (m.classes.empty())
@@ -167,7 +167,7 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
     << "extern const char *const qp_model_class_names[QP_MODEL_CLASSES];\n"
     << "extern const char *const qp_model_layer_names[QP_MODEL_LAYERS];\n"
     << "extern const uint32_t qp_model_layer_bytes[QP_MODEL_LAYERS]; /* bytes of each layer's output */\n"
-    << "/* pixel value -> int8 input per channel: " << quant::describe_input_map(m.convention, m.input_params, m.input.c)
+    << "/* pixel value -> int8 input per channel: " << quant::describe_input_map(m.convention, m.input_params(), m.input.c)
     << " */\nextern const int8_t qp_model_input_table[QP_MODEL_INPUT_C][256];\n\n"
     << "/* The model's data for the layer loop of qp_graph.c (qp_model_run, qp_model_invoke: see qp_graph.h). */\n"
     << "#define QP_MODEL_INPUT_OFFSET " << plan.tensor_offset[0] << "u /* the input image's place in the arena */\n"
@@ -191,10 +191,10 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
   c << "};\n\nconst uint32_t qp_model_layer_bytes[QP_MODEL_LAYERS] = {";
   for (size_t k = 0; k < L; ++k) c << (k ? ", " : "") << m.layers[k].out.size() << "u";
   c << "};\n\n/* The input convention " << quant::convention_to_string(m.convention) << " with the input's scale "
-    << static_cast<float>(m.input_params.scale) << " and zero point " << m.input_params.zero_point
+    << static_cast<float>(m.input_params().scale) << " and zero point " << m.input_params().zero_point
     << ": the int8 of each pixel value (TFLite QUANTIZE). */\nconst int8_t qp_model_input_table[QP_MODEL_INPUT_C][256] = {";
   {
-    const auto table = quant::input_table(m.convention, m.input_params, m.input.c);
+    const auto table = quant::input_table(m.convention, m.input_params(), m.input.c);
     for (size_t i = 0; i < table.size(); ++i)
       c << (i % 256 == 0 ? (i ? "},\n  {" : "\n  {") : i % 16 == 0 ? ",\n   " : ", ") << static_cast<int>(table[i]);
     c << "}";

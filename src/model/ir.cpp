@@ -59,6 +59,24 @@ const std::string &Graph::tensor_name(int producer) const {
   return producer >= kGraphInput && t < tensors.size() ? tensors[t].name : none;
 }
 
+void Graph::set_input_params(const QParams &p) {
+  if (tensors.empty()) tensors.resize(1);
+  tensors[0].quant = p;
+}
+
+const Tensor &Graph::tensor(int producer) const {
+  const auto t = static_cast<size_t>(tensor_id(producer));
+  if (producer < kGraphInput || t >= tensors.size())
+    fail("internal: tensor of producer " + std::to_string(producer) + " in a table of " + std::to_string(tensors.size()));
+  return tensors[t];
+}
+
+int64_t Graph::int8_parameter_bytes() const {
+  int64_t n = 0;
+  for (const auto &l : layers) n += static_cast<int64_t>(l.q.weight.size() + 4 * l.q.bias.size());
+  return n;
+}
+
 void Graph::set_tensor_name(int producer, std::string_view raw) {
   if (producer < kGraphInput) fail("internal: tensor of producer " + std::to_string(producer));
   const auto t = static_cast<size_t>(tensor_id(producer));

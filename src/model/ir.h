@@ -3,8 +3,8 @@
 // (-1 = the graph input), so residual branches (Add) and concatenations (Concat) are explicit edges.
 // The graph's output is the last layer's output. The tensors themselves are first-class entries of
 // Graph::tensors (name from the model file, shape, element type, optional quantization): tensor 0 is
-// the graph input, tensor k + 1 layer k's output (tensor_id). The INT8 model (quant::QModel) describes
-// its tensors with the same model::Tensor (QModel::tensor), quantization set.
+// the graph input, tensor k + 1 layer k's output (tensor_id). The INT8 model (quant::QModel) is a Graph
+// too: its nodes carry their integers (Layer::q), its tensors are int8 with quantization.
 //
 //   qp::model::Graph g = qp::model::graph_from_spec("rps-cnn", {"rock", "paper", "scissors"});
 //   qp::model::param_count(g);   // 89379
@@ -65,6 +65,32 @@ struct QParams {
   double scale = 1.0;
   int32_t zero_point = 0;
   bool operator==(const QParams &) const = default;
+};
+
+// The input quantization of qparity's own models (pixels 0..255 as p / 255): q = p - 128, the scale float32-exact.
+constexpr QParams kOwnInputParams{static_cast<double>(static_cast<float>(1.0 / 255.0)), -128};
+
+// The input convention of a model: the real range pixels 0..255 map onto, then an optional per-channel mean/std
+// (quant/input_map.h turns it into the pixel tables).
+struct InputConvention {
+  double lo = 0.0, hi = 1.0;         // the real range that pixels 0..255 map onto (lo < hi)
+  std::vector<double> mean, stdev;   // per channel (or one value for all), applied after the range; empty: none
+  bool is_default() const { return lo == 0.0 && hi == 1.0 && mean.empty() && stdev.empty(); }
+  bool operator==(const InputConvention &) const = default;
+};
+
+// How an INT8 model was quantized (quant::quantize_graph's options; recorded in its files).
+enum class WeightMode { PerChannel, PerTensor };
+enum class CalibMode { MinMax, Percentile, Mse };
+struct QuantOptions {
+  WeightMode weights = WeightMode::PerChannel;
+  bool dense_per_tensor = false;  // Dense layers per-tensor whatever `weights` says (TFLite Micro's int8 FULLY_CONNECTED)
+  CalibMode calibration = CalibMode::MinMax;
+  double percentile = 99.99;  // for CalibMode::Percentile
+  int calib_count = 200;      // calibration images, stratified by class, seeded
+  uint64_t seed = 1;
+  int threads = 0;
+  InputConvention convention;  // the FP32 model's input convention (--input-range, --mean/--std): calibration and the file
 };
 
 enum class DType { Float32, Int8 };
@@ -149,6 +175,10 @@ struct Layer {
   bool has_params() const { return !weight.empty() || !gamma.empty(); }
 };
 
+// One graph type for the FP32 model and the INT8 model (quant::QModel is this type). An INT8 model is a graph whose
+// nodes carry their integers (Layer::q) and whose tensors are int8 with quantization parameters (quant::normalize
+// fills the table: the input's name and quantization are stored there, a layer output's are stated by its producer,
+// Layer::q.name and q.output).
 struct Graph {
   std::string arch;  // preset name or the spec text it was built from
   Shape input{3, 32, 32};
@@ -160,6 +190,11 @@ struct Graph {
   // Every tensor, by tensor_id: [0] the input, [k + 1] layer k's output. infer_shapes sizes the table and sets each
   // shape and element type (names are kept); the passes (remove_layers, fold_for_inference) carry names along.
   std::vector<Tensor> tensors;
+  // INT8 model: pixels -> real input values (quant/input_map.h); with input_params(): the pixel table. And how it
+  // was quantized.
+  InputConvention convention;
+  QuantOptions quant_options;
+
   Shape output() const { return layers.empty() ? input : layers.back().out; }
   // The shape of tensor `producer` (a layer index or kGraphInput).
   Shape tensor_shape(int producer) const { return producer == kGraphInput ? input : layers[static_cast<size_t>(producer)].out; }
@@ -167,6 +202,20 @@ struct Graph {
   const std::string &tensor_name(int producer) const;
   // Sets the name of the tensor `producer` writes (cleaned), growing the table as infer_shapes would.
   void set_tensor_name(int producer, std::string_view raw);
+
+  // INT8 model. The input tensor's quantization (kOwnInputParams until set), and setting it.
+  QParams input_params() const { return !tensors.empty() && tensors[0].quant ? *tensors[0].quant : kOwnInputParams; }
+  void set_input_params(const QParams &p);
+  // The quantization of tensor `producer` (a layer index or kGraphInput): the input's, or what its producer states.
+  QParams tensor_params(int producer) const {
+    return producer < 0 ? input_params() : layers[static_cast<size_t>(producer)].q.output;
+  }
+  // Tensor `producer` of the table (after infer_shapes, or quant::normalize for an INT8 model). qp::Error when out of range.
+  const Tensor &tensor(int producer) const;
+  int64_t int8_parameter_bytes() const;  // int8 weights + int32 biases
+  // The output is logits (the model ends in Dense, GAP, Mean, ...: any scale and zero point from calibration), not a
+  // Softmax's probabilities (scale 1/256, zero point -128). The decision is the first maximum of the int8 vector either way.
+  bool outputs_logits() const { return !layers.empty() && layers.back().op != Op::Softmax; }
 };
 
 // For each layer, the layers that read its output, in order (after infer_shapes).

@@ -173,7 +173,7 @@ bool table_is_minus_128(const std::vector<int8_t> &table) {
 }
 
 QParams input_params_for(const InputConvention &ic, int channels) {
-  if (ic.is_default()) return QModel{}.input_params;
+  if (ic.is_default()) return model::kOwnInputParams;
   check_convention(ic, channels);
   double mn = 0, mx = 0;  // 0 is always representable (TFLite's activation ranges include it)
   for (int c = 0; c < channels; ++c) {

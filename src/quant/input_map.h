@@ -21,12 +21,7 @@ namespace qp::quant {
 
 using QParams = model::QParams;  // a tensor's scale and zero point
 
-struct InputConvention {
-  double lo = 0.0, hi = 1.0;         // the real range that pixels 0..255 map onto (lo < hi)
-  std::vector<double> mean, stdev;   // per channel (or one value for all), applied after the range; empty: none
-  bool is_default() const { return lo == 0.0 && hi == 1.0 && mean.empty() && stdev.empty(); }
-  bool operator==(const InputConvention &) const = default;
-};
+using InputConvention = model::InputConvention;  // the range and mean/std (model/ir.h)
 
 // --input-range "0,1" | "0,255" | "-1,1" | any "lo,hi" with finite lo < hi. Throws qp::Error naming the option.
 InputConvention parse_input_range(const std::string &text);

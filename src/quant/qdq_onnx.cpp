@@ -122,7 +122,7 @@ bool flat_tensor(const QModel &m, size_t k) {
 
 void save_qdq_onnx(const QModel &model_in, const std::string &path, const std::map<std::string, std::string> &extra) {
   QModel m = model_in;
-  m.normalize();  // every layer's inputs explicit (a chain's too) and checked
+  quant::normalize(m);  // every layer's inputs explicit (a chain's too) and checked
   onnx::ModelProto model;
   nlohmann::ordered_json layers = nlohmann::json::array();
   for (const auto &l : m.layers) layers.push_back(layer_json(l));
@@ -131,26 +131,26 @@ void save_qdq_onnx(const QModel &model_in, const std::string &path, const std::m
       {"qparity.classes", nlohmann::json(m.classes).dump()},
       {"qparity.input", "float32 NCHW [N," + std::to_string(m.input.c) + "," + std::to_string(m.input.h) + "," +
                             std::to_string(m.input.w) + "], " +
-                            (m.input.c == 3 && m.convention.is_default() && m.input_params.zero_point == -128
+                            (m.input.c == 3 && m.convention.is_default() && m.input_params().zero_point == -128
                                  ? std::string("RGB pixel values scaled to [0,1] as p/255; on the device q = p - 128")
                                  : (m.input.c == 1 ? "luma " : "RGB ") + describe_convention(m.convention) +
-                                       "; on the device " + describe_input_map(m.convention, m.input_params, m.input.c))},
+                                       "; on the device " + describe_input_map(m.convention, m.input_params(), m.input.c))},
       {"qparity.int8.layers", layers.dump()},
-      {"qparity.quant.weights", m.options.weights == WeightMode::PerChannel ? "per-channel" : "per-tensor"},
-      {"qparity.quant.calibration", m.options.calibration == CalibMode::MinMax       ? "minmax"
-                                    : m.options.calibration == CalibMode::Percentile ? "percentile"
+      {"qparity.quant.weights", m.quant_options.weights == WeightMode::PerChannel ? "per-channel" : "per-tensor"},
+      {"qparity.quant.calibration", m.quant_options.calibration == CalibMode::MinMax       ? "minmax"
+                                    : m.quant_options.calibration == CalibMode::Percentile ? "percentile"
                                                                                      : "mse"},
-      {"qparity.quant.calib_count", std::to_string(m.options.calib_count)},
-      {"qparity.quant.seed", std::to_string(m.options.seed)}};
+      {"qparity.quant.calib_count", std::to_string(m.quant_options.calib_count)},
+      {"qparity.quant.seed", std::to_string(m.quant_options.seed)}};
   // The convention as data (quant/input_map.h); a file without the key means range 0,1 (files of qparity's own models).
   if (!m.convention.is_default()) meta["qparity.input.convention"] = convention_to_string(m.convention);
-  if (!m.input_name.empty()) meta["qparity.input.name"] = m.input_name;
+  if (!m.tensor_name(model::kGraphInput).empty()) meta["qparity.input.name"] = m.tensor_name(model::kGraphInput);
   for (const auto &[k, v] : extra) meta[k] = v;
   model::onnxp::init_model(&model, "qparity INT8 classifier (QDQ); input float32 NCHW, pixels p/255", meta);
   auto *g = model.mutable_graph();
   g->set_name("qparity_int8");
   model::onnxp::set_float_value_info(g->add_input(), "input", {m.input.c, m.input.h, m.input.w});
-  const std::string input_dq = qdq(g, "input", m.input_params, "in");
+  const std::string input_dq = qdq(g, "input", m.input_params(), "in");
   std::vector<std::string> tensor(m.layers.size());  // each layer's dequantized output
   auto name_of = [&](int p) { return p < 0 ? input_dq : tensor[static_cast<size_t>(p)]; };
   for (size_t k = 0; k < m.layers.size(); ++k) {
@@ -602,10 +602,10 @@ QModelFile load_qdq_onnx(const std::string &path) {
              kRequantize);
       return p;
     };
-    m.input_params = qparams("in");
+    m.set_input_params(qparams("in"));
     // The pixels' real values (absent: range 0,1, what every file before the key meant); with the input's scale and
     // zero point they make the pixel -> int8 table (quant/input_map.h), checked against the channels below.
-    if (f.metadata.count("qparity.input.name")) m.input_name = model::clean_tensor_name(f.metadata["qparity.input.name"]);
+    if (f.metadata.count("qparity.input.name")) m.set_tensor_name(model::kGraphInput, model::clean_tensor_name(f.metadata["qparity.input.name"]));
     if (f.metadata.count("qparity.input.convention"))
       m.convention = parse_convention(f.metadata["qparity.input.convention"], file + " metadata qparity.input.convention");
     // 1. The layer list: ops, shapes and edges, checked to fit together; every output's quantization.
@@ -667,7 +667,7 @@ QModelFile load_qdq_onnx(const std::string &path) {
          "re-quantize the model");
   }
   try {
-    m.normalize();  // each layer's input quantization from its producers (the edges are checked above)
+    quant::normalize(m);  // each layer's input quantization from its producers (the edges are checked above)
   } catch (const Error &e) {
     fail(file + ": " + e.what());
   }
@@ -766,7 +766,7 @@ QModelFile load_qdq_onnx(const std::string &path) {
              std::to_string(m.layers.back().out.c),
          kRequantize);
   const auto get = [&](const char *k) { return f.metadata.count(k) ? f.metadata[k] : std::string(); };
-  m.options.weights = get("qparity.quant.weights") == "per-tensor" ? WeightMode::PerTensor : WeightMode::PerChannel;
+  m.quant_options.weights = get("qparity.quant.weights") == "per-tensor" ? WeightMode::PerTensor : WeightMode::PerChannel;
   return f;
 }
 
@@ -783,8 +783,8 @@ std::string describe_int8_model(const QModelFile &f) {
                 get("qparity.quant.calibration").c_str(), get("qparity.quant.calib_count").c_str(), classes.c_str());
   out += line;
   std::snprintf(line, sizeof line, "input     %s, %s (scale %.6g, zero point %d)\n          %s\n\n",
-                model::shape_str(m.input).c_str(), m.input.c == 1 ? "luma" : "RGB", m.input_params.scale,
-                m.input_params.zero_point, describe_input_map(m.convention, m.input_params, m.input.c).c_str());
+                model::shape_str(m.input).c_str(), m.input.c == 1 ? "luma" : "RGB", m.input_params().scale,
+                m.input_params().zero_point, describe_input_map(m.convention, m.input_params(), m.input.c).c_str());
   out += line;
   if (m.outputs_logits()) {  // before the layer table: what the output vector is, and how it is decided
     std::snprintf(line, sizeof line, "output    logits '%s' (scale %.6g, zero point %d); decision: the first maximum\n\n",

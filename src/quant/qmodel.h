@@ -20,19 +20,9 @@
 
 namespace qp::quant {
 
-enum class WeightMode { PerChannel, PerTensor };
-enum class CalibMode { MinMax, Percentile, Mse };
-
-struct QuantOptions {
-  WeightMode weights = WeightMode::PerChannel;
-  bool dense_per_tensor = false;  // Dense layers per-tensor whatever `weights` says (TFLite Micro's int8 FULLY_CONNECTED)
-  CalibMode calibration = CalibMode::MinMax;
-  double percentile = 99.99;  // for CalibMode::Percentile
-  int calib_count = 200;      // calibration images, stratified by class, seeded
-  uint64_t seed = 1;
-  int threads = 0;
-  InputConvention convention;  // the FP32 model's input convention (--input-range, --mean/--std): calibration and the file
-};
+using WeightMode = model::WeightMode;
+using CalibMode = model::CalibMode;
+using QuantOptions = model::QuantOptions;  // how a model is quantized (model/ir.h)
 
 using QParams = model::QParams;  // a tensor's scale and zero point (model/ir.h)
 
@@ -40,29 +30,14 @@ using QParams = model::QParams;  // a tensor's scale and zero point (model/ir.h)
 // (model::Int8Node). Its in/out are the FP32 graph's CHW shapes (`in`: the first input's); pad_top/pad_left are set.
 using QLayer = model::Layer;
 
-struct QModel {
-  std::vector<std::string> classes;
-  model::Shape input{3, 32, 32};
-  QParams input_params{static_cast<float>(1.0 / 255.0), -128};  // q = p - 128; every scale is float32-exact
-  InputConvention convention;  // pixels -> real input values (quant/input_map.h); with input_params: the pixel table
-  std::vector<QLayer> layers;
-  std::string input_name;  // the input tensor's name in the model file (empty: none)
-  QuantOptions options;
-  int64_t int8_parameter_bytes() const;  // int8 weights + int32 biases
-  // The output is logits (the model ends in Dense, GAP, Mean, ...: any scale and zero point from calibration), not a
-  // Softmax's probabilities (scale 1/256, zero point -128). The decision is the first maximum of the int8 vector either way.
-  bool outputs_logits() const { return !layers.empty() && layers.back().op != model::Op::Softmax; }
-  // The quantization and shape of tensor `producer` (a layer index or model::kGraphInput).
-  QParams tensor_params(int producer) const { return producer < 0 ? input_params : layers[static_cast<size_t>(producer)].q.output; }
-  model::Shape tensor_shape(int producer) const { return producer < 0 ? input : layers[static_cast<size_t>(producer)].out; }
-  // Tensor `producer` (a layer index or model::kGraphInput) as the FP32 graph describes its tensors (model::Tensor):
-  // name, shape, int8, its quantization. tensors(): all of them by model::tensor_id (the input first).
-  model::Tensor tensor(int producer) const;
-  std::vector<model::Tensor> tensors() const;
-  // Fills empty `inputs` as a chain and every layer's `input`/`input_q` from its producers; checks the
-  // edges (earlier layers only, input counts per op, shapes of Add/Concat inputs). Throws qp::Error.
-  void normalize();
-};
+// The INT8 model: the same type as the FP32 graph (model::Graph), its nodes with their integers (Layer::q), its tensors
+// int8 with quantization once normalize has run.
+using QModel = model::Graph;
+
+// Completes an INT8 model assembled node by node (the quantizer, the file readers): fills empty `inputs` as a chain,
+// every layer's q.input/q.input_q from its producers, and the tensor table (shapes, int8, each tensor's quantization;
+// names kept); checks the edges (earlier layers only, input counts per op, shapes of Add/Concat inputs). Throws qp::Error.
+void normalize(QModel &m);
 
 // Quantizes an FP32 graph (BatchNorm folded, Dropout dropped) with calibration images drawn from
 // `calib` (stratified by class, seeded). Throws qp::Error, e.g. when a layer's int32 accumulator

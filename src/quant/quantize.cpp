@@ -22,31 +22,8 @@ using model::Op;
 using ops::activation_params;
 using ops::quantize_value;
 
-int64_t QModel::int8_parameter_bytes() const {
-  int64_t n = 0;
-  for (const auto &l : layers) n += static_cast<int64_t>(l.q.weight.size() + 4 * l.q.bias.size());
-  return n;
-}
-
-model::Tensor QModel::tensor(int producer) const {
-  if (producer < model::kGraphInput || producer >= static_cast<int>(layers.size()))
-    fail("internal: tensor of producer " + std::to_string(producer) + " in a model of " + std::to_string(layers.size()) + " layers");
-  model::Tensor t;
-  t.name = producer < 0 ? input_name : layers[static_cast<size_t>(producer)].q.name;
-  t.shape = tensor_shape(producer);
-  t.dtype = model::DType::Int8;
-  t.quant = tensor_params(producer);
-  return t;
-}
-
-std::vector<model::Tensor> QModel::tensors() const {
-  std::vector<model::Tensor> v;
-  v.reserve(layers.size() + 1);
-  for (int p = model::kGraphInput; p < static_cast<int>(layers.size()); ++p) v.push_back(tensor(p));
-  return v;
-}
-
-void QModel::normalize() {
+void normalize(QModel &m) {
+  auto &layers = m.layers;
   for (size_t k = 0; k < layers.size(); ++k) {
     QLayer &l = layers[k];
     const std::string where = "INT8 layer " + std::to_string(k) + " (" + model::op_name(l.op) + ")";
@@ -60,13 +37,23 @@ void QModel::normalize() {
       if (p < model::kGraphInput || p >= static_cast<int>(k))
         fail(where + " reads tensor " + std::to_string(p) + ", which is not the model input or an earlier layer",
              "the model file is corrupt: re-quantize it");
-      l.q.input_q.push_back(tensor_params(p));
+      l.q.input_q.push_back(m.tensor_params(p));
     }
     l.q.input = l.q.input_q[0];
-    const model::Shape s0 = tensor_shape(l.inputs[0]);
+    const model::Shape s0 = m.tensor_shape(l.inputs[0]);
     if (!(l.in == s0)) fail(where + ": its input shape " + model::shape_str(l.in) + " differs from its producer's " + model::shape_str(s0),
                             "the model file is corrupt: re-quantize it");
-    if (def.check_int8 != nullptr) def.check_int8(*this, l, where);
+    if (def.check_int8 != nullptr) def.check_int8(m, l, where);
+  }
+  // The tensor table: the input's name and quantization are kept there; a layer output's name and quantization are
+  // what its producer states (q.name, q.output).
+  m.tensors.resize(layers.size() + 1);
+  for (int p = model::kGraphInput; p < static_cast<int>(layers.size()); ++p) {
+    model::Tensor &t = m.tensors[static_cast<size_t>(model::tensor_id(p))];
+    if (p >= 0) t.name = layers[static_cast<size_t>(p)].q.name;
+    t.shape = m.tensor_shape(p);
+    t.dtype = model::DType::Int8;
+    t.quant = m.tensor_params(p);
   }
 }
 
@@ -211,8 +198,8 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
          "calibrate on images of the model's classes, one subfolder per output");
   q.input = g.input;
   q.convention = opt.convention;
-  q.input_params = input_params_for(opt.convention, g.input.c);
-  q.options = opt;
+  q.set_input_params(input_params_for(opt.convention, g.input.c));
+  q.quant_options = opt;
 
   // 2. Layers, in the graph's order. qidx[k]: the INT8 layer whose output is FP32 layer k's output
   // (a fused ReLU maps to the layer it is fused into).
@@ -258,11 +245,11 @@ QModel quantize_graph(const model::Graph &graph, const data::Split &calib, const
   }
   // Tensor names from the FP32 graph: an INT8 layer's output takes the name of the last FP32 tensor it stands for
   // (a fused ReLU's output rather than its conv's).
-  q.input_name = g.tensor_name(model::kGraphInput);
+  q.set_tensor_name(model::kGraphInput, g.tensor_name(model::kGraphInput));
   for (size_t k = 0; k < nl; ++k)
     if (qidx[k] >= 0 && !g.tensor_name(static_cast<int>(k)).empty())
       q.layers[static_cast<size_t>(qidx[k])].q.name = g.tensor_name(static_cast<int>(k));
-  q.normalize();
+  quant::normalize(q);
   return q;
 }
 
@@ -270,7 +257,7 @@ Int8Engine::Int8Engine(const QModel &m, Backend backend, OptIsa isa) : m_(m), ba
   if (backend == Backend::Optimized && !opt_isa_available(isa))
     fail(std::string("the optimized kernel set '") + opt_isa_name(isa) + "' is not available on this CPU or build",
          "use OptIsa::Auto (the fastest available)");
-  table_ = input_table(m.convention, m.input_params, m.input.c);
+  table_ = input_table(m.convention, m.input_params(), m.input.c);
   input_flip_ = table_is_minus_128(table_);
   std::vector<uint32_t> scratch;
   for (size_t k = 0; k < m.layers.size(); ++k) {

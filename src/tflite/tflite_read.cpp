@@ -429,8 +429,8 @@ void Reader::map_operator(size_t i) {
         bad(where + ": QUANTIZE is supported only on the float32 graph input, as the first operator", kSupported);
       int8_in_ = y;
       m_.input = chw(y, where);
-      m_.input_params = activation_q(y, where);
-      m_.input_name = tensor_name(y);
+      m_.set_input_params(activation_q(y, where));
+      m_.set_tensor_name(model::kGraphInput, tensor_name(y));
       producer_[static_cast<size_t>(y)] = model::kGraphInput;
       return;
     case fb::BuiltinOperator_DEQUANTIZE:
@@ -737,8 +737,8 @@ Int8Tflite Reader::run(bool want_fp32) {
   } else if (!float_in) {
     int8_in_ = graph_in_;
     m_.input = chw(graph_in_, file_ + " the model input");
-    m_.input_params = activation_q(graph_in_, file_ + " the model input");
-    m_.input_name = tensor_name(graph_in_);
+    m_.set_input_params(activation_q(graph_in_, file_ + " the model input"));
+    m_.set_tensor_name(model::kGraphInput, tensor_name(graph_in_));
     producer_[static_cast<size_t>(graph_in_)] = model::kGraphInput;
   }
   for (size_t i = 0; i < n_ops; ++i) {
@@ -800,7 +800,7 @@ Int8Tflite Reader::run(bool want_fp32) {
   }
   // Edges, input quantization, per-op checks; then TFLite's derived integers from the float32 scales.
   try {
-    m_.normalize();
+    quant::normalize(m_);
     for (auto &l : m_.layers) quant::derive_requantization(l);
   } catch (const Error &e) {
     bad(e.what());
@@ -1043,7 +1043,7 @@ std::string describe_int8_tflite(const Int8Tflite &t) {
                 classes.empty() ? "(none in the file)" : classes.c_str());
   out += line;
   std::snprintf(line, sizeof line, "input     tensor %d, int8 %dx%dx%d (HxWxC), scale %.9g, zero point %d\n", t.input_tensor,
-                m.input.h, m.input.w, m.input.c, m.input_params.scale, m.input_params.zero_point);
+                m.input.h, m.input.w, m.input.c, m.input_params().scale, m.input_params().zero_point);
   out += line;
   const quant::QParams &oq = m.layers.back().q.output;
   std::snprintf(line, sizeof line, "output    tensor %d, int8 [%d], scale %.9g, zero point %d\n\n", t.output_tensor,

@@ -199,7 +199,7 @@ void Writer::weighted(const QLayer &l, int in_tensor, int out_tensor, size_t k) 
            "the model is corrupt: re-quantize it");
   check_multipliers(l, real);
   // One weight scale when they are all equal (per-tensor), else one per output channel.
-  if (uniform && (l.op == Op::Dense || m_.options.weights == quant::WeightMode::PerTensor)) ws.resize(1);
+  if (uniform && (l.op == Op::Dense || m_.quant_options.weights == quant::WeightMode::PerTensor)) ws.resize(1);
   const std::vector<int64_t> zeros(ws.size(), 0);
   const int w = tensor(id + ".weight", wshape, fb::TensorType_INT8, buffer(l.q.weight.data(), l.q.weight.size()),
                        quantization(ws, zeros, qdim));
@@ -374,7 +374,7 @@ void Writer::layer(size_t k) {
 
 std::vector<uint8_t> Writer::run(const std::map<std::string, std::string> &metadata) {
   where_ = "the model input";
-  tensor(m_.input_name.empty() ? "input" : m_.input_name, {1, m_.input.h, m_.input.w, m_.input.c}, fb::TensorType_INT8, 0, activation_q(m_.input_params, "input"));
+  tensor(m_.tensor_name(model::kGraphInput).empty() ? "input" : m_.tensor_name(model::kGraphInput), {1, m_.input.h, m_.input.w, m_.input.c}, fb::TensorType_INT8, 0, activation_q(m_.input_params(), "input"));
   tensor_of_.assign(m_.layers.size(), -1);
   rank_of_.assign(m_.layers.size(), 4);
   for (size_t k = 0; k < m_.layers.size(); ++k) layer(k);
@@ -400,15 +400,15 @@ std::string quant_option_names(const quant::QuantOptions &o, const char *which) 
 std::string input_description(const QModel &m) {
   std::ostringstream s;
   s << "int8 NHWC [1," << m.input.h << "," << m.input.w << "," << m.input.c << "], scale "
-    << static_cast<float>(m.input_params.scale) << ", zero point " << m.input_params.zero_point << "; "
+    << static_cast<float>(m.input_params().scale) << ", zero point " << m.input_params().zero_point << "; "
     << (m.input.c == 1 ? "luma " : "RGB ") << quant::describe_convention(m.convention) << "; "
-    << quant::describe_input_map(m.convention, m.input_params, m.input.c);
+    << quant::describe_input_map(m.convention, m.input_params(), m.input.c);
   return s.str();
 }
 
 std::vector<uint8_t> int8_tflite_bytes(const QModel &model_in, const std::map<std::string, std::string> &extra) {
   QModel m = model_in;
-  m.normalize();  // every layer's inputs explicit and checked, input_q filled
+  quant::normalize(m);  // every layer's inputs explicit and checked, input_q filled
   if (m.layers.empty()) fail("the model has no layers", "");
   for (const auto &c : m.classes)
     if (c.empty() || c.find('\n') != std::string::npos || c.find('\r') != std::string::npos)
@@ -417,10 +417,10 @@ std::vector<uint8_t> int8_tflite_bytes(const QModel &model_in, const std::map<st
                                              {"qparity.input", quant::convention_to_string(m.convention)},
                                              {"qparity.input.description", input_description(m)},
                                              {"qparity.precision", "int8"},
-                                             {"qparity.quant.weights", quant_option_names(m.options, "weights")},
-                                             {"qparity.quant.calibration", quant_option_names(m.options, "calibration")},
-                                             {"qparity.quant.calib_count", std::to_string(m.options.calib_count)},
-                                             {"qparity.quant.seed", std::to_string(m.options.seed)}};
+                                             {"qparity.quant.weights", quant_option_names(m.quant_options, "weights")},
+                                             {"qparity.quant.calibration", quant_option_names(m.quant_options, "calibration")},
+                                             {"qparity.quant.calib_count", std::to_string(m.quant_options.calib_count)},
+                                             {"qparity.quant.seed", std::to_string(m.quant_options.seed)}};
   for (const auto &[k, v] : extra) meta[k] = v;
   return Writer(m).run(meta);
 }
@@ -432,11 +432,11 @@ void save_int8_tflite(const QModel &m, const std::string &path, const std::map<s
 
 std::string int8_model_difference(const QModel &a_in, const QModel &b_in) {
   QModel a = a_in, b = b_in;
-  a.normalize();
-  b.normalize();
+  quant::normalize(a);
+  quant::normalize(b);
   if (a.classes != b.classes) return "the class names differ";
-  if (!(a.input == b.input) || a.input_params.scale != b.input_params.scale ||
-      a.input_params.zero_point != b.input_params.zero_point)
+  if (!(a.input == b.input) || a.input_params().scale != b.input_params().scale ||
+      a.input_params().zero_point != b.input_params().zero_point)
     return "the input tensors differ";
   if (a.layers.size() != b.layers.size())
     return "the layer counts differ (" + std::to_string(a.layers.size()) + " vs " + std::to_string(b.layers.size()) + ")";
