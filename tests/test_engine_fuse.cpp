@@ -42,10 +42,10 @@ quant::QLayer random_conv(Rng &r, model::Shape in, int from, const quant::QParam
   const int extreme = static_cast<int>(r.below(4));  // all -128, all 127, or random weights
   const int wmax = mode == 2 ? 2 : 127;
   for (int i = 0; i < k * kernel * kernel * in.c; ++i)
-    l.q.weight.push_back(static_cast<int8_t>(mode == 2 ? pick(r, -wmax, wmax)
-                                           : extreme == 0 ? -128
-                                           : extreme == 1 ? 127
-                                                          : pick(r, -128, 127)));
+    l.q.weight.push_back(static_cast<int8_t>(mode == 2      ? pick(r, -wmax, wmax)
+                                             : extreme == 0 ? -128
+                                             : extreme == 1 ? 127
+                                                            : pick(r, -128, 127)));
   for (int i = 0; i < k; ++i) {
     l.q.bias.push_back(mode == 2 ? pick(r, -100, 100) : pick(r, -(1 << 20), 1 << 20));
     const int m = mode == 1 ? pick(r, 0, 2) : 2;
@@ -181,8 +181,8 @@ TEST(EngineFuse, RgbFirstLayerEqualsReferenceOnEveryWidth) {
     m.input = {3, pick(r, 1, 5), w};
     m.set_input_params({0.02f, r.below(2) != 0 ? -128 : pick(r, -128, 127)});
     const int kernel = w % 3 == 0 ? 1 : 3, pad = kernel == 3 && (w % 2 != 0 || m.input.h < 3 || w < 3) ? 1 : 0;
-    m.layers.push_back(random_conv(r, m.input, model::kGraphInput, m.input_params(), pick(r, 1, 40), kernel,
-                                   pick(r, 1, 2), pad, w % 4 == 3 ? 0 : w % 4));
+    m.layers.push_back(random_conv(r, m.input, model::kGraphInput, m.input_params(), pick(r, 1, 40), kernel, pick(r, 1, 2), pad,
+                                   w % 4 == 3 ? 0 : w % 4));
     std::vector<int8_t> x(static_cast<size_t>(m.input.size()));
     for (auto &v : x) v = static_cast<int8_t>(pick(r, -128, 127));
     const auto want = quant::Int8Engine(m, quant::Backend::Reference).run_int8(x.data());

@@ -55,8 +55,8 @@ std::vector<int8_t> reference(const quant::QLayer &l, const std::vector<int8_t> 
   const qp_dims_t f = {l.out.c, 3, 3, l.in.c};
   const qp_conv_params_t p = {-l.q.input.zero_point, l.q.output.zero_point, 1, l.pad_top, l.pad_left, l.q.act_min, l.q.act_max};
   std::vector<int8_t> y(static_cast<size_t>(l.out.size()));
-  EXPECT_EQ(qp_conv_run_s8(&p, l.q.multiplier.data(), l.q.shift.data(), &in, x.data(), &f, l.q.weight.data(), l.q.bias.data(), &out,
-                           y.data()),
+  EXPECT_EQ(qp_conv_run_s8(&p, l.q.multiplier.data(), l.q.shift.data(), &in, x.data(), &f, l.q.weight.data(), l.q.bias.data(),
+                           &out, y.data()),
             QP_STATUS_OK);
   return y;
 }

@@ -229,8 +229,8 @@ TEST(OnnxIo, Fp32ExportKeepsValueNamesUnique) {
   g.set_tensor_name(kGraphInput, "images");
   g.set_tensor_name(0, "l1_ReLU_out");  // the pattern of another layer's generated value
   g.set_tensor_name(1, "block/x");
-  g.set_tensor_name(2, "block/x");      // a duplicate: the first keeps it
-  g.set_tensor_name(3, "logits");       // the last layer's generated name
+  g.set_tensor_name(2, "block/x");  // a duplicate: the first keeps it
+  g.set_tensor_name(3, "logits");   // the last layer's generated name
   g.set_tensor_name(4, "l7_Conv2D.weight");
   g.set_tensor_name(n - 1, "scores");
   const Graph folded = fold_for_inference(g);

@@ -60,16 +60,16 @@ std::vector<std::vector<int8_t>> run_poisoned(const quant::QModel &m, const quan
     switch (l.op) {
       case model::Op::Conv2D:
       case model::Op::DepthwiseConv2D: {
-        const qp_conv_params_t p = {-l.q.input.zero_point, l.q.output.zero_point, l.stride, l.pad_top,
-                                    l.pad_left,          l.q.act_min,           l.q.act_max};
+        const qp_conv_params_t p = {
+            -l.q.input.zero_point, l.q.output.zero_point, l.stride, l.pad_top, l.pad_left, l.q.act_min, l.q.act_max};
         const qp_dims_t f = {l.op == model::Op::Conv2D ? l.out.c : 1, l.kernel, l.kernel, l.in.c};
         const auto run = l.op == model::Op::Conv2D ? qp_conv_run_s8 : qp_dwconv_run_s8;
         st = run(&p, l.q.multiplier.data(), l.q.shift.data(), &in, a, &f, l.q.weight.data(), l.q.bias.data(), &out, b);
         break;
       }
       case model::Op::Dense:
-        st = qp_fc_run_s8(-l.q.input.zero_point, l.q.output.zero_point, l.q.act_min, l.q.act_max, l.q.multiplier.data(), l.q.shift.data(), l.in.c,
-                          l.out.c, a, l.q.weight.data(), l.q.bias.data(), b);
+        st = qp_fc_run_s8(-l.q.input.zero_point, l.q.output.zero_point, l.q.act_min, l.q.act_max, l.q.multiplier.data(),
+                          l.q.shift.data(), l.in.c, l.out.c, a, l.q.weight.data(), l.q.bias.data(), b);
         break;
       case model::Op::MaxPool: {
         const qp_pool_params_t p = {l.kernel, l.stride, -128, 127};
@@ -82,7 +82,8 @@ std::vector<std::vector<int8_t>> run_poisoned(const quant::QModel &m, const quan
       case model::Op::Concat: {
         std::vector<qp_concat_input_t> parts;
         for (size_t j = 0; j < ins.size(); ++j) {
-          auto c = quant::concat_input_params(l.q.input_q[j].scale, l.q.input_q[j].zero_point, l.q.output.scale, l.q.output.zero_point);
+          auto c = quant::concat_input_params(l.q.input_q[j].scale, l.q.input_q[j].zero_point, l.q.output.scale,
+                                              l.q.output.zero_point);
           c.data = at(ins[j]);
           c.channels = m.tensor_shape(l.inputs[j]).c;
           parts.push_back(c);

@@ -172,7 +172,8 @@ TEST(Quantize, DeadAndNearDeadChannelsQuantize) {
     for (int c = 0; c < l.out.c; ++c) {
       EXPECT_LE(quant::worst_case_accumulator(l, c), INT32_MAX);
       EXPECT_GT(l.q.weight_scale[static_cast<size_t>(c)], 0.0);
-      EXPECT_EQ(static_cast<double>(static_cast<float>(l.q.weight_scale[static_cast<size_t>(c)])), l.q.weight_scale[static_cast<size_t>(c)]);
+      EXPECT_EQ(static_cast<double>(static_cast<float>(l.q.weight_scale[static_cast<size_t>(c)])),
+                l.q.weight_scale[static_cast<size_t>(c)]);
     }
     // The (near-)dead channels output relu(bias) + ~0 on every pixel: within one output step of FP32.
     const quant::Int8Engine engine(q);

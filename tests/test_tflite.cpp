@@ -112,7 +112,7 @@ TEST(Tflite, ResNet8ReadsAsTheGraphTfliteHas) {
 }
 
 // The tensors keep the file's names (tensors.tsv, written by TFLite Micro's dump, is an independent record of them):
-// every layer's output tensor and the input, with its quantization and shape, through QModel::tensor; labels show
+// every layer's output tensor and the input, with its quantization and shape, through Graph::tensor; labels show
 // the short form.
 TEST(Tflite, ResNet8TensorsKeepTheFilesNames) {
   const auto t = tflite::load_int8_tflite(kDir + "pretrainedResnet_quant.tflite");

@@ -92,9 +92,10 @@ void add_quantize(CLI::App &app) {
                 static_cast<long long>(int8_params), static_cast<double>(fp32_params) / static_cast<double>(int8_params));
     for (const auto &l : q.layers)
       if (l.q.raised_scales > 0)  // numbered like the FP32 layers (fp32_index is the fused activation's, if any)
-        std::printf("note: layer %d (%s): %d near-dead channel(s) (weights ~0): weight scale raised so the bias fits int32; "
-                    "their weights round to ~0\n",
-                    l.q.fp32_index - (l.q.activation.empty() ? 0 : 1), model::op_name(l.op), l.q.raised_scales);
+        std::printf(
+            "note: layer %d (%s): %d near-dead channel(s) (weights ~0): weight scale raised so the bias fits int32; "
+            "their weights round to ~0\n",
+            l.q.fp32_index - (l.q.activation.empty() ? 0 : 1), model::op_name(l.op), l.q.raised_scales);
   });
 }
 

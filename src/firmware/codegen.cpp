@@ -224,7 +224,8 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
         const qp_dims_t fd = {l.out.c, l.kernel, l.kernel, l.in.c};
         std::vector<int16_t> pw(static_cast<size_t>(QP_CONV_WINO_PACKED_COUNT(l.out.c, l.in.c)));
         std::vector<int32_t> pb(static_cast<size_t>(QP_CONV_MCU_PACKED_CHANNELS(l.out.c)));
-        if (qp_conv_pack_wino_s8(-l.q.input.zero_point, &fd, l.q.weight.data(), l.q.bias.data(), pw.data(), pb.data()) != QP_STATUS_OK)
+        if (qp_conv_pack_wino_s8(-l.q.input.zero_point, &fd, l.q.weight.data(), l.q.bias.data(), pw.data(), pb.data()) !=
+            QP_STATUS_OK)
           fail("internal: packing layer " + std::to_string(k) + " for the Winograd kernel failed");
         c << c_array("static const int16_t " + p + "weight", pw, 16);
         c << c_array("static const int32_t " + p + "bias", pb, 8);
@@ -233,7 +234,8 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
         const qp_dims_t fd = {1, l.kernel, l.kernel, l.in.c};
         std::vector<int16_t> pw(static_cast<size_t>(QP_DWCONV_MCU_PACKED_COUNT(l.kernel, l.kernel, l.in.c)));
         std::vector<int32_t> pb(static_cast<size_t>(QP_DWCONV_MCU_PACKED_CHANNELS(l.in.c)));
-        if (qp_dwconv_pack_mcu_s8(-l.q.input.zero_point, &fd, l.q.weight.data(), l.q.bias.data(), pw.data(), pb.data()) != QP_STATUS_OK)
+        if (qp_dwconv_pack_mcu_s8(-l.q.input.zero_point, &fd, l.q.weight.data(), l.q.bias.data(), pw.data(), pb.data()) !=
+            QP_STATUS_OK)
           fail("internal: packing layer " + std::to_string(k) + " for the MCU depthwise kernel failed");
         c << c_array("static const int16_t " + p + "weight", pw, 16);
         c << c_array("static const int32_t " + p + "bias", pb, 8);
@@ -289,8 +291,8 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
         break;
       case Op::Mean:
         node_op[k] = mcu ? "QP_NODE_MEAN_MCU" : "QP_NODE_MEAN";
-        c << "static const qp_mean_params_t " << p << "params = {" << -l.q.input.zero_point << ", " << l.q.output.zero_point << ", "
-          << l.q.multiplier.at(0) << ", " << l.q.shift.at(0) << "};\n";
+        c << "static const qp_mean_params_t " << p << "params = {" << -l.q.input.zero_point << ", " << l.q.output.zero_point
+          << ", " << l.q.multiplier.at(0) << ", " << l.q.shift.at(0) << "};\n";
         break;
       case Op::GlobalAvgPool: node_op[k] = mcu ? "QP_NODE_GLOBAL_AVG_POOL_MCU" : "QP_NODE_GLOBAL_AVG_POOL"; break;
       case Op::Softmax:
@@ -319,8 +321,8 @@ Files generate_model_package(const quant::QModel &model_in, const std::string &m
         // {data, channels, requantize, input_offset, multiplier, shift} per part, in channel order.
         c << "static const qp_concat_input_t " << p << "parts[" << l.inputs.size() << "] = {\n";
         for (size_t j = 0; j < l.inputs.size(); ++j) {
-          const qp_concat_input_t q =
-              quant::concat_input_params(l.q.input_q[j].scale, l.q.input_q[j].zero_point, l.q.output.scale, l.q.output.zero_point);
+          const qp_concat_input_t q = quant::concat_input_params(l.q.input_q[j].scale, l.q.input_q[j].zero_point,
+                                                                 l.q.output.scale, l.q.output.zero_point);
           c << "    {qp_model_arena + " << tensor(plan.layer_inputs[k][j]) << ", " << m.tensor_shape(l.inputs[j]).c << ", "
             << q.requantize << ", " << q.input_offset << ", " << q.multiplier << ", " << q.shift << "}"
             << (j + 1 < l.inputs.size() ? "," : "") << "\n";

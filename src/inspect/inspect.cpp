@@ -35,14 +35,14 @@ bool is_simulated(Op op) {
 }
 
 // The producers of INT8 layer k's inputs (INT8 layer indices, model::kGraphInput for the image); empty
-// `inputs` is a chain, as QModel::normalize reads it.
+// `inputs` is a chain, as quant::normalize reads it.
 std::vector<int> producers(const quant::QModel &q, size_t k) {
   const auto &l = q.layers[k];
   if (!l.inputs.empty()) return l.inputs;
   return {k == 0 ? model::kGraphInput : static_cast<int>(k) - 1};
 }
 
-// The quantization of each input of INT8 layer k (input_q when QModel::normalize filled it).
+// The quantization of each input of INT8 layer k (input_q when quant::normalize filled it).
 std::vector<quant::QParams> input_params(const quant::QModel &q, size_t k) {
   const auto &l = q.layers[k];
   const auto ps = producers(q, k);
@@ -92,7 +92,8 @@ void check_mapping(const model::Graph &g, const quant::QModel &q) {
     }
     if (ok && is_weighted(l.op)) {
       const auto &wl = g.layers[static_cast<size_t>(w)];
-      ok = wl.weight.size() == l.q.weight.size() && wl.bias.size() == l.q.bias.size() && l.q.weight_scale.size() == l.q.bias.size();
+      ok = wl.weight.size() == l.q.weight.size() && wl.bias.size() == l.q.bias.size() &&
+           l.q.weight_scale.size() == l.q.bias.size();
     }
     std::string edges;
     if (ok) {  // the same edges: input i of the INT8 layer is the INT8 tensor of the FP32 layer's input i
@@ -101,7 +102,9 @@ void check_mapping(const model::Graph &g, const quant::QModel &q) {
       ok = ins.size() == ps.size();
       for (size_t i = 0; ok && i < ps.size(); ++i) {
         const int p = ps[i];
-        const int want = p < 0 ? model::kGraphInput : p < static_cast<int>(k) ? q.layers[static_cast<size_t>(p)].q.fp32_index : -2;
+        const int want = p < 0                     ? model::kGraphInput
+                         : p < static_cast<int>(k) ? q.layers[static_cast<size_t>(p)].q.fp32_index
+                                                   : -2;
         ok = want == ins[i];
       }
       if (!ok) edges = ": its inputs come from other layers";

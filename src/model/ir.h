@@ -73,8 +73,8 @@ constexpr QParams kOwnInputParams{static_cast<double>(static_cast<float>(1.0 / 2
 // The input convention of a model: the real range pixels 0..255 map onto, then an optional per-channel mean/std
 // (quant/input_map.h turns it into the pixel tables).
 struct InputConvention {
-  double lo = 0.0, hi = 1.0;         // the real range that pixels 0..255 map onto (lo < hi)
-  std::vector<double> mean, stdev;   // per channel (or one value for all), applied after the range; empty: none
+  double lo = 0.0, hi = 1.0;        // the real range that pixels 0..255 map onto (lo < hi)
+  std::vector<double> mean, stdev;  // per channel (or one value for all), applied after the range; empty: none
   bool is_default() const { return lo == 0.0 && hi == 1.0 && mean.empty() && stdev.empty(); }
   bool operator==(const InputConvention &) const = default;
 };
@@ -127,18 +127,18 @@ bool is_generated_tensor_name(std::string_view name);
 // Softmax parameters), the activation fused into its clamp, and its tensors' quantization as the kernels read it.
 // The quantizer derives it; reading an INT8 file rebuilds it (quant::derive_requantization), bit for bit.
 struct Int8Node {
-  std::string activation;             // "", "relu" or "relu6" (fused into the clamp)
-  QParams input, output;              // input: the first input's quantization
-  std::vector<QParams> input_q;       // every input's quantization (input_q[0] == input); QModel::normalize fills it
-  qp_add_params_t add{};              // Add: TFLite's ADD parameters, derived from input_q, output and the clamp
-  std::vector<int8_t> weight;         // Conv OHWI, depthwise [1][KH][KW][C*M], Dense [OUT][IN] (IN in HWC order)
-  std::vector<double> weight_scale;   // one per output channel (equal values when per-tensor)
-  std::vector<int32_t> bias;          // scale input_scale * weight_scale[c], zero point 0
+  std::string activation;            // "", "relu" or "relu6" (fused into the clamp)
+  QParams input, output;             // input: the first input's quantization
+  std::vector<QParams> input_q;      // every input's quantization (input_q[0] == input); quant::normalize fills it
+  qp_add_params_t add{};             // Add: TFLite's ADD parameters, derived from input_q, output and the clamp
+  std::vector<int8_t> weight;        // Conv OHWI, depthwise [1][KH][KW][C*M], Dense [OUT][IN] (IN in HWC order)
+  std::vector<double> weight_scale;  // one per output channel (equal values when per-tensor)
+  std::vector<int32_t> bias;         // scale input_scale * weight_scale[c], zero point 0
   std::vector<int32_t> multiplier, shift;
   int32_t act_min = -128, act_max = 127;
   qp_softmax_params_t softmax{0, 0, 0};  // derived from the input scale and Layer::softmax_beta
-  std::string name;       // its output tensor's name in the model file (model::Tensor::name; empty: none)
-  int fp32_index = -1;    // the FP32 layer whose output this node's output corresponds to
+  std::string name;                      // its output tensor's name in the model file (model::Tensor::name; empty: none)
+  int fp32_index = -1;                   // the FP32 layer whose output this node's output corresponds to
   int raised_scales = 0;  // channels whose weight scale the quantizer raised so the bias fits int32 (not stored in files)
 };
 

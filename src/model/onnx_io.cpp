@@ -69,9 +69,7 @@ onnx::ModelProto to_proto(const Graph &g_in, const std::map<std::string, std::st
   const std::string input_name = value_name(kGraphInput, "input");
   onnxp::set_float_value_info(graph->add_input(), input_name, {g.input.c, g.input.h, g.input.w});
   std::vector<std::string> names(g.layers.size());
-  auto tensor_name = [&](int producer) {
-    return producer == kGraphInput ? input_name : names[static_cast<size_t>(producer)];
-  };
+  auto tensor_name = [&](int producer) { return producer == kGraphInput ? input_name : names[static_cast<size_t>(producer)]; };
   for (size_t i = 0; i < g.layers.size(); ++i) {
     const Layer &l = g.layers[i];
     const std::string id = "l" + std::to_string(i) + "_" + op_name(l.op);

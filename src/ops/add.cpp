@@ -32,7 +32,7 @@ bool quantize(const QuantArgs &a, quant::QLayer &ql) {
 void derive(quant::QLayer &l) {
   if (l.q.input_q.size() != 2) fail("internal: Add layer without both inputs' quantization");
   l.q.add = quant::add_params(l.q.input_q[0].scale, l.q.input_q[0].zero_point, l.q.input_q[1].scale, l.q.input_q[1].zero_point,
-                            l.q.output.scale, l.q.output.zero_point, l.q.act_min, l.q.act_max);
+                              l.q.output.scale, l.q.output.zero_point, l.q.act_min, l.q.act_max);
 }
 
 void check_int8(const quant::QModel &m, const quant::QLayer &l, const std::string &where) {

@@ -52,7 +52,8 @@ qp_status_t int8(const Int8Args &a) {
   const quant::QLayer &l = a.l;
   std::vector<qp_concat_input_t> parts;
   for (size_t j = 0; j < l.inputs.size(); ++j) {
-    qp_concat_input_t c = quant::concat_input_params(l.q.input_q[j].scale, l.q.input_q[j].zero_point, l.q.output.scale, l.q.output.zero_point);
+    qp_concat_input_t c =
+        quant::concat_input_params(l.q.input_q[j].scale, l.q.input_q[j].zero_point, l.q.output.scale, l.q.output.zero_point);
     c.data = a.arena + a.in_off[j];
     c.channels = a.m.tensor_shape(l.inputs[j]).c;
     parts.push_back(c);

@@ -88,13 +88,15 @@ void check_int8(const quant::QModel &, const quant::QLayer &l, const std::string
 qp_status_t int8(const Int8Args &a) {
   const quant::QLayer &l = a.l;
   const qp_dims_t in = {1, l.in.h, l.in.w, l.in.c}, out = {1, l.out.h, l.out.w, l.out.c};
-  const qp_conv_params_t p = {-l.q.input.zero_point, l.q.output.zero_point, l.stride, l.pad_top, l.pad_left, l.q.act_min, l.q.act_max};
+  const qp_conv_params_t p = {
+      -l.q.input.zero_point, l.q.output.zero_point, l.stride, l.pad_top, l.pad_left, l.q.act_min, l.q.act_max};
   const qp_dims_t f = l.op == Op::Conv2D ? qp_dims_t{l.out.c, l.kernel, l.kernel, l.in.c}
                                          : qp_dims_t{1, l.kernel, l.kernel, l.out.c};  // depthwise [1][K][K][C*M]
   const int8_t *x = a.arena + a.in_off[0];
-  return l.op == Op::Conv2D
-             ? qp_conv_run_s8(&p, l.q.multiplier.data(), l.q.shift.data(), &in, x, &f, l.q.weight.data(), l.q.bias.data(), &out, a.out)
-             : qp_dwconv_run_s8(&p, l.q.multiplier.data(), l.q.shift.data(), &in, x, &f, l.q.weight.data(), l.q.bias.data(), &out, a.out);
+  return l.op == Op::Conv2D ? qp_conv_run_s8(&p, l.q.multiplier.data(), l.q.shift.data(), &in, x, &f, l.q.weight.data(),
+                                             l.q.bias.data(), &out, a.out)
+                            : qp_dwconv_run_s8(&p, l.q.multiplier.data(), l.q.shift.data(), &in, x, &f, l.q.weight.data(),
+                                               l.q.bias.data(), &out, a.out);
 }
 
 }  // namespace

@@ -68,8 +68,8 @@ void derive(quant::QLayer &l) {
 
 qp_status_t int8(const Int8Args &a) {
   const quant::QLayer &l = a.l;
-  return qp_fc_run_s8(-l.q.input.zero_point, l.q.output.zero_point, l.q.act_min, l.q.act_max, l.q.multiplier.data(), l.q.shift.data(), l.in.c,
-                      l.out.c, a.arena + a.in_off[0], l.q.weight.data(), l.q.bias.data(), a.out);
+  return qp_fc_run_s8(-l.q.input.zero_point, l.q.output.zero_point, l.q.act_min, l.q.act_max, l.q.multiplier.data(),
+                      l.q.shift.data(), l.in.c, l.out.c, a.arena + a.in_off[0], l.q.weight.data(), l.q.bias.data(), a.out);
 }
 
 }  // namespace

@@ -152,8 +152,8 @@ void quantize_weighted(const QuantArgs &args, quant::QLayer &ql, const WeightLay
         fail("layer " + std::to_string(k) + " (" + model::op_name(l.op) + ") has a non-finite weight or bias",
              "the FP32 model is broken (NaN/Inf parameters): retrain it or export it again");
   const bool dense_pt = l.op == model::Op::Dense && args.opt.dense_per_tensor;
-  ql.q.weight_scale = choose_weight_scales(l, in_scale, ql.q.output.scale, dense_pt ? quant::WeightMode::PerTensor : args.opt.weights,
-                                         &ql.q.raised_scales);
+  ql.q.weight_scale = choose_weight_scales(l, in_scale, ql.q.output.scale,
+                                           dense_pt ? quant::WeightMode::PerTensor : args.opt.weights, &ql.q.raised_scales);
   // Weights quantized in the FP32 order (channel = element / per), then into the runtime layout.
   const size_t per = l.weight.size() / static_cast<size_t>(oc);
   std::vector<int8_t> w(l.weight.size());

@@ -72,7 +72,7 @@ struct OpDef {
   // scales and zero points, after the generic clamp (act_min/act_max): quant::derive_requantization.
   void (*derive)(quant::QLayer &l) = nullptr;
   // Checks an INT8 layer against its producers beyond the generic edge/shape checks of
-  // quant::QModel::normalize (e.g. the shapes an Add or Concat reads); qp::Error naming `where`.
+  // quant::normalize (e.g. the shapes an Add or Concat reads); qp::Error naming `where`.
   void (*check_int8)(const quant::QModel &m, const quant::QLayer &l, const std::string &where) = nullptr;
   // The INT8 reference run (the C99 kernel); nullptr: nothing to compute (the output aliases the input).
   qp_status_t (*int8)(const Int8Args &args) = nullptr;

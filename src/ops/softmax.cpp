@@ -39,7 +39,9 @@ void derive(quant::QLayer &l) {
   l.q.softmax = {sp.input_multiplier, sp.input_left_shift, sp.diff_min};
 }
 
-qp_status_t int8(const Int8Args &a) { return qp_softmax_run_s8(&a.l.q.softmax, a.l.out.c, a.arena + a.in_off[0], a.out); }
+qp_status_t int8(const Int8Args &a) {
+  return qp_softmax_run_s8(&a.l.q.softmax, a.l.out.c, a.arena + a.in_off[0], a.out);
+}
 
 }  // namespace
 

@@ -232,7 +232,8 @@ OptWeights pack_opt_weights(const QModel &m, size_t k) {
   for (int i = 0; i < 256; ++i) ramp[i] = static_cast<int8_t>(i - 128);
   for (size_t j = 0; j < n; ++j) {
     o.soff.push_back(m.tensor_shape(l.inputs[j]).c);
-    qp_concat_input_t p = concat_input_params(l.q.input_q[j].scale, l.q.input_q[j].zero_point, l.q.output.scale, l.q.output.zero_point);
+    qp_concat_input_t p =
+        concat_input_params(l.q.input_q[j].scale, l.q.input_q[j].zero_point, l.q.output.scale, l.q.output.zero_point);
     if (!p.requantize) continue;
     o.mult[j] = 1;
     p.data = ramp;

@@ -55,7 +55,8 @@ constexpr int kMaxP = 8;  // tiles per register block: 8 (J = 1) or 6 (J = 2)
 
 bool wino_exact(const QLayer &l) {
   if (l.op != model::Op::Conv2D || l.kernel != 3 || l.stride != 1) return false;
-  const qp_conv_params_t p = {-l.q.input.zero_point, l.q.output.zero_point, l.stride, l.pad_top, l.pad_left, l.q.act_min, l.q.act_max};
+  const qp_conv_params_t p = {
+      -l.q.input.zero_point, l.q.output.zero_point, l.stride, l.pad_top, l.pad_left, l.q.act_min, l.q.act_max};
   const qp_dims_t f = {l.out.c, 3, 3, l.in.c}, in = {1, l.in.h, l.in.w, l.in.c};
   return qp_conv_wino_supported(&p, &f, &in) != 0 && l.out.h >= 1 && l.out.w >= 1 && l.q.act_min <= l.q.act_max;
 }

@@ -133,13 +133,13 @@ void save_qdq_onnx(const QModel &model_in, const std::string &path, const std::m
                             std::to_string(m.input.w) + "], " +
                             (m.input.c == 3 && m.convention.is_default() && m.input_params().zero_point == -128
                                  ? std::string("RGB pixel values scaled to [0,1] as p/255; on the device q = p - 128")
-                                 : (m.input.c == 1 ? "luma " : "RGB ") + describe_convention(m.convention) +
-                                       "; on the device " + describe_input_map(m.convention, m.input_params(), m.input.c))},
+                                 : (m.input.c == 1 ? "luma " : "RGB ") + describe_convention(m.convention) + "; on the device " +
+                                       describe_input_map(m.convention, m.input_params(), m.input.c))},
       {"qparity.int8.layers", layers.dump()},
       {"qparity.quant.weights", m.quant_options.weights == WeightMode::PerChannel ? "per-channel" : "per-tensor"},
       {"qparity.quant.calibration", m.quant_options.calibration == CalibMode::MinMax       ? "minmax"
                                     : m.quant_options.calibration == CalibMode::Percentile ? "percentile"
-                                                                                     : "mse"},
+                                                                                           : "mse"},
       {"qparity.quant.calib_count", std::to_string(m.quant_options.calib_count)},
       {"qparity.quant.seed", std::to_string(m.quant_options.seed)}};
   // The convention as data (quant/input_map.h); a file without the key means range 0,1 (files of qparity's own models).
@@ -605,7 +605,8 @@ QModelFile load_qdq_onnx(const std::string &path) {
     m.set_input_params(qparams("in"));
     // The pixels' real values (absent: range 0,1, what every file before the key meant); with the input's scale and
     // zero point they make the pixel -> int8 table (quant/input_map.h), checked against the channels below.
-    if (f.metadata.count("qparity.input.name")) m.set_tensor_name(model::kGraphInput, model::clean_tensor_name(f.metadata["qparity.input.name"]));
+    if (f.metadata.count("qparity.input.name"))
+      m.set_tensor_name(model::kGraphInput, model::clean_tensor_name(f.metadata["qparity.input.name"]));
     if (f.metadata.count("qparity.input.convention"))
       m.convention = parse_convention(f.metadata["qparity.input.convention"], file + " metadata qparity.input.convention");
     // 1. The layer list: ops, shapes and edges, checked to fit together; every output's quantization.
@@ -731,7 +732,8 @@ QModelFile load_qdq_onnx(const std::string &path) {
              " are too far apart for the ADD kernel's shifts");
       if (l.op == Op::Concat)
         for (size_t j = 0; j < l.q.input_q.size(); ++j) {
-          const auto c = concat_input_params(l.q.input_q[j].scale, l.q.input_q[j].zero_point, l.q.output.scale, l.q.output.zero_point);
+          const auto c =
+              concat_input_params(l.q.input_q[j].scale, l.q.input_q[j].zero_point, l.q.output.scale, l.q.output.zero_point);
           if (c.requantize && !shift_ok(c.shift))
             fail("input " + std::to_string(j) + "'s scale " + std::to_string(l.q.input_q[j].scale) +
                  " is too far from the output's " + std::to_string(l.q.output.scale) + " (requantization shift " +

@@ -52,7 +52,7 @@ bool flattens_map(const QLayer *prev, model::Shape *map);
 size_t chw_to_hwc(size_t i, const model::Shape &s);
 
 // Recomputes the derived integers (multipliers, shifts, softmax and add parameters, clamps) of a layer
-// from its float32 scales, zero points and activation (input_q must be set, see QModel::normalize):
+// from its float32 scales, zero points and activation (input_q must be set, see quant::normalize):
 // what the quantizer computes and what reading a model file rebuilds, bit for bit.
 void derive_requantization(QLayer &l);
 

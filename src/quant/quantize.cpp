@@ -138,7 +138,8 @@ int64_t worst_case_accumulator(const QLayer &l, int c) {
   int64_t sum = l.q.bias.empty() ? 0 : std::llabs(static_cast<long long>(l.q.bias[static_cast<size_t>(c)]));
   if (l.op == Op::DepthwiseConv2D) {
     const size_t ch = l.q.bias.size();
-    for (size_t i = static_cast<size_t>(c); i < l.q.weight.size(); i += ch) sum += 255 * std::abs(static_cast<int>(l.q.weight[i]));
+    for (size_t i = static_cast<size_t>(c); i < l.q.weight.size(); i += ch)
+      sum += 255 * std::abs(static_cast<int>(l.q.weight[i]));
   } else {
     for (size_t i = 0; i < per; ++i) sum += 255 * std::abs(static_cast<int>(l.q.weight[static_cast<size_t>(c) * per + i]));
   }

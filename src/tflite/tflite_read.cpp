@@ -1075,8 +1075,8 @@ std::string describe_int8_tflite(const Int8Tflite &t) {
     const std::string tn = t.layer_tensor[k] < 0 ? "-" : std::to_string(t.layer_tensor[k]);
     std::snprintf(line, sizeof line, "%3zu  %-22s %-14s %-6s %-11s %-7s %12.6g %5d %12.6g %5d %10lld %21s", k, op.c_str(),
                   model::op_name(l.op), l.q.activation.empty() ? "-" : l.q.activation.c_str(), model::shape_str(l.out).c_str(),
-                  tn.c_str(), l.q.input.scale, l.q.input.zero_point, l.q.output.scale, l.q.output.zero_point, static_cast<long long>(lm),
-                  ws.c_str());
+                  tn.c_str(), l.q.input.scale, l.q.input.zero_point, l.q.output.scale, l.q.output.zero_point,
+                  static_cast<long long>(lm), ws.c_str());
     out += line;
     if (!(l.inputs.size() == 1 && l.inputs[0] + 1 == static_cast<int>(k))) {
       std::string reads;

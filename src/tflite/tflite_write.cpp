@@ -208,7 +208,8 @@ void Writer::weighted(const QLayer &l, int in_tensor, int out_tensor, size_t k) 
     if (static_cast<int>(l.q.bias.size()) != oc) refuse("it has " + std::to_string(l.q.bias.size()) + " biases", "");
     std::vector<float> bs;
     for (float s : ws) bs.push_back(in_s * s);
-    b = tensor(id + ".bias", {oc}, fb::TensorType_INT32, buffer(l.q.bias.data(), l.q.bias.size() * 4), quantization(bs, zeros, 0));
+    b = tensor(id + ".bias", {oc}, fb::TensorType_INT32, buffer(l.q.bias.data(), l.q.bias.size() * 4),
+               quantization(bs, zeros, 0));
   }
   const auto act = fused(l, l.q.act_min, l.q.act_max);
   const std::vector<int> in = {in_tensor, w, b};
@@ -290,8 +291,8 @@ void Writer::layer(size_t k) {
         const QParams &q = l.q.input_q.at(j);
         if (q.scale != l.q.output.scale || q.zero_point != l.q.output.zero_point)
           refuse("input " + std::to_string(j) + " (scale " + std::to_string(q.scale) + ", zero point " +
-                     std::to_string(q.zero_point) + ") is requantized to the output's (scale " + std::to_string(l.q.output.scale) +
-                     ", zero point " + std::to_string(l.q.output.zero_point) +
+                     std::to_string(q.zero_point) + ") is requantized to the output's (scale " +
+                     std::to_string(l.q.output.scale) + ", zero point " + std::to_string(l.q.output.zero_point) +
                      "), but TensorFlow Lite Micro's int8 CONCATENATION copies bytes "
                      "without requantizing, so it would compute other outputs",
                  "give the concatenated branches the concat's output scale and zero point, replace the Concat (e.g. by Add), "
@@ -374,7 +375,8 @@ void Writer::layer(size_t k) {
 
 std::vector<uint8_t> Writer::run(const std::map<std::string, std::string> &metadata) {
   where_ = "the model input";
-  tensor(m_.tensor_name(model::kGraphInput).empty() ? "input" : m_.tensor_name(model::kGraphInput), {1, m_.input.h, m_.input.w, m_.input.c}, fb::TensorType_INT8, 0, activation_q(m_.input_params(), "input"));
+  tensor(m_.tensor_name(model::kGraphInput).empty() ? "input" : m_.tensor_name(model::kGraphInput),
+         {1, m_.input.h, m_.input.w, m_.input.c}, fb::TensorType_INT8, 0, activation_q(m_.input_params(), "input"));
   tensor_of_.assign(m_.layers.size(), -1);
   rank_of_.assign(m_.layers.size(), 4);
   for (size_t k = 0; k < m_.layers.size(); ++k) layer(k);
@@ -452,7 +454,8 @@ std::string int8_model_difference(const QModel &a_in, const QModel &b_in) {
     if (!(x.in == y.in) || !(x.out == y.out)) return where + "the shapes differ";
     if (window && (x.kernel != y.kernel || x.stride != y.stride || x.pad_top != y.pad_top || x.pad_left != y.pad_left))
       return where + "the window, stride or padding differ";
-    if (!same_q(x.q.output, y.q.output) || x.q.input_q.size() != y.q.input_q.size()) return where + "the output scale/zero point differ";
+    if (!same_q(x.q.output, y.q.output) || x.q.input_q.size() != y.q.input_q.size())
+      return where + "the output scale/zero point differ";
     for (size_t j = 0; j < x.q.input_q.size(); ++j)
       if (!same_q(x.q.input_q[j], y.q.input_q[j])) return where + "input " + std::to_string(j) + "'s scale/zero point differ";
     if (x.q.weight != y.q.weight || x.q.weight_scale != y.q.weight_scale || x.q.bias != y.q.bias)

@@ -133,7 +133,7 @@ Case make_op_case(qp::Rng &r, int kind) {
       l.in = {in_range(r, 1, 70), in_range(r, 1, 12), in_range(r, 1, 12)};
       l.out = {l.in.c, 1, 1};
       l.q.multiplier = {r.below(4) == 0 ? pick(r, {0, INT32_MAX, 1 << 30})
-                                      : static_cast<int32_t>((uint32_t{1} << 30) + (r.next() >> 34))};
+                                        : static_cast<int32_t>((uint32_t{1} << 30) + (r.next() >> 34))};
       l.q.shift = {in_range(r, -31, 30)};
       break;
     case 6: {
@@ -195,9 +195,9 @@ Case make_op_case(qp::Rng &r, int kind) {
   t.input = random_bytes(r, static_cast<size_t>(l.in.size()));
   const char *name = kind == 4 ? "Pad" : kind == 5 ? "Mean" : kind == 6 ? "Concat" : kind == 7 ? "Softmax"
                    : kind == 8 ? (l.op == qp::model::Op::MaxPool ? "MaxPool same" : "AvgPool same") : "DepthwiseConv2D M>1";
-  std::snprintf(buf, sizeof buf, "%s in %dx%dx%d out %dx%dx%d k%d s%d pad %d,%d zp %d/%d clamp [%d, %d]", name,
-                l.in.h, l.in.w, l.in.c, l.out.h, l.out.w, l.out.c, l.kernel, l.stride, l.pad_top, l.pad_left,
-                l.q.input.zero_point, l.q.output.zero_point, l.q.act_min, l.q.act_max);
+  std::snprintf(buf, sizeof buf, "%s in %dx%dx%d out %dx%dx%d k%d s%d pad %d,%d zp %d/%d clamp [%d, %d]", name, l.in.h, l.in.w,
+                l.in.c, l.out.h, l.out.w, l.out.c, l.kernel, l.stride, l.pad_top, l.pad_left, l.q.input.zero_point,
+                l.q.output.zero_point, l.q.act_min, l.q.act_max);
   t.what = buf;
   return t;
 }
@@ -280,8 +280,8 @@ Case make_case(qp::Rng &r, int kind) {
   const int mode = static_cast<int>(r.below(6));  // 0: all -128, 1: all 127, else random
   for (auto &x : t.input) x = static_cast<int8_t>(mode == 0 ? -128 : mode == 1 ? 127 : in_range(r, -128, 127));
   std::snprintf(buf, sizeof buf, "%s in %dx%dx%d out %dx%dx%d k%d s%d pad %d,%d zp %d/%d clamp [%d, %d]",
-                qp::model::Op::Conv2D == l.op           ? "Conv2D"
-                : qp::model::Op::Dense == l.op          ? "Dense"
+                qp::model::Op::Conv2D == l.op            ? "Conv2D"
+                : qp::model::Op::Dense == l.op           ? "Dense"
                 : qp::model::Op::DepthwiseConv2D == l.op ? "DepthwiseConv2D"
                                                          : "MaxPool",
                 l.in.h, l.in.w, l.in.c, l.out.h, l.out.w, l.out.c, l.kernel, l.stride, l.pad_top, l.pad_left,
@@ -293,7 +293,8 @@ Case make_case(qp::Rng &r, int kind) {
 qp_status_t reference(const Case &t, const int8_t *x, int8_t *y) {
   const QLayer &l = t.l;
   const qp_dims_t in = {1, l.in.h, l.in.w, l.in.c}, out = {1, l.out.h, l.out.w, l.out.c};
-  const qp_conv_params_t p = {-l.q.input.zero_point, l.q.output.zero_point, l.stride, l.pad_top, l.pad_left, l.q.act_min, l.q.act_max};
+  const qp_conv_params_t p = {
+      -l.q.input.zero_point, l.q.output.zero_point, l.stride, l.pad_top, l.pad_left, l.q.act_min, l.q.act_max};
   switch (l.op) {
     case qp::model::Op::Conv2D: {
       const qp_dims_t f = {l.out.c, l.kernel, l.kernel, l.in.c};
@@ -301,11 +302,12 @@ qp_status_t reference(const Case &t, const int8_t *x, int8_t *y) {
     }
     case qp::model::Op::DepthwiseConv2D: {
       const qp_dims_t f = {1, l.kernel, l.kernel, l.out.c};
-      return qp_dwconv_run_s8(&p, l.q.multiplier.data(), l.q.shift.data(), &in, x, &f, l.q.weight.data(), l.q.bias.data(), &out, y);
+      return qp_dwconv_run_s8(&p, l.q.multiplier.data(), l.q.shift.data(), &in, x, &f, l.q.weight.data(), l.q.bias.data(), &out,
+                              y);
     }
     case qp::model::Op::Dense:
-      return qp_fc_run_s8(-l.q.input.zero_point, l.q.output.zero_point, l.q.act_min, l.q.act_max, l.q.multiplier.data(), l.q.shift.data(),
-                          l.in.c, l.out.c, x, l.q.weight.data(), l.q.bias.data(), y);
+      return qp_fc_run_s8(-l.q.input.zero_point, l.q.output.zero_point, l.q.act_min, l.q.act_max, l.q.multiplier.data(),
+                          l.q.shift.data(), l.in.c, l.out.c, x, l.q.weight.data(), l.q.bias.data(), y);
     case qp::model::Op::Pad: return qp_pad_s8(l.pad_top, l.pad_left, static_cast<int8_t>(l.q.input.zero_point), &in, x, &out, y);
     case qp::model::Op::Mean: {
       const qp_mean_params_t mp = {-l.q.input.zero_point, l.q.output.zero_point, l.q.multiplier[0], l.q.shift[0]};
@@ -434,8 +436,9 @@ int main(int argc, char **argv) {
       for (size_t i = 0; i < out_n; ++i)
         if (got[i] != want[i]) {
           const size_t c = i % static_cast<size_t>(l.out.c);
-          std::fprintf(stderr, "FAIL: case %d %s: byte %zu (channel %zu, multiplier %d shift %d bias %d) is %d, reference %d: %s\n",
-                       n, qp::quant::opt_isa_name(isa), i, c, l.q.multiplier.empty() ? 0 : l.q.multiplier[c],
+          std::fprintf(stderr,
+                       "FAIL: case %d %s: byte %zu (channel %zu, multiplier %d shift %d bias %d) is %d, reference %d: %s\n", n,
+                       qp::quant::opt_isa_name(isa), i, c, l.q.multiplier.empty() ? 0 : l.q.multiplier[c],
                        l.q.shift.empty() ? 0 : l.q.shift[c], l.q.bias.empty() ? 0 : l.q.bias[c], got[i], want[i], t.what.c_str());
           ++failures;
           break;
