@@ -406,6 +406,11 @@ TEST(Ir, GeneratedTensorNames) {
   for (const char *n : {"", "l", "l3", "l3_", "l3_Add", "l_Add_out", "lx.Add", "l3.", "l3.Add/Relu", "x.1", "/conv1/Conv_output_0",
                         "model/add/add", "l3_Add_out2", "input_1_int8"})
     EXPECT_FALSE(is_generated_tensor_name(n)) << n;
+  // Every per-layer name (values and initializers alike) starts "l<k>_" or "l<k>.".
+  for (const char *n : {"l0_Conv2D_out", "l3.Add", "l3_", "l3.", "l7_Conv2D.weight", "l12_GlobalAvgPool_pooled"})
+    EXPECT_TRUE(has_layer_name_prefix(n)) << n;
+  for (const char *n : {"", "l", "l3", "l_Add_out", "lx.Add", "layer3_x", "l2norm", "input", "xl3_a"})
+    EXPECT_FALSE(has_layer_name_prefix(n)) << n;
 }
 
 // qparity's own ONNX export names values itself ("l3_Conv2D_out"); read back, its tensors have no names, so labels of

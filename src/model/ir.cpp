@@ -38,12 +38,22 @@ std::string short_tensor_name(const std::string &name) {
 
 std::string tensor_name_column(const std::string &name) { return name.empty() ? "" : "  '" + short_tensor_name(name) + "'"; }
 
-bool is_generated_tensor_name(std::string_view n) {
-  if (n == "input" || n == "probs" || n == "logits") return true;
-  if (n.size() < 3 || n[0] != 'l') return false;
+namespace {
+// The length of a name's "l<k>" before a '_' or '.' (k decimal digits), or 0 when it does not start so.
+size_t layer_prefix_length(std::string_view n) {
+  if (n.empty() || n[0] != 'l') return 0;
   size_t i = 1;
   while (i < n.size() && n[i] >= '0' && n[i] <= '9') ++i;
-  if (i == 1 || i >= n.size() || (n[i] != '_' && n[i] != '.')) return false;
+  return i > 1 && i < n.size() && (n[i] == '_' || n[i] == '.') ? i : 0;
+}
+}  // namespace
+
+bool has_layer_name_prefix(std::string_view name) { return layer_prefix_length(name) != 0; }
+
+bool is_generated_tensor_name(std::string_view n) {
+  if (n == "input" || n == "probs" || n == "logits") return true;
+  const size_t i = layer_prefix_length(n);
+  if (i == 0) return false;
   const char sep = n[i];
   std::string_view op = n.substr(i + 1);
   if (sep == '_') {

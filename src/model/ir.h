@@ -121,6 +121,9 @@ std::string tensor_name_column(const std::string &name);
 // "l<k>.<Op>" (TensorFlow Lite). Reading a file qparity wrote, such a name is read back as no name, so a model
 // without names stays without them through its files.
 bool is_generated_tensor_name(std::string_view name);
+// True when a name starts as every per-layer name qparity's writers make does ("l<k>_" or "l<k>.": values and
+// initializers of layer k), whatever follows.
+bool has_layer_name_prefix(std::string_view name);
 
 // What a node of the INT8 model carries beyond the FP32 node (Layer::q; an FP32 graph leaves it empty): its integers
 // (int8 weights in the runtime's layout, int32 biases, requantization multipliers and shifts, clamps, the Add and

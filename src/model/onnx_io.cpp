@@ -34,13 +34,10 @@ std::string classes_json(const std::vector<std::string> &classes) {
   return nlohmann::json(classes).dump();
 }
 
-// A name from the model file can stand as an ONNX value name unless it is empty or could be one qparity generates for
+// A name from the model file can stand as an ONNX value name unless it is empty or could be one qparity makes for
 // another value ("input", "probs", "logits", "l<k>_..." of layer k's values and initializers): then names stay unique.
 bool own_value_name_usable(const std::string &name) {
-  if (name.empty() || name == "input" || name == "probs" || name == "logits") return false;
-  size_t i = 1;
-  while (i < name.size() && name[i] >= '0' && name[i] <= '9') ++i;
-  return !(name[0] == 'l' && i > 1 && i < name.size() && name[i] == '_');
+  return !name.empty() && !is_generated_tensor_name(name) && !has_layer_name_prefix(name);
 }
 
 onnx::ModelProto to_proto(const Graph &g_in, const std::map<std::string, std::string> &extra) {

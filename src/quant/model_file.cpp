@@ -54,7 +54,7 @@ std::string num(double v) {
 // A .tflite that states no convention, run with the default 0,1: refused when its input quantization shows
 // another range (0..1 would use under 64 input codes, or be clipped), else said on stderr.
 void check_default_convention(const QModelFile &f) {
-  const QParams &q = f.model.input_params();
+  const QParams q = f.model.input_params();
   const double span = std::round(1.0 / static_cast<double>(q.scale));  // codes from real 0 to real 1
   const double s = static_cast<double>(q.scale);
   const double lo = s * (-128.0 - q.zero_point), hi = s * (127.0 - q.zero_point);

@@ -437,8 +437,7 @@ std::string int8_model_difference(const QModel &a_in, const QModel &b_in) {
   quant::normalize(a);
   quant::normalize(b);
   if (a.classes != b.classes) return "the class names differ";
-  if (!(a.input == b.input) || a.input_params().scale != b.input_params().scale ||
-      a.input_params().zero_point != b.input_params().zero_point)
+  if (!(a.input == b.input) || a.input_params() != b.input_params())
     return "the input tensors differ";
   if (a.layers.size() != b.layers.size())
     return "the layer counts differ (" + std::to_string(a.layers.size()) + " vs " + std::to_string(b.layers.size()) + ")";
